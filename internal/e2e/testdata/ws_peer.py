@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""An independent nearnet v1 peer: Python's websockets (Debian's 10.4,
+asyncio API), not nearnet's code, speaking the handshake of PROTOCOL.md.
+
+Usage: ws_peer.py URL NAME TEXT
+
+Connects to URL with subprotocol nearnet.v1, sends its hello (0x01 + JSON),
+reads the server's hello, sends TEXT as a data message (0x02 + bytes) and
+waits for it to come back (the server runs with --echo). Messages of other
+kinds that arrive meanwhile (0x03, extensions) are skipped. Prints one JSON
+line with what it saw and exits 0, or exits 1 with the reason on stderr.
+"""
+
+import asyncio
+import json
+import re
+import secrets
+import sys
+
+import websockets
+
+HELLO = 0x01
+DATA = 0x02
+SUBPROTOCOL = "nearnet.v1"
+
+
+class Failure(Exception):
+    pass
+
+
+async def run(url, name, text):
+    peer = secrets.token_hex(16)
+    async with websockets.connect(
+        url, subprotocols=[SUBPROTOCOL], open_timeout=10, close_timeout=5
+    ) as ws:
+        if ws.subprotocol != SUBPROTOCOL:
+            raise Failure(f"server chose subprotocol {ws.subprotocol!r}, want {SUBPROTOCOL!r}")
+        hello = {"version": 1, "peer": peer, "name": name}
+        await ws.send(bytes([HELLO]) + json.dumps(hello).encode())
+
+        first = await ws.recv()
+        if not isinstance(first, bytes):
+            raise Failure(f"server's first message is text, want binary: {first!r}")
+        if first[:1] != bytes([HELLO]):
+            raise Failure(f"server's first message is not a hello: {first[:64]!r}")
+        server = json.loads(first[1:])
+        if server.get("version") != 1:
+            raise Failure(f"server hello version {server.get('version')!r}, want 1")
+        if not re.fullmatch(r"[0-9a-f]{32}", str(server.get("peer", ""))):
+            raise Failure(f"server hello peer {server.get('peer')!r}, want 32 lowercase hex digits")
+
+        await ws.send(bytes([DATA]) + text.encode())
+        skipped = []
+        while True:
+            msg = await ws.recv()
+            if not isinstance(msg, bytes):
+                raise Failure(f"text message from server: {msg!r}")
+            if not msg:
+                raise Failure("empty message from server")
+            if msg[0] == DATA:
+                echo = msg[1:].decode()
+                break
+            if msg[0] == HELLO:
+                raise Failure("second hello from server")
+            skipped.append(msg[0])
+
+        print(json.dumps({
+            "subprotocol": ws.subprotocol,
+            "peer": peer,
+            "server_hello": server,
+            "echo": echo,
+            "skipped_kinds": skipped,
+        }), flush=True)
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    url, name, text = sys.argv[1:]
+    try:
+        asyncio.run(asyncio.wait_for(run(url, name, text), timeout=20))
+    except Failure as e:
+        print(f"ws_peer: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # connection refused, timeout, protocol error
+        print(f"ws_peer: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+// Package netns is a multi-host harness for tests: each "host" is a Linux
+// network namespace joined by a veth pair to a bridge that lives in a
+// namespace of its own, so a test gets several machines on one LAN without
+// touching the real network.
+//
+// Start with [New], which returns a [*Lab] and tears everything down when the
+// test ends. Each [*Host] has an IPv4 address, runs commands inside its
+// namespace ([Host.Command], [Host.Start]), runs Go code there ([Host.Do]),
+// can be cut off and reconnected ([Host.LinkDown], [Host.LinkUp]) and can run
+// Avahi as an independent mDNS peer ([Host.StartAvahi]). [Proc] captures a
+// long-running process's output line by line so a test can wait for a line
+// or a JSON event with a deadline ([Proc.WaitLine], [WaitJSON]).
+//
+// Namespaces need root and iproute2. Tests that need them call [Require] (New
+// does), which skips the test, or fails it when NEARNET_INTEROP=required is
+// set, so CI can never skip them silently.
+package netns
