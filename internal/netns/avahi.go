@@ -75,6 +75,8 @@ func (h *Host) StartAvahi(t testing.TB) *Avahi {
 		t.Fatalf("netns: Avahi already runs in host %s", h.Name)
 	}
 
+	// Not t.TempDir: a long test name would push the bus socket's path past
+	// the 107 bytes a unix socket address holds.
 	dir, err := os.MkdirTemp("", "nn-avahi-"+h.Name+"-")
 	if err != nil {
 		t.Fatal(err)

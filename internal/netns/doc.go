@@ -11,6 +11,17 @@
 // long-running process's output line by line so a test can wait for a line
 // or a JSON event with a deadline ([Proc.WaitLine], [WaitJSON]).
 //
+// A test reads like this:
+//
+//	lab := netns.New(t, "a", "b")
+//	a, b := lab.Host("a"), lab.Host("b")
+//	srv := b.Start(t, "socat", "-u", "UDP4-RECV:9999", "STDOUT")
+//	// ... send from a to b.Addr() with a.Command(ctx, ...) or in-process with a.Do(...)
+//	line, err := srv.WaitLine(ctx, func(l string) bool { return l == "ping" })
+//
+// Every lab uses the addresses of [Subnet]; a test on loopback alone can use
+// a lab of one host and its lo.
+//
 // Namespaces need root and iproute2. Tests that need them call [Require] (New
 // does), which skips the test, or fails it when NEARNET_INTEROP=required is
 // set, so CI can never skip them silently.
