@@ -1,0 +1,91 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+)
+
+// FuzzReader feeds arbitrary bytes to the frame reader on both sides: it
+// must return messages or an error, never panic or allocate past max.
+func FuzzReader(f *testing.F) {
+	key := [4]byte{1, 2, 3, 4}
+	f.Add(frame(true, OpBinary, []byte("\x02hello"), &key), true)
+	f.Add(frame(true, OpBinary, []byte("\x02hello"), nil), false)
+	f.Add(append(frame(false, OpBinary, []byte("ab"), nil), frame(true, OpContinuation, []byte("cd"), nil)...), false)
+	f.Add(frame(true, OpClose, AppendClose(nil, 1000, "bye"), nil), false)
+	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, false)
+	f.Fuzz(func(t *testing.T, b []byte, server bool) {
+		r := NewReader(bufio.NewReader(bytes.NewReader(b)), server, 4096)
+		for i := 0; i < 100; i++ {
+			op, p, err := r.Next()
+			if err != nil {
+				return
+			}
+			if len(p) > 4096 {
+				t.Fatalf("message of %d bytes over the maximum", len(p))
+			}
+			if op == OpClose {
+				if _, _, err := ParseClose(p); err != nil {
+					t.Fatalf("Next returned a close frame ParseClose rejects: %v", err)
+				}
+			}
+		}
+	})
+}
+
+func FuzzUpgradeRequest(f *testing.F) {
+	f.Add(AppendUpgradeRequest(nil, "h:1", NewKey([16]byte{})))
+	f.Add([]byte("GET / HTTP/1.0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		key, err := ReadUpgradeRequest(bufio.NewReader(bytes.NewReader(b)))
+		if err == nil && len(key) != 24 {
+			t.Fatalf("accepted key %q", key)
+		}
+	})
+}
+
+func FuzzUpgradeResponse(f *testing.F) {
+	key := NewKey([16]byte{5})
+	f.Add(AppendUpgradeResponse(nil, key))
+	f.Add(AppendErrorResponse(nil, &HandshakeError{Status: 400, Reason: "x"}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ReadUpgradeResponse(bufio.NewReader(bytes.NewReader(b)), key)
+	})
+}
+
+func FuzzHello(f *testing.F) {
+	b, _ := AppendHello(nil, &Hello{Version: 1, Peer: "0123456789abcdef0123456789abcdef", Name: "n", Meta: map[string]string{"a": "b"}, Proof: []byte{1}})
+	f.Add(b[1:])
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseHello(b)
+		if err != nil {
+			return
+		}
+		if len(h.Peer) != 32 || len(h.Name) > MaxNameLen || len(h.Meta) > MaxMetaKeys {
+			t.Fatalf("accepted an invalid hello: %+v", h)
+		}
+		// What was accepted must survive a round trip.
+		e, err := AppendHello(nil, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseHello(e[1:]); err != nil {
+			t.Fatalf("re-encoded hello rejected: %v", err)
+		}
+	})
+}
+
+func FuzzClose(f *testing.F) {
+	f.Add(AppendClose(nil, 1000, "bye"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		code, reason, err := ParseClose(b)
+		if err != nil || code == CloseNoStatus {
+			return
+		}
+		if c2, r2, err := ParseClose(AppendClose(nil, code, reason)); err != nil || c2 != code || (len(reason) <= 123 && r2 != reason) {
+			t.Fatalf("round trip of %d %q: %d %q %v", code, reason, c2, r2, err)
+		}
+	})
+}

@@ -1,0 +1,114 @@
+package wire
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// Kind is the first byte of every nearnet message, which travels as one
+// WebSocket binary message.
+type Kind byte
+
+// Message kinds. Kinds 0x80 and above are extensions: a receiver that does
+// not know one ignores it. An unknown kind below 0x80 is a protocol error.
+const (
+	KindHello Kind = 0x01 // JSON [Hello]; the first message each way
+	KindData  Kind = 0x02 // an application message
+	KindBase  Kind = 0x03 // 8-byte sequence number of the next data message
+)
+
+// MaxHelloLen bounds an encoded hello.
+const MaxHelloLen = 16 << 10
+
+// Hello is the first message each side sends after the upgrade. It is JSON
+// so that other implementations (an Apple app, a script) can produce it with
+// their standard library. Unknown fields are ignored.
+type Hello struct {
+	Version int               `json:"version"`        // 1
+	Peer    string            `json:"peer"`           // 32 lowercase hex digits
+	Name    string            `json:"name,omitempty"` // instance name, UTF-8, at most 63 bytes
+	Meta    map[string]string `json:"meta,omitempty"` // application metadata
+	Proof   []byte            `json:"proof,omitempty"`
+	Caps    []string          `json:"caps,omitempty"` // capabilities (reserved)
+}
+
+// Limits on what a hello may carry.
+const (
+	MaxNameLen  = 63
+	MaxMetaKeys = 64
+	MaxMetaLen  = 4096 // keys and values together
+)
+
+// HelloError reports a hello that cannot be accepted.
+type HelloError struct{ What string }
+
+func (e *HelloError) Error() string { return "nearnet: bad hello: " + e.What }
+
+// AppendHello appends the encoded hello message, kind byte included.
+func AppendHello(dst []byte, h *Hello) ([]byte, error) {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(dst, byte(KindHello)), b...), nil
+}
+
+// ParseHello decodes and checks a hello message's body (after the kind
+// byte). It checks form only; the session checks identity and proof.
+func ParseHello(body []byte) (*Hello, error) {
+	if len(body) > MaxHelloLen {
+		return nil, &HelloError{"longer than 16 KiB"}
+	}
+	var h Hello
+	if err := json.Unmarshal(body, &h); err != nil {
+		return nil, &HelloError{"not a JSON object: " + err.Error()}
+	}
+	if h.Version < 1 {
+		return nil, &HelloError{"missing or invalid version"}
+	}
+	if len(h.Peer) != 32 || !isLowerHex(h.Peer) {
+		return nil, &HelloError{"peer must be 32 lowercase hex digits"}
+	}
+	if len(h.Name) > MaxNameLen || !utf8.ValidString(h.Name) {
+		return nil, &HelloError{"name must be UTF-8 of at most 63 bytes"}
+	}
+	if len(h.Meta) > MaxMetaKeys {
+		return nil, &HelloError{"more than 64 metadata keys"}
+	}
+	n := 0
+	for k, v := range h.Meta {
+		n += len(k) + len(v)
+		if k == "" {
+			return nil, &HelloError{"empty metadata key"}
+		}
+	}
+	if n > MaxMetaLen {
+		return nil, &HelloError{"metadata larger than 4 KiB"}
+	}
+	return &h, nil
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendBase appends a base message body (kind byte included): the sequence
+// number the next data message on this connection carries.
+func AppendBase(dst []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, byte(KindBase)), seq)
+}
+
+// ParseBase decodes a base message's body.
+func ParseBase(body []byte) (uint64, error) {
+	if len(body) != 8 {
+		return 0, protoErr("base message of %d bytes, want 8", len(body))
+	}
+	return binary.BigEndian.Uint64(body), nil
+}
