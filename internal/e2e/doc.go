@@ -4,6 +4,8 @@
 // Avahi and Python's websockets. All traffic stays inside namespaces the
 // tests make.
 //
+// NEARNET_E2E_BIN=/path/to/nearnet tests that binary instead of building one.
+//
 // The tests need root, iproute2, avahi-daemon, avahi-utils, dbus and
 // python3-websockets. Without them they skip, unless NEARNET_INTEROP=required
 // is set, as in CI, where they fail instead.

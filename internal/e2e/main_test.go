@@ -43,8 +43,19 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// buildCLI builds cmd/nearnet into dir, with -race when the tests run with it.
+// EnvBin names an environment variable that, when set, gives a nearnet
+// binary to test instead of building cmd/nearnet (e.g. a release build).
+const EnvBin = "NEARNET_E2E_BIN"
+
+// buildCLI builds cmd/nearnet into dir, with -race when the tests run with
+// it, unless NEARNET_E2E_BIN names a binary to use.
 func buildCLI(dir string) {
+	if bin := os.Getenv(EnvBin); bin != "" {
+		if nearnetBin, cliErr = filepath.Abs(bin); cliErr == nil {
+			_, cliErr = os.Stat(nearnetBin)
+		}
+		return
+	}
 	// The test runs in internal/e2e.
 	if m, _ := filepath.Glob("../../cmd/nearnet/*.go"); len(m) == 0 {
 		cliMissing = "the nearnet CLI (cmd/nearnet does not exist yet)"
