@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,8 @@ type Proc struct {
 
 	done chan struct{} // closed once the process has exited and its output is read
 	err  error         // what cmd.Wait returned; read only after done is closed
+
+	reaped atomic.Bool // killed by the test's cleanup rather than exited by itself
 }
 
 // ErrExited is wrapped by the errors of [Proc.WaitLine] and [WaitJSON] when
@@ -226,7 +229,12 @@ func (p *Proc) kill() {
 }
 
 func (p *Proc) cleanup(t testing.TB) {
-	p.kill()
+	select {
+	case <-p.done:
+	default:
+		p.reaped.Store(true)
+		p.kill()
+	}
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
@@ -255,6 +263,9 @@ func (p *Proc) Dump() string {
 	select {
 	case <-p.done:
 		state = "exited: " + p.cmd.ProcessState.String()
+		if p.reaped.Load() {
+			state = "killed at the end of the test"
+		}
 	default:
 	}
 	return fmt.Sprintf("--- %s (%s)\n--- stdout:\n%s--- stderr:\n%s--- end of %s", p, state, p.Stdout(), p.Stderr(), p)
