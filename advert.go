@@ -1,0 +1,175 @@
+package nearnet
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/nearnet/nearnet/discovery"
+)
+
+// TXT keys nearnet puts in its advertisement (PROTOCOL.md, "Discovery").
+const (
+	txtID         = "id" // the PeerID
+	txtVersion    = "v"  // protocol version
+	txtTransports = "tr" // comma-separated transports: "ws" (and later "quic")
+)
+
+// Advert is a service seen over DNS-SD: a nearnet peer, or any other
+// service of the browsed type (then ID is zero).
+type Advert struct {
+	Name       string            // instance name
+	ID         PeerID            // from TXT "id"; zero if absent or malformed
+	Version    int               // from TXT "v"
+	Transports []string          // from TXT "tr"
+	Host       string            // SRV target host
+	Port       int               // SRV port
+	Addrs      []netip.Addr      // addresses of Host
+	TXT        map[string]string // every TXT entry, keys in lower case
+	Interface  string            // where it was seen
+}
+
+// BrowseEventKind says what happened to an advertised service.
+type BrowseEventKind int
+
+// Browse event kinds.
+const (
+	Found   BrowseEventKind = iota + 1 // a service appeared, resolved
+	Updated                            // its TXT, port or addresses changed
+	Lost                               // it said goodbye or its records expired
+)
+
+func (k BrowseEventKind) String() string {
+	switch k {
+	case Found:
+		return "found"
+	case Updated:
+		return "updated"
+	case Lost:
+		return "lost"
+	}
+	return "BrowseEventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// BrowseEvent is one change seen by Browse.
+type BrowseEvent struct {
+	Kind BrowseEventKind
+	Advert
+}
+
+func advertOf(s discovery.Service) Advert {
+	a := Advert{Name: s.Instance, Host: s.Host, Port: s.Port, Addrs: s.Addrs, TXT: s.TXT, Interface: s.Interface}
+	if id, err := ParsePeerID(s.TXT[txtID]); err == nil {
+		a.ID = id
+	}
+	a.Version, _ = strconv.Atoi(s.TXT[txtVersion])
+	if tr := s.TXT[txtTransports]; tr != "" {
+		a.Transports = strings.Split(tr, ",")
+	}
+	return a
+}
+
+func (n *Node) discoveryConfig() discovery.Config {
+	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger}
+}
+
+// advertise registers this node's service instance.
+func (n *Node) advertise(ctx context.Context, port int) error {
+	r, err := discovery.NewResponder(n.discoveryConfig())
+	if err != nil {
+		return fmt.Errorf("nearnet: advertise: %w", err)
+	}
+	txt := map[string]string{txtID: n.id.String(), txtVersion: "1", txtTransports: "ws"}
+	for k, v := range n.cfg.TXT {
+		txt[k] = v
+	}
+	reg, err := r.Register(ctx, discovery.Service{Instance: n.Name(), Type: n.cfg.Service, Port: port, TXT: txt})
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("nearnet: advertise: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		r.Close()
+		return ErrClosed
+	}
+	n.disc, n.reg = r, reg
+	n.name = reg.Service().Instance
+	return nil
+}
+
+// Browse looks for services of Config.Service on Config.Interfaces and
+// calls fn for each change until ctx is done; it then returns ctx's error.
+// fn is called from one goroutine, in order; this node's own advertisement
+// is skipped. Nearnet peers seen here are remembered for Connect by name
+// or PeerID.
+func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
+	return discovery.Browse(ctx, n.discoveryConfig(), n.cfg.Service, func(e discovery.Event) {
+		a := advertOf(e.Service)
+		if a.ID == n.id {
+			return
+		}
+		var kind BrowseEventKind
+		switch e.Kind {
+		case discovery.Found:
+			kind = Found
+		case discovery.Updated:
+			kind = Updated
+		case discovery.Lost:
+			kind = Lost
+		default:
+			return
+		}
+		if !a.ID.IsZero() {
+			n.mu.Lock()
+			if kind == Lost {
+				if old, ok := n.adverts[a.ID]; ok && old.Name == a.Name {
+					delete(n.adverts, a.ID)
+				}
+			} else {
+				n.adverts[a.ID] = a
+			}
+			n.mu.Unlock()
+		}
+		if fn != nil {
+			fn(BrowseEvent{Kind: kind, Advert: a})
+		}
+	})
+}
+
+// Resolve finds the advertisement of a nearnet peer by PeerID (text form)
+// or instance name, from what a running Browse has seen or by browsing
+// until it appears or ctx is done.
+func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
+	id, idErr := ParsePeerID(target)
+	match := func(a Advert) bool {
+		if idErr == nil {
+			return a.ID == id
+		}
+		return a.Name == target && !a.ID.IsZero()
+	}
+	n.mu.Lock()
+	for _, a := range n.adverts {
+		if match(a) {
+			n.mu.Unlock()
+			return a, nil
+		}
+	}
+	n.mu.Unlock()
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var found Advert
+	n.Browse(bctx, func(e BrowseEvent) {
+		if e.Kind != Lost && found.ID.IsZero() && match(e.Advert) {
+			found = e.Advert
+			cancel()
+		}
+	})
+	if !found.ID.IsZero() {
+		return found, nil
+	}
+	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network: %w", target, ctx.Err())
+}

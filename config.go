@@ -1,0 +1,326 @@
+package nearnet
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/security"
+)
+
+// SecurityMode says how a node authenticates its peers. Every mode but
+// SecurityNone runs TLS 1.3 with both sides presenting a certificate.
+type SecurityMode int
+
+const (
+	// SecurityAuto, the zero value, picks the mode from the fields that are
+	// set: Key gives SecurityPSK, Trust or KnownPeersFile gives
+	// SecurityPinned, Roots gives SecurityPKI. Setting none of them is an
+	// error: a node never runs without security unless asked by name.
+	SecurityAuto SecurityMode = iota
+	// SecurityNone turns TLS off: plain WebSocket over TCP, no
+	// authentication, no encryption. Only for tests and trusted links.
+	SecurityNone
+	// SecurityPSK: both sides prove they hold Key with an HMAC over the TLS
+	// exporter, binding the key to this TLS session.
+	SecurityPSK
+	// SecurityPinned: the peer's identity fingerprint must be in Trust or
+	// the KnownPeersFile (or is added there on first use if TrustOnFirstUse).
+	SecurityPinned
+	// SecurityPKI: the peer's certificate must chain to Roots.
+	SecurityPKI
+)
+
+var modeNames = [...]string{"auto", "none", "psk", "pinned", "pki"}
+
+func (m SecurityMode) String() string {
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return "SecurityMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Defaults, for the Config fields whose zero value means "use the default".
+const (
+	DefaultService          = "_nearnet._tcp"
+	DefaultMaxMessageSize   = 4 << 20
+	DefaultSendBuffer       = 1 << 20
+	DefaultReceiveBuffer    = 1 << 20
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+	DefaultAcceptBacklog    = 64
+)
+
+// Config configures a Node. The zero value is useful once a security mode is
+// chosen (set Key, Trust, KnownPeersFile or Roots, or Security:
+// SecurityNone). A nil *Config is not allowed because of that choice.
+// NewNode copies the Config; changing it afterwards has no effect. Every
+// invalid value is rejected by NewNode with a [*ConfigError] naming the
+// field.
+type Config struct {
+	// Name is the instance name advertised over DNS-SD and sent in the
+	// hello: UTF-8, at most 63 bytes. If empty, "nearnet-" followed by the
+	// first 8 hex digits of the PeerID, which tells nothing about the device.
+	Name string
+
+	// PeerID identifies this node. If zero, a random one is made for each
+	// Node (see LoadOrCreatePeerID to keep one across runs).
+	PeerID PeerID
+
+	// Identity is this node's key and certificate. If nil, a new one is
+	// made for each Node (see security.LoadOrCreateIdentity to keep one,
+	// which pinned peers need).
+	Identity *security.Identity
+
+	// Metadata is sent to every peer in the hello and reaches the listener's
+	// Admit hook and [Conn.Peer]. At most 64 keys, 4 KiB in all.
+	Metadata map[string]string
+
+	// Service is the DNS-SD service type, "_name._tcp" per RFC 6335.
+	// If empty, DefaultService ("_nearnet._tcp").
+	Service string
+
+	// TXT holds extra DNS-SD TXT entries to advertise. Keys "id", "v" and
+	// "tr" are nearnet's own and may not be set here. Each entry
+	// (key=value) is at most 255 bytes.
+	TXT map[string]string
+
+	// Interfaces names the network interfaces to discover and advertise on.
+	// If empty, every interface that is up and multicast-capable, except
+	// loopback. Name "lo" (or the platform's loopback) to use loopback.
+	Interfaces []string
+
+	// ListenAddr is the TCP address Listen binds, "host:port". If empty,
+	// port 0 (chosen by the system) on all addresses, or on 127.0.0.1 when
+	// every interface in Interfaces is a loopback interface.
+	ListenAddr string
+
+	// Hidden makes Listen accept connections without advertising them.
+	Hidden bool
+
+	// Security selects the security mode; see SecurityAuto.
+	Security SecurityMode
+
+	// Key is the pre-shared key for SecurityPSK.
+	Key *security.Key
+
+	// Trust lists peer identity fingerprints trusted in SecurityPinned.
+	Trust []security.Fingerprint
+
+	// KnownPeersFile is a file of trusted fingerprints (security.KnownPeers)
+	// for SecurityPinned. With TrustOnFirstUse, an unknown peer is trusted
+	// and added to it; without, it is refused.
+	KnownPeersFile  string
+	TrustOnFirstUse bool
+
+	// Roots are the certificate authorities of SecurityPKI.
+	Roots *x509.CertPool
+
+	// Admit, if set, is asked about each authenticated peer before a
+	// listener accepts it. A non-nil error rejects the peer; its text (up to
+	// 120 bytes) is sent to the dialer, whose Connect fails with a
+	// [*RejectedError] carrying it. ctx ends with the handshake timeout.
+	Admit func(ctx context.Context, p Peer) error
+
+	// OnReject, if set, is told about each incoming connection refused
+	// during its handshake: wrong key, untrusted identity, Admit said no, or
+	// a malformed upgrade or hello. It must not block.
+	OnReject func(remote net.Addr, err error)
+
+	// MaxMessageSize bounds one message, both ways. If zero,
+	// DefaultMaxMessageSize (4 MiB). At most 1 GiB.
+	MaxMessageSize int
+
+	// SendBuffer bounds the bytes queued by SendMessage and not yet written
+	// to the network, per connection; when full, SendMessage blocks. A
+	// message larger than SendBuffer is still accepted when the buffer is
+	// empty. If zero, DefaultSendBuffer (1 MiB).
+	SendBuffer int
+
+	// ReceiveBuffer bounds the bytes received and not yet taken by
+	// ReceiveMessage, per connection; when full, the connection stops
+	// reading and the sender slows down. If zero, DefaultReceiveBuffer.
+	ReceiveBuffer int
+
+	// HandshakeTimeout bounds TCP connect, TLS, upgrade and hello. If zero,
+	// DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
+
+	// CloseTimeout bounds how long Close waits for queued messages to leave
+	// and the peer to acknowledge the close. If zero, DefaultCloseTimeout.
+	CloseTimeout time.Duration
+
+	// AcceptBacklog bounds connections established but not yet taken by
+	// Accept. If zero, DefaultAcceptBacklog (64).
+	AcceptBacklog int
+
+	// OnStateChange, if set, is called for each state change of each
+	// connection, in order per connection. It must not block.
+	OnStateChange func(c *Conn, s State)
+
+	// Logger receives debug and warning logs. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// clone returns a deep-enough copy of c with defaults filled in, or the
+// first invalid field.
+func (c *Config) clone() (*Config, error) {
+	if c == nil {
+		return nil, &ConfigError{Field: "Config", Value: nil, Reason: "a Config is required: it must choose a security mode"}
+	}
+	n := *c
+	n.Metadata = maps.Clone(c.Metadata)
+	n.TXT = maps.Clone(c.TXT)
+	n.Interfaces = slices.Clone(c.Interfaces)
+	n.Trust = slices.Clone(c.Trust)
+	if n.Service == "" {
+		n.Service = DefaultService
+	}
+	setDefault(&n.MaxMessageSize, DefaultMaxMessageSize)
+	setDefault(&n.SendBuffer, DefaultSendBuffer)
+	setDefault(&n.ReceiveBuffer, DefaultReceiveBuffer)
+	setDefault(&n.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&n.CloseTimeout, DefaultCloseTimeout)
+	setDefault(&n.AcceptBacklog, DefaultAcceptBacklog)
+	if n.Logger == nil {
+		n.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := n.validate(); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+func (c *Config) validate() error {
+	bad := func(field string, v any, reason string) error {
+		return &ConfigError{Field: "Config." + field, Value: v, Reason: reason}
+	}
+	if len(c.Name) > 63 || !utf8.ValidString(c.Name) {
+		return bad("Name", c.Name, "must be UTF-8 of at most 63 bytes")
+	}
+	if err := discovery.ValidateServiceType(c.Service); err != nil {
+		return bad("Service", c.Service, err.Error())
+	}
+	if !isTCPServiceType(c.Service) {
+		return bad("Service", c.Service, `must end in "._tcp": it names the WebSocket-over-TCP listener`)
+	}
+	for k := range c.TXT {
+		switch k {
+		case txtID, txtVersion, txtTransports:
+			return bad("TXT", k, `keys "id", "v" and "tr" are set by nearnet`)
+		}
+	}
+	if _, err := discovery.EncodeTXT(c.TXT); err != nil {
+		return bad("TXT", c.TXT, err.Error())
+	}
+	if len(c.Metadata) > 64 {
+		return bad("Metadata", len(c.Metadata), "at most 64 keys")
+	}
+	metaLen := 0
+	for k, v := range c.Metadata {
+		if k == "" {
+			return bad("Metadata", c.Metadata, "empty key")
+		}
+		metaLen += len(k) + len(v)
+	}
+	if metaLen > 4096 {
+		return bad("Metadata", metaLen, "at most 4096 bytes of keys and values")
+	}
+	if c.ListenAddr != "" {
+		if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil {
+			return bad("ListenAddr", c.ListenAddr, `must be "host:port" (host may be empty)`)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return bad("ListenAddr", c.ListenAddr, "port must be 0-65535")
+		}
+	}
+	if err := validateSecurity(c, bad); err != nil {
+		return err
+	}
+	if c.MaxMessageSize < 1 || c.MaxMessageSize > 1<<30 {
+		return bad("MaxMessageSize", c.MaxMessageSize, "must be 1 byte to 1 GiB")
+	}
+	if c.SendBuffer < 1024 {
+		return bad("SendBuffer", c.SendBuffer, "must be at least 1024 bytes")
+	}
+	if c.ReceiveBuffer < 1024 {
+		return bad("ReceiveBuffer", c.ReceiveBuffer, "must be at least 1024 bytes")
+	}
+	if c.HandshakeTimeout < 0 {
+		return bad("HandshakeTimeout", c.HandshakeTimeout, "must not be negative")
+	}
+	if c.CloseTimeout < 0 {
+		return bad("CloseTimeout", c.CloseTimeout, "must not be negative")
+	}
+	if c.AcceptBacklog < 0 {
+		return bad("AcceptBacklog", c.AcceptBacklog, "must not be negative")
+	}
+	return nil
+}
+
+func validateSecurity(c *Config, bad func(string, any, string) error) error {
+	hasKey := c.Key != nil
+	hasPins := len(c.Trust) > 0 || c.KnownPeersFile != ""
+	hasRoots := c.Roots != nil
+	if c.TrustOnFirstUse && c.KnownPeersFile == "" {
+		return bad("TrustOnFirstUse", true, "needs KnownPeersFile to record what it trusts")
+	}
+	switch c.Security {
+	case SecurityAuto:
+		n := 0
+		for _, b := range []bool{hasKey, hasPins, hasRoots} {
+			if b {
+				n++
+			}
+		}
+		switch {
+		case n == 0:
+			return bad("Security", c.Security, "no security configured: set Key, Trust, KnownPeersFile or Roots, or set Security to SecurityNone to run without it")
+		case n > 1:
+			return bad("Security", c.Security, "more than one of Key, Trust/KnownPeersFile and Roots is set: name the mode in Security")
+		case hasKey:
+			c.Security = SecurityPSK
+		case hasPins:
+			c.Security = SecurityPinned
+		default:
+			c.Security = SecurityPKI
+		}
+	case SecurityNone:
+		if hasKey || hasPins || hasRoots {
+			return bad("Security", c.Security, "SecurityNone with Key, Trust, KnownPeersFile or Roots set: they would be ignored")
+		}
+	case SecurityPSK:
+		if !hasKey {
+			return bad("Key", nil, "SecurityPSK needs a Key")
+		}
+	case SecurityPinned:
+		if !hasPins {
+			return bad("Trust", nil, "SecurityPinned needs Trust or KnownPeersFile")
+		}
+	case SecurityPKI:
+		if !hasRoots {
+			return bad("Roots", nil, "SecurityPKI needs Roots")
+		}
+	default:
+		return bad("Security", int(c.Security), fmt.Sprintf("unknown security mode; use SecurityAuto, SecurityNone, SecurityPSK, SecurityPinned or SecurityPKI"))
+	}
+	return nil
+}
+
+func isTCPServiceType(s string) bool {
+	return len(s) > 5 && s[len(s)-5:] == "._tcp"
+}

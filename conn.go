@@ -1,0 +1,460 @@
+package nearnet
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+)
+
+// Conn is the connection to one remote peer. A Node keeps at most one Conn
+// per peer: when both peers dial each other at once, the two transport
+// connections are merged into one Conn and one of them is dropped without
+// losing a message (PROTOCOL.md, "Duplicate connections").
+//
+// A Conn is safe for concurrent use by multiple goroutines. Messages sent
+// by one goroutine arrive in the order it sent them.
+type Conn struct {
+	n    *Node
+	peer Peer
+
+	send atomic.Pointer[link] // where SendMessage queues; nil between links
+
+	mu       sync.Mutex // guards everything below
+	state    State
+	stateCh  chan struct{} // closed at the next state change
+	links    []*link       // attached links not yet ended
+	sentBase uint64        // data messages carried by retired send links
+	linkCh   chan struct{} // closed when send changes or the Conn ends
+	orphan   *time.Timer   // fails the Conn if no link replaces a dropped one
+
+	q         [][]byte // received messages not yet taken
+	qh        int      // head of q
+	qbytes    int      // bytes in q, with per-message overhead
+	delivered uint64   // sequence number of the next message to queue
+	rwait     chan struct{} // closed when q gains a message or rerr is set
+	dwait     chan struct{} // closed when q drains to half or delivered advances
+	rerr      error         // returned by ReceiveMessage once q is empty
+	closed    bool          // Close or Abort was called
+	done      chan struct{} // closed when the last link has ended after the Conn ended
+}
+
+// perMessageOverhead is charged against ReceiveBuffer for each queued
+// message, so that many empty messages are bounded too.
+const perMessageOverhead = 32
+
+func newConn(n *Node, l *link) *Conn {
+	c := &Conn{
+		n:       n,
+		peer:    l.peer,
+		state:   State{Kind: StateReady},
+		stateCh: make(chan struct{}),
+		linkCh:  make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	return c
+}
+
+// Peer returns the remote peer as its handshake established it.
+func (c *Conn) Peer() Peer { return c.peer }
+
+// State returns the current state and a channel that is closed at the next
+// change, so a caller can wait for changes without polling:
+//
+//	for {
+//		s, changed := c.State()
+//		if s.Terminal() { break }
+//		<-changed
+//	}
+func (c *Conn) State() (State, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state, c.stateCh
+}
+
+// setStateLocked moves to s and tells watchers. c.mu is held.
+func (c *Conn) setStateLocked(s State) {
+	if c.state.Terminal() {
+		return
+	}
+	c.state = s
+	close(c.stateCh)
+	c.stateCh = make(chan struct{})
+	if s.Terminal() {
+		c.send.Store(nil)
+		close(c.linkCh)
+		c.linkCh = make(chan struct{})
+		if c.orphan != nil {
+			c.orphan.Stop()
+		}
+		if c.rwait != nil {
+			close(c.rwait)
+			c.rwait = nil
+		}
+		if c.dwait != nil {
+			close(c.dwait)
+			c.dwait = nil
+		}
+		c.n.forget(c)
+	}
+	if f := c.n.cfg.OnStateChange; f != nil {
+		f(c, s)
+	}
+}
+
+// SendMessage queues p to be sent as one message and returns once it is
+// queued; it blocks while the send buffer (Config.SendBuffer) is full,
+// until ctx is done. Cancelling ctx after SendMessage returned has no
+// effect on the message. p may be reused once SendMessage returns.
+//
+// A message over Config.MaxMessageSize fails with [ErrMessageTooLarge] and
+// leaves the connection intact. On a closed connection the error is
+// [ErrClosed], or the error the connection failed with.
+func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
+	if len(p) > c.n.cfg.MaxMessageSize {
+		return ErrMessageTooLarge
+	}
+	for {
+		l := c.send.Load()
+		if l != nil {
+			wait, err := l.enqueueData(p, c.n.cfg.SendBuffer)
+			if err == nil && wait == nil {
+				return nil
+			}
+			if err == nil {
+				select {
+				case <-wait:
+					continue
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		// No link takes data right now: the Conn ended, or a duplicate is
+		// being swapped for its successor.
+		c.mu.Lock()
+		if c.state.Terminal() {
+			err := c.sendErrLocked()
+			c.mu.Unlock()
+			return err
+		}
+		ch := c.linkCh
+		changed := c.send.Load() != l
+		c.mu.Unlock()
+		if changed {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Conn) sendErrLocked() error {
+	if c.state.Kind == StateFailed && c.state.Err != nil {
+		return c.state.Err
+	}
+	return ErrClosed
+}
+
+// ReceiveMessage returns the next message, blocking until one arrives or
+// ctx is done. The returned slice belongs to the caller. After the peer
+// closes the connection gracefully and every message has been taken, it
+// returns io.EOF; after a failure, the failure; after Close or Abort,
+// [ErrClosed].
+func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c.qh < len(c.q) {
+			m := c.q[c.qh]
+			c.q[c.qh] = nil
+			c.qh++
+			if c.qh == len(c.q) {
+				c.q, c.qh = c.q[:0], 0
+			}
+			c.qbytes -= len(m) + perMessageOverhead
+			if c.dwait != nil && c.qbytes <= c.n.cfg.ReceiveBuffer/2 {
+				close(c.dwait)
+				c.dwait = nil
+			}
+			c.mu.Unlock()
+			return m, nil
+		}
+		if c.rerr != nil {
+			err := c.rerr
+			c.mu.Unlock()
+			return nil, err
+		}
+		if c.rwait == nil {
+			c.rwait = make(chan struct{})
+		}
+		ch := c.rwait
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.mu.Lock()
+	}
+}
+
+// deliver queues the data message numbered seq from link l, in sequence
+// order across links. It blocks while the receive buffer is full or an
+// earlier message is still due from another link. It reports false if the
+// link should stop reading.
+func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
+	limit := c.n.cfg.ReceiveBuffer
+	c.mu.Lock()
+	for {
+		if c.closed {
+			c.mu.Unlock() // discarded; keep reading to the peer's close frame
+			return true
+		}
+		if c.state.Terminal() {
+			c.mu.Unlock()
+			return false
+		}
+		if seq < c.delivered {
+			c.mu.Unlock() // already delivered through another link
+			return true
+		}
+		if seq == c.delivered && (c.qbytes == 0 || c.qbytes+len(m)+perMessageOverhead <= limit) {
+			c.q = append(c.q, m)
+			c.qbytes += len(m) + perMessageOverhead
+			c.delivered++
+			if c.rwait != nil {
+				close(c.rwait)
+				c.rwait = nil
+			}
+			if c.dwait != nil && len(c.links) > 1 {
+				close(c.dwait) // another link may be waiting for this sequence number
+				c.dwait = nil
+			}
+			c.mu.Unlock()
+			return true
+		}
+		if c.dwait == nil {
+			c.dwait = make(chan struct{})
+		}
+		ch := c.dwait
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-l.dead:
+			return false
+		}
+		c.mu.Lock()
+	}
+}
+
+// better reports whether link a should survive over link b. Both peers
+// compute the same answer: the side with the greater PeerID drops its
+// outgoing link, the other its incoming one; two links in the same
+// direction keep the one with the smaller Sec-WebSocket-Key.
+func (c *Conn) better(a, b *link) bool {
+	dropOutgoing := c.n.id.Compare(c.peer.ID) > 0
+	aWorse, bWorse := a.outgoing == dropOutgoing, b.outgoing == dropOutgoing
+	if aWorse != bWorse {
+		return !aWorse
+	}
+	return a.key < b.key
+}
+
+// addLink attaches a freshly handshaken link and starts it. If the Conn
+// already has a link, the worse of the two is closed with 4004: if that is
+// the current send link, its queue is flushed first and the new link
+// continues the message numbering with a base message.
+func (c *Conn) addLink(l *link) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Terminal() {
+		return false
+	}
+	l.c = c
+	c.links = append(c.links, l)
+	cur := c.send.Load()
+	switch {
+	case cur == nil:
+		c.promoteLocked(l)
+	case c.better(l, cur):
+		c.sentBase += cur.closeWith(wire.CloseDuplicate, "duplicate connection")
+		c.promoteLocked(l)
+	default:
+		l.closeWith(wire.CloseDuplicate, "duplicate connection")
+	}
+	l.start()
+	return true
+}
+
+// promoteLocked makes l the send link.
+func (c *Conn) promoteLocked(l *link) {
+	if c.sentBase > 0 {
+		l.enqueue(wire.OpBinary, 0, wire.AppendBase(nil, c.sentBase))
+	}
+	if c.orphan != nil {
+		c.orphan.Stop()
+		c.orphan = nil
+	}
+	c.send.Store(l)
+	close(c.linkCh)
+	c.linkCh = make(chan struct{})
+}
+
+// linkEnded is called by a link's reader when the link is gone.
+func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.links {
+		if x == l {
+			c.links = append(c.links[:i], c.links[i+1:]...)
+			break
+		}
+	}
+	wasSend := c.send.Load() == l
+	if wasSend {
+		c.sentBase += l.sent
+		c.send.Store(nil)
+	}
+	if c.state.Terminal() {
+		if len(c.links) == 0 {
+			c.finishLocked()
+		}
+		return
+	}
+	if c.dwait != nil {
+		close(c.dwait) // a reader waiting on l's sequence numbers must re-check
+		c.dwait = nil
+	}
+	dup := peerClosed && code == wire.CloseDuplicate
+	if len(c.links) > 0 {
+		if !peerClosed || !(dup || code == wire.CloseNormal) {
+			// A link died while a duplicate was being swapped: messages
+			// in flight on it are lost, so the Conn cannot go on.
+			c.failLocked(errors.Join(errors.New("nearnet: a duplicate connection to the peer failed during the swap"), err))
+			return
+		}
+		if wasSend {
+			c.promoteLocked(c.bestLocked())
+		}
+		return
+	}
+	switch {
+	case dup:
+		// The peer dropped this link as a duplicate; its successor is on
+		// the way. Wait for it, but not forever.
+		c.orphan = time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if len(c.links) == 0 {
+				c.failLocked(errors.New("nearnet: the peer dropped a duplicate connection and no other connection followed"))
+			}
+		})
+	case peerClosed && (code == wire.CloseNormal || code == wire.CloseGoingAway || code == wire.CloseNoStatus):
+		c.rerr = io.EOF
+		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
+		c.finishLocked()
+	case peerClosed:
+		c.failLocked(closeErrorFor(code, reason))
+	default:
+		c.failLocked(err)
+	}
+}
+
+func (c *Conn) bestLocked() *link {
+	best := c.links[0]
+	for _, l := range c.links[1:] {
+		if c.better(l, best) {
+			best = l
+		}
+	}
+	return best
+}
+
+func (c *Conn) failLocked(err error) {
+	if c.rerr == nil {
+		c.rerr = err
+	}
+	c.setStateLocked(State{Kind: StateFailed, Err: err})
+	for _, l := range c.links {
+		go l.fail(err)
+	}
+	if len(c.links) == 0 {
+		c.finishLocked()
+	}
+}
+
+func (c *Conn) finishLocked() {
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+	}
+}
+
+// Close closes the connection gracefully: messages already queued are sent,
+// then a close frame, and Close waits (up to Config.CloseTimeout) for the
+// peer to acknowledge it, which means the peer has read everything sent.
+// The peer's ReceiveMessage returns its remaining messages, then io.EOF.
+// Close returns nil if all of that happened in time.
+func (c *Conn) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.CloseTimeout)
+	defer cancel()
+	return c.Shutdown(ctx)
+}
+
+// Shutdown is Close with a caller's deadline: when ctx ends first, the
+// connection is aborted and ctx's error returned.
+func (c *Conn) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		c.rerr = ErrClosed
+		c.setStateLocked(State{Kind: StateCancelled})
+		if len(c.links) == 0 {
+			c.finishLocked()
+		}
+		for _, l := range c.links {
+			l.closeWith(wire.CloseNormal, "")
+		}
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.Abort()
+		return ctx.Err()
+	}
+}
+
+// Abort closes the connection at once, discarding queued messages; the
+// peer sees the connection reset.
+func (c *Conn) Abort() {
+	c.mu.Lock()
+	c.closed = true
+	c.rerr = ErrClosed
+	c.setStateLocked(State{Kind: StateCancelled})
+	links := append([]*link(nil), c.links...)
+	if len(links) == 0 {
+		c.finishLocked()
+	}
+	c.mu.Unlock()
+	for _, l := range links {
+		l.fail(errors.New("nearnet: connection aborted"))
+	}
+}
+
+// Done returns a channel closed when the connection has ended and released
+// its network resources.
+func (c *Conn) Done() <-chan struct{} { return c.done }

@@ -1,0 +1,140 @@
+package nearnet
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// drainAccept takes connections off n's accept queue so that incoming
+// duplicates never wait on it.
+func drainAccept(t *testing.T, n *Node) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if _, err := n.Accept(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func linkCount(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.links)
+}
+
+// waitOneLink waits (bounded) for the losing duplicate link to finish its
+// close handshake.
+func waitOneLink(t *testing.T, c *Conn) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for linkCount(c) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("conn to %v still has %d links", c.Peer().ID.Short(), linkCount(c))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSimultaneousOpenRace makes every pair of nodes dial each other at
+// the same moment, many times, and sends messages the instant each Connect
+// returns. Both sides must keep the same single connection, and every
+// message must arrive exactly once and in order.
+func TestSimultaneousOpenRace(t *testing.T) {
+	const rounds, nodes, msgs = 20, 4, 200
+	for r := 0; r < rounds; r++ {
+		t.Run(fmt.Sprint("round", r), func(t *testing.T) {
+			ns := make([]*Node, nodes)
+			for i := range ns {
+				ns[i] = newNode(t, Config{})
+				drainAccept(t, ns[i])
+			}
+			ctx := ctxT(t)
+			type result struct {
+				from, to int
+				c        *Conn
+			}
+			results := make(chan result, nodes*nodes)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range ns {
+				for j := range ns {
+					if i == j {
+						continue
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						c, err := ns[i].Connect(ctx, ns[j].Addr().String())
+						if err != nil {
+							t.Errorf("%d→%d: %v", i, j, err)
+							return
+						}
+						for k := 0; k < msgs; k++ {
+							if err := c.SendMessage(ctx, []byte(fmt.Sprintf("%d>%d#%d", i, j, k))); err != nil {
+								t.Errorf("%d→%d send %d: %v", i, j, k, err)
+								return
+							}
+						}
+						results <- result{i, j, c}
+					}()
+				}
+			}
+			close(start)
+			wg.Wait()
+			close(results)
+			if t.Failed() {
+				return
+			}
+			byPair := map[[2]int]*Conn{}
+			for r := range results {
+				byPair[[2]int{r.from, r.to}] = r.c
+			}
+			for i := range ns {
+				if got := len(ns[i].Peers()); got != nodes-1 {
+					t.Fatalf("node %d has %d peers, want %d", i, got, nodes-1)
+				}
+				for j := range ns {
+					if i == j {
+						continue
+					}
+					c := byPair[[2]int{i, j}]
+					ns[i].mu.Lock()
+					same := ns[i].conns[ns[j].ID()] == c
+					ns[i].mu.Unlock()
+					if !same {
+						t.Fatalf("node %d: Connect to %d returned a Conn that is not the peer's", i, j)
+					}
+					// Every message j sent to i arrives once, in order.
+					for k := 0; k < msgs; k++ {
+						m, err := c.ReceiveMessage(ctx)
+						want := fmt.Sprintf("%d>%d#%d", j, i, k)
+						if err != nil || string(m) != want {
+							t.Fatalf("node %d from %d: got %q %v, want %q", i, j, m, err, want)
+						}
+					}
+					waitOneLink(t, c)
+				}
+			}
+			// Both ends kept the same link: its key matches on both sides.
+			for i := range ns {
+				for j := i + 1; j < nodes; j++ {
+					a, b := byPair[[2]int{i, j}], byPair[[2]int{j, i}]
+					la, lb := a.send.Load(), b.send.Load()
+					if la == nil || lb == nil || la.key != lb.key {
+						t.Fatalf("nodes %d and %d kept different connections", i, j)
+					}
+				}
+			}
+		})
+	}
+}

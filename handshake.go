@@ -1,0 +1,343 @@
+package nearnet
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/security"
+)
+
+// Peer describes the remote side of a connection as its hello and TLS
+// handshake established it.
+type Peer struct {
+	ID          PeerID
+	Name        string
+	Meta        map[string]string
+	Fingerprint security.Fingerprint // zero with SecurityNone
+	Addr        net.Addr             // remote address of the connection
+	Version     int                  // protocol version from the hello
+}
+
+// HandshakeError reports a failed connection attempt before the peer was
+// established, with the stage it failed in.
+type HandshakeError struct {
+	Addr  string // the address dialed or accepted from
+	Stage string // "tcp", "tls", "upgrade", "hello"
+	Err   error
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("nearnet: connecting %s: %s: %v", e.Addr, e.Stage, e.Err)
+}
+
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// deadlineFor bounds a handshake by ctx and HandshakeTimeout.
+func (n *Node) deadlineFor(ctx context.Context) time.Time {
+	d := time.Now().Add(n.cfg.HandshakeTimeout)
+	if t, ok := ctx.Deadline(); ok && t.Before(d) {
+		d = t
+	}
+	return d
+}
+
+func (n *Node) tcpDialer() *net.Dialer {
+	return &net.Dialer{KeepAliveConfig: keepAlive}
+}
+
+// keepAlive is TCP keepalive tuned for a LAN: a dead peer is noticed in
+// about 11 s instead of the two hours an Internet host waits.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
+
+// dial makes an outgoing link to addr and runs the whole handshake.
+func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
+	herr := func(stage string, err error) error {
+		if ctx.Err() != nil && !isRejection(err) {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return &HandshakeError{Addr: addr, Stage: stage, Err: err}
+	}
+	raw, err := n.tcpDialer().DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, herr("tcp", err)
+	}
+	raw.SetDeadline(n.deadlineFor(ctx))
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	nc := raw
+	var cs *tls.ConnectionState
+	if n.clientTLS != nil {
+		tc := tls.Client(raw, n.clientTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, herr("tls", err)
+		}
+		s := tc.ConnectionState()
+		cs, nc = &s, tc
+	}
+	l := newLink(n, raw, nc, true)
+	if err := n.checkPeerCert(cs); err != nil {
+		// Tell the listener why before leaving.
+		nc.Close()
+		return nil, herr("tls", err)
+	}
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	l.key = wire.NewKey(nonce)
+	hello, err := n.hello(cs, true)
+	if err != nil {
+		raw.Close()
+		return nil, herr("hello", err)
+	}
+	buf := wire.AppendUpgradeRequest(nil, addr, l.key)
+	buf = l.appendFrameLocked(buf, wire.OpBinary, 0, hello) // pipelined behind the request
+	if _, err := nc.Write(buf); err != nil {
+		raw.Close()
+		return nil, herr("upgrade", err)
+	}
+	if err := wire.ReadUpgradeResponse(l.br, l.key); err != nil {
+		raw.Close()
+		return nil, herr("upgrade", explainTLSAlert(err, n))
+	}
+	h, err := l.readHello()
+	if err != nil {
+		raw.Close()
+		return nil, herr("hello", explainTLSAlert(err, n))
+	}
+	if err := n.checkHello(l, h, cs, false); err != nil {
+		l.sendCloseNow(err)
+		raw.Close()
+		return nil, herr("hello", err)
+	}
+	raw.SetDeadline(time.Time{})
+	return l, nil
+}
+
+func isRejection(err error) bool {
+	_, ok := errorsAs[*RejectedError](err)
+	return ok || errors.Is(err, ErrKeyMismatch)
+}
+
+// explainTLSAlert turns the terse "remote error: tls: bad certificate" a
+// TLS 1.3 client sees after the server refused its certificate into advice.
+func explainTLSAlert(err error, n *Node) error {
+	var ne *net.OpError
+	if errors.As(err, &ne) && ne.Err != nil && ne.Err.Error() == "remote error: tls: bad certificate" {
+		return &RejectedError{Code: wire.CloseUntrusted, Reason: fmt.Sprintf("the peer does not trust this node's identity %v", n.Fingerprint())}
+	}
+	return err
+}
+
+// readHello reads the peer's first message, which must be a hello (or a
+// close frame explaining why not).
+func (l *link) readHello() (*wire.Hello, error) {
+	for {
+		op, p, err := l.rd.Next()
+		if err != nil {
+			return nil, err
+		}
+		switch op {
+		case wire.OpPing, wire.OpPong:
+			continue
+		case wire.OpClose:
+			code, reason, _ := wire.ParseClose(p)
+			return nil, closeErrorFor(code, reason)
+		case wire.OpBinary:
+			if len(p) == 0 || wire.Kind(p[0]) != wire.KindHello {
+				return nil, &wire.HelloError{What: "first message is not a hello"}
+			}
+			return wire.ParseHello(p[1:])
+		default:
+			return nil, &wire.HelloError{What: "first message is not binary"}
+		}
+	}
+}
+
+// hello encodes this node's hello, with the PSK proof when a key is set.
+func (n *Node) hello(cs *tls.ConnectionState, client bool) ([]byte, error) {
+	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.name, Meta: n.cfg.Metadata}
+	if n.cfg.Key != nil && cs != nil {
+		p, err := security.Proof(*n.cfg.Key, cs, client)
+		if err != nil {
+			return nil, err
+		}
+		h.Proof = p
+	}
+	return wire.AppendHello(nil, &h)
+}
+
+// checkPeerCert applies the pinned or PKI trust rules to the peer's
+// certificate. It is not done inside crypto/tls so that a refused peer
+// learns why in a close frame rather than from a bare TLS alert.
+func (n *Node) checkPeerCert(cs *tls.ConnectionState) error {
+	if cs == nil || n.verify == nil {
+		return nil
+	}
+	if len(cs.PeerCertificates) == 0 {
+		return &RejectedError{Code: wire.CloseUntrusted, Reason: "peer presented no certificate"}
+	}
+	return n.verify(cs.PeerCertificates[0])
+}
+
+// checkHello validates the peer's hello: identity, proof, and not ourselves.
+func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromClient bool) error {
+	id, err := ParsePeerID(h.Peer)
+	if err != nil {
+		return &wire.HelloError{What: err.Error()}
+	}
+	if id == n.id {
+		return &wire.HelloError{What: "the peer has this node's own peer ID (connected to itself?)"}
+	}
+	if n.cfg.Key != nil && cs != nil {
+		if err := security.VerifyProof(*n.cfg.Key, cs, fromClient, h.Proof); err != nil {
+			return err
+		}
+	}
+	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version}
+	if cs != nil && len(cs.PeerCertificates) > 0 {
+		l.peer.Fingerprint = security.FingerprintOf(cs.PeerCertificates[0])
+	}
+	return nil
+}
+
+// closeCodeFor picks the close code that tells the peer why we refuse it.
+func closeCodeFor(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrKeyMismatch):
+		return wire.CloseKeyMismatch, "pre-shared key mismatch: the peer proved a different key"
+	}
+	if r, ok := errorsAs[*RejectedError](err); ok {
+		return r.Code, r.Reason
+	}
+	if u, ok := errorsAs[*security.UntrustedPeerError](err); ok {
+		return wire.CloseUntrusted, u.Error()
+	}
+	if h, ok := errorsAs[*wire.HelloError](err); ok {
+		return wire.CloseBadHello, h.What
+	}
+	return wire.CloseProtocolError, err.Error()
+}
+
+// sendCloseNow writes a close frame explaining err, during the handshake
+// (before the writer goroutine exists).
+func (l *link) sendCloseNow(err error) {
+	code, reason := closeCodeFor(err)
+	var p [wire.MaxControlPayload]byte
+	l.mu.Lock()
+	buf := l.appendFrameLocked(nil, wire.OpClose, 0, wire.AppendClose(p[:0], code, reason))
+	l.mu.Unlock()
+	l.raw.SetWriteDeadline(time.Now().Add(time.Second))
+	l.nc.Write(buf)
+}
+
+// accept runs the listener side of the handshake on a new TCP connection.
+func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
+	addr := raw.RemoteAddr().String()
+	herr := func(stage string, err error) error { return &HandshakeError{Addr: addr, Stage: stage, Err: err} }
+	raw.SetDeadline(n.deadlineFor(ctx))
+	nc := raw
+	var cs *tls.ConnectionState
+	if n.serverTLS != nil {
+		tc := tls.Server(raw, n.serverTLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, herr("tls", err)
+		}
+		s := tc.ConnectionState()
+		cs, nc = &s, tc
+	}
+	l := newLink(n, raw, nc, false)
+	key, err := wire.ReadUpgradeRequest(l.br)
+	if err != nil {
+		if he, ok := errorsAs[*wire.HandshakeError](err); ok {
+			nc.Write(wire.AppendErrorResponse(nil, he))
+		}
+		raw.Close()
+		return nil, herr("upgrade", err)
+	}
+	l.key = key
+	resp := wire.AppendUpgradeResponse(nil, key)
+	refuse := func(stage string, err error) (*link, error) {
+		// The upgrade itself succeeded: answer 101, then a close frame
+		// that says why, so the dialer gets a reason and not a reset.
+		nc.Write(resp)
+		l.sendCloseNow(err)
+		raw.Close()
+		return nil, herr(stage, err)
+	}
+	h, err := l.readHello()
+	if err != nil {
+		if _, ok := errorsAs[*wire.HelloError](err); ok {
+			return refuse("hello", err)
+		}
+		raw.Close()
+		return nil, herr("hello", err)
+	}
+	if err := n.checkPeerCert(cs); err != nil {
+		return refuse("tls", err)
+	}
+	if err := n.checkHello(l, h, cs, true); err != nil {
+		return refuse("hello", err)
+	}
+	if n.cfg.Admit != nil {
+		if err := n.cfg.Admit(ctx, l.peer); err != nil {
+			return refuse("admission", &RejectedError{Code: wire.CloseRejected, Reason: err.Error()})
+		}
+	}
+	hello, err := n.hello(cs, false)
+	if err != nil {
+		raw.Close()
+		return nil, herr("hello", err)
+	}
+	// The 101 and our hello leave in one write; server frames are unmasked.
+	buf := wire.AppendHeader(resp, true, wire.OpBinary, len(hello), nil)
+	buf = append(buf, hello...)
+	if _, err := nc.Write(buf); err != nil {
+		raw.Close()
+		return nil, herr("hello", err)
+	}
+	raw.SetDeadline(time.Time{})
+	return l, nil
+}
+
+// verifierFor returns the certificate check for the configured mode, or
+// nil if certificates are not checked (PSK: the proof authenticates).
+func verifierFor(cfg *Config) (func(*x509.Certificate) error, error) {
+	var pins []func(*x509.Certificate) error
+	if len(cfg.Trust) > 0 {
+		pins = append(pins, security.PinVerifier(cfg.Trust...))
+	}
+	if cfg.KnownPeersFile != "" {
+		kp, err := security.LoadKnownPeers(cfg.KnownPeersFile)
+		if err != nil {
+			return nil, &ConfigError{Field: "Config.KnownPeersFile", Value: cfg.KnownPeersFile, Reason: err.Error()}
+		}
+		pins = append(pins, security.KnownPeersVerifier(kp, cfg.TrustOnFirstUse))
+	}
+	if cfg.Roots != nil {
+		pins = append(pins, security.RootsVerifier(cfg.Roots))
+	}
+	switch len(pins) {
+	case 0:
+		return nil, nil
+	case 1:
+		return pins[0], nil
+	}
+	// Trust and a known-peers file: either one vouching is enough.
+	return func(c *x509.Certificate) error {
+		var err error
+		for _, p := range pins {
+			if err = p(c); err == nil {
+				return nil
+			}
+		}
+		return err
+	}, nil
+}

@@ -1,0 +1,374 @@
+package nearnet
+
+import (
+	"bufio"
+	crand "crypto/rand"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+)
+
+// A link is one transport connection (TCP, TLS, WebSocket) to a peer. A
+// Conn owns one link at a time for sending and reads from every link it
+// holds; a second link appears in a simultaneous open and one of the two is
+// retired (see Conn.addLink and PROTOCOL.md, "Duplicate connections").
+//
+// Each link runs two goroutines: writeLoop drains the send queue, batching
+// whatever accumulated while the previous write was in the kernel into one
+// Write (so one TLS record carries many messages under load and a lone
+// message leaves at once), and readLoop decodes frames and hands data
+// messages to the Conn in sequence order.
+type link struct {
+	n        *Node
+	raw      net.Conn // the TCP connection, closed directly to abort
+	nc       net.Conn // raw, or TLS over raw
+	br       *bufio.Reader
+	rd       *wire.Reader
+	lim      *handshakeLimit
+	outgoing bool
+	key      string // Sec-WebSocket-Key: names the link on both sides
+	peer     Peer
+	c        *Conn // set by Conn.addLink before the goroutines start
+
+	mu          sync.Mutex     // guards the fields below
+	rng         *rand.ChaCha8  // masking keys, client side only
+	buf         []byte         // frames waiting for the writer
+	spare       []byte         // the writer's last buffer, for reuse
+	room        chan struct{}  // closed when the writer takes buf; nil if nobody waits
+	sent        uint64         // data messages queued on this link
+	closeQueued bool           // a close frame is in buf or written; no more frames
+	peerClosed  bool           // the peer's close frame arrived
+	peerCode    int            // its code and reason
+	peerReason  string
+	err         error          // why the link failed, if it did
+	closeTimer  *time.Timer    // bounds the wait for the peer's close frame
+
+	wake       chan struct{} // cap 1: the writer has work
+	dead       chan struct{} // closed when the link fails or is aborted
+	writerDone chan struct{}
+	recvSeq    uint64 // sequence number of the next data message; reader only
+}
+
+var errRetired = errors.New("nearnet: link retired")
+
+// handshakeLimit caps what the peer can make us buffer before the
+// handshake is done (an endless HTTP header, say); afterwards it is lifted.
+type handshakeLimit struct {
+	r io.Reader
+	n int64 // bytes still allowed; < 0: no limit
+}
+
+func (h *handshakeLimit) Read(p []byte) (int, error) {
+	if h.n < 0 {
+		return h.r.Read(p)
+	}
+	if h.n == 0 {
+		return 0, &wire.ProtocolError{What: "handshake larger than 64 KiB"}
+	}
+	if int64(len(p)) > h.n {
+		p = p[:h.n]
+	}
+	n, err := h.r.Read(p)
+	h.n -= int64(n)
+	return n, err
+}
+
+const readBufferSize = 64 << 10
+
+func newLink(n *Node, raw, nc net.Conn, outgoing bool) *link {
+	l := &link{
+		n:          n,
+		raw:        raw,
+		nc:         nc,
+		outgoing:   outgoing,
+		lim:        &handshakeLimit{r: nc, n: 64 << 10},
+		wake:       make(chan struct{}, 1),
+		dead:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	l.br = bufio.NewReaderSize(l.lim, readBufferSize)
+	l.rd = wire.NewReader(l.br, !outgoing, n.cfg.MaxMessageSize+1) // +1: the kind byte
+	if outgoing {
+		var seed [32]byte
+		crand.Read(seed[:])
+		l.rng = rand.NewChaCha8(seed)
+	}
+	return l
+}
+
+// appendFrameLocked appends one complete frame (masked when we are the
+// client) carrying kind+body, or body alone when kind is 0.
+func (l *link) appendFrameLocked(dst []byte, op wire.Opcode, kind wire.Kind, body []byte) []byte {
+	n := len(body)
+	if kind != 0 {
+		n++
+	}
+	var key *[4]byte
+	var k [4]byte
+	if l.rng != nil {
+		v := l.rng.Uint64()
+		k = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+		key = &k
+	}
+	dst = wire.AppendHeader(dst, true, op, n, key)
+	start := len(dst)
+	if kind != 0 {
+		dst = append(dst, byte(kind))
+	}
+	dst = append(dst, body...)
+	if key != nil {
+		wire.Mask(k, 0, dst[start:])
+	}
+	return dst
+}
+
+func (l *link) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueData queues one application message. It returns errRetired if the
+// link takes no more data, or a channel to wait on if the queue is full.
+func (l *link) enqueueData(p []byte, limit int) (wait <-chan struct{}, err error) {
+	l.mu.Lock()
+	if l.closeQueued || l.err != nil {
+		l.mu.Unlock()
+		return nil, errRetired
+	}
+	if len(l.buf) > 0 && len(l.buf)+len(p)+wire.MaxHeaderLen+1 > limit {
+		if l.room == nil {
+			l.room = make(chan struct{})
+		}
+		ch := l.room
+		l.mu.Unlock()
+		return ch, nil
+	}
+	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, p)
+	l.sent++
+	l.mu.Unlock()
+	l.signal()
+	return nil, nil
+}
+
+// enqueue queues a message or control frame regardless of the send buffer
+// limit (they are small and few). It reports false if the link is closing.
+func (l *link) enqueue(op wire.Opcode, kind wire.Kind, body []byte) bool {
+	l.mu.Lock()
+	if l.closeQueued || l.err != nil {
+		l.mu.Unlock()
+		return false
+	}
+	l.buf = l.appendFrameLocked(l.buf, op, kind, body)
+	l.mu.Unlock()
+	l.signal()
+	return true
+}
+
+// closeWith queues a close frame behind whatever is queued: everything
+// already queued is still sent. It returns how many data messages the link
+// carried, so a successor can continue the numbering.
+func (l *link) closeWith(code int, reason string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closeQueued && l.err == nil {
+		l.closeQueued = true
+		var p [wire.MaxControlPayload]byte
+		var body []byte
+		if code != wire.CloseNoStatus {
+			body = wire.AppendClose(p[:0], code, reason)
+		}
+		l.buf = l.appendFrameLocked(l.buf, wire.OpClose, 0, body)
+		l.signal()
+	}
+	return l.sent
+}
+
+// fail ends the link at once: the TCP connection is closed without a TLS
+// close_notify (which could block on a peer that does not read).
+func (l *link) fail(err error) {
+	l.mu.Lock()
+	if l.err != nil {
+		l.mu.Unlock()
+		return
+	}
+	l.err = err
+	if l.room != nil {
+		close(l.room)
+		l.room = nil
+	}
+	close(l.dead)
+	l.mu.Unlock()
+	if tc, ok := l.raw.(*net.TCPConn); ok && !errors.Is(err, errGracefulEnd) {
+		tc.SetLinger(0) // an abort: reset, don't linger
+	}
+	l.raw.Close()
+	l.signal()
+}
+
+var errGracefulEnd = errors.New("nearnet: link closed")
+
+func (l *link) failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (l *link) start() {
+	l.lim.n = -1
+	go l.writeLoop()
+	go l.readLoop()
+}
+
+func (l *link) writeLoop() {
+	defer close(l.writerDone)
+	limit := l.n.cfg.SendBuffer
+	for {
+		select {
+		case <-l.wake:
+		case <-l.dead:
+			return
+		}
+		l.mu.Lock()
+		b := l.buf
+		l.buf, l.spare = l.spare[:0], nil
+		last := l.closeQueued
+		if l.room != nil {
+			close(l.room)
+			l.room = nil
+		}
+		l.mu.Unlock()
+		if len(b) > 0 {
+			if _, err := l.nc.Write(b); err != nil {
+				l.fail(err)
+				return
+			}
+		}
+		if last {
+			// Our close frame is out; give the peer CloseTimeout to answer.
+			l.mu.Lock()
+			if !l.peerClosed && l.err == nil {
+				l.closeTimer = time.AfterFunc(l.n.cfg.CloseTimeout, func() {
+					l.fail(errors.New("nearnet: peer did not answer the close within CloseTimeout"))
+				})
+			}
+			l.mu.Unlock()
+			return
+		}
+		if cap(b) <= 2*limit+readBufferSize {
+			l.mu.Lock()
+			l.spare = b[:0]
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *link) readLoop() {
+	err := l.readFrames()
+	if err == nil {
+		// The peer's close arrived and ours is queued or sent: let the
+		// writer finish, bounded by CloseTimeout, then end cleanly.
+		t := time.NewTimer(l.n.cfg.CloseTimeout)
+		select {
+		case <-l.writerDone:
+		case <-t.C:
+			err = errors.New("nearnet: close not written within CloseTimeout")
+		case <-l.dead:
+		}
+		t.Stop()
+		l.nc.SetDeadline(time.Now().Add(time.Second))
+		l.nc.Close() // TLS close_notify, then FIN
+		if err == nil {
+			err = errGracefulEnd
+		}
+	} else {
+		var pe *wire.ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			l.closeWith(wire.CloseProtocolError, pe.What)
+			l.flushBriefly()
+		case errors.Is(err, wire.ErrMessageTooLarge):
+			l.closeWith(wire.CloseMessageTooBig, "message larger than the maximum")
+			l.flushBriefly()
+		}
+	}
+	l.fail(err)
+	<-l.writerDone
+	l.mu.Lock()
+	if l.closeTimer != nil {
+		l.closeTimer.Stop()
+	}
+	code, reason, peerClosed := l.peerCode, l.peerReason, l.peerClosed
+	l.mu.Unlock()
+	if l.c != nil {
+		l.c.linkEnded(l, err, peerClosed, code, reason)
+	}
+}
+
+// flushBriefly gives the writer a moment to send a queued close frame
+// before the link is torn down after a protocol error.
+func (l *link) flushBriefly() {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-l.writerDone:
+	case <-t.C:
+	}
+}
+
+// readFrames reads until the peer's close frame (nil) or an error.
+func (l *link) readFrames() error {
+	for {
+		op, p, err := l.rd.Next()
+		if err != nil {
+			return err
+		}
+		switch op {
+		case wire.OpBinary:
+			if len(p) == 0 {
+				return &wire.ProtocolError{What: "empty message (no kind byte)"}
+			}
+			switch wire.Kind(p[0]) {
+			case wire.KindData:
+				if !l.c.deliver(l, l.recvSeq, p[1:]) {
+					return errGracefulEnd
+				}
+				l.recvSeq++
+			case wire.KindBase:
+				seq, err := wire.ParseBase(p[1:])
+				if err != nil {
+					return err
+				}
+				l.recvSeq = seq
+			case wire.KindHello:
+				return &wire.ProtocolError{What: "second hello"}
+			default:
+				if p[0] < 0x80 {
+					return &wire.ProtocolError{What: "unknown message kind"}
+				}
+			}
+		case wire.OpText:
+			return &wire.ProtocolError{What: "text message; nearnet sends binary messages only"}
+		case wire.OpPing:
+			l.enqueue(wire.OpPong, 0, p)
+		case wire.OpPong:
+		case wire.OpClose:
+			code, reason, _ := wire.ParseClose(p) // checked by the Reader
+			l.mu.Lock()
+			l.peerClosed, l.peerCode, l.peerReason = true, code, reason
+			l.mu.Unlock()
+			echo := code
+			if code == wire.CloseNoStatus {
+				echo = wire.CloseNoStatus // answered with an empty close frame
+			}
+			l.closeWith(echo, "")
+			return nil
+		}
+	}
+}

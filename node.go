@@ -1,0 +1,463 @@
+package nearnet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/security"
+)
+
+// Node is one peer: it listens, advertises, browses, and holds one [Conn]
+// per connected peer. Create it with [NewNode], start accepting with
+// [Node.Listen], reach others with [Node.Connect]. A Node is safe for
+// concurrent use by multiple goroutines; Close ends everything it started.
+type Node struct {
+	cfg       *Config
+	id        PeerID
+	ident     *security.Identity
+	serverTLS *tls.Config // nil with SecurityNone
+	clientTLS *tls.Config
+	verify    func(*x509.Certificate) error // pinned/PKI check; nil otherwise
+
+	mu      sync.Mutex // guards the fields below
+	name    string
+	conns   map[PeerID]*Conn
+	dials   map[PeerID]*dialCall
+	adverts map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
+	ln      net.Listener
+	disc    *discovery.Responder
+	reg     *discovery.Registration
+	closed  bool
+
+	acceptq chan *Conn
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
+}
+
+type dialCall struct {
+	done chan struct{}
+	c    *Conn
+	err  error
+}
+
+// NewNode validates cfg and returns a Node that has opened nothing yet.
+// An invalid Config field is reported as a [*ConfigError] naming it.
+func NewNode(cfg *Config) (*Node, error) {
+	c, err := cfg.clone()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     c,
+		id:      c.PeerID,
+		ident:   c.Identity,
+		conns:   make(map[PeerID]*Conn),
+		dials:   make(map[PeerID]*dialCall),
+		adverts: make(map[PeerID]Advert),
+		acceptq: make(chan *Conn, c.AcceptBacklog),
+		done:    make(chan struct{}),
+	}
+	if n.id.IsZero() {
+		n.id = NewPeerID()
+	}
+	n.name = c.Name
+	if n.name == "" {
+		n.name = "nearnet-" + n.id.Short()
+	}
+	if n.ident == nil {
+		if n.ident, err = security.NewIdentity(); err != nil {
+			return nil, err
+		}
+	}
+	if c.Security != SecurityNone {
+		if n.verify, err = verifierFor(c); err != nil {
+			return nil, err
+		}
+		n.serverTLS = security.ServerConfig(n.ident, nil)
+		n.clientTLS = security.ClientConfig(n.ident, nil)
+	}
+	return n, nil
+}
+
+// ID returns this node's PeerID.
+func (n *Node) ID() PeerID { return n.id }
+
+// Name returns the instance name: Config.Name, the default, or the name
+// discovery settled on after a conflict.
+func (n *Node) Name() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.name
+}
+
+// Fingerprint returns the fingerprint of this node's identity, which
+// pinned peers put in their Trust list.
+func (n *Node) Fingerprint() security.Fingerprint { return n.ident.Fingerprint() }
+
+// Addr returns the listening address, or nil before Listen.
+func (n *Node) Addr() net.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ln == nil {
+		return nil
+	}
+	return n.ln.Addr()
+}
+
+// Listen opens the TCP listener, starts accepting connections (take them
+// with Accept) and, unless Config.Hidden, advertises the node over DNS-SD.
+// It returns once the advertisement is registered, which includes the
+// probing mDNS requires (under a second). ctx bounds only that start-up.
+func (n *Node) Listen(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if n.ln != nil {
+		n.mu.Unlock()
+		return errors.New("nearnet: Listen called twice")
+	}
+	n.mu.Unlock()
+	addr := n.cfg.ListenAddr
+	if addr == "" {
+		addr = ":0"
+		if allLoopback(n.cfg.Interfaces) {
+			addr = "127.0.0.1:0"
+		}
+	}
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("nearnet: listen: %w", err)
+	}
+	n.mu.Lock()
+	n.ln = ln
+	n.mu.Unlock()
+	n.wg.Add(1)
+	go n.acceptLoop(ln)
+	if n.cfg.Hidden {
+		return nil
+	}
+	if err := n.advertise(ctx, ln.Addr().(*net.TCPAddr).Port); err != nil {
+		return err
+	}
+	return nil
+}
+
+func allLoopback(ifaces []string) bool {
+	if len(ifaces) == 0 {
+		return false
+	}
+	for _, name := range ifaces {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil || ifi.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *Node) acceptLoop(ln net.Listener) {
+	defer n.wg.Done()
+	var delay time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-n.done:
+				return
+			default:
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			n.cfg.Logger.Warn("nearnet: accept failed; the listener stopped", "err", err)
+			return
+		}
+		delay = 0
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.handleIncoming(raw)
+		}()
+	}
+}
+
+func (n *Node) handleIncoming(raw net.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HandshakeTimeout)
+	defer cancel()
+	l, err := n.accept(ctx, raw)
+	if err != nil {
+		n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", raw.RemoteAddr(), "err", err)
+		if f := n.cfg.OnReject; f != nil {
+			f(raw.RemoteAddr(), err)
+		}
+		return
+	}
+	c, isNew, err := n.attach(l)
+	if err != nil || !isNew {
+		return
+	}
+	select {
+	case n.acceptq <- c:
+	case <-n.done:
+	}
+}
+
+// attach gives a handshaken link to the peer's Conn, creating the Conn if
+// it is the first link to that peer.
+func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
+	for {
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			l.fail(ErrClosed)
+			return nil, false, ErrClosed
+		}
+		c = n.conns[l.peer.ID]
+		if c == nil {
+			c = newConn(n, l)
+			n.conns[l.peer.ID] = c
+			isNew = true
+		}
+		n.mu.Unlock()
+		if c.addLink(l) {
+			if isNew {
+				if f := n.cfg.OnStateChange; f != nil {
+					f(c, State{Kind: StateReady})
+				}
+			}
+			return c, isNew, nil
+		}
+		// c ended between the lookup and addLink; forget it and retry.
+		n.forget(c)
+	}
+}
+
+// forget removes an ended Conn from the peer table. It may be called with
+// c.mu held: n.mu is never held while taking a Conn's lock.
+func (n *Node) forget(c *Conn) {
+	n.mu.Lock()
+	if n.conns[c.peer.ID] == c {
+		delete(n.conns, c.peer.ID)
+	}
+	n.mu.Unlock()
+}
+
+// Accept returns the next connection a peer opened to this node. A peer
+// that both dialed and was dialed at the same moment yields one Conn,
+// which may come from Accept or from Connect, or both (the same *Conn).
+func (n *Node) Accept(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-n.acceptq:
+		return c, nil
+	case <-n.done:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Peers returns the connections that are currently ready.
+func (n *Node) Peers() []*Conn {
+	n.mu.Lock()
+	cs := make([]*Conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		cs = append(cs, c)
+	}
+	n.mu.Unlock()
+	ready := cs[:0]
+	for _, c := range cs {
+		if s, _ := c.State(); s.Kind == StateReady {
+			ready = append(ready, c)
+		}
+	}
+	return ready
+}
+
+// Broadcast sends p to every ready peer, a loop over Peers. It returns
+// the errors of the sends that failed, joined, or nil.
+func (n *Node) Broadcast(ctx context.Context, p []byte) error {
+	var errs []error
+	for _, c := range n.Peers() {
+		if err := c.SendMessage(ctx, p); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.peer.ID.Short(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Connect returns the connection to target, dialing if there is none yet.
+// target is "host:port", a PeerID, or an instance name; the last two are
+// looked up over DNS-SD (results of a running Browse are used at once).
+// Connect blocks until the connection is ready or ctx is done; once it has
+// returned, ctx no longer matters.
+//
+// A refusal by the peer is a [*RejectedError] (or [ErrKeyMismatch]);
+// other failures are a [*HandshakeError] naming the stage.
+func (n *Node) Connect(ctx context.Context, target string) (*Conn, error) {
+	if target == "" {
+		return nil, errors.New("nearnet: Connect: empty target")
+	}
+	if _, port, err := net.SplitHostPort(target); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, fmt.Errorf("nearnet: Connect %q: bad port", target)
+		}
+		return n.connectAddrs(ctx, PeerID{}, []string{target})
+	}
+	a, err := n.Resolve(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	return n.ConnectAdvert(ctx, a)
+}
+
+// ConnectAdvert connects to a peer found by Browse.
+func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
+	if a.ID.IsZero() {
+		return nil, fmt.Errorf("nearnet: %q is not a nearnet peer (no peer ID in its TXT record)", a.Name)
+	}
+	addrs := make([]string, 0, len(a.Addrs))
+	for _, ip := range a.Addrs {
+		addrs = append(addrs, net.JoinHostPort(ip.String(), strconv.Itoa(a.Port)))
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("nearnet: %q advertises no address", a.Name)
+	}
+	return n.connectAddrs(ctx, a.ID, addrs)
+}
+
+// connectAddrs dials addrs in turn until one works. With a known peer ID,
+// an existing connection is returned and concurrent dials are joined.
+func (n *Node) connectAddrs(ctx context.Context, id PeerID, addrs []string) (*Conn, error) {
+	var call *dialCall
+	if !id.IsZero() {
+		n.mu.Lock()
+		if n.closed {
+			n.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c := n.conns[id]; c != nil {
+			n.mu.Unlock()
+			return c, nil
+		}
+		if d := n.dials[id]; d != nil {
+			n.mu.Unlock()
+			select {
+			case <-d.done:
+				return d.c, d.err
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		call = &dialCall{done: make(chan struct{})}
+		n.dials[id] = call
+		n.mu.Unlock()
+		defer func() {
+			n.mu.Lock()
+			delete(n.dials, id)
+			n.mu.Unlock()
+			close(call.done)
+		}()
+	}
+	var errs []error
+	for _, addr := range addrs {
+		l, err := n.dial(ctx, addr)
+		if err != nil {
+			errs = append(errs, err)
+			if isRejection(err) || ctx.Err() != nil {
+				break // the peer answered, or we are out of time
+			}
+			continue
+		}
+		if !id.IsZero() && l.peer.ID != id {
+			l.sendCloseNow(&RejectedError{Code: 4005, Reason: "wrong peer"})
+			l.fail(errors.New("wrong peer"))
+			errs = append(errs, fmt.Errorf("nearnet: %s answered as peer %v, not %v", addr, l.peer.ID, id))
+			continue
+		}
+		c, _, err := n.attach(l)
+		if call != nil {
+			call.c, call.err = c, err
+		}
+		return c, err
+	}
+	err := errs[0]
+	if len(errs) > 1 {
+		err = errors.Join(errs...)
+	}
+	if call != nil {
+		call.err = err
+	}
+	return nil, unwrapSingleRejection(err)
+}
+
+// unwrapSingleRejection surfaces a rejection as the error itself, so that
+// callers can errors.As it directly and print its reason.
+func unwrapSingleRejection(err error) error {
+	if he, ok := err.(*HandshakeError); ok && isRejection(he.Err) {
+		return he.Err
+	}
+	return err
+}
+
+// Close stops listening, withdraws the advertisement (goodbye packets),
+// closes every connection gracefully (Config.CloseTimeout at most) and
+// waits for the node's goroutines to end.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	close(n.done)
+	ln, disc := n.ln, n.disc
+	conns := make([]*Conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	var errs []error
+	if ln != nil {
+		ln.Close()
+	}
+	if disc != nil {
+		if err := disc.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	n.wg.Wait()
+	// Connections handed to neither Accept nor anyone else.
+	for {
+		select {
+		case c := <-n.acceptq:
+			c.Abort()
+			continue
+		default:
+		}
+		break
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,413 @@
+package nearnet
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/security"
+)
+
+var testKey = func() *security.Key { k, _ := security.GenerateKey(); return &k }()
+
+// newNode starts a hidden node on loopback (no discovery) and closes it at
+// the end of the test.
+func newNode(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	if cfg.Key == nil && cfg.Security == SecurityAuto && cfg.Trust == nil && cfg.KnownPeersFile == "" {
+		cfg.Key = testKey
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = "127.0.0.1:0"
+	}
+	cfg.Hidden = true
+	n, err := NewNode(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Listen(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// pair connects a to b and returns both ends.
+func pair(t testing.TB, a, b *Node) (ca, cb *Conn) {
+	t.Helper()
+	ctx := ctxT(t)
+	ca, err := a.Connect(ctx, b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err = b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cb
+}
+
+func TestMessagesKeepBoundariesAndOrder(t *testing.T) {
+	fp := func(n *Node) []security.Fingerprint { return []security.Fingerprint{n.Fingerprint()} }
+	idA, _ := security.NewIdentity()
+	idB, _ := security.NewIdentity()
+	modes := map[string][2]Config{
+		"psk":  {{}, {}},
+		"none": {{Security: SecurityNone}, {Security: SecurityNone}},
+		"pinned": {
+			{Identity: idA, Trust: []security.Fingerprint{idB.Fingerprint()}},
+			{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()}},
+		},
+	}
+	_ = fp
+	for name, cfgs := range modes {
+		t.Run(name, func(t *testing.T) {
+			a, b := newNode(t, cfgs[0]), newNode(t, cfgs[1])
+			ca, cb := pair(t, a, b)
+			if ca.Peer().ID != b.ID() || cb.Peer().ID != a.ID() {
+				t.Fatalf("peers: %v %v", ca.Peer().ID, cb.Peer().ID)
+			}
+			ctx := ctxT(t)
+			sizes := []int{0, 1, 125, 126, 65535, 65536, 1 << 20, DefaultMaxMessageSize}
+			go func() {
+				for i, n := range sizes {
+					m := bytes.Repeat([]byte{byte(i)}, n)
+					if err := ca.SendMessage(ctx, m); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+			for i, n := range sizes {
+				m, err := cb.ReceiveMessage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(m) != n || (n > 0 && (m[0] != byte(i) || m[n-1] != byte(i))) {
+					t.Fatalf("message %d: got %d bytes, want %d", i, len(m), n)
+				}
+			}
+			// And back the other way.
+			if err := cb.SendMessage(ctx, []byte("pong")); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "pong" {
+				t.Fatalf("reply: %q %v", m, err)
+			}
+		})
+	}
+}
+
+func TestKeyMismatchFailsBothSides(t *testing.T) {
+	other, _ := security.GenerateKey()
+	rejected := make(chan error, 1)
+	b := newNode(t, Config{OnReject: func(_ net.Addr, err error) { rejected <- err }})
+	a := newNode(t, Config{Key: &other})
+	start := time.Now()
+	_, err := a.Connect(ctxT(t), b.Addr().String())
+	if !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("dialer: got %v, want ErrKeyMismatch", err)
+	}
+	if !strings.Contains(err.Error(), "key") {
+		t.Errorf("dialer's error does not mention the key: %v", err)
+	}
+	select {
+	case err := <-rejected:
+		if !errors.Is(err, ErrKeyMismatch) {
+			t.Fatalf("listener: got %v, want ErrKeyMismatch", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("listener never reported the mismatch")
+	}
+	t.Logf("mismatch detected on both sides after %v", time.Since(start))
+}
+
+func TestPinnedIdentities(t *testing.T) {
+	idA, _ := security.NewIdentity()
+	idB, _ := security.NewIdentity()
+	stranger, _ := security.NewIdentity()
+	b := newNode(t, Config{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()}})
+
+	// The dialer pins someone else: it refuses the listener.
+	a1 := newNode(t, Config{Identity: idA, Trust: []security.Fingerprint{stranger.Fingerprint()}})
+	_, err := a1.Connect(ctxT(t), b.Addr().String())
+	var up *security.UntrustedPeerError
+	if !errors.As(err, &up) || !strings.Contains(err.Error(), idB.Fingerprint().String()) {
+		t.Fatalf("dialer pinning a stranger: got %v", err)
+	}
+
+	// The listener does not trust the dialer: the dialer is told why.
+	a2 := newNode(t, Config{Identity: stranger, Trust: []security.Fingerprint{idB.Fingerprint()}})
+	_, err = a2.Connect(ctxT(t), b.Addr().String())
+	var rej *RejectedError
+	if !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(rej.Reason, stranger.Fingerprint().String()) {
+		t.Fatalf("untrusted dialer: got %v", err)
+	}
+
+	// Both pinned: works.
+	a3 := newNode(t, Config{Identity: idA, Trust: []security.Fingerprint{idB.Fingerprint()}})
+	c, err := a3.Connect(ctxT(t), b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Peer().Fingerprint != idB.Fingerprint() {
+		t.Fatalf("peer fingerprint %v", c.Peer().Fingerprint)
+	}
+}
+
+func TestAdmissionHook(t *testing.T) {
+	var seen Peer
+	b := newNode(t, Config{Admit: func(_ context.Context, p Peer) error {
+		seen = p
+		if p.Meta["role"] != "player" {
+			return errors.New("only players may join")
+		}
+		return nil
+	}})
+	a := newNode(t, Config{Name: "spectator", Metadata: map[string]string{"role": "spectator"}})
+	_, err := a.Connect(ctxT(t), b.Addr().String())
+	var rej *RejectedError
+	if !errors.As(err, &rej) || rej.Reason != "only players may join" {
+		t.Fatalf("got %v, want a RejectedError with the hook's reason", err)
+	}
+	if seen.ID != a.ID() || seen.Name != "spectator" || seen.Fingerprint != a.Fingerprint() {
+		t.Fatalf("hook saw %+v", seen)
+	}
+	p := newNode(t, Config{Metadata: map[string]string{"role": "player"}})
+	if _, err := p.Connect(ctxT(t), b.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMessageTooLarge(t *testing.T) {
+	a := newNode(t, Config{MaxMessageSize: 1 << 20})
+	b := newNode(t, Config{MaxMessageSize: 1000})
+	ca, cb := pair(t, a, b)
+	ctx := ctxT(t)
+	if err := cb.SendMessage(ctx, make([]byte, 1001)); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("local check: got %v", err)
+	}
+	// The local refusal left the connection intact.
+	if err := cb.SendMessage(ctx, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "still here" {
+		t.Fatalf("%q %v", m, err)
+	}
+	// a does not know b's limit: b closes with 1009, after delivering what came before.
+	ca.SendMessage(ctx, []byte("before"))
+	ca.SendMessage(ctx, make([]byte, 5000))
+	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "before" {
+		t.Fatalf("message before the oversized one: %q %v", m, err)
+	}
+	if _, err := cb.ReceiveMessage(ctx); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("receiver: got %v", err)
+	}
+	if _, err := ca.ReceiveMessage(ctx); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("sender: got %v, want the peer's 1009 close", err)
+	}
+}
+
+func TestBackPressure(t *testing.T) {
+	const buf = 64 << 10
+	a := newNode(t, Config{SendBuffer: buf})
+	b := newNode(t, Config{ReceiveBuffer: buf})
+	ca, cb := pair(t, a, b)
+	msg := make([]byte, 4096)
+	sent := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		err := ca.SendMessage(ctx, msg)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		if sent > 100000 { // 400 MiB: nothing holds the sender back
+			t.Fatal("SendMessage never blocked on a peer that does not read")
+		}
+	}
+	t.Logf("sender blocked after %d KiB with a %d KiB send and receive buffer", sent*4, buf>>10)
+	// Everything queued arrives once the reader reads.
+	ctx := ctxT(t)
+	for i := 0; i < sent; i++ {
+		if _, err := cb.ReceiveMessage(ctx); err != nil {
+			t.Fatalf("message %d of %d: %v", i, sent, err)
+		}
+	}
+}
+
+func TestCloseDeliversEverything(t *testing.T) {
+	a, b := newNode(t, Config{}), newNode(t, Config{})
+	ca, cb := pair(t, a, b)
+	ctx := ctxT(t)
+	const n = 2000
+	for i := 0; i < n; i++ {
+		if err := ca.SendMessage(ctx, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- ca.Close() }()
+	for i := 0; i < n; i++ {
+		m, err := cb.ReceiveMessage(ctx)
+		if err != nil || string(m) != fmt.Sprint(i) {
+			t.Fatalf("message %d: %q %v", i, m, err)
+		}
+	}
+	if _, err := cb.ReceiveMessage(ctx); err != io.EOF {
+		t.Fatalf("after the last message: %v, want io.EOF", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if s, _ := cb.State(); s.Kind != StateCancelled {
+		t.Fatalf("receiver state %v", s)
+	}
+	if err := ca.SendMessage(ctx, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+}
+
+func TestAbortIsSeenByPeer(t *testing.T) {
+	a, b := newNode(t, Config{}), newNode(t, Config{})
+	ca, cb := pair(t, a, b)
+	ca.Abort()
+	_, err := cb.ReceiveMessage(ctxT(t))
+	if err == nil || err == io.EOF {
+		t.Fatalf("got %v, want a failure", err)
+	}
+	s, _ := cb.State()
+	if s.Kind != StateFailed {
+		t.Fatalf("state %v", s)
+	}
+}
+
+func TestStatesAreObservable(t *testing.T) {
+	var mu sync.Mutex
+	var seen []StateKind
+	a := newNode(t, Config{OnStateChange: func(_ *Conn, s State) {
+		mu.Lock()
+		seen = append(seen, s.Kind)
+		mu.Unlock()
+	}})
+	b := newNode(t, Config{})
+	ca, _ := pair(t, a, b)
+	s, changed := ca.State()
+	if s.Kind != StateReady {
+		t.Fatalf("state %v", s)
+	}
+	ca.Close()
+	<-changed
+	if s, _ := ca.State(); s.Kind != StateCancelled {
+		t.Fatalf("after Close: %v", s)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != "[ready cancelled]" {
+		t.Fatalf("OnStateChange saw %v", seen)
+	}
+}
+
+// A peer that speaks garbage after the handshake loses its own connection;
+// the others are untouched.
+func TestProtocolErrorClosesOnlyThatConnection(t *testing.T) {
+	b := newNode(t, Config{Security: SecurityNone})
+	good := newNode(t, Config{Security: SecurityNone})
+	cg, cbg := pair(t, good, b)
+
+	raw, err := net.Dial("tcp", b.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	key := wire.NewKey([16]byte{1})
+	hello, _ := wire.AppendHello(nil, &wire.Hello{Version: 1, Peer: NewPeerID().String(), Name: "bad"})
+	buf := wire.AppendUpgradeRequest(nil, "x", key)
+	mk := [4]byte{1, 2, 3, 4}
+	buf = wire.AppendHeader(buf, true, wire.OpBinary, len(hello), &mk)
+	start := len(buf)
+	buf = append(buf, hello...)
+	wire.Mask(mk, 0, buf[start:])
+	buf = append(buf, 0xFF, 0xFF, 0xFF) // not a frame
+	raw.Write(buf)
+	cbad, err := b.Accept(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cbad.ReceiveMessage(ctxT(t)); err == nil {
+		t.Fatal("garbage produced a message")
+	} else if _, ok := errorsAs[*ProtocolError](err); !ok {
+		t.Fatalf("got %v, want a ProtocolError", err)
+	}
+	// The raw peer got a 1002 close frame with a reason before the TCP close.
+	got, _ := io.ReadAll(raw)
+	if !bytes.Contains(got, []byte{0x03, 0xEA}) {
+		t.Fatalf("no 1002 close frame in %q", got)
+	}
+	ctx := ctxT(t)
+	if err := cg.SendMessage(ctx, []byte("fine")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := cbg.ReceiveMessage(ctx); err != nil || string(m) != "fine" {
+		t.Fatalf("other connection: %q %v", m, err)
+	}
+}
+
+func TestConfigRejectsBadValues(t *testing.T) {
+	k := testKey
+	cases := []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{}, "Config.Security"},
+		{Config{Key: k, Service: "_bad_name._tcp"}, "Config.Service"},
+		{Config{Key: k, Service: "_nearnet._udp"}, "Config.Service"},
+		{Config{Key: k, TXT: map[string]string{"x": strings.Repeat("v", 300)}}, "Config.TXT"},
+		{Config{Key: k, TXT: map[string]string{"id": "mine"}}, "Config.TXT"},
+		{Config{Key: k, HandshakeTimeout: -time.Second}, "Config.HandshakeTimeout"},
+		{Config{Key: k, CloseTimeout: -1}, "Config.CloseTimeout"},
+		{Config{Key: k, MaxMessageSize: -5}, "Config.MaxMessageSize"},
+		{Config{Key: k, MaxMessageSize: 2 << 30}, "Config.MaxMessageSize"},
+		{Config{Key: k, SendBuffer: 10}, "Config.SendBuffer"},
+		{Config{Key: k, Security: SecurityMode(42)}, "Config.Security"},
+		{Config{Key: k, Security: SecurityNone}, "Config.Security"},
+		{Config{Key: k, Trust: []security.Fingerprint{{1}}}, "Config.Security"},
+		{Config{Security: SecurityPSK}, "Config.Key"},
+		{Config{Key: k, TrustOnFirstUse: true}, "Config.TrustOnFirstUse"},
+		{Config{Key: k, Name: strings.Repeat("n", 64)}, "Config.Name"},
+		{Config{Key: k, ListenAddr: "nope"}, "Config.ListenAddr"},
+		{Config{Key: k, ListenAddr: ":99999"}, "Config.ListenAddr"},
+	}
+	for _, c := range cases {
+		_, err := NewNode(&c.cfg)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != c.field {
+			t.Errorf("%+v: got %v, want a ConfigError for %s", c.cfg, err, c.field)
+		}
+	}
+	if _, err := NewNode(nil); err == nil {
+		t.Error("nil Config accepted")
+	}
+	// The caller's Config is not changed.
+	cfg := Config{Key: k}
+	if _, err := NewNode(&cfg); err != nil || cfg.Security != SecurityAuto || cfg.Service != "" {
+		t.Fatalf("NewNode changed the Config: %+v %v", cfg, err)
+	}
+}

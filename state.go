@@ -1,0 +1,45 @@
+package nearnet
+
+import "fmt"
+
+// StateKind is where a connection is in its life, after Network framework's
+// NWConnection.State.
+type StateKind int
+
+// Connection states. A connection moves forward through them: setup →
+// preparing → ready → cancelled or failed; waiting is entered from
+// preparing when an attempt failed and a retry is due.
+const (
+	StateSetup     StateKind = iota // created, not started
+	StatePreparing                  // dialing, TLS, upgrade, hello
+	StateWaiting                    // an attempt failed (State.Err); waiting to retry
+	StateReady                      // messages flow
+	StateFailed                     // ended by an error (State.Err)
+	StateCancelled                  // ended by Close or Abort, on either side
+)
+
+var stateNames = [...]string{"setup", "preparing", "waiting", "ready", "failed", "cancelled"}
+
+func (k StateKind) String() string {
+	if k >= 0 && int(k) < len(stateNames) {
+		return stateNames[k]
+	}
+	return fmt.Sprintf("StateKind(%d)", int(k))
+}
+
+// State is a connection's state and, for waiting and failed (and cancelled
+// by the peer), the error that caused it.
+type State struct {
+	Kind StateKind
+	Err  error
+}
+
+func (s State) String() string {
+	if s.Err != nil {
+		return fmt.Sprintf("%v(%v)", s.Kind, s.Err)
+	}
+	return s.Kind.String()
+}
+
+// Terminal reports whether the state is final (failed or cancelled).
+func (s State) Terminal() bool { return s.Kind == StateFailed || s.Kind == StateCancelled }
