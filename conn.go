@@ -32,10 +32,10 @@ type Conn struct {
 	linkCh   chan struct{} // closed when send changes or the Conn ends
 	orphan   *time.Timer   // fails the Conn if no link replaces a dropped one
 
-	q         [][]byte // received messages not yet taken
-	qh        int      // head of q
-	qbytes    int      // bytes in q, with per-message overhead
-	delivered uint64   // sequence number of the next message to queue
+	q         [][]byte      // received messages not yet taken
+	qh        int           // head of q
+	qbytes    int           // bytes in q, with per-message overhead
+	delivered uint64        // sequence number of the next message to queue
 	rwait     chan struct{} // closed when q gains a message or rerr is set
 	dwait     chan struct{} // closed when q drains to half or delivered advances
 	rerr      error         // returned by ReceiveMessage once q is empty

@@ -35,18 +35,18 @@ type link struct {
 	peer     Peer
 	c        *Conn // set by Conn.addLink before the goroutines start
 
-	mu          sync.Mutex     // guards the fields below
-	rng         *rand.ChaCha8  // masking keys, client side only
-	buf         []byte         // frames waiting for the writer
-	spare       []byte         // the writer's last buffer, for reuse
-	room        chan struct{}  // closed when the writer takes buf; nil if nobody waits
-	sent        uint64         // data messages queued on this link
-	closeQueued bool           // a close frame is in buf or written; no more frames
-	peerClosed  bool           // the peer's close frame arrived
-	peerCode    int            // its code and reason
+	mu          sync.Mutex    // guards the fields below
+	rng         *rand.ChaCha8 // masking keys, client side only
+	buf         []byte        // frames waiting for the writer
+	spare       []byte        // the writer's last buffer, for reuse
+	room        chan struct{} // closed when the writer takes buf; nil if nobody waits
+	sent        uint64        // data messages queued on this link
+	closeQueued bool          // a close frame is in buf or written; no more frames
+	peerClosed  bool          // the peer's close frame arrived
+	peerCode    int           // its code and reason
 	peerReason  string
-	err         error          // why the link failed, if it did
-	closeTimer  *time.Timer    // bounds the wait for the peer's close frame
+	err         error       // why the link failed, if it did
+	closeTimer  *time.Timer // bounds the wait for the peer's close frame
 
 	wake       chan struct{} // cap 1: the writer has work
 	dead       chan struct{} // closed when the link fails or is aborted
