@@ -1,0 +1,67 @@
+package nearnet_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/bench"
+)
+
+// The benchmarks run nearnet and its raw TLS 1.3 baseline side by side:
+// compare the sub-benchmarks' figures (or run `nearnet bench`, which prints
+// the ratios).
+
+func benchOneWay(b *testing.B, size int, run func(context.Context, int, int) (time.Duration, error)) {
+	b.SetBytes(int64(size))
+	d, err := run(context.Background(), size, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/d.Seconds(), "msg/s")
+}
+
+func BenchmarkMessages64(b *testing.B) {
+	b.Run("nearnet", func(b *testing.B) { benchOneWay(b, 64, bench.NearnetOneWay) })
+	b.Run("rawTLS", func(b *testing.B) { benchOneWay(b, 64, bench.RawOneWay) })
+}
+
+func BenchmarkMessages1K(b *testing.B) {
+	b.Run("nearnet", func(b *testing.B) { benchOneWay(b, 1024, bench.NearnetOneWay) })
+	b.Run("rawTLS", func(b *testing.B) { benchOneWay(b, 1024, bench.RawOneWay) })
+}
+
+func BenchmarkMessages1M(b *testing.B) {
+	b.Run("nearnet", func(b *testing.B) { benchOneWay(b, 1<<20, bench.NearnetOneWay) })
+	b.Run("rawTLSBulk", func(b *testing.B) { benchOneWay(b, 1<<20, bench.RawBulk) })
+}
+
+func benchSamples(b *testing.B, run func(context.Context, int) ([]time.Duration, error)) {
+	ds, err := run(context.Background(), b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	b.ReportMetric(float64(sum.Microseconds())/float64(len(ds)), "us/op")
+}
+
+func BenchmarkPingPong64(b *testing.B) {
+	b.Run("nearnet", func(b *testing.B) {
+		benchSamples(b, func(ctx context.Context, n int) ([]time.Duration, error) { return bench.NearnetPingPong(ctx, 64, n) })
+	})
+	b.Run("rawTLS", func(b *testing.B) {
+		benchSamples(b, func(ctx context.Context, n int) ([]time.Duration, error) { return bench.RawPingPong(ctx, 64, n) })
+	})
+}
+
+func BenchmarkConnect(b *testing.B) {
+	b.Run("nearnet", func(b *testing.B) { benchSamples(b, bench.NearnetConnect) })
+	b.Run("rawTLS", func(b *testing.B) { benchSamples(b, bench.RawConnect) })
+}
+
+func BenchmarkBrowseToReady(b *testing.B) {
+	benchSamples(b, bench.NearnetBrowseToReady)
+}

@@ -1,0 +1,103 @@
+// Package bench measures nearnet against raw TLS 1.3 over TCP in the same
+// process and the same run, so that every figure comes with its ratio to a
+// baseline measured under the same conditions. `nearnet bench` prints what
+// Run returns; the Benchmark functions in the nearnet package use the same
+// pieces under `go test -bench`.
+//
+// Everything runs on loopback (127.0.0.1; discovery on the loopback
+// interface only) and every loop is bounded by a count and a deadline.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Result is one measurement of nearnet and of the baseline.
+type Result struct {
+	Key            string  `json:"key"`      // stable name, e.g. "msg64_rate"
+	Title          string  `json:"title"`    // human-readable
+	Unit           string  `json:"unit"`     // "msg/s", "us", "Gbit/s", "ms"
+	Nearnet        float64 `json:"nearnet"`  // nearnet's figure
+	Baseline       float64 `json:"baseline"` // the baseline's figure
+	BaselineName   string  `json:"baseline_name"`
+	HigherIsBetter bool    `json:"higher_is_better"`
+	Ratio          float64 `json:"ratio"`            // Nearnet / Baseline
+	Goal           string  `json:"goal,omitempty"`   // the target, in words
+	GoalMet        *bool   `json:"goal_met,omitempty"`
+}
+
+// Options sizes a run.
+type Options struct {
+	// Quick shrinks every measurement about tenfold (for tests and CI).
+	Quick bool
+	// Logf, if set, receives progress lines.
+	Logf func(format string, args ...any)
+}
+
+func (o Options) scale(full, quick int) int {
+	if o.Quick {
+		return quick
+	}
+	return full
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+func finish(r Result, goal string, met func(r Result) bool) Result {
+	if r.Baseline != 0 {
+		r.Ratio = r.Nearnet / r.Baseline
+	}
+	if goal != "" {
+		r.Goal = goal
+		ok := met(r)
+		r.GoalMet = &ok
+	}
+	return r
+}
+
+// Run measures everything and returns the results in a fixed order.
+func Run(ctx context.Context, o Options) ([]Result, error) {
+	steps := []func(context.Context, Options) ([]Result, error){
+		connect, rate64, rate1K, pingPong, bulk1M, browseToReady,
+	}
+	var out []Result
+	for _, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		rs, err := step(ctx, o)
+		if err != nil {
+			return out, err
+		}
+		for _, r := range rs {
+			o.logf("%-34s nearnet %10.1f %-6s  %s %10.1f  ratio %.2f", r.Title, r.Nearnet, r.Unit, r.BaselineName, r.Baseline, r.Ratio)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func deadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
+
+var errTimeout = fmt.Errorf("bench: a measurement did not finish in time")

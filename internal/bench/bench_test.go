@@ -1,0 +1,30 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestQuickRun runs every measurement at its smallest size: it checks that
+// each completes and produces sane figures, never how fast they are.
+func TestQuickRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rs, err := Run(ctx, Options{Quick: true, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 7 {
+		t.Fatalf("%d results", len(rs))
+	}
+	for _, r := range rs {
+		if !(r.Nearnet > 0) || !(r.Baseline > 0) || !(r.Ratio > 0) {
+			t.Errorf("%s: nearnet %v baseline %v ratio %v", r.Key, r.Nearnet, r.Baseline, r.Ratio)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"context"
+	"time"
+)
+
+const rawTLS = "raw TLS 1.3"
+
+func connect(ctx context.Context, o Options) ([]Result, error) {
+	n := o.scale(300, 30)
+	ctx, cancel := deadline(ctx, time.Minute)
+	defer cancel()
+	raw, err := RawConnect(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	nn, err := NearnetConnect(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	r := Result{Key: "connect_p50", Title: "connect to first message, p50", Unit: "us",
+		Nearnet: us(percentile(nn, 0.5)), Baseline: us(percentile(raw, 0.5)), BaselineName: rawTLS}
+	return []Result{finish(r, "within 1.5x raw TLS", func(r Result) bool { return r.Ratio <= 1.5 })}, nil
+}
+
+func rate(ctx context.Context, o Options, size int, key, title, goal string, met func(Result) bool) ([]Result, error) {
+	count := o.scale(2_000_000, 200_000)
+	ctx, cancel := deadline(ctx, 2*time.Minute)
+	defer cancel()
+	dr, err := RawOneWay(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	dn, err := NearnetOneWay(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	r := Result{Key: key, Title: title, Unit: "msg/s", HigherIsBetter: true,
+		Nearnet: float64(count) / dn.Seconds(), Baseline: float64(count) / dr.Seconds(), BaselineName: rawTLS}
+	return []Result{finish(r, goal, met)}, nil
+}
+
+func rate64(ctx context.Context, o Options) ([]Result, error) {
+	return rate(ctx, o, 64, "msg64_rate", "64 B messages, one way", "at least 1,000,000 msg/s",
+		func(r Result) bool { return r.Nearnet >= 1e6 })
+}
+
+func rate1K(ctx context.Context, o Options) ([]Result, error) {
+	return rate(ctx, o, 1024, "msg1k_rate", "1 KiB messages, one way", "", nil)
+}
+
+func pingPong(ctx context.Context, o Options) ([]Result, error) {
+	n := o.scale(20000, 2000)
+	ctx, cancel := deadline(ctx, time.Minute)
+	defer cancel()
+	raw, err := RawPingPong(ctx, 64, n)
+	if err != nil {
+		return nil, err
+	}
+	nn, err := NearnetPingPong(ctx, 64, n)
+	if err != nil {
+		return nil, err
+	}
+	p50 := Result{Key: "pingpong64_p50", Title: "64 B ping-pong, p50", Unit: "us",
+		Nearnet: us(percentile(nn, 0.5)), Baseline: us(percentile(raw, 0.5)), BaselineName: rawTLS}
+	p99 := Result{Key: "pingpong64_p99", Title: "64 B ping-pong, p99", Unit: "us",
+		Nearnet: us(percentile(nn, 0.99)), Baseline: us(percentile(raw, 0.99)), BaselineName: rawTLS}
+	return []Result{
+		finish(p50, "within 1.15x raw TLS", func(r Result) bool { return r.Ratio <= 1.15 }),
+		finish(p99, "", nil),
+	}, nil
+}
+
+func bulk1M(ctx context.Context, o Options) ([]Result, error) {
+	const size = 1 << 20
+	count := o.scale(2048, 256)
+	ctx, cancel := deadline(ctx, 2*time.Minute)
+	defer cancel()
+	dr, err := RawBulk(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	dn, err := NearnetOneWay(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	gbit := func(d time.Duration) float64 { return float64(size) * float64(count) * 8 / d.Seconds() / 1e9 }
+	r := Result{Key: "msg1m_throughput", Title: "1 MiB messages, throughput", Unit: "Gbit/s", HigherIsBetter: true,
+		Nearnet: gbit(dn), Baseline: gbit(dr), BaselineName: rawTLS + " bulk"}
+	return []Result{finish(r, "at least 0.6x raw TLS bulk", func(r Result) bool { return r.Ratio >= 0.6 })}, nil
+}
+
+func browseToReady(ctx context.Context, o Options) ([]Result, error) {
+	n := o.scale(20, 5)
+	ctx, cancel := deadline(ctx, 2*time.Minute)
+	defer cancel()
+	nn, err := NearnetBrowseToReady(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := RawConnect(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	r := Result{Key: "browse_to_ready_p50", Title: "browse start to ready, p50", Unit: "ms",
+		Nearnet: float64(percentile(nn, 0.5)) / 1e6, Baseline: float64(percentile(raw, 0.5)) / 1e6,
+		BaselineName: rawTLS + " connect (address known)"}
+	return []Result{finish(r, "under 150 ms", func(r Result) bool { return r.Nearnet < 150 })}, nil
+}
