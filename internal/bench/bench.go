@@ -24,8 +24,8 @@ type Result struct {
 	Baseline       float64 `json:"baseline"` // the baseline's figure
 	BaselineName   string  `json:"baseline_name"`
 	HigherIsBetter bool    `json:"higher_is_better"`
-	Ratio          float64 `json:"ratio"`            // Nearnet / Baseline
-	Goal           string  `json:"goal,omitempty"`   // the target, in words
+	Ratio          float64 `json:"ratio"`          // Nearnet / Baseline
+	Goal           string  `json:"goal,omitempty"` // the target, in words
 	GoalMet        *bool   `json:"goal_met,omitempty"`
 }
 
