@@ -3,7 +3,6 @@ package nearnet
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -316,7 +315,7 @@ func validateSecurity(c *Config, bad func(string, any, string) error) error {
 			return bad("Roots", nil, "SecurityPKI needs Roots")
 		}
 	default:
-		return bad("Security", int(c.Security), fmt.Sprintf("unknown security mode; use SecurityAuto, SecurityNone, SecurityPSK, SecurityPinned or SecurityPKI"))
+		return bad("Security", int(c.Security), "unknown security mode; use SecurityAuto, SecurityNone, SecurityPSK, SecurityPinned or SecurityPKI")
 	}
 	return nil
 }

@@ -214,12 +214,6 @@ func (l *link) fail(err error) {
 
 var errGracefulEnd = errors.New("nearnet: link closed")
 
-func (l *link) failed() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.err
-}
-
 func (l *link) start() {
 	l.lim.n = -1
 	go l.writeLoop()

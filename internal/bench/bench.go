@@ -10,7 +10,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 )
@@ -99,5 +98,3 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 func deadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d)
 }
-
-var errTimeout = fmt.Errorf("bench: a measurement did not finish in time")
