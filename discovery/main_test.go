@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"crypto/rand"
+	"fmt"
 	"encoding/hex"
 	"log/slog"
 	"os"
@@ -51,40 +52,56 @@ func testType(t testing.TB) string {
 
 // events collects browse events for assertions.
 type events struct {
-	mu  sync.Mutex
-	all []Event
-	ch  chan Event
+	mu     sync.Mutex
+	all    []Event
+	used   map[int]bool
+	notify chan struct{}
 }
 
-func newEvents() *events { return &events{ch: make(chan Event, 256)} }
+func newEvents() *events { return &events{used: map[int]bool{}, notify: make(chan struct{}, 1)} }
 
 func (e *events) fn(ev Event) {
 	e.mu.Lock()
 	e.all = append(e.all, ev)
 	e.mu.Unlock()
 	select {
-	case e.ch <- ev:
+	case e.notify <- struct{}{}:
 	default:
 	}
 }
 
-// wait returns the first event for instance inst of kind k, or fails.
+// wait returns the earliest event not returned before with kind k for
+// instance inst, waiting up to timeout.
 func (e *events) wait(t testing.TB, k EventKind, inst string, timeout time.Duration) Event {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
-		select {
-		case ev := <-e.ch:
-			if ev.Kind == k && ev.Service.Instance == inst {
+		e.mu.Lock()
+		for i, ev := range e.all {
+			if !e.used[i] && ev.Kind == k && ev.Service.Instance == inst {
+				e.used[i] = true
+				e.mu.Unlock()
 				return ev
 			}
+		}
+		e.mu.Unlock()
+		select {
+		case <-e.notify:
 		case <-deadline:
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			t.Fatalf("no %v event for %q within %v; events so far: %+v", k, inst, timeout, e.all)
+			t.Fatalf("no %v event for %q within %v; events so far: %s", k, inst, timeout, e.summary())
 			return Event{}
 		}
 	}
+}
+
+func (e *events) summary() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var b strings.Builder
+	for _, ev := range e.all {
+		fmt.Fprintf(&b, "[%v %q port=%d] ", ev.Kind, ev.Service.Instance, ev.Service.Port)
+	}
+	return b.String()
 }
 
 func mustResponder(t testing.TB, cfg Config) *Responder {

@@ -192,8 +192,9 @@ func withTTL(rr dns.RR, ttl uint32, flush bool) dns.RR {
 
 // packSplit packs a message with the given header, questions and records into
 // one or more packets of at most limit bytes. Answers are split across
-// packets; additional records go into the last packet while they fit and are
-// dropped after that (a querier asks for what it is missing). If truncate is
+// packets; additional records fill the last packet and continue in packets
+// of their own (queriers cache additional records too, RFC 6762 §6). A
+// single record larger than limit still goes out, alone. If truncate is
 // set (a query with a long known-answer list, RFC 6762 §7.2), every packet
 // but the last has the TC bit and the questions are sent only in the first.
 func packSplit(h dns.MsgHdr, qs []dns.Question, answers, authority, extra []dns.RR, limit int, truncate bool) ([][]byte, error) {
@@ -229,9 +230,15 @@ func packSplit(h dns.MsgHdr, qs []dns.Question, answers, authority, extra []dns.
 	}
 	for _, rr := range extra {
 		m.Extra = append(m.Extra, rr)
-		if m.Len() > limit {
+		if m.Len() > limit && len(m.Answer)+len(m.Question)+len(m.Ns)+len(m.Extra) > 1 {
 			m.Extra = m.Extra[:len(m.Extra)-1]
-			break
+			if truncate {
+				break // queries carry no additional records worth splitting
+			}
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			m = &dns.Msg{MsgHdr: h, Compress: true, Question: qs, Extra: []dns.RR{rr}}
 		}
 	}
 	if len(m.Answer)+len(m.Question)+len(m.Ns)+len(m.Extra) > 0 {

@@ -1,0 +1,54 @@
+// Package discovery finds nearby peers with DNS-based Service Discovery
+// over multicast DNS (RFC 6763 over RFC 6762), IPv4.
+//
+// To be found, create a [Responder] and call [Responder.Register] with a
+// [Service]; it probes, renames on conflict, announces, answers queries and
+// says goodbye on [Registration.Close]. To find, call [NewBrowser] (or
+// [Browse]) with a service type such as "_nearnet._tcp"; it delivers
+// [Found], [Updated] and [Lost] events, each with the resolved service:
+// host, port, addresses, TXT attributes and the interface it was seen on.
+// [Config] selects interfaces; name "lo" to work on loopback.
+//
+// # Why our own implementation
+//
+// github.com/brutella/dnssd v1.2.14 is the only Go library that probes,
+// renames, announces and sends goodbyes, but it picks interfaces by the
+// MULTICAST flag (Linux's "lo" has none, so loopback discovery finds
+// nothing unless root changes the flag), offers no way to supply its
+// socket, and decodes with github.com/miekg/dns's whole-message Unpack,
+// which drops a packet for one bad record. grandcat/zeroconf and
+// libp2p/zeroconf resolve no conflicts, hashicorp/mdns is one-shot and
+// pion/mdns does not probe. So this package is a responder and browser of
+// our own on miekg/dns, used for the wire format only: packets are decoded
+// one resource record at a time, and a malformed record is skipped by its
+// RDLENGTH and counted ([Stats]) without hiding the rest of its packet.
+//
+// # Sockets
+//
+// Every Responder and Browser binds 0.0.0.0:5353 with SO_REUSEADDR and
+// SO_REUSEPORT, so any number of them, in one process or several, share
+// the port, and joins 224.0.0.251 on each selected interface with
+// IP_MULTICAST_LOOP on. The receiving interface comes from IP_PKTINFO
+// control messages (on Windows, which has none, from the source address);
+// answers carry only the addresses of the interface the query came in on.
+// IPv6 (ff02::fb, AAAA records) is not implemented: responders assert with
+// NSEC records that their host names have no AAAA.
+//
+// # Deviations from the RFCs, all for speed or for port sharing
+//
+//   - A browser sends its first query at once, not after 20-120 ms, and
+//     sends it twice: as a normal multicast query and as a one-shot query
+//     from an ephemeral port (RFC 6762 §5.1), which responders answer by
+//     unicast at once whatever they multicast in the last second.
+//   - A responder answers a single-question query for a shared record
+//     (PTR) after 0-20 ms instead of 20-120 ms.
+//   - Probes ask for multicast answers (QM), not unicast (QU): a unicast
+//     reply to port 5353 reaches only one of the sockets sharing the port
+//     on the prober's host. For the same reason a QU query from this host
+//     is answered by multicast.
+//   - A service seen on several interfaces is one service whose Addrs are
+//     the union of the addresses learned on each.
+//   - TXT data is limited to 1300 bytes in total ([MaxTXTSize]), RFC 6763's
+//     recommendation rather than its hard limit, so that a service's
+//     records fit in one Ethernet packet.
+package discovery
