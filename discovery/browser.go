@@ -96,6 +96,7 @@ type Browser struct {
 
 	// Loop-owned state.
 	cache         map[cacheKey]*entry
+	byName        map[string]map[cacheKey]*entry // cache indexed by lower-case owner name
 	insts         map[string]*instance // by lower-case instance name
 	queryAt       time.Time
 	queryInterval time.Duration
@@ -108,6 +109,7 @@ type cacheKey struct {
 
 type entry struct {
 	rr       dns.RR
+	lname    string // lower-case owner name
 	link     *link
 	received time.Time
 	ttl      time.Duration
@@ -153,6 +155,7 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 		done:    make(chan struct{}),
 		visible: map[string]Service{},
 		cache:   map[cacheKey]*entry{},
+		byName:  map[string]map[cacheKey]*entry{},
 		insts:   map[string]*instance{},
 	}
 	if b.conn, err = openConn(links, mdnsPort, log, &b.stats); err != nil {
@@ -268,7 +271,7 @@ func (b *Browser) runDue(now time.Time) {
 	changed := false
 	for k, e := range b.cache {
 		if !e.expires.After(now) {
-			delete(b.cache, k)
+			b.del(k)
 			changed = true
 		}
 	}
@@ -322,7 +325,7 @@ func (b *Browser) runDue(now time.Time) {
 				ask(l, in.name, dns.TypeTXT)
 			}
 			if srv != nil && len(addrs) == 0 {
-				ask(l, srv.Target, dns.TypeA)
+				ask(l, srv.rr.(*dns.SRV).Target, dns.TypeA)
 			}
 		}
 		if in.resolveIv == 0 {
@@ -335,17 +338,13 @@ func (b *Browser) runDue(now time.Time) {
 	for l, o := range out {
 		// Known answers: records answering our questions whose remaining
 		// TTL is more than half the original (RFC 6762 §7.1).
-		for _, e := range b.cache {
-			if e.link != l {
-				continue
-			}
-			h := e.rr.Header()
-			for _, q := range o.qs {
-				if strings.EqualFold(q.Name, h.Name) && q.Qtype == h.Rrtype {
-					if left := e.expires.Sub(now); left > e.ttl/2 {
-						o.known = append(o.known, withTTL(e.rr, uint32(left/time.Second), false))
-					}
-					break
+		for _, q := range o.qs {
+			for _, e := range b.byName[strings.ToLower(q.Name)] {
+				if e.link != l || e.rr.Header().Rrtype != q.Qtype {
+					continue
+				}
+				if left := e.expires.Sub(now); left > e.ttl/2 {
+					o.known = append(o.known, withTTL(e.rr, uint32(left/time.Second), false))
 				}
 			}
 		}
@@ -454,8 +453,8 @@ func (b *Browser) store(l *link, rec record, now time.Time) {
 		// Cache flush (RFC 6762 §10.2): other records of this name and
 		// type on this interface, received more than a second ago, go
 		// in one second.
-		for k, e := range b.cache {
-			if k.link == ck.link && k != ck && k.key.name == ck.key.name && k.key.rtype == ck.key.rtype &&
+		for k, e := range b.byName[ck.key.name] {
+			if k.link == ck.link && k != ck && k.key.rtype == ck.key.rtype &&
 				now.Sub(e.received) > goodbyeDelay && e.expires.After(now.Add(goodbyeDelay)) {
 				e.expires = now.Add(goodbyeDelay)
 				e.refresh = 4
@@ -475,8 +474,8 @@ func (b *Browser) store(l *link, rec record, now time.Time) {
 			b.log.Warn("mdns: browser cache full, dropping record", "name", h.Name)
 			return
 		}
-		e = &entry{link: l}
-		b.cache[ck] = e
+		e = &entry{link: l, lname: ck.key.name}
+		b.put(ck, e)
 	}
 	e.rr = rec.rr
 	e.received = now
@@ -486,14 +485,34 @@ func (b *Browser) store(l *link, rec record, now time.Time) {
 	e.next = refreshTime(e, 0)
 }
 
+func (b *Browser) put(k cacheKey, e *entry) {
+	b.cache[k] = e
+	m := b.byName[e.lname]
+	if m == nil {
+		m = map[cacheKey]*entry{}
+		b.byName[e.lname] = m
+	}
+	m[k] = e
+}
+
+func (b *Browser) del(k cacheKey) {
+	e := b.cache[k]
+	if e == nil {
+		return
+	}
+	delete(b.cache, k)
+	if m := b.byName[e.lname]; m != nil {
+		delete(m, k)
+		if len(m) == 0 {
+			delete(b.byName, e.lname)
+		}
+	}
+}
+
 // parts returns the newest SRV and TXT of an instance and the addresses of
 // the SRV target, over all interfaces.
-func (b *Browser) parts(key string) (srv *dns.SRV, txt *dns.TXT, addrs []netip.Addr) {
-	var srvE, txtE *entry
-	for _, e := range b.cache {
-		if strings.ToLower(e.rr.Header().Name) != key {
-			continue
-		}
+func (b *Browser) parts(key string) (srvE, txtE *entry, addrs []netip.Addr) {
+	for _, e := range b.byName[key] {
 		switch e.rr.(type) {
 		case *dns.SRV:
 			if srvE == nil || e.received.After(srvE.received) {
@@ -505,30 +524,22 @@ func (b *Browser) parts(key string) (srv *dns.SRV, txt *dns.TXT, addrs []netip.A
 			}
 		}
 	}
-	if txtE != nil {
-		txt = txtE.rr.(*dns.TXT)
-	}
 	if srvE == nil {
-		return nil, txt, nil
+		return nil, txtE, nil
 	}
-	srv = srvE.rr.(*dns.SRV)
-	target := strings.ToLower(srv.Target)
-	for _, e := range b.cache {
-		if strings.ToLower(e.rr.Header().Name) != target {
-			continue
-		}
+	for _, e := range b.byName[strings.ToLower(srvE.rr.(*dns.SRV).Target)] {
 		if a, ok := rrAddr(e.rr); ok && !slices.Contains(addrs, a) {
 			addrs = append(addrs, a)
 		}
 	}
 	slices.SortFunc(addrs, func(x, y netip.Addr) int { return x.Compare(y) })
-	return srv, txt, addrs
+	return srvE, txtE, addrs
 }
 
 // linksOf returns the interfaces on which the instance's PTR is cached.
 func (b *Browser) linksOf(key string) []*link {
 	var ls []*link
-	for _, e := range b.cache {
+	for _, e := range b.byName[b.svcName] {
 		if p, ok := e.rr.(*dns.PTR); ok && strings.ToLower(p.Ptr) == key && !slices.Contains(ls, e.link) {
 			ls = append(ls, e.link)
 		}
@@ -539,7 +550,7 @@ func (b *Browser) linksOf(key string) []*link {
 // reconcile recomputes every instance's view and delivers events.
 func (b *Browser) reconcile(now time.Time) {
 	ptrs := map[string]string{}
-	for _, e := range b.cache {
+	for _, e := range b.byName[b.svcName] {
 		if p, ok := e.rr.(*dns.PTR); ok {
 			ptrs[strings.ToLower(p.Ptr)] = p.Ptr
 		}
@@ -595,23 +606,19 @@ func (b *Browser) reconcile(now time.Time) {
 	}
 }
 
-func (b *Browser) view(in *instance, srv *dns.SRV, txt *dns.TXT, addrs []netip.Addr) Service {
+func (b *Browser) view(in *instance, srvE, txtE *entry, addrs []netip.Addr) Service {
 	label, _, _ := splitFirstLabel(in.name)
-	s := Service{
-		Instance: label,
-		Type:     b.typ,
-		Domain:   localDomain,
-		Host:     srv.Target,
-		Port:     int(srv.Port),
-		Addrs:    addrs,
-		TXT:      DecodeTXT(txtStrings(txt)),
+	srv := srvE.rr.(*dns.SRV)
+	return Service{
+		Instance:  label,
+		Type:      b.typ,
+		Domain:    localDomain,
+		Host:      srv.Target,
+		Port:      int(srv.Port),
+		Addrs:     addrs,
+		TXT:       DecodeTXT(txtStrings(txtE.rr.(*dns.TXT))),
+		Interface: srvE.link.name(),
 	}
-	for _, e := range b.cache {
-		if e.rr == dns.RR(srv) {
-			s.Interface = e.link.name()
-		}
-	}
-	return s
 }
 
 func changed(a, b Service) bool {

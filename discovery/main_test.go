@@ -2,8 +2,8 @@ package discovery
 
 import (
 	"crypto/rand"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
