@@ -97,7 +97,7 @@ type Browser struct {
 	// Loop-owned state.
 	cache         map[cacheKey]*entry
 	byName        map[string]map[cacheKey]*entry // cache indexed by lower-case owner name
-	insts         map[string]*instance // by lower-case instance name
+	insts         map[string]*instance           // by lower-case instance name
 	queryAt       time.Time
 	queryInterval time.Duration
 }
