@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/netip"
@@ -51,6 +52,20 @@ func (k EventKind) String() string {
 		return "Lost"
 	}
 	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// MarshalText returns the kind's name ("Found", "Updated", "Lost").
+func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText parses a name written by MarshalText.
+func (k *EventKind) UnmarshalText(b []byte) error {
+	for _, c := range []EventKind{Found, Updated, Lost} {
+		if string(b) == c.String() {
+			*k = c
+			return nil
+		}
+	}
+	return fmt.Errorf("discovery: unknown event kind %q", b)
 }
 
 // Event is one change to a browsed service. Service is a copy the receiver

@@ -93,6 +93,16 @@ type helper struct {
 	stdin io.WriteCloser
 	lines chan string
 	done  chan struct{}
+
+	mu  sync.Mutex
+	all []string // every line printed
+}
+
+// output returns every line the helper printed so far.
+func (h *helper) output() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.all...)
 }
 
 // startHelper runs the test binary as a helper, optionally prefixed by a
@@ -123,6 +133,9 @@ func startHelper(t testing.TB, prefix []string, env ...string) *helper {
 		defer close(h.done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			h.mu.Lock()
+			h.all = append(h.all, sc.Text())
+			h.mu.Unlock()
 			select {
 			case h.lines <- sc.Text():
 			default:
