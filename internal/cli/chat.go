@@ -1,0 +1,379 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/security"
+)
+
+const chatHelp = `With --to, chat connects to each TARGET (an instance name, a peer ID or
+host:port) and nothing else: it neither listens nor advertises. Any failure to
+connect, a rejection included, ends it with an error. It ends by itself when
+every target has disconnected.
+
+Without --to, chat listens and advertises like listen, browses, and connects
+to every nearnet peer it finds, so any number of chats form a star. A peer
+that refuses it is printed as a rejected event and skipped.
+
+Each line of stdin is one message, sent to every peer connected at that
+moment. If none is, the line waits up to --wait for one (0: no limit) and chat
+fails if none comes. With --to, --wait also bounds finding and connecting to
+each target. When stdin ends, chat closes every connection once the peer has
+acknowledged all that was sent to it, and exits 0; messages arriving after
+that are not printed.`
+
+// runChat: see chatHelp.
+func runChat(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("chat")
+	fs.summary = chatHelp
+	var targets targetList
+	wait := durationValue(5 * time.Second)
+	fs.Var(&targets, "to", "connect to `TARGET`, an instance name, peer ID or host:port (repeatable)")
+	fs.Var(&wait, "wait", "wait up to `D` for a peer before sending a line, and for each --to target; 0 waits without limit")
+	if err := fs.parse(e, args); err != nil {
+		return helpOK(err)
+	}
+	cfg, err := fs.config(true)
+	if err != nil {
+		return err
+	}
+	ch := &chat{
+		out:      newPrinter(e.stdout, fs.g.json),
+		stderr:   &lockedWriter{w: e.stderr},
+		wait:     time.Duration(wait),
+		dialOnly: len(targets) > 0,
+		peers:    map[nearnet.PeerID]*nearnet.Conn{},
+		dialing:  map[nearnet.PeerID]bool{},
+		changed:  make(chan struct{}),
+	}
+	cfg.OnReject = func(remote net.Addr, err error) { ch.out.print("", newRejectedIncoming(remote, err)) }
+	if ch.node, err = fs.newNode(cfg); err != nil {
+		return err
+	}
+	defer ch.node.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if ch.dialOnly {
+		for _, t := range targets {
+			if err := ch.connectTarget(ctx, t); err != nil {
+				ch.closeAll()
+				if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+					return nil // interrupted
+				}
+				return err
+			}
+		}
+	} else {
+		if err := ch.node.Listen(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		ch.out.print("", newReady(ch.node, fs.g.insecure))
+		ch.wg.Add(2)
+		go func() {
+			defer ch.wg.Done()
+			for {
+				c, err := ch.node.Accept(ctx)
+				if err != nil {
+					return
+				}
+				ch.add(ctx, c, "accepted")
+			}
+		}()
+		go func() {
+			defer ch.wg.Done()
+			ch.node.Browse(ctx, func(be nearnet.BrowseEvent) { ch.found(ctx, be) })
+		}()
+	}
+
+	err = ch.pump(ctx, e.stdin)
+	closeErr := ch.closeAll()
+	cancel() // ends Accept and Browse
+	ch.wg.Wait()
+	if err == nil && ctx.Err() == nil {
+		err = closeErr
+	}
+	return errors.Join(err, ch.node.Close())
+}
+
+type chat struct {
+	node     *nearnet.Node
+	out      *printer
+	stderr   *lockedWriter
+	wait     time.Duration
+	dialOnly bool // --to: no listener; the chat ends when its peers are gone
+
+	wg sync.WaitGroup // receivers, dialers, Accept and Browse loops
+
+	mu       sync.Mutex // guards the fields below
+	peers    map[nearnet.PeerID]*nearnet.Conn
+	dialing  map[nearnet.PeerID]bool
+	changed  chan struct{} // closed and replaced when peers changes
+	closing  bool          // stdin ended or ctx done: no new peers
+	failure  string        // why the last --to peer failed, if it did
+	refusals []string      // why peers refused us (star mode), for the final error
+}
+
+// connectTarget connects to one --to target within --wait.
+func (ch *chat) connectTarget(ctx context.Context, target string) error {
+	cctx := ctx
+	if ch.wait > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, ch.wait)
+		defer cancel()
+	}
+	c, err := ch.node.Connect(cctx, target)
+	if err != nil {
+		if isRejection(err) {
+			ch.out.print("", &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err), Addr: target})
+		}
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("connecting to %q: nothing within --wait %v: %s", target, ch.wait, errText(err))
+		}
+		return fmt.Errorf("connecting to %q: %s", target, errText(err))
+	}
+	ch.add(ctx, c, "dialed")
+	return nil
+}
+
+// found dials a nearnet peer Browse reports, unless connected or dialing.
+func (ch *chat) found(ctx context.Context, be nearnet.BrowseEvent) {
+	if be.Kind == nearnet.Lost || be.ID.IsZero() {
+		return
+	}
+	ch.mu.Lock()
+	if ch.closing || ch.peers[be.ID] != nil || ch.dialing[be.ID] {
+		ch.mu.Unlock()
+		return
+	}
+	ch.dialing[be.ID] = true
+	ch.wg.Add(1)
+	ch.mu.Unlock()
+	go func() {
+		defer ch.wg.Done()
+		c, err := ch.node.ConnectAdvert(ctx, be.Advert)
+		ch.mu.Lock()
+		delete(ch.dialing, be.ID)
+		ch.mu.Unlock()
+		switch {
+		case err == nil:
+			ch.add(ctx, c, "dialed")
+		case ctx.Err() != nil:
+		case isRejection(err):
+			ch.out.print("", &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err), Addr: be.Name})
+			ch.mu.Lock()
+			ch.refusals = append(ch.refusals, fmt.Sprintf("%s: %s", be.Name, errText(err)))
+			ch.mu.Unlock()
+		default:
+			ch.stderr.printf("nearnet: connecting to %s: %s\n", clean(be.Name), errText(err))
+		}
+	}()
+}
+
+// add starts tracking c, a connection from Connect or Accept (possibly
+// the same one from both, after the library merged a duplicate).
+func (ch *chat) add(ctx context.Context, c *nearnet.Conn, via string) {
+	id := c.Peer().ID
+	ch.mu.Lock()
+	if ch.closing || ch.peers[id] == c {
+		ch.mu.Unlock()
+		return // the node's Close ends it
+	}
+	ch.peers[id] = c
+	ch.changedLocked()
+	ch.wg.Add(1)
+	ch.mu.Unlock()
+	ch.out.print("", newConnEvent("connected", c, via))
+	go func() {
+		defer ch.wg.Done()
+		reason := receive(ctx, ch.out, "", c, nil)
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		if ch.peers[id] == c {
+			delete(ch.peers, id)
+			ch.changedLocked()
+		}
+		if reason != "" {
+			ch.failure = fmt.Sprintf("connection to %s failed: %s", clean(c.Peer().Name), reason)
+		}
+	}()
+}
+
+func (ch *chat) changedLocked() {
+	close(ch.changed)
+	ch.changed = make(chan struct{})
+}
+
+// pump sends each stdin line to the connected peers, until stdin ends,
+// ctx is done or (with --to) every peer has gone.
+func (ch *chat) pump(ctx context.Context, stdin io.Reader) error {
+	lines := make(chan string)
+	readErr := make(chan error, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 0, 64<<10), nearnet.DefaultMaxMessageSize)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-stop:
+				return
+			}
+		}
+		readErr <- sc.Err()
+		close(lines)
+	}()
+	for {
+		peers, changed := ch.snapshot()
+		if ch.dialOnly && len(peers) == 0 {
+			ch.mu.Lock()
+			defer ch.mu.Unlock()
+			if ch.failure != "" {
+				return errors.New(ch.failure)
+			}
+			return nil // the peers closed the connections
+		}
+		var line string
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					return fmt.Errorf("reading stdin: %w", err)
+				}
+				return nil
+			}
+			line = l
+			peers, _ = ch.snapshot() // a peer may have come with the line
+		case <-changed:
+			continue
+		case <-ctx.Done():
+			return nil
+		}
+		if len(peers) == 0 {
+			var err error
+			if peers, err = ch.waitPeer(ctx); err != nil || peers == nil {
+				return err
+			}
+		}
+		for _, c := range peers {
+			if err := c.SendMessage(ctx, []byte(line)); err != nil && ctx.Err() == nil {
+				ch.stderr.printf("nearnet: sending to %s: %s\n", clean(c.Peer().Name), errText(err))
+			}
+		}
+	}
+}
+
+func (ch *chat) snapshot() ([]*nearnet.Conn, <-chan struct{}) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	cs := make([]*nearnet.Conn, 0, len(ch.peers))
+	for _, c := range ch.peers {
+		cs = append(cs, c)
+	}
+	return cs, ch.changed
+}
+
+// waitPeer waits up to --wait for a peer to connect. It returns nil, nil
+// when ctx is done.
+func (ch *chat) waitPeer(ctx context.Context) ([]*nearnet.Conn, error) {
+	var timeout <-chan time.Time
+	if ch.wait > 0 {
+		t := time.NewTimer(ch.wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		peers, changed := ch.snapshot()
+		if len(peers) > 0 {
+			return peers, nil
+		}
+		if ch.dialOnly {
+			return nil, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, nil
+		case <-timeout:
+			ch.mu.Lock()
+			defer ch.mu.Unlock()
+			msg := fmt.Sprintf("no peer connected within --wait %v to send to", ch.wait)
+			if len(ch.refusals) > 0 {
+				msg += "; refused by " + strings.Join(ch.refusals, "; ")
+			}
+			return nil, errors.New(msg)
+		}
+	}
+}
+
+// closeAll stops taking new peers and closes the connections gracefully,
+// in parallel: each Close returns once the peer has acknowledged all that
+// was sent to it, or after Config.CloseTimeout with an error.
+func (ch *chat) closeAll() error {
+	ch.mu.Lock()
+	ch.closing = true
+	cs := make([]*nearnet.Conn, 0, len(ch.peers))
+	for _, c := range ch.peers {
+		cs = append(cs, c)
+	}
+	ch.mu.Unlock()
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Close(); err != nil {
+				errs[i] = fmt.Errorf("%s did not acknowledge all messages: %s", clean(c.Peer().Name), errText(err))
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// isRejection reports whether err means the peer refused us, or we it:
+// wrong key, untrusted identity, Admit said no.
+func isRejection(err error) bool {
+	var re *nearnet.RejectedError
+	var ue *security.UntrustedPeerError
+	return errors.As(err, &re) || errors.As(err, &ue) || errors.Is(err, nearnet.ErrKeyMismatch)
+}
+
+// targetList is the repeatable --to flag.
+type targetList []string
+
+func (l *targetList) String() string { return strings.Join(*l, ",") }
+
+func (l *targetList) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("empty target: give an instance name, a peer ID or host:port")
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// lockedWriter serializes diagnostics written from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (w *lockedWriter) printf(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintf(w.w, format, args...)
+}

@@ -1,0 +1,136 @@
+// Package cli implements the nearnet command. [Run] takes the arguments and
+// the standard streams as parameters, so tests run every subcommand in
+// process; cmd/nearnet only wires it to the process's own.
+//
+// Each subcommand lives in its own file and is listed in [commands].
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// env is what a subcommand gets from Run: the standard streams.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// command is one subcommand: its entry point, a one-line synopsis of its
+// own flags, and a one-line summary for the command list.
+type command struct {
+	run      func(ctx context.Context, e *env, args []string) error
+	synopsis string
+	summary  string
+}
+
+// commands maps each subcommand's name to its implementation. Adding a
+// subcommand is one line here plus its file. (It is filled in init because
+// the commands' usage texts read it.)
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"demo":   {runDemo, "", "three peers on loopback find each other, connect and exchange messages"},
+		"keygen": {runKeygen, "", "print a new 256-bit pre-shared key for --key-file"},
+		"id":     {runID, "[--identity PATH]", "print this node's identity fingerprint (for --trust)"},
+		"listen": {runListen, "[--echo]", "advertise, accept peers and print what they send"},
+		"browse": {runBrowse, "[--timeout D]", "print peers as they are found, updated and lost"},
+		"chat":   {runChat, "[--to TARGET]... [--wait D]", "send stdin lines to peers and print what they send"},
+	}
+}
+
+// Run runs the nearnet command with args (without the program name).
+// Output goes to stdout, diagnostics to stderr; chat reads stdin. Run
+// returns when the command is done or ctx is cancelled (listen and browse
+// treat cancellation as the normal way to stop and return nil).
+//
+// The caller prints a non-nil error with [PrintError] and exits with
+// [ExitCode]: 2 for a [*UsageError], 1 for anything else.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		printUsage(stderr)
+		return &UsageError{Msg: "no command given"}
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			if _, ok := commands[rest[0]]; ok {
+				// Print the subcommand's own usage, as "nearnet NAME -h" does.
+				return Run(ctx, []string{rest[0], "-h"}, stdin, stdout, stderr)
+			}
+			return &UsageError{Msg: fmt.Sprintf("help: unknown command %q; commands: %s", rest[0], commandList())}
+		}
+		printUsage(stdout)
+		return nil
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		printUsage(stderr)
+		if strings.HasPrefix(name, "-") {
+			return &UsageError{Msg: fmt.Sprintf("flags go after the command name (e.g. nearnet browse %s); commands: %s", name, commandList())}
+		}
+		return &UsageError{Msg: fmt.Sprintf("unknown command %q; commands: %s", name, commandList())}
+	}
+	return cmd.run(ctx, e, rest)
+}
+
+func commandList() string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func printUsage(w io.Writer) {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(w, "usage: nearnet <command> [flags]\n\ncommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'nearnet <command> -h' for the command's flags.\n")
+}
+
+// UsageError is a mistake in the command line: an unknown command or flag,
+// or a flag value out of range. The command exits with status 2 for it.
+type UsageError struct {
+	Msg string
+}
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// ExitCode returns the process exit status for Run's error: 0 for nil, 2
+// for a [*UsageError], 1 otherwise.
+func ExitCode(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+// PrintError writes err to w as "nearnet: <error>". Library errors already
+// start with "nearnet: "; the prefix is not repeated.
+func PrintError(w io.Writer, err error) {
+	fmt.Fprintf(w, "nearnet: %s\n", strings.TrimPrefix(err.Error(), "nearnet: "))
+}
+
+// errHelp is returned by parseFlags after printing usage for -h; the
+// subcommand then returns nil.
+var errHelp = flag.ErrHelp

@@ -1,0 +1,346 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestKeygen(t *testing.T) {
+	t.Parallel()
+	hex64 := regexp.MustCompile(`^[0-9a-f]{64}\n$`)
+	a, _, err := run(t, nil, "keygen")
+	if err != nil || !hex64.MatchString(a.String()) {
+		t.Fatalf("keygen = %q, %v; want 64 hex digits and a newline", a, err)
+	}
+	b, _, _ := run(t, nil, "keygen")
+	if a.String() == b.String() {
+		t.Fatalf("two keygens printed the same key %q", a)
+	}
+	j, _, err := run(t, nil, "keygen", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := j.events(t)
+	if len(evs) != 1 || evs[0]["event"] != "key" || !hex64.MatchString(evs[0]["key"].(string)+"\n") {
+		t.Fatalf("keygen --json = %q; want one key event", j)
+	}
+}
+
+func TestID(t *testing.T) {
+	t.Parallel()
+	fp := regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`)
+	path := filepath.Join(t.TempDir(), "sub", "id.pem")
+	first, _, err := run(t, nil, "id", "--identity", path)
+	if err != nil || !fp.MatchString(first.String()) {
+		t.Fatalf("id --identity = %q, %v; want sha256:<64 hex>", first, err)
+	}
+	again, _, err := run(t, nil, "id", "--identity", path)
+	if err != nil || again.String() != first.String() {
+		t.Fatalf("id --identity printed %q, then %q, %v: not stable", first, again, err)
+	}
+	fresh, stderr, err := run(t, nil, "id")
+	if err != nil || !fp.MatchString(fresh.String()) || fresh.String() == first.String() {
+		t.Fatalf("id without --identity = %q, %v; want a new fingerprint", fresh, err)
+	}
+	if !strings.Contains(stderr.String(), "--identity") {
+		t.Errorf("id without --identity: stderr %q; want a note about --identity", stderr)
+	}
+	j, _, err := run(t, nil, "id", "--json", "--identity", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs := j.events(t); len(evs) != 1 || evs[0]["fingerprint"].(string)+"\n" != first.String() {
+		t.Fatalf("id --json = %q; want the fingerprint %q", j, first)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	out, stderr, err := run(t, nil, "demo")
+	if err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+	}
+	lines := out.lines()
+	if lines[len(lines)-1] != "demo ok" {
+		t.Fatalf("demo's last line is %q; want \"demo ok\"", lines[len(lines)-1])
+	}
+	for _, want := range []string{"alice: listening on 127.0.0.1:", "bob: found", "carol: connected to", "<alice> hello carol, from alice", "duplicates resolved"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	timed := regexp.MustCompile(`^ *[0-9]+\.[0-9]ms  `)
+	for _, l := range lines[:len(lines)-1] {
+		if !timed.MatchString(l) {
+			t.Errorf("demo line %q does not start with the time since the start", l)
+		}
+	}
+}
+
+func TestDemoJSON(t *testing.T) {
+	t.Parallel()
+	out, _, err := run(t, nil, "demo", "--json")
+	if err != nil {
+		t.Fatalf("demo --json: %v", err)
+	}
+	evs := out.events(t)
+	last := evs[len(evs)-1]
+	if last["event"] != "demo" || last["ok"] != true {
+		t.Fatalf("last event %v; want {\"event\":\"demo\",\"ok\":true}", last)
+	}
+	kinds := map[string]int{}
+	for _, e := range evs {
+		kinds[e["event"].(string)]++
+		if e["event"] != "demo" && e["node"] == nil {
+			t.Errorf("demo event %v has no node", e)
+		}
+	}
+	if kinds["ready"] != 3 || kinds["message"] != 6 || kinds["peers"] != 3 {
+		t.Errorf("demo events %v; want 3 ready, 6 message, 3 peers", kinds)
+	}
+	for _, e := range evs {
+		if e["event"] == "peers" && len(e["peers"].([]any)) != 2 {
+			t.Errorf("%v: want 2 peers", e)
+		}
+	}
+}
+
+// TestListenAndChat: lines sent by chat reach the listener in order, to a
+// host:port and to an instance name, and chat exits 0 after stdin ends.
+func TestListenAndChat(t *testing.T) {
+	t.Parallel()
+	svc, key := service(t), keyFile(t)
+	l := listen(t, svc, "srv", "--key-file", key)
+	lines := []string{"first line", "second: ünïcode ✓", "", "  spaces  ", "last"}
+	stdin := strings.Join(lines, "\n") + "\n"
+	for _, tc := range []struct{ name, to string }{{"by-addr", l.addr()}, {"by-name", "srv"}, {"by-id", l.peer}} {
+		t.Run(tc.name, func(t *testing.T) {
+			from := "chat-" + tc.name
+			out, stderr, err := run(t, strings.NewReader(stdin), "chat", "--json", "--interface", "lo", "--service", svc,
+				"--key-file", key, "--name", from, "--to", tc.to)
+			if err != nil {
+				t.Fatalf("chat --to %s: %v; want success\nstderr:\n%s", tc.to, err, stderr)
+			}
+			l.stdout.waitEvent(t, "the last message", func(e map[string]any) bool {
+				return e["event"] == "message" && e["name"] == from && e["text"] == "last"
+			})
+			if got := messagesFrom(t, l.stdout, from); !slices.Equal(got, lines) {
+				t.Fatalf("listener got %q; want %q", got, lines)
+			}
+			c := out.waitEvent(t, "chat's connected event", isEvent("connected"))
+			if c["name"] != "srv" || c["peer"] != l.peer {
+				t.Errorf("connected %v; want name srv, peer %s", c, l.peer)
+			}
+		})
+	}
+	conn := l.stdout.waitEvent(t, "the listener's connected event", isEvent("connected"))
+	if conn["name"] != "chat-by-addr" || conn["via"] != "accepted" {
+		t.Errorf("listener: first connected event %v; want chat-by-addr, via accepted", conn)
+	}
+}
+
+// TestEcho: listen --echo sends each message back; chat prints it.
+func TestEcho(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	l := listen(t, svc, "echo", "--insecure", "--echo", "--port", "0")
+	r, w := io.Pipe()
+	defer w.Close()
+	c := start(t, r, "chat", "--json", "--insecure", "--name", "caller", "--to", l.addr())
+	for _, text := range []string{"ping", "pong ✓"} {
+		io.WriteString(w, text+"\n")
+		msg := c.stdout.waitEvent(t, "the echo of "+text, func(e map[string]any) bool {
+			return e["event"] == "message" && e["text"] == text
+		})
+		if msg["name"] != "echo" || msg["peer"] != l.peer {
+			t.Errorf("echo %v; want it from echo, peer %s", msg, l.peer)
+		}
+	}
+	w.Close()
+	if err := c.wait(t); err != nil {
+		t.Fatalf("chat: %v; want success after stdin ends", err)
+	}
+}
+
+// TestWrongKey: a chat with another key is rejected with a clear error, and
+// the listener prints a rejected event saying why.
+func TestWrongKey(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	l := listen(t, svc, "keyed", "--key-file", keyFile(t))
+	out, _, err := run(t, strings.NewReader("must not arrive\n"), "chat", "--json", "--key-file", keyFile(t), "--to", l.addr())
+	if err == nil || ExitCode(err) != 1 {
+		t.Fatalf("chat with the wrong key: %v; want an error (exit 1)", err)
+	}
+	var stderr bytes.Buffer
+	PrintError(&stderr, err)
+	if !regexp.MustCompile(`^nearnet: .*key mismatch`).MatchString(stderr.String()) || strings.Contains(stderr.String(), "nearnet: nearnet:") {
+		t.Errorf("stderr %q; want \"nearnet: ...key mismatch...\" once prefixed", stderr.String())
+	}
+	rej := out.waitEvent(t, "chat's rejected event", isEvent("rejected"))
+	if !strings.Contains(rej["reason"].(string), "key mismatch") {
+		t.Errorf("chat: rejected %v; want the reason to name the key mismatch", rej)
+	}
+	rej = l.stdout.waitEvent(t, "the listener's rejected event", isEvent("rejected"))
+	if !strings.Contains(rej["reason"].(string), "key mismatch") || rej["addr"] == "" {
+		t.Errorf("listener: rejected %v; want the key mismatch and the address", rej)
+	}
+	if got := messagesFrom(t, l.stdout, ""); len(got) > 0 {
+		t.Errorf("the listener printed messages %q from a peer with the wrong key", got)
+	}
+}
+
+// TestChatStar: without --to, chat advertises, browses and connects to
+// every peer found; a line reaches all of them.
+func TestChatStar(t *testing.T) {
+	t.Parallel()
+	svc, key := service(t), keyFile(t)
+	a := listen(t, svc, "a", "--key-file", key)
+	b := listen(t, svc, "b", "--key-file", key)
+	r, w := io.Pipe()
+	defer w.Close()
+	c := start(t, r, "chat", "--json", "--interface", "lo", "--service", svc, "--key-file", key, "--name", "star")
+	c.stdout.waitEvent(t, "chat's ready event", isEvent("ready"))
+	for _, l := range []*listener{a, b} {
+		c.stdout.waitEvent(t, "connected to "+l.name, func(e map[string]any) bool {
+			return e["event"] == "connected" && e["peer"] == l.peer
+		})
+	}
+	io.WriteString(w, "hello everyone\n")
+	w.Close()
+	if err := c.wait(t); err != nil {
+		t.Fatalf("chat: %v; want success", err)
+	}
+	for _, l := range []*listener{a, b} {
+		if got := messagesFrom(t, l.stdout, "star"); !slices.Equal(got, []string{"hello everyone"}) {
+			t.Errorf("%s got %q from the star chat; want [hello everyone]", l.name, got)
+		}
+	}
+}
+
+// TestChatWaitsForAPeer: with nobody around, a line fails after --wait.
+func TestChatWaitsForAPeer(t *testing.T) {
+	t.Parallel()
+	_, _, err := run(t, strings.NewReader("anyone?\n"), "chat", "--interface", "lo", "--service", service(t),
+		"--insecure", "--wait", "300ms")
+	if err == nil || !strings.Contains(err.Error(), "--wait") {
+		t.Fatalf("chat alone: %v; want an error naming --wait", err)
+	}
+}
+
+func TestBrowse(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	l := listen(t, svc, "visible", "--insecure")
+	p := start(t, nil, "browse", "--json", "--interface", "lo", "--service", svc, "--timeout", "2s")
+	found := p.stdout.waitEvent(t, "found visible", isEvent("found"))
+	if found["name"] != "visible" || found["peer"] != l.peer || int(found["port"].(float64)) != l.port {
+		t.Errorf("found %v; want name visible, peer %s, port %d", found, l.peer, l.port)
+	}
+	if !slices.Contains(found["addrs"].([]any), any("127.0.0.1")) {
+		t.Errorf("found %v; want 127.0.0.1 among the addresses", found)
+	}
+	if found["txt"].(map[string]any)["id"] != l.peer {
+		t.Errorf("found %v; want TXT id=%s", found, l.peer)
+	}
+	if err := p.wait(t); err != nil {
+		t.Fatalf("browse --timeout: %v; want exit 0", err)
+	}
+	// Readable output.
+	out, _, err := run(t, nil, "browse", "--interface", "lo", "--service", svc, "--timeout", "1s")
+	if err != nil || !strings.Contains(out.String(), "found visible (peer "+l.peer[:8]+"…) at 127.0.0.1:") {
+		t.Errorf("browse = %q, %v; want a readable found line", out, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{}, "no command"},
+		{[]string{"fly"}, `unknown command "fly"; commands: browse, chat, demo, id, keygen, listen`},
+		{[]string{"--json", "browse"}, "flags go after the command name"},
+		{[]string{"listen"}, "--key-file PATH"},
+		{[]string{"chat", "--to", "x"}, "--insecure to run without"},
+		{[]string{"chat", "--to", "x"}, "--trust FINGERPRINT"},
+		{[]string{"listen", "--insecure", "--key-file", "k"}, "--key-file and --insecure each choose a security mode"},
+		{[]string{"listen", "--trust", "sha256:" + strings.Repeat("ab", 32), "--known-peers", "kp"}, "--trust and --known-peers"},
+		{[]string{"listen", "--insecure", "--port", "70000"}, `invalid value "70000" for flag --port: must be a port number, 0-65535`},
+		{[]string{"listen", "--insecure", "--port", "-1"}, "--port"},
+		{[]string{"listen", "--insecure", "--port", "http"}, "--port"},
+		{[]string{"listen", "--insecure", "--interface", "nosuch0"}, "--interface: no such interface"},
+		{[]string{"listen", "--trust", "sha1:abcd"}, "--trust"},
+		{[]string{"listen", "--insecure", "--tofu"}, "--tofu needs --known-peers"},
+		{[]string{"listen", "--insecure", "--identity", filepath.Join(dir, "id")}, "--identity has no effect with --insecure"},
+		{[]string{"browse", "--timeout", "-1s"}, "--timeout: must not be negative"},
+		{[]string{"browse", "--timeout", "soon"}, "--timeout"},
+		{[]string{"chat", "--insecure", "--wait", "5"}, "--wait"},
+		{[]string{"chat", "--insecure", "--to", ""}, "--to: empty target"},
+		{[]string{"keygen", "extra"}, `unexpected argument "extra"`},
+		{[]string{"keygen", "--bogus"}, "flag provided but not defined: --bogus"},
+		{[]string{"browse", "--service", "nearnet"}, `invalid --service "nearnet"`},
+		{[]string{"browse", "--name", strings.Repeat("x", 64)}, "invalid --name"},
+	} {
+		_, stderr, err := run(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("nearnet %s: error %v; want one containing %q", strings.Join(tc.args, " "), err, tc.want)
+			continue
+		}
+		var ue *UsageError
+		if !errors.As(err, &ue) || ExitCode(err) != 2 {
+			t.Errorf("nearnet %s: %v is not a usage error (exit %d)", strings.Join(tc.args, " "), err, ExitCode(err))
+		}
+		if _, isCmd := commands[append(tc.args, "")[0]]; !isCmd && !strings.Contains(stderr.String(), "commands:") {
+			t.Errorf("nearnet %s: stderr %q; want the usage listing the commands", strings.Join(tc.args, " "), stderr)
+		}
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "missing")
+	_, _, err := run(t, nil, "listen", "--key-file", missing)
+	if err == nil || ExitCode(err) != 1 || !strings.Contains(err.Error(), "--key-file") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("listen --key-file missing: %v; want an error naming the flag and the file (exit 1)", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"help"}, {"-h"}, {"help", "chat"}, {"chat", "-h"}, {"listen", "--help"}} {
+		out, _, err := run(t, nil, args...)
+		if err != nil || ExitCode(err) != 0 || !strings.Contains(out.String(), "usage: nearnet") {
+			t.Errorf("nearnet %s = %q, %v; want usage on stdout and exit 0", strings.Join(args, " "), out, err)
+		}
+	}
+	out, _, _ := run(t, nil, "chat", "-h")
+	for _, want := range []string{"--to TARGET", "--wait D", "--key-file PATH", "--json", "When stdin ends"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("chat -h lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain ünïcode ✓":   "plain ünïcode ✓",
+		"tab\tkept":         "tab\tkept",
+		"bell\a esc\x1b[2J": `bell\a esc\x1b[2J`,
+		"two\nlines":        `two\nlines`,
+		"bad \xff utf8":     `bad \xff utf8`,
+		"bidi \u202e":       `bidi \u202e`,
+	} {
+		if got := clean(in); got != want {
+			t.Errorf("clean(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,309 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/security"
+)
+
+// globals are the flags every subcommand accepts after its name. A
+// subcommand that has no use for one (keygen and --port, say) accepts and
+// ignores it, so scripts can pass one set of flags everywhere.
+type globals struct {
+	service    string
+	name       string
+	interfaces stringList
+	port       portValue
+	keyFile    string
+	trust      fingerprintList
+	insecure   bool
+	knownPeers string
+	tofu       bool
+	identity   string
+	json       bool
+
+	set map[string]bool // flags given on the command line
+}
+
+// flagSet is a subcommand's flags: its own plus the globals.
+type flagSet struct {
+	*flag.FlagSet
+	cmd     string
+	g       *globals
+	global  map[string]bool // names of the global flags, for the usage text
+	summary string
+}
+
+func newFlagSet(cmd string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError), cmd: cmd, g: &globals{}, global: map[string]bool{}}
+	fs.SetOutput(io.Discard) // errors are returned, usage printed by parse
+	fs.Usage = func() {}
+	g := fs.g
+	fs.StringVar(&g.service, "service", nearnet.DefaultService, "DNS-SD service `TYPE` to advertise and browse (\"_name._tcp\")")
+	fs.StringVar(&g.name, "name", "", "instance `NAME` to advertise and send to peers (default \"nearnet-\" and the peer ID's first 8 digits)")
+	fs.Var(&g.interfaces, "interface", "network interface `IF` to discover on (repeatable; default: every multicast interface but loopback; \"lo\" for loopback)")
+	fs.Var(&g.port, "port", "TCP port `N` to listen on, 0-65535 (default 0: chosen by the system)")
+	fs.StringVar(&g.keyFile, "key-file", "", "security: pre-shared key file `PATH` (see nearnet keygen)")
+	fs.Var(&g.trust, "trust", "security: trust the peer identity `FINGERPRINT` (sha256:..., see nearnet id; repeatable)")
+	fs.BoolVar(&g.insecure, "insecure", false, "security: none; no TLS, no authentication, no encryption")
+	fs.StringVar(&g.knownPeers, "known-peers", "", "security: trust the identities listed in the known-peers file `PATH`")
+	fs.BoolVar(&g.tofu, "tofu", false, "with --known-peers: trust unknown peers on first use and add them to the file")
+	fs.StringVar(&g.identity, "identity", "", "identity file `PATH`, created if absent (default: a new identity each run)")
+	fs.BoolVar(&g.json, "json", false, "print one JSON object per line, with an \"event\" field")
+	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
+	return fs
+}
+
+// parse parses args. It prints the usage to e.stdout and returns errHelp
+// for -h; any other mistake is a *UsageError naming the flag.
+func (fs *flagSet) parse(e *env, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.printUsage(e.stdout)
+			return errHelp
+		}
+		return fs.usageError(dashes(err.Error()))
+	}
+	if fs.NArg() > 0 {
+		return fs.usageError(fmt.Sprintf("unexpected argument %q: this command takes only flags", fs.Arg(0)))
+	}
+	fs.g.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { fs.g.set[f.Name] = true })
+	if fs.g.tofu && fs.g.knownPeers == "" {
+		return fs.usageError("--tofu needs --known-peers PATH: it records the peers it trusts there")
+	}
+	return nil
+}
+
+func (fs *flagSet) usageError(msg string) error {
+	return &UsageError{Msg: fmt.Sprintf("%s: %s (see 'nearnet %s -h')", fs.cmd, msg, fs.cmd)}
+}
+
+func (fs *flagSet) printUsage(w io.Writer) {
+	c := commands[fs.cmd]
+	fmt.Fprintf(w, "usage: nearnet %s %s [global flags]\n\n%s\n", fs.cmd, c.synopsis, c.summary)
+	if fs.summary != "" {
+		fmt.Fprintf(w, "\n%s\n", fs.summary)
+	}
+	own := false
+	fs.VisitAll(func(f *flag.Flag) { own = own || !fs.global[f.Name] })
+	if own {
+		fmt.Fprintf(w, "\nflags:\n")
+		fs.printFlags(w, false)
+	}
+	fmt.Fprintf(w, "\nglobal flags (security: exactly one of --key-file, --trust, --known-peers, --insecure\nfor commands that connect):\n")
+	fs.printFlags(w, true)
+}
+
+func (fs *flagSet) printFlags(w io.Writer, global bool) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if fs.global[f.Name] != global {
+			return
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
+			arg = ""
+		}
+		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, usage)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && !strings.Contains(usage, "default") {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// flagNameRE finds flag names in the flag package's messages, which spell
+// them with one dash; this command documents two.
+var flagNameRE = regexp.MustCompile(`((?:flag|for)(?: provided but not defined:| needs an argument:)? )--?([A-Za-z][\w-]*)`)
+
+func dashes(msg string) string { return flagNameRE.ReplaceAllString(msg, "$1--$2") }
+
+// securityChoices lists the security flags given, by their flag names.
+func (g *globals) securityChoices() []string {
+	var chosen []string
+	if g.set["key-file"] {
+		chosen = append(chosen, "--key-file")
+	}
+	if g.set["trust"] {
+		chosen = append(chosen, "--trust")
+	}
+	if g.set["known-peers"] {
+		chosen = append(chosen, "--known-peers")
+	}
+	if g.insecure {
+		chosen = append(chosen, "--insecure")
+	}
+	return chosen
+}
+
+// errNoSecurity is what a command that connects says without a security flag.
+const errNoSecurity = "no security mode chosen: pass --key-file PATH (a pre-shared key from nearnet keygen), " +
+	"--trust FINGERPRINT (a pinned peer identity, from nearnet id) or --known-peers PATH [--tofu], " +
+	"or --insecure to run without encryption or authentication"
+
+// config builds the node configuration from the flags. With needSecurity
+// (commands that connect), exactly one security choice must be given;
+// otherwise none is allowed too, and the node runs with SecurityNone (it
+// never connects: browse).
+func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
+	g := fs.g
+	cfg := &nearnet.Config{Name: g.name, Service: g.service, Interfaces: g.interfaces}
+	if g.port.set {
+		host := ""
+		if allLoopback(g.interfaces) {
+			host = "127.0.0.1" // as the library does for port 0: stay off the LAN
+		}
+		cfg.ListenAddr = net.JoinHostPort(host, strconv.Itoa(g.port.n))
+	}
+	chosen := g.securityChoices()
+	switch {
+	case len(chosen) > 1:
+		return nil, fs.usageError(strings.Join(chosen, " and ") + " each choose a security mode: give exactly one")
+	case len(chosen) == 0 && needSecurity:
+		return nil, fs.usageError(errNoSecurity)
+	case len(chosen) == 0 || g.insecure:
+		cfg.Security = nearnet.SecurityNone
+		if g.identity != "" && g.insecure {
+			return nil, fs.usageError("--identity has no effect with --insecure, which uses no TLS and so no identity")
+		}
+	case g.keyFile != "":
+		k, err := security.LoadKeyFile(g.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--key-file: %w", err)
+		}
+		cfg.Key = &k
+	case len(g.trust) > 0:
+		cfg.Trust = g.trust
+	default:
+		cfg.KnownPeersFile, cfg.TrustOnFirstUse = g.knownPeers, g.tofu
+	}
+	if g.identity != "" {
+		id, err := security.LoadOrCreateIdentity(g.identity)
+		if err != nil {
+			return nil, fmt.Errorf("--identity: %w", err)
+		}
+		cfg.Identity = id
+	}
+	return cfg, nil
+}
+
+// newNode makes a node from cfg, reporting an invalid field as the flag
+// that set it.
+func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
+	n, err := nearnet.NewNode(cfg)
+	var ce *nearnet.ConfigError
+	if errors.As(err, &ce) {
+		flagName := map[string]string{
+			"Config.Name":           "--name",
+			"Config.Service":        "--service",
+			"Config.ListenAddr":     "--port",
+			"Config.KnownPeersFile": "--known-peers",
+		}[ce.Field]
+		if flagName == "--known-peers" {
+			return nil, fmt.Errorf("--known-peers: %s", ce.Reason)
+		}
+		if flagName != "" {
+			return nil, fs.usageError(fmt.Sprintf("invalid %s %q: %s", flagName, fmt.Sprint(ce.Value), ce.Reason))
+		}
+	}
+	return n, err
+}
+
+func allLoopback(names []string) bool {
+	if len(names) == 0 {
+		return false
+	}
+	for _, name := range names {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil || ifi.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// stringList is a repeatable flag of interface names.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	if _, err := net.InterfaceByName(s); err != nil {
+		var names []string
+		if ifs, err := net.Interfaces(); err == nil {
+			for _, ifi := range ifs {
+				names = append(names, ifi.Name)
+			}
+		}
+		return fmt.Errorf("no such interface (this host has: %s)", strings.Join(names, ", "))
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// fingerprintList is the repeatable --trust flag.
+type fingerprintList []security.Fingerprint
+
+func (l *fingerprintList) String() string {
+	var s []string
+	for _, f := range *l {
+		s = append(s, f.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *fingerprintList) Set(s string) error {
+	f, err := security.ParseFingerprint(s)
+	if err != nil {
+		var pe *security.ParseError
+		if errors.As(err, &pe) {
+			return errors.New(pe.Reason)
+		}
+		return err
+	}
+	*l = append(*l, f)
+	return nil
+}
+
+// portValue is --port: 0-65535, and whether it was given.
+type portValue struct {
+	n   int
+	set bool
+}
+
+func (p *portValue) String() string { return strconv.Itoa(p.n) }
+
+func (p *portValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("must be a port number, 0-65535")
+	}
+	p.n, p.set = n, true
+	return nil
+}
+
+// durationValue is a duration flag that must not be negative.
+type durationValue time.Duration
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+
+func (d *durationValue) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New(`must be a duration such as "500ms", "5s" or "1m"`)
+	}
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	*d = durationValue(v)
+	return nil
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/nearnet/nearnet"
+)
+
+// runListen advertises the node, accepts every peer that passes the
+// security check and prints what each sends, until ctx is cancelled (then
+// it closes the connections gracefully and returns nil). Peers refused
+// during their handshake are printed as rejected events.
+func runListen(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("listen")
+	fs.summary = "Prints a ready event once advertised, then connected, message, disconnected and\nrejected events. Runs until interrupted."
+	echo := fs.Bool("echo", false, "send each message back to the peer that sent it")
+	if err := fs.parse(e, args); err != nil {
+		return helpOK(err)
+	}
+	cfg, err := fs.config(true)
+	if err != nil {
+		return err
+	}
+	out := newPrinter(e.stdout, fs.g.json)
+	cfg.OnReject = func(remote net.Addr, err error) { out.print("", newRejectedIncoming(remote, err)) }
+	node, err := fs.newNode(cfg)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if err := node.Listen(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	out.print("", newReady(node, fs.g.insecure))
+	var wg sync.WaitGroup
+	for {
+		c, err := node.Accept(ctx)
+		if err != nil {
+			break
+		}
+		out.print("", newConnEvent("connected", c, "accepted"))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			receive(ctx, out, "", c, func(m []byte) {
+				if *echo {
+					c.SendMessage(ctx, m) // a failure ends the connection, which receive reports
+				}
+			})
+		}()
+	}
+	wg.Wait()
+	return node.Close()
+}
+
+// receive prints the messages c receives, calling onMsg after each, until
+// the connection ends (then it prints a disconnected event and returns
+// the reason, "" for a clean close) or ctx is done.
+func receive(ctx context.Context, out *printer, node string, c *nearnet.Conn, onMsg func([]byte)) (reason string) {
+	for {
+		m, err := c.ReceiveMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ""
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, nearnet.ErrClosed) {
+				reason = errText(err)
+			}
+			out.print(node, newConnEvent("disconnected", c, reason))
+			return reason
+		}
+		out.print(node, newMessage(c, m))
+		if onMsg != nil {
+			onMsg(m)
+		}
+	}
+}

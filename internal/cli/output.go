@@ -1,0 +1,336 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nearnet/nearnet"
+)
+
+// The events commands print. With --json each is one JSON object per line
+// whose "event" field names it; the fields below are a contract that
+// scripts (and internal/e2e) rely on, so they are always present for their
+// event, empty when unknown. Without --json each is one readable line, in
+// which text from the network (names, messages) has control characters
+// escaped so a peer cannot write to the terminal.
+//
+//	ready         name, peer, port, addr, fingerprint
+//	found, updated, lost
+//	              name, peer, port, host, addrs, txt, interface
+//	connected, disconnected
+//	              name, peer, addr; connected adds via ("dialed" or "accepted"),
+//	              disconnected adds reason when it was not a clean close
+//	message       name, peer, text
+//	rejected      reason, addr; stage when an incoming peer failed its handshake
+//
+// peer is the 32-hex-digit peer ID, "" for a service that is not a nearnet
+// peer. The demo adds "node" (which of its peers saw the event) and "ms"
+// (milliseconds since it started) to every event, plus its own.
+type event interface {
+	hdr() *head
+	text() string
+}
+
+// head is the part every event shares.
+type head struct {
+	Event string   `json:"event"`
+	Node  string   `json:"node,omitempty"` // demo only
+	MS    *float64 `json:"ms,omitempty"`   // demo only
+}
+
+func (h *head) hdr() *head { return h }
+
+type readyEvent struct {
+	head
+	Name        string `json:"name"`
+	Peer        string `json:"peer"`
+	Port        int    `json:"port"`
+	Addr        string `json:"addr"`
+	Fingerprint string `json:"fingerprint"` // "" with --insecure
+}
+
+func newReady(n *nearnet.Node, insecure bool) *readyEvent {
+	e := &readyEvent{head: head{Event: "ready"}, Name: n.Name(), Peer: n.ID().String()}
+	if a, ok := n.Addr().(*net.TCPAddr); ok {
+		e.Port, e.Addr = a.Port, a.String()
+	}
+	if !insecure {
+		e.Fingerprint = n.Fingerprint().String()
+	}
+	return e
+}
+
+func (e *readyEvent) text() string {
+	return fmt.Sprintf("listening on %s as %s, peer %s", e.Addr, clean(e.Name), e.Peer)
+}
+
+type browseEvent struct {
+	head
+	Name      string            `json:"name"`
+	Peer      string            `json:"peer"`
+	Port      int               `json:"port"`
+	Host      string            `json:"host"`
+	Addrs     []string          `json:"addrs"`
+	TXT       map[string]string `json:"txt"`
+	Interface string            `json:"interface"`
+
+	showTXT bool // in the readable line (browse)
+}
+
+func newBrowseEvent(be nearnet.BrowseEvent) *browseEvent {
+	e := &browseEvent{
+		head: head{Event: be.Kind.String()}, Name: be.Name, Port: be.Port, Host: be.Host,
+		Addrs: []string{}, TXT: be.TXT, Interface: be.Interface,
+	}
+	if !be.ID.IsZero() {
+		e.Peer = be.ID.String()
+	}
+	for _, a := range be.Addrs {
+		e.Addrs = append(e.Addrs, a.String())
+	}
+	if e.TXT == nil {
+		e.TXT = map[string]string{}
+	}
+	return e
+}
+
+func (e *browseEvent) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", e.Event, peerLabel(e.Name, e.Peer))
+	if e.Peer == "" {
+		b.WriteString(" (not a nearnet peer)")
+	}
+	if e.Event != "lost" {
+		if len(e.Addrs) == 0 {
+			fmt.Fprintf(&b, " at port %d (no address)", e.Port)
+		}
+		for i, a := range e.Addrs {
+			sep := ", "
+			if i == 0 {
+				sep = " at "
+			}
+			b.WriteString(sep + net.JoinHostPort(a, strconv.Itoa(e.Port)))
+		}
+		if e.showTXT && len(e.TXT) > 0 {
+			keys := make([]string, 0, len(e.TXT))
+			for k := range e.TXT {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			b.WriteString(" txt")
+			for _, k := range keys {
+				b.WriteString(" " + clean(k) + "=" + clean(e.TXT[k]))
+			}
+		}
+	}
+	return b.String()
+}
+
+type connEvent struct {
+	head
+	Name   string `json:"name"`
+	Peer   string `json:"peer"`
+	Addr   string `json:"addr"`
+	Via    string `json:"via,omitempty"`    // connected: "dialed" or "accepted"
+	Reason string `json:"reason,omitempty"` // disconnected: why, unless it was a clean close
+}
+
+// newConnEvent describes c; via is how it came for "connected", the
+// reason it ended for "disconnected".
+func newConnEvent(kind string, c *nearnet.Conn, via string) *connEvent {
+	p := c.Peer()
+	e := &connEvent{head: head{Event: kind}, Name: p.Name, Peer: p.ID.String()}
+	if kind == "connected" {
+		e.Via = via
+	} else {
+		e.Reason = via
+	}
+	if p.Addr != nil {
+		e.Addr = p.Addr.String()
+	}
+	return e
+}
+
+func (e *connEvent) text() string {
+	if e.Event == "connected" {
+		s := fmt.Sprintf("connected to %s at %s", peerLabel(e.Name, e.Peer), e.Addr)
+		if e.Via != "" {
+			s += " (" + e.Via + ")"
+		}
+		return s
+	}
+	s := "disconnected from " + peerLabel(e.Name, e.Peer)
+	if e.Reason != "" {
+		s += ": " + clean(e.Reason)
+	}
+	return s
+}
+
+type messageEvent struct {
+	head
+	Name string `json:"name"`
+	Peer string `json:"peer"`
+	Text string `json:"text"` // invalid UTF-8 is replaced by U+FFFD
+}
+
+func newMessage(c *nearnet.Conn, m []byte) *messageEvent {
+	p := c.Peer()
+	return &messageEvent{head: head{Event: "message"}, Name: p.Name, Peer: p.ID.String(), Text: string(m)}
+}
+
+func (e *messageEvent) text() string { return fmt.Sprintf("<%s> %s", clean(e.Name), clean(e.Text)) }
+
+type rejectedEvent struct {
+	head
+	Reason string `json:"reason"`
+	Addr   string `json:"addr"`            // the remote address, or the target dialed
+	Stage  string `json:"stage,omitempty"` // handshake stage of an incoming peer
+}
+
+func (e *rejectedEvent) text() string {
+	if e.Addr == "" {
+		return "rejected: " + clean(e.Reason)
+	}
+	return fmt.Sprintf("rejected %s: %s", clean(e.Addr), clean(e.Reason))
+}
+
+// errorEvent reports a step that failed but does not end the command.
+type errorEvent struct {
+	head
+	Reason string `json:"reason"`
+}
+
+func (e *errorEvent) text() string { return "error: " + clean(e.Reason) }
+
+// newRejectedIncoming describes an incoming peer refused during its
+// handshake (Config.OnReject).
+func newRejectedIncoming(remote net.Addr, err error) *rejectedEvent {
+	e := &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err)}
+	if remote != nil {
+		e.Addr = remote.String()
+	}
+	if he, ok := err.(*nearnet.HandshakeError); ok {
+		e.Reason, e.Stage = errText(he.Err), he.Stage
+	}
+	return e
+}
+
+// errText is an error's message without the package prefixes that make
+// sense in a log but not in an event.
+func errText(err error) string {
+	s := err.Error()
+	for _, p := range []string{"nearnet: ", "security: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
+}
+
+// peerLabel is how a peer is named in readable lines: its name and the
+// first digits of its ID.
+func peerLabel(name, peer string) string {
+	if name == "" {
+		name = "(no name)"
+	}
+	if len(peer) < 8 {
+		return strconv.Quote(name)
+	}
+	return fmt.Sprintf("%s (peer %s…)", clean(name), peer[:8])
+}
+
+// clean escapes what a terminal would interpret: control characters,
+// invalid UTF-8, and line breaks (so one event stays one line).
+func clean(s string) string {
+	ok := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != '\t' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r) || r == '\t':
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
+}
+
+// printer writes events to one stream from any number of goroutines, one
+// whole line at a time.
+type printer struct {
+	json  bool
+	start time.Time // if set, each event carries the time since (demo)
+
+	mu  sync.Mutex // guards w and err
+	w   io.Writer
+	err error // first write error; later events are dropped
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer { return &printer{w: w, json: asJSON} }
+
+// print writes e, labelled with node if it is not empty (the demo).
+func (p *printer) print(node string, e event) {
+	h := e.hdr()
+	h.Node = node
+	// The time is taken under the lock so that lines are in time order.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return
+	}
+	var elapsed time.Duration
+	if !p.start.IsZero() {
+		elapsed = time.Since(p.start)
+		ms := float64(elapsed.Microseconds()) / 1000
+		h.MS = &ms
+	}
+	var line []byte
+	if p.json {
+		var err error
+		if line, err = json.Marshal(e); err != nil {
+			line, _ = json.Marshal(map[string]string{"event": "error", "reason": err.Error()})
+		}
+	} else {
+		var b strings.Builder
+		if !p.start.IsZero() {
+			fmt.Fprintf(&b, "%8.1fms  ", float64(elapsed.Microseconds())/1000)
+		}
+		if node != "" {
+			b.WriteString(node + ": ")
+		}
+		b.WriteString(e.text())
+		line = []byte(b.String())
+	}
+	_, p.err = p.w.Write(append(line, '\n'))
+}
+
+// line writes s as it is, for output that is not an event (keygen, id).
+func (p *printer) line(s string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		_, p.err = io.WriteString(p.w, s+"\n")
+	}
+	return p.err
+}
