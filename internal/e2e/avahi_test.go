@@ -12,7 +12,7 @@ import (
 // service Avahi publishes in c.
 func TestAvahiInterop(t *testing.T) {
 	t.Parallel()
-	bin := cli(t)
+	cli(t)
 	lab := netns.New(t, "a", "c")
 	a, c := lab.Host("a"), lab.Host("c")
 	c.StartAvahi(t)
@@ -39,7 +39,7 @@ func TestAvahiInterop(t *testing.T) {
 
 	t.Run("nearnet sees Avahi", func(t *testing.T) {
 		c.AvahiPublish(t, "from avahi", "_nearnet._tcp", 7777, "foo=bar", "empty=")
-		browse := a.Start(t, bin, "browse", "--json", "--interface", "eth0", "--key-file", key)
+		browse := start(t, a, "browse", "--json", "--interface", "eth0", "--key-file", key)
 		found := waitEvent(t, browse, "found the Avahi service", func(e event) bool {
 			return e.Event == "found" && e.Name == "from avahi"
 		})

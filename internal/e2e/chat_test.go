@@ -12,7 +12,7 @@ import (
 // to every peer found.
 func TestThreeHostsBrowseAndChat(t *testing.T) {
 	t.Parallel()
-	bin := cli(t)
+	cli(t)
 	lab := netns.New(t, "a", "b", "c")
 	a, b, c := lab.Host("a"), lab.Host("b"), lab.Host("c")
 	key := keyFile(t, a)
@@ -20,7 +20,7 @@ func TestThreeHostsBrowseAndChat(t *testing.T) {
 	lb := listen(t, b, "b", "--key-file", key)
 	lc := listen(t, c, "c", "--key-file", key)
 
-	browse := a.Start(t, bin, "browse", "--json", "--interface", "eth0", "--key-file", key)
+	browse := start(t, a, "browse", "--json", "--interface", "eth0", "--key-file", key)
 
 	t.Run("browse finds b and c", func(t *testing.T) {
 		for _, l := range []*listener{lb, lc} {
@@ -77,7 +77,7 @@ func TestThreeHostsBrowseAndChat(t *testing.T) {
 	})
 
 	t.Run("browse --timeout ends by itself", func(t *testing.T) {
-		p := a.Start(t, bin, "browse", "--json", "--interface", "eth0", "--key-file", key, "--timeout", "3s")
+		p := start(t, a, "browse", "--json", "--interface", "eth0", "--key-file", key, "--timeout", "3s")
 		waitEvent(t, p, "found b", func(e event) bool { return e.Event == "found" && e.Peer == lb.ready.Peer })
 		if err := waitExit(t, p); err != nil {
 			t.Fatalf("browse --timeout 3s: %v; want exit 0", err)

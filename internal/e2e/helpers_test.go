@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +132,27 @@ func identity(t testing.TB, h *netns.Host, path string) string {
 	return fp
 }
 
+// start starts the CLI with args in h. If the test fails while it is still
+// running, it is sent SIGQUIT first, so the Go runtime adds every
+// goroutine's stack to the stderr that netns logs: a hang shows where.
+func start(t testing.TB, h *netns.Host, args ...string) *netns.Proc {
+	t.Helper()
+	cmd := h.Command(context.Background(), cli(t), args...)
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	p := netns.StartCmd(t, cmd)
+	// Registered after StartCmd's cleanup, so it runs before it.
+	t.Cleanup(func() {
+		if _, exited := p.ExitCode(); !t.Failed() || exited {
+			return
+		}
+		p.Signal(syscall.SIGQUIT)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Wait(ctx)
+	})
+	return p
+}
+
 // listener is a running `nearnet listen --json` and its ready event.
 type listener struct {
 	*netns.Proc
@@ -142,7 +164,7 @@ type listener struct {
 // args (the security mode) in h and waits until it is ready.
 func listen(t testing.TB, h *netns.Host, name string, args ...string) *listener {
 	t.Helper()
-	p := h.Start(t, cli(t), append([]string{"listen", "--json", "--interface", "eth0", "--name", name}, args...)...)
+	p := start(t, h, append([]string{"listen", "--json", "--interface", "eth0", "--name", name}, args...)...)
 	ready := waitEvent(t, p, name+"'s ready event", isEvent("ready"))
 	if ready.Name != name || ready.Peer == "" || ready.Port == 0 {
 		t.Fatalf("%s: ready event %s; want name %q, a peer ID and a port", h.Name, ready, name)
@@ -179,7 +201,7 @@ func waitMessages(t testing.TB, p *netns.Proc, from string, want []string) {
 // in h; its stdin stays open until the test writes and closes it.
 func chat(t testing.TB, h *netns.Host, name string, args ...string) *netns.Proc {
 	t.Helper()
-	return h.Start(t, cli(t), append([]string{"chat", "--json", "--interface", "eth0", "--name", name}, args...)...)
+	return start(t, h, append([]string{"chat", "--json", "--interface", "eth0", "--name", name}, args...)...)
 }
 
 // send writes lines to p's stdin and closes it.

@@ -21,7 +21,7 @@ const python = "/usr/bin/python3"
 // the loopback of a host of its own, so the listener's mDNS stays there.
 func TestPythonWebSocketPeer(t *testing.T) {
 	t.Parallel()
-	bin := cli(t)
+	cli(t)
 	err := exec.Command(python, "-c", "import websockets").Run()
 	netns.Require(t, python+" with the websockets package (python3-websockets): "+fmt.Sprint(err), err == nil)
 	script, err := filepath.Abs("testdata/ws_peer.py")
@@ -32,7 +32,7 @@ func TestPythonWebSocketPeer(t *testing.T) {
 	h := lab.Host("py")
 
 	const port = 7001
-	l := h.Start(t, bin, "listen", "--insecure", "--echo", "--json", "--interface", "lo",
+	l := start(t, h, "listen", "--insecure", "--echo", "--json", "--interface", "lo",
 		"--port", strconv.Itoa(port), "--name", "srv")
 	ready := waitEvent(t, l, "the listener's ready event", isEvent("ready"))
 	if ready.Port != port {
