@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nearnet/nearnet/internal/netns"
@@ -34,6 +36,9 @@ func TestAvahiInterop(t *testing.T) {
 		}
 		if v, _ := s.TXTValue("v"); v != "1" {
 			t.Errorf("Avahi sees TXT %q; want v=1", s.TXT)
+		}
+		if tr, _ := s.TXTValue("tr"); !slices.Contains(strings.Split(tr, ","), "ws") {
+			t.Errorf("Avahi sees TXT %q; want tr listing ws (PROTOCOL.md section 2)", s.TXT)
 		}
 	})
 

@@ -16,7 +16,8 @@ import (
 const python = "/usr/bin/python3"
 
 // TestPythonWebSocketPeer: Python's websockets, an implementation
-// independent of ours, completes the nearnet v1 handshake with
+// independent of ours, completes the nearnet v1 handshake of PROTOCOL.md
+// (upgrade, hellos, data messages; testdata/ws_client.py) with
 // `nearnet listen --insecure --echo` and gets its message echoed. It runs on
 // the loopback of a host of its own, so the listener's mDNS stays there.
 func TestPythonWebSocketPeer(t *testing.T) {
@@ -24,7 +25,7 @@ func TestPythonWebSocketPeer(t *testing.T) {
 	cli(t)
 	err := exec.Command(python, "-c", "import websockets").Run()
 	netns.Require(t, python+" with the websockets package (python3-websockets): "+fmt.Sprint(err), err == nil)
-	script, err := filepath.Abs("testdata/ws_peer.py")
+	script, err := filepath.Abs("testdata/ws_client.py")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestPythonWebSocketPeer(t *testing.T) {
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("ws_peer.py: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		t.Fatalf("ws_client.py: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	var got struct {
 		Subprotocol string `json:"subprotocol"`
@@ -59,7 +60,7 @@ func TestPythonWebSocketPeer(t *testing.T) {
 		Echo string `json:"echo"`
 	}
 	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil {
-		t.Fatalf("ws_peer.py output %q: %v", stdout.String(), err)
+		t.Fatalf("ws_client.py output %q: %v", stdout.String(), err)
 	}
 	if got.Echo != "hello from python" {
 		t.Errorf("echo %q; want %q", got.Echo, "hello from python")

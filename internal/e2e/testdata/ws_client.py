@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""An independent nearnet v1 peer: Python's websockets (Debian's 10.4,
-asyncio API), not nearnet's code, speaking the handshake of PROTOCOL.md.
+"""A minimal independent nearnet v1 client: Python's websockets (Debian's
+10.4, asyncio API), not nearnet's code, speaking PROTOCOL.md in security mode
+"none" (plain WebSocket, as `nearnet listen --insecure` serves).
 
-Usage: ws_peer.py URL NAME TEXT
+Usage: ws_client.py URL NAME TEXT
 
 Connects to URL with subprotocol nearnet.v1, sends its hello (0x01 + JSON),
 reads the server's hello, sends TEXT as a data message (0x02 + bytes) and
-waits for it to come back (the server runs with --echo). Messages of other
-kinds that arrive meanwhile (0x03, extensions) are skipped. Prints one JSON
+waits for it to come back (the server runs with --echo). Base messages
+(0x03) and extensions (0x80-0xFF) that arrive meanwhile are skipped, as
+PROTOCOL.md sections 5 and 8 allow; any other kind is a protocol error. Prints one JSON
 line with what it saw and exits 0, or exits 1 with the reason on stderr.
 """
 
@@ -21,6 +23,8 @@ import websockets
 
 HELLO = 0x01
 DATA = 0x02
+BASE = 0x03
+EXTENSIONS = 0x80
 SUBPROTOCOL = "nearnet.v1"
 
 
@@ -60,8 +64,8 @@ async def run(url, name, text):
             if msg[0] == DATA:
                 echo = msg[1:].decode()
                 break
-            if msg[0] == HELLO:
-                raise Failure("second hello from server")
+            if msg[0] != BASE and msg[0] < EXTENSIONS:
+                raise Failure(f"message of kind {msg[0]:#04x} from server: {msg[:64]!r}")
             skipped.append(msg[0])
 
         print(json.dumps({
@@ -81,10 +85,10 @@ def main():
     try:
         asyncio.run(asyncio.wait_for(run(url, name, text), timeout=20))
     except Failure as e:
-        print(f"ws_peer: {e}", file=sys.stderr)
+        print(f"ws_client: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # connection refused, timeout, protocol error
-        print(f"ws_peer: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"ws_client: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0
 
