@@ -113,7 +113,7 @@ func (fs *flagSet) printFlags(w io.Writer, global bool) {
 		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
 			arg = ""
 		}
-		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, arg, usage)
+		fmt.Fprintf(w, "  --%s\n    \t%s", strings.TrimSpace(f.Name+" "+arg), usage)
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && !strings.Contains(usage, "default") {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
@@ -178,7 +178,7 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	case g.keyFile != "":
 		k, err := security.LoadKeyFile(g.keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("--key-file: %w", err)
+			return nil, fmt.Errorf("--key-file: %s", errText(err))
 		}
 		cfg.Key = &k
 	case len(g.trust) > 0:
@@ -189,7 +189,7 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	if g.identity != "" {
 		id, err := security.LoadOrCreateIdentity(g.identity)
 		if err != nil {
-			return nil, fmt.Errorf("--identity: %w", err)
+			return nil, fmt.Errorf("--identity: %s", errText(err))
 		}
 		cfg.Identity = id
 	}

@@ -24,7 +24,7 @@ func runID(ctx context.Context, e *env, args []string) error {
 	if fs.g.identity != "" {
 		id, err = security.LoadOrCreateIdentity(fs.g.identity)
 		if err != nil {
-			return fmt.Errorf("--identity: %w", err)
+			return fmt.Errorf("--identity: %s", errText(err))
 		}
 	} else {
 		if id, err = security.NewIdentity(); err != nil {

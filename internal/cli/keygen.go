@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
 
 	"github.com/nearnet/nearnet/security"
 )
@@ -19,6 +22,7 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnIfShared(e)
 	out := newPrinter(e.stdout, fs.g.json)
 	if fs.g.json {
 		b, _ := json.Marshal(struct {
@@ -28,6 +32,22 @@ func runKeygen(ctx context.Context, e *env, args []string) error {
 		return out.line(string(b))
 	}
 	return out.line(k.String())
+}
+
+// warnIfShared warns when stdout is a file that other users can read, as
+// "nearnet keygen > key" makes under the usual umask: --key-file refuses
+// such a file, since whoever reads the key can join.
+func warnIfShared(e *env) {
+	f, ok := e.stdout.(*os.File)
+	if !ok || runtime.GOOS == "windows" {
+		return
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "nearnet: warning: the output file has mode %04o; --key-file only reads a key "+
+		"no other user can read: chmod 600 it (or run keygen under umask 077)\n", fi.Mode().Perm())
 }
 
 // helpOK turns the -h outcome of parse into success.
