@@ -32,8 +32,13 @@ class Failure(Exception):
     pass
 
 
+stage = "connecting"  # what run is doing, for the error on a timeout
+
+
 async def run(url, name, text):
+    global stage
     peer = secrets.token_hex(16)
+    stage = "waiting for the 101 answer to the upgrade (the hello is sent after it)"
     async with websockets.connect(
         url, subprotocols=[SUBPROTOCOL], open_timeout=10, close_timeout=5
     ) as ws:
@@ -42,6 +47,7 @@ async def run(url, name, text):
         hello = {"version": 1, "peer": peer, "name": name}
         await ws.send(bytes([HELLO]) + json.dumps(hello).encode())
 
+        stage = "waiting for the server's hello"
         first = await ws.recv()
         if not isinstance(first, bytes):
             raise Failure(f"server's first message is text, want binary: {first!r}")
@@ -54,6 +60,7 @@ async def run(url, name, text):
             raise Failure(f"server hello peer {server.get('peer')!r}, want 32 lowercase hex digits")
 
         await ws.send(bytes([DATA]) + text.encode())
+        stage = "waiting for the echo of the data message"
         skipped = []
         while True:
             msg = await ws.recv()
@@ -87,8 +94,11 @@ def main():
     except Failure as e:
         print(f"ws_client: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # connection refused, timeout, protocol error
-        print(f"ws_client: {type(e).__name__}: {e}", file=sys.stderr)
+    except asyncio.TimeoutError:
+        print(f"ws_client: timed out {stage}", file=sys.stderr)
+        return 1
+    except Exception as e:  # connection refused, protocol error, closed
+        print(f"ws_client: {type(e).__name__} {stage}: {e}", file=sys.stderr)
         return 1
     return 0
 
