@@ -137,7 +137,7 @@ func (ch *chat) connectTarget(ctx context.Context, target string) error {
 	c, err := ch.node.Connect(cctx, target)
 	if err != nil {
 		if isRejection(err) {
-			ch.out.print("", &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err), Addr: target})
+			ch.out.print("", newRejectedOutgoing(target, err))
 		}
 		if cctx.Err() != nil && ctx.Err() == nil {
 			return fmt.Errorf("connecting to %q: nothing within --wait %v: %s", target, ch.wait, errText(err))
@@ -172,7 +172,7 @@ func (ch *chat) found(ctx context.Context, be nearnet.BrowseEvent) {
 			ch.add(ctx, c, "dialed")
 		case ctx.Err() != nil:
 		case isRejection(err):
-			ch.out.print("", &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err), Addr: be.Name})
+			ch.out.print("", newRejectedOutgoing(be.Name, err))
 			ch.mu.Lock()
 			ch.refusals = append(ch.refusals, fmt.Sprintf("%s: %s", be.Name, errText(err)))
 			ch.mu.Unlock()

@@ -60,8 +60,15 @@ func TestID(t *testing.T) {
 	}
 }
 
+// TestDemo runs the demo as text, then as JSON: one after the other, since
+// two at once would see each other's "alice" and rename one of them.
 func TestDemo(t *testing.T) {
 	t.Parallel()
+	t.Run("text", testDemoText)
+	t.Run("json", testDemoJSON)
+}
+
+func testDemoText(t *testing.T) {
 	out, stderr, err := run(t, nil, "demo")
 	if err != nil {
 		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
@@ -83,8 +90,7 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-func TestDemoJSON(t *testing.T) {
-	t.Parallel()
+func testDemoJSON(t *testing.T) {
 	out, _, err := run(t, nil, "demo", "--json")
 	if err != nil {
 		t.Fatalf("demo --json: %v", err)
@@ -184,8 +190,8 @@ func TestWrongKey(t *testing.T) {
 		t.Errorf("stderr %q; want \"nearnet: ...key mismatch...\" once prefixed", stderr.String())
 	}
 	rej := out.waitEvent(t, "chat's rejected event", isEvent("rejected"))
-	if !strings.Contains(rej["reason"].(string), "key mismatch") {
-		t.Errorf("chat: rejected %v; want the reason to name the key mismatch", rej)
+	if !strings.Contains(rej["reason"].(string), "key mismatch") || rej["target"] != l.addr() {
+		t.Errorf("chat: rejected %v; want the reason to name the key mismatch, and target %s", rej, l.addr())
 	}
 	rej = l.stdout.waitEvent(t, "the listener's rejected event", isEvent("rejected"))
 	if !strings.Contains(rej["reason"].(string), "key mismatch") || rej["addr"] == "" {

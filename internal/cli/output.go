@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +31,8 @@ import (
 //	              name, peer, addr; connected adds via ("dialed" or "accepted"),
 //	              disconnected adds reason when it was not a clean close
 //	message       name, peer, text
-//	rejected      reason, addr; stage when an incoming peer failed its handshake
+//	rejected      reason; addr and stage for an incoming peer that failed its
+//	              handshake, target for a peer this node dialed
 //
 // peer is the 32-hex-digit peer ID, "" for a service that is not a nearnet
 // peer. The demo adds "node" (which of its peers saw the event) and "ms"
@@ -192,15 +194,30 @@ func (e *messageEvent) text() string { return fmt.Sprintf("<%s> %s", clean(e.Nam
 type rejectedEvent struct {
 	head
 	Reason string `json:"reason"`
-	Addr   string `json:"addr"`            // the remote address, or the target dialed
-	Stage  string `json:"stage,omitempty"` // handshake stage of an incoming peer
+	Addr   string `json:"addr,omitempty"`   // incoming: the remote address
+	Stage  string `json:"stage,omitempty"`  // incoming: the handshake stage that failed
+	Target string `json:"target,omitempty"` // outgoing: the peer dialed (name, peer ID or host:port)
 }
 
 func (e *rejectedEvent) text() string {
-	if e.Addr == "" {
-		return "rejected: " + clean(e.Reason)
+	switch {
+	case e.Target != "":
+		return fmt.Sprintf("rejected connection to %s: %s", clean(e.Target), clean(e.Reason))
+	case e.Addr != "":
+		return fmt.Sprintf("rejected incoming %s: %s", e.Addr, clean(e.Reason))
 	}
-	return fmt.Sprintf("rejected %s: %s", clean(e.Addr), clean(e.Reason))
+	return "rejected: " + clean(e.Reason)
+}
+
+// newRejectedOutgoing describes a connection to target that failed
+// because one side refused the other.
+func newRejectedOutgoing(target string, err error) *rejectedEvent {
+	e := &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err), Target: target}
+	var he *nearnet.HandshakeError
+	if errors.As(err, &he) {
+		e.Reason = errText(he.Err) // the address and stage say nothing the target does not
+	}
+	return e
 }
 
 // errorEvent reports a step that failed but does not end the command.
