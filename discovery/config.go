@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Config selects interfaces and logging for a [Responder] or a [Browser].
@@ -34,21 +36,36 @@ func (c *Config) logger() *slog.Logger {
 	return c.Logger
 }
 
-// link is one interface we send and receive on.
+// link is one interface we send and receive on. Its methods are safe for
+// concurrent use.
 type link struct {
 	ifi   net.Interface
 	limit int // largest mDNS payload in bytes: MTU minus IPv4 and UDP headers, at most maxPacket
+
+	mu       sync.Mutex // guards prefixes and readAt
+	prefixes []netip.Prefix
+	readAt   time.Time
 }
+
+// addrCacheTime is how long a link's address list is reused before the
+// system is asked again: answering a query must not cost a netlink dump
+// per record.
+const addrCacheTime = time.Second
 
 func (l *link) name() string { return l.ifi.Name }
 
-// addrs returns the interface's current IPv4 addresses and their prefixes.
+// addrs returns the interface's current IPv4 addresses and their prefixes
+// (at most addrCacheTime old).
 func (l *link) addrs() []netip.Prefix {
-	ifi, err := net.InterfaceByIndex(l.ifi.Index)
-	if err != nil {
-		return nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); l.readAt.IsZero() || now.Sub(l.readAt) > addrCacheTime {
+		l.prefixes, l.readAt = nil, now
+		if ifi, err := net.InterfaceByIndex(l.ifi.Index); err == nil {
+			l.prefixes = ipv4Prefixes(ifi)
+		}
 	}
-	return ipv4Prefixes(ifi)
+	return l.prefixes
 }
 
 func ipv4Prefixes(ifi *net.Interface) []netip.Prefix {

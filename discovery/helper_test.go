@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // The test binary doubles as a helper process, so tests can run a
@@ -24,8 +26,11 @@ import (
 //	NN_IFACES                 comma-separated interface names (empty: default selection)
 //	NN_TYPE, NN_INSTANCE, NN_PORT, NN_TXT ("k=v;k=v")
 //
-// A responder prints "REGISTERED <instance>" once registered and a browser
-// prints one JSON Event per line; both run until stdin is closed.
+// A responder prints "REGISTERED <instance>" once registered, then obeys
+// stdin lines "reannounce" and "settxt k=v;k=v" (answering "OK"); a browser
+// prints one JSON Event per line; both run until stdin is closed. Role
+// "qu" sends one QU query for NN_TYPE's PTR from port 5353 and prints
+// "UNICAST" or "MULTICAST" for the first answer, or "NONE".
 const helperEnv = "NEARNET_DISCOVERY_HELPER"
 
 func helperMain() int {
@@ -36,7 +41,14 @@ func helperMain() int {
 	cfg := Config{Interfaces: ifaces}
 	typ := os.Getenv("NN_TYPE")
 	stdinClosed := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(stdinClosed) }()
+	commands := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			commands <- sc.Text()
+		}
+		close(stdinClosed)
+	}()
 	var out sync.Mutex
 	println := func(s string) {
 		out.Lock()
@@ -52,12 +64,7 @@ func helperMain() int {
 		}
 		defer r.Close()
 		port, _ := strconv.Atoi(os.Getenv("NN_PORT"))
-		txt := map[string]string{}
-		for _, kv := range strings.Split(os.Getenv("NN_TXT"), ";") {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				txt[k] = v
-			}
-		}
+		txt := parseTXTArg(os.Getenv("NN_TXT"))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		reg, err := r.Register(ctx, Service{Instance: os.Getenv("NN_INSTANCE"), Type: typ, Port: port, TXT: txt})
@@ -66,6 +73,30 @@ func helperMain() int {
 			return 2
 		}
 		println("REGISTERED " + reg.Service().Instance)
+		for {
+			select {
+			case <-stdinClosed:
+				return 0
+			case c := <-commands:
+				var err error
+				switch {
+				case c == "reannounce":
+					err = r.Reannounce()
+				case strings.HasPrefix(c, "settxt "):
+					err = reg.SetTXT(parseTXTArg(strings.TrimPrefix(c, "settxt ")))
+				}
+				if err != nil {
+					println("ERROR " + err.Error())
+				} else {
+					println("OK")
+				}
+			case <-time.After(2 * time.Minute):
+				return 0
+			}
+		}
+	case "qu":
+		println(quQuery(cfg, typ))
+		return 0
 	case "browse":
 		b, err := NewBrowser(cfg, typ, func(ev Event) {
 			j, _ := json.Marshal(ev)
@@ -85,6 +116,62 @@ func helperMain() int {
 	case <-time.After(2 * time.Minute): // never outlive a stuck test
 	}
 	return 0
+}
+
+func parseTXTArg(s string) map[string]string {
+	txt := map[string]string{}
+	for _, kv := range strings.Split(s, ";") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			txt[k] = v
+		}
+	}
+	return txt
+}
+
+// quQuery asks for typ's PTR with the unicast-response bit from port 5353
+// and reports how the first answer arrived.
+func quQuery(cfg Config, typ string) string {
+	links, err := resolveLinks(cfg.Interfaces)
+	if err != nil {
+		return "ERROR " + err.Error()
+	}
+	c, err := openConn(links, mdnsPort, cfg.logger(), &counters{})
+	if err != nil {
+		return "ERROR " + err.Error()
+	}
+	defer c.close()
+	m := new(dns.Msg)
+	m.Question = []dns.Question{{Name: typ + ".local.", Qtype: dns.TypePTR, Qclass: dns.ClassINET | classUnicast}}
+	b, _ := m.Pack()
+	if err := c.sendMulticast(links[0], b); err != nil {
+		return "ERROR " + err.Error()
+	}
+	buf := make([]byte, 65536)
+	deadline := time.Now().Add(3 * time.Second)
+	_ = c.pc.SetReadDeadline(deadline)
+	for time.Now().Before(deadline) {
+		n, cm, _, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		r := new(dns.Msg)
+		if r.Unpack(buf[:n]) != nil || !r.Response || len(r.Answer) == 0 {
+			continue
+		}
+		if cm != nil && cm.Dst != nil && !cm.Dst.IsMulticast() {
+			return "UNICAST"
+		}
+		return "MULTICAST"
+	}
+	return "NONE"
+}
+
+// send writes one command line to the helper's stdin.
+func (h *helper) send(t testing.TB, line string) {
+	t.Helper()
+	if _, err := io.WriteString(h.stdin, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // helper is a running helper process.
@@ -191,7 +278,7 @@ func (h *helper) waitEvent(t testing.TB, timeout time.Duration, match func(Event
 		case <-h.done:
 			t.Fatal("helper exited before the expected event")
 		case <-deadline:
-			t.Fatalf("no matching event from helper within %v", timeout)
+			t.Fatalf("no matching event from helper within %v; it printed:\n%s", timeout, strings.Join(h.output(), "\n"))
 		}
 	}
 }

@@ -379,3 +379,45 @@ func TestInteropTwoInterfaces(t *testing.T) {
 		t.Errorf("service Found %d times on two links, want once:\n%s", founds, strings.Join(both.output(), "\n"))
 	}
 }
+
+// A QU query from another host is answered by unicast, since the record
+// was multicast recently (RFC 6762 §5.4).
+func TestInteropQUAnswer(t *testing.T) {
+	needRootAndTools(t)
+	l := newLab(t)
+	hosts := l.bridge("a", "b")
+	h := helperIn(t, hosts[0], helperEnv+"=respond", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=QU Target", "NN_PORT=5")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	q := helperIn(t, hosts[1], helperEnv+"=qu", "NN_TYPE=_nearnet._tcp")
+	if got := q.waitLine(t, "", 10*time.Second); got != "UNICAST" {
+		t.Errorf("QU query answered: %s, want UNICAST", got)
+	}
+}
+
+// When the responder's address changes and it re-announces, browsers
+// learn the new address and, through the cache-flush bit, forget the old.
+func TestInteropAddressChange(t *testing.T) {
+	needRootAndTools(t)
+	l := newLab(t)
+	hosts := l.bridge("a", "b")
+	h := helperIn(t, hosts[0], helperEnv+"=respond", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=Mover", "NN_PORT=5", "NN_TXT=v=1")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	br := helperIn(t, hosts[1], helperEnv+"=browse", "NN_TYPE=_nearnet._tcp")
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool {
+		return ev.Kind == Found && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.1]"
+	})
+	// Renumber host a. (Deleting a primary address after adding another
+	// in its subnet would delete the secondary too.)
+	l.run("ip", "-n", hosts[0], "addr", "del", "10.99.0.1/24", "dev", "eth0")
+	l.run("ip", "-n", hosts[0], "addr", "add", "10.99.0.51/24", "dev", "eth0")
+	time.Sleep(addrCacheTime + 100*time.Millisecond)
+	h.send(t, "reannounce")
+	h.waitLine(t, "OK", 5*time.Second)
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool {
+		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.51]"
+	})
+	// And a TXT change over the real link.
+	h.send(t, "settxt v=2")
+	h.waitLine(t, "OK", 5*time.Second)
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool { return ev.Kind == Updated && ev.Service.TXT["v"] == "2" })
+}

@@ -1034,6 +1034,24 @@ func (r *Responder) Register(ctx context.Context, s Service) (*Registration, err
 	}
 }
 
+// Reannounce announces every registered service again (twice, a second
+// apart), with the interfaces' current addresses. Call it after addresses
+// change (a path monitor's job): the cache-flush bit on the new address
+// records makes browsers drop the old ones within a second. It returns
+// [ErrClosed] after Close.
+func (r *Responder) Reannounce() error {
+	return r.do(func() {
+		now := time.Now()
+		for _, g := range r.regs {
+			if g.state == stateAnnouncing || g.state == stateEstablished {
+				g.state = stateAnnouncing
+				g.announces = 0
+				r.announceStep(g, now)
+			}
+		}
+	})
+}
+
 // Service returns the registered service with its current names (after any
 // conflict rename) and TXT.
 func (g *Registration) Service() Service {
