@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -348,5 +349,81 @@ func TestClean(t *testing.T) {
 		if got := clean(in); got != want {
 			t.Errorf("clean(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+// TestPinned: pinned identities connect; a pin of another identity fails
+// clearly on the dialer, and a dialer the listener does not trust is
+// refused with a rejected event.
+func TestPinned(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fingerprint := func(path string) string {
+		out, _, err := run(t, nil, "id", "--identity", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	p, q, r := filepath.Join(dir, "p"), filepath.Join(dir, "q"), filepath.Join(dir, "r")
+	fpP, fpQ, fpR := fingerprint(p), fingerprint(q), fingerprint(r)
+	l := listen(t, service(t), "pinned", "--identity", p, "--trust", fpQ)
+	if _, _, err := run(t, strings.NewReader("pinned hello\n"), "chat", "--identity", q, "--trust", fpP, "--name", "q", "--to", l.addr()); err != nil {
+		t.Fatalf("chat with matching pins: %v", err)
+	}
+	l.stdout.waitEvent(t, "the pinned message", func(e map[string]any) bool { return e["text"] == "pinned hello" })
+
+	_, _, err := run(t, strings.NewReader("x\n"), "chat", "--identity", q, "--trust", fpR, "--to", l.addr())
+	if err == nil || !strings.Contains(err.Error(), "not in the trusted set") {
+		t.Errorf("chat pinning another identity: %v; want an error saying the peer is not trusted", err)
+	}
+	out, _, err := run(t, strings.NewReader("x\n"), "chat", "--json", "--identity", r, "--trust", fpP, "--to", l.addr())
+	if err == nil || ExitCode(err) != 1 {
+		t.Errorf("chat from an untrusted identity: %v; want an error", err)
+	}
+	out.waitEvent(t, "the dialer's rejected event", isEvent("rejected"))
+	l.stdout.waitEvent(t, "the listener's rejected event", func(e map[string]any) bool {
+		return e["event"] == "rejected" && strings.Contains(e["reason"].(string), fpR)
+	})
+}
+
+// TestTrustOnFirstUse: --known-peers with --tofu records the listener's
+// fingerprint; without --tofu the file then admits it, and an empty one
+// does not.
+func TestTrustOnFirstUse(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	id := filepath.Join(dir, "listener.pem")
+	out, _, err := run(t, nil, "id", "--identity", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := strings.TrimSpace(out.String())
+	known := filepath.Join(dir, "known")
+	l := listen(t, service(t), "tofu", "--identity", id, "--known-peers", filepath.Join(dir, "listener-known"), "--tofu")
+	if _, _, err := run(t, strings.NewReader("first\n"), "chat", "--known-peers", known, "--to", l.addr()); err == nil {
+		t.Fatal("chat with an empty known-peers file and no --tofu connected")
+	}
+	if _, _, err := run(t, strings.NewReader("second\n"), "chat", "--known-peers", known, "--tofu", "--to", l.addr()); err != nil {
+		t.Fatalf("chat --tofu: %v", err)
+	}
+	b, err := os.ReadFile(known)
+	if err != nil || !strings.Contains(string(b), fp) {
+		t.Fatalf("known-peers file after --tofu: %q, %v; want %s in it", b, err, fp)
+	}
+	if _, _, err := run(t, strings.NewReader("third\n"), "chat", "--known-peers", known, "--to", l.addr()); err != nil {
+		t.Fatalf("chat with the recorded peer: %v", err)
+	}
+	l.stdout.waitEvent(t, "the third message", func(e map[string]any) bool { return e["text"] == "third" })
+}
+
+// TestListenStopsOnCancel: cancelling Run's context (SIGINT in the command)
+// ends listen with success.
+func TestListenStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	l := listen(t, service(t), "stopper", "--insecure")
+	l.cancel()
+	if err := l.wait(t); err != nil {
+		t.Fatalf("listen after cancellation: %v; want nil", err)
 	}
 }
