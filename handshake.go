@@ -263,11 +263,15 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		return nil, herr("upgrade", err)
 	}
 	l.key = key
-	resp := wire.AppendUpgradeResponse(nil, key)
+	// Answer the upgrade before reading the hello: most WebSocket clients
+	// (Network framework's, Python's) send nothing until they have the 101.
+	if _, err := nc.Write(wire.AppendUpgradeResponse(nil, key)); err != nil {
+		raw.Close()
+		return nil, herr("upgrade", err)
+	}
 	refuse := func(stage string, err error) (*link, error) {
-		// The upgrade itself succeeded: answer 101, then a close frame
-		// that says why, so the dialer gets a reason and not a reset.
-		nc.Write(resp)
+		// A close frame that says why, so the dialer gets a reason and
+		// not a reset.
 		l.sendCloseNow(err)
 		raw.Close()
 		return nil, herr(stage, err)
@@ -296,10 +300,9 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		raw.Close()
 		return nil, herr("hello", err)
 	}
-	// The 101 and our hello leave in one write; server frames are unmasked.
-	buf := wire.AppendHeader(resp, true, wire.OpBinary, len(hello), nil)
-	buf = append(buf, hello...)
-	if _, err := nc.Write(buf); err != nil {
+	// Server frames are not masked.
+	buf := wire.AppendHeader(nil, true, wire.OpBinary, len(hello), nil)
+	if _, err := nc.Write(append(buf, hello...)); err != nil {
 		raw.Close()
 		return nil, herr("hello", err)
 	}
