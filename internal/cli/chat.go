@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		dialOnly: len(targets) > 0,
 		peers:    map[nearnet.PeerID]*nearnet.Conn{},
 		dialing:  map[nearnet.PeerID]bool{},
+		refusals: map[string]string{},
 		changed:  make(chan struct{}),
 	}
 	cfg.OnReject = func(remote net.Addr, err error) { ch.out.print("", newRejectedIncoming(remote, err)) }
@@ -63,49 +65,56 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if ch.dialOnly {
-		for _, t := range targets {
-			if err := ch.connectTarget(ctx, t); err != nil {
-				ch.closeAll()
-				if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-					return nil // interrupted
-				}
-				return err
-			}
-		}
-	} else {
-		if err := ch.node.Listen(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		ch.out.print("", newReady(ch.node, fs.g.insecure))
-		ch.wg.Add(2)
-		go func() {
-			defer ch.wg.Done()
-			for {
-				c, err := ch.node.Accept(ctx)
-				if err != nil {
-					return
-				}
-				ch.add(ctx, c, "accepted")
-			}
-		}()
-		go func() {
-			defer ch.wg.Done()
-			ch.node.Browse(ctx, func(be nearnet.BrowseEvent) { ch.found(ctx, be) })
-		}()
+	err = ch.start(ctx, targets, fs.g.insecure)
+	if err == nil {
+		err = ch.pump(ctx, e.stdin)
 	}
-
-	err = ch.pump(ctx, e.stdin)
+	interrupted := ctx.Err() != nil
 	closeErr := ch.closeAll()
-	cancel() // ends Accept and Browse
+	cancel() // ends Accept, Browse and the receivers
 	ch.wg.Wait()
-	if err == nil && ctx.Err() == nil {
+	if interrupted {
+		// The user ended the chat: what was queued had CloseTimeout to
+		// leave; say nothing of the rest.
+		return ch.node.Close()
+	}
+	if err == nil {
 		err = closeErr
 	}
 	return errors.Join(err, ch.node.Close())
+}
+
+// start connects to the --to targets or, without any, listens, advertises
+// and starts accepting and browsing.
+func (ch *chat) start(ctx context.Context, targets []string, insecure bool) error {
+	if ch.dialOnly {
+		for _, t := range targets {
+			if err := ch.connectTarget(ctx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := ch.node.Listen(ctx); err != nil {
+		return err
+	}
+	ch.out.print("", newReady(ch.node, insecure))
+	ch.wg.Add(2)
+	go func() {
+		defer ch.wg.Done()
+		for {
+			c, err := ch.node.Accept(ctx)
+			if err != nil {
+				return
+			}
+			ch.add(ctx, c, "accepted")
+		}
+	}()
+	go func() {
+		defer ch.wg.Done()
+		ch.node.Browse(ctx, func(be nearnet.BrowseEvent) { ch.found(ctx, be) })
+	}()
+	return nil
 }
 
 type chat struct {
@@ -120,10 +129,10 @@ type chat struct {
 	mu       sync.Mutex // guards the fields below
 	peers    map[nearnet.PeerID]*nearnet.Conn
 	dialing  map[nearnet.PeerID]bool
-	changed  chan struct{} // closed and replaced when peers changes
-	closing  bool          // stdin ended or ctx done: no new peers
-	failure  string        // why the last --to peer failed, if it did
-	refusals []string      // why peers refused us (star mode), for the final error
+	changed  chan struct{}     // closed and replaced when peers changes
+	closing  bool              // the chat is ending: no new peers
+	failure  string            // why the last --to peer failed, if it did
+	refusals map[string]string // peer name → why a connection to it was rejected (star mode)
 }
 
 // connectTarget connects to one --to target within --wait.
@@ -140,7 +149,7 @@ func (ch *chat) connectTarget(ctx context.Context, target string) error {
 			ch.out.print("", newRejectedOutgoing(target, err))
 		}
 		if cctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("connecting to %q: nothing within --wait %v: %s", target, ch.wait, errText(err))
+			return fmt.Errorf("connecting to %q: gave up after --wait %v: %s", target, ch.wait, errText(err))
 		}
 		return fmt.Errorf("connecting to %q: %s", target, errText(err))
 	}
@@ -174,7 +183,7 @@ func (ch *chat) found(ctx context.Context, be nearnet.BrowseEvent) {
 		case isRejection(err):
 			ch.out.print("", newRejectedOutgoing(be.Name, err))
 			ch.mu.Lock()
-			ch.refusals = append(ch.refusals, fmt.Sprintf("%s: %s", be.Name, errText(err)))
+			ch.refusals[be.Name] = errText(err)
 			ch.mu.Unlock()
 		default:
 			ch.stderr.printf("nearnet: connecting to %s: %s\n", clean(be.Name), errText(err))
@@ -262,6 +271,9 @@ func (ch *chat) pump(ctx context.Context, stdin io.Reader) error {
 		case <-ctx.Done():
 			return nil
 		}
+		if len(peers) == 0 && ch.dialOnly {
+			continue // the targets are gone; the check above ends the chat
+		}
 		if len(peers) == 0 {
 			var err error
 			if peers, err = ch.waitPeer(ctx); err != nil || peers == nil {
@@ -300,9 +312,6 @@ func (ch *chat) waitPeer(ctx context.Context) ([]*nearnet.Conn, error) {
 		if len(peers) > 0 {
 			return peers, nil
 		}
-		if ch.dialOnly {
-			return nil, nil
-		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
@@ -312,7 +321,12 @@ func (ch *chat) waitPeer(ctx context.Context) ([]*nearnet.Conn, error) {
 			defer ch.mu.Unlock()
 			msg := fmt.Sprintf("no peer connected within --wait %v to send to", ch.wait)
 			if len(ch.refusals) > 0 {
-				msg += "; refused by " + strings.Join(ch.refusals, "; ")
+				var rs []string
+				for name, why := range ch.refusals {
+					rs = append(rs, name+": "+why)
+				}
+				slices.Sort(rs)
+				msg += "; rejected: " + strings.Join(rs, "; ")
 			}
 			return nil, errors.New(msg)
 		}

@@ -427,3 +427,36 @@ func TestListenStopsOnCancel(t *testing.T) {
 		t.Fatalf("listen after cancellation: %v; want nil", err)
 	}
 }
+
+// TestChatStarRejected: without --to, a peer that refuses the chat is
+// reported, and the chat fails after --wait saying so.
+func TestChatStarRejected(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	listen(t, svc, "other-key", "--key-file", keyFile(t))
+	out, _, err := run(t, strings.NewReader("anyone?\n"), "chat", "--json", "--interface", "lo", "--service", svc,
+		"--key-file", keyFile(t), "--wait", "3s")
+	if err == nil || !strings.Contains(err.Error(), "rejected: other-key: pre-shared key mismatch") {
+		t.Fatalf("chat: %v; want the wait to fail naming the rejection", err)
+	}
+	rej := out.waitEvent(t, "the rejected event", isEvent("rejected"))
+	if rej["target"] != "other-key" {
+		t.Errorf("rejected %v; want target other-key", rej)
+	}
+}
+
+// TestChatEndsWhenTargetLeaves: with --to, chat ends (exit 0) when the
+// peer closes the connection, even while stdin is open.
+func TestChatEndsWhenTargetLeaves(t *testing.T) {
+	t.Parallel()
+	l := listen(t, service(t), "leaving", "--insecure")
+	r, w := io.Pipe()
+	defer w.Close()
+	c := start(t, r, "chat", "--json", "--insecure", "--to", l.addr())
+	c.stdout.waitEvent(t, "connected", isEvent("connected"))
+	l.cancel()
+	if err := c.wait(t); err != nil {
+		t.Fatalf("chat after the peer left: %v; want nil", err)
+	}
+	c.stdout.waitEvent(t, "disconnected", isEvent("disconnected"))
+}
