@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -246,7 +247,9 @@ func (l *stringList) Set(s string) error {
 		}
 		return fmt.Errorf("no such interface (this host has: %s)", strings.Join(names, ", "))
 	}
-	*l = append(*l, s)
+	if !slices.Contains(*l, s) {
+		*l = append(*l, s)
+	}
 	return nil
 }
 

@@ -18,25 +18,28 @@ import (
 )
 
 // The events commands print. With --json each is one JSON object per line
-// whose "event" field names it; the fields below are a contract that
-// scripts (and internal/e2e) rely on, so they are always present for their
-// event, empty when unknown. Without --json each is one readable line, in
-// which text from the network (names, messages) has control characters
-// escaped so a peer cannot write to the terminal.
+// whose "event" field names it. The fields are a contract that scripts
+// (and internal/e2e) rely on: those listed are always present for their
+// event, empty when unknown, except those in brackets, which appear only
+// when they apply. Without --json each event is one readable line, in
+// which text from the network (names, messages, TXT) has control
+// characters escaped so that a peer cannot write to the terminal.
 //
-//	ready         name, peer, port, addr, fingerprint
+//	ready         name, peer, port, addr, fingerprint ("" with --insecure)
 //	found, updated, lost
 //	              name, peer, port, host, addrs, txt, interface
-//	connected, disconnected
-//	              name, peer, addr; connected adds via ("dialed" or "accepted"),
-//	              disconnected adds reason when it was not a clean close
+//	connected     name, peer, addr, via ("dialed" or "accepted")
+//	disconnected  name, peer, addr, [reason] (when it was not a clean close)
 //	message       name, peer, text
-//	rejected      reason; addr and stage for an incoming peer that failed its
-//	              handshake, target for a peer this node dialed
+//	rejected      reason, [addr, stage] (an incoming peer refused in its
+//	              handshake), [target] (a peer this node dialed)
+//	error         reason (the demo: a step failed)
 //
 // peer is the 32-hex-digit peer ID, "" for a service that is not a nearnet
-// peer. The demo adds "node" (which of its peers saw the event) and "ms"
-// (milliseconds since it started) to every event, plus its own.
+// peer; addrs are IP addresses without the port; txt is an object. The
+// demo adds "node" (which of its peers saw the event) and "ms"
+// (milliseconds since it started) to every event, and its own "peers" and
+// "demo" events; keygen and id print "key" and "id".
 type event interface {
 	hdr() *head
 	text() string
