@@ -24,10 +24,7 @@ import (
 
 const mdnsPort = 5353
 
-var (
-	mdnsGroup     = netip.MustParseAddr("224.0.0.251")
-	mdnsGroupAddr = &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: mdnsPort}
-)
+var mdnsGroupAddr = &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: mdnsPort}
 
 // Stats counts what a [Responder] or [Browser] received. All counts are
 // totals since it was created.
@@ -162,7 +159,8 @@ func (c *mconn) readLoop(out chan<- inbound, done <-chan struct{}) {
 			}
 		}
 		c.stats.packets.Add(1)
-		p, err := parsePacket(buf[:n])
+		// Decode a copy: nothing decoded may alias the read buffer.
+		p, err := parsePacket(append([]byte(nil), buf[:n]...))
 		if err != nil {
 			c.stats.badPackets.Add(1)
 			c.log.Debug("mdns: dropped undecodable packet", "from", from, "iface", l.name(), "err", err)

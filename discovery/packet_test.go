@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"testing"
@@ -9,11 +10,19 @@ import (
 	"github.com/miekg/dns"
 )
 
+// The fuzz seeds use their own service type, so that a responder fuzzed on
+// loopback cannot disturb other tests browsing for _nearnet._tcp.
+const (
+	fuzzType = "_nnfuzz._tcp"
+	fuzzInst = "Peer (2)"
+	fuzzHost = "nn-0123456789abcdef.local."
+)
+
 // seedPackets returns packets as this package sends them.
 func seedPackets(t testing.TB) [][]byte {
-	svc := "_nearnet._tcp.local."
-	inst := instanceName("Peer (2)", "_nearnet._tcp", "local.")
-	host := "nn-0123456789abcdef.local."
+	svc := fuzzType + ".local."
+	inst := instanceName(fuzzInst, fuzzType, "local.")
+	host := fuzzHost
 	enc, _ := EncodeTXT(map[string]string{"id": "abc", "v": "1"})
 	srv, txt, a := newSRV(inst, host, 4242, ttlHost), newTXT(inst, enc, ttlOther), newA(host, netip.MustParseAddr("192.168.1.2"), ttlHost)
 	var out [][]byte
@@ -87,7 +96,7 @@ func FuzzParsePacket(f *testing.F) {
 				t.Fatalf("miekg/dns decodes %d records, we saw %d", declared, got)
 			}
 		}
-		br := &Browser{log: (&Config{}).logger(), svcName: "_nearnet._tcp.local.", typ: "_nearnet._tcp", fn: func(Event) {},
+		br := &Browser{log: (&Config{}).logger(), svcName: fuzzType + ".local.", typ: fuzzType, fn: func(Event) {},
 			visible: map[string]Service{}, cache: map[cacheKey]*entry{}, byName: map[string]map[cacheKey]*entry{}, insts: map[string]*instance{}}
 		p.response = true
 		br.handle(inbound{p: p, link: ifi, src: netip.MustParseAddrPort("127.0.0.1:5353"), at: time.Now()})
@@ -95,3 +104,34 @@ func FuzzParsePacket(f *testing.F) {
 }
 
 func linkForFuzz() *link { return &link{limit: 1472} }
+
+// The responder's handling of any decodable packet, as a query or a
+// response, from port 5353 or a legacy port, must never panic. This target
+// runs a real responder on loopback, which answers on loopback.
+func FuzzResponderHandle(f *testing.F) {
+	for _, b := range seedPackets(f) {
+		f.Add(b, false)
+		f.Add(b, true)
+	}
+	r, err := NewResponder(Config{Interfaces: []string{"lo"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.Register(ctx, Service{Instance: fuzzInst, Type: fuzzType, Port: 4242, Host: fuzzHost, TXT: map[string]string{"id": "abc"}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, legacy bool) {
+		p, err := parsePacket(b)
+		if err != nil {
+			return
+		}
+		src := netip.MustParseAddrPort("127.0.0.1:5353")
+		if legacy {
+			src = netip.MustParseAddrPort("127.0.0.1:9") // discard port
+		}
+		_ = r.do(func() { r.handle(inbound{p: p, link: r.links[0], src: src, at: time.Now()}) })
+	})
+}

@@ -769,9 +769,7 @@ func (r *Responder) probeStep(g *Registration, now time.Time) {
 		auth := []dns.RR{rs.srv, rs.txt}
 		if g.probeHost {
 			qs = append(qs, dns.Question{Name: g.hostFQDN, Qtype: dns.TypeANY, Qclass: dns.ClassINET})
-			for _, a := range rs.a {
-				auth = append(auth, a)
-			}
+			auth = append(auth, rs.a...)
 		}
 		// Probes are sent as QM, not QU (a deviation from the RFC's
 		// SHOULD): a unicast reply to port 5353 reaches only one of the
