@@ -71,10 +71,10 @@ func RawConnect(ctx context.Context, n int) ([]time.Duration, error) {
 				var hdr [4]byte
 				_, err = readFrame(bufio.NewReader(c), hdr[:])
 			}
+			got <- err // before the close, which is not part of the measurement
 			if c != nil {
 				c.Close()
 			}
-			got <- err
 		}
 	}()
 	msg := make([]byte, 64)

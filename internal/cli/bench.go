@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nearnet/nearnet/internal/bench"
+)
+
+// runBench measures nearnet and a raw TLS 1.3 baseline in one process on
+// loopback and prints each figure with its ratio to the baseline. With
+// --json, one object per result (keys documented in README.md).
+func runBench(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("bench")
+	fs.summary = "Runs in one process on loopback (discovery on the loopback interface only).\n" +
+		"Each figure comes with the same figure for raw TLS 1.3 over TCP, measured in the same run."
+	quick := fs.Bool("quick", false, "run each measurement about a tenth as long (noisier)")
+	if err := fs.parse(e, args); err != nil {
+		return helpOK(err)
+	}
+	out := newPrinter(e.stdout, false)
+	o := bench.Options{Quick: *quick}
+	if !fs.g.json {
+		out.line(fmt.Sprintf("%-36s %12s %12s %-8s %7s  %s", "measurement", "nearnet", "baseline", "unit", "ratio", "goal"))
+		o.Logf = nil
+	}
+	results, err := bench.Run(ctx, o)
+	for _, r := range results {
+		if fs.g.json {
+			b, _ := json.Marshal(struct {
+				Event string `json:"event"`
+				bench.Result
+			}{"bench", r})
+			out.line(string(b))
+			continue
+		}
+		goal := r.Goal
+		if r.GoalMet != nil {
+			if *r.GoalMet {
+				goal += " (met)"
+			} else {
+				goal += " (NOT met)"
+			}
+		}
+		out.line(fmt.Sprintf("%-36s %12.1f %12.1f %-8s %7.2f  %s", r.Title, r.Nearnet, r.Baseline, r.Unit, r.Ratio, goal))
+	}
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
