@@ -274,7 +274,7 @@ func TestUsageErrors(t *testing.T) {
 		want string // in the error
 	}{
 		{[]string{}, "no command"},
-		{[]string{"fly"}, `unknown command "fly"; commands: browse, chat, demo, id, keygen, listen`},
+		{[]string{"fly"}, `unknown command "fly"; commands: ` + commandList()},
 		{[]string{"--json", "browse"}, "flags go after the command name"},
 		{[]string{"listen"}, "--key-file PATH"},
 		{[]string{"chat", "--to", "x"}, "--insecure to run without"},
@@ -308,6 +308,14 @@ func TestUsageErrors(t *testing.T) {
 		}
 		if _, isCmd := commands[append(tc.args, "")[0]]; !isCmd && !strings.Contains(stderr.String(), "commands:") {
 			t.Errorf("nearnet %s: stderr %q; want the usage listing the commands", strings.Join(tc.args, " "), stderr)
+		}
+	}
+}
+
+func TestCommandList(t *testing.T) {
+	for _, name := range []string{"browse", "chat", "demo", "id", "keygen", "listen"} {
+		if !strings.Contains(", "+commandList()+",", ", "+name+",") {
+			t.Errorf("command list %q lacks %s", commandList(), name)
 		}
 	}
 }
