@@ -231,6 +231,30 @@ func TestLegacyUnicastQuery(t *testing.T) {
 			t.Errorf("cache-flush bit in a legacy answer: %v", rr)
 		}
 	}
+
+	// Service type enumeration (RFC 6763 §9) and a negative answer (NSEC)
+	// for the AAAA record the host does not have.
+	ask := func(name string, qt uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.Id = dns.Id()
+		m.Question = []dns.Question{{Name: name, Qtype: qt, Qclass: dns.ClassINET}}
+		q.send(t, m)
+		resp, ok := q.recv(t, 3*time.Second, func(rm rawMsg) bool { return rm.m.Response && rm.m.Id == m.Id })
+		if !ok {
+			t.Fatalf("no answer for %s %s", name, dns.TypeToString[qt])
+		}
+		return resp.m
+	}
+	enum := ask("_services._dns-sd._udp.local.", dns.TypePTR)
+	if len(enum.Answer) != 1 || !equalFold(enum.Answer[0].(*dns.PTR).Ptr, typ+".local.") {
+		t.Errorf("enumeration answer: %v", enum.Answer)
+	}
+	neg := ask(reg.Service().Host, dns.TypeAAAA)
+	if len(neg.Answer) != 1 || neg.Answer[0].Header().Rrtype != dns.TypeNSEC {
+		t.Errorf("AAAA query answered with %v, want an NSEC", neg.Answer)
+	} else if bm := neg.Answer[0].(*dns.NSEC).TypeBitMap; len(bm) != 1 || bm[0] != dns.TypeA {
+		t.Errorf("NSEC type bitmap %v, want [A]", bm)
+	}
 }
 
 func TestKnownAnswerSuppression(t *testing.T) {
@@ -265,6 +289,48 @@ func TestKnownAnswerSuppression(t *testing.T) {
 	query(ttlOther/2 - 1) // known, but with less than half the TTL left
 	if !answered() {
 		t.Fatal("no answer when the known answer had less than half its TTL left")
+	}
+}
+
+// A truncated query (TC) waits for the rest of its known answers
+// (RFC 6762 §7.2), and answers due at about the same time go out in one
+// packet (aggregation).
+func TestTruncatedQueryAndAggregation(t *testing.T) {
+	typ := testType(t)
+	r := mustResponder(t, loConfig(t))
+	reg := register(t, r, Service{Instance: "Trunc", Type: typ, Port: 9})
+	svc := typ + ".local."
+	inst := instanceName(reg.Service().Instance, typ, "local.")
+	q := newRawClient(t, mdnsPort)
+	time.Sleep(announceInterval + rateLimit + 200*time.Millisecond)
+
+	// A TC query for the PTR, then its continuation listing the PTR as
+	// known: no answer.
+	q.drain(t)
+	m := new(dns.Msg)
+	m.Truncated = true
+	m.Question = []dns.Question{{Name: svc, Qtype: dns.TypePTR, Qclass: dns.ClassINET}}
+	q.send(t, m)
+	cont := new(dns.Msg)
+	cont.Answer = []dns.RR{newPTR(svc, inst, ttlOther)}
+	q.send(t, cont)
+	if _, ok := q.recv(t, 700*time.Millisecond, func(rm rawMsg) bool { return rm.m.Response && hasRR(rm.m, svc, dns.TypePTR) }); ok {
+		t.Fatal("answered a truncated query whose continuation listed the answer")
+	}
+
+	// A TC query for the PTR (held 400-500 ms) and then a query for the
+	// TXT (unique, due at once): one packet carries both.
+	q.drain(t)
+	q.send(t, m)
+	txtQ := new(dns.Msg)
+	txtQ.Question = []dns.Question{{Name: inst, Qtype: dns.TypeTXT, Qclass: dns.ClassINET}}
+	q.send(t, txtQ)
+	resp, ok := q.recv(t, time.Second, func(rm rawMsg) bool { return rm.m.Response && hasRR(rm.m, inst, dns.TypeTXT) })
+	if !ok {
+		t.Fatal("no answer to the TXT query")
+	}
+	if !hasRR(resp.m, svc, dns.TypePTR) {
+		t.Errorf("the pending PTR answer was not sent with the TXT answer:\n%v", resp.m)
 	}
 }
 
