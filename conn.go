@@ -47,20 +47,24 @@ type Conn struct {
 // message, so that many empty messages are bounded too.
 const perMessageOverhead = 32
 
-func newConn(n *Node, l *link) *Conn {
-	c := &Conn{
+func newConn(n *Node, peer Peer, st StateKind) *Conn {
+	return &Conn{
 		n:       n,
-		peer:    l.peer,
-		state:   State{Kind: StateReady},
+		peer:    peer,
+		state:   State{Kind: st},
 		stateCh: make(chan struct{}),
 		linkCh:  make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	return c
 }
 
-// Peer returns the remote peer as its handshake established it.
-func (c *Conn) Peer() Peer { return c.peer }
+// Peer returns the remote peer as its handshake established it (while
+// preparing, only ID and the advertised Name are known).
+func (c *Conn) Peer() Peer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peer
+}
 
 // State returns the current state and a channel that is closed at the next
 // change, so a caller can wait for changes without polling:
@@ -276,6 +280,12 @@ func (c *Conn) better(a, b *link) bool {
 // the current send link, its queue is flushed first and the new link
 // continues the message numbering with a base message.
 func (c *Conn) addLink(l *link) bool {
+	return c.addLinkFrom(l, nil)
+}
+
+// addLinkFrom is addLink that also reports, through becameReady, whether
+// this link took the Conn from preparing to ready.
+func (c *Conn) addLinkFrom(l *link, becameReady *bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Terminal() {
@@ -283,6 +293,13 @@ func (c *Conn) addLink(l *link) bool {
 	}
 	l.c = c
 	c.links = append(c.links, l)
+	if c.state.Kind == StatePreparing {
+		c.peer = l.peer
+		c.setStateLocked(State{Kind: StateReady})
+		if becameReady != nil {
+			*becameReady = true
+		}
+	}
 	cur := c.send.Load()
 	switch {
 	case cur == nil:
@@ -458,3 +475,25 @@ func (c *Conn) Abort() {
 // Done returns a channel closed when the connection has ended and released
 // its network resources.
 func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// waitReady waits while c is preparing and returns it once ready, or the
+// error it failed with.
+func (c *Conn) waitReady(ctx context.Context) (*Conn, error) {
+	for {
+		s, changed := c.State()
+		switch {
+		case s.Kind == StateReady:
+			return c, nil
+		case s.Terminal():
+			if s.Err != nil {
+				return nil, s.Err
+			}
+			return nil, ErrClosed
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

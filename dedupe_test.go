@@ -3,6 +3,7 @@ package nearnet
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -74,7 +75,15 @@ func TestSimultaneousOpenRace(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						<-start
-						c, err := ns[i].Connect(ctx, ns[j].Addr().String())
+						// Half the rounds dial by peer ID (the Conn exists while
+						// preparing), half by address (it appears when ready).
+						var c *Conn
+						var err error
+						if r%2 == 0 {
+							c, err = ns[i].Connect(ctx, ns[j].Addr().String())
+						} else {
+							c, err = ns[i].ConnectAdvert(ctx, advertOfNode(ns[j]))
+						}
 						if err != nil {
 							t.Errorf("%d→%d: %v", i, j, err)
 							return
@@ -137,4 +146,10 @@ func TestSimultaneousOpenRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// advertOfNode is what Browse would report for a node listening on loopback.
+func advertOfNode(n *Node) Advert {
+	ap := netip.MustParseAddrPort(n.Addr().String())
+	return Advert{Name: n.Name(), ID: n.ID(), Addrs: []netip.Addr{ap.Addr()}, Port: int(ap.Port())}
 }

@@ -31,7 +31,6 @@ type Node struct {
 	mu      sync.Mutex // guards the fields below
 	name    string
 	conns   map[PeerID]*Conn
-	dials   map[PeerID]*dialCall
 	adverts map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
 	ln      net.Listener
 	disc    *discovery.Responder
@@ -41,12 +40,6 @@ type Node struct {
 	acceptq chan *Conn
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
-}
-
-type dialCall struct {
-	done chan struct{}
-	c    *Conn
-	err  error
 }
 
 // NewNode validates cfg and returns a Node that has opened nothing yet.
@@ -61,7 +54,6 @@ func NewNode(cfg *Config) (*Node, error) {
 		id:      c.PeerID,
 		ident:   c.Identity,
 		conns:   make(map[PeerID]*Conn),
-		dials:   make(map[PeerID]*dialCall),
 		adverts: make(map[PeerID]Advert),
 		acceptq: make(chan *Conn, c.AcceptBacklog),
 		done:    make(chan struct{}),
@@ -217,7 +209,8 @@ func (n *Node) handleIncoming(raw net.Conn) {
 }
 
 // attach gives a handshaken link to the peer's Conn, creating the Conn if
-// it is the first link to that peer.
+// it is the first link to that peer. isNew reports whether this link made
+// the Conn ready (it was created here, or was preparing).
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 	for {
 		n.mu.Lock()
@@ -227,19 +220,20 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 			return nil, false, ErrClosed
 		}
 		c = n.conns[l.peer.ID]
-		if c == nil {
-			c = newConn(n, l)
+		created := c == nil
+		if created {
+			c = newConn(n, l.peer, StateReady)
 			n.conns[l.peer.ID] = c
-			isNew = true
 		}
 		n.mu.Unlock()
-		if c.addLink(l) {
-			if isNew {
+		becameReady := false
+		if c.addLinkFrom(l, &becameReady) {
+			if created {
 				if f := n.cfg.OnStateChange; f != nil {
 					f(c, State{Kind: StateReady})
 				}
 			}
-			return c, isNew, nil
+			return c, created || becameReady, nil
 		}
 		// c ended between the lookup and addLink; forget it and retry.
 		n.forget(c)
@@ -315,7 +309,7 @@ func (n *Node) Connect(ctx context.Context, target string) (*Conn, error) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return nil, fmt.Errorf("nearnet: Connect %q: bad port", target)
 		}
-		return n.connectAddrs(ctx, PeerID{}, []string{target})
+		return n.connectAddrs(ctx, PeerID{}, "", []string{target})
 	}
 	a, err := n.Resolve(ctx, target)
 	if err != nil {
@@ -336,41 +330,30 @@ func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("nearnet: %q advertises no address", a.Name)
 	}
-	return n.connectAddrs(ctx, a.ID, addrs)
+	return n.connectAddrs(ctx, a.ID, a.Name, addrs)
 }
 
-// connectAddrs dials addrs in turn until one works. With a known peer ID,
-// an existing connection is returned and concurrent dials are joined.
-func (n *Node) connectAddrs(ctx context.Context, id PeerID, addrs []string) (*Conn, error) {
-	var call *dialCall
+// connectAddrs dials addrs in turn until one works. With a known peer ID
+// the Conn exists from the start, in state preparing, and concurrent
+// Connects to the same peer wait for it instead of dialing again.
+func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs []string) (*Conn, error) {
+	var c *Conn
 	if !id.IsZero() {
 		n.mu.Lock()
 		if n.closed {
 			n.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if c := n.conns[id]; c != nil {
+		if old := n.conns[id]; old != nil {
 			n.mu.Unlock()
-			return c, nil
+			return old.waitReady(ctx)
 		}
-		if d := n.dials[id]; d != nil {
-			n.mu.Unlock()
-			select {
-			case <-d.done:
-				return d.c, d.err
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		call = &dialCall{done: make(chan struct{})}
-		n.dials[id] = call
+		c = newConn(n, Peer{ID: id, Name: name}, StatePreparing)
+		n.conns[id] = c
 		n.mu.Unlock()
-		defer func() {
-			n.mu.Lock()
-			delete(n.dials, id)
-			n.mu.Unlock()
-			close(call.done)
-		}()
+		if f := n.cfg.OnStateChange; f != nil {
+			f(c, State{Kind: StatePreparing})
+		}
 	}
 	var errs []error
 	for _, addr := range addrs {
@@ -388,20 +371,26 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, addrs []string) (*Co
 			errs = append(errs, fmt.Errorf("nearnet: %s answered as peer %v, not %v", addr, l.peer.ID, id))
 			continue
 		}
-		c, _, err := n.attach(l)
-		if call != nil {
-			call.c, call.err = c, err
-		}
-		return c, err
+		got, _, err := n.attach(l)
+		return got, err
 	}
 	err := errs[0]
 	if len(errs) > 1 {
 		err = errors.Join(errs...)
 	}
-	if call != nil {
-		call.err = err
+	err = unwrapSingleRejection(err)
+	if c != nil {
+		// Unless an incoming link made it ready meanwhile, the attempt failed.
+		c.mu.Lock()
+		if c.state.Kind == StatePreparing {
+			c.failLocked(err)
+		}
+		c.mu.Unlock()
+		if s, _ := c.State(); s.Kind == StateReady {
+			return c, nil
+		}
 	}
-	return nil, unwrapSingleRejection(err)
+	return nil, err
 }
 
 // unwrapSingleRejection surfaces a rejection as the error itself, so that

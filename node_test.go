@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -409,5 +410,57 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	cfg := Config{Key: k}
 	if _, err := NewNode(&cfg); err != nil || cfg.Security != SecurityAuto || cfg.Service != "" {
 		t.Fatalf("NewNode changed the Config: %+v %v", cfg, err)
+	}
+}
+
+func TestPreparingThenReady(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	a := newNode(t, Config{OnStateChange: func(c *Conn, s State) {
+		mu.Lock()
+		seen = append(seen, s.Kind.String())
+		mu.Unlock()
+	}})
+	b := newNode(t, Config{})
+	c, err := a.ConnectAdvert(ctxT(t), advertOfNode(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Peer().ID != b.ID() || c.Peer().Fingerprint != b.Fingerprint() {
+		t.Fatalf("peer %+v", c.Peer())
+	}
+	// A failed attempt ends in failed, with the reason.
+	other, _ := security.GenerateKey()
+	x := newNode(t, Config{Key: &other})
+	if _, err := a.ConnectAdvert(ctxT(t), advertOfNode(x)); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("got %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(seen, " "); got != "preparing ready preparing failed" {
+		t.Fatalf("states seen: %s", got)
+	}
+}
+
+func TestPeerIDPersistence(t *testing.T) {
+	path := t.TempDir() + "/id"
+	id1, err := LoadOrCreatePeerID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := LoadOrCreatePeerID(path)
+	if err != nil || id2 != id1 {
+		t.Fatalf("reloaded %v %v, want %v", id2, err, id1)
+	}
+	id3, err := RotatePeerID(path)
+	if err != nil || id3 == id1 {
+		t.Fatalf("rotated to %v %v", id3, err)
+	}
+	if id4, _ := LoadOrCreatePeerID(path); id4 != id3 {
+		t.Fatalf("after rotation the file holds %v, want %v", id4, id3)
+	}
+	os.WriteFile(path, []byte("not an id"), 0o600)
+	if _, err := LoadOrCreatePeerID(path); err == nil {
+		t.Fatal("a corrupt peer ID file was accepted")
 	}
 }
