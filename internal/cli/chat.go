@@ -149,9 +149,9 @@ func (ch *chat) connectTarget(ctx context.Context, target string) error {
 			ch.out.print("", newRejectedOutgoing(target, err))
 		}
 		if cctx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("connecting to %q: gave up after --wait %v: %s", target, ch.wait, errText(err))
+			return fmt.Errorf("connecting to %q: gave up after --wait %v: %s", target, ch.wait, dialErrText(err))
 		}
-		return fmt.Errorf("connecting to %q: %s", target, errText(err))
+		return fmt.Errorf("connecting to %q: %s", target, dialErrText(err))
 	}
 	ch.add(ctx, c, "dialed")
 	return nil
@@ -183,10 +183,10 @@ func (ch *chat) found(ctx context.Context, be nearnet.BrowseEvent) {
 		case isRejection(err):
 			ch.out.print("", newRejectedOutgoing(be.Name, err))
 			ch.mu.Lock()
-			ch.refusals[be.Name] = errText(err)
+			ch.refusals[be.Name] = dialErrText(err)
 			ch.mu.Unlock()
 		default:
-			ch.stderr.printf("nearnet: connecting to %s: %s\n", clean(be.Name), errText(err))
+			ch.stderr.printf("nearnet: connecting to %s: %s\n", clean(be.Name), dialErrText(err))
 		}
 	}()
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -215,12 +214,7 @@ func (e *rejectedEvent) text() string {
 // newRejectedOutgoing describes a connection to target that failed
 // because one side refused the other.
 func newRejectedOutgoing(target string, err error) *rejectedEvent {
-	e := &rejectedEvent{head: head{Event: "rejected"}, Reason: errText(err), Target: target}
-	var he *nearnet.HandshakeError
-	if errors.As(err, &he) {
-		e.Reason = errText(he.Err) // the address and stage say nothing the target does not
-	}
-	return e
+	return &rejectedEvent{head: head{Event: "rejected"}, Reason: dialErrText(err), Target: target}
 }
 
 // errorEvent reports a step that failed but does not end the command.
@@ -242,6 +236,15 @@ func newRejectedIncoming(remote net.Addr, err error) *rejectedEvent {
 		e.Reason, e.Stage = errText(he.Err), he.Stage
 	}
 	return e
+}
+
+// dialErrText is errText for an error of Connect, whose address the caller
+// already names: a *HandshakeError is reduced to its stage and cause.
+func dialErrText(err error) string {
+	if he, ok := err.(*nearnet.HandshakeError); ok {
+		return he.Stage + ": " + errText(he.Err)
+	}
+	return errText(err)
 }
 
 // errText is an error's message without the package prefixes that make
