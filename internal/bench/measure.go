@@ -132,6 +132,16 @@ func NearnetOneWay(ctx context.Context, size, count int) (time.Duration, error) 
 // 64 KiB bufio.Writer flushed once at the end (the best a single writer can
 // do), read through a bufio.Reader into a new slice each.
 func RawOneWay(ctx context.Context, size, count int) (time.Duration, error) {
+	return rawOneWay(ctx, size, count, true)
+}
+
+// RawBulk is the bulk baseline: size-byte writes straight to the TLS
+// connection, read into one reused buffer.
+func RawBulk(ctx context.Context, size, count int) (time.Duration, error) {
+	return rawOneWay(ctx, size, count, false)
+}
+
+func rawOneWay(ctx context.Context, size, count int, framed bool) (time.Duration, error) {
 	p, err := newRawPair(ctx)
 	if err != nil {
 		return 0, err
@@ -143,6 +153,16 @@ func RawOneWay(ctx context.Context, size, count int) (time.Duration, error) {
 	errc := make(chan error, 1)
 	t0 := time.Now()
 	go func() {
+		if !framed {
+			for i := 0; i < count; i++ {
+				if _, err := p.client.Write(msg); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+			return
+		}
 		w := bufio.NewWriterSize(p.client, 64<<10)
 		var hdr [4]byte
 		for i := 0; i < count; i++ {
@@ -155,40 +175,15 @@ func RawOneWay(ctx context.Context, size, count int) (time.Duration, error) {
 	}()
 	r := bufio.NewReaderSize(p.server, 64<<10)
 	var hdr [4]byte
-	for i := 0; i < count; i++ {
-		if _, err := readFrame(r, hdr[:]); err != nil {
-			return 0, err
-		}
-	}
-	d := time.Since(t0)
-	return d, <-errc
-}
-
-// RawBulk is the bulk baseline: size-byte writes straight to the TLS
-// connection, read into one reused buffer.
-func RawBulk(ctx context.Context, size, count int) (time.Duration, error) {
-	p, err := newRawPair(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer p.Close()
-	stop := context.AfterFunc(ctx, p.Close)
-	defer stop()
-	msg := make([]byte, size)
-	errc := make(chan error, 1)
-	t0 := time.Now()
-	go func() {
-		for i := 0; i < count; i++ {
-			if _, err := p.client.Write(msg); err != nil {
-				errc <- err
-				return
-			}
-		}
-		errc <- nil
-	}()
 	buf := make([]byte, size)
 	for i := 0; i < count; i++ {
-		if _, err := io.ReadFull(p.server, buf); err != nil {
+		var err error
+		if framed {
+			_, err = readFrame(r, hdr[:])
+		} else {
+			_, err = io.ReadFull(p.server, buf)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
