@@ -38,7 +38,8 @@ const (
 	// service changed.
 	Updated
 	// Lost: the service said goodbye, or its records expired without a
-	// refresh. Event.Service holds its last known state.
+	// refresh. A goodbye takes effect one second after it arrives
+	// (RFC 6762 §10.1). Event.Service holds its last known state.
 	Lost
 )
 
@@ -225,7 +226,8 @@ func (b *Browser) Services() []Service {
 	return out
 }
 
-// Stats returns counts of received, dropped and malformed packets.
+// Stats returns the counts of received packets and of malformed packets and
+// records.
 func (b *Browser) Stats() Stats { return b.stats.snapshot() }
 
 func (b *Browser) loop() {

@@ -139,7 +139,8 @@ func (r *Responder) HostName() string {
 	return r.host
 }
 
-// Stats returns counts of received, dropped and malformed packets.
+// Stats returns the counts of received packets and of malformed packets and
+// records.
 func (r *Responder) Stats() Stats { return r.stats.snapshot() }
 
 // Close sends goodbye packets (TTL 0) for every announced service, closes
@@ -856,6 +857,11 @@ const (
 // Registration is one service registered with a [Responder]. Its methods are
 // safe for concurrent use. It lives until [Registration.Close] or
 // [Responder.Close].
+//
+// If another responder later claims the registered name with different
+// data (RFC 6762 §9), the registration probes again and, if the claim
+// stands, is renamed; [Registration.Service] always reports the current
+// name.
 type Registration struct {
 	r *Responder
 
