@@ -160,6 +160,26 @@ func TestConflictRenamesHost(t *testing.T) {
 	}
 }
 
+// A peer that claims an established name with other data makes the
+// responder probe again and rename (RFC 6762 §9).
+func TestLateConflictRenames(t *testing.T) {
+	typ := testType(t)
+	r := mustResponder(t, loConfig(t))
+	reg := register(t, r, Service{Instance: "Late", Type: typ, Port: 7})
+	inst := instanceName("Late", typ, "local.")
+	peer := newRawClient(t, mdnsPort)
+	claim := &dns.Msg{MsgHdr: dns.MsgHdr{Response: true, Authoritative: true}}
+	claim.Answer = []dns.RR{withTTL(newSRV(inst, "intruder.local.", 8, ttlHost), ttlHost, true)}
+	deadline := time.Now().Add(5 * time.Second)
+	for reg.Service().Instance == "Late" && time.Now().Before(deadline) {
+		peer.send(t, claim)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := reg.Service().Instance; got != "Late (2)" {
+		t.Fatalf("after a late conflict the registration is %q, want %q", got, "Late (2)")
+	}
+}
+
 // A malformed record in the middle of a packet costs that record only.
 func TestMalformedRecordInMiddle(t *testing.T) {
 	typ := testType(t)
