@@ -103,6 +103,9 @@ func Mask(key [4]byte, pos int, b []byte) int {
 // fragmented messages, returns control frames as they arrive (also between
 // fragments, as §5.4 allows), and enforces every rule of §5 that concerns a
 // receiver. A Reader is not safe for concurrent use.
+//
+// A read that fails with a timeout (a deadline set to interrupt it) can be
+// retried: the Reader keeps the frame it was in the middle of.
 type Reader struct {
 	br     *bufio.Reader
 	server bool // frames must be masked (we are the server)
@@ -112,6 +115,12 @@ type Reader struct {
 	frag   []byte
 	fragOp Opcode
 	inFrag bool
+
+	// The frame in progress: header read, payload read up to off.
+	inFrame bool
+	cur     header
+	buf     []byte // where the payload goes
+	off     int
 }
 
 // NewReader returns a Reader. server says which side we are: a server
@@ -219,68 +228,79 @@ func (r *Reader) readHeader() (header, error) {
 // allocated and owned by the caller. Control frames (OpClose, OpPing,
 // OpPong) are returned as they arrive; answering them is the caller's job.
 // Errors are I/O errors, [*ProtocolError] or [ErrMessageTooLarge]; after
-// one the stream is out of sync and must be closed.
+// one of the last two, or an I/O error other than a timeout, the stream is
+// out of sync and must be closed.
 func (r *Reader) Next() (op Opcode, payload []byte, err error) {
 	for {
-		h, err := r.readHeader()
-		if err != nil {
-			return 0, nil, err
-		}
-		if h.op.isControl() {
-			p := make([]byte, h.n)
-			if err := r.readPayload(h, p); err != nil {
+		if !r.inFrame {
+			if err := r.startFrame(); err != nil {
 				return 0, nil, err
 			}
+		}
+		for r.off < len(r.buf) {
+			n, err := r.br.Read(r.buf[r.off:])
+			r.off += n
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return 0, nil, err
+			}
+		}
+		h, p := r.cur, r.buf
+		r.inFrame, r.buf = false, nil
+		if h.masked {
+			Mask(h.key, 0, p)
+		}
+		switch {
+		case h.op.isControl():
 			if h.op == OpClose {
 				if _, _, err := ParseClose(p); err != nil {
 					return 0, nil, err
 				}
 			}
 			return h.op, p, nil
-		}
-		if h.op == OpContinuation {
-			if !r.inFrag {
-				return 0, nil, protoErr("continuation frame without a message to continue")
-			}
-		} else if r.inFrag {
-			return 0, nil, protoErr("new data frame inside a fragmented message")
-		}
-		have := len(r.frag)
-		if h.n < 0 || h.n > r.max-have {
-			return 0, nil, ErrMessageTooLarge
-		}
-		if h.fin && !r.inFrag {
-			p := make([]byte, h.n)
-			if err := r.readPayload(h, p); err != nil {
-				return 0, nil, err
-			}
-			return h.op, p, nil
-		}
-		if !r.inFrag {
-			r.inFrag, r.fragOp, r.frag = true, h.op, nil
-		}
-		r.frag = append(r.frag, make([]byte, h.n)...)
-		if err := r.readPayload(h, r.frag[have:]); err != nil {
-			return 0, nil, err
-		}
-		if h.fin {
+		case !r.inFrag:
+			return h.op, p, nil // a whole message in one frame
+		case h.fin:
 			p, op := r.frag, r.fragOp
 			r.inFrag, r.frag = false, nil
 			return op, p, nil
 		}
+		// A fragment that is not the last: go on with the next frame.
 	}
 }
 
-func (r *Reader) readPayload(h header, p []byte) error {
-	if _, err := io.ReadFull(r.br, p); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+// startFrame reads a frame header and sets up where its payload goes.
+func (r *Reader) startFrame() error {
+	h, err := r.readHeader()
+	if err != nil {
 		return err
 	}
-	if h.masked {
-		Mask(h.key, 0, p)
+	if h.op.isControl() {
+		r.cur, r.buf, r.off, r.inFrame = h, make([]byte, h.n), 0, true
+		return nil
 	}
+	if h.op == OpContinuation {
+		if !r.inFrag {
+			return protoErr("continuation frame without a message to continue")
+		}
+	} else if r.inFrag {
+		return protoErr("new data frame inside a fragmented message")
+	}
+	have := len(r.frag)
+	if h.n < 0 || h.n > r.max-have {
+		return ErrMessageTooLarge
+	}
+	if h.fin && !r.inFrag {
+		r.cur, r.buf, r.off, r.inFrame = h, make([]byte, h.n), 0, true
+		return nil
+	}
+	if !r.inFrag {
+		r.inFrag, r.fragOp, r.frag = true, h.op, nil
+	}
+	r.frag = append(r.frag, make([]byte, h.n)...)
+	r.cur, r.buf, r.off, r.inFrame = h, r.frag[have:], 0, true
 	return nil
 }
 
