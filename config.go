@@ -97,9 +97,10 @@ type Config struct {
 	// loopback. Name "lo" (or the platform's loopback) to use loopback.
 	Interfaces []string
 
-	// ListenAddr is the TCP address Listen binds, "host:port". If empty,
-	// port 0 (chosen by the system) on all addresses, or on 127.0.0.1 when
-	// every interface in Interfaces is a loopback interface.
+	// ListenAddr is the TCP address Listen binds, "host:port". An empty
+	// host means all addresses, or 127.0.0.1 when every interface in
+	// Interfaces is a loopback interface. If empty, ":0" (a port chosen by
+	// the system).
 	ListenAddr string
 
 	// Hidden makes Listen accept connections without advertising them.

@@ -28,13 +28,18 @@ type Peer struct {
 // HandshakeError reports a failed connection attempt before the peer was
 // established, with the stage it failed in.
 type HandshakeError struct {
-	Addr  string // the address dialed or accepted from
-	Stage string // "tcp", "tls", "upgrade", "hello"
-	Err   error
+	Addr     string // the address dialed or accepted from
+	Incoming bool   // accepted by this node's listener, not dialed
+	Stage    string // "tcp", "tls", "upgrade", "hello", "admission"
+	Err      error
 }
 
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("nearnet: connecting %s: %s: %v", e.Addr, e.Stage, e.Err)
+	verb := "connecting to"
+	if e.Incoming {
+		verb = "accepting from"
+	}
+	return fmt.Sprintf("nearnet: %s %s: %s: %v", verb, e.Addr, e.Stage, e.Err)
 }
 
 func (e *HandshakeError) Unwrap() error { return e.Err }
@@ -83,14 +88,21 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		cs, nc = &s, tc
 	}
 	l := newLink(n, raw, nc, true)
-	if err := n.checkPeerCert(cs); err != nil {
-		// Tell the listener why before leaving.
-		nc.Close()
-		return nil, herr("tls", err)
-	}
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	l.key = wire.NewKey(nonce)
+	if err := n.checkPeerCert(cs); err != nil {
+		// Tell the listener why before leaving: a close frame may follow
+		// the upgrade request without waiting for the 101.
+		l.mu.Lock()
+		buf := wire.AppendUpgradeRequest(nil, addr, l.key)
+		l.mu.Unlock()
+		l.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write(buf)
+		l.sendCloseNow(&RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()})
+		nc.Close()
+		return nil, herr("tls", err)
+	}
 	hello, err := n.hello(cs, true)
 	if err != nil {
 		raw.Close()
@@ -200,10 +212,7 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 			return err
 		}
 	}
-	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version}
-	if cs != nil && len(cs.PeerCertificates) > 0 {
-		l.peer.Fingerprint = security.FingerprintOf(cs.PeerCertificates[0])
-	}
+	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
 	return nil
 }
 
@@ -240,7 +249,9 @@ func (l *link) sendCloseNow(err error) {
 // accept runs the listener side of the handshake on a new TCP connection.
 func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 	addr := raw.RemoteAddr().String()
-	herr := func(stage string, err error) error { return &HandshakeError{Addr: addr, Stage: stage, Err: err} }
+	herr := func(stage string, err error) error {
+		return &HandshakeError{Addr: addr, Incoming: true, Stage: stage, Err: err}
+	}
 	raw.SetDeadline(n.deadlineFor(ctx))
 	nc := raw
 	var cs *tls.ConnectionState
@@ -343,4 +354,11 @@ func verifierFor(cfg *Config) (func(*x509.Certificate) error, error) {
 		}
 		return err
 	}, nil
+}
+
+func certFingerprint(cs *tls.ConnectionState) security.Fingerprint {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return security.Fingerprint{}
+	}
+	return security.FingerprintOf(cs.PeerCertificates[0])
 }

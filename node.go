@@ -123,9 +123,9 @@ func (n *Node) Listen(ctx context.Context) error {
 	addr := n.cfg.ListenAddr
 	if addr == "" {
 		addr = ":0"
-		if allLoopback(n.cfg.Interfaces) {
-			addr = "127.0.0.1:0"
-		}
+	}
+	if host, port, _ := net.SplitHostPort(addr); host == "" && allLoopback(n.cfg.Interfaces) {
+		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	ln, err := lc.Listen(ctx, "tcp", addr)

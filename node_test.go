@@ -140,20 +140,25 @@ func TestPinnedIdentities(t *testing.T) {
 	idA, _ := security.NewIdentity()
 	idB, _ := security.NewIdentity()
 	stranger, _ := security.NewIdentity()
-	b := newNode(t, Config{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()}})
+	rejected := make(chan error, 10)
+	b := newNode(t, Config{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()},
+		OnReject: func(_ net.Addr, err error) { rejected <- err }})
 
-	// The dialer pins someone else: it refuses the listener.
+	// The dialer pins someone else: it refuses the listener, and tells it.
 	a1 := newNode(t, Config{Identity: idA, Trust: []security.Fingerprint{stranger.Fingerprint()}})
 	_, err := a1.Connect(ctxT(t), b.Addr().String())
 	var up *security.UntrustedPeerError
 	if !errors.As(err, &up) || !strings.Contains(err.Error(), idB.Fingerprint().String()) {
 		t.Fatalf("dialer pinning a stranger: got %v", err)
 	}
+	var rej *RejectedError
+	if err := <-rejected; !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(err.Error(), "does not trust this listener") {
+		t.Fatalf("listener refused by the dialer saw %v", err)
+	}
 
 	// The listener does not trust the dialer: the dialer is told why.
 	a2 := newNode(t, Config{Identity: stranger, Trust: []security.Fingerprint{idB.Fingerprint()}})
 	_, err = a2.Connect(ctxT(t), b.Addr().String())
-	var rej *RejectedError
 	if !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(rej.Reason, stranger.Fingerprint().String()) {
 		t.Fatalf("untrusted dialer: got %v", err)
 	}

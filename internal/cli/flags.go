@@ -159,11 +159,9 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	g := fs.g
 	cfg := &nearnet.Config{Name: g.name, Service: g.service, Interfaces: g.interfaces}
 	if g.port.set {
-		host := ""
-		if allLoopback(g.interfaces) {
-			host = "127.0.0.1" // as the library does for port 0: stay off the LAN
-		}
-		cfg.ListenAddr = net.JoinHostPort(host, strconv.Itoa(g.port.n))
+		// No host: the library binds all addresses, or loopback only when
+		// every --interface is a loopback interface.
+		cfg.ListenAddr = ":" + strconv.Itoa(g.port.n)
 	}
 	chosen := g.securityChoices()
 	switch {
@@ -217,19 +215,6 @@ func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
 		}
 	}
 	return n, err
-}
-
-func allLoopback(names []string) bool {
-	if len(names) == 0 {
-		return false
-	}
-	for _, name := range names {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil || ifi.Flags&net.FlagLoopback == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // stringList is a repeatable flag of interface names.
