@@ -192,6 +192,14 @@ publish-hinfo=no
 publish-workstation=no
 publish-aaaa-on-ipv4=no
 `)
+	// Mount points for the daemon's private service and run directories
+	// (the package normally creates /run/avahi-daemon).
+	if err := os.MkdirAll("/run/avahi-daemon", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/etc/avahi/services"); err != nil {
+		requireOrSkip(t, "/etc/avahi/services is missing: %v", err)
+	}
 	bus := exec.Command("dbus-daemon", "--config-file="+filepath.Join(dir, "dbus.conf"), "--nofork", "--nopidfile")
 	bus.Stderr = a
 	if err := bus.Start(); err != nil {
