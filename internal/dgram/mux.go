@@ -1,0 +1,391 @@
+package dgram
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mux is one node's UDP socket for one address family: it serves every
+// datagram flow of the node, however many peers and connections it has.
+// Incoming datagrams are demultiplexed by the receiver session ID in their
+// header (and, for insecure flows, by the peer's address and port too).
+//
+// A Mux runs two goroutines: a reader, which reads batches of datagrams,
+// authenticates them and queues them on their flows, and a sweeper, which
+// expires idle flows. Flows add none.
+//
+// A Mux is safe for concurrent use by multiple goroutines. Close it when
+// done; that closes every flow.
+type Mux struct {
+	cfg   Config
+	conn  *net.UDPConn
+	sock  *sock
+	v6    bool
+	local netip.AddrPort
+	df    error // why don't-fragment could not be set; nil if it is
+
+	mu     sync.RWMutex // guards flows and closed
+	flows  map[SessionID]*Flow
+	closed bool
+
+	epoch  atomic.Uint64 // sweeps so far; flows note the epoch of their last datagram
+	queued atomic.Int64  // payload bytes waiting in every flow's queue
+	stats  muxCounters
+	mtus   mtuCache
+	bufs   sync.Pool // of *[]byte, send buffers of sendBufSize
+
+	stop chan struct{}  // closed by Close: stops the sweeper
+	wg   sync.WaitGroup // the reader and the sweeper
+}
+
+// sendBufSize holds the largest datagram a flow may send.
+const sendBufSize = slotSize + SealedOverhead
+
+// expiryEpochs is how many sweeps (one per quarter of the idle timeout)
+// a flow may see without a datagram: the first sweep may come right after
+// its last datagram, so it is one more than four.
+const expiryEpochs = 5
+
+// Listen opens a Mux on a new UDP socket. network is "udp4" or "udp6";
+// laddr is a numeric "ip:port": "0.0.0.0:0" or ":0" for any address and a
+// port the OS picks, or the address the node's reliable listener uses. The
+// socket has don't-fragment set where the OS allows it (Linux, macOS,
+// Windows), so no datagram is ever fragmented by this host.
+func Listen(network, laddr string, cfg *Config) (*Mux, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var v6 bool
+	switch network {
+	case "udp4":
+	case "udp6":
+		v6 = true
+	default:
+		return nil, &ConfigError{"network", network, `want "udp4" or "udp6"`}
+	}
+	addr, err := parseLocal(laddr, v6)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadBuffer(c.SocketBuffer)
+	conn.SetWriteBuffer(c.SocketBuffer)
+	forceBuffers(conn, c.SocketBuffer)
+	m := &Mux{
+		cfg:   c,
+		conn:  conn,
+		v6:    v6,
+		local: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		flows: make(map[SessionID]*Flow),
+		stop:  make(chan struct{}),
+	}
+	m.bufs.New = func() any { b := make([]byte, sendBufSize); return &b }
+	if m.df = setDontFragment(conn, v6); m.df != nil {
+		c.Logger.Warn("nearnet: datagrams: cannot set don't-fragment; payloads are still kept under the interface MTU", "err", m.df)
+	}
+	if m.sock, err = newSock(conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	m.wg.Add(2)
+	go m.readLoop()
+	go m.sweepLoop()
+	return m, nil
+}
+
+func parseLocal(laddr string, v6 bool) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(laddr)
+	if err != nil {
+		return netip.AddrPort{}, &ConfigError{"laddr", laddr, `want a numeric "ip:port", e.g. "0.0.0.0:0"`}
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, &ConfigError{"laddr", laddr, "want a port number from 0 to 65535"}
+	}
+	var a netip.Addr
+	if host == "" {
+		a = netip.IPv4Unspecified()
+		if v6 {
+			a = netip.IPv6Unspecified()
+		}
+	} else if a, err = netip.ParseAddr(host); err != nil {
+		return netip.AddrPort{}, &ConfigError{"laddr", laddr, "want a numeric IP address, not a name"}
+	}
+	a = unmapFor(a, v6)
+	if a.Is6() != v6 {
+		return netip.AddrPort{}, &ConfigError{"laddr", laddr, "want an address of the network's family"}
+	}
+	return netip.AddrPortFrom(a, uint16(p)), nil
+}
+
+// unmapFor turns an IPv4-mapped IPv6 address into IPv4 for an IPv4 socket.
+func unmapFor(a netip.Addr, v6 bool) netip.Addr {
+	if !v6 && a.Is4In6() {
+		return a.Unmap()
+	}
+	return a
+}
+
+// Port returns the socket's UDP port: the port a peer sends to.
+func (m *Mux) Port() int { return int(m.local.Port()) }
+
+// LocalAddr returns the socket's local address.
+func (m *Mux) LocalAddr() netip.AddrPort { return m.local }
+
+// Stats returns the counters of datagrams that reached no flow.
+func (m *Mux) Stats() MuxStats { return m.stats.snapshot() }
+
+// Flows returns the number of open flows.
+func (m *Mux) Flows() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.flows)
+}
+
+// Close closes the socket and every flow ([ErrClosed]) and waits for the
+// Mux's goroutines to end. Closing a closed Mux does nothing.
+func (m *Mux) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	flows := m.flows
+	m.flows = nil
+	m.mu.Unlock()
+	close(m.stop)
+	err := m.conn.Close()
+	m.wg.Wait()
+	for _, f := range flows {
+		f.finish(ErrClosed)
+	}
+	return err
+}
+
+// readLoop reads batches of datagrams and hands each to its flow until the
+// socket is closed.
+func (m *Mux) readLoop() {
+	defer m.wg.Done()
+	var failures int
+	for {
+		pkts, err := m.sock.read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient error (Windows reports ICMP port unreachable as
+			// WSAECONNRESET on reads): log the first of a run, and back off
+			// from a run so that a persistent one cannot spin.
+			failures++
+			if failures == 1 {
+				m.cfg.Logger.Debug("nearnet: datagram socket read failed", "err", err)
+			}
+			if failures > 16 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			continue
+		}
+		failures = 0
+		m.mu.RLock()
+		for i := range pkts {
+			m.dispatch(&pkts[i])
+		}
+		m.mu.RUnlock()
+	}
+}
+
+// dispatch finds the flow of one datagram and hands it over. The caller holds m.mu for reading.
+func (m *Mux) dispatch(p *packet) {
+	m.stats.received.Add(1)
+	if p.trunc {
+		m.stats.truncated.Add(1)
+		return
+	}
+	b := p.buf[:p.n]
+	h, err := parseHeader(b)
+	if err != nil {
+		m.stats.malformed.Add(1)
+		return
+	}
+	f := m.flows[h.session]
+	if f == nil {
+		m.stats.unknownSession.Add(1)
+		return
+	}
+	f.input(h, b, p.from)
+}
+
+// sweepLoop expires idle flows, once a quarter of the idle timeout.
+func (m *Mux) sweepLoop() {
+	defer m.wg.Done()
+	t := time.NewTicker(m.cfg.IdleTimeout / 4)
+	defer t.Stop()
+	var idle []*Flow
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		e := m.epoch.Add(1)
+		idle = idle[:0]
+		m.mu.RLock()
+		for _, f := range m.flows {
+			if e-f.lastActive.Load() >= expiryEpochs {
+				idle = append(idle, f)
+			}
+		}
+		m.mu.RUnlock()
+		for _, f := range idle {
+			m.cfg.Logger.Debug("nearnet: datagram flow expired", "session", f.local, "idle", m.cfg.IdleTimeout)
+			f.closeWith(ErrExpired)
+		}
+		clear(idle)
+		m.mtus.expire()
+	}
+}
+
+// FlowConfig describes one flow to [Mux.NewFlow]: what the reliable
+// connection negotiated.
+type FlowConfig struct {
+	// LocalSession is the session ID this side receives with: non-zero,
+	// and not used by another open flow of the Mux. Pick it with
+	// [NewSessionID] and tell it to the peer.
+	LocalSession SessionID
+
+	// RemoteSession is the session ID the peer receives with: non-zero.
+	RemoteSession SessionID
+
+	// RemoteAddr is where the peer's Mux listens. If it is the zero
+	// AddrPort, the flow learns it from the datagrams it receives (see
+	// [Flow]). IPv4-mapped IPv6 addresses are unmapped for an IPv4 Mux.
+	RemoteAddr netip.AddrPort
+
+	// Keys seal and open the flow's datagrams ([KeysFromExporter]). If
+	// nil, the flow is insecure: datagrams are plaintext, without
+	// authentication or replay protection (security mode "none").
+	Keys *Keys
+}
+
+// NewFlow opens a flow on the Mux. It fails with [ErrSessionInUse] if
+// another open flow receives with the same session ID, with [ErrClosed] if
+// the Mux is closed, and with a [*ConfigError] for an invalid field.
+func (m *Mux) NewFlow(fc FlowConfig) (*Flow, error) {
+	if fc.LocalSession == 0 {
+		return nil, &ConfigError{"FlowConfig.LocalSession", fc.LocalSession, "want a non-zero session ID"}
+	}
+	if fc.RemoteSession == 0 {
+		return nil, &ConfigError{"FlowConfig.RemoteSession", fc.RemoteSession, "want a non-zero session ID"}
+	}
+	f := &Flow{
+		mux:    m,
+		local:  fc.LocalSession,
+		remote: fc.RemoteSession,
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	if fc.RemoteAddr.IsValid() {
+		a := unmapFor(fc.RemoteAddr.Addr(), m.v6)
+		switch {
+		case a.Is6() != m.v6:
+			return nil, &ConfigError{"FlowConfig.RemoteAddr", fc.RemoteAddr, fmt.Sprintf("want an address of the Mux's family (%s)", m.network())}
+		case a.IsUnspecified() || a.IsMulticast() || fc.RemoteAddr.Port() == 0:
+			return nil, &ConfigError{"FlowConfig.RemoteAddr", fc.RemoteAddr, "want a unicast address and a non-zero port"}
+		}
+		p, err := newPeer(netip.AddrPortFrom(a, fc.RemoteAddr.Port()))
+		if err != nil {
+			return nil, err
+		}
+		f.peer.Store(p)
+	} else {
+		f.learn = true
+	}
+	if fc.Keys != nil {
+		f.sealer = newAEAD(&fc.Keys.Send)
+		f.opener = newAEAD(&fc.Keys.Recv)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := m.flows[fc.LocalSession]; ok {
+		return nil, ErrSessionInUse
+	}
+	f.lastActive.Store(m.epoch.Load())
+	m.flows[fc.LocalSession] = f
+	return f, nil
+}
+
+func (m *Mux) network() string {
+	if m.v6 {
+		return "udp6"
+	}
+	return "udp4"
+}
+
+func (m *Mux) getBuf() *[]byte  { return m.bufs.Get().(*[]byte) }
+func (m *Mux) putBuf(b *[]byte) { m.bufs.Put(b) }
+
+// mtuCache remembers path MTUs per destination for a second, so that many
+// flows to one peer cost one route lookup.
+type mtuCache struct {
+	mu sync.Mutex // guards m
+	m  map[netip.Addr]mtuEntry
+}
+
+type mtuEntry struct {
+	mtu int
+	at  time.Time
+}
+
+const mtuTTL = time.Second
+
+func (c *mtuCache) get(dst netip.AddrPort) (int, error) {
+	a := dst.Addr()
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[a]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < mtuTTL {
+		return e.mtu, nil
+	}
+	mtu, err := pathMTU(dst)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 1024 {
+		c.m = make(map[netip.Addr]mtuEntry)
+	}
+	c.m[a] = mtuEntry{mtu, now}
+	return mtu, nil
+}
+
+func (c *mtuCache) forget(a netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, a)
+}
+
+func (c *mtuCache) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for a, e := range c.m {
+		if time.Since(e.at) >= mtuTTL {
+			delete(c.m, a)
+		}
+	}
+}
