@@ -13,15 +13,19 @@ import (
 // material.
 func testKeys(t testing.TB) (dialer, listener *Keys) {
 	t.Helper()
+	return testKeysNoT()
+}
+
+func testKeysNoT() (dialer, listener *Keys) {
 	material := make([]byte, ExporterLength)
 	rand.Read(material)
 	d, err := KeysFromExporter(material, true)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	l, err := KeysFromExporter(material, false)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return d, l
 }
