@@ -191,3 +191,40 @@ func sendUntil(from, to *Flow, msg string) error {
 	}
 	return errors.New("lost 3 times")
 }
+
+// TestLeakExpiredFlows: flows nobody closes expire, and take nothing with
+// them.
+func TestLeakExpiredFlows(t *testing.T) {
+	cfg := &Config{IdleTimeout: 50 * time.Millisecond}
+	ma, mb := listenLoopback(t, cfg), listenLoopback(t, cfg)
+	exchange(t, ma, mb, 0)
+	start := countResources(t)
+	var fs []*Flow
+	for i := range 1000 {
+		a, err := ma.NewFlow(FlowConfig{LocalSession: NewSessionID(), RemoteSession: NewSessionID(), RemoteAddr: mb.LocalAddr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := a.Send([]byte("unheard")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fs = append(fs, a)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ma.Flows() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ma.Flows(); n != 0 {
+		t.Fatalf("%d flows left", n)
+	}
+	for _, f := range fs {
+		if !errors.Is(f.Err(), ErrExpired) {
+			t.Fatalf("flow ended with %v", f.Err())
+		}
+	}
+	if got := settle(t, start); got != start {
+		t.Fatalf("%+v, want %+v", got, start)
+	}
+}
