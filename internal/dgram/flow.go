@@ -396,6 +396,9 @@ func (f *Flow) deliver(payload []byte) {
 	f.queue[(f.head+f.n)%len(f.queue)] = append(make([]byte, 0, len(payload)), payload...)
 	f.n++
 	f.qbytes += len(payload)
+	if f.n > len(f.queue)/2 {
+		m.backlog = true
+	}
 	f.mu.Unlock()
 	f.stats.received.Add(1)
 	f.stats.receivedBytes.Add(uint64(len(payload)))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,11 +35,12 @@ type Mux struct {
 	flows  map[SessionID]*Flow
 	closed bool
 
-	epoch  atomic.Uint64 // sweeps so far; flows note the epoch of their last datagram
-	queued atomic.Int64  // payload bytes waiting in every flow's queue
-	stats  muxCounters
-	mtus   mtuCache
-	bufs   sync.Pool // of *[]byte, send buffers of sendBufSize
+	epoch   atomic.Uint64 // sweeps so far; flows note the epoch of their last datagram
+	queued  atomic.Int64  // payload bytes waiting in every flow's queue
+	stats   muxCounters
+	mtus    mtuCache
+	backlog bool      // the reader goroutine's: a queue it filled is over half full
+	bufs    sync.Pool // of *[]byte, send buffers of sendBufSize
 
 	stop chan struct{}  // closed by Close: stops the sweeper
 	wg   sync.WaitGroup // the reader and the sweeper
@@ -197,11 +199,22 @@ func (m *Mux) readLoop() {
 			continue
 		}
 		failures = 0
+		m.backlog = false
 		m.mu.RLock()
 		for i := range pkts {
 			m.dispatch(&pkts[i])
 		}
 		m.mu.RUnlock()
+		if m.backlog {
+			// A flow's queue is more than half full: its Receive is
+			// falling behind. Give it the processor before reading
+			// more: a sender as fast as this reader keeps recvmmsg
+			// returning data, so the reader would never block, and on a
+			// busy machine the woken Receive would wait for a processor
+			// until its queue overflowed, while the socket buffer (far
+			// larger) sat empty.
+			runtime.Gosched()
+		}
 	}
 }
 
