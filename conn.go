@@ -39,6 +39,7 @@ type Conn struct {
 	rwait     chan struct{} // closed when q gains a message or rerr is set
 	dwait     chan struct{} // closed when q drains to half or delivered advances
 	rerr      error         // returned by ReceiveMessage once q is empty
+	direct    bool          // a ReceiveMessage caller is reading a link itself
 	closed    bool          // Close or Abort was called
 	done      chan struct{} // closed when the last link has ended after the Conn ended
 }
@@ -199,6 +200,18 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			c.mu.Unlock()
 			return nil, err
 		}
+		if l := c.directLinkLocked(); l != nil {
+			c.direct = true
+			c.mu.Unlock()
+			m, err := c.readDirect(ctx, l)
+			c.mu.Lock()
+			c.direct = false
+			if err == nil || err != errNotRead {
+				c.mu.Unlock()
+				return m, err
+			}
+			continue
+		}
 		if c.rwait == nil {
 			c.rwait = make(chan struct{})
 		}
@@ -211,6 +224,59 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 		}
 		c.mu.Lock()
 	}
+}
+
+// directLinkLocked returns the link a ReceiveMessage caller may read
+// itself (read.go): the only link, when no other caller is reading it.
+func (c *Conn) directLinkLocked() *link {
+	if c.direct || len(c.links) != 1 || c.state.Kind != StateReady {
+		return nil
+	}
+	return c.links[0]
+}
+
+// busyElsewhere reports whether a direct reader should stop: another link
+// takes part, or a message is waiting in the queue.
+func (c *Conn) busyElsewhere() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.links) != 1 || c.qh < len(c.q)
+}
+
+type directResult int
+
+const (
+	directMine      directResult = iota // the next message: the caller takes it
+	directDuplicate                     // already delivered through another link
+	directQueued                        // queued behind messages already waiting
+	directLater                         // an earlier message is still due
+)
+
+// takeDirect accounts for message m, numbered seq, that a ReceiveMessage
+// caller read itself. It never blocks: the caller is the one who would
+// have to make room.
+func (c *Conn) takeDirect(seq uint64, m []byte) directResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case seq < c.delivered:
+		return directDuplicate
+	case seq > c.delivered:
+		return directLater
+	case c.closed:
+		return directQueued // discarded; ReceiveMessage reports the close
+	}
+	c.delivered++
+	if c.dwait != nil {
+		close(c.dwait)
+		c.dwait = nil
+	}
+	if c.qh == len(c.q) {
+		return directMine
+	}
+	c.q = append(c.q, m) // over the limit by one message at most
+	c.qbytes += len(m) + perMessageOverhead
+	return directQueued
 }
 
 // deliver queues the data message numbered seq from link l, in sequence
@@ -292,6 +358,14 @@ func (c *Conn) addLinkFrom(l *link, becameReady *bool) bool {
 		return false
 	}
 	l.c = c
+	if c.direct && len(c.links) == 1 {
+		// A ReceiveMessage caller is reading the other link itself: wake
+		// it, since messages may now arrive on this one (read.go).
+		d := c.links[0]
+		d.mu.Lock()
+		d.kickLocked()
+		d.mu.Unlock()
+	}
 	c.links = append(c.links, l)
 	if c.state.Kind == StatePreparing {
 		c.peer = l.peer

@@ -153,3 +153,76 @@ func advertOfNode(n *Node) Advert {
 	ap := netip.MustParseAddrPort(n.Addr().String())
 	return Advert{Name: n.Name(), ID: n.ID(), Addrs: []netip.Addr{ap.Addr()}, Port: int(ap.Port())}
 }
+
+// TestSimultaneousOpenEagerReaders receives on each Conn from the moment
+// Accept or Connect returns it, while the duplicate is still being
+// resolved, and sends a single message each way: a receiver must see the
+// message whichever link it travels on (a receiver reading one link
+// itself must notice the other).
+func TestSimultaneousOpenEagerReaders(t *testing.T) {
+	for r := 0; r < 40; r++ {
+		a, b := newNode(t, Config{}), newNode(t, Config{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got := make(chan string, 4)
+		var seen sync.Map
+		// Each side greets its peer on the Conn as soon as it has it, from
+		// Accept or from Connect, as a star application does.
+		receive := func(self *Node, c *Conn) {
+			if _, dup := seen.LoadOrStore(c, true); dup {
+				return
+			}
+			c.SendMessage(ctx, []byte("from "+self.Name()))
+			go func() {
+				m, err := c.ReceiveMessage(ctx)
+				if err != nil {
+					got <- "error: " + err.Error()
+					return
+				}
+				got <- string(m)
+			}()
+		}
+		for _, n := range []*Node{a, b} {
+			go func() {
+				for {
+					c, err := n.Accept(ctx)
+					if err != nil {
+						return
+					}
+					receive(n, c)
+				}
+			}()
+		}
+		var wg sync.WaitGroup
+		// The second dial starts a little later in most rounds, so that a
+		// receiver is often already reading the first link when the
+		// second one joins.
+		delay := time.Duration(r%4) * 300 * time.Microsecond
+		for i, p := range [][2]*Node{{a, b}, {b, a}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i == 1 {
+					time.Sleep(delay)
+				}
+				c, err := p[0].Connect(ctx, p[1].Addr().String())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				receive(p[0], c)
+			}()
+		}
+		wg.Wait()
+		want := map[string]bool{"from " + a.Name(): true, "from " + b.Name(): true}
+		for i := 0; i < 2; i++ {
+			m := <-got
+			if !want[m] {
+				t.Fatalf("round %d: got %q, want one of %v", r, m, want)
+			}
+			delete(want, m)
+		}
+		cancel()
+		a.Close()
+		b.Close()
+	}
+}

@@ -48,6 +48,18 @@ type link struct {
 	err         error       // why the link failed, if it did
 	closeTimer  *time.Timer // bounds the wait for the peer's close frame
 
+	// Reading (read.go): one goroutine at a time holds rmu and reads frames,
+	// either the link's background reader or a ReceiveMessage caller.
+	rmu      sync.Mutex
+	bgActive bool          // the background reader should read; guarded by mu
+	kicked   bool          // a read deadline was set to interrupt a read; guarded by mu
+	bgWake   chan struct{} // cap 1: bgActive may have changed
+	yielded  chan struct{} // cap 1: the background reader let go of rmu
+	end      error         // a caller hit the end of the link; guarded by mu
+	resume   *time.Timer   // hands reading back to the background after a caller
+	stash    []byte        // a message a caller read out of turn; guarded by rmu
+	stashSeq uint64
+
 	wake       chan struct{} // cap 1: the writer has work
 	dead       chan struct{} // closed when the link fails or is aborted
 	writerDone chan struct{}
@@ -88,6 +100,8 @@ func newLink(n *Node, raw, nc net.Conn, outgoing bool) *link {
 		outgoing:   outgoing,
 		lim:        &handshakeLimit{r: nc, n: 64 << 10},
 		wake:       make(chan struct{}, 1),
+		bgWake:     make(chan struct{}, 1),
+		yielded:    make(chan struct{}, 1),
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
@@ -216,6 +230,9 @@ var errGracefulEnd = errors.New("nearnet: link closed")
 
 func (l *link) start() {
 	l.lim.n = -1
+	l.bgActive = true
+	l.resume = time.AfterFunc(time.Hour, l.resumeBackground)
+	l.resume.Stop()
 	go l.writeLoop()
 	go l.readLoop()
 }
@@ -263,11 +280,14 @@ func (l *link) writeLoop() {
 	}
 }
 
-func (l *link) readLoop() {
-	err := l.readFrames()
-	if err == nil {
+// finish ends the link after reading stopped: cleanly after the peer's
+// close frame (errPeerClosed), or at once after an error; then tells the
+// Conn. It runs on the link's reader goroutine.
+func (l *link) finish(err error) {
+	if err == errPeerClosed {
 		// The peer's close arrived and ours is queued or sent: let the
 		// writer finish, bounded by CloseTimeout, then end cleanly.
+		err = nil
 		t := time.NewTimer(l.n.cfg.CloseTimeout)
 		select {
 		case <-l.writerDone:
@@ -316,39 +336,46 @@ func (l *link) flushBriefly() {
 	}
 }
 
-// readFrames reads until the peer's close frame (nil) or an error.
-func (l *link) readFrames() error {
+// errPeerClosed reports that the peer's close frame arrived (and ours is
+// queued): reading is over, cleanly.
+var errPeerClosed = errors.New("nearnet: peer closed the link")
+
+// readOne reads frames until a data message, which it returns with its
+// sequence number; it answers pings and takes base messages on the way.
+// It returns errPeerClosed after the peer's close frame, a timeout error
+// when a deadline interrupted it (it can be called again), or another
+// error when the link is broken. The caller holds l.rmu.
+func (l *link) readOne() ([]byte, uint64, error) {
 	for {
 		op, p, err := l.rd.Next()
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		switch op {
 		case wire.OpBinary:
 			if len(p) == 0 {
-				return &wire.ProtocolError{What: "empty message (no kind byte)"}
+				return nil, 0, &wire.ProtocolError{What: "empty message (no kind byte)"}
 			}
 			switch wire.Kind(p[0]) {
 			case wire.KindData:
-				if !l.c.deliver(l, l.recvSeq, p[1:]) {
-					return errGracefulEnd
-				}
+				seq := l.recvSeq
 				l.recvSeq++
+				return p[1:], seq, nil
 			case wire.KindBase:
 				seq, err := wire.ParseBase(p[1:])
 				if err != nil {
-					return err
+					return nil, 0, err
 				}
 				l.recvSeq = seq
 			case wire.KindHello:
-				return &wire.ProtocolError{What: "second hello"}
+				return nil, 0, &wire.ProtocolError{What: "second hello"}
 			default:
 				if p[0] < 0x80 {
-					return &wire.ProtocolError{What: "unknown message kind"}
+					return nil, 0, &wire.ProtocolError{What: "unknown message kind"}
 				}
 			}
 		case wire.OpText:
-			return &wire.ProtocolError{What: "text message; nearnet sends binary messages only"}
+			return nil, 0, &wire.ProtocolError{What: "text message; nearnet sends binary messages only"}
 		case wire.OpPing:
 			l.enqueue(wire.OpPong, 0, p)
 		case wire.OpPong:
@@ -357,12 +384,8 @@ func (l *link) readFrames() error {
 			l.mu.Lock()
 			l.peerClosed, l.peerCode, l.peerReason = true, code, reason
 			l.mu.Unlock()
-			echo := code
-			if code == wire.CloseNoStatus {
-				echo = wire.CloseNoStatus // answered with an empty close frame
-			}
-			l.closeWith(echo, "")
-			return nil
+			l.closeWith(code, "") // echo the code (an empty close answers an empty one)
+			return nil, 0, errPeerClosed
 		}
 	}
 }
