@@ -344,14 +344,9 @@ func (c *Conn) better(a, b *link) bool {
 // addLink attaches a freshly handshaken link and starts it. If the Conn
 // already has a link, the worse of the two is closed with 4004: if that is
 // the current send link, its queue is flushed first and the new link
-// continues the message numbering with a base message.
-func (c *Conn) addLink(l *link) bool {
-	return c.addLinkFrom(l, nil)
-}
-
-// addLinkFrom is addLink that also reports, through becameReady, whether
-// this link took the Conn from preparing to ready.
-func (c *Conn) addLinkFrom(l *link, becameReady *bool) bool {
+// continues the message numbering with a base message. becameReady is set
+// if this link took the Conn from preparing to ready.
+func (c *Conn) addLink(l *link, becameReady *bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Terminal() {
@@ -370,9 +365,7 @@ func (c *Conn) addLinkFrom(l *link, becameReady *bool) bool {
 	if c.state.Kind == StatePreparing {
 		c.peer = l.peer
 		c.setStateLocked(State{Kind: StateReady})
-		if becameReady != nil {
-			*becameReady = true
-		}
+		*becameReady = true
 	}
 	cur := c.send.Load()
 	switch {

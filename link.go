@@ -314,6 +314,7 @@ func (l *link) finish(err error) {
 	}
 	l.fail(err)
 	<-l.writerDone
+	l.resume.Stop()
 	l.mu.Lock()
 	if l.closeTimer != nil {
 		l.closeTimer.Stop()

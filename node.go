@@ -227,7 +227,7 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		}
 		n.mu.Unlock()
 		becameReady := false
-		if c.addLinkFrom(l, &becameReady) {
+		if c.addLink(l, &becameReady) {
 			if created {
 				if f := n.cfg.OnStateChange; f != nil {
 					f(c, State{Kind: StateReady})
