@@ -222,6 +222,6 @@ func BenchmarkSeal(b *testing.B) {
 	p := make([]byte, benchSize)
 	b.SetBytes(benchSize)
 	for i := 0; b.Loop(); i++ {
-		buf = seal(aead, buf, 1, uint64(i), p)
+		buf = seal(aead, new(nonceBuf), buf, 1, uint64(i), p)
 	}
 }

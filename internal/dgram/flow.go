@@ -186,9 +186,9 @@ func (f *Flow) Send(p []byte) error {
 	pn := f.nextPN.Add(1) - 1
 	var b []byte
 	if f.sealer != nil {
-		b = seal(f.sealer, *buf, f.remote, pn, p)
+		b = seal(f.sealer, &buf.nonce, buf.b, f.remote, pn, p)
 	} else {
-		b = appendPlain(*buf, f.remote, pn, p)
+		b = appendPlain(buf.b, f.remote, pn, p)
 	}
 	err := m.sock.write(b, pr)
 	m.putBuf(buf)
@@ -323,7 +323,7 @@ func (f *Flow) input(h header, b []byte, from netip.AddrPort) {
 			f.stats.tooOld.Add(1)
 			return
 		}
-		p, err := open(f.opener, h, b)
+		p, err := open(f.opener, &f.mux.nonce, h, b)
 		if err != nil {
 			f.stats.auth.Add(1)
 			return
@@ -393,7 +393,9 @@ func (f *Flow) deliver(payload []byte) {
 		f.stats.queueFull.Add(1)
 		return
 	}
-	f.queue[(f.head+f.n)%len(f.queue)] = append(make([]byte, 0, len(payload)), payload...)
+	c := make([]byte, len(payload))
+	copy(c, payload)
+	f.queue[(f.head+f.n)%len(f.queue)] = c
 	f.n++
 	f.qbytes += len(payload)
 	if f.n > len(f.queue)/2 {

@@ -206,7 +206,7 @@ func TestHostileInput(t *testing.T) {
 	s.send([]byte{kindSealed}, to)
 	s.send(bytes.Repeat([]byte{0xff}, 100), to)
 	mux.Malformed += 3
-	forged := seal(newAEAD(&Key{1}), make([]byte, 0, 64), sb, 1<<40, []byte("forged"))
+	forged := seal(newAEAD(&Key{1}), new(nonceBuf), make([]byte, 0, 64), sb, 1<<40, []byte("forged"))
 	s.send(forged, to)
 	drops.Auth++
 	plain := appendPlain(nil, sb, 1<<41, []byte("plain on a secure flow"))
@@ -301,7 +301,7 @@ func TestSecureRoaming(t *testing.T) {
 	expect("a0", ma.LocalAddr())
 
 	s := newSniffer(t)
-	s.send(seal(newAEAD(&Key{9}), make([]byte, 0, 64), sb, 1000, []byte("forged")), mb.LocalAddr())
+	s.send(seal(newAEAD(&Key{9}), new(nonceBuf), make([]byte, 0, 64), sb, 1000, []byte("forged")), mb.LocalAddr())
 	send(c, "c0") // packet number 0 again: a replay
 	send(a, "a1")
 	expect("a1", ma.LocalAddr())

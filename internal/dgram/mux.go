@@ -40,7 +40,8 @@ type Mux struct {
 	stats   muxCounters
 	mtus    mtuCache
 	backlog bool      // the reader goroutine's: a queue it filled is over half full
-	bufs    sync.Pool // of *[]byte, send buffers of sendBufSize
+	nonce   nonceBuf  // the reader goroutine's: for opening datagrams
+	bufs    sync.Pool // of *sendBuf
 
 	stop chan struct{}  // closed by Close: stops the sweeper
 	wg   sync.WaitGroup // the reader and the sweeper
@@ -91,7 +92,7 @@ func Listen(network, laddr string, cfg *Config) (*Mux, error) {
 		flows: make(map[SessionID]*Flow),
 		stop:  make(chan struct{}),
 	}
-	m.bufs.New = func() any { b := make([]byte, sendBufSize); return &b }
+	m.bufs.New = func() any { return &sendBuf{b: make([]byte, sendBufSize)} }
 	if m.df = setDontFragment(conn, v6); m.df != nil {
 		c.Logger.Warn("nearnet: datagrams: cannot set don't-fragment; payloads are still kept under the interface MTU", "err", m.df)
 	}
@@ -348,8 +349,14 @@ func (m *Mux) network() string {
 	return "udp4"
 }
 
-func (m *Mux) getBuf() *[]byte  { return m.bufs.Get().(*[]byte) }
-func (m *Mux) putBuf(b *[]byte) { m.bufs.Put(b) }
+// sendBuf is scratch space for sending one datagram.
+type sendBuf struct {
+	b     []byte // sendBufSize bytes
+	nonce nonceBuf
+}
+
+func (m *Mux) getBuf() *sendBuf  { return m.bufs.Get().(*sendBuf) }
+func (m *Mux) putBuf(b *sendBuf) { m.bufs.Put(b) }
 
 // mtuCache remembers path MTUs per destination for a second, so that many
 // flows to one peer cost one route lookup.

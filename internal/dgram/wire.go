@@ -65,21 +65,24 @@ func parseHeader(b []byte) (header, error) {
 	return h, nil
 }
 
-// nonce is the AES-GCM nonce of packet number pn: four zero bytes, then pn
+// nonceBuf holds an AES-GCM nonce: four zero bytes, then the packet number
 // big-endian. A key is used by one sender for one flow only (see
-// [ExporterContext]), so the packet number alone makes nonces unique.
-func nonce(pn uint64) [nonceLen]byte {
-	var n [nonceLen]byte
-	binary.BigEndian.PutUint64(n[4:], pn)
-	return n
+// [ExporterContext]), so the packet number alone makes nonces unique. It is
+// scratch space kept with its user, because a nonce on the stack escapes
+// through the cipher.AEAD interface and would cost an allocation per
+// datagram.
+type nonceBuf [nonceLen]byte
+
+func (n *nonceBuf) set(pn uint64) []byte {
+	binary.BigEndian.PutUint64(n[4:], pn) // n[:4] stay zero
+	return n[:]
 }
 
-// seal appends the sealed datagram for payload to b (which must be empty;
-// its capacity is reused) and returns it.
-func seal(aead cipher.AEAD, b []byte, session SessionID, pn uint64, payload []byte) []byte {
+// seal appends the sealed datagram for payload to b[:0] (its capacity is
+// reused) and returns it.
+func seal(aead cipher.AEAD, n *nonceBuf, b []byte, session SessionID, pn uint64, payload []byte) []byte {
 	b = appendHeader(b[:0], header{kind: kindSealed, session: session, pn: pn})
-	n := nonce(pn)
-	return aead.Seal(b, n[:], payload, b[:HeaderLen])
+	return aead.Seal(b, n.set(pn), payload, b[:HeaderLen])
 }
 
 // appendPlain appends the plaintext datagram for payload to b[:0].
@@ -91,16 +94,15 @@ func appendPlain(b []byte, session SessionID, pn uint64, payload []byte) []byte 
 // open authenticates and decrypts the sealed datagram b, whose header h was
 // parsed by parseHeader, in place: the payload it returns aliases b, and b's
 // ciphertext is overwritten whether or not it succeeds.
-func open(aead cipher.AEAD, h header, b []byte) ([]byte, error) {
+func open(aead cipher.AEAD, n *nonceBuf, h header, b []byte) ([]byte, error) {
 	if h.kind != kindSealed {
 		return nil, errAuth
 	}
 	if len(b) < SealedOverhead {
 		return nil, errTruncated
 	}
-	n := nonce(h.pn)
 	ct := b[HeaderLen:]
-	p, err := aead.Open(ct[:0], n[:], ct, b[:HeaderLen])
+	p, err := aead.Open(ct[:0], n.set(h.pn), ct, b[:HeaderLen])
 	if err != nil {
 		return nil, errAuth
 	}
