@@ -206,7 +206,7 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			m, err := c.readDirect(ctx, l)
 			c.mu.Lock()
 			c.direct = false
-			if err == nil || err != errNotRead {
+			if err != errNotRead {
 				c.mu.Unlock()
 				return m, err
 			}
@@ -233,6 +233,14 @@ func (c *Conn) directLinkLocked() *link {
 		return nil
 	}
 	return c.links[0]
+}
+
+// othersWaiting reports whether another ReceiveMessage caller waits for
+// the queue (so reading should not stay with a caller that is leaving).
+func (c *Conn) othersWaiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rwait != nil
 }
 
 // busyElsewhere reports whether a direct reader should stop: another link

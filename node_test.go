@@ -469,3 +469,49 @@ func TestPeerIDPersistence(t *testing.T) {
 		t.Fatal("a corrupt peer ID file was accepted")
 	}
 }
+
+// Several goroutines receiving from one Conn get every message exactly once.
+func TestConcurrentReceivers(t *testing.T) {
+	a, b := newNode(t, Config{}), newNode(t, Config{})
+	ca, cb := pair(t, a, b)
+	ctx := ctxT(t)
+	const n = 3000
+	var mu sync.Mutex
+	seen := make(map[string]int)
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				m, err := cb.ReceiveMessage(ctx)
+				if err != nil {
+					return // io.EOF after the sender's Close
+				}
+				mu.Lock()
+				seen[string(m)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := ca.SendMessage(ctx, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond) // let the receivers go idle now and then
+		}
+	}
+	if err := ca.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("received %d distinct messages, want %d", len(seen), n)
+	}
+	for m, k := range seen {
+		if k != 1 {
+			t.Fatalf("message %s received %d times", m, k)
+		}
+	}
+}

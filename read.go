@@ -186,7 +186,7 @@ func (c *Conn) readDirect(ctx context.Context, l *link) ([]byte, error) {
 	busy := false // more has arrived than this caller takes
 	defer func() {
 		l.rmu.Unlock()
-		if busy {
+		if busy || c.othersWaiting() {
 			// A stream of messages, not a request/response exchange: the
 			// background reader decodes ahead, in parallel with the caller.
 			l.resumeBackground()
