@@ -184,3 +184,59 @@ func ipStats(t *testing.T, h *netns.Host) map[string]int64 {
 	}
 	return stats
 }
+
+// TestSendNeverBlocks: behind a 1 Mbit/s link (a tbf qdisc) the socket's
+// send buffer fills up. Send keeps returning at once, counting what the OS
+// had no room for, where a blocking send would wait for the link: 2000
+// datagrams of 1200 bytes take 19 s at 1 Mbit/s.
+func TestSendNeverBlocks(t *testing.T) {
+	netns.RequireCommands(t, "tc")
+	lab := netns.New(t, "a", "b")
+	ha, hb := lab.Host("a"), lab.Host("b")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ha.Run(ctx, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "1mbit", "burst", "16kb", "limit", "10mb"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{SocketBuffer: 64 << 10}
+	var ma, mb *Mux
+	in(t, ha, func() (err error) { ma, err = Listen("udp4", "0.0.0.0:0", cfg); return })
+	defer ma.Close()
+	in(t, hb, func() (err error) { mb, err = Listen("udp4", "0.0.0.0:0", cfg); return })
+	defer mb.Close()
+	ka, kb := testKeys(t)
+	sa, sb := NewSessionID(), NewSessionID()
+	a, err := ma.NewFlow(FlowConfig{LocalSession: sa, RemoteSession: sb, RemoteAddr: netip.AddrPortFrom(hb.Addr(), uint16(mb.Port())), Keys: ka})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := mb.NewFlow(FlowConfig{LocalSession: sb, RemoteSession: sa, Keys: kb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	const n = 2000
+	payload := make([]byte, 1200)
+	start := time.Now()
+	in(t, ha, func() error {
+		for range n {
+			if err := a.Send(payload); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	took := time.Since(start)
+	st := a.Stats()
+	t.Logf("%d sends in %v: %+v", n, took, st)
+	if took > 5*time.Second {
+		t.Fatalf("%d sends took %v: Send waited for the link", n, took)
+	}
+	if st.Dropped.SendBuffer == 0 || st.Sent+st.Dropped.SendBuffer != n {
+		t.Fatalf("stats %+v: want every datagram sent or counted as dropped for a full send buffer", st)
+	}
+	// What was sent still arrives.
+	recv(t, b)
+}
