@@ -92,7 +92,7 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closed {
+	if n.closed.Load() {
 		r.Close()
 		return ErrClosed
 	}

@@ -162,6 +162,16 @@ type Config struct {
 	// Accept. If zero, DefaultAcceptBacklog (64).
 	AcceptBacklog int
 
+	// DisableDatagrams turns best-effort datagrams off: no UDP socket is
+	// opened and hellos offer no datagram flow.
+	DisableDatagrams bool
+
+	// DatagramIdleTimeout closes a connection's datagram flow after this
+	// long without a datagram either way; SendDatagram and ReceiveDatagram
+	// then report ErrDatagramsUnavailable. Flows also close with their
+	// connection. If zero, 24 hours. At least 10 ms, at most 24 hours.
+	DatagramIdleTimeout time.Duration
+
 	// OnStateChange, if set, is called for each state change of each
 	// connection, in order per connection. It must not block.
 	OnStateChange func(c *Conn, s State)
@@ -190,6 +200,7 @@ func (c *Config) clone() (*Config, error) {
 	setDefault(&n.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&n.CloseTimeout, DefaultCloseTimeout)
 	setDefault(&n.AcceptBacklog, DefaultAcceptBacklog)
+	setDefault(&n.DatagramIdleTimeout, 24*time.Hour)
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -265,6 +276,9 @@ func (c *Config) validate() error {
 	}
 	if c.CloseTimeout < 0 {
 		return bad("CloseTimeout", c.CloseTimeout, "must not be negative")
+	}
+	if c.DatagramIdleTimeout < 10*time.Millisecond || c.DatagramIdleTimeout > 24*time.Hour {
+		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "must be 0 (24 hours) or 10ms to 24h")
 	}
 	if c.AcceptBacklog < 0 {
 		return bad("AcceptBacklog", c.AcceptBacklog, "must not be negative")

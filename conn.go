@@ -40,6 +40,7 @@ type Conn struct {
 	dwait     chan struct{} // closed when q drains to half or delivered advances
 	rerr      error         // returned by ReceiveMessage once q is empty
 	direct    bool          // a ReceiveMessage caller is reading a link itself
+	dstats    DatagramStats // datagram counters of links that ended
 	closed    bool          // Close or Abort was called
 	done      chan struct{} // closed when the last link has ended after the Conn ended
 }
@@ -412,6 +413,10 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 			c.links = append(c.links[:i], c.links[i+1:]...)
 			break
 		}
+	}
+	if l.flow != nil {
+		c.dstats.add(l.flow.Stats())
+		l.flow.Close()
 	}
 	wasSend := c.send.Load() == l
 	if wasSend {

@@ -142,6 +142,9 @@ func TestSimultaneousOpenRace(t *testing.T) {
 					if la == nil || lb == nil || la.key != lb.key {
 						t.Fatalf("nodes %d and %d kept different connections", i, j)
 					}
+					// Datagrams use the surviving link's flow, both ways.
+					sendUntil(t, a, b, fmt.Sprintf("dgram %d>%d", i, j))
+					sendUntil(t, b, a, fmt.Sprintf("dgram %d>%d", j, i))
 				}
 			}
 		})

@@ -103,7 +103,7 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		nc.Close()
 		return nil, herr("tls", err)
 	}
-	hello, err := n.hello(cs, true)
+	hello, err := n.hello(l, cs, true)
 	if err != nil {
 		raw.Close()
 		return nil, herr("hello", err)
@@ -129,6 +129,7 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		return nil, herr("hello", err)
 	}
 	raw.SetDeadline(time.Time{})
+	l.startFlow(cs)
 	return l, nil
 }
 
@@ -172,9 +173,11 @@ func (l *link) readHello() (*wire.Hello, error) {
 	}
 }
 
-// hello encodes this node's hello, with the PSK proof when a key is set.
-func (n *Node) hello(cs *tls.ConnectionState, client bool) ([]byte, error) {
-	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.name, Meta: n.cfg.Metadata}
+// hello encodes this node's hello for link l, with the PSK proof when a
+// key is set and the datagram offer unless datagrams are off.
+func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, error) {
+	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata}
+	n.offerDatagrams(l, &h.UDPPort, &h.UDPSession)
 	if n.cfg.Key != nil && cs != nil {
 		p, err := security.Proof(*n.cfg.Key, cs, client)
 		if err != nil {
@@ -213,6 +216,7 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 		}
 	}
 	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
+	l.peerUDPPort, l.peerUDPSession = h.UDPPort, h.UDPSession
 	return nil
 }
 
@@ -306,7 +310,7 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 			return refuse("admission", &RejectedError{Code: wire.CloseRejected, Reason: err.Error()})
 		}
 	}
-	hello, err := n.hello(cs, false)
+	hello, err := n.hello(l, cs, false)
 	if err != nil {
 		raw.Close()
 		return nil, herr("hello", err)
@@ -317,6 +321,7 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		raw.Close()
 		return nil, herr("hello", err)
 	}
+	l.startFlow(cs)
 	raw.SetDeadline(time.Time{})
 	return l, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -33,7 +34,12 @@ type link struct {
 	outgoing bool
 	key      string // Sec-WebSocket-Key: names the link on both sides
 	peer     Peer
-	c        *Conn // set by Conn.addLink before the goroutines start
+	c        *Conn           // set by Conn.addLink before the goroutines start
+	udpLocal dgram.SessionID // our datagram session on this link, 0 if none offered
+	flow     *dgram.Flow     // the link's datagram flow, nil if either side has none
+
+	peerUDPPort    int // the peer's datagram offer, from its hello
+	peerUDPSession string
 
 	mu          sync.Mutex    // guards the fields below
 	rng         *rand.ChaCha8 // masking keys, client side only

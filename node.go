@@ -9,10 +9,12 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -35,7 +37,10 @@ type Node struct {
 	ln      net.Listener
 	disc    *discovery.Responder
 	reg     *discovery.Registration
-	closed  bool
+
+	dmu        sync.Mutex  // guards mux4 and mux6
+	mux4, mux6 *dgram.Mux  // UDP sockets for datagrams, opened on first use
+	closed     atomic.Bool // set by Close; read without mu by muxFor
 
 	acceptq chan *Conn
 	done    chan struct{} // closed by Close
@@ -111,7 +116,7 @@ func (n *Node) Addr() net.Addr {
 // probing mDNS requires (under a second). ctx bounds only that start-up.
 func (n *Node) Listen(ctx context.Context) error {
 	n.mu.Lock()
-	if n.closed {
+	if n.closed.Load() {
 		n.mu.Unlock()
 		return ErrClosed
 	}
@@ -214,7 +219,7 @@ func (n *Node) handleIncoming(raw net.Conn) {
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 	for {
 		n.mu.Lock()
-		if n.closed {
+		if n.closed.Load() {
 			n.mu.Unlock()
 			l.fail(ErrClosed)
 			return nil, false, ErrClosed
@@ -340,7 +345,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	var c *Conn
 	if !id.IsZero() {
 		n.mu.Lock()
-		if n.closed {
+		if n.closed.Load() {
 			n.mu.Unlock()
 			return nil, ErrClosed
 		}
@@ -407,11 +412,11 @@ func unwrapSingleRejection(err error) error {
 // waits for the node's goroutines to end.
 func (n *Node) Close() error {
 	n.mu.Lock()
-	if n.closed {
+	if n.closed.Load() {
 		n.mu.Unlock()
 		return nil
 	}
-	n.closed = true
+	n.closed.Store(true)
 	close(n.done)
 	ln, disc := n.ln, n.disc
 	conns := make([]*Conn, 0, len(n.conns))
@@ -438,6 +443,13 @@ func (n *Node) Close() error {
 	}
 	wg.Wait()
 	n.wg.Wait()
+	n.dmu.Lock()
+	for _, m := range []*dgram.Mux{n.mux4, n.mux6} {
+		if m != nil {
+			m.Close()
+		}
+	}
+	n.dmu.Unlock()
 	// Connections handed to neither Accept nor anyone else.
 	for {
 		select {

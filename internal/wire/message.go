@@ -31,6 +31,12 @@ type Hello struct {
 	Meta    map[string]string `json:"meta,omitempty"` // application metadata
 	Proof   []byte            `json:"proof,omitempty"`
 	Caps    []string          `json:"caps,omitempty"` // capabilities (reserved)
+
+	// The sender's datagram flow (PROTOCOL.md, "Datagrams"): the UDP port
+	// it receives on and the session ID, 16 lowercase hex digits, that
+	// datagrams to it carry. Absent when it does not do datagrams.
+	UDPPort    int    `json:"udp_port,omitempty"`
+	UDPSession string `json:"udp_session,omitempty"`
 }
 
 // Limits on what a hello may carry.
@@ -85,6 +91,17 @@ func ParseHello(body []byte) (*Hello, error) {
 	}
 	if n > MaxMetaLen {
 		return nil, &HelloError{"metadata larger than 4 KiB"}
+	}
+	if (h.UDPPort == 0) != (h.UDPSession == "") {
+		return nil, &HelloError{"udp_port and udp_session go together"}
+	}
+	if h.UDPPort != 0 {
+		if h.UDPPort < 1 || h.UDPPort > 65535 {
+			return nil, &HelloError{"udp_port out of range"}
+		}
+		if len(h.UDPSession) != 16 || !isLowerHex(h.UDPSession) || h.UDPSession == "0000000000000000" {
+			return nil, &HelloError{"udp_session must be 16 lowercase hex digits, not all zero"}
+		}
 	}
 	return &h, nil
 }

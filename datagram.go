@@ -1,0 +1,281 @@
+package nearnet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/nearnet/nearnet/internal/dgram"
+)
+
+// Best-effort datagrams, Multipeer's .unreliable mode. Each link negotiates
+// a UDP flow in its hellos (PROTOCOL.md, "Datagrams"): both sides announce
+// the port of their node's UDP socket and a session ID; keys come from the
+// link's TLS exporter. One UDP socket per node and address family serves
+// every flow (internal/dgram). A Conn sends on the flow of its current
+// link; the flow of a link closes with the link.
+
+var (
+	// ErrDatagramTooLarge is wrapped by the error SendDatagram returns for
+	// a payload over MaxDatagramSize; errors.As it to *DatagramTooLargeError
+	// for the limit.
+	ErrDatagramTooLarge = dgram.ErrTooLarge
+
+	// ErrDatagramsUnavailable means the connection has no datagram flow:
+	// this node or the peer turned datagrams off (or the peer's
+	// implementation has none), or the flow expired (Config.DatagramIdleTimeout).
+	ErrDatagramsUnavailable = errors.New("nearnet: datagrams unavailable on this connection")
+)
+
+// DatagramTooLargeError reports a payload over the path's limit.
+type DatagramTooLargeError = dgram.TooLargeError
+
+// DatagramStats counts a connection's datagrams.
+type DatagramStats struct {
+	Sent, SentBytes         uint64
+	Received, ReceivedBytes uint64
+	// Dropped counts datagrams not sent or not delivered, by reason:
+	// "too_large", "send_buffer", "send_error" (sending); "auth", "replay",
+	// "too_old", "truncated", "address", "queue_full" (receiving).
+	Dropped map[string]uint64
+}
+
+func (s *DatagramStats) add(d dgram.Stats) {
+	s.Sent += d.Sent
+	s.SentBytes += d.SentBytes
+	s.Received += d.Received
+	s.ReceivedBytes += d.ReceivedBytes
+	if s.Dropped == nil {
+		s.Dropped = map[string]uint64{}
+	}
+	for k, v := range map[string]uint64{
+		"too_large": d.Dropped.TooLarge, "send_buffer": d.Dropped.SendBuffer, "send_error": d.Dropped.SendError,
+		"auth": d.Dropped.Auth, "replay": d.Dropped.Replay, "too_old": d.Dropped.TooOld,
+		"truncated": d.Dropped.Truncated, "address": d.Dropped.Address, "queue_full": d.Dropped.QueueFull,
+	} {
+		if v > 0 {
+			s.Dropped[k] += v
+		}
+	}
+}
+
+// muxFor returns the node's UDP socket for the address family of ip,
+// opening it on first use.
+func (n *Node) muxFor(ip netip.Addr) (*dgram.Mux, error) {
+	v4 := ip.Unmap().Is4()
+	n.dmu.Lock()
+	defer n.dmu.Unlock()
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	p := &n.mux6
+	network, laddr := "udp6", "[::]:0"
+	if v4 {
+		p, network, laddr = &n.mux4, "udp4", "0.0.0.0:0"
+	}
+	if *p != nil {
+		return *p, nil
+	}
+	if allLoopback(n.cfg.Interfaces) {
+		laddr = "127.0.0.1:0"
+		if !v4 {
+			laddr = "[::1]:0"
+		}
+	}
+	m, err := dgram.Listen(network, laddr, &dgram.Config{IdleTimeout: n.cfg.DatagramIdleTimeout, Logger: n.cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("nearnet: datagram socket: %w", err)
+	}
+	*p = m
+	return m, nil
+}
+
+// offerDatagrams picks this link's datagram session and fills the hello's
+// UDP fields, unless datagrams are off.
+func (n *Node) offerDatagrams(l *link, port *int, session *string) {
+	if n.cfg.DisableDatagrams {
+		return
+	}
+	ap, err := netip.ParseAddrPort(l.raw.RemoteAddr().String())
+	if err != nil {
+		return
+	}
+	m, err := n.muxFor(ap.Addr())
+	if err != nil {
+		n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "err", err)
+		return
+	}
+	l.udpLocal = dgram.NewSessionID()
+	*port = m.Port()
+	*session = fmt.Sprintf("%016x", uint64(l.udpLocal))
+}
+
+// startFlow opens the link's datagram flow if both hellos offered one. A
+// failure costs the link its datagrams, not the link.
+func (l *link) startFlow(cs *tls.ConnectionState) {
+	if err := l.openFlow(cs, l.peerUDPPort, l.peerUDPSession); err != nil {
+		l.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", l.peer.ID.Short(), "err", err)
+	}
+}
+
+func (l *link) openFlow(cs *tls.ConnectionState, peerPort int, peerSession string) error {
+	if l.udpLocal == 0 || peerPort == 0 {
+		return nil
+	}
+	remoteSID, err := strconv.ParseUint(peerSession, 16, 64)
+	if err != nil {
+		return err
+	}
+	ap, err := netip.ParseAddrPort(l.raw.RemoteAddr().String())
+	if err != nil {
+		return err
+	}
+	m, err := l.n.muxFor(ap.Addr())
+	if err != nil {
+		return err
+	}
+	fc := dgram.FlowConfig{
+		LocalSession:  l.udpLocal,
+		RemoteSession: dgram.SessionID(remoteSID),
+		RemoteAddr:    netip.AddrPortFrom(ap.Addr().Unmap(), uint16(peerPort)),
+	}
+	if cs != nil {
+		dialer, listener := fc.LocalSession, fc.RemoteSession
+		if !l.outgoing {
+			dialer, listener = listener, dialer
+		}
+		material, err := cs.ExportKeyingMaterial(dgram.ExporterLabel, dgram.ExporterContext(dialer, listener), dgram.ExporterLength)
+		if err != nil {
+			return err
+		}
+		if fc.Keys, err = dgram.KeysFromExporter(material, l.outgoing); err != nil {
+			return err
+		}
+	}
+	f, err := m.NewFlow(fc)
+	if err != nil {
+		return err
+	}
+	l.flow = f
+	return nil
+}
+
+// SendDatagram sends p as one best-effort datagram: it may be lost,
+// duplicated by nothing but the network, or arrive out of order, and is
+// never fragmented. It never blocks; when the socket's buffer is full the
+// datagram is dropped and counted. A payload over MaxDatagramSize fails
+// with an error wrapping [ErrDatagramTooLarge].
+func (c *Conn) SendDatagram(p []byte) error {
+	l := c.send.Load()
+	if l == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.state.Terminal() {
+			return c.sendErrLocked()
+		}
+		return nil // between two links: best effort, this one is dropped
+	}
+	if l.flow == nil {
+		return ErrDatagramsUnavailable
+	}
+	err := l.flow.Send(p)
+	switch {
+	case err == nil, errors.Is(err, ErrDatagramTooLarge):
+		return err
+	case errors.Is(err, dgram.ErrExpired):
+		return fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
+	case errors.Is(err, dgram.ErrClosed):
+		return nil // the link is being replaced; best effort
+	}
+	return err
+}
+
+// ReceiveDatagram returns the next datagram, blocking until one arrives or
+// ctx is done. After the connection ends it returns the connection's error
+// (ErrClosed after Close).
+func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
+	for {
+		f, linkCh, err := c.currentFlow()
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			p, err := f.Receive(ctx)
+			switch {
+			case err == nil:
+				return p, nil
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case errors.Is(err, dgram.ErrExpired):
+				return nil, fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
+			}
+			// The flow closed with its link: wait for the Conn to move on.
+		}
+		select {
+		case <-linkCh:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// currentFlow returns the flow of the send link, or nil between links
+// (with the channel that announces the next one), or why there is none.
+func (c *Conn) currentFlow() (*dgram.Flow, <-chan struct{}, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, nil, ErrClosed
+	case c.state.Terminal():
+		if c.rerr != nil {
+			return nil, nil, c.rerr
+		}
+		return nil, nil, c.sendErrLocked()
+	}
+	l := c.send.Load()
+	if l == nil {
+		return nil, c.linkCh, nil
+	}
+	if l.flow == nil {
+		return nil, nil, ErrDatagramsUnavailable
+	}
+	select {
+	case <-l.flow.Done():
+		return nil, c.linkCh, nil
+	default:
+	}
+	return l.flow, c.linkCh, nil
+}
+
+// MaxDatagramSize returns the largest payload SendDatagram accepts now:
+// the path MTU to the peer less the IP, UDP and nearnet headers (1439
+// bytes on Ethernet with IPv4 and TLS). It is 0 when datagrams are
+// unavailable.
+func (c *Conn) MaxDatagramSize() int {
+	if l := c.send.Load(); l != nil && l.flow != nil {
+		return l.flow.MaxSize()
+	}
+	return 0
+}
+
+// DatagramStats returns the connection's datagram counters, over all the
+// links it has had.
+func (c *Conn) DatagramStats() DatagramStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.dstats
+	s.Dropped = make(map[string]uint64, len(c.dstats.Dropped))
+	for k, v := range c.dstats.Dropped {
+		s.Dropped[k] = v
+	}
+	for _, l := range c.links {
+		if l.flow != nil {
+			s.add(l.flow.Stats())
+		}
+	}
+	return s
+}
