@@ -377,27 +377,6 @@ func TestSeveralRespondersAndBrowsers(t *testing.T) {
 	}
 }
 
-// A responder in another process on the same host (sharing port 5353) is
-// found, and a browser in another process finds ours.
-func TestAcrossProcesses(t *testing.T) {
-	typ := testType(t)
-	h := startHelper(t, nil, helperEnv+"=respond", "NN_IFACES=lo", "NN_TYPE="+typ, "NN_INSTANCE=Remote", "NN_PORT=777", "NN_TXT=p=1")
-	h.waitLine(t, "REGISTERED", 10*time.Second)
-	ev := newEvents()
-	mustBrowser(t, loConfig(t), typ, ev.fn)
-	if s := ev.wait(t, Found, "Remote", 5*time.Second).Service; s.Port != 777 || s.TXT["p"] != "1" {
-		t.Errorf("found %+v", s)
-	}
-
-	r := mustResponder(t, loConfig(t))
-	register(t, r, Service{Instance: "Local", Type: typ, Port: 778})
-	hb := startHelper(t, nil, helperEnv+"=browse", "NN_IFACES=lo", "NN_TYPE="+typ)
-	got := hb.waitEvent(t, 5*time.Second, func(ev Event) bool { return ev.Kind == Found && ev.Service.Instance == "Local" })
-	if got.Service.Port != 778 {
-		t.Errorf("helper found %+v", got.Service)
-	}
-}
-
 // Many services make an answer bigger than a packet: it is split, every
 // packet stays under the limit, and everything arrives.
 func TestLargeAnswerIsSplit(t *testing.T) {

@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,7 +16,8 @@ import (
 
 // The test binary doubles as a helper process, so tests can run a
 // responder or a browser in another process or network namespace:
-// TestMain calls helperMain when helperEnv is set. Settings come from
+// TestMain calls helperMain when helperEnv is set (startHelper, in
+// helperproc_test.go, starts one). Settings come from
 // environment variables:
 //
 //	NEARNET_DISCOVERY_HELPER  "respond" or "browse"
@@ -164,121 +162,4 @@ func quQuery(cfg Config, typ string) string {
 		return "MULTICAST"
 	}
 	return "NONE"
-}
-
-// send writes one command line to the helper's stdin.
-func (h *helper) send(t testing.TB, line string) {
-	t.Helper()
-	if _, err := io.WriteString(h.stdin, line+"\n"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// helper is a running helper process.
-type helper struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string
-	done  chan struct{}
-
-	mu  sync.Mutex
-	all []string // every line printed
-}
-
-// output returns every line the helper printed so far.
-func (h *helper) output() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.all...)
-}
-
-// startHelper runs the test binary as a helper, optionally prefixed by a
-// command such as "ip netns exec NS". It is stopped at test cleanup.
-func startHelper(t testing.TB, prefix []string, env ...string) *helper {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append(append([]string{}, prefix...), exe, "-test.run=^$")
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = tWriter{t}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &helper{cmd: cmd, stdin: stdin, lines: make(chan string, 256), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			h.mu.Lock()
-			h.all = append(h.all, sc.Text())
-			h.mu.Unlock()
-			select {
-			case h.lines <- sc.Text():
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() { h.stop(t) })
-	return h
-}
-
-// stop closes the helper's stdin and waits for it to exit.
-func (h *helper) stop(t testing.TB) {
-	h.stdin.Close()
-	select {
-	case <-h.done:
-	case <-time.After(10 * time.Second):
-		h.cmd.Process.Kill()
-		<-h.done
-	}
-	h.cmd.Wait()
-}
-
-// waitLine returns the first output line with the given prefix.
-func (h *helper) waitLine(t testing.TB, prefix string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case l := <-h.lines:
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-h.done:
-			t.Fatalf("helper exited before printing %q", prefix)
-		case <-deadline:
-			t.Fatalf("helper printed no %q within %v", prefix, timeout)
-		}
-	}
-}
-
-// waitEvent returns the first event a browsing helper prints for which
-// match is true.
-func (h *helper) waitEvent(t testing.TB, timeout time.Duration, match func(Event) bool) Event {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case l := <-h.lines:
-			var ev Event
-			if json.Unmarshal([]byte(l), &ev) == nil && match(ev) {
-				return ev
-			}
-		case <-h.done:
-			t.Fatal("helper exited before the expected event")
-		case <-deadline:
-			t.Fatalf("no matching event from helper within %v; it printed:\n%s", timeout, strings.Join(h.output(), "\n"))
-		}
-	}
 }

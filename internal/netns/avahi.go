@@ -8,18 +8,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // Avahi is an avahi-daemon running in a host as an independent mDNS peer,
 // with a private D-Bus system bus for avahi-browse and avahi-publish-service.
-// It answers on eth0 only, over IPv4, with host name "avahi-HOSTNAME".
+// It answers on eth0 only, over IPv4, with host name "avahi-HOSTNAME" and
+// only IPv4 address records: eth0's IPv6 link-local address is not
+// published, so a resolved service's address is the host's [Host.Addr].
 //
 // It follows shared/netns.md: the daemon runs in a mount namespace of its
-// own in which /etc/avahi/services (no static services) and
-// /run/avahi-daemon are bind-mounted from a test directory, so nothing on
-// the machine is changed, and it is stopped when the test ends.
+// own in which /etc/avahi/services and /run/avahi-daemon are bind-mounted
+// from a test directory, so nothing on the machine is changed, and it is
+// stopped when the test ends. It starts with no static services;
+// [Avahi.AddServiceFile] adds them.
 type Avahi struct {
 	Host       *Host
 	HostName   string // the daemon's mDNS host name, without ".local"
@@ -65,8 +69,8 @@ var avahiCommands = []string{"avahi-daemon", "avahi-browse", "avahi-publish-serv
 func (h *Host) StartAvahi(t testing.TB) *Avahi {
 	t.Helper()
 	RequireCommands(t, avahiCommands...)
-	_, err := os.Stat("/etc/avahi/services")
-	Require(t, "avahi-daemon's /etc/avahi/services directory", err == nil)
+	_, err := os.Stat(avahiServiceDir)
+	Require(t, "avahi-daemon's "+avahiServiceDir+" directory", err == nil)
 
 	h.mu.Lock()
 	started := h.avahi != nil
@@ -117,9 +121,9 @@ func (h *Host) StartAvahi(t testing.TB) *Avahi {
 		t.Fatalf("netns: start dbus-daemon in %s: %v\n%s", h.Name, err, a.Bus.Dump())
 	}
 
-	script := fmt.Sprintf("mount --bind %s /etc/avahi/services && mount --bind %s /run/avahi-daemon && "+
+	script := fmt.Sprintf("mount --bind %s %s && mount --bind %s /run/avahi-daemon && "+
 		"exec avahi-daemon -f %s --no-drop-root --no-chroot --no-rlimits --no-proc-title",
-		shellQuote(filepath.Join(dir, "services")), shellQuote(filepath.Join(dir, "run")),
+		shellQuote(filepath.Join(dir, "services")), avahiServiceDir, shellQuote(filepath.Join(dir, "run")),
 		shellQuote(filepath.Join(dir, "avahi.conf")))
 	cmd := h.Command(context.Background(), "unshare", "-m", "--", "sh", "-c", script)
 	cmd.Env = a.env()
@@ -228,6 +232,66 @@ func (h *Host) AvahiPublish(t testing.TB, name, serviceType string, port int, tx
 		t.Fatalf("netns: avahi-publish-service in %s: %v\n%s", h.Name, err, p.Dump())
 	}
 	return p
+}
+
+// avahiServiceDir is where avahi-daemon reads static service files; in an
+// Avahi's mount namespace it is the services directory under [Avahi.Dir].
+const avahiServiceDir = "/etc/avahi/services"
+
+// AddServiceFile publishes a static service group, the way a file in
+// /etc/avahi/services does, rather than over D-Bus as [Host.AvahiPublish]
+// does: it writes xml (a <service-group> as avahi.service(5) describes) as
+// file name, which must end in ".service" and be new, in the daemon's
+// services directory, has the daemon reload its static services, and waits
+// until the daemon reports the group established (renamed, if another host
+// holds its name: the daemon's log on [Avahi.Daemon] says so). The test
+// fails if the daemon refuses the file (bad XML, or a name this daemon
+// already publishes) or does not establish it within 20 seconds. The
+// service stays published until the test ends.
+func (a *Avahi) AddServiceFile(t testing.TB, name, xml string) {
+	t.Helper()
+	if name == "" || filepath.Base(name) != name || !strings.HasSuffix(name, ".service") || strings.HasPrefix(name, ".") {
+		t.Fatalf("netns: AddServiceFile: bad file name %q: want NAME.service, no directory", name)
+	}
+	dir := filepath.Join(a.Dir, "services")
+	path := filepath.Join(dir, name)
+	if _, err := os.Lstat(path); err == nil {
+		t.Fatalf("netns: AddServiceFile: %s already added", name)
+	}
+	// Written under a name the daemon ignores, then renamed, so the daemon
+	// never reads half a file.
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon may notice the file by itself (inotify); SIGHUP makes sure.
+	// Reloading twice is harmless: an unchanged file is left as it is.
+	if err := a.Daemon.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// The daemon logs the file under the path it sees, as in "Service
+	// "Name" (/etc/avahi/services/x.service) successfully established." or
+	// "Failed to load service group file /etc/avahi/services/x.service,
+	// ignoring." (a "parse failure" comes before that).
+	seen := filepath.Join(avahiServiceDir, name)
+	mentions := func(l string) bool { // this file, not one whose name it starts
+		return strings.Contains(l, seen+")") || strings.Contains(l, seen+",") || strings.Contains(l, seen+":")
+	}
+	failed := func(l string) bool { return strings.Contains(l, "Failed") || strings.Contains(l, "parse failure") }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	line, err := a.Daemon.WaitStderrLine(ctx, func(l string) bool {
+		return mentions(l) && (strings.Contains(l, "successfully established") || failed(l))
+	})
+	if err != nil {
+		t.Fatalf("netns: Avahi in %s did not establish %s: %v\n%s", a.Host.Name, name, err, a.Daemon.Dump())
+	}
+	if failed(line) {
+		t.Fatalf("netns: Avahi in %s: %s\n%s", a.Host.Name, line, xml)
+	}
 }
 
 // ParseAvahiBrowse parses the output of `avahi-browse -p` and returns the
@@ -385,4 +449,5 @@ enable-wide-area=no
 [publish]
 publish-hinfo=no
 publish-workstation=no
+publish-aaaa-on-ipv4=no
 `

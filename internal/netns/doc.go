@@ -6,10 +6,14 @@
 // Start with [New], which returns a [*Lab] and tears everything down when the
 // test ends. Each [*Host] has an IPv4 address, runs commands inside its
 // namespace ([Host.Command], [Host.Start]), runs Go code there ([Host.Do]),
-// can be cut off and reconnected ([Host.LinkDown], [Host.LinkUp]) and can run
-// Avahi as an independent mDNS peer ([Host.StartAvahi]). [Proc] captures a
-// long-running process's output line by line so a test can wait for a line
-// or a JSON event with a deadline ([Proc.WaitLine], [WaitJSON]).
+// can be cut off and reconnected ([Host.LinkDown], [Host.LinkUp]), can get a
+// second link to another host beside the bridge ([Lab.Wire]) and can run
+// Avahi as an independent mDNS peer ([Host.StartAvahi]) that publishes
+// services over D-Bus or from static service files ([Host.AvahiPublish],
+// [Avahi.AddServiceFile]). [Proc] captures a long-running process's output
+// line by line so a test can wait for a line or a JSON event with a deadline
+// ([Proc.WaitLine], [WaitJSON]), or read it in order like a pipe
+// ([Proc.WaitLineFrom]).
 //
 // A test reads like this:
 //

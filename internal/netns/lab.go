@@ -160,6 +160,49 @@ func (l *Lab) AddHost(name string) *Host {
 	return h
 }
 
+var devNameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,14}$`)
+
+// Wire joins hosts a and b by a link of their own, outside the bridge: a
+// veth pair whose ends are both named dev, a in a's namespace and the other
+// in b's, multicast on and up, with the first address of subnet on a's end
+// and the second on b's (10.98.2.1/24 and 10.98.2.2/24 for 10.98.2.0/24).
+// A host so gets a second interface (a third, ...) besides eth0, as a
+// machine with two network cards has. dev is 1 to 15 of a-z and 0-9,
+// starting with a letter, and must be new in both hosts ("eth0" is taken);
+// subnet must be IPv4, hold at least two hosts, and not overlap [Subnet].
+// The link goes when the lab does. The test fails if it cannot be made.
+func (l *Lab) Wire(a, b *Host, dev string, subnet netip.Prefix) {
+	t := l.t
+	t.Helper()
+	switch {
+	case a == nil || b == nil || a.lab != l || b.lab != l:
+		t.Fatalf("netns: Wire: both hosts must be of this lab")
+	case a == b:
+		t.Fatalf("netns: Wire(%s, %s): a host cannot be wired to itself", a.Name, b.Name)
+	case !devNameRE.MatchString(dev):
+		t.Fatalf("netns: Wire: bad interface name %q: want 1 to 15 of a-z, 0-9, starting with a letter", dev)
+	case !subnet.IsValid() || !subnet.Addr().Is4() || subnet.Bits() > 30:
+		t.Fatalf("netns: Wire: subnet %s: want an IPv4 prefix of /30 or wider", subnet)
+	case subnet.Overlaps(Subnet):
+		t.Fatalf("netns: Wire: subnet %s overlaps the bridge's %s", subnet, Subnet)
+	}
+	subnet = subnet.Masked()
+	steps := [][]string{
+		{"-n", a.NS, "link", "add", dev, "type", "veth", "peer", "name", dev, "netns", b.NS},
+	}
+	for i, h := range []*Host{a, b} {
+		p := netip.PrefixFrom(nthAddr(subnet, i+1), subnet.Bits())
+		steps = append(steps,
+			[]string{"-n", h.NS, "addr", "add", p.String(), "dev", dev},
+			[]string{"-n", h.NS, "link", "set", dev, "multicast", "on", "up"})
+	}
+	for _, args := range steps {
+		if err := ipCmd(args...); err != nil {
+			t.Fatalf("netns: wire %s and %s by %s: %v", a.Name, b.Name, dev, err)
+		}
+	}
+}
+
 // teardown kills every process left in the lab's namespaces (they can only
 // be ours) and deletes the namespaces, hosts first, which also removes their
 // veth pairs.

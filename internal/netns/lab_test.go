@@ -153,6 +153,77 @@ func TestLabLinkDownUpAndAddressChange(t *testing.T) {
 	deliver(t, out, in, moved.Addr(), "small mtu")
 }
 
+// TestLabWire gives two hosts a second link, a direct veth pair beside the
+// bridge: each end holds its own address, and traffic over it still flows
+// with the bridge cut.
+func TestLabWire(t *testing.T) {
+	t.Parallel()
+	lab := New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	lab.Wire(a, b, "eth1", netip.MustParsePrefix("10.98.7.0/24"))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		h    *Host
+		addr string
+	}{{a, "10.98.7.1/24"}, {b, "10.98.7.2/24"}} {
+		out, err := c.h.Run(ctx, "ip", "-o", "-4", "addr", "show", "dev", "eth1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := strings.Fields(out); len(f) < 4 || f[3] != c.addr {
+			t.Errorf("%s: eth1 has %q; want %s only", c.h.Name, out, c.addr)
+		}
+		if out, err = c.h.Run(ctx, "ip", "-o", "link", "show", "eth1"); err != nil || !strings.Contains(out, "MULTICAST") || !strings.Contains(out, "state UP") {
+			t.Errorf("%s: eth1 not up with multicast: %q, %v", c.h.Name, out, err)
+		}
+	}
+	if a.Addr() != netip.MustParseAddr("10.99.0.1") {
+		t.Errorf("a.Addr() = %s after Wire; want eth0's 10.99.0.1", a.Addr())
+	}
+	in, out := udpIn(t, b), udpOut(t, a)
+	deliver(t, out, in, b.Addr(), "over the bridge")
+	if err := a.LinkDown(); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, out, in, netip.MustParseAddr("10.98.7.2"), "over the wire")
+}
+
+// TestLabWireRejects checks the arguments Wire refuses before touching
+// anything.
+func TestLabWireRejects(t *testing.T) {
+	t.Parallel()
+	lab := New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	other := New(t, "c").Host("c")
+	p := netip.MustParsePrefix("10.98.1.0/24")
+	for _, c := range []struct {
+		name string
+		a, b *Host
+		dev  string
+		p    netip.Prefix
+		want string
+	}{
+		{"itself", a, a, "eth1", p, "to itself"},
+		{"other lab", a, other, "eth1", p, "of this lab"},
+		{"bad name", a, b, "Eth-1", p, "bad interface name"},
+		{"long name", a, b, "abcdefghijklmnop", p, "bad interface name"},
+		{"ipv6", a, b, "eth1", netip.MustParsePrefix("fd00::/64"), "IPv4"},
+		{"too narrow", a, b, "eth1", netip.MustParsePrefix("10.98.1.0/31"), "IPv4"},
+		{"bridge subnet", a, b, "eth1", netip.MustParsePrefix("10.99.0.0/16"), "overlaps"},
+		{"taken", a, b, "eth0", p, "File exists"},
+	} {
+		r := record(t, func(r *recordTB) {
+			lab.t = r // Wire fails through the lab's TB
+			defer func() { lab.t = t }()
+			lab.Wire(c.a, c.b, c.dev, c.p)
+		})
+		if !strings.Contains(r.failed, c.want) {
+			t.Errorf("%s: Wire failed with %q; want it to say %q", c.name, r.failed, c.want)
+		}
+	}
+}
+
 // TestLabMulticast checks what mDNS needs from the bridge: a multicast
 // datagram sent by one host reaches the others.
 func TestLabMulticast(t *testing.T) {

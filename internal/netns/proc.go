@@ -20,7 +20,8 @@ import (
 // Proc is a long-running process started by [Host.Start] or [StartCmd]. Its
 // stdout and stderr are captured line by line and kept for the life of the
 // Proc, so any number of waiters can look for lines, each from the start of
-// the output. Its stdin is a pipe. The process runs in a process group of its
+// the output or from a line of its choice ([Proc.WaitLineFrom]). Its stdin
+// is a pipe. The process runs in a process group of its
 // own, which is killed when the test ends; if the test failed, everything the
 // process printed is logged then.
 //
@@ -293,13 +294,28 @@ func (p *Proc) WaitStderrLine(ctx context.Context, match func(line string) bool)
 	return p.waitLine(ctx, p.stderr, "stderr", match)
 }
 
+// WaitLineFrom is [Proc.WaitLine] starting at stdout line n (0 is the first
+// line, as in [Proc.Lines]) instead of at the start of the output: earlier
+// lines are not looked at, and n may lie beyond what has been printed so
+// far. It also returns the index of the line it returns, so a caller that
+// goes on from index+1 sees each line once, in order, like a reader of a
+// pipe: for instance, a second "OK" after a second command.
+func (p *Proc) WaitLineFrom(ctx context.Context, n int, match func(line string) bool) (line string, index int, err error) {
+	return p.waitLineFrom(ctx, p.stdout, "stdout", n, match)
+}
+
 func (p *Proc) waitLine(ctx context.Context, l *lineLog, stream string, match func(string) bool) (string, error) {
-	seen := 0
+	line, _, err := p.waitLineFrom(ctx, l, stream, 0, match)
+	return line, err
+}
+
+func (p *Proc) waitLineFrom(ctx context.Context, l *lineLog, stream string, n int, match func(string) bool) (string, int, error) {
+	seen := max(n, 0)
 	for {
 		lines, eof, changed := l.since(seen)
-		for _, line := range lines {
+		for i, line := range lines {
 			if match(line) {
-				return line, nil
+				return line, seen + i, nil
 			}
 		}
 		seen += len(lines)
@@ -310,14 +326,22 @@ func (p *Proc) waitLine(ctx context.Context, l *lineLog, stream string, match fu
 				status = p.cmd.ProcessState.String()
 			case <-time.After(time.Second):
 			}
-			return "", fmt.Errorf("%s: no matching line on %s (%s): %w", p, stream, status, ErrExited)
+			return "", -1, fmt.Errorf("%s: no matching line on %s%s (%s): %w", p, stream, fromLine(n), status, ErrExited)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return "", fmt.Errorf("%s: no matching line on %s: %w", p, stream, ctx.Err())
+			return "", -1, fmt.Errorf("%s: no matching line on %s%s: %w", p, stream, fromLine(n), ctx.Err())
 		}
 	}
+}
+
+// fromLine describes where a wait started, for its error.
+func fromLine(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" from line %d", n)
 }
 
 // WaitJSON returns the first stdout line, from the start of the output, that
@@ -396,11 +420,13 @@ func (l *lineLog) add(line string, eof bool) {
 	l.changed = make(chan struct{})
 }
 
-// since returns the lines after the first n, whether the stream has ended,
-// and a channel that is closed on the next change.
+// since returns the lines after the first n (none while there are not more
+// than n), whether the stream has ended, and a channel that is closed on the
+// next change.
 func (l *lineLog) since(n int) (lines []string, eof bool, changed <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	n = min(n, len(l.all))
 	return l.all[n:len(l.all):len(l.all)], l.eof, l.changed
 }
 

@@ -113,3 +113,61 @@ func TestProcCleanupKillsGroup(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestProcWaitLineFrom reads the output like a pipe: each wait starts after
+// the line the last one returned, so a repeated line is found again only
+// when it is printed again.
+func TestProcWaitLineFrom(t *testing.T) {
+	p := StartCmd(t, exec.Command("sh", "-c", `echo OK; echo x; while read l; do echo "$l"; done`))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	isOK := func(l string) bool { return l == "OK" }
+
+	line, i, err := p.WaitLineFrom(ctx, 0, isOK)
+	if err != nil || line != "OK" || i != 0 {
+		t.Fatalf("WaitLineFrom(0) = %q, %d, %v; want OK, 0", line, i, err)
+	}
+	// Past the first OK there is none yet: a short wait ends at its deadline.
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, i, err = p.WaitLineFrom(short, 1, isOK)
+	cancelShort()
+	if !errors.Is(err, context.DeadlineExceeded) || i != -1 {
+		t.Fatalf("WaitLineFrom(1) before a second OK = %d, %v; want -1 and a deadline error", i, err)
+	}
+	if err := p.WriteLine("OK"); err != nil {
+		t.Fatal(err)
+	}
+	if line, i, err = p.WaitLineFrom(ctx, 1, isOK); err != nil || line != "OK" || i != 2 {
+		t.Fatalf("WaitLineFrom(1) = %q, %d, %v; want the second OK, 2", line, i, err)
+	}
+	// A start beyond the output waits for lines to come.
+	got := make(chan string, 1)
+	go func() {
+		line, _, err := p.WaitLineFrom(ctx, 4, func(string) bool { return true })
+		if err != nil {
+			line = err.Error()
+		}
+		got <- line
+	}()
+	for _, l := range []string{"three", "four"} {
+		if err := p.WriteLine(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if line := <-got; line != "four" {
+		t.Fatalf("WaitLineFrom(4) = %q; want four", line)
+	}
+	if want := []string{"OK", "x", "OK", "three", "four"}; !slices.Equal(p.Lines(), want) {
+		t.Fatalf("Lines = %q; want %q", p.Lines(), want)
+	}
+	// Negative counts from the start; WaitLine is WaitLineFrom 0.
+	if line, i, err = p.WaitLineFrom(ctx, -3, func(l string) bool { return l == "x" }); err != nil || i != 1 {
+		t.Fatalf("WaitLineFrom(-3) = %q, %d, %v; want x, 1", line, i, err)
+	}
+	if err := p.CloseStdin(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.WaitLineFrom(ctx, 3, isOK); !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "from line 3") {
+		t.Fatalf("WaitLineFrom(3) after exit = %v; want ErrExited, from line 3", err)
+	}
+}

@@ -22,15 +22,21 @@ func (r *recordTB) Fatalf(format string, args ...any) {
 	panic(r)
 }
 
-func runRequire(t *testing.T, ok bool) (r *recordTB) {
+// record calls fn with a recordTB in place of t and returns it, to show
+// whether and how fn ended the test.
+func record(t testing.TB, fn func(r *recordTB)) (r *recordTB) {
 	r = &recordTB{TB: t}
 	defer func() {
 		if v := recover(); v != nil && v != r {
 			panic(v)
 		}
 	}()
-	Require(r, "root and iproute2: test", ok)
+	fn(r)
 	return r
+}
+
+func runRequire(t *testing.T, ok bool) *recordTB {
+	return record(t, func(r *recordTB) { Require(r, "root and iproute2: test", ok) })
 }
 
 func TestRequire(t *testing.T) {
