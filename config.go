@@ -162,6 +162,19 @@ type Config struct {
 	// Accept. If zero, DefaultAcceptBacklog (64).
 	AcceptBacklog int
 
+	// Proxy, if set, is the HTTP CONNECT or SOCKS5 proxy outgoing
+	// connections go through: "http://user:pass@host:port", "https://...",
+	// "socks5://..." (the target resolved here) or "socks5h://..." (by the
+	// proxy). Discovery does not cross a proxy, so dial such peers by
+	// host:port. A connection through a proxy has no datagrams: UDP cannot
+	// follow the tunnel. Errors never show the password.
+	Proxy string
+
+	// ProxyFromEnvironment, when Proxy is empty, takes the proxy for each
+	// dial from HTTPS_PROXY (or https_proxy), then ALL_PROXY (all_proxy),
+	// honouring NO_PROXY (no_proxy). Loopback targets are never proxied.
+	ProxyFromEnvironment bool
+
 	// DisableDatagrams turns best-effort datagrams off: no UDP socket is
 	// opened and hellos offer no datagram flow.
 	DisableDatagrams bool

@@ -96,8 +96,8 @@ func (n *Node) muxFor(ip netip.Addr) (*dgram.Mux, error) {
 // offerDatagrams picks this link's datagram session and fills the hello's
 // UDP fields, unless datagrams are off.
 func (n *Node) offerDatagrams(l *link, port *int, session *string) {
-	if n.cfg.DisableDatagrams {
-		return
+	if n.cfg.DisableDatagrams || l.proxied {
+		return // UDP cannot follow a proxy's tunnel
 	}
 	ap, err := netip.ParseAddrPort(l.raw.RemoteAddr().String())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -69,7 +70,7 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		}
 		return &HandshakeError{Addr: addr, Stage: stage, Err: err}
 	}
-	raw, err := n.tcpDialer().DialContext(ctx, "tcp", addr)
+	raw, proxied, err := n.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, herr("tcp", err)
 	}
@@ -88,6 +89,7 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		cs, nc = &s, tc
 	}
 	l := newLink(n, raw, nc, true)
+	l.proxied, l.dialed = proxied, addr
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	l.key = wire.NewKey(nonce)
@@ -132,6 +134,29 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 	l.startFlow(cs)
 	return l, nil
 }
+
+// dialTCP connects to addr, through the configured proxy if one applies.
+func (n *Node) dialTCP(ctx context.Context, addr string) (c net.Conn, proxied bool, err error) {
+	d := n.proxy
+	if d == nil && n.cfg.ProxyFromEnvironment {
+		if d, err = proxy.FromEnvironment(addr, n.tcpDialer()); err != nil {
+			return nil, false, err
+		}
+	}
+	if d != nil {
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return c, true, err
+	}
+	c, err = n.tcpDialer().DialContext(ctx, "tcp", addr)
+	return c, false, err
+}
+
+// dialedAddr names the peer of a proxied link: the address dialed, not
+// the proxy's, which the socket is connected to.
+type dialedAddr string
+
+func (a dialedAddr) Network() string { return "tcp" }
+func (a dialedAddr) String() string  { return string(a) }
 
 func isRejection(err error) bool {
 	_, ok := errorsAs[*RejectedError](err)
@@ -216,6 +241,9 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 		}
 	}
 	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
+	if l.proxied {
+		l.peer.Addr = dialedAddr(l.dialed)
+	}
 	l.peerUDPPort, l.peerUDPSession = h.UDPPort, h.UDPSession
 	return nil
 }

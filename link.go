@@ -32,6 +32,8 @@ type link struct {
 	rd       *wire.Reader
 	lim      *handshakeLimit
 	outgoing bool
+	proxied  bool   // dialed through a proxy: no datagrams
+	dialed   string // the address dialed (outgoing links)
 	key      string // Sec-WebSocket-Key: names the link on both sides
 	peer     Peer
 	c        *Conn           // set by Conn.addLink before the goroutines start

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -29,6 +30,7 @@ type Node struct {
 	serverTLS *tls.Config // nil with SecurityNone
 	clientTLS *tls.Config
 	verify    func(*x509.Certificate) error // pinned/PKI check; nil otherwise
+	proxy     *proxy.Dialer                 // Config.Proxy, parsed; nil for none
 
 	mu      sync.Mutex // guards the fields below
 	name    string
@@ -73,6 +75,16 @@ func NewNode(cfg *Config) (*Node, error) {
 	if n.ident == nil {
 		if n.ident, err = security.NewIdentity(); err != nil {
 			return nil, err
+		}
+	}
+	if c.Proxy != "" {
+		if n.proxy, err = proxy.ParseWith(c.Proxy, n.tcpDialer()); err != nil {
+			var ue *proxy.URLError
+			value := "(redacted)"
+			if errors.As(err, &ue) {
+				value = ue.URL
+			}
+			return nil, &ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
 		}
 	}
 	if c.Security != SecurityNone {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -513,5 +514,42 @@ func TestConcurrentReceivers(t *testing.T) {
 		if k != 1 {
 			t.Fatalf("message %s received %d times", m, k)
 		}
+	}
+}
+
+func TestConfigProxyErrorsHidePassword(t *testing.T) {
+	for _, raw := range []string{"ftp://user:s3cret@proxy:21", "http://user:s3cret@[bad", "user:s3cret@proxy:8080"} {
+		_, err := NewNode(&Config{Key: testKey, Proxy: raw})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != "Config.Proxy" {
+			t.Fatalf("%q: got %v, want a ConfigError for Config.Proxy", raw, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("%q: the error shows the password: %v", raw, err)
+		}
+	}
+	if _, err := NewNode(&Config{Key: testKey, Proxy: "socks5://user:pw@127.0.0.1:1080"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A proxy that is down is reported as such, not as a timeout, without
+// the password.
+func TestConnectThroughDeadProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	b := newNode(t, Config{})
+	a := newNode(t, Config{Proxy: "http://user:s3cret@" + dead})
+	_, err = a.Connect(ctxT(t), b.Addr().String())
+	var pe *proxy.Error
+	if !errors.As(err, &pe) || pe.Kind != proxy.ProxyUnreachable {
+		t.Fatalf("got %v, want a proxy.Error of kind ProxyUnreachable", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("the error shows the password: %v", err)
 	}
 }

@@ -57,8 +57,14 @@ func New(proxyURL *url.URL, forward *net.Dialer) (*Dialer, error) {
 	if proxyURL == nil {
 		return nil, &URLError{Reason: "no URL"}
 	}
+	shown := proxyURL.Redacted()
+	if proxyURL.Opaque != "" {
+		// "user:pass@host:port" parses as scheme "user" with an opaque
+		// part that Redacted leaves alone.
+		shown, _ = redactRaw(proxyURL.String())
+	}
 	bad := func(format string, args ...any) error {
-		return &URLError{URL: proxyURL.Redacted(), Reason: fmt.Sprintf(format, args...)}
+		return &URLError{URL: shown, Reason: fmt.Sprintf(format, args...)}
 	}
 	d := &Dialer{scheme: strings.ToLower(proxyURL.Scheme)}
 	var defPort string
@@ -169,6 +175,9 @@ func filterSecrets(secrets []string, public string) []string {
 // does not parse is a [*URLError] whose text shows it with the password
 // replaced by "xxxxx".
 func Parse(rawURL string) (*Dialer, error) { return parse(rawURL, nil) }
+
+// ParseWith is [Parse] with a forward dialer, as [New] takes.
+func ParseWith(rawURL string, forward *net.Dialer) (*Dialer, error) { return parse(rawURL, forward) }
 
 func parse(rawURL string, forward *net.Dialer) (*Dialer, error) {
 	if !strings.Contains(rawURL, "://") {

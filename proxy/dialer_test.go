@@ -47,6 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{"http://user:" + testPass + "@h:bad", "invalid port"},
 		{"http://user:" + testPass + "%zz@h:1", "invalid URL escape"},
 		{"http://user:" + testPass + "\x7f@h:1", "invalid control character"},
+		{"user:" + testPass + "@h:8080", "no scheme"}, // url.Parse takes "user" for a scheme
 	} {
 		_, err := Parse(tc.in)
 		var ue *URLError
@@ -62,6 +63,11 @@ func TestParseErrors(t *testing.T) {
 	}
 	if _, err := New(nil, nil); err == nil {
 		t.Error("New(nil) works")
+	}
+	// New itself, given such a URL, hides the password too.
+	u, _ := url.Parse("user:" + testPass + "@h:8080")
+	if _, err := New(u, nil); err == nil || strings.Contains(err.Error(), testPass) {
+		t.Errorf("New(opaque URL): %v", err)
 	}
 }
 
