@@ -30,7 +30,20 @@ moment. If none is, the line waits up to --wait for one (0: no limit) and chat
 fails if none comes. With --to, --wait also bounds finding and connecting to
 each target. When stdin ends, chat closes every connection once the peer has
 acknowledged all that was sent to it, and exits 0; messages arriving after
-that are not printed.`
+that are not printed.
+
+With --datagram, each line is sent as one best-effort datagram (UDP,
+encrypted and authenticated like messages) instead of a message. A datagram
+may be lost, and nothing tells the sender. A line longer than the largest
+datagram the path to a peer carries (1439 bytes on Ethernet; the limit is in
+the error) ends chat with an error. A --to target that does not do datagrams
+ends chat with an error; in star mode such a peer is reported on stderr and
+skipped. When stdin ends, chat --datagram exits 0 once every line was handed
+to the network: it cannot know whether they arrived, and a datagram that has
+not been read when the connection closes is lost.
+
+Datagrams received, with or without --datagram, are printed as datagram
+events ("<name> (datagram) text" without --json).`
 
 // runChat: see chatHelp.
 func runChat(ctx context.Context, e *env, args []string) error {
@@ -40,6 +53,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	wait := durationValue(5 * time.Second)
 	fs.Var(&targets, "to", "connect to `TARGET`, an instance name, peer ID or host:port (repeatable)")
 	fs.Var(&wait, "wait", "wait up to `D` for a peer before sending a line, and for each --to target; 0 waits without limit")
+	datagram := fs.Bool("datagram", false, "send each line as a best-effort datagram instead of a message")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
 	}
@@ -52,6 +66,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		stderr:   &lockedWriter{w: e.stderr},
 		wait:     time.Duration(wait),
 		dialOnly: len(targets) > 0,
+		datagram: *datagram,
 		peers:    map[nearnet.PeerID]*nearnet.Conn{},
 		dialing:  map[nearnet.PeerID]bool{},
 		refusals: map[string]string{},
@@ -123,6 +138,7 @@ type chat struct {
 	stderr   *lockedWriter
 	wait     time.Duration
 	dialOnly bool // --to: no listener; the chat ends when its peers are gone
+	datagram bool // --datagram: lines go as datagrams
 
 	wg sync.WaitGroup // receivers, dialers, Accept and Browse loops
 
@@ -133,6 +149,8 @@ type chat struct {
 	closing  bool              // the chat is ending: no new peers
 	failure  string            // why the last --to peer failed, if it did
 	refusals map[string]string // peer name → why a connection to it was rejected (star mode)
+
+	noDatagrams map[*nearnet.Conn]bool // --datagram: peers without datagrams, reported (pump only)
 }
 
 // connectTarget connects to one --to target within --wait.
@@ -202,9 +220,13 @@ func (ch *chat) add(ctx context.Context, c *nearnet.Conn, via string) {
 	}
 	ch.peers[id] = c
 	ch.changedLocked()
-	ch.wg.Add(1)
+	ch.wg.Add(2)
 	ch.mu.Unlock()
 	ch.out.print("", newConnEvent("connected", c, via))
+	go func() {
+		defer ch.wg.Done()
+		receiveDatagrams(ctx, ch.out, "", c, nil)
+	}()
 	go func() {
 		defer ch.wg.Done()
 		reason := receive(ctx, ch.out, "", c, nil)
@@ -245,7 +267,7 @@ func (ch *chat) pump(ctx context.Context, stdin io.Reader) error {
 		readErr <- sc.Err()
 		close(lines)
 	}()
-	for {
+	for n := 1; ; n++ {
 		peers, changed := ch.snapshot()
 		if ch.dialOnly && len(peers) == 0 {
 			ch.mu.Lock()
@@ -281,11 +303,51 @@ func (ch *chat) pump(ctx context.Context, stdin io.Reader) error {
 			}
 		}
 		for _, c := range peers {
+			if ch.datagram {
+				if err := ch.sendDatagram(c, n, line); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := c.SendMessage(ctx, []byte(line)); err != nil && ctx.Err() == nil {
 				ch.stderr.printf("nearnet: sending to %s: %s\n", clean(c.Peer().Name), errText(err))
 			}
 		}
 	}
+}
+
+// sendDatagram sends line n to c as a datagram. A line too large for the
+// path, or a --to target without datagrams, is an error that ends the
+// chat; other failures are reported and the chat goes on.
+func (ch *chat) sendDatagram(c *nearnet.Conn, n int, line string) error {
+	err := c.SendDatagram([]byte(line))
+	if err == nil {
+		return nil
+	}
+	name := clean(c.Peer().Name)
+	switch {
+	case errors.Is(err, nearnet.ErrDatagramTooLarge):
+		if limit := c.MaxDatagramSize(); limit > 0 {
+			return fmt.Errorf("--datagram: line %d not sent: it is %d bytes, more than the %d bytes a datagram to %s can carry "+
+				"(the path's MTU less the IP, UDP and nearnet headers); shorten it, or chat without --datagram", n, len(line), limit, name)
+		}
+		return fmt.Errorf("--datagram: line %d not sent to %s: %s; shorten it, or chat without --datagram", n, name, errText(err))
+	case errors.Is(err, nearnet.ErrDatagramsUnavailable):
+		if ch.dialOnly {
+			return fmt.Errorf("--datagram: %s has no datagrams on this connection (one side turned them off, or its "+
+				"implementation has none): %s; chat without --datagram", name, errText(err))
+		}
+		if ch.noDatagrams == nil {
+			ch.noDatagrams = map[*nearnet.Conn]bool{}
+		}
+		if !ch.noDatagrams[c] {
+			ch.noDatagrams[c] = true
+			ch.stderr.printf("nearnet: %s has no datagrams on this connection: skipping it (%s)\n", name, errText(err))
+		}
+	default:
+		ch.stderr.printf("nearnet: sending a datagram to %s: %s\n", name, errText(err))
+	}
+	return nil
 }
 
 func (ch *chat) snapshot() ([]*nearnet.Conn, <-chan struct{}) {

@@ -41,8 +41,8 @@ func init() {
 		"id":     {runID, "[--identity PATH]", "print this node's identity fingerprint (for --trust)"},
 		"listen": {runListen, "[--echo]", "advertise, accept peers and print what they send"},
 		"browse": {runBrowse, "[--timeout D]", "print peers as they are found, updated and lost"},
-		"chat":   {runChat, "[--to TARGET]... [--wait D]", "send stdin lines to peers and print what they send"},
-		"bench":  {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 over loopback, with ratios"},
+		"chat":   {runChat, "[--to TARGET]... [--wait D] [--datagram]", "send stdin lines to peers and print what they send"},
+		"bench":  {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
 	}
 }
 

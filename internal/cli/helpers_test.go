@@ -84,6 +84,7 @@ var documented = map[string]map[string]string{
 	"connected":    {"name": "string", "peer": "string"},
 	"disconnected": {"name": "string", "peer": "string"},
 	"message":      {"name": "string", "peer": "string", "text": "string"},
+	"datagram":     {"name": "string", "peer": "string", "text": "string"},
 	"rejected":     {"reason": "string"},
 }
 

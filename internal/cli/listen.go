@@ -16,8 +16,8 @@ import (
 // during their handshake are printed as rejected events.
 func runListen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("listen")
-	fs.summary = "Prints a ready event once advertised, then connected, message, disconnected and\nrejected events. Runs until interrupted."
-	echo := fs.Bool("echo", false, "send each message back to the peer that sent it")
+	fs.summary = "Prints a ready event once advertised, then connected, message, datagram,\ndisconnected and rejected events. Runs until interrupted."
+	echo := fs.Bool("echo", false, "send each message back to the peer that sent it, and each datagram back as a datagram")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
 	}
@@ -46,12 +46,20 @@ func runListen(ctx context.Context, e *env, args []string) error {
 			break
 		}
 		out.print("", newConnEvent("connected", c, "accepted"))
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			receive(ctx, out, "", c, func(m []byte) {
 				if *echo {
 					c.SendMessage(ctx, m) // a failure ends the connection, which receive reports
+				}
+			})
+		}()
+		go func() {
+			defer wg.Done()
+			receiveDatagrams(ctx, out, "", c, func(d []byte) {
+				if *echo {
+					c.SendDatagram(d) // best effort, as the datagram it answers
 				}
 			})
 		}()
@@ -79,6 +87,22 @@ func receive(ctx context.Context, out *printer, node string, c *nearnet.Conn, on
 		out.print(node, newMessage(c, m))
 		if onMsg != nil {
 			onMsg(m)
+		}
+	}
+}
+
+// receiveDatagrams prints the datagrams c receives, calling onDgram after
+// each, until ReceiveDatagram fails: the connection ended (receive reports
+// that), it has no datagrams (the peer does not do them), or ctx is done.
+func receiveDatagrams(ctx context.Context, out *printer, node string, c *nearnet.Conn, onDgram func([]byte)) {
+	for {
+		d, err := c.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		out.print(node, newDatagram(c, d))
+		if onDgram != nil {
+			onDgram(d)
 		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 //	connected     name, peer, addr, via ("dialed" or "accepted")
 //	disconnected  name, peer, addr, [reason] (when it was not a clean close)
 //	message       name, peer, text
+//	datagram      name, peer, text (a best-effort datagram received)
 //	rejected      reason, [addr, stage] (an incoming peer refused in its
 //	              handshake), [target] (a peer this node dialed)
 //	error         reason (the demo: a step failed)
@@ -191,7 +192,20 @@ func newMessage(c *nearnet.Conn, m []byte) *messageEvent {
 	return &messageEvent{head: head{Event: "message"}, Name: p.Name, Peer: p.ID.String(), Text: string(m)}
 }
 
-func (e *messageEvent) text() string { return fmt.Sprintf("<%s> %s", clean(e.Name), clean(e.Text)) }
+// newDatagram is the event for a datagram c received: a message event in
+// all but its name, and marked as a datagram in the readable line.
+func newDatagram(c *nearnet.Conn, d []byte) *messageEvent {
+	e := newMessage(c, d)
+	e.Event = "datagram"
+	return e
+}
+
+func (e *messageEvent) text() string {
+	if e.Event == "datagram" {
+		return fmt.Sprintf("<%s> (datagram) %s", clean(e.Name), clean(e.Text))
+	}
+	return fmt.Sprintf("<%s> %s", clean(e.Name), clean(e.Text))
+}
 
 type rejectedEvent struct {
 	head
