@@ -1,8 +1,9 @@
-// Package bench measures nearnet against raw TLS 1.3 over TCP in the same
-// process and the same run, so that every figure comes with its ratio to a
-// baseline measured under the same conditions. `nearnet bench` prints what
-// Run returns; the Benchmark functions in the nearnet package use the same
-// pieces under `go test -bench`.
+// Package bench measures nearnet against raw TLS 1.3 over TCP (and its
+// datagrams against raw UDP) in the same process and the same run, so that
+// every figure comes with its ratio to a baseline measured under the same
+// conditions. `nearnet bench` prints what Run returns; the Benchmark
+// functions in the nearnet package use the same pieces under `go test
+// -bench`.
 //
 // Everything runs on loopback (127.0.0.1; discovery on the loopback
 // interface only) and every loop is bounded by a count and a deadline.
@@ -18,12 +19,12 @@ import (
 type Result struct {
 	Key            string  `json:"key"`      // stable name, e.g. "msg64_rate"
 	Title          string  `json:"title"`    // human-readable
-	Unit           string  `json:"unit"`     // "msg/s", "us", "Gbit/s", "ms"
+	Unit           string  `json:"unit"`     // "msg/s", "us", "Gbit/s", "ms", "dgram/s", "%"
 	Nearnet        float64 `json:"nearnet"`  // nearnet's figure
 	Baseline       float64 `json:"baseline"` // the baseline's figure
 	BaselineName   string  `json:"baseline_name"`
 	HigherIsBetter bool    `json:"higher_is_better"`
-	Ratio          float64 `json:"ratio"`          // Nearnet / Baseline
+	Ratio          float64 `json:"ratio"`          // Nearnet / Baseline; 0 when Baseline is 0
 	Goal           string  `json:"goal,omitempty"` // the target, in words
 	GoalMet        *bool   `json:"goal_met,omitempty"`
 }
@@ -64,7 +65,7 @@ func finish(r Result, goal string, met func(r Result) bool) Result {
 // Run measures everything and returns the results in a fixed order.
 func Run(ctx context.Context, o Options) ([]Result, error) {
 	steps := []func(context.Context, Options) ([]Result, error){
-		connect, rate64, rate1K, pingPong, bulk1M, browseToReady,
+		connect, rate64, rate1K, pingPong, bulk1M, browseToReady, datagrams1200,
 	}
 	var out []Result
 	for _, step := range steps {
@@ -76,7 +77,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 			return out, err
 		}
 		for _, r := range rs {
-			o.logf("%-34s nearnet %10.1f %-6s  %s %10.1f  ratio %.2f", r.Title, r.Nearnet, r.Unit, r.BaselineName, r.Baseline, r.Ratio)
+			o.logf("%-38s nearnet %10.1f %-6s  %s %10.1f  ratio %.2f", r.Title, r.Nearnet, r.Unit, r.BaselineName, r.Baseline, r.Ratio)
 		}
 		out = append(out, rs...)
 	}

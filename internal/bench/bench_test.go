@@ -19,10 +19,17 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 7 {
+	if len(rs) != 9 {
 		t.Fatalf("%d results", len(rs))
 	}
 	for _, r := range rs {
+		if r.Unit == "%" {
+			// A loss: 0 is sane (and then so is a ratio of 0), 100 is not.
+			if !(r.Nearnet >= 0 && r.Nearnet < 100) || !(r.Baseline >= 0 && r.Baseline < 100) {
+				t.Errorf("%s: nearnet %v baseline %v", r.Key, r.Nearnet, r.Baseline)
+			}
+			continue
+		}
 		if !(r.Nearnet > 0) || !(r.Baseline > 0) || !(r.Ratio > 0) {
 			t.Errorf("%s: nearnet %v baseline %v ratio %v", r.Key, r.Nearnet, r.Baseline, r.Ratio)
 		}

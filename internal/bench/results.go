@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -115,4 +116,32 @@ func browseToReady(ctx context.Context, o Options) ([]Result, error) {
 		Nearnet: float64(percentile(nn, 0.5)) / 1e6, Baseline: float64(percentile(raw, 0.5)) / 1e6,
 		BaselineName: rawTLS + " connect (address known)"}
 	return []Result{finish(r, "under 150 ms", func(r Result) bool { return r.Nearnet < 150 })}, nil
+}
+
+const rawUDP = "raw UDP (sendto/recvfrom)"
+
+// datagrams1200 measures 1200-byte datagrams with at most DatagramWindow
+// in flight: nearnet's delivered rate and loss against raw UDP's.
+func datagrams1200(ctx context.Context, o Options) ([]Result, error) {
+	const size = 1200
+	count := o.scale(300_000, 30_000)
+	ctx, cancel := deadline(ctx, time.Minute)
+	defer cancel()
+	raw, err := RawDatagrams(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	nn, err := NearnetDatagrams(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	title := fmt.Sprintf("1200 B datagrams, ≤%d in flight", DatagramWindow)
+	rate := Result{Key: "dgram1200_rate", Title: title + ", rate", Unit: "dgram/s", HigherIsBetter: true,
+		Nearnet: nn.Rate(), Baseline: raw.Rate(), BaselineName: rawUDP}
+	loss := Result{Key: "dgram1200_loss", Title: title + ", loss", Unit: "%",
+		Nearnet: nn.LossPercent(), Baseline: raw.LossPercent(), BaselineName: rawUDP}
+	return []Result{
+		finish(rate, "at least 0.7x raw UDP", func(r Result) bool { return r.Ratio >= 0.7 }),
+		finish(loss, "under 1 %", func(r Result) bool { return r.Nearnet < 1 }),
+	}, nil
 }
