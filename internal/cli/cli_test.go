@@ -462,6 +462,9 @@ func TestChatEndsWhenTargetLeaves(t *testing.T) {
 	defer w.Close()
 	c := start(t, r, "chat", "--json", "--insecure", "--to", l.addr())
 	c.stdout.waitEvent(t, "connected", isEvent("connected"))
+	// Until listen has accepted it, the connection is the node's, whose
+	// Close resets it: wait for listen's connected event too.
+	l.stdout.waitEvent(t, "the listener's connected event", isEvent("connected"))
 	l.cancel()
 	if err := c.wait(t); err != nil {
 		t.Fatalf("chat after the peer left: %v; want nil", err)
