@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -41,6 +42,7 @@ type Conn struct {
 	rerr      error         // returned by ReceiveMessage once q is empty
 	direct    bool          // a ReceiveMessage caller is reading a link itself
 	dstats    DatagramStats // datagram counters of links that ended
+	draining  *dgram.Flow   // the last link's flow, open for datagramLinger after the peer closed
 	closed    bool          // Close or Abort was called
 	done      chan struct{} // closed when the last link has ended after the Conn ended
 }
@@ -414,9 +416,24 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 			break
 		}
 	}
-	if l.flow != nil {
-		c.dstats.add(l.flow.Stats())
-		l.flow.Close()
+	if f := l.flow; f != nil {
+		if peerClosed && len(c.links) == 0 && !c.closed {
+			// Datagrams the peer sent just before closing may still be on
+			// their way: keep the flow open a moment for ReceiveDatagram.
+			c.draining = f
+			time.AfterFunc(datagramLinger, func() {
+				c.mu.Lock()
+				c.dstats.add(f.Stats())
+				if c.draining == f {
+					c.draining = nil
+				}
+				c.mu.Unlock()
+				f.Close()
+			})
+		} else {
+			c.dstats.add(f.Stats())
+			f.Close()
+		}
 	}
 	wasSend := c.send.Load() == l
 	if wasSend {

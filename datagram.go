@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
 )
@@ -61,6 +62,11 @@ func (s *DatagramStats) add(d dgram.Stats) {
 		}
 	}
 }
+
+// datagramLinger is how long the flow of a connection the peer closed
+// stays open, so that datagrams sent just before the close are not lost to
+// the race between UDP and the TCP close.
+const datagramLinger = 250 * time.Millisecond
 
 // muxFor returns the node's UDP socket for the address family of ip,
 // opening it on first use.
@@ -211,6 +217,8 @@ func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 				return nil, ctx.Err()
 			case errors.Is(err, dgram.ErrExpired):
 				return nil, fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
+			case linkCh == nil:
+				continue // the draining flow closed: report the Conn's end
 			}
 			// The flow closed with its link: wait for the Conn to move on.
 		}
@@ -230,6 +238,8 @@ func (c *Conn) currentFlow() (*dgram.Flow, <-chan struct{}, error) {
 	switch {
 	case c.closed:
 		return nil, nil, ErrClosed
+	case c.draining != nil:
+		return c.draining, nil, nil
 	case c.state.Terminal():
 		if c.rerr != nil {
 			return nil, nil, c.rerr
