@@ -65,3 +65,16 @@ func BenchmarkConnect(b *testing.B) {
 func BenchmarkBrowseToReady(b *testing.B) {
 	benchSamples(b, bench.NearnetBrowseToReady)
 }
+
+func BenchmarkDatagrams1200(b *testing.B) {
+	run := func(b *testing.B, f func(context.Context, int, int) (bench.DatagramRun, error)) {
+		r, err := f(context.Background(), 1200, b.N)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.Rate(), "dgram/s")
+		b.ReportMetric(r.LossPercent(), "loss%")
+	}
+	b.Run("nearnet", func(b *testing.B) { run(b, bench.NearnetDatagrams) })
+	b.Run("rawUDP", func(b *testing.B) { run(b, bench.RawDatagrams) })
+}
