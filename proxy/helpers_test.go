@@ -19,23 +19,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/proxytest"
 )
 
 const (
 	testUser = "nearnet"
 	testPass = "s3cr3t-Pw" // tinyproxy takes [-a-z0-9._] only
 )
-
-// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // target is a TCP server on 127.0.0.1 that greets each connection with a
 // line and then echoes what it reads. It counts the connections that are
@@ -118,7 +109,7 @@ func (s *target) max() int {
 }
 
 // closedPort returns a port of 127.0.0.1 on which nothing listens.
-func closedPort(t testing.TB) int { return freePort(t) }
+func closedPort(t testing.TB) int { return proxytest.FreePort(t) }
 
 // exchange checks a connection to a target: the greeting arrives, and
 // bytes written come back.

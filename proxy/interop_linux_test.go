@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"golang.org/x/net/nettest"
+
+	"github.com/nearnet/nearnet/internal/proxytest"
 )
 
 func TestHTTPConnectTinyproxy(t *testing.T) {
 	tgt := startTarget(t, 0)
 	down := closedPort(t)
-	addr := startTinyproxy(t, tgt.port(), down)
+	addr := proxytest.Tinyproxy(t, testUser, testPass, tgt.port(), down)
 
 	t.Run("tunnel", func(t *testing.T) {
 		d := mustParse(t, proxyURL("http", testPass, addr))
@@ -123,7 +125,7 @@ func TestHTTPConnectTinyproxy(t *testing.T) {
 
 	t.Run("nettest", func(t *testing.T) {
 		testConn(t, func(port int) *Dialer {
-			return mustParse(t, proxyURL("http", testPass, startTinyproxy(t, port)))
+			return mustParse(t, proxyURL("http", testPass, proxytest.Tinyproxy(t, testUser, testPass, port)))
 		})
 	})
 }
@@ -157,7 +159,7 @@ func testConn(t *testing.T, dialer func(port int) *Dialer) {
 func TestSOCKS5Dante(t *testing.T) {
 	tgt := startTarget(t, 0)
 	down := closedPort(t)
-	addr := startDante(t, tgt.port(), down)
+	addr := proxytest.Dante(t, testUser, testPass, tgt.port(), down)
 
 	for _, scheme := range []string{"socks5", "socks5h"} {
 		t.Run(scheme+" tunnel", func(t *testing.T) {
@@ -230,7 +232,7 @@ func TestSOCKS5Dante(t *testing.T) {
 
 	t.Run("nettest", func(t *testing.T) {
 		testConn(t, func(port int) *Dialer {
-			return mustParse(t, proxyURL("socks5", testPass, startDante(t, port)))
+			return mustParse(t, proxyURL("socks5", testPass, proxytest.Dante(t, testUser, testPass, port)))
 		})
 	})
 }
@@ -248,13 +250,13 @@ func TestTLSThroughProxies(t *testing.T) {
 
 	for _, tc := range []struct {
 		name  string
-		start func(testing.TB, ...int) string
+		start func(t testing.TB, user, pass string, ports ...int) string
 	}{
-		{"http", startTinyproxy},
-		{"socks5", startDante},
+		{"http", proxytest.Tinyproxy},
+		{"socks5", proxytest.Dante},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := mustParse(t, proxyURL(tc.name, testPass, tc.start(t, port)))
+			d := mustParse(t, proxyURL(tc.name, testPass, tc.start(t, testUser, testPass, port)))
 			ctx := dialCtx(t)
 			c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
 			if err != nil {
@@ -282,7 +284,7 @@ func TestTLSThroughProxies(t *testing.T) {
 // terminator.
 func TestHTTPSProxy(t *testing.T) {
 	tgt := startTarget(t, 0)
-	back := startTinyproxy(t, tgt.port())
+	back := proxytest.Tinyproxy(t, testUser, testPass, tgt.port())
 	cert, pool := selfSigned(t)
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
@@ -343,7 +345,7 @@ func TestRank(t *testing.T) {
 	tgt := startTarget(t, 50*time.Millisecond)
 	var good []string
 	for range 3 {
-		good = append(good, proxyURL("http", testPass, startTinyproxy(t, tgt.port())))
+		good = append(good, proxyURL("http", testPass, proxytest.Tinyproxy(t, testUser, testPass, tgt.port())))
 	}
 	down := proxyURL("http", testPass, "127.0.0.1:"+strconv.Itoa(closedPort(t)))
 	bad := "ftp://u:" + testPass + "@h:1"
