@@ -42,7 +42,9 @@ func init() {
 		"listen": {runListen, "[--echo]", "advertise, accept peers and print what they send"},
 		"browse": {runBrowse, "[--timeout D]", "print peers as they are found, updated and lost"},
 		"chat":   {runChat, "[--to TARGET]... [--wait D] [--datagram]", "send stdin lines to peers and print what they send"},
-		"bench":  {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
+		"proxy-rank": {runProxyRank, "--target HOST:PORT [--concurrency N] [--timeout D] URL...",
+			"rank HTTP CONNECT and SOCKS5 proxies by how fast they connect to a target"},
+		"bench": {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
 	}
 }
 
@@ -100,7 +102,7 @@ func printUsage(w io.Writer) {
 	slices.Sort(names)
 	fmt.Fprintf(w, "usage: nearnet <command> [flags]\n\ncommands:\n")
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, "\nRun 'nearnet <command> -h' for the command's flags.\n")
 }

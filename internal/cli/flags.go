@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -31,6 +32,8 @@ type globals struct {
 	tofu       bool
 	identity   string
 	json       bool
+	proxy      string
+	proxyEnv   bool
 
 	set map[string]bool // flags given on the command line
 }
@@ -42,6 +45,12 @@ type flagSet struct {
 	g       *globals
 	global  map[string]bool // names of the global flags, for the usage text
 	summary string
+
+	// positional, if set, names the arguments the command takes after
+	// its flags (proxy-rank: "URL"); flags may come between them. Without
+	// it the command takes flags only.
+	positional string
+	args       []string // the positional arguments, after parse
 }
 
 func newFlagSet(cmd string) *flagSet {
@@ -60,6 +69,10 @@ func newFlagSet(cmd string) *flagSet {
 	fs.BoolVar(&g.tofu, "tofu", false, "with --known-peers: trust unknown peers on first use and add them to the file")
 	fs.StringVar(&g.identity, "identity", "", "identity file `PATH`, created if absent (default: a new identity each run)")
 	fs.BoolVar(&g.json, "json", false, "print one JSON object per line, with an \"event\" field")
+	fs.StringVar(&g.proxy, "proxy", "", "dial peers through the HTTP CONNECT or SOCKS5 proxy `URL` (http://user:pass@host:port, https://, socks5://, socks5h://); "+
+		"discovery does not cross proxies, so name peers with chat --to host:port")
+	fs.BoolVar(&g.proxyEnv, "proxy-env", false, "dial peers through the proxy in HTTPS_PROXY or ALL_PROXY, honouring NO_PROXY (loopback is never proxied); "+
+		"discovery does not cross proxies, so name peers with chat --to host:port")
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
 	return fs
 }
@@ -67,20 +80,38 @@ func newFlagSet(cmd string) *flagSet {
 // parse parses args. It prints the usage to e.stdout and returns errHelp
 // for -h; any other mistake is a *UsageError naming the flag.
 func (fs *flagSet) parse(e *env, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.printUsage(e.stdout)
-			return errHelp
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.printUsage(e.stdout)
+				return errHelp
+			}
+			return fs.usageError(dashes(err.Error()))
 		}
-		return fs.usageError(dashes(err.Error()))
-	}
-	if fs.NArg() > 0 {
-		return fs.usageError(fmt.Sprintf("unexpected argument %q: this command takes only flags", fs.Arg(0)))
+		if fs.NArg() == 0 {
+			break
+		}
+		if fs.positional == "" {
+			return fs.usageError(fmt.Sprintf("unexpected argument %q: this command takes only flags", fs.Arg(0)))
+		}
+		// Flags may follow an argument: take it and parse the rest (each
+		// round takes one argument, so this ends).
+		fs.args = append(fs.args, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	fs.g.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { fs.g.set[f.Name] = true })
 	if fs.g.tofu && fs.g.knownPeers == "" {
 		return fs.usageError("--tofu needs --known-peers PATH: it records the peers it trusts there")
+	}
+	if fs.g.proxy != "" && fs.g.proxyEnv {
+		return fs.usageError("--proxy and --proxy-env each choose the proxy: give one")
+	}
+	if fs.g.proxy != "" {
+		// The error text never holds the password (proxy.URLError).
+		if _, err := proxy.Parse(fs.g.proxy); err != nil {
+			return fs.usageError("invalid --proxy: " + strings.TrimPrefix(err.Error(), "proxy: "))
+		}
 	}
 	return nil
 }
@@ -157,7 +188,8 @@ const errNoSecurity = "no security mode chosen: pass --key-file PATH (a pre-shar
 // never connects: browse).
 func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	g := fs.g
-	cfg := &nearnet.Config{Name: g.name, Service: g.service, Interfaces: g.interfaces}
+	cfg := &nearnet.Config{Name: g.name, Service: g.service, Interfaces: g.interfaces,
+		Proxy: g.proxy, ProxyFromEnvironment: g.proxyEnv}
 	if g.port.set {
 		// No host: the library binds all addresses, or loopback only when
 		// every --interface is a loopback interface.
@@ -206,6 +238,7 @@ func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
 			"Config.Service":        "--service",
 			"Config.ListenAddr":     "--port",
 			"Config.KnownPeersFile": "--known-peers",
+			"Config.Proxy":          "--proxy",
 		}[ce.Field]
 		if flagName == "--known-peers" {
 			return nil, fmt.Errorf("--known-peers: %s", ce.Reason)

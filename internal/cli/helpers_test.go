@@ -86,6 +86,7 @@ var documented = map[string]map[string]string{
 	"message":      {"name": "string", "peer": "string", "text": "string"},
 	"datagram":     {"name": "string", "peer": "string", "text": "string"},
 	"rejected":     {"reason": "string"},
+	"proxy":        {"proxy": "string", "latency_ms": "number", "error": "string"},
 }
 
 func checkFields(t testing.TB, m map[string]any) {

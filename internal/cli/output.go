@@ -34,6 +34,8 @@ import (
 //	rejected      reason, [addr, stage] (an incoming peer refused in its
 //	              handshake), [target] (a peer this node dialed)
 //	error         reason (the demo: a step failed)
+//	proxy         proxy, latency_ms, error (proxy-rank: one proxy measured;
+//	              latency_ms 0 for a failure, error "" for a usable proxy)
 //
 // peer is the 32-hex-digit peer ID, "" for a service that is not a nearnet
 // peer; addrs are IP addresses without the port; txt is an object. The
