@@ -1,0 +1,88 @@
+// Package resource sends whole files ("resources") with progress, SHA-256
+// verification and resume, in the manner of Multipeer Connectivity's
+// sendResource. Each transfer runs on a reliable byte stream of its own;
+// the package works over any such stream (a nearnet stream, a net.Conn,
+// net.Pipe), and the root package opens the streams.
+//
+// The sender calls [Send] with an [Offer] (name, size, metadata) and the
+// content; nil means the receiver has verified the file and given it its
+// name. The receiver calls [ReadOffer], looks at the [Incoming] offer, and
+// either [Incoming.Accept]s it into a directory, getting a [Received], or
+// [Incoming.Reject]s it. Both take a [Progress] callback. Names from the
+// network pass [SafeName] and are resolved through [os.Root]; an
+// interrupted transfer leaves a partial file that the next attempt resumes
+// from, and [RemovePartials] clears abandoned ones. Memory per transfer is
+// one 256 KiB buffer per side, whatever the file's size.
+//
+// # Wire format
+//
+// This is the text PROTOCOL.md carries.
+//
+// One transfer uses one reliable, ordered byte stream. Control messages are
+// frames:
+//
+//	length  4 bytes, big-endian, 2 to 65536
+//	body    length bytes: one JSON object (RFC 8259), UTF-8
+//
+// A receiver of a message MUST ignore fields it does not know. A SHA-256 is
+// 64 hex digits (lowercase when sent; either case is accepted). Sizes and
+// offsets are JSON integers from 0 to 2^53-1. S is the sender, R the
+// receiver:
+//
+//	S -> R  offer    {"v":1,"name":"album/a.jpg","size":1048576,"meta":{"type":"image/jpeg"}}
+//	R -> S  reply    {"accept":true,"offset":K,"prefix_sha256":"<hex>"}
+//	              or {"accept":false,"code":"exists","reason":"a file of that name exists"}
+//	S -> R  start    {"offset":O}
+//	S -> R  content  size-O bytes, unframed: the resource's bytes O to size-1
+//	S -> R  trailer  {"sha256":"<hex>"}
+//	R -> S  result   {"ok":true}
+//	              or {"ok":false,"code":"hash_mismatch","error":"content SHA-256 does not match the sender's"}
+//
+// Offer: v MUST be 1; a receiver rejects another version with code
+// "version". name is a '/'-separated relative path; a receiver rejects a
+// name that breaks the rules of [SafeName] with code "unsafe_name". size is
+// required; meta (string to string) is optional.
+//
+// Reply: a rejection ends the transfer. An acceptance carries K, the
+// number of bytes the receiver already holds from an earlier attempt at the
+// same resource (0 if none), and, if K > 0, prefix_sha256, the SHA-256 of
+// those K bytes.
+//
+// Start: O is K if the SHA-256 of the sender's own first K bytes equals
+// prefix_sha256, and 0 otherwise (also when the sender cannot read its
+// source twice). Any other value is a protocol error. With O = 0 the
+// receiver discards what it held. Then come exactly size-O content bytes.
+//
+// Trailer: the SHA-256 of the whole content, bytes 0 to size-1, including
+// any the receiver already held. The receiver compares it with the hash of
+// what it holds.
+//
+// Result: "ok" is sent only after the content verified and the file has
+// its final name. After the result the stream carries nothing more and
+// either side may close it.
+//
+// Codes in a rejection or a failed result: "declined" (the application
+// said no), "exists" (the name is taken), "in_progress" (the receiver is
+// already receiving this resource), "unsafe_name", "version", "protocol",
+// "hash_mismatch" (the receiver deleted what it held; send again from
+// zero), "io" (the receiver could not write). A sender MUST treat an
+// unknown code as a failure. reason and error are text for people.
+//
+// There is no message to abort a transfer: either side aborts by closing
+// (or resetting) the stream, at any point. A sender whose source ends
+// before size bytes does that. The receiver keeps what it got for a
+// resume.
+//
+// # Files on the receiver
+//
+// The content goes to a partial file in the directory of the final name,
+// named ".nearnet-partial-" followed by the first 16 bytes, in hex, of
+// SHA-256("nearnet-partial-v1" 0x00 key 0x00 name 0x00 size-in-decimal
+// 0x00), where key identifies the sender ([AcceptOptions.PartialKey]). A
+// resend of the same name and size from the same sender therefore finds
+// it. After the content verifies, the partial file is synced and renamed
+// (without replacing an existing file unless asked). A hash mismatch
+// deletes it; any other failure, a cancellation included, keeps it for a
+// resume. A rejection before the content (name taken, application said
+// no) does not touch it. The final name never holds a partial file.
+package resource

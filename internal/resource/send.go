@@ -1,0 +1,173 @@
+package resource
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+)
+
+// Offer describes a resource: what the receiver sees before it decides.
+type Offer struct {
+	// Name is the file's name, or its '/'-separated path inside a
+	// directory being sent ("album/a.jpg"). It must pass [SafeName].
+	Name string
+
+	// Size is the exact length of the content in bytes, at most 2^53-1
+	// (the largest integer every JSON decoder keeps exactly).
+	Size int64
+
+	// Meta is free-form application data (a MIME type, a modification
+	// time). Name, Size and Meta together must encode to at most 64 KiB
+	// of JSON.
+	Meta map[string]string
+}
+
+// Progress is called as a transfer moves on, from the goroutine that
+// called [Send] or [Incoming.Accept], with done the bytes the receiver
+// holds (or the sender has sent) and total the resource's size. The first
+// call has done at the resume offset, the last done == total; done never
+// decreases. It is called about every 256 KiB, so it should return
+// quickly: it is on the transfer's path.
+type Progress func(done, total int64)
+
+// Send offers a resource on stream and, if the receiver accepts, sends
+// the first offer.Size bytes of src. It returns nil only once the
+// receiver has checked the content's SHA-256 and put the file in place.
+//
+// stream carries this one transfer (a fresh stream per resource); Send
+// neither closes it nor reads past the receiver's result. Close it after
+// Send returns, whatever the outcome: that is also what unblocks the
+// receiver after a failure.
+//
+// If src implements [io.ReaderAt] (an *os.File, *bytes.Reader,
+// *io.SectionReader), content is read with ReadAt from offset 0,
+// regardless of any read position, and an interrupted transfer resumes:
+// when the receiver already has the first k bytes from an earlier attempt,
+// Send reads its own first k bytes, and if their SHA-256 matches the
+// receiver's, sends only the rest. Otherwise src is read from its current
+// position and a transfer always starts from zero.
+//
+// Errors: [*RejectedError] if the receiver declined (errors.Is matches
+// [ErrExists] when the name was taken); [*ReceiverError] if it got the
+// bytes but failed (errors.Is matches [ErrHashMismatch] when they were
+// corrupted); [ErrShortSource] (wrapped) if src held fewer than Size
+// bytes; [*NameError] for an unsafe Name; [*ProtocolError] for a peer
+// that breaks the protocol; otherwise the stream's or src's error.
+//
+// Cancelling ctx stops the transfer: the stream's deadline is set in the
+// past (or, without SetDeadline, the stream is closed), and Send returns
+// an error wrapping the context's cause. After Send returns, ctx has no
+// effect.
+func Send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) error {
+	if err := checkName(offer.Name); err != nil {
+		return err
+	}
+	if offer.Size < 0 || offer.Size > maxSize {
+		return fmt.Errorf("nearnet: invalid Offer.Size %d: must be in [0, 2^53-1]", offer.Size)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("nearnet: resource transfer stopped: %w", context.Cause(ctx))
+	}
+	stop := abortOnDone(ctx, stream)
+	err := send(ctx, stream, offer, src, progress)
+	return finish(ctx, stop, err)
+}
+
+func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) error {
+	size := offer.Size
+	frame, err := appendFrame(nil, offerMsg{V: version, Name: offer.Name, Size: &size, Meta: offer.Meta})
+	if err != nil {
+		return err
+	}
+	if _, err := stream.Write(frame); err != nil {
+		return fmt.Errorf("nearnet: sending resource offer: %w", err)
+	}
+	b, err := readFrame(stream)
+	if err != nil {
+		return fmt.Errorf("nearnet: reading the receiver's answer to a resource offer: %w", err)
+	}
+	rep, err := decodeReply(b, size)
+	if err != nil {
+		return err
+	}
+	if !rep.accept {
+		return &RejectedError{Code: rep.code, Reason: rep.reason}
+	}
+
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+
+	h := sha256.New()
+	start := int64(0)
+	ra, canResume := src.(io.ReaderAt)
+	if rep.offset > 0 && canResume {
+		// Hash our own first rep.offset bytes; h then holds the state to
+		// continue from if they match.
+		if err := hashFrom(h, io.NewSectionReader(ra, 0, rep.offset), rep.offset, buf); err != nil {
+			return err
+		}
+		if [32]byte(h.Sum(nil)) == rep.prefix {
+			start = rep.offset
+		} else {
+			h.Reset()
+		}
+	}
+	if err := writeFrame(stream, startMsg{Offset: &start}); err != nil {
+		return fmt.Errorf("nearnet: resource stream: %w", err)
+	}
+	r := src
+	if canResume {
+		r = io.NewSectionReader(ra, start, size-start)
+	}
+	report(progress, start, size)
+	for done := start; done < size; {
+		if err := ctx.Err(); err != nil {
+			return err // finish reports the cause
+		}
+		n, rerr := io.ReadFull(r, buf[:min(int64(len(buf)), size-done)])
+		if n > 0 {
+			h.Write(buf[:n])
+			if _, err := stream.Write(buf[:n]); err != nil {
+				return fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", done, size, err)
+			}
+			done += int64(n)
+			report(progress, done, size)
+		}
+		if rerr != nil {
+			return sourceErr(rerr, done, size)
+		}
+	}
+	if err := writeFrame(stream, trailerMsg{SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
+		return fmt.Errorf("nearnet: resource stream: %w", err)
+	}
+	b, err = readFrame(stream)
+	if err != nil {
+		return fmt.Errorf("nearnet: reading the receiver's result for a resource: %w", err)
+	}
+	return decodeResult(b)
+}
+
+// hashFrom feeds the first n bytes of r to h.
+func hashFrom(h hash.Hash, r io.Reader, n int64, buf []byte) error {
+	for done := int64(0); done < n; {
+		m, err := io.ReadFull(r, buf[:min(int64(len(buf)), n-done)])
+		h.Write(buf[:m])
+		done += int64(m)
+		if err != nil {
+			return sourceErr(err, done, n)
+		}
+	}
+	return nil
+}
+
+func sourceErr(err error, done, size int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: it ended after %d of %d bytes", ErrShortSource, done, size)
+	}
+	return fmt.Errorf("nearnet: reading resource source after %d of %d bytes: %w", done, size, err)
+}
