@@ -24,8 +24,8 @@ import (
 )
 
 const (
-	testUser = "nearnet"
-	testPass = "s3cr3t-Pw" // tinyproxy takes [-a-z0-9._] only
+	testUser = proxytest.User
+	testPass = proxytest.Password
 )
 
 // target is a TCP server on 127.0.0.1 that greets each connection with a

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,11 +13,6 @@ import (
 
 	"github.com/nearnet/nearnet/internal/proxytest"
 )
-
-// proxyURL is scheme://proxyUser:pass@addr.
-func proxyURL(scheme, pass, addr string) string {
-	return (&url.URL{Scheme: scheme, User: url.UserPassword(proxyUser, pass), Host: addr}).String()
-}
 
 // acceptor is a TCP listener on 127.0.0.1 that accepts and closes every
 // connection until the test ends.
@@ -50,8 +44,8 @@ func acceptor(t *testing.T) (addr string, port int) {
 func TestProxyRank(t *testing.T) {
 	t.Parallel()
 	target, port := acceptor(t)
-	good := proxyURL("http", proxyPass, proxytest.Tinyproxy(t, proxyUser, proxyPass, port))
-	down := proxyURL("socks5", proxyPass, "127.0.0.1:"+strconv.Itoa(proxytest.FreePort(t)))
+	good := proxytest.URL("http", proxyPass, proxytest.Tinyproxy(t, proxyUser, proxyPass, port))
+	down := proxytest.URL("socks5", proxyPass, "127.0.0.1:"+strconv.Itoa(proxytest.FreePort(t)))
 
 	t.Run("json", func(t *testing.T) {
 		out, stderr, err := run(t, nil, "proxy-rank", "--json", "--target", target, "--timeout", "10s", down, good)
@@ -103,7 +97,7 @@ func TestChatThroughProxy(t *testing.T) {
 	tp := proxytest.Tinyproxy(t, proxyUser, proxyPass, l.port)
 	lines := []string{"one", "two through the proxy", "three"}
 	out, stderr, err := run(t, strings.NewReader(strings.Join(lines, "\n")+"\n"), "chat", "--json", "--service", svc,
-		"--key-file", key, "--name", "via-proxy", "--to", l.addr(), "--proxy", proxyURL("http", proxyPass, tp))
+		"--key-file", key, "--name", "via-proxy", "--to", l.addr(), "--proxy", proxytest.URL("http", proxyPass, tp))
 	if err != nil {
 		t.Fatalf("chat --proxy: %v\nstderr:\n%s", err, stderr)
 	}
@@ -117,7 +111,7 @@ func TestChatThroughProxy(t *testing.T) {
 
 	wrong := "wrong-Pw"
 	_, stderr, err = run(t, strings.NewReader("x\n"), "chat", "--service", svc, "--key-file", key,
-		"--to", l.addr(), "--proxy", proxyURL("http", wrong, tp))
+		"--to", l.addr(), "--proxy", proxytest.URL("http", wrong, tp))
 	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "rejected the credentials") {
 		t.Errorf("chat with a wrong proxy password: %v; want exit 1 saying the proxy rejected the credentials", err)
 	}

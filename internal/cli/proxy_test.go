@@ -4,12 +4,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nearnet/nearnet/internal/proxytest"
 )
 
-// proxyPass is the password of the test proxies; no output may show it.
+// The test proxies' credentials; no output may show the password.
 const (
-	proxyUser = "nearnet"
-	proxyPass = "s3cr3t-Pw" // tinyproxy takes [-a-z0-9._] only
+	proxyUser = proxytest.User
+	proxyPass = proxytest.Password
 )
 
 // TestProxyUsageErrors: a bad --proxy is a usage error that names the flag

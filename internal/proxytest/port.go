@@ -2,6 +2,7 @@ package proxytest
 
 import (
 	"net"
+	"net/url"
 	"testing"
 )
 
@@ -15,4 +16,18 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Credentials tests may give [Tinyproxy] and [Dante]. Password is in the
+// characters tinyproxy accepts ([-a-z0-9._], upper case too), so a test can
+// check that no output shows it.
+const (
+	User     = "nearnet"
+	Password = "s3cr3t-Pw"
+)
+
+// URL is scheme://User:pass@addr, a proxy URL for [Tinyproxy] ("http") or
+// [Dante] ("socks5", "socks5h") with pass as the password.
+func URL(scheme, pass, addr string) string {
+	return (&url.URL{Scheme: scheme, User: url.UserPassword(User, pass), Host: addr}).String()
 }
