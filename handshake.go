@@ -77,10 +77,11 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 	raw.SetDeadline(n.deadlineFor(ctx))
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	nc := raw
+	wc := newWConn(raw)
+	var nc net.Conn = wc
 	var cs *tls.ConnectionState
 	if n.clientTLS != nil {
-		tc := tls.Client(raw, n.clientTLS)
+		tc := tls.Client(wc, n.clientTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, herr("tls", err)
@@ -88,7 +89,7 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		s := tc.ConnectionState()
 		cs, nc = &s, tc
 	}
-	l := newLink(n, raw, nc, true)
+	l := newLink(n, raw, wc, nc, true)
 	l.proxied, l.dialed = proxied, addr
 	var nonce [16]byte
 	rand.Read(nonce[:])
@@ -285,10 +286,11 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		return &HandshakeError{Addr: addr, Incoming: true, Stage: stage, Err: err}
 	}
 	raw.SetDeadline(n.deadlineFor(ctx))
-	nc := raw
+	wc := newWConn(raw)
+	var nc net.Conn = wc
 	var cs *tls.ConnectionState
 	if n.serverTLS != nil {
-		tc := tls.Server(raw, n.serverTLS)
+		tc := tls.Server(wc, n.serverTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, herr("tls", err)
@@ -296,7 +298,7 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		s := tc.ConnectionState()
 		cs, nc = &s, tc
 	}
-	l := newLink(n, raw, nc, false)
+	l := newLink(n, raw, wc, nc, false)
 	key, err := wire.ReadUpgradeRequest(l.br)
 	if err != nil {
 		if he, ok := errorsAs[*wire.HandshakeError](err); ok {

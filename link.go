@@ -27,7 +27,8 @@ import (
 type link struct {
 	n        *Node
 	raw      net.Conn // the TCP connection, closed directly to abort
-	nc       net.Conn // raw, or TLS over raw
+	wc       *wconn   // raw, as TLS (or WebSocket, without TLS) writes to it
+	nc       net.Conn // wc, or TLS over wc
 	br       *bufio.Reader
 	rd       *wire.Reader
 	lim      *handshakeLimit
@@ -55,6 +56,7 @@ type link struct {
 	peerReason  string
 	err         error       // why the link failed, if it did
 	closeTimer  *time.Timer // bounds the wait for the peer's close frame
+	writing     bool        // the writer goroutine or a write-through is writing to nc
 
 	// Reading (read.go): one goroutine at a time holds rmu and reads frames,
 	// either the link's background reader or a ReceiveMessage caller.
@@ -100,10 +102,11 @@ func (h *handshakeLimit) Read(p []byte) (int, error) {
 
 const readBufferSize = 64 << 10
 
-func newLink(n *Node, raw, nc net.Conn, outgoing bool) *link {
+func newLink(n *Node, raw net.Conn, wc *wconn, nc net.Conn, outgoing bool) *link {
 	l := &link{
 		n:          n,
 		raw:        raw,
+		wc:         wc,
 		nc:         nc,
 		outgoing:   outgoing,
 		lim:        &handshakeLimit{r: nc, n: 64 << 10},
@@ -174,6 +177,10 @@ func (l *link) enqueueData(p []byte, limit int) (wait <-chan struct{}, err error
 	}
 	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, p)
 	l.sent++
+	if l.writeThroughLocked() {
+		l.mu.Unlock()
+		return nil, nil
+	}
 	l.mu.Unlock()
 	l.signal()
 	return nil, nil
@@ -255,6 +262,12 @@ func (l *link) writeLoop() {
 			return
 		}
 		l.mu.Lock()
+		if l.writing {
+			// A SendMessage is writing through (writethrough.go); it
+			// signals again if anything is left for us.
+			l.mu.Unlock()
+			continue
+		}
 		b := l.buf
 		l.buf, l.spare = l.spare[:0], nil
 		last := l.closeQueued
@@ -262,12 +275,18 @@ func (l *link) writeLoop() {
 			close(l.room)
 			l.room = nil
 		}
+		l.writing = true
 		l.mu.Unlock()
-		if len(b) > 0 {
-			if _, err := l.nc.Write(b); err != nil {
-				l.fail(err)
-				return
-			}
+		err := l.wc.flush()
+		if err == nil && len(b) > 0 {
+			_, err = l.nc.Write(b)
+		}
+		l.mu.Lock()
+		l.writing = false
+		l.mu.Unlock()
+		if err != nil {
+			l.fail(err)
+			return
 		}
 		if last {
 			// Our close frame is out; give the peer CloseTimeout to answer.

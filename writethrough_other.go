@@ -1,0 +1,9 @@
+//go:build !unix
+
+package nearnet
+
+import "net"
+
+// newNBWriter: no non-blocking writes here; every message goes through
+// the writer goroutine.
+func newNBWriter(net.Conn) nbWriter { return nil }
