@@ -52,6 +52,8 @@
 // prefix_sha256, and 0 otherwise (also when the sender cannot read its
 // source twice). Any other value is a protocol error. With O = 0 the
 // receiver discards what it held. Then come exactly size-O content bytes.
+// The receiver sends nothing from its reply until its result, so neither
+// side ever waits to write while the other writes.
 //
 // Trailer: the SHA-256 of the whole content, bytes 0 to size-1, including
 // any the receiver already held. The receiver compares it with the hash of
@@ -70,8 +72,8 @@
 //
 // There is no message to abort a transfer: either side aborts by closing
 // (or resetting) the stream, at any point. A sender whose source ends
-// before size bytes does that. The receiver keeps what it got for a
-// resume.
+// before size bytes does that, and so does a receiver that cannot go on
+// (a full disk). The receiver keeps what it got for a resume.
 //
 // # Files on the receiver
 //
@@ -81,8 +83,10 @@
 // 0x00), where key identifies the sender ([AcceptOptions.PartialKey]). A
 // resend of the same name and size from the same sender therefore finds
 // it. After the content verifies, the partial file is synced and renamed
-// (without replacing an existing file unless asked). A hash mismatch
+// (without replacing an existing file unless asked: a hard link that fails
+// if the name exists, then removal of the partial name). A hash mismatch
 // deletes it; any other failure, a cancellation included, keeps it for a
 // resume. A rejection before the content (name taken, application said
-// no) does not touch it. The final name never holds a partial file.
+// no) does not touch it. Starting over from zero deletes and recreates it
+// rather than truncating it. The final name never holds a partial file.
 package resource

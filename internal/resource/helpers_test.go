@@ -2,10 +2,16 @@ package resource
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -18,14 +24,50 @@ import (
 	"time"
 )
 
-// transports are the streams every transfer test runs over: an in-process
-// pipe (synchronous, no buffering) and real TCP on loopback.
+// transports are the streams the transfer tests run over: an in-process
+// pipe (synchronous, no buffering), real TCP on loopback, and TLS 1.3 over
+// that (what nearnet streams run on).
 var transports = []struct {
 	name string
 	pair func(t testing.TB) (sender, receiver net.Conn)
 }{
 	{"pipe", func(t testing.TB) (net.Conn, net.Conn) { return net.Pipe() }},
 	{"tcp", tcpPair},
+	{"tls", tlsPair},
+}
+
+var testCert = sync.OnceValue(func() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+})
+
+// tlsPair is a TLS 1.3 connection over loopback TCP; the sender is the
+// client.
+func tlsPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	a, b := tcpPair(t)
+	client := tls.Client(a, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	server := tls.Server(b, &tls.Config{Certificates: []tls.Certificate{testCert()}, MinVersion: tls.VersionTLS13})
+	errc := make(chan error, 1)
+	go func() { errc <- server.Handshake() }()
+	err := client.Handshake()
+	if serr := <-errc; err == nil {
+		err = serr
+	}
+	if err != nil {
+		a.Close()
+		b.Close()
+		t.Fatal(err)
+	}
+	return client, server
 }
 
 func tcpPair(t testing.TB) (net.Conn, net.Conn) {

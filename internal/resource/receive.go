@@ -16,8 +16,9 @@ import (
 )
 
 // Incoming is an offer read from a stream, waiting for [Incoming.Accept]
-// or [Incoming.Reject]; exactly one of them must be called, once. It is
-// not safe for concurrent use.
+// or [Incoming.Reject]; call one of them, once. (Closing the stream
+// instead is an abort: the sender sees a broken transfer.) It is not safe
+// for concurrent use.
 type Incoming struct {
 	// Offer is what the sender offered. Offer.Name has passed [SafeName].
 	Offer Offer

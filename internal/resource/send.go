@@ -58,8 +58,9 @@ type Progress func(done, total int64)
 // bytes; [*NameError] for an unsafe Name; [*ProtocolError] for a peer
 // that breaks the protocol; otherwise the stream's or src's error.
 //
-// Cancelling ctx stops the transfer: the stream's deadline is set in the
-// past (or, without SetDeadline, the stream is closed), and Send returns
+// Cancelling ctx stops the transfer: it is checked between chunks, and a
+// blocked read or write is ended by setting the stream's deadline in the
+// past (or, without SetDeadline, by closing the stream). Send then returns
 // an error wrapping the context's cause. After Send returns, ctx has no
 // effect.
 func Send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) error {
