@@ -57,6 +57,7 @@ type link struct {
 	err         error       // why the link failed, if it did
 	closeTimer  *time.Timer // bounds the wait for the peer's close frame
 	writing     bool        // the writer goroutine or a write-through is writing to nc
+	lastWrite   time.Time   // when the last write to nc ended (writethrough.go)
 
 	// Reading (read.go): one goroutine at a time holds rmu and reads frames,
 	// either the link's background reader or a ReceiveMessage caller.
@@ -283,6 +284,7 @@ func (l *link) writeLoop() {
 		}
 		l.mu.Lock()
 		l.writing = false
+		l.lastWrite = time.Now()
 		l.mu.Unlock()
 		if err != nil {
 			l.fail(err)

@@ -3,6 +3,7 @@ package nearnet
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // Writing a lone message without a goroutine hand-off.
@@ -21,6 +22,13 @@ import (
 // writeThroughMax bounds the queued bytes a SendMessage writes itself;
 // more is left to the writer goroutine, which batches.
 const writeThroughMax = 16 << 10
+
+// writeThroughIdle is how long the link must have been quiet for a
+// SendMessage to write through. A stream of messages comes faster than
+// this and is left to the writer goroutine, which puts many messages in
+// one TLS record; a request/response exchange waits at least a round trip
+// between sends and writes through.
+const writeThroughIdle = 10 * time.Microsecond
 
 // wconn is the TCP connection under TLS, with an optional non-blocking
 // mode (see above). Its Write is called by one goroutine at a time: the
@@ -107,7 +115,8 @@ type nbWriter interface {
 // link is idle and the queue small; it reports whether it did. l.mu is
 // held on entry and on return.
 func (l *link) writeThroughLocked() bool {
-	if l.writing || l.closeQueued || l.wc == nil || l.wc.nb == nil || len(l.buf) > writeThroughMax || l.wc.hasOverflow() {
+	if l.writing || l.closeQueued || l.wc == nil || l.wc.nb == nil || len(l.buf) > writeThroughMax ||
+		time.Since(l.lastWrite) < writeThroughIdle || l.wc.hasOverflow() {
 		return false
 	}
 	b := l.buf
@@ -119,6 +128,7 @@ func (l *link) writeThroughLocked() bool {
 	pending := l.wc.setNonblock(false)
 	l.mu.Lock()
 	l.writing = false
+	l.lastWrite = time.Now()
 	if cap(b) <= 2*writeThroughMax {
 		l.spare = b[:0]
 	}
