@@ -3,6 +3,7 @@ package nearnet
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,8 @@ type wconn struct {
 	mu       sync.Mutex // guards overflow and nonblock
 	overflow []byte
 	nonblock bool
+
+	writes atomic.Int64 // Write calls, for tests of batching
 }
 
 func newWConn(c net.Conn) *wconn {
@@ -47,6 +50,7 @@ func newWConn(c net.Conn) *wconn {
 }
 
 func (w *wconn) Write(p []byte) (int, error) {
+	w.writes.Add(1)
 	w.mu.Lock()
 	nonblock := w.nonblock
 	if !nonblock && len(w.overflow) > 0 {
