@@ -33,18 +33,22 @@ type Conn struct {
 	linkCh   chan struct{} // closed when send changes or the Conn ends
 	orphan   *time.Timer   // fails the Conn if no link replaces a dropped one
 
-	q         [][]byte      // received messages not yet taken
-	qh        int           // head of q
-	qbytes    int           // bytes in q, with per-message overhead
-	delivered uint64        // sequence number of the next message to queue
-	rwait     chan struct{} // closed when q gains a message or rerr is set
-	dwait     chan struct{} // closed when q drains to half or delivered advances
-	rerr      error         // returned by ReceiveMessage once q is empty
-	direct    bool          // a ReceiveMessage caller is reading a link itself
-	dstats    DatagramStats // datagram counters of links that ended
-	draining  *dgram.Flow   // the last link's flow, open for datagramLinger after the peer closed
-	closed    bool          // Close or Abort was called
-	done      chan struct{} // closed when the last link has ended after the Conn ended
+	q          [][]byte        // received messages not yet taken
+	qh         int             // head of q
+	qbytes     int             // bytes in q, with per-message overhead
+	delivered  uint64          // sequence number of the next message to queue
+	rwait      chan struct{}   // closed when q gains a message or rerr is set
+	dwait      chan struct{}   // closed when q drains to half or delivered advances
+	rerr       error           // returned by ReceiveMessage once q is empty
+	direct     bool            // a ReceiveMessage caller is reading a link itself
+	directCtx  context.Context // its ctx
+	directLink *link           // the link it reads
+	watchCtx   context.Context // the ctx whose end interrupts direct reads (read.go)
+	watchStop  func() bool     // removes that registration
+	dstats     DatagramStats   // datagram counters of links that ended
+	draining   *dgram.Flow     // the last link's flow, open for datagramLinger after the peer closed
+	closed     bool            // Close or Abort was called
+	done       chan struct{}   // closed when the last link has ended after the Conn ended
 }
 
 // perMessageOverhead is charged against ReceiveBuffer for each queued
@@ -93,6 +97,7 @@ func (c *Conn) setStateLocked(s State) {
 	close(c.stateCh)
 	c.stateCh = make(chan struct{})
 	if s.Terminal() {
+		c.unwatchLocked()
 		c.send.Store(nil)
 		close(c.linkCh)
 		c.linkCh = make(chan struct{})
@@ -204,11 +209,12 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 		if l := c.directLinkLocked(); l != nil {
-			c.direct = true
+			c.watchLocked(ctx)
+			c.direct, c.directCtx, c.directLink = true, ctx, l
 			c.mu.Unlock()
 			m, err := c.readDirect(ctx, l)
 			c.mu.Lock()
-			c.direct = false
+			c.direct, c.directCtx, c.directLink = false, nil, nil
 			if err != errNotRead {
 				c.mu.Unlock()
 				return m, err

@@ -585,3 +585,38 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 		t.Fatalf("%d messages took %d writes: the stream was not batched", n, writes)
 	}
 }
+
+// ReceiveMessage honours its ctx, also while it reads the link itself,
+// and the connection stays usable after.
+func TestReceiveMessageHonoursCtx(t *testing.T) {
+	a, b := newNode(t, Config{}), newNode(t, Config{})
+	ca, cb := pair(t, a, b)
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := cb.ReceiveMessage(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+	// One ctx for several receives, then cancelled while blocked.
+	loop, stop := context.WithCancel(context.Background())
+	for i := 0; i < 3; i++ {
+		if err := ca.SendMessage(ctxT(t), []byte("m")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cb.ReceiveMessage(loop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.AfterFunc(50*time.Millisecond, stop)
+	if _, err := cb.ReceiveMessage(loop); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want Canceled", err)
+	}
+	if _, err := cb.ReceiveMessage(loop); !errors.Is(err, context.Canceled) {
+		t.Fatalf("with the ctx already done: got %v", err)
+	}
+	if err := ca.SendMessage(ctxT(t), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := cb.ReceiveMessage(ctxT(t)); err != nil || string(m) != "after" {
+		t.Fatalf("after the cancellations: %q %v", m, err)
+	}
+}

@@ -194,14 +194,8 @@ func (c *Conn) readDirect(ctx context.Context, l *link) ([]byte, error) {
 			l.resume.Reset(resumeGrace)
 		}
 	}()
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			l.mu.Lock()
-			l.kickLocked()
-			l.mu.Unlock()
-		})
-		defer stop()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 	for {
 		m, seq, err := l.readOne()
@@ -246,5 +240,35 @@ func (c *Conn) readDirect(ctx context.Context, l *link) ([]byte, error) {
 			busy = true
 			return nil, errNotRead
 		}
+	}
+}
+
+// watchLocked makes sure that ctx ending interrupts a direct read made
+// with it. The registration is kept for the next ReceiveMessage with the
+// same ctx (a receive loop usually passes one ctx every time), so that a
+// read does not pay for registering and removing a context callback. c.mu
+// is held.
+func (c *Conn) watchLocked(ctx context.Context) {
+	if ctx.Done() == nil || c.watchCtx == ctx {
+		return
+	}
+	c.unwatchLocked()
+	c.watchCtx = ctx
+	c.watchStop = context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.direct && c.directCtx == ctx && c.directLink != nil {
+			l := c.directLink
+			l.mu.Lock()
+			l.kickLocked()
+			l.mu.Unlock()
+		}
+	})
+}
+
+func (c *Conn) unwatchLocked() {
+	if c.watchStop != nil {
+		c.watchStop()
+		c.watchStop, c.watchCtx = nil, nil
 	}
 }
