@@ -138,7 +138,7 @@ func (c *Conn) acquireRead(ctx context.Context, l *link) error {
 			// After clearing any kick: a link that joins later kicks again.
 			if ended || c.busyElsewhere() {
 				l.rmu.Unlock()
-				l.resume.Reset(resumeGrace)
+				l.resumeBackground() // the caller will wait on the queue
 				return errNotRead
 			}
 			return nil
