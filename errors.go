@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/nearnet/nearnet/internal/nnerr"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
 )
@@ -24,16 +25,9 @@ var (
 	ErrClosed = fmt.Errorf("nearnet: closed: %w", net.ErrClosed)
 )
 
-// ConfigError reports an invalid Config field.
-type ConfigError struct {
-	Field  string // e.g. "Config.MaxMessageSize"
-	Value  any
-	Reason string // what is allowed
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("nearnet: invalid %s (%v): %s", e.Field, e.Value, e.Reason)
-}
+// ConfigError reports an invalid Config field: Field names it (e.g.
+// "Config.MaxMessageSize"), Value is what was given, Reason what is allowed.
+type ConfigError = nnerr.ConfigError
 
 // RejectedError is returned to a dialer whose peer refused it: the
 // listener's admission hook said no (Reason is what it said), or the peer

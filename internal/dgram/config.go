@@ -54,25 +54,25 @@ func (c *Config) withDefaults() (Config, error) {
 	case n.IdleTimeout == 0:
 		n.IdleTimeout = defaultIdleTimeout
 	case n.IdleTimeout < 10*time.Millisecond || n.IdleTimeout > 24*time.Hour:
-		return n, &ConfigError{"Config.IdleTimeout", n.IdleTimeout, "want 0 (30s) or 10ms to 24h"}
+		return n, &ConfigError{Field: "Config.IdleTimeout", Value: n.IdleTimeout, Reason: "want 0 (30s) or 10ms to 24h"}
 	}
 	switch {
 	case n.QueueLen == 0:
 		n.QueueLen = defaultQueueLen
 	case n.QueueLen < 1 || n.QueueLen > 65536:
-		return n, &ConfigError{"Config.QueueLen", n.QueueLen, "want 0 (256) or 1 to 65536"}
+		return n, &ConfigError{Field: "Config.QueueLen", Value: n.QueueLen, Reason: "want 0 (256) or 1 to 65536"}
 	}
 	switch {
 	case n.QueueBytes == 0:
 		n.QueueBytes = defaultQueueBytes
 	case n.QueueBytes < 64<<10 || n.QueueBytes > 1<<30:
-		return n, &ConfigError{"Config.QueueBytes", n.QueueBytes, "want 0 (32 MiB) or 64 KiB to 1 GiB"}
+		return n, &ConfigError{Field: "Config.QueueBytes", Value: n.QueueBytes, Reason: "want 0 (32 MiB) or 64 KiB to 1 GiB"}
 	}
 	switch {
 	case n.SocketBuffer == 0:
 		n.SocketBuffer = defaultSocketBuffer
 	case n.SocketBuffer < 64<<10 || n.SocketBuffer > 256<<20:
-		return n, &ConfigError{"Config.SocketBuffer", n.SocketBuffer, "want 0 (4 MiB) or 64 KiB to 256 MiB"}
+		return n, &ConfigError{Field: "Config.SocketBuffer", Value: n.SocketBuffer, Reason: "want 0 (4 MiB) or 64 KiB to 256 MiB"}
 	}
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)

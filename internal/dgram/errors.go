@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/nearnet/nearnet/internal/nnerr"
 )
 
 var (
@@ -45,12 +47,4 @@ func (e *TooLargeError) Error() string {
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // ConfigError reports an invalid [Config] field or argument.
-type ConfigError struct {
-	Field  string // e.g. "Config.QueueLen"
-	Value  any
-	Reason string // what is allowed
-}
-
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("nearnet: invalid %s (%v): %s", e.Field, e.Value, e.Reason)
-}
+type ConfigError = nnerr.ConfigError

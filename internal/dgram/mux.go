@@ -71,7 +71,7 @@ func Listen(network, laddr string, cfg *Config) (*Mux, error) {
 	case "udp6":
 		v6 = true
 	default:
-		return nil, &ConfigError{"network", network, `want "udp4" or "udp6"`}
+		return nil, &ConfigError{Field: "network", Value: network, Reason: `want "udp4" or "udp6"`}
 	}
 	addr, err := parseLocal(laddr, v6)
 	if err != nil {
@@ -109,11 +109,11 @@ func Listen(network, laddr string, cfg *Config) (*Mux, error) {
 func parseLocal(laddr string, v6 bool) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(laddr)
 	if err != nil {
-		return netip.AddrPort{}, &ConfigError{"laddr", laddr, `want a numeric "ip:port", e.g. "0.0.0.0:0"`}
+		return netip.AddrPort{}, &ConfigError{Field: "laddr", Value: laddr, Reason: `want a numeric "ip:port", e.g. "0.0.0.0:0"`}
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
-		return netip.AddrPort{}, &ConfigError{"laddr", laddr, "want a port number from 0 to 65535"}
+		return netip.AddrPort{}, &ConfigError{Field: "laddr", Value: laddr, Reason: "want a port number from 0 to 65535"}
 	}
 	var a netip.Addr
 	if host == "" {
@@ -122,11 +122,11 @@ func parseLocal(laddr string, v6 bool) (netip.AddrPort, error) {
 			a = netip.IPv6Unspecified()
 		}
 	} else if a, err = netip.ParseAddr(host); err != nil {
-		return netip.AddrPort{}, &ConfigError{"laddr", laddr, "want a numeric IP address, not a name"}
+		return netip.AddrPort{}, &ConfigError{Field: "laddr", Value: laddr, Reason: "want a numeric IP address, not a name"}
 	}
 	a = unmapFor(a, v6)
 	if a.Is6() != v6 {
-		return netip.AddrPort{}, &ConfigError{"laddr", laddr, "want an address of the network's family"}
+		return netip.AddrPort{}, &ConfigError{Field: "laddr", Value: laddr, Reason: "want an address of the network's family"}
 	}
 	return netip.AddrPortFrom(a, uint16(p)), nil
 }
@@ -297,10 +297,10 @@ type FlowConfig struct {
 // the Mux is closed, and with a [*ConfigError] for an invalid field.
 func (m *Mux) NewFlow(fc FlowConfig) (*Flow, error) {
 	if fc.LocalSession == 0 {
-		return nil, &ConfigError{"FlowConfig.LocalSession", fc.LocalSession, "want a non-zero session ID"}
+		return nil, &ConfigError{Field: "FlowConfig.LocalSession", Value: fc.LocalSession, Reason: "want a non-zero session ID"}
 	}
 	if fc.RemoteSession == 0 {
-		return nil, &ConfigError{"FlowConfig.RemoteSession", fc.RemoteSession, "want a non-zero session ID"}
+		return nil, &ConfigError{Field: "FlowConfig.RemoteSession", Value: fc.RemoteSession, Reason: "want a non-zero session ID"}
 	}
 	f := &Flow{
 		mux:    m,
@@ -313,9 +313,9 @@ func (m *Mux) NewFlow(fc FlowConfig) (*Flow, error) {
 		a := unmapFor(fc.RemoteAddr.Addr(), m.v6)
 		switch {
 		case a.Is6() != m.v6:
-			return nil, &ConfigError{"FlowConfig.RemoteAddr", fc.RemoteAddr, fmt.Sprintf("want an address of the Mux's family (%s)", m.network())}
+			return nil, &ConfigError{Field: "FlowConfig.RemoteAddr", Value: fc.RemoteAddr, Reason: fmt.Sprintf("want an address of the Mux's family (%s)", m.network())}
 		case a.IsUnspecified() || a.IsMulticast() || fc.RemoteAddr.Port() == 0:
-			return nil, &ConfigError{"FlowConfig.RemoteAddr", fc.RemoteAddr, "want a unicast address and a non-zero port"}
+			return nil, &ConfigError{Field: "FlowConfig.RemoteAddr", Value: fc.RemoteAddr, Reason: "want a unicast address and a non-zero port"}
 		}
 		p, err := newPeer(netip.AddrPortFrom(a, fc.RemoteAddr.Port()))
 		if err != nil {
