@@ -94,16 +94,19 @@ type Event struct {
 // every interface.
 type Browser struct {
 	log     *slog.Logger
-	links   []*link
-	conn    *mconn // port 5353
-	oneshot *mconn // ephemeral port: legacy unicast one-shot queries
+	names   []string // Config.Interfaces
+	links   []*link  // loop-owned after NewBrowser
+	conn    *mconn   // port 5353
+	oneshot *mconn   // ephemeral port: legacy unicast one-shot queries
 	stats   counters
 	typ     string
 	svcName string // lower-case "_type._tcp.local."
 	fn      func(Event)
 
 	in        chan inbound
+	kick      chan struct{} // capacity 1: the path monitor saw a change
 	done      chan struct{}
+	stopWatch context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
@@ -116,6 +119,7 @@ type Browser struct {
 	insts         map[string]*instance           // by lower-case instance name
 	queryAt       time.Time
 	queryInterval time.Duration
+	relinkAt      time.Time // when to follow changes the monitor reported; zero: none pending
 }
 
 type cacheKey struct {
@@ -163,11 +167,13 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 	}
 	b := &Browser{
 		log:     log,
+		names:   slices.Clone(cfg.Interfaces),
 		links:   links,
 		typ:     serviceType,
 		svcName: strings.ToLower(serviceName(serviceType, localDomain)),
 		fn:      fn,
 		in:      make(chan inbound, 64),
+		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		visible: map[string]Service{},
 		cache:   map[cacheKey]*entry{},
@@ -185,6 +191,7 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 	go func() { defer b.wg.Done(); b.conn.readLoop(b.in, b.done) }()
 	go func() { defer b.wg.Done(); b.oneshot.readLoop(b.in, b.done) }()
 	go func() { defer b.wg.Done(); b.loop() }()
+	b.stopWatch = watchMonitor(cfg.Monitor, b.names, b.kick, &b.wg)
 	return b, nil
 }
 
@@ -207,6 +214,7 @@ func (b *Browser) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		close(b.done)
+		b.stopWatch()
 		err = b.conn.close()
 		b.oneshot.close()
 		b.wg.Wait()
@@ -250,6 +258,10 @@ func (b *Browser) loop() {
 			return
 		case in := <-b.in:
 			b.handle(in)
+		case <-b.kick:
+			if b.relinkAt.IsZero() {
+				b.relinkAt = time.Now().Add(relinkDelay)
+			}
 		case <-timer.C:
 		}
 	}
@@ -257,6 +269,9 @@ func (b *Browser) loop() {
 
 func (b *Browser) nextDeadline(now time.Time) time.Time {
 	next := b.queryAt
+	if !b.relinkAt.IsZero() && b.relinkAt.Before(next) {
+		next = b.relinkAt
+	}
 	for _, e := range b.cache {
 		if e.refresh < 4 && e.next.Before(next) {
 			next = e.next
@@ -284,6 +299,10 @@ type outQuery struct {
 }
 
 func (b *Browser) runDue(now time.Time) {
+	if !b.relinkAt.IsZero() && !b.relinkAt.After(now) {
+		b.relinkAt = time.Time{}
+		b.relink(now)
+	}
 	// Expire records.
 	changed := false
 	for k, e := range b.cache {
@@ -403,7 +422,43 @@ func refreshTime(e *entry, step int) time.Time {
 
 // ---- receiving ----
 
+// relink applies Config.Interfaces to the interfaces there are now: records
+// learned on interfaces that went away are forgotten (their services
+// updated or lost), and interfaces that appeared are joined and queried at
+// once, as at start.
+func (b *Browser) relink(now time.Time) {
+	next := reselectLinks(b.names, b.links)
+	byIdx := map[int]*link{}
+	for _, l := range next {
+		byIdx[l.ifi.Index] = l
+	}
+	dropped := false
+	for k, e := range b.cache {
+		if l := byIdx[k.link]; l == nil {
+			b.del(k)
+			dropped = true
+		} else {
+			e.link = l // the same interface, perhaps with a new MTU
+		}
+	}
+	for _, l := range next {
+		if !slices.ContainsFunc(b.links, func(o *link) bool { return o.ifi.Index == l.ifi.Index }) {
+			b.log.Debug("mdns: browsing on new interface", "iface", l.name())
+			b.queryAt, b.queryInterval = now, 0
+		}
+	}
+	b.conn.setLinks(next)
+	b.oneshot.setLinks(next)
+	b.links = next
+	if dropped {
+		b.reconcile(now)
+	}
+}
+
 func (b *Browser) handle(in inbound) {
+	if !slices.Contains(b.links, in.link) {
+		return // read just before its interface was dropped
+	}
 	p := in.p
 	if !p.response || p.opcode != 0 || p.rcode != 0 {
 		return
@@ -466,10 +521,12 @@ func (b *Browser) isInstance(name string) bool {
 func (b *Browser) store(l *link, rec record, now time.Time) {
 	h := rec.rr.Header()
 	ck := cacheKey{l.ifi.Index, keyOf(rec.rr)}
-	if rec.flush {
+	if rec.flush && h.Ttl > 0 {
 		// Cache flush (RFC 6762 §10.2): other records of this name and
 		// type on this interface, received more than a second ago, go
-		// in one second.
+		// in one second. Not for a goodbye (TTL 0), whatever its bit
+		// says: it withdraws only itself, so a host that lost one of
+		// its addresses keeps the others.
 		for k, e := range b.byName[ck.key.name] {
 			if k.link == ck.link && k != ck && k.key.rtype == ck.key.rtype &&
 				now.Sub(e.received) > goodbyeDelay && e.expires.After(now.Add(goodbyeDelay)) {

@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nearnet/nearnet/pathmon"
 )
 
 // Config selects interfaces and logging for a [Responder] or a [Browser].
@@ -19,10 +22,24 @@ type Config struct {
 	// up, has the MULTICAST flag and an IPv4 address, and is not a loopback
 	// interface is used. A loopback interface works when named explicitly,
 	// although Linux gives "lo" no MULTICAST flag. An unknown or down
-	// interface is an error (a [*FieldError] naming it). The set is fixed
-	// for the lifetime of the Responder or Browser: interfaces that appear
-	// later are not picked up.
+	// interface is an error (a [*FieldError] naming it) when the Responder
+	// or Browser is created. Afterwards the set follows the network when
+	// Monitor is set or [Responder.Reannounce] is called: an interface
+	// that appears and fits (a named one, or by the rule above) is joined,
+	// one that goes away or down is dropped, and neither is an error.
 	Interfaces []string
+
+	// Monitor, if set, is watched for interface and address changes: a
+	// Responder then announces new addresses, says goodbye for removed
+	// ones and joins and drops interfaces by itself (as
+	// [Responder.Reannounce] does, but only when something changed), and
+	// a Browser joins new interfaces, queries on them at once and forgets
+	// what it learned on interfaces that went away. Changes are batched
+	// for 100 ms, since one move is usually several events. The caller
+	// owns the monitor (one can serve many responders and browsers) and
+	// closes it after them; a closed monitor is simply no longer
+	// followed. If nil, nothing is watched.
+	Monitor *pathmon.Monitor
 
 	// Logger receives debug and warning messages. If nil, nothing is
 	// logged.
@@ -53,6 +70,13 @@ type link struct {
 const addrCacheTime = time.Second
 
 func (l *link) name() string { return l.ifi.Name }
+
+// invalidate makes the next addrs call ask the system.
+func (l *link) invalidate() {
+	l.mu.Lock()
+	l.readAt = time.Time{}
+	l.mu.Unlock()
+}
 
 // addrs returns the interface's current IPv4 addresses and their prefixes
 // (at most addrCacheTime old).
@@ -102,13 +126,9 @@ func resolveLinks(names []string) ([]*link, error) {
 			return nil, err
 		}
 		for _, ifi := range all {
-			if ifi.Flags&net.FlagUp == 0 || ifi.Flags&net.FlagMulticast == 0 || ifi.Flags&net.FlagLoopback != 0 {
-				continue
+			if usableByDefault(&ifi) {
+				ifis = append(ifis, ifi)
 			}
-			if len(ipv4Prefixes(&ifi)) == 0 {
-				continue
-			}
-			ifis = append(ifis, ifi)
 		}
 		if len(ifis) == 0 {
 			return nil, ErrNoInterfaces
@@ -132,16 +152,58 @@ func resolveLinks(names []string) ([]*link, error) {
 	}
 	links := make([]*link, 0, len(ifis))
 	for _, ifi := range ifis {
-		limit := maxPacket
-		if ifi.MTU > 0 && ifi.MTU-28 < limit {
-			limit = ifi.MTU - 28
-		}
-		if limit < 512 {
-			limit = 512
-		}
-		links = append(links, &link{ifi: ifi, limit: limit})
+		links = append(links, newLink(ifi))
 	}
 	return links, nil
+}
+
+func newLink(ifi net.Interface) *link {
+	limit := maxPacket
+	if ifi.MTU > 0 && ifi.MTU-28 < limit {
+		limit = ifi.MTU - 28
+	}
+	if limit < 512 {
+		limit = 512
+	}
+	return &link{ifi: ifi, limit: limit}
+}
+
+// usableByDefault is the rule for interfaces when Config.Interfaces is
+// empty.
+func usableByDefault(ifi *net.Interface) bool {
+	return ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 &&
+		len(ipv4Prefixes(ifi)) > 0
+}
+
+// reselectLinks applies Config.Interfaces (names) to the interfaces there
+// are now, leniently: a named interface that is missing or down is left
+// out, not an error. Links in old that still describe their interface
+// (same index, name, flags and MTU) are kept, with their address cache
+// cleared. If the system cannot be asked, old is returned.
+func reselectLinks(names []string, old []*link) []*link {
+	all, err := net.Interfaces()
+	if err != nil {
+		return old
+	}
+	var out []*link
+	for _, ifi := range all {
+		if len(names) == 0 && !usableByDefault(&ifi) {
+			continue
+		}
+		if len(names) > 0 && (!slices.Contains(names, ifi.Name) || ifi.Flags&net.FlagUp == 0) {
+			continue
+		}
+		i := slices.IndexFunc(old, func(l *link) bool {
+			return l.ifi.Index == ifi.Index && l.ifi.Name == ifi.Name && l.ifi.Flags == ifi.Flags && l.ifi.MTU == ifi.MTU
+		})
+		if i >= 0 {
+			old[i].invalidate()
+			out = append(out, old[i])
+		} else {
+			out = append(out, newLink(ifi))
+		}
+	}
+	return out
 }
 
 func interfaceNames() string {

@@ -59,13 +59,16 @@ type inbound struct {
 
 // mconn is a UDP socket for mDNS. Its methods are safe for concurrent use.
 type mconn struct {
-	conn  net.PacketConn
-	pc    *ipv4.PacketConn
+	conn   net.PacketConn
+	pc     *ipv4.PacketConn
+	joined bool // joins the group on its links (port 5353)
+	hasCM  bool
+	log    *slog.Logger
+	stats  *counters
+
+	lmu   sync.RWMutex // guards links and byIdx, which setLinks changes
 	links []*link
 	byIdx map[int]*link
-	hasCM bool
-	log   *slog.Logger
-	stats *counters
 
 	wmu sync.Mutex // serializes SetMulticastInterface+WriteTo pairs
 }
@@ -82,7 +85,7 @@ func openConn(links []*link, port int, log *slog.Logger, stats *counters) (*mcon
 	if err != nil {
 		return nil, err
 	}
-	c := &mconn{conn: conn, pc: ipv4.NewPacketConn(conn), links: links, byIdx: map[int]*link{}, log: log, stats: stats}
+	c := &mconn{conn: conn, pc: ipv4.NewPacketConn(conn), joined: port != 0, links: links, byIdx: map[int]*link{}, log: log, stats: stats}
 	for _, l := range links {
 		c.byIdx[l.ifi.Index] = l
 	}
@@ -113,6 +116,37 @@ func openConn(links []*link, port int, log *slog.Logger, stats *counters) (*mcon
 }
 
 func (c *mconn) close() error { return c.conn.Close() }
+
+// setLinks replaces the links the socket serves: it joins the group on
+// interfaces new to it and leaves it on those gone from it (an error there
+// only means the interface itself is gone). A failed join is logged and
+// the link kept: answers still go out on it, and the next change retries.
+func (c *mconn) setLinks(links []*link) {
+	c.lmu.Lock()
+	defer c.lmu.Unlock()
+	byIdx := make(map[int]*link, len(links))
+	for _, l := range links {
+		byIdx[l.ifi.Index] = l
+	}
+	if c.joined {
+		group := &net.UDPAddr{IP: mdnsGroupAddr.IP}
+		for idx, l := range c.byIdx {
+			if byIdx[idx] == nil {
+				if err := c.pc.LeaveGroup(&l.ifi, group); err != nil {
+					c.log.Debug("mdns: leaving the group", "iface", l.name(), "err", err)
+				}
+			}
+		}
+		for idx, l := range byIdx {
+			if c.byIdx[idx] == nil {
+				if err := c.pc.JoinGroup(&l.ifi, group); err != nil {
+					c.log.Warn("mdns: cannot join 224.0.0.251", "iface", l.name(), "err", err)
+				}
+			}
+		}
+	}
+	c.links, c.byIdx = links, byIdx
+}
 
 // readLoop reads packets until the socket is closed or done is closed and
 // hands the decoded ones to out.
@@ -180,6 +214,8 @@ func (c *mconn) readLoop(out chan<- inbound, done <-chan struct{}) {
 }
 
 func (c *mconn) linkFor(cm *ipv4.ControlMessage, src netip.Addr) *link {
+	c.lmu.RLock()
+	defer c.lmu.RUnlock()
 	if cm != nil && cm.IfIndex != 0 {
 		return c.byIdx[cm.IfIndex]
 	}

@@ -34,6 +34,20 @@
 // IPv6 (ff02::fb, AAAA records) is not implemented: responders assert with
 // NSEC records that their host names have no AAAA.
 //
+// # Following the network
+//
+// Interfaces and addresses change under a running node (RFC 6762 §8.3,
+// §13). [Responder.Reannounce] re-reads them: it joins interfaces that
+// appeared, drops those that went away (never an error), says goodbye
+// (TTL 0) for addresses that are gone and announces the current ones with
+// the cache-flush bit. With Config.Monitor (a [pathmon.Monitor]) a
+// Responder does this by itself whenever the monitor reports a change, and
+// a Browser joins new interfaces, queries on them at once, and forgets
+// what it learned on interfaces that went away. Browsers turn the changes
+// into [Updated] events carrying the new addresses. A responder does not
+// probe again on a new interface (it announces at once); a conflict found
+// there still sends it back to probing.
+//
 // # Deviations from the RFCs, all for speed or for port sharing
 //
 //   - A browser sends its first query at once, not after 20-120 ms, and
@@ -48,6 +62,8 @@
 //     is answered by multicast.
 //   - A service seen on several interfaces is one service whose Addrs are
 //     the union of the addresses learned on each.
+//   - A goodbye (TTL 0) withdraws only its own record even when it has
+//     the cache-flush bit: a host that lost one address keeps the others.
 //   - TXT data is limited to 1300 bytes in total ([MaxTXTSize]), RFC 6763's
 //     recommendation rather than its hard limit, so that a service's
 //     records fit in one Ethernet packet.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/nearnet/nearnet/pathmon"
 )
 
 // The test binary doubles as a helper process, so tests can run a
@@ -23,6 +24,7 @@ import (
 //	NEARNET_DISCOVERY_HELPER  "respond" or "browse"
 //	NN_IFACES                 comma-separated interface names (empty: default selection)
 //	NN_TYPE, NN_INSTANCE, NN_PORT, NN_TXT ("k=v;k=v")
+//	NN_MONITOR                non-empty: follow the network with a pathmon.Monitor (Config.Monitor)
 //
 // A responder prints "REGISTERED <instance>" once registered, then obeys
 // stdin lines "reannounce" and "settxt k=v;k=v" (answering "OK"); a browser
@@ -37,6 +39,15 @@ func helperMain() int {
 		ifaces = strings.Split(s, ",")
 	}
 	cfg := Config{Interfaces: ifaces}
+	if os.Getenv("NN_MONITOR") != "" {
+		m, err := pathmon.New(pathmon.Options{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer m.Close() // after the responder or browser, deferred later
+		cfg.Monitor = m
+	}
 	typ := os.Getenv("NN_TYPE")
 	stdinClosed := make(chan struct{})
 	commands := make(chan string, 16)

@@ -165,8 +165,7 @@ func TestInteropAddressChange(t *testing.T) {
 	if err := a.SetAddr(netip.MustParsePrefix("10.99.0.51/24")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(addrCacheTime + 100*time.Millisecond)
-	h.send(t, "reannounce")
+	h.send(t, "reannounce") // reads the addresses afresh: no cache to wait out
 	h.waitLine(t, "OK", 5*time.Second)
 	br.waitEvent(t, 10*time.Second, func(ev Event) bool {
 		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.51]"
@@ -175,4 +174,94 @@ func TestInteropAddressChange(t *testing.T) {
 	h.send(t, "settxt v=2")
 	h.waitLine(t, "OK", 5*time.Second)
 	br.waitEvent(t, 10*time.Second, func(ev Event) bool { return ev.Kind == Updated && ev.Service.TXT["v"] == "2" })
+}
+
+// With Config.Monitor, host a's responder follows its own renumbering with
+// no call from us: host b's browser, and Avahi on b, see the new address,
+// and an extra address that comes and goes.
+func TestInteropFollowsAddressChange(t *testing.T) {
+	lab := netns.New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	netns.RequireCommands(t, "avahi-daemon", "avahi-browse", "dbus-daemon")
+	b.StartAvahi(t)
+	h := startHelper(t, a, helperEnv+"=respond", "NN_MONITOR=1", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=Follower", "NN_PORT=5")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	br := startHelper(t, b, helperEnv+"=browse", "NN_TYPE=_nearnet._tcp")
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool {
+		return ev.Kind == Found && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.1]"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	avahiAt := func(addr string) {
+		t.Helper()
+		if _, err := b.AvahiFind(ctx, "_nearnet._tcp", func(s netns.AvahiService) bool {
+			return s.Name == "Follower" && s.Address == addr
+		}); err != nil {
+			t.Fatalf("Avahi never resolved Follower at %s: %v", addr, err)
+		}
+	}
+	avahiAt("10.99.0.1")
+
+	if err := a.SetAddr(netip.MustParsePrefix("10.99.0.51/24")); err != nil {
+		t.Fatal(err)
+	}
+	br.waitEvent(t, 30*time.Second, func(ev Event) bool {
+		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.51]"
+	})
+	avahiAt("10.99.0.51")
+
+	extra := netip.MustParsePrefix("10.99.0.61/24")
+	if err := a.AddAddr(extra); err != nil {
+		t.Fatal(err)
+	}
+	br.waitEvent(t, 30*time.Second, func(ev Event) bool {
+		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.51 10.99.0.61]"
+	})
+	if err := a.DelAddr(extra); err != nil {
+		t.Fatal(err)
+	}
+	br.waitEvent(t, 30*time.Second, func(ev Event) bool {
+		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.51]"
+	})
+}
+
+// An interface that appears is joined by a following responder and
+// browser, and one that goes away is dropped without harm: a's responder
+// and b's browser both use the default interface selection and a monitor.
+func TestInteropFollowsInterfaces(t *testing.T) {
+	lab := netns.New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	h := startHelper(t, a, helperEnv+"=respond", "NN_MONITOR=1", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=Roamer", "NN_PORT=7")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	br := startHelper(t, b, helperEnv+"=browse", "NN_MONITOR=1", "NN_TYPE=_nearnet._tcp")
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool {
+		return ev.Kind == Found && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.1]"
+	})
+
+	lab.Wire(a, b, "eth1", netip.MustParsePrefix("10.98.2.0/24"))
+	br.waitEvent(t, 30*time.Second, func(ev Event) bool {
+		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.98.2.1 10.99.0.1]"
+	})
+	// A browser started on eth1 alone finds it there too.
+	one := startHelper(t, b, helperEnv+"=browse", "NN_TYPE=_nearnet._tcp", "NN_IFACES=eth1")
+	one.waitEvent(t, 10*time.Second, func(ev Event) bool {
+		return ev.Kind == Found && fmt.Sprint(ev.Service.Addrs) == "[10.98.2.1]" && ev.Service.Interface == "eth1"
+	})
+	one.stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Run(ctx, "ip", "link", "del", "eth1"); err != nil {
+		t.Fatal(err)
+	}
+	br.waitEvent(t, 30*time.Second, func(ev Event) bool {
+		return ev.Kind == Updated && fmt.Sprint(ev.Service.Addrs) == "[10.99.0.1]"
+	})
+	h.send(t, "reannounce")
+	if got := h.waitLine(t, "", 10*time.Second); got != "OK" {
+		t.Errorf("reannounce after eth1 went away: %s", got)
+	}
+	h.send(t, "settxt v=3")
+	h.waitLine(t, "OK", 10*time.Second)
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool { return ev.Kind == Updated && ev.Service.TXT["v"] == "3" })
 }

@@ -96,7 +96,7 @@ func FuzzParsePacket(f *testing.F) {
 				t.Fatalf("miekg/dns decodes %d records, we saw %d", declared, got)
 			}
 		}
-		br := &Browser{log: (&Config{}).logger(), svcName: fuzzType + ".local.", typ: fuzzType, fn: func(Event) {},
+		br := &Browser{log: (&Config{}).logger(), svcName: fuzzType + ".local.", typ: fuzzType, fn: func(Event) {}, links: []*link{ifi},
 			visible: map[string]Service{}, cache: map[cacheKey]*entry{}, byName: map[string]map[cacheKey]*entry{}, insts: map[string]*instance{}}
 		p.response = true
 		br.handle(inbound{p: p, link: ifi, src: netip.MustParseAddrPort("127.0.0.1:5353"), at: time.Now()})

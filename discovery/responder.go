@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/nearnet/nearnet/pathmon"
 )
 
 // Timing of the responder (RFC 6762 §8).
@@ -47,13 +49,16 @@ const (
 // by multiple goroutines. Close it to send goodbyes and release the socket.
 type Responder struct {
 	log   *slog.Logger
-	links []*link
+	names []string // Config.Interfaces
+	links []*link  // loop-owned after NewResponder
 	conn  *mconn
 	stats counters
 
 	cmds      chan func()
 	in        chan inbound
+	kick      chan struct{} // capacity 1: the path monitor saw a change
 	done      chan struct{} // closed by Close
+	stopWatch context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
@@ -67,6 +72,8 @@ type Responder struct {
 	history   map[histKey]time.Time
 	sent      map[rrKey]time.Time
 	nextPrune time.Time
+	announced map[int][]netip.Addr // by interface index: the addresses last announced there
+	relinkAt  time.Time            // when to follow changes the monitor reported; zero: none pending
 }
 
 type histKey struct {
@@ -101,16 +108,19 @@ func NewResponder(cfg Config) (*Responder, error) {
 		return nil, err
 	}
 	r := &Responder{
-		log:      log,
-		links:    links,
-		cmds:     make(chan func()),
-		in:       make(chan inbound, 64),
-		done:     make(chan struct{}),
-		host:     randomHost(),
-		verified: map[string]bool{},
-		pending:  map[int]*pendingResp{},
-		history:  map[histKey]time.Time{},
-		sent:     map[rrKey]time.Time{},
+		log:       log,
+		names:     slices.Clone(cfg.Interfaces),
+		links:     links,
+		cmds:      make(chan func()),
+		in:        make(chan inbound, 64),
+		kick:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		host:      randomHost(),
+		verified:  map[string]bool{},
+		pending:   map[int]*pendingResp{},
+		history:   map[histKey]time.Time{},
+		sent:      map[rrKey]time.Time{},
+		announced: map[int][]netip.Addr{},
 	}
 	r.conn, err = openConn(links, mdnsPort, log, &r.stats)
 	if err != nil {
@@ -119,7 +129,34 @@ func NewResponder(cfg Config) (*Responder, error) {
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.conn.readLoop(r.in, r.done) }()
 	go func() { defer r.wg.Done(); r.loop() }()
+	r.stopWatch = watchMonitor(cfg.Monitor, r.names, r.kick, &r.wg)
 	return r, nil
+}
+
+// relinkDelay batches the events of one change (an address removed, another
+// added) into one re-announcement.
+const relinkDelay = 100 * time.Millisecond
+
+// watchMonitor watches m, if not nil, until the returned function is
+// called, and signals kick (without blocking) on every event about an
+// interface in names (all, if names is empty).
+func watchMonitor(m *pathmon.Monitor, names []string, kick chan<- struct{}, wg *sync.WaitGroup) context.CancelFunc {
+	if m == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Go(func() {
+		_ = m.Watch(ctx, func(ev pathmon.Event) {
+			if len(names) > 0 && !slices.Contains(names, ev.Interface) {
+				return
+			}
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		})
+	})
+	return cancel
 }
 
 // randomHost returns "nn-<16 random hex digits>.local.": a host name that
@@ -155,6 +192,7 @@ func (r *Responder) Close() error {
 			}
 		})
 		close(r.done)
+		r.stopWatch()
 		err = r.conn.close()
 		r.wg.Wait()
 	})
@@ -187,6 +225,10 @@ func (r *Responder) loop() {
 			f()
 		case in := <-r.in:
 			r.handle(in)
+		case <-r.kick:
+			if r.relinkAt.IsZero() {
+				r.relinkAt = time.Now().Add(relinkDelay)
+			}
 		case <-timer.C:
 		}
 	}
@@ -196,6 +238,9 @@ func (r *Responder) nextDeadline(now time.Time) time.Time {
 	next := now.Add(time.Hour)
 	if r.nextPrune.Before(next) && !r.nextPrune.IsZero() {
 		next = r.nextPrune
+	}
+	if !r.relinkAt.IsZero() && r.relinkAt.Before(next) {
+		next = r.relinkAt
 	}
 	for _, g := range r.regs {
 		if (g.state == stateProbing || g.state == stateAnnouncing) && g.next.Before(next) {
@@ -211,6 +256,12 @@ func (r *Responder) nextDeadline(now time.Time) time.Time {
 }
 
 func (r *Responder) runDue(now time.Time) {
+	if !r.relinkAt.IsZero() && !r.relinkAt.After(now) {
+		r.relinkAt = time.Time{}
+		if r.relink(now) {
+			r.reannounce(now)
+		}
+	}
 	for _, g := range slices.Clone(r.regs) {
 		if !g.next.After(now) {
 			switch g.state {
@@ -298,6 +349,9 @@ func (r *Responder) sendUnicast(l *link, dst netip.AddrPort, h dns.MsgHdr, qs []
 // ---- answering ----
 
 func (r *Responder) handle(in inbound) {
+	if r.linkByIndex(in.link.ifi.Index) == nil {
+		return // read just before its interface was dropped
+	}
 	if in.p.opcode != 0 || in.p.rcode != 0 {
 		return // RFC 6762 §18.3, §18.11
 	}
@@ -791,6 +845,12 @@ func (r *Responder) announceStep(g *Registration, now time.Time) {
 		ans, _ := flatten(cs, false)
 		extra := []dns.RR{withTTL(rs.nsecInst, rs.nsecInst.Header().Ttl, true), withTTL(rs.nsecHost, rs.nsecHost.Header().Ttl, true)}
 		r.sendMulticast(l, ans, nil, extra, false, nil, now)
+		var as []netip.Addr
+		for _, a := range rs.a {
+			addr, _ := rrAddr(a)
+			as = append(as, addr)
+		}
+		r.announced[l.ifi.Index] = as
 	}
 	g.announces++
 	g.publish()
@@ -1038,22 +1098,104 @@ func (r *Responder) Register(ctx context.Context, s Service) (*Registration, err
 	}
 }
 
-// Reannounce announces every registered service again (twice, a second
-// apart), with the interfaces' current addresses. Call it after addresses
-// change (a path monitor's job): the cache-flush bit on the new address
-// records makes browsers drop the old ones within a second. It returns
-// [ErrClosed] after Close.
+// Reannounce brings the responder up to date with the network and
+// announces every registered service again (twice, a second apart) with
+// the interfaces' current addresses. It first applies Config.Interfaces to
+// the interfaces there are now: it joins those that appeared (or came up)
+// and drops those that went away (or down), which is never an error, and
+// sends goodbye records (TTL 0, RFC 6762 §10.1) for addresses that were
+// announced and are gone from an interface still there. The cache-flush
+// bit on the announced address records (RFC 6762 §10.2) makes browsers drop
+// any other old ones within a second.
+//
+// Call it when interfaces or addresses change (RFC 6762 §8.3, §13): the
+// root package does from its path monitor; with Config.Monitor set, the
+// responder does it by itself. It returns [ErrClosed] after Close.
 func (r *Responder) Reannounce() error {
 	return r.do(func() {
 		now := time.Now()
-		for _, g := range r.regs {
-			if g.state == stateAnnouncing || g.state == stateEstablished {
-				g.state = stateAnnouncing
-				g.announces = 0
-				r.announceStep(g, now)
+		r.relink(now)
+		r.reannounce(now)
+	})
+}
+
+func (r *Responder) reannounce(now time.Time) {
+	for _, g := range r.regs {
+		if g.state == stateAnnouncing || g.state == stateEstablished {
+			g.state = stateAnnouncing
+			g.announces = 0
+			r.announceStep(g, now)
+		}
+	}
+}
+
+// relink applies Config.Interfaces to the interfaces there are now, sends
+// goodbyes for announced addresses that are gone, and reports whether
+// anything changed that calls for announcing again.
+func (r *Responder) relink(now time.Time) bool {
+	next := reselectLinks(r.names, r.links)
+	byIdx := map[int]*link{}
+	for _, l := range next {
+		byIdx[l.ifi.Index] = l
+	}
+	var hosts []string
+	for _, g := range r.regs {
+		if (g.state == stateAnnouncing || g.state == stateEstablished) && !slices.Contains(hosts, g.hostFQDN) {
+			hosts = append(hosts, g.hostFQDN)
+		}
+	}
+	changed := false
+	for _, l := range r.links {
+		idx := l.ifi.Index
+		target := byIdx[idx]
+		if target == nil {
+			// Dropped, but its interface may still be there (down, or it
+			// lost its last IPv4 address): goodbyes still reach its link.
+			target = l
+			l.invalidate()
+		}
+		var cur []netip.Addr
+		for _, p := range target.addrs() {
+			cur = append(cur, p.Addr())
+		}
+		var goodbyes []dns.RR
+		for _, a := range r.announced[idx] {
+			if !slices.Contains(cur, a) {
+				for _, h := range hosts {
+					goodbyes = append(goodbyes, withTTL(newA(h, a, ttlHost), 0, false))
+				}
 			}
 		}
-	})
+		if len(goodbyes) > 0 {
+			changed = true
+			r.announced[idx] = cur
+			if ifi, err := net.InterfaceByIndex(idx); err == nil && ifi.Flags&net.FlagUp != 0 {
+				r.log.Debug("mdns: goodbye for addresses gone", "iface", l.name(), "records", len(goodbyes))
+				r.sendMulticast(target, goodbyes, nil, nil, false, nil, now)
+			}
+		}
+		if byIdx[idx] == nil {
+			r.log.Debug("mdns: dropping interface", "iface", l.name())
+			delete(r.announced, idx)
+			delete(r.pending, idx)
+			changed = true
+		}
+	}
+	for _, l := range next {
+		if r.linkByIndex(l.ifi.Index) == nil {
+			r.log.Debug("mdns: joining interface", "iface", l.name())
+			changed = true
+			continue
+		}
+		for _, p := range l.addrs() {
+			if !slices.Contains(r.announced[l.ifi.Index], p.Addr()) {
+				changed = true
+			}
+		}
+	}
+	r.conn.setLinks(next)
+	r.links = next
+	return changed
 }
 
 // Service returns the registered service with its current names (after any
