@@ -99,6 +99,9 @@ var oversize = make([]byte, 1<<16)
 // discovery finds a larger MTU) and in the peer's limit. It is 0 if the
 // peer does not accept datagrams or the connection is closed.
 func (c *Conn) MaxDatagramSize() int {
+	if c.qc.Context().Err() != nil {
+		return 0
+	}
 	// quic-go checks the size before it copies or queues anything.
 	var tl *quic.DatagramTooLargeError
 	if errors.As(c.qc.SendDatagram(oversize), &tl) {

@@ -679,3 +679,21 @@ func TestConfigNotMutated(t *testing.T) {
 		t.Fatalf("ALPN %q", got)
 	}
 }
+
+// TestIdleTimeout: without keepalives, a quiet connection is closed after
+// the idle timeout, and the error says it was a timeout.
+func TestIdleTimeout(t *testing.T) {
+	conf := &Config{MaxIdleTimeout: 300 * time.Millisecond, KeepAlivePeriod: -1}
+	p := newPair(t, conf, conf)
+	<-p.d.Done()
+	var ne net.Error
+	if !errors.As(p.d.Err(), &ne) || !ne.Timeout() {
+		t.Fatalf("%v, want a timeout", p.d.Err())
+	}
+	if _, err := p.d.Control().Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Read: %v, want a timeout", err)
+	}
+	if n := p.d.MaxDatagramSize(); n != 0 {
+		t.Fatalf("MaxDatagramSize of a closed connection: %d", n)
+	}
+}

@@ -34,6 +34,8 @@ type Stream struct {
 	dmu sync.Mutex
 }
 
+var _ net.Conn = (*Stream)(nil)
+
 func newStream(qs *quic.Stream, c *Conn) *Stream { return &Stream{qs: qs, conn: c} }
 
 // Read reads data the peer wrote. It returns io.EOF once the peer closed
