@@ -48,8 +48,10 @@ type Options struct {
 	ForcePoll bool
 
 	// PollInterval is how often a polling monitor reads the interfaces.
-	// On Linux without ForcePoll it is used only if netlink fails: the
-	// monitor then polls at this interval and retries netlink. If zero,
+	// On Linux without ForcePoll it is used only if netlink fails: if it
+	// cannot be opened at all, the monitor polls at this interval; if a
+	// subscription breaks and cannot be renewed, it reads the interfaces
+	// at each retry, from this interval backing off to 30 seconds. If zero,
 	// [DefaultPollInterval]; otherwise from [MinPollInterval] to
 	// [MaxPollInterval].
 	PollInterval time.Duration
