@@ -56,6 +56,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultAcceptBacklog    = 64
+	DefaultStreamBuffer     = 256 << 10
+	DefaultStreamBacklog    = 16
 )
 
 // Config configures a Node. The zero value is useful once a security mode is
@@ -162,6 +164,20 @@ type Config struct {
 	// Accept. If zero, DefaultAcceptBacklog (64).
 	AcceptBacklog int
 
+	// StreamBuffer bounds the bytes a [Stream] holds that its Write accepted
+	// and the network has not yet taken. A Write blocks (up to the write
+	// deadline) while it is full, so a peer that stops reading slows the
+	// writer down and memory stays bounded whatever is sent. The kernel's
+	// socket buffers come on top. If zero, DefaultStreamBuffer (256 KiB);
+	// 4 KiB to 64 MiB.
+	StreamBuffer int
+
+	// StreamBacklog bounds, per connection, streams and resource offers the
+	// peer opened and the application has not yet taken with AcceptStream
+	// or AcceptResource; more are refused with an error the opener sees.
+	// If zero, DefaultStreamBacklog (16).
+	StreamBacklog int
+
 	// Proxy, if set, is the HTTP CONNECT or SOCKS5 proxy outgoing
 	// connections go through: "http://user:pass@host:port", "https://...",
 	// "socks5://..." (the target resolved here) or "socks5h://..." (by the
@@ -213,6 +229,8 @@ func (c *Config) clone() (*Config, error) {
 	setDefault(&n.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&n.CloseTimeout, DefaultCloseTimeout)
 	setDefault(&n.AcceptBacklog, DefaultAcceptBacklog)
+	setDefault(&n.StreamBuffer, DefaultStreamBuffer)
+	setDefault(&n.StreamBacklog, DefaultStreamBacklog)
 	setDefault(&n.DatagramIdleTimeout, 24*time.Hour)
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)
@@ -295,6 +313,12 @@ func (c *Config) validate() error {
 	}
 	if c.AcceptBacklog < 0 {
 		return bad("AcceptBacklog", c.AcceptBacklog, "must not be negative")
+	}
+	if c.StreamBuffer < 4<<10 || c.StreamBuffer > 64<<20 {
+		return bad("StreamBuffer", c.StreamBuffer, "must be 0 (256 KiB) or 4 KiB to 64 MiB")
+	}
+	if c.StreamBacklog < 1 || c.StreamBacklog > 4096 {
+		return bad("StreamBacklog", c.StreamBacklog, "must be 0 (16) or 1 to 4096")
 	}
 	return nil
 }

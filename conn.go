@@ -49,6 +49,18 @@ type Conn struct {
 	draining   *dgram.Flow     // the last link's flow, open for datagramLinger after the peer closed
 	closed     bool            // Close or Abort was called
 	done       chan struct{}   // closed when the last link has ended after the Conn ended
+	ended      chan struct{}   // closed when the Conn reaches a terminal state
+
+	// Streams (stream.go) and resources (resource.go).
+	streams         map[*Stream]struct{}      // open streams, for Abort and Node.Close
+	streamq         chan *Stream              // accepted by the node, not yet by AcceptStream
+	resq            chan *IncomingResource    // offers not yet taken by AcceptResource
+	streamsQueued   int                       // places taken in streamq, counting those being set up
+	resourcesQueued int                       // the same for resq
+	nextStream      uint64                    // the last stream number used
+	pending         map[uint64]*pendingStream // our stream requests the peer has yet to open
+	handles         []string                  // stream handles of our links, in Node.handles
+	aborted         bool                      // failed or aborted: streams are aborted too
 }
 
 // perMessageOverhead is charged against ReceiveBuffer for each queued
@@ -63,6 +75,9 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 		stateCh: make(chan struct{}),
 		linkCh:  make(chan struct{}),
 		done:    make(chan struct{}),
+		ended:   make(chan struct{}),
+		streamq: make(chan *Stream, n.cfg.StreamBacklog),
+		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
 }
 
@@ -112,7 +127,13 @@ func (c *Conn) setStateLocked(s State) {
 			close(c.dwait)
 			c.dwait = nil
 		}
+		close(c.ended)
 		c.n.forget(c)
+		if s.Kind == StateFailed {
+			c.aborted = true
+		}
+		c.n.dropHandles(c.handles)
+		go c.endStreams()
 	}
 	if f := c.n.cfg.OnStateChange; f != nil {
 		f(c, s)
@@ -370,6 +391,8 @@ func (c *Conn) addLink(l *link, becameReady *bool) bool {
 		return false
 	}
 	l.c = c
+	c.handles = append(c.handles, l.handle)
+	c.n.addHandle(l, c)
 	if c.direct && len(c.links) == 1 {
 		// A ReceiveMessage caller is reading the other link itself: wake
 		// it, since messages may now arrive on this one (read.go).
@@ -563,6 +586,7 @@ func (c *Conn) Shutdown(ctx context.Context) error {
 func (c *Conn) Abort() {
 	c.mu.Lock()
 	c.closed = true
+	c.aborted = true
 	c.rerr = ErrClosed
 	c.setStateLocked(State{Kind: StateCancelled})
 	links := append([]*link(nil), c.links...)
@@ -573,6 +597,7 @@ func (c *Conn) Abort() {
 	for _, l := range links {
 		l.fail(errors.New("nearnet: connection aborted"))
 	}
+	c.abortStreams()
 }
 
 // Done returns a channel closed when the connection has ended and released

@@ -131,6 +131,10 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 		raw.Close()
 		return nil, herr("hello", err)
 	}
+	if err := l.setStreamKey(cs); err != nil {
+		raw.Close()
+		return nil, herr("hello", err)
+	}
 	raw.SetDeadline(time.Time{})
 	l.startFlow(cs)
 	return l, nil
@@ -299,6 +303,15 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		cs, nc = &s, tc
 	}
 	l := newLink(n, raw, wc, nc, false)
+	if magic, err := l.br.Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
+		if nc == wc {
+			nc = raw // no TLS: the stream half-closes with the TCP FIN
+		}
+		if err := n.acceptStream(raw, nc, l.br, cs); err != nil {
+			return nil, herr("stream", err)
+		}
+		return nil, nil
+	}
 	key, err := wire.ReadUpgradeRequest(l.br)
 	if err != nil {
 		if he, ok := errorsAs[*wire.HandshakeError](err); ok {
@@ -341,6 +354,9 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		}
 	}
 	hello, err := n.hello(l, cs, false)
+	if err == nil {
+		err = l.setStreamKey(cs)
+	}
 	if err != nil {
 		raw.Close()
 		return nil, herr("hello", err)

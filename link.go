@@ -41,6 +41,9 @@ type link struct {
 	udpLocal dgram.SessionID // our datagram session on this link, 0 if none offered
 	flow     *dgram.Flow     // the link's datagram flow, nil if either side has none
 
+	streamKey [32]byte // proves stream connections (stream.go)
+	handle    string   // names the link in stream opens
+
 	peerUDPPort    int // the peer's datagram offer, from its hello
 	peerUDPSession string
 
@@ -397,6 +400,26 @@ func (l *link) readOne() ([]byte, uint64, error) {
 					return nil, 0, err
 				}
 				l.recvSeq = seq
+			case wire.KindStreamRequest:
+				if !l.outgoing {
+					return nil, 0, &wire.ProtocolError{What: "stream request from the link's dialer"}
+				}
+				q, err := wire.ParseStreamRequest(p[1:])
+				if err != nil {
+					return nil, 0, err
+				}
+				c := l.c
+				c.n.wg.Add(1)
+				go func() {
+					defer c.n.wg.Done()
+					c.answerStreamRequest(l, q)
+				}()
+			case wire.KindStreamRefused:
+				r, err := wire.ParseStreamRefused(p[1:])
+				if err != nil {
+					return nil, 0, err
+				}
+				l.c.streamRefused(r)
 			case wire.KindHello:
 				return nil, 0, &wire.ProtocolError{What: "second hello"}
 			default:

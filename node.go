@@ -44,6 +44,9 @@ type Node struct {
 	mux4, mux6 *dgram.Mux  // UDP sockets for datagrams, opened on first use
 	closed     atomic.Bool // set by Close; read without mu by muxFor
 
+	smu     sync.Mutex             // guards handles
+	handles map[string]streamEntry // link stream handles, for incoming streams (stream.go)
+
 	acceptq chan *Conn
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
@@ -62,6 +65,7 @@ func NewNode(cfg *Config) (*Node, error) {
 		ident:   c.Identity,
 		conns:   make(map[PeerID]*Conn),
 		adverts: make(map[PeerID]Advert),
+		handles: make(map[string]streamEntry),
 		acceptq: make(chan *Conn, c.AcceptBacklog),
 		done:    make(chan struct{}),
 	}
@@ -208,6 +212,9 @@ func (n *Node) handleIncoming(raw net.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HandshakeTimeout)
 	defer cancel()
 	l, err := n.accept(ctx, raw)
+	if err == nil && l == nil {
+		return // a stream connection, now handed to its Conn
+	}
 	if err != nil {
 		n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", raw.RemoteAddr(), "err", err)
 		if f := n.cfg.OnReject; f != nil {
@@ -255,6 +262,21 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		// c ended between the lookup and addLink; forget it and retry.
 		n.forget(c)
 	}
+}
+
+// addHandle lets streams that name l's handle find c.
+func (n *Node) addHandle(l *link, c *Conn) {
+	n.smu.Lock()
+	n.handles[l.handle] = streamEntry{c: c, key: l.streamKey}
+	n.smu.Unlock()
+}
+
+func (n *Node) dropHandles(hs []string) {
+	n.smu.Lock()
+	for _, h := range hs {
+		delete(n.handles, h)
+	}
+	n.smu.Unlock()
 }
 
 // forget removes an ended Conn from the peer table. It may be called with
@@ -451,6 +473,14 @@ func (n *Node) Close() error {
 		go func() {
 			defer wg.Done()
 			c.Close()
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.closeStreams()
 		}()
 	}
 	wg.Wait()

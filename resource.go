@@ -1,0 +1,192 @@
+package nearnet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+
+	"github.com/nearnet/nearnet/internal/resource"
+	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/security"
+)
+
+// Resources: whole files with progress, SHA-256 verification and resume,
+// after Multipeer Connectivity's sendResource and
+// didStartReceivingResourceWithName / didFinishReceivingResourceWithName.
+// Each transfer runs on a stream of its own (PROTOCOL.md, "Resources").
+
+type (
+	// ResourceOffer describes a resource: name ('/'-separated relative
+	// path), exact size, and application metadata.
+	ResourceOffer = resource.Offer
+
+	// Progress is called as a transfer moves on with the bytes done and
+	// the total, about every 256 KiB, from the transferring goroutine.
+	Progress = resource.Progress
+
+	// AcceptOptions says how an accepted resource treats an existing file.
+	AcceptOptions = resource.AcceptOptions
+
+	// ReceivedResource describes a resource that is verified and in place.
+	ReceivedResource = resource.Received
+
+	// ResourceNameError reports a resource name that is unsafe as a path.
+	ResourceNameError = resource.NameError
+
+	// ResourceRejectedError is returned by SendResource when the receiver
+	// declined the offer (its Code and Reason say why).
+	ResourceRejectedError = resource.RejectedError
+
+	// ResourceReceiverError is returned by SendResource when the receiver
+	// took the bytes but failed (a hash mismatch, a full disk).
+	ResourceReceiverError = resource.ReceiverError
+)
+
+var (
+	// ErrResourceCorrupted: the content did not hash to the sender's
+	// SHA-256. The receiver deleted it; sending again starts from zero.
+	ErrResourceCorrupted = resource.ErrHashMismatch
+
+	// ErrResourceExists: the name is taken in the target directory and
+	// neither Overwrite nor Rename was asked for.
+	ErrResourceExists = resource.ErrExists
+
+	// ErrResourceInProgress: the same resource is already being received
+	// into the same directory.
+	ErrResourceInProgress = resource.ErrInProgress
+
+	// ErrShortSource: the source ended before the offered size.
+	ErrShortSource = resource.ErrShortSource
+)
+
+// SendResource sends size bytes from src as a file named name and returns
+// nil only once the receiver has verified its SHA-256 and given it its
+// final name. progress (may be nil) sees the bytes the receiver holds.
+//
+// If src is an io.ReaderAt (an *os.File), a transfer that broke off
+// resumes: sending the same name and size again continues from what the
+// receiver holds, once the SHA-256 of that prefix matches. Cancelling ctx
+// stops the transfer; the receiver keeps its partial file for a resume.
+func (c *Conn) SendResource(ctx context.Context, name string, src io.Reader, size int64, progress Progress) error {
+	return c.SendResourceOffer(ctx, ResourceOffer{Name: name, Size: size}, src, progress)
+}
+
+// SendResourceOffer is SendResource with metadata in the offer.
+func (c *Conn) SendResourceOffer(ctx context.Context, offer ResourceOffer, src io.Reader, progress Progress) error {
+	if _, err := resource.SafeName(offer.Name); err != nil {
+		return err
+	}
+	offer.Meta = maps.Clone(offer.Meta)
+	s, err := c.openStream(ctx, "", nil, wire.StreamKindResource)
+	if err != nil {
+		return err
+	}
+	err = resource.Send(ctx, s, offer, src, progress)
+	if err != nil {
+		s.Abort()
+		return err
+	}
+	s.Close()
+	return nil
+}
+
+// IncomingResource is a resource offer from the peer: its name, size and
+// metadata, waiting for Accept or Reject (call one, once).
+type IncomingResource struct {
+	ResourceOffer
+	Peer Peer
+
+	c  *Conn
+	s  *Stream
+	in *resource.Incoming
+}
+
+// Accept receives the resource into the existing directory dir: into a
+// hidden partial file next to the final name, verified by SHA-256, then
+// renamed into place. A failed or cancelled transfer never leaves anything
+// under the final name; its partial file lets a resend resume. Names are
+// untrusted: the offer's name has passed strict checks and is resolved
+// inside dir only. opts may be nil (never overwrite); progress may be nil.
+func (r *IncomingResource) Accept(ctx context.Context, dir string, opts *AcceptOptions, progress Progress) (ReceivedResource, error) {
+	o := AcceptOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.PartialKey == "" {
+		o.PartialKey = r.partialKey()
+	}
+	got, err := r.in.Accept(ctx, dir, &o, progress)
+	// A graceful close even after a failure: the refusal or failed result
+	// just written must reach the sender before the end of the stream.
+	r.s.Close()
+	return got, err
+}
+
+// partialKey names the sender for partial files: its certificate
+// fingerprint, or its peer ID without TLS.
+func (r *IncomingResource) partialKey() string {
+	if fp := r.Peer.Fingerprint; fp != (security.Fingerprint{}) {
+		return fp.String()
+	}
+	return r.Peer.ID.String()
+}
+
+// Reject declines the offer; the sender's SendResource fails with a
+// [*ResourceRejectedError] carrying reason.
+func (r *IncomingResource) Reject(ctx context.Context, reason string) error {
+	err := r.in.Reject(ctx, reason)
+	r.s.Close()
+	return err
+}
+
+// AcceptResource returns the next resource the peer offered.
+func (c *Conn) AcceptResource(ctx context.Context) (*IncomingResource, error) {
+	select {
+	case r := <-c.resq:
+		c.takeResource(r)
+		return r, nil
+	default:
+	}
+	select {
+	case r := <-c.resq:
+		c.takeResource(r)
+		return r, nil
+	case <-c.ended:
+		return nil, c.endErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Conn) takeResource(r *IncomingResource) {
+	c.mu.Lock()
+	c.resourcesQueued--
+	if r != nil {
+		r.s.taken = true
+	}
+	c.mu.Unlock()
+}
+
+// offerResource reads the offer on a resource stream, in the background,
+// and queues it for AcceptResource (its place is reserved).
+func (c *Conn) offerResource(s *Stream) {
+	c.n.wg.Add(1)
+	go func() {
+		defer c.n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.HandshakeTimeout)
+		defer cancel()
+		in, err := resource.ReadOffer(ctx, s)
+		if err != nil {
+			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
+			s.Abort()
+			c.takeResource(nil)
+			return
+		}
+		c.resq <- &IncomingResource{ResourceOffer: in.Offer, Peer: c.Peer(), c: c, s: s, in: in}
+	}()
+}
+
+func (r *IncomingResource) String() string {
+	return fmt.Sprintf("%q (%d bytes) from %s", r.Name, r.Size, r.Peer.ID.Short())
+}
