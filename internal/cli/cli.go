@@ -44,6 +44,10 @@ func init() {
 		"chat":   {runChat, "[--to TARGET]... [--wait D] [--datagram]", "send stdin lines to peers and print what they send"},
 		"proxy-rank": {runProxyRank, "--target HOST:PORT [--concurrency N] [--timeout D] URL...",
 			"rank HTTP CONNECT and SOCKS5 proxies by how fast they connect to a target"},
+		"send": {runSend, "FILE... --to TARGET [--wait D]",
+			"send files and directories to a peer, with progress; exit 0 once the receiver verified all"},
+		"receive": {runReceive, "[--dir DIR] [--yes] [--count N]",
+			"advertise, accept peers and save the files they send, with progress"},
 		"bench": {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
 	}
 }

@@ -37,6 +37,21 @@ import (
 //	proxy         proxy, latency_ms, error (proxy-rank: one proxy measured;
 //	              latency_ms 0 for a failure, error "" for a usable proxy)
 //
+// send and receive add file events (fileEvent in transfer.go), each with
+// name (the file's '/'-separated name), bytes (its size) and peer, plus
+// from (receive: the sender's instance name) or to (send: the receiver's):
+//
+//	offer         [exists] (receive: an offer arrived; true if the name is taken)
+//	progress      total, resumed; bytes is the bytes done (at most every
+//	              250 ms per file, and the final one)
+//	received      sha256, path, resumed, [offered] (receive: verified and
+//	              in place; name is the name saved under, offered the name
+//	              offered when that one was taken)
+//	sent          sha256, resumed (send: the receiver verified it)
+//	rejected      reason (the receiver declined the offer)
+//	failed        reason (the transfer broke off or did not verify)
+//	summary       files, sent, rejected, failed, bytes (send, at the end)
+//
 // peer is the 32-hex-digit peer ID, "" for a service that is not a nearnet
 // peer; addrs are IP addresses without the port; txt is an object. The
 // demo adds "node" (which of its peers saw the event) and "ms"

@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nearnet/nearnet"
+)
+
+const receiveHelp = `receive advertises and accepts peers like listen, and saves the files they
+send (nearnet send) in --dir. For each file it prints an offer event, then
+progress (a bar with speed and ETA when stdout is a terminal, progress events
+otherwise), then received, rejected or failed. received means the content
+matched the sender's SHA-256 and the file has its name; until then it is a
+hidden ".nearnet-partial-..." file in the same directory. A file sent from a
+directory goes under its '/'-separated path, directories created as needed.
+
+receive never overwrites a file. With --yes it accepts every offer, and a
+file whose name exists is saved under the first free name of "a (1).jpg",
+"a (2).jpg", ... Without --yes it asks on stderr about each offer, saying
+when the name exists (y then saves it under a new name too), and reads y or
+n from stdin; anything but y is no. Without --yes stdin must be a terminal:
+receive refuses to start otherwise. An offer is rejected when stdin ends.
+
+A transfer that breaks off (the sender interrupted, the connection lost)
+leaves its partial file: the same name and size sent again, by any peer,
+resumes after what is there once its SHA-256 matches the sender's.
+
+receive runs until interrupted, or with --count N until N files have been
+received; it exits 0 either way. Messages peers send are printed as with
+listen.`
+
+// partialKey names partial files on the receiver. The library's default
+// is the sender's certificate fingerprint, which changes with every run of
+// nearnet send that has no --identity; with one key for all, a resend
+// resumes whoever sends it (a resume needs the SHA-256 of what is there to
+// match the sender's first bytes, so a mix-up cannot corrupt a file).
+const partialKey = "nearnet-cli"
+
+// runReceive: see receiveHelp.
+func runReceive(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("receive")
+	fs.summary = receiveHelp
+	dir := fs.String("dir", ".", "save files in the directory `DIR`, which must exist")
+	yes := fs.Bool("yes", false, "accept every offer without asking; a name that exists gets a new one")
+	count := fs.Int("count", 0, "exit once `N` files have been received (0: run until interrupted)")
+	if err := fs.parse(e, args); err != nil {
+		return helpOK(err)
+	}
+	if *count < 0 {
+		return fs.usageError("--count must be 0 (no limit) or more")
+	}
+	if st, err := os.Stat(*dir); err != nil {
+		return fmt.Errorf("--dir: %s", pathErrText(err))
+	} else if !st.IsDir() {
+		return fmt.Errorf("--dir: %s is not a directory", *dir)
+	}
+	if !*yes && !isTerminal(e.stdin) {
+		return fs.usageError("stdin is not a terminal, so there is no one to ask about offers: " +
+			"pass --yes to accept every offer (a name that exists gets a new one)")
+	}
+	cfg, err := fs.config(true)
+	if err != nil {
+		return err
+	}
+	to := newTransferOut(e.stdout, fs.g.json)
+	cfg.OnReject = func(remote net.Addr, err error) { to.out.print("", newRejectedIncoming(remote, err)) }
+	node, err := fs.newNode(cfg)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := node.Listen(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	to.out.print("", newReady(node, fs.g.insecure))
+
+	r := &receiver{to: to, dir: *dir, count: *count, stop: cancel, stderr: &lockedWriter{w: e.stderr}}
+	if !*yes {
+		var stopReading func()
+		r.answers, stopReading = readAnswers(e.stdin)
+		defer stopReading()
+	}
+	var wg sync.WaitGroup
+	for {
+		c, err := node.Accept(ctx)
+		if err != nil {
+			break
+		}
+		to.out.print("", newConnEvent("connected", c, "accepted"))
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			receive(ctx, to.out, "", c, nil) // messages, and the disconnected event
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				in, err := c.AcceptResource(ctx)
+				if err != nil {
+					return
+				}
+				r.take(ctx, in)
+			}
+		}()
+	}
+	wg.Wait()
+	return node.Close()
+}
+
+// receiver takes the offers of every connection.
+type receiver struct {
+	to     *transferOut
+	dir    string
+	count  int    // --count; 0 for none
+	stop   func() // ends the command (--count reached)
+	stderr *lockedWriter
+
+	answers <-chan string // stdin lines without --yes; nil with it
+	askMu   sync.Mutex    // one question at a time
+
+	mu       sync.Mutex // guards received
+	received int
+}
+
+// take answers one offer and, if accepted, receives it.
+func (r *receiver) take(ctx context.Context, in *nearnet.IncomingResource) {
+	c := in.Peer
+	tmpl := &fileEvent{Name: in.Name, Bytes: in.Size, From: c.Name, Peer: c.ID.String()}
+	_, err := os.Lstat(filepath.Join(r.dir, filepath.FromSlash(in.Name)))
+	exists := err == nil
+	offer := tmpl.with("offer")
+	offer.Exists = exists
+	r.to.out.print("", offer)
+
+	if r.answers != nil {
+		if ok, why := r.ask(ctx, in, exists); !ok {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = in.Reject(rctx, why) // the sender may be gone: nothing to tell then
+			e := tmpl.with("rejected")
+			e.Reason = why
+			r.to.out.print("", e)
+			return
+		}
+	}
+
+	pv := r.to.progress(tmpl)
+	start := time.Now()
+	got, err := in.Accept(ctx, r.dir, &nearnet.AcceptOptions{Rename: true, PartialKey: partialKey}, pv.update)
+	pv.finish()
+	if err != nil {
+		kind, why := "failed", errText(err)
+		switch {
+		case errors.Is(err, nearnet.ErrResourceInProgress):
+			kind, why = "rejected", "the same file is being received from another connection"
+		case errors.Is(err, nearnet.ErrResourceExists):
+			kind, why = "rejected", "no free name for it: "+errText(err)
+		case errors.Is(err, nearnet.ErrResourceCorrupted):
+			why = "corrupted in transit (SHA-256 mismatch): deleted; the sender may send it again"
+		case ctx.Err() != nil:
+			why = "receive stopped; what arrived is kept for a resume"
+		}
+		e := tmpl.with(kind)
+		e.Reason = why
+		r.to.out.print("", e)
+		return
+	}
+	e := tmpl.with("received")
+	e.Name, e.Bytes, e.Path, e.took = got.Name, got.Size, got.Path, time.Since(start)
+	e.SHA256 = hex.EncodeToString(got.SHA256[:])
+	e.Resumed = &got.Resumed
+	if got.Name != in.Name {
+		e.Offered = in.Name
+	}
+	r.to.out.print("", e)
+
+	r.mu.Lock()
+	r.received++
+	done := r.count > 0 && r.received >= r.count
+	r.mu.Unlock()
+	if done {
+		r.stop()
+	}
+}
+
+// ask asks on stderr whether to take the offer and reads the answer from
+// stdin. It returns false and the reason to give the sender for a no.
+func (r *receiver) ask(ctx context.Context, in *nearnet.IncomingResource, exists bool) (bool, string) {
+	r.askMu.Lock()
+	defer r.askMu.Unlock()
+	name, from := clean(in.Name), peerLabel(in.Peer.Name, in.Peer.ID.String())
+	q := fmt.Sprintf("accept %q (%s) from %s? [y/N] ", name, humanBytes(in.Size), from)
+	if exists {
+		q = fmt.Sprintf("%q exists here: accept the one from %s (%s) under a new name, %q with a number? [y/N] ",
+			name, from, humanBytes(in.Size), name)
+	}
+	r.stderr.printf("%s", q)
+	select {
+	case a, ok := <-r.answers:
+		if !ok {
+			r.stderr.printf("\n")
+			return false, "no answer: the receiver's input ended (receive --yes accepts without asking)"
+		}
+		if a = strings.ToLower(strings.TrimSpace(a)); a == "y" || a == "yes" {
+			return true, ""
+		}
+		return false, "declined by the receiver"
+	case <-ctx.Done():
+		r.stderr.printf("\n")
+		return false, "the receiver stopped"
+	}
+}
+
+// readAnswers sends each line of stdin on the channel it returns, which
+// is closed when stdin ends. stop ends it early (unless a read blocks:
+// then it ends when stdin does).
+func readAnswers(stdin io.Reader) (answers <-chan string, stop func()) {
+	ch := make(chan string)
+	done := make(chan struct{})
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case ch <- sc.Text():
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ch, func() { close(done) }
+}

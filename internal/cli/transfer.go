@@ -1,0 +1,375 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/nearnet/nearnet"
+)
+
+// What send and receive share: the file events, the progress display (a
+// bar on a terminal, rate-limited progress events otherwise) and terminal
+// detection.
+
+// progressInterval is the least time between two progress events for one
+// file; the final one (all bytes) is always printed.
+const progressInterval = 250 * time.Millisecond
+
+// fileEvent is one file's offer, progress or outcome, on either side. See
+// the event list in output.go.
+type fileEvent struct {
+	head
+	Name    string `json:"name"`  // '/'-separated, as offered (received: as saved)
+	Bytes   int64  `json:"bytes"` // the size; progress: the bytes done
+	Total   *int64 `json:"total,omitempty"`
+	Resumed *int64 `json:"resumed,omitempty"` // bytes kept from an earlier attempt
+	SHA256  string `json:"sha256,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Offered string `json:"offered,omitempty"` // received: the offered name, when renamed
+	Exists  bool   `json:"exists,omitempty"`  // offer: the name is taken here
+	Reason  string `json:"reason,omitempty"`
+	From    string `json:"from,omitempty"` // receive: the sender's instance name
+	To      string `json:"to,omitempty"`   // send: the receiver's instance name
+	Peer    string `json:"peer"`
+
+	took     time.Duration // sent, received: for the readable line's speed
+	outgoing bool          // the send side: the peer is the receiver
+}
+
+// newFileEvent starts an event about name on the connection to c's peer:
+// outgoing says which side this is.
+func newFileEvent(kind string, c *nearnet.Conn, outgoing bool, name string, size int64) *fileEvent {
+	p := c.Peer()
+	e := &fileEvent{head: head{Event: kind}, Name: name, Bytes: size, Peer: p.ID.String(), outgoing: outgoing}
+	if outgoing {
+		e.To = p.Name
+	} else {
+		e.From = p.Name
+	}
+	return e
+}
+
+// with returns a copy of e as another kind of event.
+func (e *fileEvent) with(kind string) *fileEvent {
+	c := *e
+	c.Event = kind
+	return &c
+}
+
+func (e *fileEvent) text() string {
+	q := `"` + clean(e.Name) + `"`
+	peer := "from " + peerLabel(e.From, e.Peer)
+	if e.outgoing {
+		peer = "to " + peerLabel(e.To, e.Peer)
+	}
+	var b strings.Builder
+	switch e.Event {
+	case "offer":
+		fmt.Fprintf(&b, "offer %s %s, %s", peer, q, humanBytes(e.Bytes))
+		if e.Exists {
+			b.WriteString(" (the name exists here)")
+		}
+	case "progress":
+		fmt.Fprintf(&b, "%s: %s of %s", q, humanBytes(e.Bytes), humanBytes(*e.Total))
+		if *e.Total > 0 {
+			fmt.Fprintf(&b, " (%d%%)", e.Bytes*100 / *e.Total)
+		}
+		if e.Resumed != nil && *e.Resumed > 0 {
+			fmt.Fprintf(&b, ", resumed from %s", humanBytes(*e.Resumed))
+		}
+	case "received", "sent":
+		fmt.Fprintf(&b, "%s %s %s: %s", e.Event, q, peer, humanBytes(e.Bytes))
+		if e.took > 0 {
+			fmt.Fprintf(&b, " in %s", e.took.Round(time.Millisecond))
+			if rate := float64(e.Bytes-*e.Resumed) / e.took.Seconds(); e.Bytes > *e.Resumed {
+				fmt.Fprintf(&b, " (%s/s)", humanBytes(int64(rate)))
+			}
+		}
+		if *e.Resumed > 0 {
+			fmt.Fprintf(&b, ", resumed from %s", humanBytes(*e.Resumed))
+		}
+		fmt.Fprintf(&b, ", sha256 %s", e.SHA256)
+		if e.Offered != "" {
+			fmt.Fprintf(&b, `, saved as "%s" ("%s" exists)`, clean(e.Name), clean(e.Offered))
+		}
+	case "rejected", "failed":
+		fmt.Fprintf(&b, "%s %s %s: %s", e.Event, q, peer, clean(e.Reason))
+	default:
+		fmt.Fprintf(&b, "%s %s", e.Event, q)
+	}
+	return b.String()
+}
+
+// summaryEvent ends send: how many of the files arrived.
+type summaryEvent struct {
+	head
+	Files    int   `json:"files"`
+	Sent     int   `json:"sent"`
+	Rejected int   `json:"rejected"`
+	Failed   int   `json:"failed"`
+	Bytes    int64 `json:"bytes"` // the size of the files sent
+}
+
+func (e *summaryEvent) text() string {
+	s := fmt.Sprintf("sent %d of %d files (%s)", e.Sent, e.Files, humanBytes(e.Bytes))
+	if e.Rejected > 0 {
+		s += fmt.Sprintf("; %d rejected", e.Rejected)
+	}
+	if e.Failed > 0 {
+		s += fmt.Sprintf("; %d failed", e.Failed)
+	}
+	return s
+}
+
+// humanBytes formats n with IEC units: "512 B", "1.5 MiB".
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, units := float64(n), []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	for _, u := range units {
+		v /= 1024
+		if v < 1024 || u == units[len(units)-1] {
+			return fmt.Sprintf("%.1f %s", v, u)
+		}
+	}
+	return "" // not reached
+}
+
+// isTerminal reports whether x, a standard stream, is a terminal. Tests
+// stand in for one with a type that has an isTerminal method.
+func isTerminal(x any) bool {
+	if t, ok := x.(interface{ isTerminal() bool }); ok {
+		return t.isTerminal()
+	}
+	f, ok := x.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// ttyOut is stdout when it is a terminal and not in --json mode: progress
+// bars redraw its last line, and an event line first erases the bar
+// (which redraws itself at its next update).
+type ttyOut struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+// Write is for the bars.
+func (t *ttyOut) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.w.Write(p)
+}
+
+// lines returns the writer for the printer: each Write, one whole line,
+// starts by erasing the line the cursor is on.
+func (t *ttyOut) lines() io.Writer { return ttyLines{t} }
+
+type ttyLines struct{ t *ttyOut }
+
+func (l ttyLines) Write(p []byte) (int, error) {
+	l.t.mu.Lock()
+	defer l.t.mu.Unlock()
+	if _, err := io.WriteString(l.t.w, "\r\033[K"); err != nil {
+		return 0, err
+	}
+	return l.t.w.Write(p)
+}
+
+// transferOut is where send and receive print: events through out, and
+// bars on tty (nil unless stdout is a terminal and --json is off).
+type transferOut struct {
+	out *printer
+	tty *ttyOut
+}
+
+func newTransferOut(stdout io.Writer, asJSON bool) *transferOut {
+	if asJSON || !isTerminal(stdout) {
+		return &transferOut{out: newPrinter(stdout, asJSON)}
+	}
+	t := &ttyOut{w: stdout}
+	return &transferOut{out: newPrinter(t.lines(), false), tty: t}
+}
+
+// progressView shows one file's progress: a bar with speed and ETA, or
+// progress events at most every progressInterval plus the final one. A
+// value held back by the interval is printed when the interval is over,
+// so the last state shows even when the transfer stalls. Call update
+// from the transfer's goroutine, then finish once.
+type progressView struct {
+	to   *transferOut
+	tmpl *fileEvent // name, peer; Event and Bytes are set per event
+
+	mu      sync.Mutex // guards the fields below
+	ended   bool
+	last    time.Time   // when the last event was printed
+	timer   *time.Timer // prints the held-back value; nil if none is held
+	held    [2]int64    // done, total held back
+	resumed int64       // the first value of done
+	started bool
+	bar     *progressbar.ProgressBar
+}
+
+func (t *transferOut) progress(tmpl *fileEvent) *progressView {
+	return &progressView{to: t, tmpl: tmpl}
+}
+
+func (v *progressView) update(done, total int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ended {
+		return
+	}
+	if !v.started {
+		v.started, v.resumed = true, done
+	}
+	if v.to.tty != nil {
+		v.updateBar(done, total)
+		return
+	}
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+	now := time.Now()
+	if done < total && now.Sub(v.last) < progressInterval {
+		v.held = [2]int64{done, total}
+		v.timer = time.AfterFunc(progressInterval-now.Sub(v.last), v.printHeld)
+		return
+	}
+	v.printLocked(done, total)
+}
+
+func (v *progressView) printHeld() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.ended || v.timer == nil {
+		return
+	}
+	v.timer = nil
+	v.printLocked(v.held[0], v.held[1])
+}
+
+func (v *progressView) printLocked(done, total int64) {
+	v.last = time.Now()
+	e := v.tmpl.with("progress")
+	e.Bytes, e.Total, e.Resumed = done, &total, &v.resumed
+	v.to.out.print("", e)
+}
+
+func (v *progressView) updateBar(done, total int64) {
+	if v.bar == nil {
+		if total-v.resumed <= 0 {
+			return // nothing to show (an empty file, or all of it kept)
+		}
+		desc := `"` + clean(v.tmpl.Name) + `"`
+		if v.resumed > 0 {
+			desc += " (resumed from " + humanBytes(v.resumed) + ")"
+		}
+		// The bar counts the bytes of this attempt, so that its speed
+		// and ETA are right after a resume.
+		v.bar = progressbar.NewOptions64(total-v.resumed,
+			progressbar.OptionSetWriter(v.to.tty),
+			progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowCount(),
+			progressbar.OptionUseIECUnits(true),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionUseANSICodes(true),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetRenderBlankState(true),
+		)
+	}
+	_ = v.bar.Set64(done - v.resumed)
+}
+
+// finish stops the display; nothing is printed for this file afterwards.
+// It returns the first value update saw: the bytes resumed from.
+func (v *progressView) finish() (resumed int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ended = true
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+	if v.bar != nil {
+		_ = v.bar.Exit() // the next event line erases it
+	}
+	return v.resumed
+}
+
+// hashingFile is the source of a send: an io.ReaderAt, so that the
+// library can resume, which also hashes what the library reads for the
+// sent event. The library reads from 0 (or from a resume offset after
+// reading the prefix from 0) in order; a read out of that order makes sum
+// fall back to hashing the file.
+type hashingFile struct {
+	f   *os.File
+	h   hash.Hash
+	pos int64 // the next offset in order
+	ok  bool  // the reads so far were in order from 0
+}
+
+func newHashingFile(f *os.File) *hashingFile { return &hashingFile{f: f, h: sha256.New(), ok: true} }
+
+func (x *hashingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := x.f.ReadAt(p, off)
+	if off == 0 {
+		x.h.Reset()
+		x.pos, x.ok = 0, true
+	}
+	if off == x.pos {
+		x.h.Write(p[:n])
+		x.pos += int64(n)
+	} else {
+		x.ok = false
+	}
+	return n, err
+}
+
+// Read makes hashingFile an io.Reader, as SendResource takes; the library
+// uses ReadAt.
+func (x *hashingFile) Read(p []byte) (int, error) {
+	n, err := x.ReadAt(p, x.pos)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// sum returns the hex SHA-256 of the file's first size bytes.
+func (x *hashingFile) sum(size int64) (string, error) {
+	if x.ok && x.pos == size {
+		return hex.EncodeToString(x.h.Sum(nil)), nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(x.f, 0, size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// progressHookKey is a context key under which tests put a
+// func(name string, done, total int64) that send calls with each progress
+// report, on the transfer's goroutine (to stop a transfer mid-way without
+// relying on timing).
+type progressHookKey struct{}
+
+func progressHook(ctx context.Context) func(string, int64, int64) {
+	f, _ := ctx.Value(progressHookKey{}).(func(string, int64, int64))
+	return f
+}
