@@ -57,7 +57,18 @@ const (
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultAcceptBacklog    = 64
 	DefaultStreamBuffer     = 256 << 10
-	DefaultStreamBacklog    = 16
+
+	// Keepalive and resume defaults, for a LAN rather than the Internet's
+	// two hours: a silent peer makes the connection inviable after about
+	// 3 s and drops its transport after 10 s; a session whose transport
+	// broke waits 30 s for a new one.
+	DefaultKeepAliveIdle     = time.Second
+	DefaultKeepAliveInterval = 500 * time.Millisecond
+	DefaultKeepAliveCount    = 4
+	DefaultDropTime          = 10 * time.Second
+	DefaultResumeWindow      = 30 * time.Second
+	DefaultViabilityDebounce = 250 * time.Millisecond
+	DefaultStreamBacklog     = 16
 )
 
 // Config configures a Node. The zero value is useful once a security mode is
@@ -201,6 +212,53 @@ type Config struct {
 	// connection. If zero, 24 hours. At least 10 ms, at most 24 hours.
 	DatagramIdleTimeout time.Duration
 
+	// KeepAliveIdle is how long a connection may be silent before this
+	// side pings; then it pings every KeepAliveInterval, and after
+	// KeepAliveCount unanswered pings the connection is inviable (see
+	// Conn.Viable). The same values configure TCP keepalives. Defaults:
+	// DefaultKeepAliveIdle, DefaultKeepAliveInterval, DefaultKeepAliveCount.
+	KeepAliveIdle     time.Duration
+	KeepAliveInterval time.Duration
+	KeepAliveCount    int
+
+	// DropTime is how long data may stay unacknowledged, or the peer
+	// silent, before the transport connection is dropped (on Linux also
+	// TCP_USER_TIMEOUT). The session then resumes on a new transport
+	// connection if it can (ResumeWindow). If zero, DefaultDropTime.
+	DropTime time.Duration
+
+	// ResumeWindow is how long a connection whose transport broke (a Wi-Fi
+	// blip, a changed address, a dropped transport) waits for a new one:
+	// the side that dialed redials with backoff, sooner when the network
+	// changes or on Conn.Restart, and unacknowledged messages are sent
+	// again, so every message arrives exactly once and in order. After the
+	// window the connection fails with a [*SessionLostError] listing what
+	// was not delivered. If zero, DefaultResumeWindow; negative turns
+	// resume off (a broken transport fails the connection at once).
+	ResumeWindow time.Duration
+
+	// ViabilityDebounce is how long a viability change must last before
+	// OnViability hears of it. If zero, DefaultViabilityDebounce.
+	ViabilityDebounce time.Duration
+
+	// OnViability, if set, is called when a ready connection becomes
+	// inviable or viable again (debounced), and when its session resumed
+	// on a new transport connection (Reconnected).
+	OnViability func(c *Conn, e ViabilityEvent)
+
+	// RetryConnect makes Connect keep trying while its ctx allows when the
+	// peer cannot be reached (refused, no route, timed out): the
+	// connection is in state waiting between attempts, which back off
+	// from 100 ms to 2 s and are retried at once when the network changes
+	// or on Conn.Restart. Without it, Connect fails on the first attempt.
+	// A refusal by the peer (trust, key, admission) always fails at once.
+	RetryConnect bool
+
+	// DisablePathMonitor turns off watching interfaces and addresses
+	// (package pathmon), which otherwise feeds viability, re-announcement
+	// and reconnection.
+	DisablePathMonitor bool
+
 	// OnStateChange, if set, is called for each state change of each
 	// connection, in order per connection. It must not block.
 	OnStateChange func(c *Conn, s State)
@@ -231,6 +289,12 @@ func (c *Config) clone() (*Config, error) {
 	setDefault(&n.AcceptBacklog, DefaultAcceptBacklog)
 	setDefault(&n.StreamBuffer, DefaultStreamBuffer)
 	setDefault(&n.StreamBacklog, DefaultStreamBacklog)
+	setDefault(&n.KeepAliveIdle, DefaultKeepAliveIdle)
+	setDefault(&n.KeepAliveInterval, DefaultKeepAliveInterval)
+	setDefault(&n.KeepAliveCount, DefaultKeepAliveCount)
+	setDefault(&n.DropTime, DefaultDropTime)
+	setDefault(&n.ResumeWindow, DefaultResumeWindow)
+	setDefault(&n.ViabilityDebounce, DefaultViabilityDebounce)
 	setDefault(&n.DatagramIdleTimeout, 24*time.Hour)
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)
@@ -316,6 +380,24 @@ func (c *Config) validate() error {
 	}
 	if c.StreamBuffer < 4<<10 || c.StreamBuffer > 64<<20 {
 		return bad("StreamBuffer", c.StreamBuffer, "must be 0 (256 KiB) or 4 KiB to 64 MiB")
+	}
+	if c.KeepAliveIdle < 10*time.Millisecond || c.KeepAliveIdle > time.Hour {
+		return bad("KeepAliveIdle", c.KeepAliveIdle, "must be 0 (1s) or 10ms to 1h")
+	}
+	if c.KeepAliveInterval < 10*time.Millisecond || c.KeepAliveInterval > time.Hour {
+		return bad("KeepAliveInterval", c.KeepAliveInterval, "must be 0 (500ms) or 10ms to 1h")
+	}
+	if c.KeepAliveCount < 1 || c.KeepAliveCount > 100 {
+		return bad("KeepAliveCount", c.KeepAliveCount, "must be 0 (4) or 1 to 100")
+	}
+	if c.DropTime <= c.KeepAliveIdle || c.DropTime > 24*time.Hour {
+		return bad("DropTime", c.DropTime, "must be 0 (10s) or longer than KeepAliveIdle, at most 24h")
+	}
+	if c.ResumeWindow > 24*time.Hour {
+		return bad("ResumeWindow", c.ResumeWindow, "must be at most 24h (negative: off)")
+	}
+	if c.ViabilityDebounce < 0 || c.ViabilityDebounce > time.Minute {
+		return bad("ViabilityDebounce", c.ViabilityDebounce, "must be 0 (250ms) to 1m")
 	}
 	if c.StreamBacklog < 1 || c.StreamBacklog > 4096 {
 		return bad("StreamBacklog", c.StreamBacklog, "must be 0 (16) or 1 to 4096")

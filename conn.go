@@ -61,6 +61,26 @@ type Conn struct {
 	pending         map[uint64]*pendingStream // our stream requests the peer has yet to open
 	handles         []string                  // stream handles of our links, in Node.handles
 	aborted         bool                      // failed or aborted: streams are aborted too
+
+	// Session resume (resume.go) and viability (viability.go).
+	txmu           sync.Mutex  // guards tx; taken after mu, before a link's mu
+	tx             txLog       // sent messages not yet acknowledged (resume on)
+	suspended      atomic.Bool // the last link broke; waiting for a new one
+	lostErr        error       // why it broke
+	resumeTimer    *time.Timer // fails the Conn at the end of ResumeWindow
+	retry          chan struct{}
+	peerBoot       string      // the peer node's boot ID when the session began
+	peerResumes    atomic.Bool // peerBoot is set: the peer acks and resumes
+	unackedBytes   int         // received since the last ack we sent
+	ackedSent      uint64      // the count our last ack carried
+	ackTimer       *time.Timer
+	ackArmed       bool
+	viableNow      bool
+	viableReported bool
+	viaErr         error
+	viaTimer       *time.Timer
+	vq             []ViabilityEvent
+	vqRunning      bool
 }
 
 // perMessageOverhead is charged against ReceiveBuffer for each queued
@@ -68,7 +88,7 @@ type Conn struct {
 const perMessageOverhead = 32
 
 func newConn(n *Node, peer Peer, st StateKind) *Conn {
-	return &Conn{
+	c := &Conn{
 		n:       n,
 		peer:    peer,
 		state:   State{Kind: st},
@@ -76,9 +96,12 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 		linkCh:  make(chan struct{}),
 		done:    make(chan struct{}),
 		ended:   make(chan struct{}),
+		retry:   make(chan struct{}, 1),
 		streamq: make(chan *Stream, n.cfg.StreamBacklog),
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
+	c.viableNow, c.viableReported = true, true
+	return c
 }
 
 // Peer returns the remote peer as its handshake established it (while
@@ -128,6 +151,12 @@ func (c *Conn) setStateLocked(s State) {
 			c.dwait = nil
 		}
 		close(c.ended)
+		for _, t := range []*time.Timer{c.resumeTimer, c.ackTimer, c.viaTimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		c.suspended.Store(false)
 		c.n.forget(c)
 		if s.Kind == StateFailed {
 			c.aborted = true
@@ -152,12 +181,42 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 	if len(p) > c.n.cfg.MaxMessageSize {
 		return ErrMessageTooLarge
 	}
+	logging := c.resumeOn()
 	for {
-		l := c.send.Load()
+		var wait <-chan struct{}
+		var l *link
+		if logging {
+			c.txmu.Lock()
+			if c.tx.bytes > 0 && c.tx.bytes+len(p)+perMessageOverhead > c.txLimit() {
+				// Too much unacknowledged: wait for an ack.
+				if c.tx.room == nil {
+					c.tx.room = make(chan struct{})
+				}
+				wait = c.tx.room
+				c.txmu.Unlock()
+				select {
+				case <-wait:
+					continue
+				case <-c.ended:
+					continue // reported below
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		l = c.send.Load()
 		if l != nil {
-			wait, err := l.enqueueData(p, c.n.cfg.SendBuffer)
+			var err error
+			wait, err = l.enqueueData(p, c.n.cfg.SendBuffer)
 			if err == nil && wait == nil {
+				if logging {
+					c.tx.add(p)
+					c.txmu.Unlock()
+				}
 				return nil
+			}
+			if logging {
+				c.txmu.Unlock()
 			}
 			if err == nil {
 				select {
@@ -167,6 +226,15 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 					return ctx.Err()
 				}
 			}
+		} else if logging {
+			if c.suspended.Load() {
+				// No link until the session resumes: the message is
+				// logged and goes out with the resend.
+				c.tx.add(p)
+				c.txmu.Unlock()
+				return nil
+			}
+			c.txmu.Unlock()
 		}
 		// No link takes data right now: the Conn ended, or a duplicate is
 		// being swapped for its successor.
@@ -177,7 +245,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 			return err
 		}
 		ch := c.linkCh
-		changed := c.send.Load() != l
+		changed := c.send.Load() != l || c.suspended.Load()
 		c.mu.Unlock()
 		if changed {
 			continue
@@ -305,6 +373,7 @@ func (c *Conn) takeDirect(seq uint64, m []byte) directResult {
 		return directQueued // discarded; ReceiveMessage reports the close
 	}
 	c.delivered++
+	c.noteDeliveredLocked(len(m))
 	if c.dwait != nil {
 		close(c.dwait)
 		c.dwait = nil
@@ -341,6 +410,7 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 			c.q = append(c.q, m)
 			c.qbytes += len(m) + perMessageOverhead
 			c.delivered++
+			c.noteDeliveredLocked(len(m))
 			if c.rwait != nil {
 				close(c.rwait)
 				c.rwait = nil
@@ -384,7 +454,7 @@ func (c *Conn) better(a, b *link) bool {
 // the current send link, its queue is flushed first and the new link
 // continues the message numbering with a base message. becameReady is set
 // if this link took the Conn from preparing to ready.
-func (c *Conn) addLink(l *link, becameReady *bool) bool {
+func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Terminal() {
@@ -393,6 +463,14 @@ func (c *Conn) addLink(l *link, becameReady *bool) bool {
 	l.c = c
 	c.handles = append(c.handles, l.handle)
 	c.n.addHandle(l, c)
+	if resume {
+		if err := c.resumeLocked(l, l.peerResume.Recv); err != nil {
+			c.links = append(c.links, l) // it ends with the Conn
+			c.failLocked(err)
+		}
+		l.start()
+		return true
+	}
 	if c.direct && len(c.links) == 1 {
 		// A ReceiveMessage caller is reading the other link itself: wake
 		// it, since messages may now arrive on this one (read.go).
@@ -404,6 +482,8 @@ func (c *Conn) addLink(l *link, becameReady *bool) bool {
 	c.links = append(c.links, l)
 	if c.state.Kind == StatePreparing {
 		c.peer = l.peer
+		c.peerBoot = l.peerBoot
+		c.peerResumes.Store(l.peerBoot != "")
 		c.setStateLocked(State{Kind: StateReady})
 		*becameReady = true
 	}
@@ -439,11 +519,21 @@ func (c *Conn) promoteLocked(l *link) {
 func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	found := false
 	for i, x := range c.links {
 		if x == l {
 			c.links = append(c.links[:i], c.links[i+1:]...)
+			found = true
 			break
 		}
+	}
+	if !found && !c.state.Terminal() {
+		// Replaced by a resumed link (resumeLocked): nothing depends on it.
+		if f := l.flow; f != nil {
+			c.dstats.add(f.Stats())
+			f.Close()
+		}
+		return
 	}
 	if f := l.flow; f != nil {
 		if peerClosed && len(c.links) == 0 && !c.closed {
@@ -503,12 +593,22 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 				c.failLocked(errors.New("nearnet: the peer dropped a duplicate connection and no other connection followed"))
 			}
 		})
+	case peerClosed && code == wire.CloseResume && c.resumeOn() && !c.closed:
+		c.suspendLocked(l, &CloseError{Code: code, Reason: reason}, c.n.cfg.ResumeWindow)
 	case peerClosed && (code == wire.CloseNormal || code == wire.CloseGoingAway || code == wire.CloseNoStatus):
 		c.rerr = io.EOF
 		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
 		c.finishLocked()
 	case peerClosed:
 		c.failLocked(closeErrorFor(code, reason))
+	case c.resumeOn() && !c.closed && resumable(err):
+		// The transport broke. If the peer's host closed it (EOF, reset),
+		// its process may be gone: wait no longer than DropTime for it.
+		window := c.n.cfg.ResumeWindow
+		if peerHostClosed(err) {
+			window = min(window, c.n.cfg.DropTime)
+		}
+		c.suspendLocked(l, err, window)
 	default:
 		c.failLocked(err)
 	}

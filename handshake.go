@@ -55,15 +55,24 @@ func (n *Node) deadlineFor(ctx context.Context) time.Time {
 }
 
 func (n *Node) tcpDialer() *net.Dialer {
-	return &net.Dialer{KeepAliveConfig: keepAlive}
+	return &net.Dialer{KeepAliveConfig: n.keepAlive(), Control: n.controlSocket}
 }
 
-// keepAlive is TCP keepalive tuned for a LAN: a dead peer is noticed in
-// about 11 s instead of the two hours an Internet host waits.
-var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 5 * time.Second, Interval: 2 * time.Second, Count: 3}
+// keepAlive is TCP keepalive from Config: tuned for a LAN, a dead peer is
+// noticed in seconds instead of the two hours an Internet host waits.
+func (n *Node) keepAlive() net.KeepAliveConfig {
+	c := n.cfg
+	return net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount}
+}
 
 // dial makes an outgoing link to addr and runs the whole handshake.
 func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
+	return n.dialResume(ctx, addr, nil)
+}
+
+// dialResume is dial for a link that offers to resume c's session (c nil:
+// a fresh session).
+func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, error) {
 	herr := func(stage string, err error) error {
 		if ctx.Err() != nil && !isRejection(err) {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
@@ -91,6 +100,7 @@ func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
 	}
 	l := newLink(n, raw, wc, nc, true)
 	l.proxied, l.dialed = proxied, addr
+	l.resumeFor = c
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	l.key = wire.NewKey(nonce)
@@ -206,8 +216,10 @@ func (l *link) readHello() (*wire.Hello, error) {
 // hello encodes this node's hello for link l, with the PSK proof when a
 // key is set and the datagram offer unless datagrams are off.
 func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, error) {
-	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata}
+	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata, Boot: n.boot}
 	n.offerDatagrams(l, &h.UDPPort, &h.UDPSession)
+	h.Resume = n.resumeOffer(l)
+	l.myResume = h.Resume
 	if n.cfg.Key != nil && cs != nil {
 		p, err := security.Proof(*n.cfg.Key, cs, client)
 		if err != nil {
@@ -250,6 +262,7 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 		l.peer.Addr = dialedAddr(l.dialed)
 	}
 	l.peerUDPPort, l.peerUDPSession = h.UDPPort, h.UDPSession
+	l.peerBoot, l.peerResume = h.Boot, h.Resume
 	return nil
 }
 

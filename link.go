@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
@@ -43,6 +44,22 @@ type link struct {
 
 	streamKey [32]byte // proves stream connections (stream.go)
 	handle    string   // names the link in stream opens
+
+	// Resume (resume.go): the Conn this link was dialed to resume, the
+	// resume offers of both hellos, and the peer's boot ID.
+	resumeFor  *Conn
+	myResume   *wire.Resume
+	peerResume *wire.Resume
+	peerBoot   string
+
+	// Keepalive and viability (viability.go).
+	rframes    atomic.Uint64 // frames read, for the keepalive timer
+	ka         *time.Timer
+	kaFrames   uint64 // rframes at the last tick; timer only
+	kaSilent   time.Time
+	kaPings    int
+	kaInviable atomic.Bool // keepalives unanswered
+	pathDown   atomic.Bool // the interface of the local address is down
 
 	peerUDPPort    int // the peer's datagram offer, from its hello
 	peerUDPSession string
@@ -190,6 +207,16 @@ func (l *link) enqueueData(p []byte, limit int) (wait <-chan struct{}, err error
 	return nil, nil
 }
 
+// enqueueResend queues a logged message again on a resumed link,
+// regardless of the send buffer limit (the log is bounded).
+func (l *link) enqueueResend(m []byte) {
+	l.mu.Lock()
+	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, m)
+	l.sent++
+	l.mu.Unlock()
+	l.signal()
+}
+
 // enqueue queues a message or control frame regardless of the send buffer
 // limit (they are small and few). It reports false if the link is closing.
 func (l *link) enqueue(op wire.Opcode, kind wire.Kind, body []byte) bool {
@@ -237,6 +264,9 @@ func (l *link) fail(err error) {
 		l.room = nil
 	}
 	close(l.dead)
+	if l.ka != nil {
+		l.ka.Stop()
+	}
 	l.mu.Unlock()
 	if tc, ok := l.raw.(*net.TCPConn); ok && !errors.Is(err, errGracefulEnd) {
 		tc.SetLinger(0) // an abort: reset, don't linger
@@ -250,6 +280,8 @@ var errGracefulEnd = errors.New("nearnet: link closed")
 func (l *link) start() {
 	l.lim.n = -1
 	l.bgActive = true
+	l.ka = time.AfterFunc(time.Hour, l.keepaliveTick)
+	l.ka.Reset(l.n.cfg.KeepAliveInterval)
 	l.resume = time.AfterFunc(time.Hour, l.resumeBackground)
 	l.resume.Stop()
 	go l.writeLoop()
@@ -352,6 +384,9 @@ func (l *link) finish(err error) {
 		l.closeTimer.Stop()
 	}
 	code, reason, peerClosed := l.peerCode, l.peerReason, l.peerClosed
+	if l.err != nil && errors.Is(err, net.ErrClosed) {
+		err = l.err // the first failure (a write, say) closed the socket under the reader
+	}
 	l.mu.Unlock()
 	if l.c != nil {
 		l.c.linkEnded(l, err, peerClosed, code, reason)
@@ -384,6 +419,7 @@ func (l *link) readOne() ([]byte, uint64, error) {
 		if err != nil {
 			return nil, 0, err
 		}
+		l.rframes.Add(1)
 		switch op {
 		case wire.OpBinary:
 			if len(p) == 0 {
@@ -400,6 +436,14 @@ func (l *link) readOne() ([]byte, uint64, error) {
 					return nil, 0, err
 				}
 				l.recvSeq = seq
+			case wire.KindAck:
+				n, err := wire.ParseAck(p[1:])
+				if err != nil {
+					return nil, 0, err
+				}
+				if err := l.c.acked(n); err != nil {
+					return nil, 0, err
+				}
 			case wire.KindStreamRequest:
 				if !l.outgoing {
 					return nil, 0, &wire.ProtocolError{What: "stream request from the link's dialer"}

@@ -2,8 +2,10 @@ package nearnet
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/pathmon"
 	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
@@ -44,6 +48,12 @@ type Node struct {
 	mux4, mux6 *dgram.Mux  // UDP sockets for datagrams, opened on first use
 	closed     atomic.Bool // set by Close; read without mu by muxFor
 
+	boot   string           // names this run of the node in hellos (session resume)
+	pm     *pathmon.Monitor // path monitor; guarded by mu
+	pmOnce sync.Once
+	pmStop context.CancelFunc
+	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
+
 	smu     sync.Mutex             // guards handles
 	handles map[string]streamEntry // link stream handles, for incoming streams (stream.go)
 
@@ -72,6 +82,9 @@ func NewNode(cfg *Config) (*Node, error) {
 	if n.id.IsZero() {
 		n.id = NewPeerID()
 	}
+	var boot [8]byte
+	rand.Read(boot[:])
+	n.boot = hex.EncodeToString(boot[:])
 	n.name = c.Name
 	if n.name == "" {
 		n.name = "nearnet-" + n.id.Short()
@@ -148,7 +161,8 @@ func (n *Node) Listen(ctx context.Context) error {
 	if host, port, _ := net.SplitHostPort(addr); host == "" && allLoopback(n.cfg.Interfaces) {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	n.startPathMonitor()
+	lc := net.ListenConfig{KeepAliveConfig: n.keepAlive(), Control: n.controlSocket}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("nearnet: listen: %w", err)
@@ -236,6 +250,11 @@ func (n *Node) handleIncoming(raw net.Conn) {
 // it is the first link to that peer. isNew reports whether this link made
 // the Conn ready (it was created here, or was preparing).
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
+	endLink := func(reason string) (*Conn, bool, error) {
+		l.sendCloseNow(&CloseError{Code: wire.CloseNormal, Reason: reason})
+		l.fail(ErrClosed)
+		return nil, false, ErrClosed
+	}
 	for {
 		n.mu.Lock()
 		if n.closed.Load() {
@@ -244,14 +263,37 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 			return nil, false, ErrClosed
 		}
 		c = n.conns[l.peer.ID]
+		if l.resumeFor != nil && c != l.resumeFor {
+			n.mu.Unlock()
+			return endLink("session ended") // what this link was dialed to resume is gone
+		}
 		created := c == nil
 		if created {
 			c = newConn(n, l.peer, StateReady)
+			c.peerBoot = l.peerBoot
+			c.peerResumes.Store(l.peerBoot != "")
 			n.conns[l.peer.ID] = c
 		}
 		n.mu.Unlock()
+		resume := false
+		if !created {
+			c.mu.Lock()
+			resume = n.continuesLocked(l, c)
+			over := !resume && c.sessionOverLocked(l)
+			if over && !c.state.Terminal() {
+				c.failLocked(c.sessionLost(errors.New("the peer no longer has the session (it restarted or gave up on it)")))
+			}
+			c.mu.Unlock()
+			if over {
+				n.forget(c)
+				if l.resumeFor != nil {
+					return endLink("session lost")
+				}
+				continue // a new session with this link
+			}
+		}
 		becameReady := false
-		if c.addLink(l, &becameReady) {
+		if c.addLink(l, &becameReady, resume) {
 			if created {
 				if f := n.cfg.OnStateChange; f != nil {
 					f(c, State{Kind: StateReady})
@@ -261,7 +303,58 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		}
 		// c ended between the lookup and addLink; forget it and retry.
 		n.forget(c)
+		if l.resumeFor != nil {
+			return endLink("session ended")
+		}
 	}
+}
+
+// continuesLocked reports whether link l resumes c's session: both
+// hellos offered it, naming each other's runs. c.mu is held.
+func (n *Node) continuesLocked(l *link, c *Conn) bool {
+	return l.myResume != nil && l.peerResume != nil && l.peerResume.PeerBoot == n.boot &&
+		c.peerBoot != "" && l.peerBoot == c.peerBoot
+}
+
+// sessionOverLocked reports whether c cannot take link l, which does not
+// resume it: the peer restarted, or c was waiting to resume and the peer
+// started afresh instead. c.mu is held.
+func (c *Conn) sessionOverLocked(l *link) bool {
+	if c.peerBoot == "" {
+		return false // preparing: l establishes the session
+	}
+	return l.peerBoot != c.peerBoot || c.suspended.Load()
+}
+
+// resumeOffer returns the resume offer for l's hello, or nil.
+func (n *Node) resumeOffer(l *link) *wire.Resume {
+	var c *Conn
+	if l.outgoing {
+		c = l.resumeFor
+	} else if l.peerResume != nil && l.peerResume.PeerBoot == n.boot {
+		n.mu.Lock()
+		c = n.conns[l.peer.ID]
+		n.mu.Unlock()
+	}
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.Terminal() || c.peerBoot == "" || (!l.outgoing && c.peerBoot != l.peerBoot) {
+		return nil
+	}
+	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.delivered}
+}
+
+// pathChanged returns a channel closed at the next path change.
+func (n *Node) pathChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pathCh == nil {
+		n.pathCh = make(chan struct{})
+	}
+	return n.pathCh
 }
 
 // addHandle lets streams that name l's handle find c.
@@ -394,24 +487,69 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 			f(c, State{Kind: StatePreparing})
 		}
 	}
+	n.startPathMonitor()
 	var errs []error
-	for _, addr := range addrs {
-		l, err := n.dial(ctx, addr)
-		if err != nil {
-			errs = append(errs, err)
-			if isRejection(err) || ctx.Err() != nil {
-				break // the peer answered, or we are out of time
+	for attempt := 0; ; attempt++ {
+		errs = errs[:0]
+		for _, addr := range addrs {
+			l, err := n.dial(ctx, addr)
+			if err != nil {
+				errs = append(errs, err)
+				if isRejection(err) || ctx.Err() != nil {
+					break // the peer answered, or we are out of time
+				}
+				continue
 			}
-			continue
+			if !id.IsZero() && l.peer.ID != id {
+				l.sendCloseNow(&RejectedError{Code: 4005, Reason: "wrong peer"})
+				l.fail(errors.New("wrong peer"))
+				errs = append(errs, fmt.Errorf("nearnet: %s answered as peer %v, not %v", addr, l.peer.ID, id))
+				continue
+			}
+			got, _, err := n.attach(l)
+			return got, err
 		}
-		if !id.IsZero() && l.peer.ID != id {
-			l.sendCloseNow(&RejectedError{Code: 4005, Reason: "wrong peer"})
-			l.fail(errors.New("wrong peer"))
-			errs = append(errs, fmt.Errorf("nearnet: %s answered as peer %v, not %v", addr, l.peer.ID, id))
-			continue
+		last := errs[len(errs)-1]
+		if !n.cfg.RetryConnect || isRejection(last) || ctx.Err() != nil {
+			break
 		}
-		got, _, err := n.attach(l)
-		return got, err
+		// Waiting: retry with backoff, at once when the network changes
+		// or on Restart.
+		var retry <-chan struct{}
+		if c != nil {
+			c.mu.Lock()
+			if c.state.Kind == StateReady {
+				c.mu.Unlock()
+				return c, nil // an incoming link made it ready meanwhile
+			}
+			c.setStateLocked(State{Kind: StateWaiting, Err: unwrapSingleRejection(last)})
+			c.mu.Unlock()
+			retry = c.retry
+		}
+		t := time.NewTimer(backoff(attempt))
+		select {
+		case <-t.C:
+		case <-retry:
+		case <-n.pathChanged():
+		case <-ctx.Done():
+		case <-n.done:
+		}
+		t.Stop()
+		if ctx.Err() != nil || n.closed.Load() {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		if c != nil {
+			c.mu.Lock()
+			if c.state.Kind == StateWaiting {
+				c.setStateLocked(State{Kind: StatePreparing})
+			}
+			c.mu.Unlock()
+		}
+	}
+	if n.cfg.RetryConnect && ctx.Err() != nil && len(errs) > 1 {
+		errs = errs[:len(errs)-1]
+		errs[len(errs)-1] = fmt.Errorf("%w (gave up waiting: %v)", errs[len(errs)-1], ctx.Err())
 	}
 	err := errs[0]
 	if len(errs) > 1 {
@@ -421,7 +559,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	if c != nil {
 		// Unless an incoming link made it ready meanwhile, the attempt failed.
 		c.mu.Lock()
-		if c.state.Kind == StatePreparing {
+		if c.state.Kind == StatePreparing || c.state.Kind == StateWaiting {
 			c.failLocked(err)
 		}
 		c.mu.Unlock()
@@ -452,7 +590,7 @@ func (n *Node) Close() error {
 	}
 	n.closed.Store(true)
 	close(n.done)
-	ln, disc := n.ln, n.disc
+	ln, disc, pm := n.ln, n.disc, n.pm
 	conns := make([]*Conn, 0, len(n.conns))
 	for _, c := range n.conns {
 		conns = append(conns, c)
@@ -484,7 +622,13 @@ func (n *Node) Close() error {
 		}()
 	}
 	wg.Wait()
+	if n.pmStop != nil {
+		n.pmStop()
+	}
 	n.wg.Wait()
+	if pm != nil {
+		pm.Close()
+	}
 	n.dmu.Lock()
 	for _, m := range []*dgram.Mux{n.mux4, n.mux6} {
 		if m != nil {

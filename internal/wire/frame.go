@@ -320,6 +320,7 @@ const (
 	CloseUntrusted   = 4003 // the peer's identity is not trusted
 	CloseDuplicate   = 4004 // a duplicate connection between the same two peers is being dropped
 	CloseBadHello    = 4005 // the hello was missing, malformed or of an unsupported version
+	CloseResume      = 4006 // this transport connection ends; the session resumes on a new one
 )
 
 // AppendClose appends the payload of a close frame. The reason is cut to fit

@@ -16,6 +16,7 @@ const (
 	KindHello Kind = 0x01 // JSON [Hello]; the first message each way
 	KindData  Kind = 0x02 // an application message
 	KindBase  Kind = 0x03 // 8-byte sequence number of the next data message
+	KindAck   Kind = 0x06 // 8-byte count of data messages received (PROTOCOL.md, "Session resume")
 )
 
 // MaxHelloLen bounds an encoded hello.
@@ -37,6 +38,19 @@ type Hello struct {
 	// datagrams to it carry. Absent when it does not do datagrams.
 	UDPPort    int    `json:"udp_port,omitempty"`
 	UDPSession string `json:"udp_session,omitempty"`
+
+	// Session resume (PROTOCOL.md, "Session resume"): Boot names the
+	// sender's running node, 16 lowercase hex digits, new at each start.
+	// Resume is present when the sender continues a session with the
+	// receiver whose Boot it names.
+	Boot   string  `json:"boot,omitempty"`
+	Resume *Resume `json:"resume,omitempty"`
+}
+
+// Resume asks to continue a session after its connection broke.
+type Resume struct {
+	PeerBoot string `json:"peer_boot"` // the receiver's Boot when the session began
+	Recv     uint64 `json:"recv"`      // data messages the sender has received in the session
 }
 
 // Limits on what a hello may carry.
@@ -103,6 +117,12 @@ func ParseHello(body []byte) (*Hello, error) {
 			return nil, &HelloError{"udp_session must be 16 lowercase hex digits, not all zero"}
 		}
 	}
+	if h.Boot != "" && (len(h.Boot) != 16 || !isLowerHex(h.Boot)) {
+		return nil, &HelloError{"boot must be 16 lowercase hex digits"}
+	}
+	if h.Resume != nil && (h.Boot == "" || len(h.Resume.PeerBoot) != 16 || !isLowerHex(h.Resume.PeerBoot)) {
+		return nil, &HelloError{"resume needs boot and a peer_boot of 16 lowercase hex digits"}
+	}
 	return &h, nil
 }
 
@@ -126,6 +146,20 @@ func AppendBase(dst []byte, seq uint64) []byte {
 func ParseBase(body []byte) (uint64, error) {
 	if len(body) != 8 {
 		return 0, protoErr("base message of %d bytes, want 8", len(body))
+	}
+	return binary.BigEndian.Uint64(body), nil
+}
+
+// AppendAck appends an ack message body (kind byte included): the count of
+// data messages received so far in the session.
+func AppendAck(dst []byte, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, byte(KindAck)), n)
+}
+
+// ParseAck decodes an ack message's body.
+func ParseAck(body []byte) (uint64, error) {
+	if len(body) != 8 {
+		return 0, protoErr("ack message of %d bytes, want 8", len(body))
 	}
 	return binary.BigEndian.Uint64(body), nil
 }

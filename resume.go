@@ -1,0 +1,402 @@
+package nearnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+)
+
+// Session resume (PROTOCOL.md, "Session resume").
+//
+// Data messages are numbered per Conn. The receiver acknowledges what it
+// holds (ack messages: a count), and the sender keeps every message until
+// it is acknowledged (txLog). When the transport connection breaks without
+// a close frame, the Conn is suspended instead of failed: it stays ready
+// but inviable, SendMessage keeps logging, and the side that dialed the
+// broken link redials. The hellos of the new link carry each side's count
+// of messages received; each side sends a base message with the peer's
+// count and then every logged message from there. Duplicates cannot
+// occur: numbering continues. If no link comes within ResumeWindow, the
+// Conn fails with a SessionLostError listing the messages never
+// acknowledged.
+
+// txLog holds the messages sent and not yet acknowledged, in order.
+// Guarded by Conn.txmu.
+type txLog struct {
+	msgs  [][]byte // msgs[head:] carry sequence numbers base, base+1, ...
+	head  int
+	base  uint64 // sequence number of msgs[head]: the peer acknowledged all before
+	bytes int    // bytes in the log, with per-message overhead
+	slab  []byte // small messages are copied into shared slabs
+	room  chan struct{}
+}
+
+const txSlab = 64 << 10
+
+func (t *txLog) add(p []byte) {
+	var m []byte
+	if len(p) > txSlab/8 {
+		m = append([]byte(nil), p...)
+	} else {
+		if cap(t.slab)-len(t.slab) < len(p) {
+			t.slab = make([]byte, 0, txSlab)
+		}
+		i := len(t.slab)
+		t.slab = append(t.slab, p...)
+		m = t.slab[i:len(t.slab):len(t.slab)]
+	}
+	t.msgs = append(t.msgs, m)
+	t.bytes += len(p) + perMessageOverhead
+}
+
+// next is the sequence number of the next message.
+func (t *txLog) next() uint64 { return t.base + uint64(len(t.msgs)-t.head) }
+
+// ackTo drops the messages before n.
+func (t *txLog) ackTo(n uint64) error {
+	if n <= t.base {
+		return nil // stale: an earlier ack, or a resume from what we know
+	}
+	if n > t.next() {
+		return &wire.ProtocolError{What: fmt.Sprintf("acknowledged %d messages of %d sent", n, t.next())}
+	}
+	for ; t.base < n; t.base++ {
+		t.bytes -= len(t.msgs[t.head]) + perMessageOverhead
+		t.msgs[t.head] = nil
+		t.head++
+	}
+	if t.head == len(t.msgs) {
+		t.msgs, t.head = t.msgs[:0], 0
+	} else if t.head > len(t.msgs)/2 && t.head > 64 {
+		t.msgs = t.msgs[:copy(t.msgs, t.msgs[t.head:])]
+		t.head = 0
+	}
+	if t.room != nil {
+		close(t.room)
+		t.room = nil
+	}
+	return nil
+}
+
+func (t *txLog) pending() [][]byte {
+	out := make([][]byte, 0, len(t.msgs)-t.head)
+	for _, m := range t.msgs[t.head:] {
+		out = append(out, slices.Clone(m))
+	}
+	return out
+}
+
+// SessionLostError is the error of a connection whose transport broke and
+// did not come back within Config.ResumeWindow, or whose peer no longer
+// had the session. Undelivered holds, in the order they were sent, the
+// messages the peer never acknowledged: the application decides whether
+// to send them again on a new connection. Acks trail deliveries by at most
+// 20 ms, so the first of them may have arrived just before the break;
+// every message not listed did arrive.
+type SessionLostError struct {
+	Err         error // why the last transport connection ended
+	Undelivered [][]byte
+}
+
+func (e *SessionLostError) Error() string {
+	return fmt.Sprintf("nearnet: connection lost and not resumed (%d messages not delivered): %v", len(e.Undelivered), e.Err)
+}
+
+func (e *SessionLostError) Unwrap() error { return e.Err }
+
+// ViabilityKind says what happened to a connection's path.
+type ViabilityKind int
+
+const (
+	Inviable    ViabilityKind = iota // no traffic gets through (keepalives fail, the interface or address went away, the transport broke)
+	Viable                           // traffic gets through again
+	Reconnected                      // the session resumed on a new transport connection
+)
+
+func (k ViabilityKind) String() string {
+	switch k {
+	case Inviable:
+		return "inviable"
+	case Viable:
+		return "viable"
+	case Reconnected:
+		return "reconnected"
+	}
+	return fmt.Sprintf("ViabilityKind(%d)", int(k))
+}
+
+// ViabilityEvent is reported through Config.OnViability.
+type ViabilityEvent struct {
+	Kind ViabilityKind
+	Err  error // why it became inviable, if known
+}
+
+// resumeOn reports whether the session can resume: configured here, and
+// the peer does it (its hello names its boot; other WebSocket clients
+// send no acks and expect none).
+func (c *Conn) resumeOn() bool { return c.n.cfg.ResumeWindow > 0 && c.peerResumes.Load() }
+
+// txLimit bounds the log: twice the send buffer plus room for acks to
+// arrive, so a steady stream never waits for them.
+func (c *Conn) txLimit() int { return 2*c.n.cfg.SendBuffer + 256<<10 }
+
+// ackEvery is how much the receiver takes before it acknowledges at once;
+// less is acknowledged after ackDelay.
+const (
+	ackEveryBytes = 64 << 10
+	ackDelay      = 20 * time.Millisecond
+)
+
+// noteDeliveredLocked counts a message taken into the Conn for the next
+// ack. c.mu is held.
+func (c *Conn) noteDeliveredLocked(size int) {
+	if !c.resumeOn() {
+		return
+	}
+	c.unackedBytes += size + perMessageOverhead
+	if c.unackedBytes >= ackEveryBytes {
+		c.sendAckLocked()
+		return
+	}
+	if c.ackTimer == nil {
+		c.ackTimer = time.AfterFunc(ackDelay, func() {
+			c.mu.Lock()
+			c.sendAckLocked()
+			c.mu.Unlock()
+		})
+	} else if !c.ackArmed {
+		c.ackTimer.Reset(ackDelay)
+	}
+	c.ackArmed = true
+}
+
+func (c *Conn) sendAckLocked() {
+	c.ackArmed = false
+	if c.ackedSent == c.delivered {
+		return
+	}
+	l := c.send.Load()
+	if l == nil {
+		return // the resume hello carries the count
+	}
+	if l.enqueue(wire.OpBinary, 0, wire.AppendAck(nil, c.delivered)) {
+		c.ackedSent = c.delivered
+		c.unackedBytes = 0
+	}
+}
+
+// acked takes the peer's ack.
+func (c *Conn) acked(n uint64) error {
+	c.txmu.Lock()
+	defer c.txmu.Unlock()
+	return c.tx.ackTo(n)
+}
+
+// resumable reports whether a link that ended with err (no close frame)
+// leaves the session worth resuming: the network or the peer's host ended
+// the transport. Bad input from the peer (a protocol error, an oversized
+// message, a TLS failure) ends the session.
+func resumable(err error) bool {
+	for _, target := range []error{io.EOF, io.ErrUnexpectedEOF, errDropped, errAddrGone, os.ErrDeadlineExceeded,
+		syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT, syscall.EHOSTUNREACH,
+		syscall.ENETUNREACH, syscall.ENETDOWN, syscall.EADDRNOTAVAIL} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// peerHostClosed reports whether the peer's host ended the transport
+// (FIN or reset), as when the peer's process ended.
+func peerHostClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// errDropped ends a link whose peer stayed silent for DropTime.
+var errDropped = errors.New("nearnet: peer silent for DropTime; transport dropped")
+
+// suspendLocked keeps the Conn through the loss of its last link l. c.mu
+// is held.
+func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
+	c.suspended.Store(true)
+	c.lostErr = err
+	c.setViableLocked(false, err)
+	c.resumeTimer = time.AfterFunc(window, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.suspended.Load() && !c.state.Terminal() {
+			c.failLocked(c.sessionLost(fmt.Errorf("no new connection within %v: %w", window, err)))
+		}
+	})
+	if l.outgoing && l.dialed != "" {
+		c.n.wg.Add(1)
+		go c.redial(l.dialed)
+	}
+}
+
+// sessionLost builds the error a suspended Conn fails with.
+func (c *Conn) sessionLost(err error) error {
+	c.txmu.Lock()
+	defer c.txmu.Unlock()
+	return &SessionLostError{Err: err, Undelivered: c.tx.pending()}
+}
+
+// Restart retries at once: a connection waiting to connect or to resume
+// tries now instead of at its next backoff; a ready connection that
+// dialed drops its transport connection and resumes on a new one (no
+// message is lost). It does nothing on a connection that has ended.
+func (c *Conn) Restart() {
+	c.mu.Lock()
+	if c.state.Terminal() {
+		c.mu.Unlock()
+		return
+	}
+	suspended := c.suspended.Load()
+	l := c.send.Load()
+	c.mu.Unlock()
+	c.kick()
+	if !suspended && l != nil && l.outgoing && c.resumeOn() {
+		l.closeWith(wire.CloseResume, "restart")
+	}
+}
+
+// kick wakes the Conn's redial or connect retry loop.
+func (c *Conn) kick() {
+	select {
+	case c.retry <- struct{}{}:
+	default:
+	}
+}
+
+// backoff returns the wait before attempt i (from 0), with jitter.
+func backoff(i int) time.Duration {
+	d := 100 * time.Millisecond << min(i, 5)
+	d = min(d, 2*time.Second)
+	return d/2 + rand.N(d/2)
+}
+
+// redial reconnects a suspended Conn: addr first, then any address
+// discovery knows for the peer, until the session resumes or ends.
+func (c *Conn) redial(addr string) {
+	defer c.n.wg.Done()
+	for i := 0; ; i++ {
+		if !c.suspended.Load() {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-c.ended:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		refused := true
+		var last error
+		for _, a := range c.n.addrsOf(c.peer.ID, addr) {
+			l, err := c.n.dialResume(ctx, a, c)
+			if err != nil {
+				c.n.cfg.Logger.Debug("nearnet: resume attempt failed", "peer", c.peer.ID.Short(), "addr", a, "err", err)
+				refused = refused && errors.Is(err, syscall.ECONNREFUSED)
+				last = err
+				continue
+			}
+			refused = false
+			c.n.attach(l)
+			break
+		}
+		cancel()
+		if refused && last != nil {
+			// Hosts answered and nothing listens: the peer's node is gone.
+			c.mu.Lock()
+			if c.suspended.Load() && !c.state.Terminal() {
+				c.failLocked(c.sessionLost(fmt.Errorf("the peer no longer listens: %w", last)))
+			}
+			c.mu.Unlock()
+			return
+		}
+		if !c.suspended.Load() {
+			return
+		}
+		t := time.NewTimer(backoff(i))
+		select {
+		case <-t.C:
+		case <-c.retry:
+			t.Stop()
+		case <-c.ended:
+			t.Stop()
+			return
+		case <-c.n.done:
+			t.Stop()
+			return
+		}
+	}
+}
+
+// addrsOf returns first, then the addresses discovery has for peer id.
+func (n *Node) addrsOf(id PeerID, first string) []string {
+	out := []string{first}
+	n.mu.Lock()
+	a, ok := n.adverts[id]
+	n.mu.Unlock()
+	if ok {
+		for _, ip := range a.Addrs {
+			s := net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// resumeLocked continues the session on l after the peer's hello said it
+// holds peerRecv of our messages: older links go, and l carries a base
+// message and everything logged from peerRecv on. c.mu is held.
+func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
+	for _, old := range c.links {
+		go old.fail(errors.New("nearnet: replaced by a resumed connection"))
+	}
+	c.links = c.links[:0]
+	c.send.Store(nil)
+	c.txmu.Lock()
+	defer c.txmu.Unlock()
+	if err := c.tx.ackTo(peerRecv); err != nil {
+		return err
+	}
+	if peerRecv < c.tx.base {
+		return &wire.ProtocolError{What: "resume from before what the peer acknowledged"}
+	}
+	c.links = append(c.links, l)
+	c.sentBase = peerRecv
+	l.enqueue(wire.OpBinary, 0, wire.AppendBase(nil, peerRecv))
+	for _, m := range c.tx.msgs[c.tx.head:] {
+		l.enqueueResend(m)
+	}
+	if c.resumeTimer != nil {
+		c.resumeTimer.Stop()
+		c.resumeTimer = nil
+	}
+	c.suspended.Store(false)
+	if c.orphan != nil {
+		c.orphan.Stop()
+		c.orphan = nil
+	}
+	c.send.Store(l)
+	close(c.linkCh)
+	c.linkCh = make(chan struct{})
+	c.setViableLocked(true, nil)
+	c.reportLocked(ViabilityEvent{Kind: Reconnected})
+	return nil
+}

@@ -1,0 +1,333 @@
+package nearnet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// viabilityLog records OnViability events per Conn.
+type viabilityLog struct {
+	mu sync.Mutex
+	ev []ViabilityKind
+	ch chan ViabilityKind
+}
+
+func newViabilityLog() *viabilityLog { return &viabilityLog{ch: make(chan ViabilityKind, 1024)} }
+
+func (v *viabilityLog) record(_ *Conn, e ViabilityEvent) {
+	v.mu.Lock()
+	v.ev = append(v.ev, e.Kind)
+	v.mu.Unlock()
+	select {
+	case v.ch <- e.Kind:
+	default:
+	}
+}
+
+func (v *viabilityLog) wait(t *testing.T, k ViabilityKind) {
+	t.Helper()
+	ctx := ctxT(t)
+	for {
+		select {
+		case got := <-v.ch:
+			if got == k {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("no %v event; saw %v", k, v.ev)
+		}
+	}
+}
+
+// exchange sends count numbered messages each way and checks that each
+// side receives them exactly once, in order, while blip runs.
+func exchange(t *testing.T, ca, cb *Conn, count int, blip func()) {
+	t.Helper()
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	send := func(c *Conn) {
+		defer wg.Done()
+		var b [8]byte
+		for i := 0; i < count; i++ {
+			binary.BigEndian.PutUint64(b[:], uint64(i))
+			if err := c.SendMessage(ctx, b[:]); err != nil {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+		}
+	}
+	recv := func(c *Conn, who string) {
+		defer wg.Done()
+		for i := 0; i < count; i++ {
+			m, err := c.ReceiveMessage(ctx)
+			if err != nil {
+				t.Errorf("%s: receive %d: %v", who, i, err)
+				return
+			}
+			if got := binary.BigEndian.Uint64(m); got != uint64(i) {
+				t.Errorf("%s: message %d arrived as number %d", who, i, got)
+				return
+			}
+		}
+	}
+	wg.Add(4)
+	go send(ca)
+	go send(cb)
+	go recv(ca, "dialer")
+	go recv(cb, "listener")
+	blip()
+	wg.Wait()
+}
+
+// Restart swaps the transport connection under a session while messages
+// flow both ways: every message arrives exactly once, in order.
+func TestResumeAcrossRestart(t *testing.T) {
+	va, vb := newViabilityLog(), newViabilityLog()
+	a := newNode(t, Config{OnViability: va.record, DisablePathMonitor: true})
+	b := newNode(t, Config{OnViability: vb.record, DisablePathMonitor: true})
+	ca, cb := pair(t, a, b)
+	exchange(t, ca, cb, 20000, func() {
+		for i := 0; i < 5; i++ {
+			time.Sleep(20 * time.Millisecond)
+			ca.Restart()
+			va.wait(t, Reconnected)
+		}
+	})
+	vb.wait(t, Reconnected)
+	if s, _ := ca.State(); s.Kind != StateReady {
+		t.Fatalf("dialer state %v", s)
+	}
+	for ctx := ctxT(t); !ca.Viable() || !cb.Viable(); time.Sleep(5 * time.Millisecond) {
+		if ctx.Err() != nil {
+			t.Fatalf("not viable after resuming: %v %v", ca.Viable(), cb.Viable())
+		}
+	}
+	if n := linkCount(ca); n != 1 {
+		t.Fatalf("dialer holds %d links", n)
+	}
+}
+
+// cutRelay forwards TCP to target until cut; after that it refuses new
+// connections and resets the ones it has.
+type cutRelay struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	cut    bool
+	wg     sync.WaitGroup
+}
+
+func newCutRelay(t *testing.T, target string) *cutRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &cutRelay{ln: ln, target: target}
+	r.wg.Add(1)
+	go r.loop()
+	t.Cleanup(func() { r.close(); r.wg.Wait() })
+	return r
+}
+
+func (r *cutRelay) addr() string { return r.ln.Addr().String() }
+
+func (r *cutRelay) loop() {
+	defer r.wg.Done()
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		if r.cut {
+			r.mu.Unlock()
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			continue
+		}
+		d, err := net.Dial("tcp", r.target)
+		if err != nil {
+			r.mu.Unlock()
+			c.Close()
+			continue
+		}
+		r.conns = append(r.conns, c, d)
+		r.mu.Unlock()
+		r.wg.Add(2)
+		pipe := func(dst, src net.Conn) {
+			defer r.wg.Done()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					if _, err := dst.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+				if err != nil {
+					dst.Close()
+					return
+				}
+			}
+		}
+		go pipe(c, d)
+		go pipe(d, c)
+	}
+}
+
+// cutNow stops the relay: new connections are refused... by a reset, and
+// existing ones are reset.
+func (r *cutRelay) cutNow() {
+	r.mu.Lock()
+	r.cut = true
+	for _, c := range r.conns {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	r.conns = nil
+	r.mu.Unlock()
+}
+
+func (r *cutRelay) close() {
+	r.ln.Close()
+	r.cutNow()
+}
+
+// When the transport breaks and no new one comes within ResumeWindow, the
+// connection fails with a SessionLostError that lists, in order, the
+// messages the peer never acknowledged.
+func TestResumeWindowExpires(t *testing.T) {
+	a := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
+	b := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
+	r := newCutRelay(t, b.Addr().String())
+	ctx := ctxT(t)
+	ca, err := a.Connect(ctx, r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.SendMessage(ctx, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "before" {
+		t.Fatalf("%q %v", m, err)
+	}
+	for !ackedAll(ca) { // acks trail deliveries by up to ackDelay
+		if ctx.Err() != nil {
+			t.Fatal("never acknowledged")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.cutNow()
+	// Messages sent while the session waits to resume are kept...
+	var sent []string
+	for i := 0; i < 3; i++ {
+		m := fmt.Sprintf("during %d", i)
+		if err := ca.SendMessage(ctx, []byte(m)); err != nil {
+			break
+		}
+		sent = append(sent, m)
+	}
+	<-ca.Done()
+	s, _ := ca.State()
+	var sl *SessionLostError
+	if s.Kind != StateFailed || !errors.As(s.Err, &sl) {
+		t.Fatalf("dialer ended as %v, want failed with a SessionLostError", s)
+	}
+	// ...and reported as undelivered (those SendMessage accepted).
+	var got []string
+	for _, m := range sl.Undelivered {
+		got = append(got, string(m))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(sent) {
+		t.Fatalf("undelivered %q, sent after the cut %q", got, sent)
+	}
+	if err := ca.SendMessage(ctx, []byte("after")); !errors.As(err, &sl) {
+		t.Fatalf("SendMessage after the failure: %v", err)
+	}
+	// The listener gives up too.
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	select {
+	case <-cb.Done():
+	case <-waitCtx.Done():
+		t.Fatal("listener's Conn did not end")
+	}
+}
+
+// A resumed session does not leak: after many restarts the node holds one
+// Conn with one link, and closing everything leaves no goroutines (TestMain
+// checks).
+func TestResumeNoLeak(t *testing.T) {
+	a := newNode(t, Config{DisablePathMonitor: true})
+	b := newNode(t, Config{DisablePathMonitor: true})
+	va := newViabilityLog()
+	a.cfg.OnViability = va.record
+	ca, cb := pair(t, a, b)
+	for i := 0; i < 10; i++ {
+		ca.Restart()
+		va.wait(t, Reconnected)
+	}
+	ctx := ctxT(t)
+	if err := cb.SendMessage(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.ReceiveMessage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Peers()) != 1 || len(b.Peers()) != 1 {
+		t.Fatalf("peers: %d and %d", len(a.Peers()), len(b.Peers()))
+	}
+}
+
+// RetryConnect: a dialer started before its listener waits, then connects.
+func TestConnectWaitsForListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there yet
+	a := newNode(t, Config{RetryConnect: true, DisablePathMonitor: true})
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := a.Connect(ctxT(t), addr)
+		ch <- res{c, err}
+	}()
+	time.Sleep(300 * time.Millisecond) // a few refused attempts
+	b := newNode(t, Config{ListenAddr: addr})
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("Connect: %v", r.err)
+	}
+	if r.c.Peer().ID != b.ID() {
+		t.Fatal("connected to the wrong peer")
+	}
+	// Without RetryConnect the first refusal is the answer.
+	c := newNode(t, Config{DisablePathMonitor: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Connect(ctx, "127.0.0.1:1"); err == nil || ctx.Err() != nil {
+		t.Fatalf("Connect to a closed port: %v (ctx %v)", err, ctx.Err())
+	}
+}
+
+func ackedAll(c *Conn) bool {
+	c.txmu.Lock()
+	defer c.txmu.Unlock()
+	return c.tx.bytes == 0
+}

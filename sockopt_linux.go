@@ -1,0 +1,25 @@
+package nearnet
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// controlSocket sets TCP_USER_TIMEOUT to Config.DropTime on TCP sockets:
+// data (or keepalive probes) unacknowledged that long fails the
+// connection, which then resumes on a new one (resume.go).
+func (n *Node) controlSocket(network, address string, rc syscall.RawConn) error {
+	ms := int(n.cfg.DropTime.Milliseconds())
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms)
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		n.cfg.Logger.Debug("nearnet: TCP_USER_TIMEOUT not set", "err", serr)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package nearnet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/pathmon"
+)
+
+// Viability: whether traffic gets through a ready connection, after
+// Network framework's viabilityUpdateHandler. A link is inviable while its
+// keepalive pings go unanswered or its local address or interface is gone
+// (from the path monitor); a Conn is viable when its send link is.
+// Changes reach Config.OnViability after ViabilityDebounce.
+
+// Viable reports whether traffic currently gets through the connection.
+func (c *Conn) Viable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.viableNow
+}
+
+// setViableLocked records the current viability and schedules the
+// debounced report. c.mu is held.
+func (c *Conn) setViableLocked(v bool, err error) {
+	if c.viableNow == v {
+		return
+	}
+	c.viableNow, c.viaErr = v, err
+	if c.viaTimer != nil {
+		c.viaTimer.Stop()
+	}
+	c.viaTimer = time.AfterFunc(c.n.cfg.ViabilityDebounce, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.viableNow == c.viableReported || c.state.Terminal() {
+			return
+		}
+		c.viableReported = c.viableNow
+		e := ViabilityEvent{Kind: Viable}
+		if !c.viableNow {
+			e = ViabilityEvent{Kind: Inviable, Err: c.viaErr}
+		}
+		c.reportLocked(e)
+	})
+}
+
+// reportLocked queues e for OnViability, which runs on one goroutine per
+// Conn at a time, in order, without c.mu held.
+func (c *Conn) reportLocked(e ViabilityEvent) {
+	if c.n.cfg.OnViability == nil {
+		return
+	}
+	c.vq = append(c.vq, e)
+	if c.vqRunning {
+		return
+	}
+	c.vqRunning = true
+	go func() {
+		for {
+			c.mu.Lock()
+			if len(c.vq) == 0 {
+				c.vqRunning = false
+				c.mu.Unlock()
+				return
+			}
+			e := c.vq[0]
+			c.vq = c.vq[1:]
+			c.mu.Unlock()
+			c.n.cfg.OnViability(c, e)
+		}
+	}()
+}
+
+// linkViability is called when link l's own viability changes.
+func (c *Conn) linkViability(l *link, v bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.send.Load() == l {
+		c.setViableLocked(v && !l.pathDown.Load(), err)
+	}
+}
+
+// errNoPath is why a link is inviable when its address or interface went.
+var errNoPath = errors.New("nearnet: the connection's local address or interface went away")
+
+// keepaliveTick runs every KeepAliveInterval on each link: after
+// KeepAliveIdle without a frame from the peer it pings, and after
+// KeepAliveCount unanswered pings the link is inviable until a frame
+// arrives. Dropping a dead transport is left to TCP (keepalives and, on
+// Linux, TCP_USER_TIMEOUT = DropTime), which tells a dead path from a
+// peer that merely stopped reading.
+func (l *link) keepaliveTick() {
+	select {
+	case <-l.dead:
+		return
+	default:
+	}
+	cfg := l.n.cfg
+	now := time.Now()
+	if f := l.rframes.Load(); f != l.kaFrames || l.kaSilent.IsZero() {
+		l.kaFrames, l.kaSilent, l.kaPings = f, now, 0
+		if l.kaInviable.Swap(false) {
+			l.c.linkViability(l, true, nil)
+		}
+	} else if now.Sub(l.kaSilent) >= cfg.KeepAliveIdle {
+		if l.kaPings >= cfg.KeepAliveCount && !l.kaInviable.Swap(true) {
+			l.c.linkViability(l, false, errors.New("nearnet: keepalive pings unanswered"))
+		}
+		l.enqueue(wire.OpPing, 0, nil)
+		l.kaPings++
+	}
+	l.ka.Reset(cfg.KeepAliveInterval)
+}
+
+// startPathMonitor starts watching interfaces and addresses, once.
+func (n *Node) startPathMonitor() {
+	if n.cfg.DisablePathMonitor {
+		return
+	}
+	n.pmOnce.Do(func() {
+		m, err := pathmon.New(pathmon.Options{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger})
+		if err != nil {
+			n.cfg.Logger.Warn("nearnet: no path monitor; viability follows keepalives only", "err", err)
+			return
+		}
+		n.mu.Lock()
+		n.pm = m
+		n.mu.Unlock()
+		ctx, cancel := context.WithCancel(context.Background())
+		n.pmStop = cancel
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			m.Watch(ctx, n.pathEvent)
+		}()
+	})
+}
+
+func (n *Node) pathMonitor() *pathmon.Monitor {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pm
+}
+
+// pathEvent applies a path change to every connection: links whose local
+// address went away are dropped (their sessions resume elsewhere), links
+// on an interface that went down are inviable until it is up again, and
+// anything waiting to connect or resume retries at once.
+func (n *Node) pathEvent(e pathmon.Event) {
+	n.cfg.Logger.Debug("nearnet: path change", "event", e.String())
+	up := map[netip.Addr]bool{}
+	if m := n.pathMonitor(); m != nil {
+		for _, ifi := range m.Snapshot() {
+			for _, p := range ifi.Prefixes {
+				up[p.Addr()] = ifi.Up() || ifi.Flags&net.FlagLoopback != 0
+			}
+		}
+	}
+	n.mu.Lock()
+	conns := make([]*Conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		conns = append(conns, c)
+	}
+	if n.pathCh != nil {
+		close(n.pathCh)
+		n.pathCh = nil
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		links := append([]*link(nil), c.links...)
+		c.mu.Unlock()
+		for _, l := range links {
+			ap, err := netip.ParseAddrPort(l.raw.LocalAddr().String())
+			if err != nil {
+				continue
+			}
+			a := ap.Addr().Unmap()
+			isUp, present := up[a]
+			switch {
+			case !present && !a.IsLoopback():
+				l.fail(errAddrGone)
+			case !isUp != l.pathDown.Load():
+				l.pathDown.Store(!isUp)
+				c.linkViability(l, isUp && !l.kaInviable.Load(), errNoPath)
+			}
+		}
+		c.kick()
+	}
+}
+
+// errAddrGone ends a link whose local address was removed: nothing sent
+// from it can arrive any more. It is a resumable failure.
+var errAddrGone = errors.New("nearnet: the connection's local address was removed")
