@@ -71,8 +71,12 @@ func advertOf(s discovery.Service) Advert {
 	return a
 }
 
+// discoveryConfig is the discovery configuration: the node's interfaces,
+// and its path monitor, so that advertisements and browse results follow
+// addresses and interfaces as they come and go.
 func (n *Node) discoveryConfig() discovery.Config {
-	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger}
+	n.startPathMonitor()
+	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.pathMonitor()}
 }
 
 // advertise registers this node's service instance.
