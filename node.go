@@ -214,6 +214,7 @@ func (n *Node) acceptLoop(ln net.Listener) {
 			return
 		}
 		delay = 0
+		n.tuneAccepted(raw)
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()

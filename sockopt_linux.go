@@ -1,6 +1,7 @@
 package nearnet
 
 import (
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,4 +23,14 @@ func (n *Node) controlSocket(network, address string, rc syscall.RawConn) error 
 		n.cfg.Logger.Debug("nearnet: TCP_USER_TIMEOUT not set", "err", serr)
 	}
 	return nil
+}
+
+// tuneAccepted applies controlSocket to an accepted connection: Linux does
+// not copy TCP_USER_TIMEOUT from the listening socket.
+func (n *Node) tuneAccepted(c net.Conn) {
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			n.controlSocket("tcp", "", rc)
+		}
+	}
 }
