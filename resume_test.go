@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -121,7 +122,35 @@ type cutRelay struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	cut    bool
+	paused chan struct{} // non-nil while paused: closed to resume
 	wg     sync.WaitGroup
+}
+
+// pause stops forwarding without closing anything: a silent path.
+func (r *cutRelay) pause() {
+	r.mu.Lock()
+	if r.paused == nil {
+		r.paused = make(chan struct{})
+	}
+	r.mu.Unlock()
+}
+
+func (r *cutRelay) resume() {
+	r.mu.Lock()
+	if r.paused != nil {
+		close(r.paused)
+		r.paused = nil
+	}
+	r.mu.Unlock()
+}
+
+func (r *cutRelay) gate() {
+	r.mu.Lock()
+	p := r.paused
+	r.mu.Unlock()
+	if p != nil {
+		<-p
+	}
 }
 
 func newCutRelay(t *testing.T, target string) *cutRelay {
@@ -166,6 +195,7 @@ func (r *cutRelay) loop() {
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := src.Read(buf)
+				r.gate()
 				if n > 0 {
 					if _, err := dst.Write(buf[:n]); err != nil {
 						return
@@ -195,8 +225,16 @@ func (r *cutRelay) cutNow() {
 	r.mu.Unlock()
 }
 
+// heal lets new connections through again.
+func (r *cutRelay) heal() {
+	r.mu.Lock()
+	r.cut = false
+	r.mu.Unlock()
+}
+
 func (r *cutRelay) close() {
 	r.ln.Close()
+	r.resume()
 	r.cutNow()
 }
 
@@ -330,4 +368,91 @@ func ackedAll(c *Conn) bool {
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
 	return c.tx.bytes == 0
+}
+
+// A path that goes silent makes the connection inviable once keepalive
+// pings go unanswered, and viable again when traffic passes.
+func TestKeepaliveViability(t *testing.T) {
+	va := newViabilityLog()
+	cfg := Config{KeepAliveIdle: 50 * time.Millisecond, KeepAliveInterval: 20 * time.Millisecond, KeepAliveCount: 2,
+		ViabilityDebounce: 10 * time.Millisecond, DisablePathMonitor: true, OnViability: va.record}
+	a := newNode(t, cfg)
+	b := newNode(t, Config{DisablePathMonitor: true})
+	r := newCutRelay(t, b.Addr().String())
+	ctx := ctxT(t)
+	ca, err := a.Connect(ctx, r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pause()
+	va.wait(t, Inviable)
+	if ca.Viable() {
+		t.Fatal("Viable() is true after an Inviable event")
+	}
+	if err := ca.SendMessage(ctx, []byte("through the silence")); err != nil {
+		t.Fatal(err)
+	}
+	r.resume()
+	va.wait(t, Viable)
+	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "through the silence" {
+		t.Fatalf("%q %v", m, err)
+	}
+	if s, _ := ca.State(); s.Kind != StateReady {
+		t.Fatalf("state %v after the path came back", s)
+	}
+}
+
+// Close on a connection waiting to resume waits for the new transport
+// connection, so that what was sent during the break arrives before the
+// close (it used to end at once, and those messages were lost silently).
+func TestCloseWhileSuspendedDelivers(t *testing.T) {
+	a := newNode(t, Config{DisablePathMonitor: true})
+	b := newNode(t, Config{DisablePathMonitor: true})
+	r := newCutRelay(t, b.Addr().String())
+	ctx := ctxT(t)
+	ca, err := a.Connect(ctx, r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cutNow()
+	for ca.Viable() { // suspended: the transport is gone
+		if ctx.Err() != nil {
+			t.Fatal("still viable after the cut")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := []string{"during 0", "during 1", "during 2"}
+	for _, m := range want {
+		if err := ca.SendMessage(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- ca.Close() }()
+	r.heal()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close after the break healed: %v", err)
+	}
+	var got []string
+	for {
+		m, err := cb.ReceiveMessage(ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("listener: %v after %q", err, got)
+			}
+			break
+		}
+		got = append(got, string(m))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("listener received %q; want %q", got, want)
+	}
 }
