@@ -12,7 +12,8 @@
 // network pass [SafeName] and are resolved through [os.Root]; an
 // interrupted transfer leaves a partial file that the next attempt resumes
 // from, and [RemovePartials] clears abandoned ones. Memory per transfer is
-// one 256 KiB buffer per side, whatever the file's size.
+// four 256 KiB buffers per side, whatever the file's size: each side reads
+// one while it hashes and writes another.
 //
 // # Wire format
 //

@@ -233,9 +233,9 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
 	}
 
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	bs := getBuffers()
+	defer bs.put()
+	buf := *bs[0]
 
 	// What we have already, and its hash, to offer a resume.
 	h := sha256.New()
@@ -277,27 +277,30 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 	}
 
 	report(progress, off, size)
-	wb := writeback{f: f, from: off}
-	for done := off; done < size; {
-		if err := ctx.Err(); err != nil {
-			return Received{}, err // finish reports the cause
-		}
-		n, rerr := io.ReadFull(in.stream, buf[:min(int64(len(buf)), size-done)])
-		if n > 0 {
-			h.Write(buf[:n])
-			if _, err := f.Write(buf[:n]); err != nil {
-				return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+	wb := newWriteback(f, off)
+	res := pipe(ctx, bs, off, size, h,
+		func(b []byte) (int, error) {
+			n, err := io.ReadFull(in.stream, b)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
 			}
-			done += int64(n)
-			wb.wrote(done)
-			report(progress, done, size)
-		}
-		if rerr != nil {
-			if rerr == io.EOF {
-				rerr = io.ErrUnexpectedEOF
+			return n, err
+		},
+		func(b []byte, end int64) error {
+			if _, err := f.Write(b); err != nil {
+				return err
 			}
-			return Received{}, fmt.Errorf("nearnet: resource stream broke after %d of %d bytes (kept for resume): %w", done, size, rerr)
-		}
+			wb.wrote(end)
+			return nil
+		},
+		func(done int64) { report(progress, done, size) })
+	switch {
+	case res.writeErr != nil:
+		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, res.writeErr)
+	case res.ctxErr != nil:
+		return Received{}, res.ctxErr // finish reports the cause
+	case res.fillErr != nil:
+		return Received{}, fmt.Errorf("nearnet: resource stream broke after %d of %d bytes (kept for resume): %w", res.done, size, res.fillErr)
 	}
 
 	b, err = readFrame(in.stream)

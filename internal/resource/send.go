@@ -99,9 +99,9 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 		return &RejectedError{Code: rep.code, Reason: rep.reason}
 	}
 
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	bs := getBuffers()
+	defer bs.put()
+	buf := *bs[0]
 
 	h := sha256.New()
 	start := int64(0)
@@ -126,22 +126,17 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 		r = io.NewSectionReader(ra, start, size-start)
 	}
 	report(progress, start, size)
-	for done := start; done < size; {
-		if err := ctx.Err(); err != nil {
-			return err // finish reports the cause
-		}
-		n, rerr := io.ReadFull(r, buf[:min(int64(len(buf)), size-done)])
-		if n > 0 {
-			h.Write(buf[:n])
-			if _, err := stream.Write(buf[:n]); err != nil {
-				return fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", done, size, err)
-			}
-			done += int64(n)
-			report(progress, done, size)
-		}
-		if rerr != nil {
-			return sourceErr(rerr, done, size)
-		}
+	res := pipe(ctx, bs, start, size, h,
+		func(b []byte) (int, error) { return io.ReadFull(r, b) },
+		func(b []byte, _ int64) error { _, err := stream.Write(b); return err },
+		func(done int64) { report(progress, done, size) })
+	switch {
+	case res.writeErr != nil:
+		return fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", res.done, size, res.writeErr)
+	case res.ctxErr != nil:
+		return res.ctxErr // finish reports the cause
+	case res.fillErr != nil:
+		return sourceErr(res.fillErr, res.done, size)
 	}
 	if err := writeFrame(stream, trailerMsg{SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
 		return fmt.Errorf("nearnet: resource stream: %w", err)

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// bufSize is the one buffer each side of a transfer copies through: memory
-// per transfer is this much whatever the size of the resource.
+// bufSize is the size of each of the pipeBuffers buffers a side of a
+// transfer moves the content through (see pipe).
 const bufSize = 256 << 10
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
