@@ -100,6 +100,85 @@ func bulk1M(ctx context.Context, o Options) ([]Result, error) {
 	return []Result{finish(r, "at least 0.6x raw TLS bulk", func(r Result) bool { return r.Ratio >= 0.6 })}, nil
 }
 
+func gbit(bytes int64, d time.Duration) float64 { return float64(bytes) * 8 / d.Seconds() / 1e9 }
+
+func streamBulk(ctx context.Context, o Options) ([]Result, error) {
+	const size = 1 << 20
+	count := o.scale(2048, 256)
+	ctx, cancel := deadline(ctx, 2*time.Minute)
+	defer cancel()
+	dr, err := RawBulk(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	dn, err := NearnetStreamBulk(ctx, size, count)
+	if err != nil {
+		return nil, err
+	}
+	total := int64(size) * int64(count)
+	r := Result{Key: "stream_throughput", Title: "stream bulk, 1 MiB writes, throughput", Unit: "Gbit/s", HigherIsBetter: true,
+		Nearnet: gbit(total, dn), Baseline: gbit(total, dr), BaselineName: rawTLS + " bulk"}
+	return []Result{finish(r, "at least 0.8x raw TLS bulk", func(r Result) bool { return r.Ratio >= 0.8 })}, nil
+}
+
+// fileRSSGoal is the most resident memory each side of a file transfer
+// may use, at any file size.
+const fileRSSGoal = 48 << 20
+
+// file measures a file transfer between two processes (NearnetFile)
+// against raw TLS bulk of the same size in this process.
+func file(ctx context.Context, o Options) ([]Result, error) {
+	size := int64(o.scale(1<<30, 64<<20))
+	if o.FileSize > 0 {
+		size = o.FileSize
+	}
+	ctx, cancel := deadline(ctx, 3*time.Minute)
+	defer cancel()
+	const chunk = 1 << 20
+	dr, err := RawBulk(ctx, chunk, int(max(size/chunk, 1)))
+	if err != nil {
+		return nil, err
+	}
+	fr, err := NearnetFile(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	what := sizeName(size) + " file"
+	r := Result{Key: "file_throughput", Title: what + ", SendResource to Accept", Unit: "Gbit/s", HigherIsBetter: true,
+		Nearnet: gbit(size, fr.Elapsed), Baseline: gbit(max(size/chunk, 1)*chunk, dr), BaselineName: rawTLS + " bulk"}
+	rssOK := func(b int64) bool { return !fr.RSSKnown || b < fileRSSGoal }
+	goal := "at least 0.6x raw TLS bulk, RSS < 48 MiB each side"
+	if !fr.RSSKnown {
+		goal = "at least 0.6x raw TLS bulk (RSS not measured here)"
+	}
+	out := []Result{finish(r, goal, func(r Result) bool {
+		return r.Ratio >= 0.6 && rssOK(fr.SenderRSS) && rssOK(fr.ReceiverRSS)
+	})}
+	if !fr.RSSKnown {
+		return out, nil
+	}
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	for _, side := range []struct {
+		key, name string
+		rss       int64
+	}{{"file_sender_rss", "sender", fr.SenderRSS}, {"file_receiver_rss", "receiver", fr.ReceiverRSS}} {
+		r := Result{Key: side.key, Title: what + ", " + side.name + " peak RSS", Unit: "MiB",
+			Nearnet: mib(side.rss), Baseline: mib(fr.IdleRSS), BaselineName: "idle process, same binary"}
+		out = append(out, finish(r, "under 48 MiB", func(r Result) bool { return side.rss < fileRSSGoal }))
+	}
+	return out, nil
+}
+
+func sizeName(b int64) string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", b>>30)
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", b>>20)
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
 func browseToReady(ctx context.Context, o Options) ([]Result, error) {
 	n := o.scale(20, 5)
 	ctx, cancel := deadline(ctx, 2*time.Minute)

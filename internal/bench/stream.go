@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// NearnetStreamBulk writes count size-byte writes on a nearnet stream
+// (Conn.OpenStream, pre-shared-key mode: TLS 1.3) and returns the time
+// until the last byte was read on the other side, into one reused buffer.
+// Its baseline is RawBulk; neither counts the connection's setup.
+func NearnetStreamBulk(ctx context.Context, size, count int) (time.Duration, error) {
+	p, err := newNNPair(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	sa, err := p.ca.OpenStream(ctx, "bulk")
+	if err != nil {
+		return 0, err
+	}
+	defer sa.Abort()
+	sb, err := p.cb.AcceptStream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer sb.Abort()
+	stop := context.AfterFunc(ctx, func() { sa.Abort(); sb.Abort() })
+	defer stop()
+	msg := make([]byte, size)
+	errc := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		for i := 0; i < count; i++ {
+			if _, err := sa.Write(msg); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	buf := make([]byte, size)
+	for i := 0; i < count; i++ {
+		if _, err := io.ReadFull(sb, buf); err != nil {
+			return 0, err
+		}
+	}
+	d := time.Since(t0)
+	return d, <-errc
+}
