@@ -649,6 +649,8 @@ func (c *Conn) finishLocked() {
 // then a close frame, and Close waits (up to Config.CloseTimeout) for the
 // peer to acknowledge it, which means the peer has read everything sent.
 // The peer's ReceiveMessage returns its remaining messages, then io.EOF.
+// A connection waiting to resume (see Config.ResumeWindow) first waits for
+// the new transport connection, which carries what was sent meanwhile.
 // Close returns nil if all of that happened in time.
 func (c *Conn) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.CloseTimeout)
@@ -659,6 +661,10 @@ func (c *Conn) Close() error {
 // Shutdown is Close with a caller's deadline: when ctx ends first, the
 // connection is aborted and ctx's error returned.
 func (c *Conn) Shutdown(ctx context.Context) error {
+	if err := c.awaitResume(ctx); err != nil {
+		c.Abort()
+		return err
+	}
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
@@ -678,6 +684,29 @@ func (c *Conn) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		c.Abort()
 		return ctx.Err()
+	}
+}
+
+// awaitResume waits while c is suspended (resume.go) and its node runs:
+// messages logged meanwhile reach the peer only if the session resumes, so
+// the close frame must follow them on the new transport connection.
+func (c *Conn) awaitResume(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		waiting := c.suspended.Load() && !c.closed && !c.state.Terminal()
+		ch := c.linkCh
+		c.mu.Unlock()
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-c.ended:
+		case <-c.n.done:
+			return nil // nothing resumes once the node closes
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
