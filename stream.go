@@ -434,45 +434,38 @@ func (c *Conn) dropStream(s *Stream) {
 	c.mu.Unlock()
 }
 
+// streamsWhere returns c's streams that keep says to take.
+func (c *Conn) streamsWhere(keep func(*Stream) bool) []*Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ss []*Stream
+	for s := range c.streams {
+		if keep(s) {
+			ss = append(ss, s)
+		}
+	}
+	return ss
+}
+
 // abortStreams ends every stream of c at once, queued ones included.
 func (c *Conn) abortStreams() {
-	c.mu.Lock()
-	ss := make([]*Stream, 0, len(c.streams))
-	for s := range c.streams {
-		ss = append(ss, s)
-	}
-	c.mu.Unlock()
-	for _, s := range ss {
+	for _, s := range c.streamsWhere(func(*Stream) bool { return true }) {
 		s.Abort()
 	}
 }
 
 // endStreams runs once the Conn has ended: streams the application has
 // not taken are aborted, and all of them if the Conn failed or was
-// aborted.
+// aborted. (keep runs with c.mu held.)
 func (c *Conn) endStreams() {
-	c.mu.Lock()
-	var ss []*Stream
-	for s := range c.streams {
-		if !s.taken || c.aborted {
-			ss = append(ss, s)
-		}
-	}
-	c.mu.Unlock()
-	for _, s := range ss {
+	for _, s := range c.streamsWhere(func(s *Stream) bool { return !s.taken || c.aborted }) {
 		s.Abort()
 	}
 }
 
 // closeStreams closes every stream of c gracefully (Node.Close).
 func (c *Conn) closeStreams() {
-	c.mu.Lock()
-	ss := make([]*Stream, 0, len(c.streams))
-	for s := range c.streams {
-		ss = append(ss, s)
-	}
-	c.mu.Unlock()
-	for _, s := range ss {
+	for _, s := range c.streamsWhere(func(*Stream) bool { return true }) {
 		s.Close()
 		<-s.w.done
 	}
@@ -539,18 +532,9 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 			return refuse("no stream request with that id is waiting")
 		}
 		o.Name, o.Meta, o.Kind = ps.name, ps.meta, ps.kind
-	case o.Kind == wire.StreamKindResource:
-		if c.resourcesQueued >= n.cfg.StreamBacklog {
-			c.mu.Unlock()
-			return refuse("too many resource offers waiting")
-		}
-		c.resourcesQueued++
-	default:
-		if c.streamsQueued >= n.cfg.StreamBacklog {
-			c.mu.Unlock()
-			return refuse("too many streams waiting to be accepted")
-		}
-		c.streamsQueued++
+	case !c.reserveLocked(o.Kind):
+		c.mu.Unlock()
+		return refuse(errBacklogFull.Error())
 	}
 	c.mu.Unlock()
 	b, _ := wire.AppendStreamAnswer(nil, &wire.StreamAnswer{OK: true, Proof: streamProof(&e.key, "server", exp, o)})
@@ -576,6 +560,22 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 	return nil
 }
 
+var errBacklogFull = errors.New("too many streams or resource offers waiting to be accepted")
+
+// reserveLocked takes a place in the backlog of streams or of resource
+// offers, if there is one. c.mu is held.
+func (c *Conn) reserveLocked(kind string) bool {
+	n := &c.streamsQueued
+	if kind == wire.StreamKindResource {
+		n = &c.resourcesQueued
+	}
+	if *n >= c.n.cfg.StreamBacklog {
+		return false
+	}
+	*n++
+	return true
+}
+
 func (c *Conn) unreserve(o *wire.StreamOpen) {
 	if o.Reply {
 		return
@@ -597,21 +597,10 @@ func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) {
 		l.enqueue(wire.OpBinary, 0, wire.AppendStreamRefused(nil, &wire.StreamRefused{ID: q.ID, Error: err.Error()}))
 	}
 	c.mu.Lock()
-	var full bool
-	if q.Kind == wire.StreamKindResource {
-		full = c.resourcesQueued >= c.n.cfg.StreamBacklog
-		if !full {
-			c.resourcesQueued++
-		}
-	} else {
-		full = c.streamsQueued >= c.n.cfg.StreamBacklog
-		if !full {
-			c.streamsQueued++
-		}
-	}
+	ok := c.reserveLocked(q.Kind)
 	c.mu.Unlock()
-	if full {
-		refuse(errors.New("too many streams waiting to be accepted"))
+	if !ok {
+		refuse(errBacklogFull)
 		return
 	}
 	o := &wire.StreamOpen{ID: q.ID, Reply: true}
