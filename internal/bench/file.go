@@ -339,3 +339,38 @@ func childSend(ctx context.Context, a childArgs) (childReport, error) {
 	}
 	return childReport{ElapsedNS: int64(d)}, n.Close()
 }
+
+// DiskWrite times writing size bytes sequentially to a new file in the
+// default temporary directory (where NearnetFile's receiver writes), in
+// 1 MiB writes, then fdatasync, as `dd conv=fdatasync` does: the disk's
+// durable write speed, which bounds any transfer that must reach the disk.
+func DiskWrite(ctx context.Context, size int64) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "nearnet-bench-disk-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	f, err := os.Create(filepath.Join(dir, "disk.bin"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	start := time.Now()
+	for done := int64(0); done < size; done += int64(len(buf)) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		n := min(int64(len(buf)), size-done)
+		if _, err := f.Write(buf[:n]); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}

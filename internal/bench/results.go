@@ -154,6 +154,14 @@ func file(ctx context.Context, o Options) ([]Result, error) {
 	out := []Result{finish(r, goal, func(r Result) bool {
 		return r.Ratio >= 0.6 && rssOK(fr.SenderRSS) && rssOK(fr.ReceiverRSS)
 	})}
+	// The receiver's content must reach the disk before the rename: a disk
+	// slower than 0.6x raw TLS bounds the row above, so show the transfer
+	// against the disk's own durable write speed too.
+	if dd, err := DiskWrite(ctx, size); err == nil {
+		d := Result{Key: "file_vs_disk", Title: what + ", against the disk", Unit: "Gbit/s", HigherIsBetter: true,
+			Nearnet: r.Nearnet, Baseline: gbit(size, dd), BaselineName: "sequential write + fdatasync"}
+		out = append(out, finish(d, "", nil))
+	}
 	if !fr.RSSKnown {
 		return out, nil
 	}
