@@ -28,7 +28,10 @@ that refuses it is printed as a rejected event and skipped.
 Each line of stdin is one message, sent to every peer connected at that
 moment. If none is, the line waits up to --wait for one (0: no limit) and chat
 fails if none comes. With --to, --wait also bounds finding and connecting to
-each target. When stdin ends, chat closes every connection once the peer has
+each target: a target not found yet, or not listening yet, is retried (with
+backoff, at once when the network changes) until it answers or --wait ends.
+While a connection is inviable, lines keep being read and sent; they are
+delivered, once and in order, when it resumes. When stdin ends, chat closes every connection once the peer has
 acknowledged all that was sent to it, and exits 0; messages arriving after
 that are not printed.
 
@@ -43,7 +46,9 @@ to the network: it cannot know whether they arrived, and a datagram that has
 not been read when the connection closes is lost.
 
 Datagrams received, with or without --datagram, are printed as datagram
-events ("<name> (datagram) text" without --json).`
+events ("<name> (datagram) text" without --json).
+
+` + resumeHelp
 
 // runChat: see chatHelp.
 func runChat(ctx context.Context, e *env, args []string) error {
@@ -73,6 +78,9 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		changed:  make(chan struct{}),
 	}
 	cfg.OnReject = func(remote net.Addr, err error) { ch.out.print("", newRejectedIncoming(remote, err)) }
+	cfg.OnViability = func(c *nearnet.Conn, ve nearnet.ViabilityEvent) { ch.out.print("", newViabilityEvent(c, ve)) }
+	// A --to target that is not there yet is waited for, within --wait.
+	cfg.RetryConnect = ch.dialOnly
 	if ch.node, err = fs.newNode(cfg); err != nil {
 		return err
 	}

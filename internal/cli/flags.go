@@ -35,6 +35,10 @@ type globals struct {
 	proxy      string
 	proxyEnv   bool
 
+	dropTime     durationValue
+	resumeWindow durationValue
+	keepalive    durationValue
+
 	set map[string]bool // flags given on the command line
 }
 
@@ -73,9 +77,27 @@ func newFlagSet(cmd string) *flagSet {
 		"discovery does not cross proxies, so name peers with chat --to host:port")
 	fs.BoolVar(&g.proxyEnv, "proxy-env", false, "dial peers through the proxy in HTTPS_PROXY or ALL_PROXY, honouring NO_PROXY (loopback is never proxied); "+
 		"discovery does not cross proxies, so name peers with chat --to host:port")
+	g.dropTime = durationValue(nearnet.DefaultDropTime)
+	g.resumeWindow = durationValue(nearnet.DefaultResumeWindow)
+	g.keepalive = durationValue(nearnet.DefaultKeepAliveIdle)
+	fs.Var(&g.dropTime, "drop-time", "drop a transport connection after `D` without an answer; a peer whose host is gone is reported disconnected within about this long")
+	fs.Var(&g.resumeWindow, "resume-window", "keep a connection whose transport broke for `D`, waiting for a new one, before reporting it disconnected with the undelivered messages; 0 turns resume off")
+	fs.Var(&g.keepalive, "keepalive", "ping a peer silent for `D`, then every D/2; unanswered pings make the connection inviable")
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
 	return fs
 }
+
+// resumeHelp tells how the connection commands behave through a network
+// blip; their help texts include it.
+const resumeHelp = `Through a network blip (Wi-Fi drops, a cable is pulled, an address
+changes) a connection stays open: an inviable event says traffic stopped
+getting through (after --keepalive pings went unanswered, the link or
+address went, or the transport broke), messages sent meanwhile are kept, the
+side that dialed reconnects, and reconnected and viable events follow;
+nothing is lost or repeated. A connection that does not come back within
+--resume-window ends with a disconnected event whose undelivered field lists
+the messages the peer never got. A peer whose process ended is reported
+disconnected within --drop-time.`
 
 // parse parses args. It prints the usage to e.stdout and returns errHelp
 // for -h; any other mistake is a *UsageError naming the flag.
@@ -190,6 +212,9 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	g := fs.g
 	cfg := &nearnet.Config{Name: g.name, Service: g.service, Interfaces: g.interfaces,
 		Proxy: g.proxy, ProxyFromEnvironment: g.proxyEnv}
+	if err := fs.resumeConfig(cfg); err != nil {
+		return nil, err
+	}
 	if g.port.set {
 		// No host: the library binds all addresses, or loopback only when
 		// every --interface is a loopback interface.
@@ -239,6 +264,9 @@ func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
 			"Config.ListenAddr":     "--port",
 			"Config.KnownPeersFile": "--known-peers",
 			"Config.Proxy":          "--proxy",
+			"Config.DropTime":       "--drop-time",
+			"Config.ResumeWindow":   "--resume-window",
+			"Config.KeepAliveIdle":  "--keepalive",
 		}[ce.Field]
 		if flagName == "--known-peers" {
 			return nil, fmt.Errorf("--known-peers: %s", ce.Reason)
@@ -248,6 +276,27 @@ func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
 		}
 	}
 	return n, err
+}
+
+// resumeConfig maps --drop-time, --resume-window and --keepalive to cfg,
+// checking what the library would report in terms of its own fields.
+func (fs *flagSet) resumeConfig(cfg *nearnet.Config) error {
+	g := fs.g
+	drop, window, ka := time.Duration(g.dropTime), time.Duration(g.resumeWindow), time.Duration(g.keepalive)
+	switch {
+	case ka < 20*time.Millisecond || ka > time.Hour:
+		return fs.usageError(fmt.Sprintf("invalid --keepalive %v: must be 20ms to 1h", ka))
+	case drop <= ka || drop > 24*time.Hour:
+		return fs.usageError(fmt.Sprintf("invalid --drop-time %v: must be longer than --keepalive (%v), at most 24h", drop, ka))
+	case window > 24*time.Hour:
+		return fs.usageError(fmt.Sprintf("invalid --resume-window %v: must be at most 24h (0: off)", window))
+	}
+	cfg.KeepAliveIdle, cfg.KeepAliveInterval = ka, ka/2
+	cfg.DropTime, cfg.ResumeWindow = drop, window
+	if window == 0 {
+		cfg.ResumeWindow = -1 // off; the library's zero means its default
+	}
+	return nil
 }
 
 // stringList is a repeatable flag of interface names.

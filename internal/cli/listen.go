@@ -10,13 +10,18 @@ import (
 	"github.com/nearnet/nearnet"
 )
 
+const listenHelp = `Prints a ready event once advertised, then connected, message, datagram,
+disconnected and rejected events. Runs until interrupted.
+
+` + resumeHelp
+
 // runListen advertises the node, accepts every peer that passes the
 // security check and prints what each sends, until ctx is cancelled (then
 // it closes the connections gracefully and returns nil). Peers refused
 // during their handshake are printed as rejected events.
 func runListen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("listen")
-	fs.summary = "Prints a ready event once advertised, then connected, message, datagram,\ndisconnected and rejected events. Runs until interrupted."
+	fs.summary = listenHelp
 	echo := fs.Bool("echo", false, "send each message back to the peer that sent it, and each datagram back as a datagram")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
@@ -27,6 +32,7 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	}
 	out := newPrinter(e.stdout, fs.g.json)
 	cfg.OnReject = func(remote net.Addr, err error) { out.print("", newRejectedIncoming(remote, err)) }
+	cfg.OnViability = func(c *nearnet.Conn, ve nearnet.ViabilityEvent) { out.print("", newViabilityEvent(c, ve)) }
 	node, err := fs.newNode(cfg)
 	if err != nil {
 		return err
@@ -78,11 +84,13 @@ func receive(ctx context.Context, out *printer, node string, c *nearnet.Conn, on
 			if ctx.Err() != nil {
 				return ""
 			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, nearnet.ErrClosed) {
-				reason = errText(err)
+			var lost *nearnet.SessionLostError
+			if !errors.As(err, &lost) && (errors.Is(err, io.EOF) || errors.Is(err, nearnet.ErrClosed)) {
+				err = nil // a clean close
 			}
-			out.print(node, newConnEvent("disconnected", c, reason))
-			return reason
+			e := newDisconnected(c, err)
+			out.print(node, e)
+			return e.Reason
 		}
 		out.print(node, newMessage(c, m))
 		if onMsg != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,7 +29,17 @@ import (
 //	found, updated, lost
 //	              name, peer, port, host, addrs, txt, interface
 //	connected     name, peer, addr, via ("dialed" or "accepted")
-//	disconnected  name, peer, addr, [reason] (when it was not a clean close)
+//	disconnected  name, peer, addr, [reason] (when it was not a clean close),
+//	              [undelivered] (the connection was lost and not resumed:
+//	              the texts of the messages sent to the peer that it never
+//	              acknowledged, in order; send them again if they matter)
+//	inviable      name, peer, [reason] (traffic to the peer stopped getting
+//	              through: keepalives unanswered, the link or address went,
+//	              or the transport broke; the connection stays open and
+//	              lines typed meanwhile are kept and sent when it resumes)
+//	viable        name, peer (traffic gets through again)
+//	reconnected   name, peer, addr (the session resumed on a new transport
+//	              connection, to or from addr; nothing was lost or repeated)
 //	message       name, peer, text
 //	datagram      name, peer, text (a best-effort datagram received)
 //	rejected      reason, [addr, stage] (an incoming peer refused in its
@@ -159,11 +170,12 @@ func (e *browseEvent) text() string {
 
 type connEvent struct {
 	head
-	Name   string `json:"name"`
-	Peer   string `json:"peer"`
-	Addr   string `json:"addr"`
-	Via    string `json:"via,omitempty"`    // connected: "dialed" or "accepted"
-	Reason string `json:"reason,omitempty"` // disconnected: why, unless it was a clean close
+	Name        string   `json:"name"`
+	Peer        string   `json:"peer"`
+	Addr        string   `json:"addr"`
+	Via         string   `json:"via,omitempty"`         // connected: "dialed" or "accepted"
+	Reason      string   `json:"reason,omitempty"`      // disconnected: why, unless it was a clean close
+	Undelivered []string `json:"undelivered,omitempty"` // disconnected: messages the peer never acknowledged
 }
 
 // newConnEvent describes c; via is how it came for "connected", the
@@ -194,7 +206,73 @@ func (e *connEvent) text() string {
 	if e.Reason != "" {
 		s += ": " + clean(e.Reason)
 	}
+	if n := len(e.Undelivered); n > 0 {
+		// All of them: the user may want to send them again.
+		q := make([]string, n)
+		for i, m := range e.Undelivered {
+			q[i] = strconv.Quote(m)
+		}
+		s += fmt.Sprintf("; %d not delivered: %s", n, clean(strings.Join(q, ", ")))
+	}
 	return s
+}
+
+// newDisconnected describes c's end; err is what ReceiveMessage returned
+// (nil for a clean close). A lost session lists what was not delivered.
+func newDisconnected(c *nearnet.Conn, err error) *connEvent {
+	reason := ""
+	if err != nil {
+		reason = errText(err)
+	}
+	e := newConnEvent("disconnected", c, reason)
+	var sl *nearnet.SessionLostError
+	if errors.As(err, &sl) {
+		e.Undelivered = make([]string, len(sl.Undelivered))
+		for i, m := range sl.Undelivered {
+			e.Undelivered[i] = string(m)
+		}
+	}
+	return e
+}
+
+// viabilityEvent is inviable, viable or reconnected (Config.OnViability).
+type viabilityEvent struct {
+	head
+	Name   string `json:"name"`
+	Peer   string `json:"peer"`
+	Reason string `json:"reason,omitempty"` // inviable: why, when known
+	Addr   string `json:"addr,omitempty"`   // reconnected: the peer's address on the new connection
+}
+
+func newViabilityEvent(c *nearnet.Conn, ve nearnet.ViabilityEvent) *viabilityEvent {
+	p := c.Peer()
+	e := &viabilityEvent{head: head{Event: ve.Kind.String()}, Name: p.Name, Peer: p.ID.String()}
+	switch {
+	case ve.Kind == nearnet.Inviable && ve.Err != nil:
+		e.Reason = errText(ve.Err)
+	case ve.Kind == nearnet.Reconnected && p.Addr != nil:
+		e.Addr = p.Addr.String()
+	}
+	return e
+}
+
+func (e *viabilityEvent) text() string {
+	who := peerLabel(e.Name, e.Peer)
+	switch e.Event {
+	case "inviable":
+		s := "connection to " + who + " inviable"
+		if e.Reason != "" {
+			s += ": " + clean(e.Reason)
+		}
+		return s + " (keeping what is sent until it resumes)"
+	case "viable":
+		return "connection to " + who + " viable again"
+	}
+	s := "reconnected to " + who
+	if e.Addr != "" {
+		s += " at " + e.Addr
+	}
+	return s + " (session resumed, nothing lost)"
 }
 
 type messageEvent struct {
