@@ -105,7 +105,8 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 }
 
 // Peer returns the remote peer as its handshake established it (while
-// preparing, only ID and the advertised Name are known).
+// preparing, only ID and the advertised Name are known). After the session
+// resumed, Addr is the new transport connection's.
 func (c *Conn) Peer() Peer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -602,10 +603,14 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 	case peerClosed:
 		c.failLocked(closeErrorFor(code, reason))
 	case c.resumeOn() && !c.closed && resumable(err):
-		// The transport broke. If the peer's host closed it (EOF, reset),
-		// its process may be gone: wait no longer than DropTime for it.
+		// The transport broke. If the peer's host closed it (EOF, reset)
+		// while traffic got through, its process may be gone: wait no
+		// longer than DropTime for it. After a silence (keepalives
+		// unanswered, the path gone) a reset is the aftermath of a blip:
+		// one end's transport timed out and its host answers the other's
+		// retransmission; the peer is still there and redials.
 		window := c.n.cfg.ResumeWindow
-		if peerHostClosed(err) {
+		if peerHostClosed(err) && c.viableNow {
 			window = min(window, c.n.cfg.DropTime)
 		}
 		c.suspendLocked(l, err, window)

@@ -245,8 +245,14 @@ func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
 	}
 }
 
-// sessionLost builds the error a suspended Conn fails with.
+// sessionLost builds the error a suspended Conn fails with. A cause that
+// is io.EOF (the peer's host closed the transport) is kept as text only:
+// to ReceiveMessage's callers errors.Is(err, io.EOF) means a clean close,
+// and a lost session is not one.
 func (c *Conn) sessionLost(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = errors.New(err.Error())
+	}
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
 	return &SessionLostError{Err: err, Undelivered: c.tx.pending()}
@@ -379,6 +385,9 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 		return &wire.ProtocolError{What: "resume from before what the peer acknowledged"}
 	}
 	c.links = append(c.links, l)
+	if l.peer.Addr != nil {
+		c.peer.Addr = l.peer.Addr // the peer may have moved (a new address)
+	}
 	c.sentBase = peerRecv
 	l.enqueue(wire.OpBinary, 0, wire.AppendBase(nil, peerRecv))
 	for _, m := range c.tx.msgs[c.tx.head:] {

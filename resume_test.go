@@ -225,6 +225,18 @@ func (r *cutRelay) cutNow() {
 	r.mu.Unlock()
 }
 
+// finNow is cutNow with a graceful close (FIN) of the connections it has,
+// as when the peer's host ends them.
+func (r *cutRelay) finNow() {
+	r.mu.Lock()
+	r.cut = true
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+	r.mu.Unlock()
+}
+
 // heal lets new connections through again.
 func (r *cutRelay) heal() {
 	r.mu.Lock()
@@ -454,5 +466,89 @@ func TestCloseWhileSuspendedDelivers(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("listener received %q; want %q", got, want)
+	}
+}
+
+// A session lost after its transport ended in EOF (the peer's host closed
+// it) does not read as a clean close: errors.Is(err, io.EOF) is false, as
+// callers of ReceiveMessage take io.EOF to mean the peer closed gracefully.
+func TestSessionLostIsNotEOF(t *testing.T) {
+	a := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
+	b := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
+	r := newCutRelay(t, b.Addr().String())
+	ctx := ctxT(t)
+	ca, err := a.Connect(ctx, r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Accept(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.finNow()
+	_, err = ca.ReceiveMessage(ctx)
+	var sl *SessionLostError
+	if !errors.As(err, &sl) {
+		t.Fatalf("ReceiveMessage after the transport ended: %v; want a SessionLostError", err)
+	}
+	if errors.Is(err, io.EOF) {
+		t.Fatalf("errors.Is(%v, io.EOF) = true: a lost session reads as a clean close", err)
+	}
+}
+
+// After a resume, Peer().Addr is the new transport connection's address
+// (it used to stay the first one's, which is wrong once the peer moved).
+func TestResumeUpdatesPeerAddr(t *testing.T) {
+	va := newViabilityLog()
+	vb := newViabilityLog()
+	a := newNode(t, Config{OnViability: va.record, DisablePathMonitor: true})
+	b := newNode(t, Config{OnViability: vb.record, DisablePathMonitor: true})
+	ca, cb := pair(t, a, b)
+	before := cb.Peer().Addr.String()
+	ca.Restart()
+	va.wait(t, Reconnected)
+	vb.wait(t, Reconnected)
+	if after := cb.Peer().Addr.String(); after == before {
+		t.Fatalf("listener's Peer().Addr still %s after the dialer reconnected from a new port", before)
+	}
+}
+
+// A blip: the path goes silent (keepalives unanswered), then the transport
+// is reset, as when one end timed out and its host answers the other's
+// retransmission once the path is back. The session waits for the whole
+// ResumeWindow, not only DropTime (kept for a reset of a transport that
+// carried traffic: the peer's process is likely gone), and resumes when the
+// path heals. (It used to fail after DropTime, as chat did in e2e's
+// TestLinkCutResumes.)
+func TestResetAfterSilenceResumes(t *testing.T) {
+	cfg := Config{KeepAliveIdle: 50 * time.Millisecond, KeepAliveInterval: 20 * time.Millisecond, KeepAliveCount: 2,
+		DropTime: 300 * time.Millisecond, ResumeWindow: 20 * time.Second, DisablePathMonitor: true}
+	va, vb := newViabilityLog(), newViabilityLog()
+	cfgA, cfgB := cfg, cfg
+	cfgA.OnViability, cfgB.OnViability = va.record, vb.record
+	a, b := newNode(t, cfgA), newNode(t, cfgB)
+	r := newCutRelay(t, b.Addr().String())
+	ctx := ctxT(t)
+	ca, err := a.Connect(ctx, r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pause()
+	va.wait(t, Inviable)
+	vb.wait(t, Inviable)
+	r.cutNow()                   // both ends see a reset
+	time.Sleep(3 * cfg.DropTime) // longer than DropTime, which used to end both Conns here
+	r.heal()
+	r.resume()
+	va.wait(t, Reconnected)
+	vb.wait(t, Reconnected)
+	if err := ca.SendMessage(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "after" {
+		t.Fatalf("after the blip: %q, %v", m, err)
 	}
 }
