@@ -322,6 +322,12 @@ func (c *Conn) redial(addr string) {
 			c.n.attach(l)
 			break
 		}
+		start := time.Now()
+		if !refused && c.suspended.Load() {
+			// The peer may have moved to another address: ask discovery
+			// where it is now, for the next round.
+			c.n.rediscover(ctx, c.peer.ID)
+		}
 		cancel()
 		if refused && last != nil {
 			// Hosts answered and nothing listens: the peer's node is gone.
@@ -335,7 +341,7 @@ func (c *Conn) redial(addr string) {
 		if !c.suspended.Load() {
 			return
 		}
-		t := time.NewTimer(backoff(i))
+		t := time.NewTimer(max(0, backoff(i)-time.Since(start)))
 		select {
 		case <-t.C:
 		case <-c.retry:
@@ -348,6 +354,27 @@ func (c *Conn) redial(addr string) {
 			return
 		}
 	}
+}
+
+// rediscoverTime bounds the browse of one redial round.
+const rediscoverTime = time.Second
+
+// rediscover browses for peer id until it is found, ctx ends or
+// rediscoverTime has passed; Browse records what it finds for addrsOf. A
+// Browse the application runs keeps those current too, but a node that
+// only dialed has none. Discovery does not cross proxies: with one, the
+// peer's address cannot change under us.
+func (n *Node) rediscover(ctx context.Context, id PeerID) {
+	if n.cfg.Proxy != "" || n.cfg.ProxyFromEnvironment {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, rediscoverTime)
+	defer cancel()
+	n.Browse(ctx, func(e BrowseEvent) {
+		if e.Kind != Lost && e.ID == id {
+			cancel()
+		}
+	})
 }
 
 // addrsOf returns first, then the addresses discovery has for peer id.

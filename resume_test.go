@@ -552,3 +552,41 @@ func TestResetAfterSilenceResumes(t *testing.T) {
 		t.Fatalf("after the blip: %q, %v", m, err)
 	}
 }
+
+// A dialer that never browsed (it connected by address) learns from
+// discovery where a peer it cannot reach any more now listens: here the
+// path through a relay breaks for good and the peer is still advertised at
+// its own address. (The redial used to try only the addresses it knew.)
+func TestRedialRediscovers(t *testing.T) {
+	const svc = "_nnredial._tcp"
+	lo := []string{"lo"}
+	a := newNode(t, Config{Service: svc, Interfaces: lo, DisablePathMonitor: true})
+	b, err := NewNode(&Config{Key: testKey, ListenAddr: "127.0.0.1:0", Service: svc, Interfaces: lo, DisablePathMonitor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := ctxT(t)
+	if err := b.Listen(ctx); err != nil { // advertises b at its own address
+		t.Fatal(err)
+	}
+	va := newViabilityLog()
+	a.cfg.OnViability = va.record
+	r := newCutRelay(t, b.Addr().String())
+	ca, err := a.Connect(ctx, r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cutNow() // the relay resets from now on: never refused, never through
+	va.wait(t, Reconnected)
+	if err := ca.SendMessage(ctx, []byte("found again")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "found again" {
+		t.Fatalf("after the redial: %q, %v", m, err)
+	}
+}

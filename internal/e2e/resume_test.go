@@ -34,6 +34,7 @@ type resumeEvent struct {
 	Peer        string   `json:"peer"`
 	Text        string   `json:"text"`
 	Reason      string   `json:"reason"`
+	Addr        string   `json:"addr"`
 	Addrs       []string `json:"addrs"`
 	Undelivered []string `json:"undelivered"`
 }
@@ -445,6 +446,37 @@ func TestRepeatedCutsNoLeak(t *testing.T) {
 	}
 	checkExactly(t, la.Proc, "b", lines)
 	checkFDs(t, la.Proc, fdA)
+	checkFDs(t, cb, fdB)
+	exitZero(t, cb, 0)
+	exitZero(t, la.Proc, syscall.SIGTERM)
+}
+
+// The listener moves while the dialer is a chat --to by name, which does
+// not browse: its redial asks discovery where the peer went, reconnects to
+// the new address, and the line sent meanwhile arrives once.
+func TestAddressChangeDialerNotBrowsing(t *testing.T) {
+	t.Parallel()
+	cli(t)
+	lab := netns.New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	key := keyFile(t, a)
+	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, quick...)
+	la := listen(t, a, "a", flags...)
+	cb := chat(t, b, "b", append(flags, "--to", "a")...)
+	waitResumeEvent(t, cb, "b connected", func(e resumeEvent) bool { return e.Event == "connected" })
+	fdB := fdCount(t, cb)
+	moved := netip.MustParsePrefix("10.99.0.102/24")
+	if err := a.SetAddr(moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.WriteLine("sent while a moved"); err != nil {
+		t.Fatal(err)
+	}
+	r := waitResumeEvent(t, cb, "b reconnected", func(e resumeEvent) bool { return e.Event == "reconnected" })
+	if want := netip.AddrPortFrom(moved.Addr(), uint16(la.ready.Port)).String(); r.Addr != want {
+		t.Errorf("reconnected to %q; want %s", r.Addr, want)
+	}
+	checkExactly(t, la.Proc, "b", []string{"sent while a moved"})
 	checkFDs(t, cb, fdB)
 	exitZero(t, cb, 0)
 	exitZero(t, la.Proc, syscall.SIGTERM)
