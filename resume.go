@@ -231,6 +231,9 @@ var errDropped = errors.New("nearnet: peer silent for DropTime; transport droppe
 func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
 	c.suspended.Store(true)
 	c.lostErr = err
+	// Wake SendMessage callers that caught l failing: they log from now on.
+	close(c.linkCh)
+	c.linkCh = make(chan struct{})
 	c.setViableLocked(false, err)
 	c.resumeTimer = time.AfterFunc(window, func() {
 		c.mu.Lock()

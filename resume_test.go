@@ -590,3 +590,36 @@ func TestRedialRediscovers(t *testing.T) {
 		t.Fatalf("after the redial: %q, %v", m, err)
 	}
 }
+
+// SendMessage right after the transport broke returns at once, logging the
+// message, rather than waiting for the session to resume: it used to wait
+// when it caught the link after it failed and before the Conn suspended
+// (the link's end did not wake it). Each message then either arrives or is
+// listed as undelivered.
+func TestSendDuringBreakDoesNotBlock(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		a := newNode(t, Config{ResumeWindow: 20 * time.Second, DisablePathMonitor: true})
+		b := newNode(t, Config{ResumeWindow: 20 * time.Second, DisablePathMonitor: true})
+		r := newCutRelay(t, b.Addr().String())
+		ctx := ctxT(t)
+		ca, err := a.Connect(ctx, r.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Accept(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r.cutNow()
+		// No heal until the sends return: a send waiting for the resume
+		// waits until this deadline.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		for j := 0; j < 3; j++ {
+			if err := ca.SendMessage(sctx, []byte("during")); err != nil {
+				cancel()
+				t.Fatalf("round %d: SendMessage %d during the break: %v", i, j, err)
+			}
+		}
+		cancel()
+		r.close()
+	}
+}
