@@ -2,7 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -69,4 +74,129 @@ func TestResumeEvents(t *testing.T) {
 			t.Errorf("%s: text %q; want %q in it", tc.e.Event, got, tc.want)
 		}
 	}
+}
+
+// resetRelay forwards TCP to a target until cut; from then on it resets
+// every connection, old and new: a path that broke for good, whose far end
+// still answers (so a redial is never refused).
+type resetRelay struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex // guards conns and cut
+	conns []net.Conn
+	cut   bool
+}
+
+func newResetRelay(t *testing.T, target string) *resetRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &resetRelay{ln: ln, target: target}
+	r.wg.Add(1)
+	go r.loop()
+	t.Cleanup(func() { ln.Close(); r.cutNow(); r.wg.Wait() })
+	return r
+}
+
+func (r *resetRelay) loop() {
+	defer r.wg.Done()
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		var d net.Conn
+		if !r.cut {
+			d, err = net.Dial("tcp", r.target)
+		}
+		if r.cut || err != nil {
+			r.mu.Unlock()
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			continue
+		}
+		r.conns = append(r.conns, c, d)
+		r.mu.Unlock()
+		r.wg.Add(2)
+		go r.pipe(c, d)
+		go r.pipe(d, c)
+	}
+}
+
+func (r *resetRelay) pipe(dst, src net.Conn) {
+	defer r.wg.Done()
+	io.Copy(dst, src)
+	dst.Close()
+}
+
+func (r *resetRelay) cutNow() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cut = true
+	for _, c := range r.conns {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	r.conns = nil
+}
+
+// Through a transport that breaks for good, in process so that TestMain's
+// goroutine check covers the CLI and the library: chat --to a relay
+// resumes directly with the listener, which discovery still advertises
+// (reconnected event, the lines typed meanwhile delivered once, in order,
+// exit 0); with a resume window and no way back, chat fails naming the
+// undelivered lines.
+func TestChatThroughBreak(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	quick := []string{"--key-file", keyFile(t), "--keepalive", "100ms", "--drop-time", "2s"}
+
+	t.Run("resumes", func(t *testing.T) {
+		l := listen(t, svc, "far", quick...)
+		r := newResetRelay(t, l.addr())
+		in, w := io.Pipe()
+		defer w.Close()
+		c := start(t, in, append([]string{"chat", "--json", "--interface", "lo", "--service", svc, "--name", "near",
+			"--to", r.ln.Addr().String()}, quick...)...)
+		c.stdout.waitEvent(t, "connected", isEvent("connected"))
+		fmt.Fprintln(w, "before")
+		l.stdout.waitEvent(t, "before", func(m map[string]any) bool { return m["text"] == "before" })
+		r.cutNow()
+		fmt.Fprintln(w, "during")
+		c.stdout.waitEvent(t, "reconnected", isEvent("reconnected"))
+		fmt.Fprintln(w, "after")
+		w.Close()
+		if err := c.wait(t); err != nil {
+			t.Fatalf("chat: %v; want nil", err)
+		}
+		l.stdout.waitEvent(t, "after", func(m map[string]any) bool { return m["text"] == "after" })
+		if got := messagesFrom(t, l.stdout, "near"); !slices.Equal(got, []string{"before", "during", "after"}) {
+			t.Errorf("listener got %q", got)
+		}
+	})
+
+	t.Run("resume window runs out", func(t *testing.T) {
+		l := listen(t, svc, "far2", quick...)
+		r := newResetRelay(t, l.addr())
+		in, w := io.Pipe()
+		defer w.Close()
+		// Another service: discovery cannot find the listener either.
+		c := start(t, in, append([]string{"chat", "--json", "--interface", "lo", "--service", service(t), "--name", "near2",
+			"--to", r.ln.Addr().String(), "--resume-window", "1s"}, quick...)...)
+		c.stdout.waitEvent(t, "connected", isEvent("connected"))
+		r.cutNow()
+		fmt.Fprintln(w, "lost 1")
+		fmt.Fprintln(w, "lost 2")
+		d := c.stdout.waitEvent(t, "disconnected", isEvent("disconnected"))
+		if u, _ := d["undelivered"].([]any); len(u) != 2 || u[0] != "lost 1" || u[1] != "lost 2" {
+			t.Errorf("disconnected %v; want undelivered [lost 1, lost 2]", d)
+		}
+		if err := c.wait(t); err == nil || !strings.Contains(err.Error(), "2 messages not delivered") {
+			t.Errorf("chat: %v; want a failure saying 2 messages were not delivered", err)
+		}
+	})
 }
