@@ -76,12 +76,17 @@ func (c *Conn) reportLocked(e ViabilityEvent) {
 	}()
 }
 
-// linkViability is called when link l's own viability changes.
-func (c *Conn) linkViability(l *link, v bool, err error) {
+// linkViability is called after link l's kaInviable or pathDown changed;
+// err is why, if l is now inviable. Viability is read from both flags
+// under c.mu, never passed in: the keepalive and the path monitor change
+// them concurrently, and a value computed before taking the lock could
+// undo the other's newer one (the link stayed inviable after both had
+// cleared).
+func (c *Conn) linkViability(l *link, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.send.Load() == l {
-		c.setViableLocked(v && !l.pathDown.Load(), err)
+		c.setViableLocked(!l.kaInviable.Load() && !l.pathDown.Load(), err)
 	}
 }
 
@@ -105,11 +110,11 @@ func (l *link) keepaliveTick() {
 	if f := l.rframes.Load(); f != l.kaFrames || l.kaSilent.IsZero() {
 		l.kaFrames, l.kaSilent, l.kaPings = f, now, 0
 		if l.kaInviable.Swap(false) {
-			l.c.linkViability(l, true, nil)
+			l.c.linkViability(l, nil)
 		}
 	} else if now.Sub(l.kaSilent) >= cfg.KeepAliveIdle {
 		if l.kaPings >= cfg.KeepAliveCount && !l.kaInviable.Swap(true) {
-			l.c.linkViability(l, false, errors.New("nearnet: keepalive pings unanswered"))
+			l.c.linkViability(l, errors.New("nearnet: keepalive pings unanswered"))
 		}
 		l.enqueue(wire.OpPing, 0, nil)
 		l.kaPings++
@@ -187,7 +192,7 @@ func (n *Node) pathEvent(e pathmon.Event) {
 				l.fail(errAddrGone)
 			case !isUp != l.pathDown.Load():
 				l.pathDown.Store(!isUp)
-				c.linkViability(l, isUp && !l.kaInviable.Load(), errNoPath)
+				c.linkViability(l, errNoPath)
 			}
 		}
 		c.kick()
