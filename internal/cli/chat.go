@@ -31,9 +31,10 @@ fails if none comes. With --to, --wait also bounds finding and connecting to
 each target: a target not found yet, or not listening yet, is retried (with
 backoff, at once when the network changes) until it answers or --wait ends.
 While a connection is inviable, lines keep being read and sent; they are
-delivered, once and in order, when it resumes. When stdin ends, chat closes every connection once the peer has
-acknowledged all that was sent to it, and exits 0; messages arriving after
-that are not printed.
+delivered, once and in order, when it resumes. When stdin ends, chat closes
+every connection once the peer has acknowledged all that was sent to it
+(waiting up to 5 s for one that is resuming), and exits 0; if a peer did
+not, chat fails naming it. Messages arriving after that are not printed.
 
 With --datagram, each line is sent as one best-effort datagram (UDP,
 encrypted and authenticated like messages) instead of a message. A datagram

@@ -107,23 +107,21 @@ func checkFDs(t testing.TB, p *netns.Proc, before int) {
 	}
 }
 
-// checkViabilityCycle checks that p reported the connection to peer
-// inviable and, after that, viable or reconnected.
+// checkViabilityCycle waits until p has reported the connection to peer
+// inviable and, after that, viable or reconnected (reports are debounced,
+// so they may trail the messages).
 func checkViabilityCycle(t testing.TB, p *netns.Proc, peer string) {
 	t.Helper()
-	down := -1
-	for i, e := range resumeEvents(p) {
+	down := false
+	waitResumeEvent(t, p, "inviable, then viable or reconnected, for peer "+peer, func(e resumeEvent) bool {
 		if e.Peer != peer {
-			continue
+			return false
 		}
-		switch {
-		case e.Event == "inviable" && down < 0:
-			down = i
-		case (e.Event == "viable" || e.Event == "reconnected") && down >= 0:
-			return
+		if e.Event == "inviable" {
+			down = true
 		}
-	}
-	t.Errorf("%s: no inviable event followed by viable or reconnected for peer %s (down at line %d)", p, peer, down)
+		return down && (e.Event == "viable" || e.Event == "reconnected")
+	})
 }
 
 // checkExactly checks that p printed the messages from sender exactly as
@@ -153,17 +151,29 @@ func exitZero(t testing.TB, p *netns.Proc, sig syscall.Signal) {
 	}
 }
 
-// A 2 s cut of the dialer's link while 200 numbered lines flow each way:
+// A 2 s cut of the dialer's link while 200 numbered lines flow each way,
+// once with a drop time shorter than the cut and once longer:
 // every line arrives exactly once and in order, both sides see the
 // connection go inviable and come back, the processes hold no more file
 // descriptors than before and exit 0 when stdin ends.
 func TestLinkCutResumes(t *testing.T) {
 	t.Parallel()
 	cli(t)
+	// With --drop-time 1s the transport goes during the cut and the
+	// session resumes on a new one; with 10s it survives the cut.
+	for _, drop := range []string{"1s", "10s"} {
+		t.Run("drop-time "+drop, func(t *testing.T) {
+			t.Parallel()
+			testLinkCut(t, "--keepalive", "200ms", "--drop-time", drop)
+		})
+	}
+}
+
+func testLinkCut(t *testing.T, timing ...string) {
 	lab := netns.New(t, "a", "b")
 	a, b := lab.Host("a"), lab.Host("b")
 	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, quick...)
+	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, timing...)
 	ca := chat(t, a, "a", flags...) // listens; b dials it
 	ready := waitResumeEvent(t, ca, "a's ready event", func(e resumeEvent) bool { return e.Event == "ready" })
 	cb := chat(t, b, "b", append(flags, "--to", "a")...)
