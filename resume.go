@@ -419,7 +419,7 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 		c.peer.Addr = l.peer.Addr // the peer may have moved (a new address)
 	}
 	c.sentBase = peerRecv
-	l.enqueue(wire.OpBinary, 0, wire.AppendBase(nil, peerRecv))
+	c.promoteLocked(l) // a base message first: holding txmu, no message can come between
 	for _, m := range c.tx.msgs[c.tx.head:] {
 		l.enqueueResend(m)
 	}
@@ -428,13 +428,6 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 		c.resumeTimer = nil
 	}
 	c.suspended.Store(false)
-	if c.orphan != nil {
-		c.orphan.Stop()
-		c.orphan = nil
-	}
-	c.send.Store(l)
-	close(c.linkCh)
-	c.linkCh = make(chan struct{})
 	c.setViableLocked(true, nil)
 	c.reportLocked(ViabilityEvent{Kind: Reconnected})
 	return nil
