@@ -40,7 +40,8 @@ type link struct {
 	peer     Peer
 	c        *Conn           // set by Conn.addLink before the goroutines start
 	udpLocal dgram.SessionID // our datagram session on this link, 0 if none offered
-	flow     *dgram.Flow     // the link's datagram flow, nil if either side has none
+	flow     datagramFlow    // the link's datagram flow, nil if either side has none
+	quic     *quicLink       // the QUIC connection under a link over QUIC, nil over TCP (quic.go)
 
 	streamKey [32]byte // proves stream connections (stream.go)
 	handle    string   // names the link in stream opens
