@@ -203,11 +203,11 @@ func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (s
 // connection closes with the refusal's code; otherwise at once.
 func (l *link) drop(err error) {
 	if l.quic != nil {
-		code, reason := wire.CloseAbnormal, "handshake failed"
 		if err != nil {
-			code, reason = closeCodeFor(err)
+			l.quic.refuse(closeCodeFor(err))
+		} else {
+			l.quic.closeWith(quicCodeAbort, "handshake failed")
 		}
-		l.quic.closeWith(code, reason)
 		return
 	}
 	if err != nil {

@@ -111,6 +111,22 @@ func (q *quicLink) closeWith(code int, reason string) {
 	q.qc.CloseWithError(uint64(code), reason)
 }
 
+// refuse ends a handshake this side refused, after its close frame: the
+// control stream's FIN follows the frame, and the connection closes with
+// the same code once the peer has closed it (having read the frame) or
+// after a second. Closing at once could drop the frame in flight; and a
+// listener learns of a connection only from its control stream's bytes.
+func (q *quicLink) refuse(code int, reason string) {
+	q.qc.Control().CloseWrite()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-q.qc.Done():
+	case <-t.C:
+	}
+	q.closeWith(code, reason)
+}
+
 // peerErr maps an error from the QUIC connection: the peer's close with a
 // nearnet code becomes the error a close frame with that code gives.
 func peerErr(err error) error {
