@@ -80,13 +80,19 @@ func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, err
 
 // dialVia tries the transports of order in turn; it stops at a refusal,
 // which the peer would repeat over the other transport. The error is the
-// first transport's.
+// first transport's. With TCP to fall back on or to come back to, the
+// QUIC handshake gets quicConnectCap.
 func (n *Node) dialVia(ctx context.Context, order []Transport, addr string, c *Conn) (*link, error) {
 	var first error
 	for _, tr := range order {
 		dial := n.dialWS
 		if tr == TransportQUIC {
 			dial = n.dialQUIC
+			if len(order) > 1 {
+				dial = func(ctx context.Context, addr string, c *Conn) (*link, error) {
+					return n.dialQUICWithin(ctx, addr, c, quicConnectCap)
+				}
+			}
 		}
 		l, err := dial(ctx, addr, c)
 		if err == nil {

@@ -272,7 +272,11 @@ func (l *link) fail(err error) {
 	if tc, ok := l.raw.(*net.TCPConn); ok && !errors.Is(err, errGracefulEnd) {
 		tc.SetLinger(0) // an abort: reset, don't linger
 	}
-	l.raw.Close()
+	if l.quic != nil {
+		l.quic.endLinkWith(err) // CONNECTION_CLOSE with the code a close frame would carry
+	} else {
+		l.raw.Close()
+	}
 	l.signal()
 }
 

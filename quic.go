@@ -90,16 +90,35 @@ func (q *quicLink) release() {
 // endLink releases the link's reference once; abort closes the whole
 // connection instead, streams included, unless the link ended gracefully.
 func (q *quicLink) endLink(abort bool) {
+	if abort {
+		q.endLinkWith(errors.New("aborted"))
+	} else {
+		q.endLinkWith(errGracefulEnd)
+	}
+}
+
+// endLinkWith ends the link after err (link.fail): a graceful end
+// releases the link's reference; anything else closes the connection with
+// the code a close frame for err carries (1002 for a protocol error, 1009
+// for an oversized message, else quicCodeAbort), so that the peer learns
+// the same whether the close frame or CONNECTION_CLOSE arrives first.
+func (q *quicLink) endLinkWith(err error) {
 	q.mu.Lock()
 	done := q.linkDone
 	q.linkDone = true
 	q.mu.Unlock()
 	switch {
 	case done:
-	case abort:
-		q.closeWith(quicCodeAbort, "connection aborted")
-	default:
+	case errors.Is(err, errGracefulEnd):
 		q.release()
+	case errors.Is(err, wire.ErrMessageTooLarge):
+		q.closeWith(wire.CloseMessageTooBig, "message larger than the maximum")
+	default:
+		if pe, ok := errorsAs[*wire.ProtocolError](err); ok {
+			q.closeWith(wire.CloseProtocolError, pe.What)
+			return
+		}
+		q.closeWith(quicCodeAbort, "connection aborted")
 	}
 }
 
@@ -306,9 +325,21 @@ func (n *Node) acceptQUIC(ctx context.Context, qc *quict.Conn) (*link, error) {
 	return l, nil
 }
 
+// quicConnectCap bounds the QUIC handshake when TCP is the other choice
+// (TransportAuto): nothing answers for a UDP port nobody listens on (quic-go
+// does not act on ICMP), and a LAN peer that listens answers within
+// milliseconds, so falling back should not wait the whole HandshakeTimeout.
+const quicConnectCap = time.Second
+
 // dialQUIC makes an outgoing link over QUIC to addr, which offers to
 // resume c's session (c nil: a fresh session).
 func (n *Node) dialQUIC(ctx context.Context, addr string, c *Conn) (*link, error) {
+	return n.dialQUICWithin(ctx, addr, c, 0)
+}
+
+// dialQUICWithin is dialQUIC with the QUIC handshake bounded by limit too
+// (0: by the handshake timeout only).
+func (n *Node) dialQUICWithin(ctx context.Context, addr string, c *Conn, limit time.Duration) (*link, error) {
 	herr := func(stage string, err error) error {
 		if ctx.Err() != nil && !isRejection(err) {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
@@ -320,7 +351,11 @@ func (n *Node) dialQUIC(ctx context.Context, addr string, c *Conn) (*link, error
 		return nil, herr("quic", err)
 	}
 	_, client := n.quicTLS()
-	dctx, cancel := context.WithDeadline(ctx, n.deadlineFor(ctx))
+	dl := n.deadlineFor(ctx)
+	if t := time.Now().Add(limit); limit > 0 && t.Before(dl) {
+		dl = t
+	}
+	dctx, cancel := context.WithDeadline(ctx, dl)
 	defer cancel()
 	qc, err := qt.Dial(dctx, addr, client, n.quicConfig())
 	if err != nil {
