@@ -66,14 +66,9 @@ func (n *Node) keepAlive() net.KeepAliveConfig {
 	return net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount}
 }
 
-// dial makes an outgoing link to addr and runs the whole handshake, over
-// the transports Config.Transport dials, in order.
-func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
-	return n.dialVia(ctx, n.dialOrder(nil), addr, nil)
-}
-
-// dialResume is dial for a link that offers to resume c's session (c nil:
-// a fresh session).
+// dialResume makes an outgoing link to addr that offers to resume c's
+// session (c nil: a fresh session), over the transports Config.Transport
+// dials, in order.
 func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, error) {
 	return n.dialVia(ctx, n.dialOrder(nil), addr, c)
 }
