@@ -146,7 +146,8 @@ type Config struct {
 	// loopback. Name "lo" (or the platform's loopback) to use loopback.
 	Interfaces []string
 
-	// ListenAddr is the TCP address Listen binds, "host:port". An empty
+	// ListenAddr is the address Listen binds, "host:port": the TCP
+	// listener's and, with QUIC, the UDP socket's (the same port). An empty
 	// host means all addresses, or 127.0.0.1 when every interface in
 	// Interfaces is a loopback interface. If empty, ":0" (a port chosen by
 	// the system).

@@ -188,8 +188,10 @@ func (l *link) openFlow(cs *tls.ConnectionState, peerPort int, peerSession strin
 
 // SendDatagram sends p as one best-effort datagram: it may be lost,
 // duplicated by nothing but the network, or arrive out of order, and is
-// never fragmented. It never blocks; when the socket's buffer is full the
-// datagram is dropped and counted. A payload over MaxDatagramSize fails
+// never fragmented. Over TCP it never blocks: when the socket's buffer is
+// full the datagram is dropped and counted. Over QUIC it is a DATAGRAM
+// frame, and may wait briefly while QUIC's congestion control paces the
+// queue (32 datagrams). A payload over MaxDatagramSize fails
 // with an error wrapping [ErrDatagramTooLarge].
 func (c *Conn) SendDatagram(p []byte) error {
 	l := c.send.Load()
