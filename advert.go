@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nearnet/nearnet/discovery"
 )
@@ -14,7 +15,7 @@ import (
 const (
 	txtID         = "id" // the PeerID
 	txtVersion    = "v"  // protocol version
-	txtTransports = "tr" // comma-separated transports: "ws" (and later "quic")
+	txtTransports = "tr" // comma-separated transports: "ws", "quic"
 )
 
 // Advert is a service seen over DNS-SD: a nearnet peer, or any other
@@ -23,7 +24,8 @@ type Advert struct {
 	Name       string            // instance name
 	ID         PeerID            // from TXT "id"; zero if absent or malformed
 	Version    int               // from TXT "v"
-	Transports []string          // from TXT "tr"
+	Transports []string          // from TXT "tr": "ws" (TCP), "quic"
+	Service    string            // the service type it was seen under: "_app._tcp" or "_app._udp"
 	Host       string            // SRV target host
 	Port       int               // SRV port
 	Addrs      []netip.Addr      // addresses of Host
@@ -60,7 +62,7 @@ type BrowseEvent struct {
 }
 
 func advertOf(s discovery.Service) Advert {
-	a := Advert{Name: s.Instance, Host: s.Host, Port: s.Port, Addrs: s.Addrs, TXT: s.TXT, Interface: s.Interface}
+	a := Advert{Name: s.Instance, Service: s.Type, Host: s.Host, Port: s.Port, Addrs: s.Addrs, TXT: s.TXT, Interface: s.Interface}
 	if id, err := ParsePeerID(s.TXT[txtID]); err == nil {
 		a.ID = id
 	}
@@ -79,20 +81,52 @@ func (n *Node) discoveryConfig() discovery.Config {
 	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.pathMonitor()}
 }
 
-// advertise registers this node's service instance.
+// serviceTypes are the DNS-SD service types of Config.Transport: the TCP
+// one, the UDP one (QUIC), or both.
+func (n *Node) serviceTypes() []string {
+	switch n.cfg.Transport {
+	case TransportTCP:
+		return []string{n.cfg.Service}
+	case TransportQUIC:
+		return []string{udpServiceType(n.cfg.Service)}
+	}
+	return []string{n.cfg.Service, udpServiceType(n.cfg.Service)}
+}
+
+// transportsTXT is the "tr" entry: the transports this node offers.
+func (n *Node) transportsTXT() string {
+	switch n.cfg.Transport {
+	case TransportTCP:
+		return "ws"
+	case TransportQUIC:
+		return "quic"
+	}
+	return "ws,quic"
+}
+
+// advertise registers this node's service instances, one per transport,
+// all on port (both transports listen on the same port number).
 func (n *Node) advertise(ctx context.Context, port int) error {
 	r, err := discovery.NewResponder(n.discoveryConfig())
 	if err != nil {
 		return fmt.Errorf("nearnet: advertise: %w", err)
 	}
-	txt := map[string]string{txtID: n.id.String(), txtVersion: "1", txtTransports: "ws"}
+	txt := map[string]string{txtID: n.id.String(), txtVersion: "1", txtTransports: n.transportsTXT()}
 	for k, v := range n.cfg.TXT {
 		txt[k] = v
 	}
-	reg, err := r.Register(ctx, discovery.Service{Instance: n.Name(), Type: n.cfg.Service, Port: port, TXT: txt})
-	if err != nil {
-		r.Close()
-		return fmt.Errorf("nearnet: advertise: %w", err)
+	name := n.Name()
+	for i, typ := range n.serviceTypes() {
+		reg, err := r.Register(ctx, discovery.Service{Instance: name, Type: typ, Port: port, TXT: txt})
+		if err != nil {
+			r.Close()
+			return fmt.Errorf("nearnet: advertise %s: %w", typ, err)
+		}
+		if i == 0 {
+			// The first registration settles a name conflict; the
+			// others take the name it settled on.
+			name = reg.Service().Instance
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -100,18 +134,21 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 		r.Close()
 		return ErrClosed
 	}
-	n.disc, n.reg = r, reg
-	n.name = reg.Service().Instance
+	n.disc = r
+	n.name = name
 	return nil
 }
 
-// Browse looks for services of Config.Service on Config.Interfaces and
-// calls fn for each change until ctx is done; it then returns ctx's error.
-// fn is called from one goroutine, in order; this node's own advertisement
-// is skipped. Nearnet peers seen here are remembered for Connect by name
-// or PeerID.
+// Browse looks for services of Config.Service on Config.Interfaces (and,
+// when the node dials QUIC, of the same type with "_udp": a peer that
+// offers both transports is seen under both, with Advert.Service telling
+// which) and calls fn for each change until ctx is done; it then returns
+// ctx's error. fn is called once at a time, in order per service type;
+// this node's own advertisement is skipped. Nearnet peers seen here are
+// remembered for Connect by name or PeerID.
 func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
-	return discovery.Browse(ctx, n.discoveryConfig(), n.cfg.Service, func(e discovery.Event) {
+	var fnMu sync.Mutex
+	handle := func(e discovery.Event) {
 		a := advertOf(e.Service)
 		if a.ID == n.id {
 			return
@@ -130,18 +167,46 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 		if !a.ID.IsZero() {
 			n.mu.Lock()
 			if kind == Lost {
-				if old, ok := n.adverts[a.ID]; ok && old.Name == a.Name {
+				if old, ok := n.adverts[a.ID]; ok && old.Name == a.Name && old.Service == a.Service {
 					delete(n.adverts, a.ID)
 				}
-			} else {
+			} else if old, ok := n.adverts[a.ID]; !ok || n.preferAdvert(a, old) {
 				n.adverts[a.ID] = a
 			}
 			n.mu.Unlock()
 		}
 		if fn != nil {
+			fnMu.Lock()
 			fn(BrowseEvent{Kind: kind, Advert: a})
+			fnMu.Unlock()
 		}
-	})
+	}
+	types := n.serviceTypes()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(types))
+	for _, typ := range types {
+		go func() { errs <- discovery.Browse(ctx, n.discoveryConfig(), typ, handle) }()
+	}
+	var err error
+	for range types {
+		if e := <-errs; err == nil {
+			err = e
+			cancel() // one browse failed: end the other
+		}
+	}
+	return err
+}
+
+// preferAdvert reports whether a, seen under one service type, should
+// replace old for Connect by name or ID: the one under the type of the
+// transport dialed first wins.
+func (n *Node) preferAdvert(a, old Advert) bool {
+	if a.Service == old.Service {
+		return true
+	}
+	order := n.dialOrder(nil)
+	return len(order) > 0 && (order[0] == TransportQUIC) == strings.HasSuffix(a.Service, "._udp")
 }
 
 // Resolve finds the advertisement of a nearnet peer by PeerID (text form)

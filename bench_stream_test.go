@@ -19,8 +19,9 @@ import (
 // RSS as well; BenchmarkResource runs both sides in this process.
 
 func BenchmarkStreamBulk(b *testing.B) {
-	b.Run("nearnet", func(b *testing.B) { benchOneWay(b, 1<<20, bench.NearnetStreamBulk) })
+	nearnetOn(b, oneWayOn(1<<20, bench.NearnetStreamBulk))
 	b.Run("rawTLSBulk", func(b *testing.B) { benchOneWay(b, 1<<20, bench.RawBulk) })
+	b.Run("rawQUICBulk", func(b *testing.B) { benchOneWay(b, 1<<20, bench.RawQUICBulk) })
 }
 
 // BenchmarkResource sends a 64 MiB file from disk with SendResource and

@@ -47,6 +47,42 @@ func (m SecurityMode) String() string {
 	return "SecurityMode(" + strconv.Itoa(int(m)) + ")"
 }
 
+// Transport selects the transports a node offers and dials: WebSocket over
+// TLS over TCP, QUIC (PROTOCOL.md, "QUIC"), or both.
+type Transport int
+
+const (
+	// TransportAuto, the zero value, offers both: Listen opens a TCP and
+	// a QUIC listener on the same port number and advertises both service
+	// types; Connect dials TCP first and falls back to QUIC (QUIC first
+	// with Config.PreferQUIC). With a proxy, only TCP is dialed.
+	TransportAuto Transport = iota
+	// TransportTCP: WebSocket over TLS over TCP only.
+	TransportTCP
+	// TransportQUIC: QUIC only (github.com/quic-go/quic-go): messages on a
+	// control stream, native streams, DATAGRAM frames.
+	TransportQUIC
+)
+
+var transportNames = [...]string{"auto", "tcp", "quic"}
+
+func (t Transport) String() string {
+	if t >= 0 && int(t) < len(transportNames) {
+		return transportNames[t]
+	}
+	return "Transport(" + strconv.Itoa(int(t)) + ")"
+}
+
+// ParseTransport parses "auto", "tcp" or "quic".
+func ParseTransport(s string) (Transport, error) {
+	for i, name := range transportNames {
+		if s == name {
+			return Transport(i), nil
+		}
+	}
+	return 0, &ConfigError{Field: "Config.Transport", Value: s, Reason: `must be "auto", "tcp" or "quic"`}
+}
+
 // Defaults, for the Config fields whose zero value means "use the default".
 const (
 	DefaultService          = "_nearnet._tcp"
@@ -110,7 +146,8 @@ type Config struct {
 	// loopback. Name "lo" (or the platform's loopback) to use loopback.
 	Interfaces []string
 
-	// ListenAddr is the TCP address Listen binds, "host:port". An empty
+	// ListenAddr is the address Listen binds, "host:port": the TCP
+	// listener's and, with QUIC, the UDP socket's (the same port). An empty
 	// host means all addresses, or 127.0.0.1 when every interface in
 	// Interfaces is a loopback interface. If empty, ":0" (a port chosen by
 	// the system).
@@ -118,6 +155,15 @@ type Config struct {
 
 	// Hidden makes Listen accept connections without advertising them.
 	Hidden bool
+
+	// Transport selects the transports: TransportAuto (the zero value:
+	// both), TransportTCP or TransportQUIC. A node that offers QUIC
+	// advertises the service type with "_udp" in place of "_tcp" too.
+	Transport Transport
+
+	// PreferQUIC makes TransportAuto dial QUIC first and fall back to
+	// TCP; without it, TCP is tried first. Only valid with TransportAuto.
+	PreferQUIC bool
 
 	// Security selects the security mode; see SecurityAuto.
 	Security SecurityMode
@@ -353,6 +399,18 @@ func (c *Config) validate() error {
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 			return bad("ListenAddr", c.ListenAddr, "port must be 0-65535")
 		}
+	}
+	switch c.Transport {
+	case TransportAuto:
+	case TransportTCP, TransportQUIC:
+		if c.PreferQUIC {
+			return bad("PreferQUIC", true, "only applies to TransportAuto, which dials both transports; Transport is "+c.Transport.String())
+		}
+	default:
+		return bad("Transport", int(c.Transport), "unknown transport; use TransportAuto, TransportTCP or TransportQUIC")
+	}
+	if c.Transport == TransportQUIC && (c.Proxy != "" || c.ProxyFromEnvironment) {
+		return bad("Transport", c.Transport, "QUIC cannot go through an HTTP CONNECT or SOCKS5 proxy: use TransportTCP or TransportAuto with Proxy")
 	}
 	if err := validateSecurity(c, bad); err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -46,7 +45,7 @@ type Conn struct {
 	watchCtx   context.Context // the ctx whose end interrupts direct reads (read.go)
 	watchStop  func() bool     // removes that registration
 	dstats     DatagramStats   // datagram counters of links that ended
-	draining   *dgram.Flow     // the last link's flow, open for datagramLinger after the peer closed
+	draining   datagramFlow    // the last link's flow, open for datagramLinger after the peer closed
 	closed     bool            // Close or Abort was called
 	done       chan struct{}   // closed when the last link has ended after the Conn ended
 	ended      chan struct{}   // closed when the Conn reaches a terminal state

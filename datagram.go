@@ -31,6 +31,17 @@ var (
 	ErrDatagramsUnavailable = errors.New("nearnet: datagrams unavailable on this connection")
 )
 
+// datagramFlow is where a link's datagrams go: a UDP flow beside a TCP
+// link (*dgram.Flow), or the DATAGRAM frames of a QUIC link (quicFlow).
+type datagramFlow interface {
+	Send(p []byte) error
+	Receive(ctx context.Context) ([]byte, error)
+	MaxSize() int
+	Stats() dgram.Stats
+	Done() <-chan struct{}
+	Close() error
+}
+
 // DatagramTooLargeError reports a payload over the path's limit.
 type DatagramTooLargeError = dgram.TooLargeError
 
@@ -102,7 +113,7 @@ func (n *Node) muxFor(ip netip.Addr) (*dgram.Mux, error) {
 // offerDatagrams picks this link's datagram session and fills the hello's
 // UDP fields, unless datagrams are off.
 func (n *Node) offerDatagrams(l *link, port *int, session *string) {
-	if n.cfg.DisableDatagrams || l.proxied {
+	if n.cfg.DisableDatagrams || l.proxied || l.quic != nil {
 		return // UDP cannot follow a proxy's tunnel
 	}
 	ap, err := netip.ParseAddrPort(l.raw.RemoteAddr().String())
@@ -122,6 +133,12 @@ func (n *Node) offerDatagrams(l *link, port *int, session *string) {
 // startFlow opens the link's datagram flow if both hellos offered one. A
 // failure costs the link its datagrams, not the link.
 func (l *link) startFlow(cs *tls.ConnectionState) {
+	if l.quic != nil {
+		if !l.n.cfg.DisableDatagrams && l.quic.peerDatagrams {
+			l.flow = newQUICFlow(l.quic.qc)
+		}
+		return
+	}
 	if err := l.openFlow(cs, l.peerUDPPort, l.peerUDPSession); err != nil {
 		l.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", l.peer.ID.Short(), "err", err)
 	}
@@ -171,8 +188,10 @@ func (l *link) openFlow(cs *tls.ConnectionState, peerPort int, peerSession strin
 
 // SendDatagram sends p as one best-effort datagram: it may be lost,
 // duplicated by nothing but the network, or arrive out of order, and is
-// never fragmented. It never blocks; when the socket's buffer is full the
-// datagram is dropped and counted. A payload over MaxDatagramSize fails
+// never fragmented. Over TCP it never blocks: when the socket's buffer is
+// full the datagram is dropped and counted. Over QUIC it is a DATAGRAM
+// frame, and may wait briefly while QUIC's congestion control paces the
+// queue (32 datagrams). A payload over MaxDatagramSize fails
 // with an error wrapping [ErrDatagramTooLarge].
 func (c *Conn) SendDatagram(p []byte) error {
 	l := c.send.Load()
@@ -232,7 +251,7 @@ func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 
 // currentFlow returns the flow of the send link, or nil between links
 // (with the channel that announces the next one), or why there is none.
-func (c *Conn) currentFlow() (*dgram.Flow, <-chan struct{}, error) {
+func (c *Conn) currentFlow() (datagramFlow, <-chan struct{}, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/wire"
@@ -65,14 +66,49 @@ func (n *Node) keepAlive() net.KeepAliveConfig {
 	return net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount}
 }
 
-// dial makes an outgoing link to addr and runs the whole handshake.
-func (n *Node) dial(ctx context.Context, addr string) (*link, error) {
-	return n.dialResume(ctx, addr, nil)
+// dialResume makes an outgoing link to addr that offers to resume c's
+// session (c nil: a fresh session), over the transports Config.Transport
+// dials, in order.
+func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, error) {
+	return n.dialVia(ctx, n.dialOrder(nil), addr, c)
 }
 
-// dialResume is dial for a link that offers to resume c's session (c nil:
-// a fresh session).
-func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, error) {
+// dialVia tries the transports of order in turn; it stops at a refusal,
+// which the peer would repeat over the other transport. The error is the
+// first transport's. With TCP to fall back on or to come back to, the
+// QUIC handshake gets quicConnectCap.
+func (n *Node) dialVia(ctx context.Context, order []Transport, addr string, c *Conn) (*link, error) {
+	var first error
+	for _, tr := range order {
+		dial := n.dialWS
+		if tr == TransportQUIC {
+			dial = n.dialQUIC
+			if len(order) > 1 {
+				dial = func(ctx context.Context, addr string, c *Conn) (*link, error) {
+					return n.dialQUICWithin(ctx, addr, c, quicConnectCap)
+				}
+			}
+		}
+		l, err := dial(ctx, addr, c)
+		if err == nil {
+			return l, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if isRejection(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if first == nil {
+		first = errNoTransport
+	}
+	return nil, first
+}
+
+// dialWS makes an outgoing link over TCP (TLS, WebSocket) to addr, which
+// offers to resume c's session (c nil: a fresh session).
+func (n *Node) dialWS(ctx context.Context, addr string, c *Conn) (*link, error) {
 	herr := func(stage string, err error) error {
 		if ctx.Err() != nil && !isRejection(err) {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
@@ -101,6 +137,19 @@ func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, err
 	l := newLink(n, raw, wc, nc, true)
 	l.proxied, l.dialed = proxied, addr
 	l.resumeFor = c
+	if stage, err := n.clientHandshake(l, addr, cs); err != nil {
+		return nil, herr(stage, err)
+	}
+	raw.SetDeadline(time.Time{})
+	return l, nil
+}
+
+// clientHandshake runs the dialer's side of the link handshake over l,
+// whose transport (and TLS, described by cs; nil without) is up: the
+// trust check, the upgrade request with the hello behind it, the
+// listener's answer and hello. It is the same over TCP and over a QUIC
+// control stream. On failure l's transport is closed and the stage named.
+func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (stage string, err error) {
 	var nonce [16]byte
 	rand.Read(nonce[:])
 	l.key = wire.NewKey(nonce)
@@ -111,43 +160,62 @@ func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, err
 		buf := wire.AppendUpgradeRequest(nil, addr, l.key)
 		l.mu.Unlock()
 		l.raw.SetWriteDeadline(time.Now().Add(time.Second))
-		nc.Write(buf)
-		l.sendCloseNow(&RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()})
-		nc.Close()
-		return nil, herr("tls", err)
+		l.nc.Write(buf)
+		reject := &RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()}
+		l.sendCloseNow(reject)
+		l.drop(reject)
+		return "tls", err
 	}
 	hello, err := n.hello(l, cs, true)
 	if err != nil {
-		raw.Close()
-		return nil, herr("hello", err)
+		l.drop(nil)
+		return "hello", err
 	}
 	buf := wire.AppendUpgradeRequest(nil, addr, l.key)
 	buf = l.appendFrameLocked(buf, wire.OpBinary, 0, hello) // pipelined behind the request
-	if _, err := nc.Write(buf); err != nil {
-		raw.Close()
-		return nil, herr("upgrade", err)
+	if _, err := l.nc.Write(buf); err != nil {
+		l.drop(nil)
+		return "upgrade", err
 	}
 	if err := wire.ReadUpgradeResponse(l.br, l.key); err != nil {
-		raw.Close()
-		return nil, herr("upgrade", explainTLSAlert(err, n))
+		l.drop(nil)
+		return "upgrade", explainTLSAlert(err, n)
 	}
 	h, err := l.readHello()
 	if err != nil {
-		raw.Close()
-		return nil, herr("hello", explainTLSAlert(err, n))
+		l.drop(nil)
+		return "hello", explainTLSAlert(err, n)
 	}
 	if err := n.checkHello(l, h, cs, false); err != nil {
 		l.sendCloseNow(err)
-		raw.Close()
-		return nil, herr("hello", err)
+		l.drop(err)
+		return "hello", err
 	}
 	if err := l.setStreamKey(cs); err != nil {
-		raw.Close()
-		return nil, herr("hello", err)
+		l.drop(nil)
+		return "hello", err
 	}
-	raw.SetDeadline(time.Time{})
 	l.startFlow(cs)
-	return l, nil
+	return "", nil
+}
+
+// drop closes l's transport during the handshake. After a refusal (err
+// set, its close frame written) a TCP link closes through TLS and a QUIC
+// connection closes with the refusal's code; otherwise at once.
+func (l *link) drop(err error) {
+	if l.quic != nil {
+		if err != nil {
+			l.quic.refuse(closeCodeFor(err))
+		} else {
+			l.quic.closeWith(quicCodeAbort, "handshake failed")
+		}
+		return
+	}
+	if err != nil {
+		l.nc.Close()
+		return
+	}
+	l.raw.Close()
 }
 
 // dialTCP connects to addr, through the configured proxy if one applies.
@@ -220,6 +288,9 @@ func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, err
 	n.offerDatagrams(l, &h.UDPPort, &h.UDPSession)
 	h.Resume = n.resumeOffer(l)
 	l.myResume = h.Resume
+	if l.quic != nil && !n.cfg.DisableDatagrams {
+		h.Caps = append(h.Caps, capDatagram)
+	}
 	if n.cfg.Key != nil && cs != nil {
 		p, err := security.Proof(*n.cfg.Key, cs, client)
 		if err != nil {
@@ -263,6 +334,9 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 	}
 	l.peerUDPPort, l.peerUDPSession = h.UDPPort, h.UDPSession
 	l.peerBoot, l.peerResume = h.Boot, h.Resume
+	if l.quic != nil {
+		l.quic.peerDatagrams = slices.Contains(h.Caps, capDatagram)
+	}
 	return nil
 }
 
@@ -325,35 +399,48 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		}
 		return nil, nil
 	}
+	if stage, err := n.serverHandshake(ctx, l, cs); err != nil {
+		return nil, herr(stage, err)
+	}
+	raw.SetDeadline(time.Time{})
+	return l, nil
+}
+
+// serverHandshake runs the listener's side of the link handshake over l,
+// whose transport (and TLS, described by cs; nil without) is up: the
+// upgrade, the dialer's hello and the checks on it, admission, our hello.
+// It is the same over TCP and over a QUIC control stream. On failure l's
+// transport is closed (after a close frame saying why, for a refusal).
+func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionState) (stage string, err error) {
 	key, err := wire.ReadUpgradeRequest(l.br)
 	if err != nil {
 		if he, ok := errorsAs[*wire.HandshakeError](err); ok {
-			nc.Write(wire.AppendErrorResponse(nil, he))
+			l.nc.Write(wire.AppendErrorResponse(nil, he))
 		}
-		raw.Close()
-		return nil, herr("upgrade", err)
+		l.drop(nil)
+		return "upgrade", err
 	}
 	l.key = key
 	// Answer the upgrade before reading the hello: most WebSocket clients
 	// (Network framework's, Python's) send nothing until they have the 101.
-	if _, err := nc.Write(wire.AppendUpgradeResponse(nil, key)); err != nil {
-		raw.Close()
-		return nil, herr("upgrade", err)
+	if _, err := l.nc.Write(wire.AppendUpgradeResponse(nil, key)); err != nil {
+		l.drop(nil)
+		return "upgrade", err
 	}
-	refuse := func(stage string, err error) (*link, error) {
+	refuse := func(stage string, err error) (string, error) {
 		// A close frame that says why, so the dialer gets a reason and
 		// not a reset.
 		l.sendCloseNow(err)
-		raw.Close()
-		return nil, herr(stage, err)
+		l.drop(err)
+		return stage, err
 	}
 	h, err := l.readHello()
 	if err != nil {
 		if _, ok := errorsAs[*wire.HelloError](err); ok {
 			return refuse("hello", err)
 		}
-		raw.Close()
-		return nil, herr("hello", err)
+		l.drop(nil)
+		return "hello", err
 	}
 	if err := n.checkPeerCert(cs); err != nil {
 		return refuse("tls", err)
@@ -371,18 +458,17 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		err = l.setStreamKey(cs)
 	}
 	if err != nil {
-		raw.Close()
-		return nil, herr("hello", err)
+		l.drop(nil)
+		return "hello", err
 	}
 	// Server frames are not masked.
 	buf := wire.AppendHeader(nil, true, wire.OpBinary, len(hello), nil)
-	if _, err := nc.Write(append(buf, hello...)); err != nil {
-		raw.Close()
-		return nil, herr("hello", err)
+	if _, err := l.nc.Write(append(buf, hello...)); err != nil {
+		l.drop(nil)
+		return "hello", err
 	}
 	l.startFlow(cs)
-	raw.SetDeadline(time.Time{})
-	return l, nil
+	return "", nil
 }
 
 // verifierFor returns the certificate check for the configured mode, or

@@ -40,7 +40,8 @@ type link struct {
 	peer     Peer
 	c        *Conn           // set by Conn.addLink before the goroutines start
 	udpLocal dgram.SessionID // our datagram session on this link, 0 if none offered
-	flow     *dgram.Flow     // the link's datagram flow, nil if either side has none
+	flow     datagramFlow    // the link's datagram flow, nil if either side has none
+	quic     *quicLink       // the QUIC connection under a link over QUIC, nil over TCP (quic.go)
 
 	streamKey [32]byte // proves stream connections (stream.go)
 	handle    string   // names the link in stream opens
@@ -271,7 +272,11 @@ func (l *link) fail(err error) {
 	if tc, ok := l.raw.(*net.TCPConn); ok && !errors.Is(err, errGracefulEnd) {
 		tc.SetLinger(0) // an abort: reset, don't linger
 	}
-	l.raw.Close()
+	if l.quic != nil {
+		l.quic.endLinkWith(err) // CONNECTION_CLOSE with the code a close frame would carry
+	} else {
+		l.raw.Close()
+	}
 	l.signal()
 }
 

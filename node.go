@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/internal/quict"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
 	"github.com/nearnet/nearnet/proxy"
@@ -36,13 +38,13 @@ type Node struct {
 	verify    func(*x509.Certificate) error // pinned/PKI check; nil otherwise
 	proxy     *proxy.Dialer                 // Config.Proxy, parsed; nil for none
 
-	mu      sync.Mutex // guards the fields below
-	name    string
-	conns   map[PeerID]*Conn
-	adverts map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
-	ln      net.Listener
-	disc    *discovery.Responder
-	reg     *discovery.Registration
+	mu        sync.Mutex // guards the fields below
+	name      string
+	conns     map[PeerID]*Conn
+	adverts   map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
+	ln        net.Listener      // nil with TransportQUIC
+	listening bool
+	disc      *discovery.Responder
 
 	dmu        sync.Mutex  // guards mux4 and mux6
 	mux4, mux6 *dgram.Mux  // UDP sockets for datagrams, opened on first use
@@ -53,6 +55,11 @@ type Node struct {
 	pmOnce sync.Once
 	pmStop context.CancelFunc
 	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
+
+	qmu   sync.Mutex       // guards the QUIC fields below (quic.go)
+	qt    *quict.Transport // the QUIC listener's socket, also used for dialing
+	qln   *quict.Listener
+	qdial *quict.Transport // a socket for dialing QUIC before (or without) Listen
 
 	smu     sync.Mutex             // guards handles
 	handles map[string]streamEntry // link stream handles, for incoming streams (stream.go)
@@ -129,30 +136,41 @@ func (n *Node) Name() string {
 // pinned peers put in their Trust list.
 func (n *Node) Fingerprint() security.Fingerprint { return n.ident.Fingerprint() }
 
-// Addr returns the listening address, or nil before Listen.
+// Addr returns the listening address, or nil before Listen: the TCP
+// listener's, or with TransportQUIC the UDP socket's. With TransportAuto
+// both listen on the same port number.
 func (n *Node) Addr() net.Addr {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.ln == nil {
-		return nil
+	ln := n.ln
+	n.mu.Unlock()
+	if ln != nil {
+		return ln.Addr()
 	}
-	return n.ln.Addr()
+	n.qmu.Lock()
+	defer n.qmu.Unlock()
+	if n.qln != nil {
+		return n.qln.Addr()
+	}
+	return nil
 }
 
-// Listen opens the TCP listener, starts accepting connections (take them
-// with Accept) and, unless Config.Hidden, advertises the node over DNS-SD.
-// It returns once the advertisement is registered, which includes the
-// probing mDNS requires (under a second). ctx bounds only that start-up.
+// Listen opens the listeners of Config.Transport (TCP, QUIC on UDP, or
+// both on the same port number), starts accepting connections (take them
+// with Accept) and, unless Config.Hidden, advertises the node over DNS-SD:
+// "_app._tcp" for TCP, "_app._udp" for QUIC. It returns once the
+// advertisement is registered, which includes the probing mDNS requires
+// (under a second). ctx bounds only that start-up.
 func (n *Node) Listen(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed.Load() {
 		n.mu.Unlock()
 		return ErrClosed
 	}
-	if n.ln != nil {
+	if n.listening {
 		n.mu.Unlock()
 		return errors.New("nearnet: Listen called twice")
 	}
+	n.listening = true
 	n.mu.Unlock()
 	addr := n.cfg.ListenAddr
 	if addr == "" {
@@ -162,23 +180,71 @@ func (n *Node) Listen(ctx context.Context) error {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
-	lc := net.ListenConfig{KeepAliveConfig: n.keepAlive(), Control: n.controlSocket}
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, qt, qln, err := n.listen(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("nearnet: listen: %w", err)
 	}
 	n.mu.Lock()
+	if n.closed.Load() {
+		// Close ran meanwhile and missed these.
+		n.mu.Unlock()
+		if ln != nil {
+			ln.Close()
+		}
+		if qt != nil {
+			qln.Close()
+			qt.Close()
+		}
+		return ErrClosed
+	}
 	n.ln = ln
+	n.qmu.Lock() // lock order: mu, then qmu
+	n.qt, n.qln = qt, qln
+	n.qmu.Unlock()
 	n.mu.Unlock()
-	n.wg.Add(1)
-	go n.acceptLoop(ln)
+	port := 0
+	if ln != nil {
+		port = ln.Addr().(*net.TCPAddr).Port
+		n.wg.Add(1)
+		go n.acceptLoop(ln)
+	}
+	if qln != nil {
+		port = qln.Addr().(*net.UDPAddr).Port
+		n.wg.Add(1)
+		go n.acceptQUICLoop(qln)
+	}
 	if n.cfg.Hidden {
 		return nil
 	}
-	if err := n.advertise(ctx, ln.Addr().(*net.TCPAddr).Port); err != nil {
-		return err
+	return n.advertise(ctx, port)
+}
+
+// listen opens the listeners of Config.Transport on addr. Both transports
+// take the same port number, so that "host:port" and an advertisement's
+// port name either: with port 0, a few system-chosen TCP ports are tried
+// until the same UDP port is free too.
+func (n *Node) listen(ctx context.Context, addr string) (net.Listener, *quict.Transport, *quict.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: n.keepAlive(), Control: n.controlSocket}
+	if n.cfg.Transport == TransportQUIC {
+		qt, qln, err := n.listenQUIC(addr)
+		return nil, qt, qln, err
 	}
-	return nil
+	host, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil || n.cfg.Transport == TransportTCP {
+			return ln, nil, nil, err
+		}
+		p := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		qt, qln, err := n.listenQUIC(net.JoinHostPort(host, p))
+		if err == nil {
+			return ln, qt, qln, nil
+		}
+		ln.Close()
+		if port != "0" || try == 15 {
+			return nil, nil, nil, fmt.Errorf("QUIC on UDP port %s (the TCP listener's): %w", p, err)
+		}
+	}
 }
 
 func allLoopback(ifaces []string) bool {
@@ -218,22 +284,24 @@ func (n *Node) acceptLoop(ln net.Listener) {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			n.handleIncoming(raw)
+			n.handleIncoming(raw.RemoteAddr(), func(ctx context.Context) (*link, error) { return n.accept(ctx, raw) })
 		}()
 	}
 }
 
-func (n *Node) handleIncoming(raw net.Conn) {
+// handleIncoming runs accept, the listener side of one transport's
+// handshake, and hands the link to its Conn.
+func (n *Node) handleIncoming(remote net.Addr, accept func(context.Context) (*link, error)) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HandshakeTimeout)
 	defer cancel()
-	l, err := n.accept(ctx, raw)
+	l, err := accept(ctx)
 	if err == nil && l == nil {
 		return // a stream connection, now handed to its Conn
 	}
 	if err != nil {
-		n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", raw.RemoteAddr(), "err", err)
+		n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", remote, "err", err)
 		if f := n.cfg.OnReject; f != nil {
-			f(raw.RemoteAddr(), err)
+			f(remote, err)
 		}
 		return
 	}
@@ -295,6 +363,10 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		}
 		becameReady := false
 		if c.addLink(l, &becameReady, resume) {
+			if l.quic != nil {
+				n.wg.Add(1)
+				go n.acceptQUICStreams(l)
+			}
 			if created {
 				if f := n.cfg.OnStateChange; f != nil {
 					f(c, State{Kind: StateReady})
@@ -442,7 +514,7 @@ func (n *Node) Connect(ctx context.Context, target string) (*Conn, error) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return nil, fmt.Errorf("nearnet: Connect %q: bad port", target)
 		}
-		return n.connectAddrs(ctx, PeerID{}, "", []string{target})
+		return n.connectAddrs(ctx, PeerID{}, "", []string{target}, nil)
 	}
 	a, err := n.Resolve(ctx, target)
 	if err != nil {
@@ -463,13 +535,26 @@ func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("nearnet: %q advertises no address", a.Name)
 	}
-	return n.connectAddrs(ctx, a.ID, a.Name, addrs)
+	offered := a.Transports
+	if len(offered) == 0 {
+		// No "tr" entry: the transport the service type names.
+		offered = []string{"ws"}
+		if strings.HasSuffix(a.Service, "._udp") {
+			offered = []string{"quic"}
+		}
+	}
+	return n.connectAddrs(ctx, a.ID, a.Name, addrs, offered)
 }
 
-// connectAddrs dials addrs in turn until one works. With a known peer ID
+// connectAddrs dials addrs in turn, each over the transports of dialOrder
+// for what the peer offers, until one works. With a known peer ID
 // the Conn exists from the start, in state preparing, and concurrent
 // Connects to the same peer wait for it instead of dialing again.
-func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs []string) (*Conn, error) {
+func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs []string, offered []string) (*Conn, error) {
+	order := n.dialOrder(offered)
+	if len(order) == 0 {
+		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
+	}
 	var c *Conn
 	if !id.IsZero() {
 		n.mu.Lock()
@@ -493,7 +578,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	for attempt := 0; ; attempt++ {
 		errs = errs[:0]
 		for _, addr := range addrs {
-			l, err := n.dial(ctx, addr)
+			l, err := n.dialVia(ctx, order, addr, nil)
 			if err != nil {
 				errs = append(errs, err)
 				if isRejection(err) || ctx.Err() != nil {
@@ -623,6 +708,7 @@ func (n *Node) Close() error {
 		}()
 	}
 	wg.Wait()
+	n.closeQUIC()
 	if n.pmStop != nil {
 		n.pmStop()
 	}

@@ -64,272 +64,290 @@ func pair(t testing.TB, a, b *Node) (ca, cb *Conn) {
 }
 
 func TestMessagesKeepBoundariesAndOrder(t *testing.T) {
-	fp := func(n *Node) []security.Fingerprint { return []security.Fingerprint{n.Fingerprint()} }
-	idA, _ := security.NewIdentity()
-	idB, _ := security.NewIdentity()
-	modes := map[string][2]Config{
-		"psk":  {{}, {}},
-		"none": {{Security: SecurityNone}, {Security: SecurityNone}},
-		"pinned": {
-			{Identity: idA, Trust: []security.Fingerprint{idB.Fingerprint()}},
-			{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()}},
-		},
-	}
-	_ = fp
-	for name, cfgs := range modes {
-		t.Run(name, func(t *testing.T) {
-			a, b := newNode(t, cfgs[0]), newNode(t, cfgs[1])
-			ca, cb := pair(t, a, b)
-			if ca.Peer().ID != b.ID() || cb.Peer().ID != a.ID() {
-				t.Fatalf("peers: %v %v", ca.Peer().ID, cb.Peer().ID)
-			}
-			ctx := ctxT(t)
-			sizes := []int{0, 1, 125, 126, 65535, 65536, 1 << 20, DefaultMaxMessageSize}
-			go func() {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		fp := func(n *Node) []security.Fingerprint { return []security.Fingerprint{n.Fingerprint()} }
+		idA, _ := security.NewIdentity()
+		idB, _ := security.NewIdentity()
+		modes := map[string][2]Config{
+			"psk":  {{}, {}},
+			"none": {{Security: SecurityNone}, {Security: SecurityNone}},
+			"pinned": {
+				{Identity: idA, Trust: []security.Fingerprint{idB.Fingerprint()}},
+				{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()}},
+			},
+		}
+		_ = fp
+		for name, cfgs := range modes {
+			t.Run(name, func(t *testing.T) {
+				a, b := newNodeOn(t, tr, cfgs[0]), newNodeOn(t, tr, cfgs[1])
+				ca, cb := pair(t, a, b)
+				if ca.Peer().ID != b.ID() || cb.Peer().ID != a.ID() {
+					t.Fatalf("peers: %v %v", ca.Peer().ID, cb.Peer().ID)
+				}
+				ctx := ctxT(t)
+				sizes := []int{0, 1, 125, 126, 65535, 65536, 1 << 20, DefaultMaxMessageSize}
+				go func() {
+					for i, n := range sizes {
+						m := bytes.Repeat([]byte{byte(i)}, n)
+						if err := ca.SendMessage(ctx, m); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
 				for i, n := range sizes {
-					m := bytes.Repeat([]byte{byte(i)}, n)
-					if err := ca.SendMessage(ctx, m); err != nil {
-						t.Error(err)
+					m, err := cb.ReceiveMessage(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(m) != n || (n > 0 && (m[0] != byte(i) || m[n-1] != byte(i))) {
+						t.Fatalf("message %d: got %d bytes, want %d", i, len(m), n)
 					}
 				}
-			}()
-			for i, n := range sizes {
-				m, err := cb.ReceiveMessage(ctx)
-				if err != nil {
+				// And back the other way.
+				if err := cb.SendMessage(ctx, []byte("pong")); err != nil {
 					t.Fatal(err)
 				}
-				if len(m) != n || (n > 0 && (m[0] != byte(i) || m[n-1] != byte(i))) {
-					t.Fatalf("message %d: got %d bytes, want %d", i, len(m), n)
+				if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "pong" {
+					t.Fatalf("reply: %q %v", m, err)
 				}
-			}
-			// And back the other way.
-			if err := cb.SendMessage(ctx, []byte("pong")); err != nil {
-				t.Fatal(err)
-			}
-			if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "pong" {
-				t.Fatalf("reply: %q %v", m, err)
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func TestKeyMismatchFailsBothSides(t *testing.T) {
-	other, _ := security.GenerateKey()
-	rejected := make(chan error, 1)
-	b := newNode(t, Config{OnReject: func(_ net.Addr, err error) { rejected <- err }})
-	a := newNode(t, Config{Key: &other})
-	start := time.Now()
-	_, err := a.Connect(ctxT(t), b.Addr().String())
-	if !errors.Is(err, ErrKeyMismatch) {
-		t.Fatalf("dialer: got %v, want ErrKeyMismatch", err)
-	}
-	if !strings.Contains(err.Error(), "key") {
-		t.Errorf("dialer's error does not mention the key: %v", err)
-	}
-	select {
-	case err := <-rejected:
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		other, _ := security.GenerateKey()
+		rejected := make(chan error, 1)
+		b := newNodeOn(t, tr, Config{OnReject: func(_ net.Addr, err error) { rejected <- err }})
+		a := newNodeOn(t, tr, Config{Key: &other})
+		start := time.Now()
+		_, err := a.Connect(ctxT(t), b.Addr().String())
 		if !errors.Is(err, ErrKeyMismatch) {
-			t.Fatalf("listener: got %v, want ErrKeyMismatch", err)
+			t.Fatalf("dialer: got %v, want ErrKeyMismatch", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("listener never reported the mismatch")
-	}
-	t.Logf("mismatch detected on both sides after %v", time.Since(start))
+		if !strings.Contains(err.Error(), "key") {
+			t.Errorf("dialer's error does not mention the key: %v", err)
+		}
+		select {
+		case err := <-rejected:
+			if !errors.Is(err, ErrKeyMismatch) {
+				t.Fatalf("listener: got %v, want ErrKeyMismatch", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("listener never reported the mismatch")
+		}
+		t.Logf("mismatch detected on both sides after %v", time.Since(start))
+	})
 }
 
 func TestPinnedIdentities(t *testing.T) {
-	idA, _ := security.NewIdentity()
-	idB, _ := security.NewIdentity()
-	stranger, _ := security.NewIdentity()
-	rejected := make(chan error, 10)
-	b := newNode(t, Config{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()},
-		OnReject: func(_ net.Addr, err error) { rejected <- err }})
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		idA, _ := security.NewIdentity()
+		idB, _ := security.NewIdentity()
+		stranger, _ := security.NewIdentity()
+		rejected := make(chan error, 10)
+		b := newNodeOn(t, tr, Config{Identity: idB, Trust: []security.Fingerprint{idA.Fingerprint()},
+			OnReject: func(_ net.Addr, err error) { rejected <- err }})
 
-	// The dialer pins someone else: it refuses the listener, and tells it.
-	a1 := newNode(t, Config{Identity: idA, Trust: []security.Fingerprint{stranger.Fingerprint()}})
-	_, err := a1.Connect(ctxT(t), b.Addr().String())
-	var up *security.UntrustedPeerError
-	if !errors.As(err, &up) || !strings.Contains(err.Error(), idB.Fingerprint().String()) {
-		t.Fatalf("dialer pinning a stranger: got %v", err)
-	}
-	var rej *RejectedError
-	if err := <-rejected; !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(err.Error(), "does not trust this listener") {
-		t.Fatalf("listener refused by the dialer saw %v", err)
-	}
-
-	// The listener does not trust the dialer: the dialer is told why.
-	a2 := newNode(t, Config{Identity: stranger, Trust: []security.Fingerprint{idB.Fingerprint()}})
-	_, err = a2.Connect(ctxT(t), b.Addr().String())
-	if !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(rej.Reason, stranger.Fingerprint().String()) {
-		t.Fatalf("untrusted dialer: got %v", err)
-	}
-
-	// Both pinned: works.
-	a3 := newNode(t, Config{Identity: idA, Trust: []security.Fingerprint{idB.Fingerprint()}})
-	c, err := a3.Connect(ctxT(t), b.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Peer().Fingerprint != idB.Fingerprint() {
-		t.Fatalf("peer fingerprint %v", c.Peer().Fingerprint)
-	}
-}
-
-func TestAdmissionHook(t *testing.T) {
-	var seen Peer
-	b := newNode(t, Config{Admit: func(_ context.Context, p Peer) error {
-		seen = p
-		if p.Meta["role"] != "player" {
-			return errors.New("only players may join")
+		// The dialer pins someone else: it refuses the listener, and tells it.
+		a1 := newNodeOn(t, tr, Config{Identity: idA, Trust: []security.Fingerprint{stranger.Fingerprint()}})
+		_, err := a1.Connect(ctxT(t), b.Addr().String())
+		var up *security.UntrustedPeerError
+		if !errors.As(err, &up) || !strings.Contains(err.Error(), idB.Fingerprint().String()) {
+			t.Fatalf("dialer pinning a stranger: got %v", err)
 		}
-		return nil
-	}})
-	a := newNode(t, Config{Name: "spectator", Metadata: map[string]string{"role": "spectator"}})
-	_, err := a.Connect(ctxT(t), b.Addr().String())
-	var rej *RejectedError
-	if !errors.As(err, &rej) || rej.Reason != "only players may join" {
-		t.Fatalf("got %v, want a RejectedError with the hook's reason", err)
-	}
-	if seen.ID != a.ID() || seen.Name != "spectator" || seen.Fingerprint != a.Fingerprint() {
-		t.Fatalf("hook saw %+v", seen)
-	}
-	p := newNode(t, Config{Metadata: map[string]string{"role": "player"}})
-	if _, err := p.Connect(ctxT(t), b.Addr().String()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestMessageTooLarge(t *testing.T) {
-	a := newNode(t, Config{MaxMessageSize: 1 << 20})
-	b := newNode(t, Config{MaxMessageSize: 1000})
-	ca, cb := pair(t, a, b)
-	ctx := ctxT(t)
-	if err := cb.SendMessage(ctx, make([]byte, 1001)); !errors.Is(err, ErrMessageTooLarge) {
-		t.Fatalf("local check: got %v", err)
-	}
-	// The local refusal left the connection intact.
-	if err := cb.SendMessage(ctx, []byte("still here")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "still here" {
-		t.Fatalf("%q %v", m, err)
-	}
-	// a does not know b's limit: b closes with 1009, after delivering what came before.
-	ca.SendMessage(ctx, []byte("before"))
-	ca.SendMessage(ctx, make([]byte, 5000))
-	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "before" {
-		t.Fatalf("message before the oversized one: %q %v", m, err)
-	}
-	if _, err := cb.ReceiveMessage(ctx); !errors.Is(err, ErrMessageTooLarge) {
-		t.Fatalf("receiver: got %v", err)
-	}
-	if _, err := ca.ReceiveMessage(ctx); !errors.Is(err, ErrMessageTooLarge) {
-		t.Fatalf("sender: got %v, want the peer's 1009 close", err)
-	}
-}
-
-func TestBackPressure(t *testing.T) {
-	const buf = 64 << 10
-	a := newNode(t, Config{SendBuffer: buf})
-	b := newNode(t, Config{ReceiveBuffer: buf})
-	ca, cb := pair(t, a, b)
-	msg := make([]byte, 4096)
-	sent := 0
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		err := ca.SendMessage(ctx, msg)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
+		var rej *RejectedError
+		if err := <-rejected; !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(err.Error(), "does not trust this listener") {
+			t.Fatalf("listener refused by the dialer saw %v", err)
 		}
+
+		// The listener does not trust the dialer: the dialer is told why.
+		a2 := newNodeOn(t, tr, Config{Identity: stranger, Trust: []security.Fingerprint{idB.Fingerprint()}})
+		_, err = a2.Connect(ctxT(t), b.Addr().String())
+		if !errors.As(err, &rej) || rej.Code != wire.CloseUntrusted || !strings.Contains(rej.Reason, stranger.Fingerprint().String()) {
+			t.Fatalf("untrusted dialer: got %v", err)
+		}
+
+		// Both pinned: works.
+		a3 := newNodeOn(t, tr, Config{Identity: idA, Trust: []security.Fingerprint{idB.Fingerprint()}})
+		c, err := a3.Connect(ctxT(t), b.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		sent++
-		if sent > 100000 { // 400 MiB: nothing holds the sender back
-			t.Fatal("SendMessage never blocked on a peer that does not read")
+		if c.Peer().Fingerprint != idB.Fingerprint() {
+			t.Fatalf("peer fingerprint %v", c.Peer().Fingerprint)
 		}
-	}
-	t.Logf("sender blocked after %d KiB with a %d KiB send and receive buffer", sent*4, buf>>10)
-	// Everything queued arrives once the reader reads.
-	ctx := ctxT(t)
-	for i := 0; i < sent; i++ {
-		if _, err := cb.ReceiveMessage(ctx); err != nil {
-			t.Fatalf("message %d of %d: %v", i, sent, err)
+	})
+}
+
+func TestAdmissionHook(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		var seen Peer
+		b := newNodeOn(t, tr, Config{Admit: func(_ context.Context, p Peer) error {
+			seen = p
+			if p.Meta["role"] != "player" {
+				return errors.New("only players may join")
+			}
+			return nil
+		}})
+		a := newNodeOn(t, tr, Config{Name: "spectator", Metadata: map[string]string{"role": "spectator"}})
+		_, err := a.Connect(ctxT(t), b.Addr().String())
+		var rej *RejectedError
+		if !errors.As(err, &rej) || rej.Reason != "only players may join" {
+			t.Fatalf("got %v, want a RejectedError with the hook's reason", err)
 		}
-	}
+		if seen.ID != a.ID() || seen.Name != "spectator" || seen.Fingerprint != a.Fingerprint() {
+			t.Fatalf("hook saw %+v", seen)
+		}
+		p := newNodeOn(t, tr, Config{Metadata: map[string]string{"role": "player"}})
+		if _, err := p.Connect(ctxT(t), b.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestMessageTooLarge(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a := newNodeOn(t, tr, Config{MaxMessageSize: 1 << 20})
+		b := newNodeOn(t, tr, Config{MaxMessageSize: 1000})
+		ca, cb := pair(t, a, b)
+		ctx := ctxT(t)
+		if err := cb.SendMessage(ctx, make([]byte, 1001)); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("local check: got %v", err)
+		}
+		// The local refusal left the connection intact.
+		if err := cb.SendMessage(ctx, []byte("still here")); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "still here" {
+			t.Fatalf("%q %v", m, err)
+		}
+		// a does not know b's limit: b closes with 1009, after delivering what came before.
+		ca.SendMessage(ctx, []byte("before"))
+		ca.SendMessage(ctx, make([]byte, 5000))
+		if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "before" {
+			t.Fatalf("message before the oversized one: %q %v", m, err)
+		}
+		if _, err := cb.ReceiveMessage(ctx); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("receiver: got %v", err)
+		}
+		if _, err := ca.ReceiveMessage(ctx); !errors.Is(err, ErrMessageTooLarge) {
+			t.Fatalf("sender: got %v, want the peer's 1009 close", err)
+		}
+	})
+}
+
+func TestBackPressure(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		const buf = 64 << 10
+		a := newNodeOn(t, tr, Config{SendBuffer: buf})
+		b := newNodeOn(t, tr, Config{ReceiveBuffer: buf})
+		ca, cb := pair(t, a, b)
+		msg := make([]byte, 4096)
+		sent := 0
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			err := ca.SendMessage(ctx, msg)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			if sent > 100000 { // 400 MiB: nothing holds the sender back
+				t.Fatal("SendMessage never blocked on a peer that does not read")
+			}
+		}
+		t.Logf("sender blocked after %d KiB with a %d KiB send and receive buffer", sent*4, buf>>10)
+		// Everything queued arrives once the reader reads.
+		ctx := ctxT(t)
+		for i := 0; i < sent; i++ {
+			if _, err := cb.ReceiveMessage(ctx); err != nil {
+				t.Fatalf("message %d of %d: %v", i, sent, err)
+			}
+		}
+	})
 }
 
 func TestCloseDeliversEverything(t *testing.T) {
-	a, b := newNode(t, Config{}), newNode(t, Config{})
-	ca, cb := pair(t, a, b)
-	ctx := ctxT(t)
-	const n = 2000
-	for i := 0; i < n; i++ {
-		if err := ca.SendMessage(ctx, []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		ctx := ctxT(t)
+		const n = 2000
+		for i := 0; i < n; i++ {
+			if err := ca.SendMessage(ctx, []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- ca.Close() }()
-	for i := 0; i < n; i++ {
-		m, err := cb.ReceiveMessage(ctx)
-		if err != nil || string(m) != fmt.Sprint(i) {
-			t.Fatalf("message %d: %q %v", i, m, err)
+		closed := make(chan error, 1)
+		go func() { closed <- ca.Close() }()
+		for i := 0; i < n; i++ {
+			m, err := cb.ReceiveMessage(ctx)
+			if err != nil || string(m) != fmt.Sprint(i) {
+				t.Fatalf("message %d: %q %v", i, m, err)
+			}
 		}
-	}
-	if _, err := cb.ReceiveMessage(ctx); err != io.EOF {
-		t.Fatalf("after the last message: %v, want io.EOF", err)
-	}
-	if err := <-closed; err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if s, _ := cb.State(); s.Kind != StateCancelled {
-		t.Fatalf("receiver state %v", s)
-	}
-	if err := ca.SendMessage(ctx, nil); !errors.Is(err, ErrClosed) {
-		t.Fatalf("send after close: %v", err)
-	}
+		if _, err := cb.ReceiveMessage(ctx); err != io.EOF {
+			t.Fatalf("after the last message: %v, want io.EOF", err)
+		}
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if s, _ := cb.State(); s.Kind != StateCancelled {
+			t.Fatalf("receiver state %v", s)
+		}
+		if err := ca.SendMessage(ctx, nil); !errors.Is(err, ErrClosed) {
+			t.Fatalf("send after close: %v", err)
+		}
+	})
 }
 
 func TestAbortIsSeenByPeer(t *testing.T) {
-	a, b := newNode(t, Config{}), newNode(t, Config{})
-	ca, cb := pair(t, a, b)
-	ca.Abort()
-	_, err := cb.ReceiveMessage(ctxT(t))
-	if err == nil || err == io.EOF {
-		t.Fatalf("got %v, want a failure", err)
-	}
-	s, _ := cb.State()
-	if s.Kind != StateFailed {
-		t.Fatalf("state %v", s)
-	}
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		ca.Abort()
+		_, err := cb.ReceiveMessage(ctxT(t))
+		if err == nil || err == io.EOF {
+			t.Fatalf("got %v, want a failure", err)
+		}
+		s, _ := cb.State()
+		if s.Kind != StateFailed {
+			t.Fatalf("state %v", s)
+		}
+	})
 }
 
 func TestStatesAreObservable(t *testing.T) {
-	var mu sync.Mutex
-	var seen []StateKind
-	a := newNode(t, Config{OnStateChange: func(_ *Conn, s State) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		var mu sync.Mutex
+		var seen []StateKind
+		a := newNodeOn(t, tr, Config{OnStateChange: func(_ *Conn, s State) {
+			mu.Lock()
+			seen = append(seen, s.Kind)
+			mu.Unlock()
+		}})
+		b := newNodeOn(t, tr, Config{})
+		ca, _ := pair(t, a, b)
+		s, changed := ca.State()
+		if s.Kind != StateReady {
+			t.Fatalf("state %v", s)
+		}
+		ca.Close()
+		<-changed
+		if s, _ := ca.State(); s.Kind != StateCancelled {
+			t.Fatalf("after Close: %v", s)
+		}
 		mu.Lock()
-		seen = append(seen, s.Kind)
-		mu.Unlock()
-	}})
-	b := newNode(t, Config{})
-	ca, _ := pair(t, a, b)
-	s, changed := ca.State()
-	if s.Kind != StateReady {
-		t.Fatalf("state %v", s)
-	}
-	ca.Close()
-	<-changed
-	if s, _ := ca.State(); s.Kind != StateCancelled {
-		t.Fatalf("after Close: %v", s)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if fmt.Sprint(seen) != "[ready cancelled]" {
-		t.Fatalf("OnStateChange saw %v", seen)
-	}
+		defer mu.Unlock()
+		if fmt.Sprint(seen) != "[ready cancelled]" {
+			t.Fatalf("OnStateChange saw %v", seen)
+		}
+	})
 }
 
 // A peer that speaks garbage after the handshake loses its own connection;
@@ -420,32 +438,34 @@ func TestConfigRejectsBadValues(t *testing.T) {
 }
 
 func TestPreparingThenReady(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	a := newNode(t, Config{OnStateChange: func(c *Conn, s State) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		var mu sync.Mutex
+		var seen []string
+		a := newNodeOn(t, tr, Config{OnStateChange: func(c *Conn, s State) {
+			mu.Lock()
+			seen = append(seen, s.Kind.String())
+			mu.Unlock()
+		}})
+		b := newNodeOn(t, tr, Config{})
+		c, err := a.ConnectAdvert(ctxT(t), advertOfNode(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Peer().ID != b.ID() || c.Peer().Fingerprint != b.Fingerprint() {
+			t.Fatalf("peer %+v", c.Peer())
+		}
+		// A failed attempt ends in failed, with the reason.
+		other, _ := security.GenerateKey()
+		x := newNodeOn(t, tr, Config{Key: &other})
+		if _, err := a.ConnectAdvert(ctxT(t), advertOfNode(x)); !errors.Is(err, ErrKeyMismatch) {
+			t.Fatalf("got %v", err)
+		}
 		mu.Lock()
-		seen = append(seen, s.Kind.String())
-		mu.Unlock()
-	}})
-	b := newNode(t, Config{})
-	c, err := a.ConnectAdvert(ctxT(t), advertOfNode(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Peer().ID != b.ID() || c.Peer().Fingerprint != b.Fingerprint() {
-		t.Fatalf("peer %+v", c.Peer())
-	}
-	// A failed attempt ends in failed, with the reason.
-	other, _ := security.GenerateKey()
-	x := newNode(t, Config{Key: &other})
-	if _, err := a.ConnectAdvert(ctxT(t), advertOfNode(x)); !errors.Is(err, ErrKeyMismatch) {
-		t.Fatalf("got %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if got := strings.Join(seen, " "); got != "preparing ready preparing failed" {
-		t.Fatalf("states seen: %s", got)
-	}
+		defer mu.Unlock()
+		if got := strings.Join(seen, " "); got != "preparing ready preparing failed" {
+			t.Fatalf("states seen: %s", got)
+		}
+	})
 }
 
 func TestPeerIDPersistence(t *testing.T) {
@@ -473,48 +493,50 @@ func TestPeerIDPersistence(t *testing.T) {
 
 // Several goroutines receiving from one Conn get every message exactly once.
 func TestConcurrentReceivers(t *testing.T) {
-	a, b := newNode(t, Config{}), newNode(t, Config{})
-	ca, cb := pair(t, a, b)
-	ctx := ctxT(t)
-	const n = 3000
-	var mu sync.Mutex
-	seen := make(map[string]int)
-	var wg sync.WaitGroup
-	for r := 0; r < 4; r++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				m, err := cb.ReceiveMessage(ctx)
-				if err != nil {
-					return // io.EOF after the sender's Close
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		ctx := ctxT(t)
+		const n = 3000
+		var mu sync.Mutex
+		seen := make(map[string]int)
+		var wg sync.WaitGroup
+		for r := 0; r < 4; r++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					m, err := cb.ReceiveMessage(ctx)
+					if err != nil {
+						return // io.EOF after the sender's Close
+					}
+					mu.Lock()
+					seen[string(m)]++
+					mu.Unlock()
 				}
-				mu.Lock()
-				seen[string(m)]++
-				mu.Unlock()
+			}()
+		}
+		for i := 0; i < n; i++ {
+			if err := ca.SendMessage(ctx, []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
 			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		if err := ca.SendMessage(ctx, []byte(fmt.Sprint(i))); err != nil {
+			if i%100 == 0 {
+				time.Sleep(time.Millisecond) // let the receivers go idle now and then
+			}
+		}
+		if err := ca.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if i%100 == 0 {
-			time.Sleep(time.Millisecond) // let the receivers go idle now and then
+		wg.Wait()
+		if len(seen) != n {
+			t.Fatalf("received %d distinct messages, want %d", len(seen), n)
 		}
-	}
-	if err := ca.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if len(seen) != n {
-		t.Fatalf("received %d distinct messages, want %d", len(seen), n)
-	}
-	for m, k := range seen {
-		if k != 1 {
-			t.Fatalf("message %s received %d times", m, k)
+		for m, k := range seen {
+			if k != 1 {
+				t.Fatalf("message %s received %d times", m, k)
+			}
 		}
-	}
+	})
 }
 
 func TestConfigProxyErrorsHidePassword(t *testing.T) {
@@ -589,34 +611,36 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 // ReceiveMessage honours its ctx, also while it reads the link itself,
 // and the connection stays usable after.
 func TestReceiveMessageHonoursCtx(t *testing.T) {
-	a, b := newNode(t, Config{}), newNode(t, Config{})
-	ca, cb := pair(t, a, b)
-	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := cb.ReceiveMessage(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("got %v, want DeadlineExceeded", err)
-	}
-	// One ctx for several receives, then cancelled while blocked.
-	loop, stop := context.WithCancel(context.Background())
-	for i := 0; i < 3; i++ {
-		if err := ca.SendMessage(ctxT(t), []byte("m")); err != nil {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := cb.ReceiveMessage(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want DeadlineExceeded", err)
+		}
+		// One ctx for several receives, then cancelled while blocked.
+		loop, stop := context.WithCancel(context.Background())
+		for i := 0; i < 3; i++ {
+			if err := ca.SendMessage(ctxT(t), []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cb.ReceiveMessage(loop); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.AfterFunc(50*time.Millisecond, stop)
+		if _, err := cb.ReceiveMessage(loop); !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want Canceled", err)
+		}
+		if _, err := cb.ReceiveMessage(loop); !errors.Is(err, context.Canceled) {
+			t.Fatalf("with the ctx already done: got %v", err)
+		}
+		if err := ca.SendMessage(ctxT(t), []byte("after")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cb.ReceiveMessage(loop); err != nil {
-			t.Fatal(err)
+		if m, err := cb.ReceiveMessage(ctxT(t)); err != nil || string(m) != "after" {
+			t.Fatalf("after the cancellations: %q %v", m, err)
 		}
-	}
-	time.AfterFunc(50*time.Millisecond, stop)
-	if _, err := cb.ReceiveMessage(loop); !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v, want Canceled", err)
-	}
-	if _, err := cb.ReceiveMessage(loop); !errors.Is(err, context.Canceled) {
-		t.Fatalf("with the ctx already done: got %v", err)
-	}
-	if err := ca.SendMessage(ctxT(t), []byte("after")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := cb.ReceiveMessage(ctxT(t)); err != nil || string(m) != "after" {
-		t.Fatalf("after the cancellations: %q %v", m, err)
-	}
+	})
 }

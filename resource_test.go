@@ -37,147 +37,153 @@ func receiveOne(ctx context.Context, c *Conn, dir string, opts *AcceptOptions) (
 }
 
 func TestResourceTransfer(t *testing.T) {
-	for name, cfgs := range streamModes() {
-		for _, fromListener := range []bool{false, true} {
-			t.Run(name, func(t *testing.T) {
-				a, b := newNode(t, cfgs[0]), newNode(t, cfgs[1])
-				ca, cb := pair(t, a, b)
-				sender, receiver := ca, cb
-				if fromListener {
-					sender, receiver = cb, ca
-				}
-				src, data := randomFile(t, t.TempDir(), 3<<20+17)
-				dst := t.TempDir()
-				ctx := ctxT(t)
-				type res struct {
-					got ReceivedResource
-					in  *IncomingResource
-					err error
-				}
-				ch := make(chan res, 1)
-				go func() {
-					got, in, err := receiveOne(ctx, receiver, dst, nil)
-					ch <- res{got, in, err}
-				}()
-				f, _ := os.Open(src)
-				defer f.Close()
-				var last atomic.Int64
-				err := sender.SendResourceOffer(ctx, ResourceOffer{Name: "dir/data.bin", Size: int64(len(data)), Meta: map[string]string{"type": "application/octet-stream"}}, f, func(done, total int64) { last.Store(done) })
-				if err != nil {
-					t.Fatal(err)
-				}
-				r := <-ch
-				if r.err != nil {
-					t.Fatal(r.err)
-				}
-				if r.in.Name != "dir/data.bin" || r.in.Size != int64(len(data)) || r.in.Meta["type"] != "application/octet-stream" || r.in.Peer.ID != sender.n.ID() {
-					t.Fatalf("offer seen as %+v", r.in)
-				}
-				if r.got.SHA256 != sha256.Sum256(data) || last.Load() != int64(len(data)) {
-					t.Fatalf("received %+v, progress ended at %d", r.got, last.Load())
-				}
-				onDisk, _ := os.ReadFile(filepath.Join(dst, "dir", "data.bin"))
-				if !bytes.Equal(onDisk, data) {
-					t.Fatal("file content differs")
-				}
-			})
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		for name, cfgs := range streamModes() {
+			for _, fromListener := range []bool{false, true} {
+				t.Run(name, func(t *testing.T) {
+					a, b := newNodeOn(t, tr, cfgs[0]), newNodeOn(t, tr, cfgs[1])
+					ca, cb := pair(t, a, b)
+					sender, receiver := ca, cb
+					if fromListener {
+						sender, receiver = cb, ca
+					}
+					src, data := randomFile(t, t.TempDir(), 3<<20+17)
+					dst := t.TempDir()
+					ctx := ctxT(t)
+					type res struct {
+						got ReceivedResource
+						in  *IncomingResource
+						err error
+					}
+					ch := make(chan res, 1)
+					go func() {
+						got, in, err := receiveOne(ctx, receiver, dst, nil)
+						ch <- res{got, in, err}
+					}()
+					f, _ := os.Open(src)
+					defer f.Close()
+					var last atomic.Int64
+					err := sender.SendResourceOffer(ctx, ResourceOffer{Name: "dir/data.bin", Size: int64(len(data)), Meta: map[string]string{"type": "application/octet-stream"}}, f, func(done, total int64) { last.Store(done) })
+					if err != nil {
+						t.Fatal(err)
+					}
+					r := <-ch
+					if r.err != nil {
+						t.Fatal(r.err)
+					}
+					if r.in.Name != "dir/data.bin" || r.in.Size != int64(len(data)) || r.in.Meta["type"] != "application/octet-stream" || r.in.Peer.ID != sender.n.ID() {
+						t.Fatalf("offer seen as %+v", r.in)
+					}
+					if r.got.SHA256 != sha256.Sum256(data) || last.Load() != int64(len(data)) {
+						t.Fatalf("received %+v, progress ended at %d", r.got, last.Load())
+					}
+					onDisk, _ := os.ReadFile(filepath.Join(dst, "dir", "data.bin"))
+					if !bytes.Equal(onDisk, data) {
+						t.Fatal("file content differs")
+					}
+				})
+			}
 		}
-	}
+	})
 }
 
 func TestResourceRejectAndExisting(t *testing.T) {
-	a, b := newNode(t, Config{}), newNode(t, Config{})
-	ca, cb := pair(t, a, b)
-	ctx := ctxT(t)
-	dst := t.TempDir()
-	go func() {
-		in, err := cb.AcceptResource(ctx)
-		if err == nil {
-			in.Reject(ctx, "not now")
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		ctx := ctxT(t)
+		dst := t.TempDir()
+		go func() {
+			in, err := cb.AcceptResource(ctx)
+			if err == nil {
+				in.Reject(ctx, "not now")
+			}
+		}()
+		err := ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
+		var re *ResourceRejectedError
+		if !errors.As(err, &re) || re.Reason != "not now" {
+			t.Fatalf("rejected offer: %v", err)
 		}
-	}()
-	err := ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
-	var re *ResourceRejectedError
-	if !errors.As(err, &re) || re.Reason != "not now" {
-		t.Fatalf("rejected offer: %v", err)
-	}
-	os.WriteFile(filepath.Join(dst, "x.txt"), []byte("mine"), 0o644)
-	go receiveOne(ctx, cb, dst, nil)
-	err = ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
-	if !errors.Is(err, ErrResourceExists) {
-		t.Fatalf("existing name: %v", err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dst, "x.txt")); string(b) != "mine" {
-		t.Fatalf("existing file now holds %q", b)
-	}
-	// Names from the network cannot escape the directory: the sender
-	// refuses them before offering.
-	for _, bad := range []string{"../x", "/etc/passwd", "", "a\x00b", `a\b`} {
-		if err := ca.SendResource(ctx, bad, bytes.NewReader(nil), 0, nil); err == nil {
-			t.Errorf("name %q was sent", bad)
+		os.WriteFile(filepath.Join(dst, "x.txt"), []byte("mine"), 0o644)
+		go receiveOne(ctx, cb, dst, nil)
+		err = ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
+		if !errors.Is(err, ErrResourceExists) {
+			t.Fatalf("existing name: %v", err)
 		}
-	}
+		if b, _ := os.ReadFile(filepath.Join(dst, "x.txt")); string(b) != "mine" {
+			t.Fatalf("existing file now holds %q", b)
+		}
+		// Names from the network cannot escape the directory: the sender
+		// refuses them before offering.
+		for _, bad := range []string{"../x", "/etc/passwd", "", "a\x00b", `a\b`} {
+			if err := ca.SendResource(ctx, bad, bytes.NewReader(nil), 0, nil); err == nil {
+				t.Errorf("name %q was sent", bad)
+			}
+		}
+	})
 }
 
 // A transfer cut off half way resumes from what the receiver verified.
 func TestResourceResume(t *testing.T) {
-	a, b := newNode(t, Config{}), newNode(t, Config{})
-	ca, cb := pair(t, a, b)
-	src, data := randomFile(t, t.TempDir(), 8<<20)
-	dst := t.TempDir()
-	ctx := ctxT(t)
-	f, _ := os.Open(src)
-	defer f.Close()
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		src, data := randomFile(t, t.TempDir(), 8<<20)
+		dst := t.TempDir()
+		ctx := ctxT(t)
+		f, _ := os.Open(src)
+		defer f.Close()
 
-	// First attempt: the sender gives up after about 2 MiB.
-	recv := make(chan error, 1)
-	go func() {
-		_, _, err := receiveOne(ctx, cb, dst, nil)
-		recv <- err
-	}()
-	sctx, cancel := context.WithCancel(ctx)
-	err := ca.SendResource(sctx, "big.bin", f, int64(len(data)), func(done, total int64) {
-		if done >= 2<<20 {
-			cancel()
+		// First attempt: the sender gives up after about 2 MiB.
+		recv := make(chan error, 1)
+		go func() {
+			_, _, err := receiveOne(ctx, cb, dst, nil)
+			recv <- err
+		}()
+		sctx, cancel := context.WithCancel(ctx)
+		err := ca.SendResource(sctx, "big.bin", f, int64(len(data)), func(done, total int64) {
+			if done >= 2<<20 {
+				cancel()
+			}
+		})
+		cancel()
+		if err == nil {
+			t.Fatal("cancelled transfer succeeded")
+		}
+		if err := <-recv; err == nil {
+			t.Fatal("receiver finished a cancelled transfer")
+		}
+		if _, err := os.Stat(filepath.Join(dst, "big.bin")); !os.IsNotExist(err) {
+			t.Fatalf("final name exists after a failed transfer: %v", err)
+		}
+
+		// Second attempt continues.
+		type res struct {
+			got ReceivedResource
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() {
+			got, _, err := receiveOne(ctx, cb, dst, nil)
+			ch <- res{got, err}
+		}()
+		var first atomic.Int64
+		first.Store(-1)
+		if err := ca.SendResource(ctx, "big.bin", f, int64(len(data)), func(done, total int64) { first.CompareAndSwap(-1, done) }); err != nil {
+			t.Fatal(err)
+		}
+		r := <-ch
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.got.Resumed == 0 || first.Load() == 0 {
+			t.Fatalf("second attempt started from zero (resumed %d)", r.got.Resumed)
+		}
+		onDisk, _ := os.ReadFile(filepath.Join(dst, "big.bin"))
+		if sha256.Sum256(onDisk) != sha256.Sum256(data) {
+			t.Fatal("resumed file differs")
 		}
 	})
-	cancel()
-	if err == nil {
-		t.Fatal("cancelled transfer succeeded")
-	}
-	if err := <-recv; err == nil {
-		t.Fatal("receiver finished a cancelled transfer")
-	}
-	if _, err := os.Stat(filepath.Join(dst, "big.bin")); !os.IsNotExist(err) {
-		t.Fatalf("final name exists after a failed transfer: %v", err)
-	}
-
-	// Second attempt continues.
-	type res struct {
-		got ReceivedResource
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		got, _, err := receiveOne(ctx, cb, dst, nil)
-		ch <- res{got, err}
-	}()
-	var first atomic.Int64
-	first.Store(-1)
-	if err := ca.SendResource(ctx, "big.bin", f, int64(len(data)), func(done, total int64) { first.CompareAndSwap(-1, done) }); err != nil {
-		t.Fatal(err)
-	}
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.got.Resumed == 0 || first.Load() == 0 {
-		t.Fatalf("second attempt started from zero (resumed %d)", r.got.Resumed)
-	}
-	onDisk, _ := os.ReadFile(filepath.Join(dst, "big.bin"))
-	if sha256.Sum256(onDisk) != sha256.Sum256(data) {
-		t.Fatal("resumed file differs")
-	}
 }
 
 // Bytes corrupted on the way are caught by the SHA-256 and the file is

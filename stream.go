@@ -39,9 +39,9 @@ type Stream struct {
 	name string
 	meta map[string]string
 	kind string
-	nc   net.Conn // TLS over raw, or raw
+	nc   net.Conn // TLS over raw, or raw; a QUIC stream (quic.go)
 	raw  net.Conn
-	w    *streamWriter
+	w    streamSink
 
 	taken bool // handed to the application; guarded by c.mu
 
@@ -49,9 +49,25 @@ type Stream struct {
 	closed bool
 }
 
+// streamSink is a stream's write side: the ring of streamWriter over TLS
+// or TCP, or a QUIC stream written directly (quicSink), since quic-go's
+// write deadlines leave the stream usable.
+type streamSink interface {
+	Write(p []byte) (int, error)
+	CloseWrite() error
+	Close(abort bool)        // flush then close, or drop what is queued and reset
+	SetDeadline(t time.Time) // the write deadline
+	Done() <-chan struct{}   // closed once the stream's connection is released
+}
+
 func (c *Conn) newStream(id uint64, name string, meta map[string]string, kind string, nc, raw net.Conn) *Stream {
 	s := &Stream{c: c, id: id, name: name, meta: meta, kind: kind, nc: nc, raw: raw}
-	s.w = newStreamWriter(nc, raw, c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.dropStream(s) })
+	onEnd := func() { c.dropStream(s) }
+	if qs, ok := nc.(*quicStream); ok {
+		s.w = newQUICSink(qs, onEnd)
+	} else {
+		s.w = newStreamWriter(nc, raw, c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, onEnd)
+	}
 	return s
 }
 
@@ -117,10 +133,10 @@ func (s *Stream) Abort() {
 }
 
 // LocalAddr returns the local address of the stream's connection.
-func (s *Stream) LocalAddr() net.Addr { return s.w.local }
+func (s *Stream) LocalAddr() net.Addr { return s.nc.LocalAddr() }
 
 // RemoteAddr returns the peer's address of the stream's connection.
-func (s *Stream) RemoteAddr() net.Addr { return s.w.peer }
+func (s *Stream) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (s *Stream) SetDeadline(t time.Time) error {
@@ -242,6 +258,14 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 	c.nextStream++
 	id := c.nextStream
 	c.mu.Unlock()
+	if l.quic != nil {
+		// Either side opens QUIC streams: no request to the dialer.
+		s, err := c.openQUICStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
+		if err != nil {
+			return nil, serr(err)
+		}
+		return s, nil
+	}
 	if l.outgoing {
 		s, err := c.dialStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
 		if err != nil {
@@ -378,6 +402,22 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 	if err != nil {
 		return nil, err
 	}
+	s, err := c.streamHandshake(ctx, l, nc, raw, exp, o)
+	if err != nil {
+		return nil, err
+	}
+	ok = stop()
+	if !ok {
+		s.Abort()
+		return nil, ctx.Err()
+	}
+	return c.keepOpened(s, o)
+}
+
+// streamHandshake opens a stream over nc, a connection of its own (TLS
+// session exp) or a QUIC stream (exp nil): the StreamOpen with its proof,
+// the acceptor's answer and its proof. raw is under nc.
+func (c *Conn) streamHandshake(ctx context.Context, l *link, nc, raw net.Conn, exp []byte, o *wire.StreamOpen) (*Stream, error) {
 	o.Handle = l.handle
 	o.Proof = streamProof(&l.streamKey, "client", exp, o)
 	b, err := wire.AppendStreamOpen(nil, o)
@@ -400,12 +440,12 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 	if !hmac.Equal(a.Proof, streamProof(&l.streamKey, "server", exp, o)) {
 		return nil, errors.New("the peer's stream proof does not match: not the connection's peer")
 	}
-	if !stop() {
-		return nil, ctx.Err()
-	}
 	raw.SetDeadline(time.Time{})
-	ok = true
-	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, nc, raw)
+	return c.newStream(o.ID, o.Name, o.Meta, o.Kind, nc, raw), nil
+}
+
+// keepOpened records a stream this side opened, unless c has ended.
+func (c *Conn) keepOpened(s *Stream, o *wire.StreamOpen) (*Stream, error) {
 	s.taken = !o.Reply // opened by the application, not for its AcceptStream
 	if !c.keepStream(s) {
 		s.Abort()
@@ -467,7 +507,7 @@ func (c *Conn) endStreams() {
 func (c *Conn) closeStreams() {
 	for _, s := range c.streamsWhere(func(*Stream) bool { return true }) {
 		s.Close()
-		<-s.w.done
+		<-s.w.Done()
 	}
 }
 

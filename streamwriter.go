@@ -120,6 +120,9 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	}
 }
 
+// Done is closed when the writer goroutine has returned.
+func (w *streamWriter) Done() <-chan struct{} { return w.done }
+
 // SetDeadline sets the write deadline.
 func (w *streamWriter) SetDeadline(t time.Time) {
 	w.mu.Lock()

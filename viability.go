@@ -186,6 +186,9 @@ func (n *Node) pathEvent(e pathmon.Event) {
 				continue
 			}
 			a := ap.Addr().Unmap()
+			if a.IsUnspecified() {
+				continue // a QUIC link's socket serves every address; QUIC's idle timeout covers a lost one
+			}
 			isUp, present := up[a]
 			switch {
 			case !present && !a.IsLoopback():

@@ -17,6 +17,8 @@ import (
 	"context"
 	"sort"
 	"time"
+
+	"github.com/nearnet/nearnet"
 )
 
 // Result is one measurement of nearnet and of the baseline.
@@ -40,6 +42,12 @@ type Options struct {
 	// FileSize, if set, is the file measurement's size instead of 1 GiB
 	// (64 MiB with Quick).
 	FileSize int64
+	// Transport is the transport nearnet's rows run over: TransportTCP
+	// (raw TLS 1.3 and raw UDP baselines) or TransportQUIC (raw quic-go
+	// baselines; the file rows, which run child processes over TCP, are
+	// left out). TransportAuto, the zero value, measures TCP, which it
+	// dials first.
+	Transport nearnet.Transport
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 }
@@ -71,9 +79,16 @@ func finish(r Result, goal string, met func(r Result) bool) Result {
 
 // Run measures everything and returns the results in a fixed order.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	steps := []func(context.Context, Options) ([]Result, error){
-		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, datagrams1200,
+	if o.Transport == nearnet.TransportAuto {
+		o.Transport = nearnet.TransportTCP
 	}
+	steps := []func(context.Context, Options) ([]Result, error){
+		connect, rate64, rate1K, pingPong, bulk1M, streamBulk,
+	}
+	if o.Transport == nearnet.TransportTCP {
+		steps = append(steps, file)
+	}
+	steps = append(steps, browseToReady, datagrams1200)
 	var out []Result
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nearnet/nearnet"
 	"net"
 	"sync/atomic"
 	"time"
@@ -149,8 +150,8 @@ func datagramWarmup(count int) int { return min(count, 2000) }
 
 // NearnetDatagrams measures count size-byte datagrams from one Conn to its
 // peer on loopback (after a warm-up on the same pair).
-func NearnetDatagrams(ctx context.Context, size, count int) (DatagramRun, error) {
-	p, err := newNNPair(ctx)
+func NearnetDatagrams(ctx context.Context, tr nearnet.Transport, size, count int) (DatagramRun, error) {
+	p, err := newNNPair(ctx, tr)
 	if err != nil {
 		return DatagramRun{}, err
 	}

@@ -12,13 +12,13 @@ import (
 
 // NearnetConnect measures n times: dial, TLS, upgrade, hello, then one
 // 64-byte message until the listener has received it.
-func NearnetConnect(ctx context.Context, n int) ([]time.Duration, error) {
-	a, err := newNode(nil)
+func NearnetConnect(ctx context.Context, tr nearnet.Transport, n int) ([]time.Duration, error) {
+	a, err := newNode(tr, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
-	b, err := newNode(nil)
+	b, err := newNode(tr, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +101,8 @@ func RawConnect(ctx context.Context, n int) ([]time.Duration, error) {
 
 // NearnetOneWay sends count messages of size bytes one way and returns the
 // time until the last one was received.
-func NearnetOneWay(ctx context.Context, size, count int) (time.Duration, error) {
-	p, err := newNNPair(ctx)
+func NearnetOneWay(ctx context.Context, tr nearnet.Transport, size, count int) (time.Duration, error) {
+	p, err := newNNPair(ctx, tr)
 	if err != nil {
 		return 0, err
 	}
@@ -192,8 +192,8 @@ func rawOneWay(ctx context.Context, size, count int, framed bool) (time.Duration
 }
 
 // NearnetPingPong measures n round trips of a size-byte message.
-func NearnetPingPong(ctx context.Context, size, n int) ([]time.Duration, error) {
-	p, err := newNNPair(ctx)
+func NearnetPingPong(ctx context.Context, tr nearnet.Transport, size, n int) ([]time.Duration, error) {
+	p, err := newNNPair(ctx, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -266,9 +266,9 @@ func RawPingPong(ctx context.Context, size, n int) ([]time.Duration, error) {
 // NearnetBrowseToReady measures n times, each with a fresh node: from the
 // start of a browse on the loopback interface to a ready connection to a
 // peer advertised there.
-func NearnetBrowseToReady(ctx context.Context, n int) ([]time.Duration, error) {
+func NearnetBrowseToReady(ctx context.Context, tr nearnet.Transport, n int) ([]time.Duration, error) {
 	lo := []string{loopbackName()}
-	b, err := newNode(func(c *nearnet.Config) { c.Interfaces, c.Hidden = lo, false })
+	b, err := newNode(tr, func(c *nearnet.Config) { c.Interfaces, c.Hidden = lo, false })
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func NearnetBrowseToReady(ctx context.Context, n int) ([]time.Duration, error) {
 	}
 	out := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
-		a, err := newNode(func(c *nearnet.Config) { c.Interfaces = lo })
+		a, err := newNode(tr, func(c *nearnet.Config) { c.Interfaces = lo })
 		if err != nil {
 			return nil, err
 		}

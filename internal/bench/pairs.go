@@ -128,8 +128,8 @@ type nnPair struct {
 	ca, cb *nearnet.Conn
 }
 
-func newNode(extra func(*nearnet.Config)) (*nearnet.Node, error) {
-	cfg := nearnet.Config{Key: benchKey, ListenAddr: "127.0.0.1:0", Hidden: true}
+func newNode(tr nearnet.Transport, extra func(*nearnet.Config)) (*nearnet.Node, error) {
+	cfg := nearnet.Config{Key: benchKey, ListenAddr: "127.0.0.1:0", Hidden: true, Transport: tr}
 	if extra != nil {
 		extra(&cfg)
 	}
@@ -142,12 +142,12 @@ func newNode(extra func(*nearnet.Config)) (*nearnet.Node, error) {
 
 var benchKey = func() *security.Key { k, _ := security.GenerateKey(); return &k }()
 
-func newNNPair(ctx context.Context) (*nnPair, error) {
-	a, err := newNode(nil)
+func newNNPair(ctx context.Context, tr nearnet.Transport) (*nnPair, error) {
+	a, err := newNode(tr, nil)
 	if err != nil {
 		return nil, err
 	}
-	b, err := newNode(nil)
+	b, err := newNode(tr, nil)
 	if err != nil {
 		return nil, err
 	}

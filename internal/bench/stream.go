@@ -4,14 +4,18 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/nearnet/nearnet"
 )
 
 // NearnetStreamBulk writes count size-byte writes on a nearnet stream
-// (Conn.OpenStream, pre-shared-key mode: TLS 1.3) and returns the time
+// (Conn.OpenStream, pre-shared-key mode: TLS 1.3 over TCP, or a QUIC
+// stream over TransportQUIC) and returns the time
 // until the last byte was read on the other side, into one reused buffer.
-// Its baseline is RawBulk; neither counts the connection's setup.
-func NearnetStreamBulk(ctx context.Context, size, count int) (time.Duration, error) {
-	p, err := newNNPair(ctx)
+// Its baseline is RawBulk (RawQUICBulk over QUIC); neither counts the
+// connection's setup.
+func NearnetStreamBulk(ctx context.Context, tr nearnet.Transport, size, count int) (time.Duration, error) {
+	p, err := newNNPair(ctx, tr)
 	if err != nil {
 		return 0, err
 	}

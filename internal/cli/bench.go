@@ -8,21 +8,23 @@ import (
 	"github.com/nearnet/nearnet/internal/bench"
 )
 
-// runBench measures nearnet against raw TLS 1.3 (raw UDP for datagrams) in
-// one process on loopback and prints each figure with its ratio to the
+// runBench measures nearnet against raw TLS 1.3 (raw UDP for datagrams),
+// or over QUIC against raw quic-go (--transport quic), in one process on
+// loopback and prints each figure with its ratio to the
 // baseline. With --json, one object per result (keys documented in
 // README.md).
 func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench")
 	fs.summary = "Runs in one process on loopback (discovery on the loopback interface only).\n" +
 		"Each figure comes with the same figure for raw TLS 1.3 over TCP (for datagrams,\n" +
-		"raw UDP), measured in the same run."
+		"raw UDP), measured in the same run; with --transport quic, nearnet runs over QUIC\n" +
+		"and the baselines are raw quic-go (streams, DATAGRAM frames)."
 	quick := fs.Bool("quick", false, "run each measurement about a tenth as long (noisier)")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
 	}
 	out := newPrinter(e.stdout, false)
-	o := bench.Options{Quick: *quick}
+	o := bench.Options{Quick: *quick, Transport: fs.g.transport.t}
 	if !fs.g.json {
 		out.line(fmt.Sprintf("%-38s %12s %12s %-8s %7s  %s", "measurement", "nearnet", "baseline", "unit", "ratio", "goal"))
 		o.Logf = nil

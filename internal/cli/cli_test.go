@@ -296,6 +296,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"keygen", "--bogus"}, "flag provided but not defined: --bogus"},
 		{[]string{"browse", "--service", "nearnet"}, `invalid --service "nearnet"`},
 		{[]string{"browse", "--name", strings.Repeat("x", 64)}, "invalid --name"},
+		{[]string{"listen", "--insecure", "--transport", "udp"}, `invalid value "udp" for flag --transport: must be "quic", "tcp" or "auto"`},
+		{[]string{"chat", "--insecure", "--transport", "quic", "--proxy", "socks5://127.0.0.1:1"}, "--transport quic cannot go through a proxy"},
 	} {
 		_, stderr, err := run(t, nil, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -470,4 +472,38 @@ func TestChatEndsWhenTargetLeaves(t *testing.T) {
 		t.Fatalf("chat after the peer left: %v; want nil", err)
 	}
 	c.stdout.waitEvent(t, "disconnected", isEvent("disconnected"))
+}
+
+// TestTransports: listen and chat over each transport, by address and by
+// name (discovery finds "_svc._udp" for QUIC), and a wrong key is refused
+// clearly on both sides over each.
+func TestTransports(t *testing.T) {
+	t.Parallel()
+	for _, tr := range []string{"quic", "tcp", "auto"} {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			svc, key := service(t), keyFile(t)
+			l := listen(t, svc, "srv-"+tr, "--key-file", key, "--transport", tr)
+			for _, to := range []string{l.addr(), l.name} {
+				_, stderr, err := run(t, strings.NewReader("hello over "+tr+"\n"), "chat", "--json", "--interface", "lo", "--service", svc,
+					"--key-file", key, "--name", "chat-"+tr, "--to", to, "--transport", tr)
+				if err != nil {
+					t.Fatalf("chat --transport %s --to %s: %v\nstderr:\n%s", tr, to, err, stderr)
+				}
+			}
+			if got := messagesFrom(t, l.stdout, "chat-"+tr); len(got) < 1 || got[0] != "hello over "+tr {
+				t.Fatalf("listener got %q", got)
+			}
+			_, _, err := run(t, strings.NewReader("must not arrive\n"), "chat", "--json", "--key-file", keyFile(t), "--to", l.addr(), "--transport", tr)
+			var stderr bytes.Buffer
+			PrintError(&stderr, err)
+			if err == nil || !strings.Contains(stderr.String(), "key mismatch") {
+				t.Fatalf("wrong key over %s: %v", tr, err)
+			}
+			rej := l.stdout.waitEvent(t, "the listener's rejected event", isEvent("rejected"))
+			if !strings.Contains(rej["reason"].(string), "key mismatch") {
+				t.Errorf("listener: rejected %v; want the key mismatch", rej)
+			}
+		})
+	}
 }

@@ -34,6 +34,7 @@ type globals struct {
 	json       bool
 	proxy      string
 	proxyEnv   bool
+	transport  transportValue
 
 	dropTime     durationValue
 	resumeWindow durationValue
@@ -65,7 +66,7 @@ func newFlagSet(cmd string) *flagSet {
 	fs.StringVar(&g.service, "service", nearnet.DefaultService, "DNS-SD service `TYPE` to advertise and browse (\"_name._tcp\")")
 	fs.StringVar(&g.name, "name", "", "instance `NAME` to advertise and send to peers (default \"nearnet-\" and the peer ID's first 8 digits)")
 	fs.Var(&g.interfaces, "interface", "network interface `IF` to discover on (repeatable; default: every multicast interface but loopback; \"lo\" for loopback)")
-	fs.Var(&g.port, "port", "TCP port `N` to listen on, 0-65535 (default 0: chosen by the system)")
+	fs.Var(&g.port, "port", "port `N` to listen on, 0-65535: TCP, and UDP for QUIC (default 0: chosen by the system)")
 	fs.StringVar(&g.keyFile, "key-file", "", "security: pre-shared key file `PATH` (see nearnet keygen)")
 	fs.Var(&g.trust, "trust", "security: trust the peer identity `FINGERPRINT` (sha256:..., see nearnet id; repeatable)")
 	fs.BoolVar(&g.insecure, "insecure", false, "security: none; no TLS, no authentication, no encryption")
@@ -83,6 +84,7 @@ func newFlagSet(cmd string) *flagSet {
 	fs.Var(&g.dropTime, "drop-time", "drop a transport connection after `D` without an answer; a peer whose host is gone is reported disconnected within about this long")
 	fs.Var(&g.resumeWindow, "resume-window", "keep a connection whose transport broke for `D`, waiting for a new one, before reporting it disconnected with the undelivered messages; 0 turns resume off")
 	fs.Var(&g.keepalive, "keepalive", "ping a peer silent for `D`, then every D/2; unanswered pings make the connection inviable")
+	fs.Var(&g.transport, "transport", "transport `T`: quic, tcp (WebSocket over TLS over TCP) or auto (offer both on one port, dial TCP first, then QUIC)")
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
 	return fs
 }
@@ -128,6 +130,9 @@ func (fs *flagSet) parse(e *env, args []string) error {
 	}
 	if fs.g.proxy != "" && fs.g.proxyEnv {
 		return fs.usageError("--proxy and --proxy-env each choose the proxy: give one")
+	}
+	if fs.g.transport.t == nearnet.TransportQUIC && (fs.g.proxy != "" || fs.g.proxyEnv) {
+		return fs.usageError("--transport quic cannot go through a proxy: use --transport tcp or auto with --proxy")
 	}
 	if fs.g.proxy != "" {
 		// The error text never holds the password (proxy.URLError).
@@ -211,7 +216,7 @@ const errNoSecurity = "no security mode chosen: pass --key-file PATH (a pre-shar
 func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	g := fs.g
 	cfg := &nearnet.Config{Name: g.name, Service: g.service, Interfaces: g.interfaces,
-		Proxy: g.proxy, ProxyFromEnvironment: g.proxyEnv}
+		Proxy: g.proxy, ProxyFromEnvironment: g.proxyEnv, Transport: g.transport.t}
 	if err := fs.resumeConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -375,5 +380,19 @@ func (d *durationValue) Set(s string) error {
 		return errors.New("must not be negative")
 	}
 	*d = durationValue(v)
+	return nil
+}
+
+// transportValue is --transport: "auto" (the default), "tcp" or "quic".
+type transportValue struct{ t nearnet.Transport }
+
+func (v *transportValue) String() string { return v.t.String() }
+
+func (v *transportValue) Set(s string) error {
+	t, err := nearnet.ParseTransport(s)
+	if err != nil {
+		return errors.New(`must be "quic", "tcp" or "auto"`)
+	}
+	v.t = t
 	return nil
 }

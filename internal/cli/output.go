@@ -93,7 +93,10 @@ type readyEvent struct {
 
 func newReady(n *nearnet.Node, insecure bool) *readyEvent {
 	e := &readyEvent{head: head{Event: "ready"}, Name: n.Name(), Peer: n.ID().String()}
-	if a, ok := n.Addr().(*net.TCPAddr); ok {
+	switch a := n.Addr().(type) {
+	case *net.TCPAddr:
+		e.Port, e.Addr = a.Port, a.String()
+	case *net.UDPAddr: // --transport quic
 		e.Port, e.Addr = a.Port, a.String()
 	}
 	if !insecure {

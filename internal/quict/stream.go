@@ -111,6 +111,18 @@ func (s *Stream) Close() error {
 	return nil
 }
 
+// Reset abandons the stream at once in both directions (RESET_STREAM and
+// STOP_SENDING with code): bytes not yet delivered are dropped, and the
+// peer's Read and Write fail with a [*StreamError]. It is the QUIC form of
+// a TCP reset.
+func (s *Stream) Reset(code uint64) {
+	s.dmu.Lock()
+	s.closed.Store(true)
+	s.dmu.Unlock()
+	s.qs.CancelRead(quic.StreamErrorCode(code))
+	s.qs.CancelWrite(quic.StreamErrorCode(code))
+}
+
 // err maps an error from quic-go for operation op.
 func (s *Stream) err(op string, err error) error {
 	if s.closed.Load() {
