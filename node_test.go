@@ -183,9 +183,12 @@ func TestPinnedIdentities(t *testing.T) {
 
 func TestAdmissionHook(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr Transport) {
+		var mu sync.Mutex // the hook runs on the listener's goroutine
 		var seen Peer
 		b := newNodeOn(t, tr, Config{Admit: func(_ context.Context, p Peer) error {
+			mu.Lock()
 			seen = p
+			mu.Unlock()
 			if p.Meta["role"] != "player" {
 				return errors.New("only players may join")
 			}
@@ -197,8 +200,11 @@ func TestAdmissionHook(t *testing.T) {
 		if !errors.As(err, &rej) || rej.Reason != "only players may join" {
 			t.Fatalf("got %v, want a RejectedError with the hook's reason", err)
 		}
-		if seen.ID != a.ID() || seen.Name != "spectator" || seen.Fingerprint != a.Fingerprint() {
-			t.Fatalf("hook saw %+v", seen)
+		mu.Lock()
+		got := seen
+		mu.Unlock()
+		if got.ID != a.ID() || got.Name != "spectator" || got.Fingerprint != a.Fingerprint() {
+			t.Fatalf("hook saw %+v", got)
 		}
 		p := newNodeOn(t, tr, Config{Metadata: map[string]string{"role": "player"}})
 		if _, err := p.Connect(ctxT(t), b.Addr().String()); err != nil {
