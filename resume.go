@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,10 +44,31 @@ type txLog struct {
 
 const txSlab = 64 << 10
 
+// Large messages are copied into pooled buffers, one size class per power
+// of two, and go back to the pool when acknowledged: a stream of 1 MiB
+// messages then costs a copy each, not an allocation, zeroing and garbage.
+var txPools [31]sync.Pool
+
+func txBuf(n int) []byte {
+	c := bits.Len(uint(n - 1))
+	if b, ok := txPools[c].Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, 1<<c)
+}
+
+func txFree(m []byte) {
+	if c := bits.Len(uint(cap(m) - 1)); cap(m) == 1<<c && c < len(txPools) {
+		m = m[:0]
+		txPools[c].Put(&m)
+	}
+}
+
 func (t *txLog) add(p []byte) {
 	var m []byte
 	if len(p) > txSlab/8 {
-		m = append([]byte(nil), p...)
+		m = txBuf(len(p))
+		copy(m, p)
 	} else {
 		if cap(t.slab)-len(t.slab) < len(p) {
 			t.slab = make([]byte, 0, txSlab)
@@ -70,7 +93,11 @@ func (t *txLog) ackTo(n uint64) error {
 		return &wire.ProtocolError{What: fmt.Sprintf("acknowledged %d messages of %d sent", n, t.next())}
 	}
 	for ; t.base < n; t.base++ {
-		t.bytes -= len(t.msgs[t.head]) + perMessageOverhead
+		m := t.msgs[t.head]
+		t.bytes -= len(m) + perMessageOverhead
+		if len(m) > txSlab/8 {
+			txFree(m)
+		}
 		t.msgs[t.head] = nil
 		t.head++
 	}
