@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/relaytest"
 )
 
 // viabilityLog records OnViability events per Conn.
@@ -114,151 +116,15 @@ func TestResumeAcrossRestart(t *testing.T) {
 	}
 }
 
-// cutRelay forwards TCP to target until cut; after that it refuses new
-// connections and resets the ones it has.
-type cutRelay struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	cut    bool
-	paused chan struct{} // non-nil while paused: closed to resume
-	wg     sync.WaitGroup
-}
-
-// pause stops forwarding without closing anything: a silent path.
-func (r *cutRelay) pause() {
-	r.mu.Lock()
-	if r.paused == nil {
-		r.paused = make(chan struct{})
-	}
-	r.mu.Unlock()
-}
-
-func (r *cutRelay) resume() {
-	r.mu.Lock()
-	if r.paused != nil {
-		close(r.paused)
-		r.paused = nil
-	}
-	r.mu.Unlock()
-}
-
-func (r *cutRelay) gate() {
-	r.mu.Lock()
-	p := r.paused
-	r.mu.Unlock()
-	if p != nil {
-		<-p
-	}
-}
-
-func newCutRelay(t *testing.T, target string) *cutRelay {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &cutRelay{ln: ln, target: target}
-	r.wg.Add(1)
-	go r.loop()
-	t.Cleanup(func() { r.close(); r.wg.Wait() })
-	return r
-}
-
-func (r *cutRelay) addr() string { return r.ln.Addr().String() }
-
-func (r *cutRelay) loop() {
-	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		if r.cut {
-			r.mu.Unlock()
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-			continue
-		}
-		d, err := net.Dial("tcp", r.target)
-		if err != nil {
-			r.mu.Unlock()
-			c.Close()
-			continue
-		}
-		r.conns = append(r.conns, c, d)
-		r.mu.Unlock()
-		r.wg.Add(2)
-		pipe := func(dst, src net.Conn) {
-			defer r.wg.Done()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := src.Read(buf)
-				r.gate()
-				if n > 0 {
-					if _, err := dst.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-				if err != nil {
-					dst.Close()
-					return
-				}
-			}
-		}
-		go pipe(c, d)
-		go pipe(d, c)
-	}
-}
-
-// cutNow stops the relay: new connections are refused... by a reset, and
-// existing ones are reset.
-func (r *cutRelay) cutNow() {
-	r.mu.Lock()
-	r.cut = true
-	for _, c := range r.conns {
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	}
-	r.conns = nil
-	r.mu.Unlock()
-}
-
-// finNow is cutNow with a graceful close (FIN) of the connections it has,
-// as when the peer's host ends them.
-func (r *cutRelay) finNow() {
-	r.mu.Lock()
-	r.cut = true
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
-	r.mu.Unlock()
-}
-
-// heal lets new connections through again.
-func (r *cutRelay) heal() {
-	r.mu.Lock()
-	r.cut = false
-	r.mu.Unlock()
-}
-
-func (r *cutRelay) close() {
-	r.ln.Close()
-	r.resume()
-	r.cutNow()
-}
-
 // When the transport breaks and no new one comes within ResumeWindow, the
 // connection fails with a SessionLostError that lists, in order, the
 // messages the peer never acknowledged.
 func TestResumeWindowExpires(t *testing.T) {
 	a := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
 	b := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
-	r := newCutRelay(t, b.Addr().String())
+	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.addr())
+	ca, err := a.Connect(ctx, r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +144,7 @@ func TestResumeWindowExpires(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	r.cutNow()
+	r.Cut()
 	// Messages sent while the session waits to resume are kept...
 	var sent []string
 	for i := 0; i < 3; i++ {
@@ -390,9 +256,9 @@ func TestKeepaliveViability(t *testing.T) {
 		ViabilityDebounce: 10 * time.Millisecond, DisablePathMonitor: true, OnViability: va.record}
 	a := newNode(t, cfg)
 	b := newNode(t, Config{DisablePathMonitor: true})
-	r := newCutRelay(t, b.Addr().String())
+	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.addr())
+	ca, err := a.Connect(ctx, r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +266,7 @@ func TestKeepaliveViability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.pause()
+	r.Pause()
 	va.wait(t, Inviable)
 	if ca.Viable() {
 		t.Fatal("Viable() is true after an Inviable event")
@@ -408,7 +274,7 @@ func TestKeepaliveViability(t *testing.T) {
 	if err := ca.SendMessage(ctx, []byte("through the silence")); err != nil {
 		t.Fatal(err)
 	}
-	r.resume()
+	r.Resume()
 	va.wait(t, Viable)
 	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "through the silence" {
 		t.Fatalf("%q %v", m, err)
@@ -424,9 +290,9 @@ func TestKeepaliveViability(t *testing.T) {
 func TestCloseWhileSuspendedDelivers(t *testing.T) {
 	a := newNode(t, Config{DisablePathMonitor: true})
 	b := newNode(t, Config{DisablePathMonitor: true})
-	r := newCutRelay(t, b.Addr().String())
+	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.addr())
+	ca, err := a.Connect(ctx, r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +300,7 @@ func TestCloseWhileSuspendedDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cutNow()
+	r.Cut()
 	for ca.Viable() { // suspended: the transport is gone
 		if ctx.Err() != nil {
 			t.Fatal("still viable after the cut")
@@ -449,7 +315,7 @@ func TestCloseWhileSuspendedDelivers(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- ca.Close() }()
-	r.heal()
+	r.Heal()
 	if err := <-closed; err != nil {
 		t.Fatalf("Close after the break healed: %v", err)
 	}
@@ -475,16 +341,16 @@ func TestCloseWhileSuspendedDelivers(t *testing.T) {
 func TestSessionLostIsNotEOF(t *testing.T) {
 	a := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
 	b := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
-	r := newCutRelay(t, b.Addr().String())
+	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.addr())
+	ca, err := a.Connect(ctx, r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Accept(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r.finNow()
+	r.Fin()
 	_, err = ca.ReceiveMessage(ctx)
 	var sl *SessionLostError
 	if !errors.As(err, &sl) {
@@ -526,9 +392,9 @@ func TestResetAfterSilenceResumes(t *testing.T) {
 	cfgA, cfgB := cfg, cfg
 	cfgA.OnViability, cfgB.OnViability = va.record, vb.record
 	a, b := newNode(t, cfgA), newNode(t, cfgB)
-	r := newCutRelay(t, b.Addr().String())
+	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.addr())
+	ca, err := a.Connect(ctx, r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,13 +402,13 @@ func TestResetAfterSilenceResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.pause()
+	r.Pause()
 	va.wait(t, Inviable)
 	vb.wait(t, Inviable)
-	r.cutNow()                   // both ends see a reset
+	r.Cut()                      // both ends see a reset
 	time.Sleep(3 * cfg.DropTime) // longer than DropTime, which used to end both Conns here
-	r.heal()
-	r.resume()
+	r.Heal()
+	r.Resume()
 	va.wait(t, Reconnected)
 	vb.wait(t, Reconnected)
 	if err := ca.SendMessage(ctx, []byte("after")); err != nil {
@@ -572,8 +438,8 @@ func TestRedialRediscovers(t *testing.T) {
 	}
 	va := newViabilityLog()
 	a.cfg.OnViability = va.record
-	r := newCutRelay(t, b.Addr().String())
-	ca, err := a.Connect(ctx, r.addr())
+	r := relaytest.New(t, b.Addr().String())
+	ca, err := a.Connect(ctx, r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +447,7 @@ func TestRedialRediscovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.cutNow() // the relay resets from now on: never refused, never through
+	r.Cut() // the relay resets from now on: never refused, never through
 	va.wait(t, Reconnected)
 	if err := ca.SendMessage(ctx, []byte("found again")); err != nil {
 		t.Fatal(err)
@@ -600,16 +466,16 @@ func TestSendDuringBreakDoesNotBlock(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		a := newNode(t, Config{ResumeWindow: 20 * time.Second, DisablePathMonitor: true})
 		b := newNode(t, Config{ResumeWindow: 20 * time.Second, DisablePathMonitor: true})
-		r := newCutRelay(t, b.Addr().String())
+		r := relaytest.New(t, b.Addr().String())
 		ctx := ctxT(t)
-		ca, err := a.Connect(ctx, r.addr())
+		ca, err := a.Connect(ctx, r.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Accept(ctx); err != nil {
 			t.Fatal(err)
 		}
-		r.cutNow()
+		r.Cut()
 		// No heal until the sends return: a send waiting for the resume
 		// waits until this deadline.
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -620,7 +486,7 @@ func TestSendDuringBreakDoesNotBlock(t *testing.T) {
 			}
 		}
 		cancel()
-		r.close()
+		r.Close()
 	}
 }
 

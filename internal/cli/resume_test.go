@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/relaytest"
 )
 
 // The resume flags reach the Config, and wrong values are usage errors
@@ -76,74 +76,6 @@ func TestResumeEvents(t *testing.T) {
 	}
 }
 
-// resetRelay forwards TCP to a target until cut; from then on it resets
-// every connection, old and new: a path that broke for good, whose far end
-// still answers (so a redial is never refused).
-type resetRelay struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex // guards conns and cut
-	conns []net.Conn
-	cut   bool
-}
-
-func newResetRelay(t *testing.T, target string) *resetRelay {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &resetRelay{ln: ln, target: target}
-	r.wg.Add(1)
-	go r.loop()
-	t.Cleanup(func() { ln.Close(); r.cutNow(); r.wg.Wait() })
-	return r
-}
-
-func (r *resetRelay) loop() {
-	defer r.wg.Done()
-	for {
-		c, err := r.ln.Accept()
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		var d net.Conn
-		if !r.cut {
-			d, err = net.Dial("tcp", r.target)
-		}
-		if r.cut || err != nil {
-			r.mu.Unlock()
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-			continue
-		}
-		r.conns = append(r.conns, c, d)
-		r.mu.Unlock()
-		r.wg.Add(2)
-		go r.pipe(c, d)
-		go r.pipe(d, c)
-	}
-}
-
-func (r *resetRelay) pipe(dst, src net.Conn) {
-	defer r.wg.Done()
-	io.Copy(dst, src)
-	dst.Close()
-}
-
-func (r *resetRelay) cutNow() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cut = true
-	for _, c := range r.conns {
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	}
-	r.conns = nil
-}
-
 // Through a transport that breaks for good, in process so that TestMain's
 // goroutine check covers the CLI and the library: chat --to a relay
 // resumes directly with the listener, which discovery still advertises
@@ -161,15 +93,15 @@ func TestChatThroughBreak(t *testing.T) {
 		// DropTime to come back; leave room for a loaded machine.
 		quick := append(slices.Clone(quick[:len(quick)-1]), "8s")
 		l := listen(t, svc, "far", quick...)
-		r := newResetRelay(t, l.addr())
+		r := relaytest.New(t, l.addr())
 		in, w := io.Pipe()
 		defer w.Close()
 		c := start(t, in, append([]string{"chat", "--json", "--interface", "lo", "--service", svc, "--name", "near",
-			"--to", r.ln.Addr().String()}, quick...)...)
+			"--to", r.Addr()}, quick...)...)
 		c.stdout.waitEvent(t, "connected", isEvent("connected"))
 		fmt.Fprintln(w, "before")
 		l.stdout.waitEvent(t, "before", func(m map[string]any) bool { return m["text"] == "before" })
-		r.cutNow()
+		r.Cut()
 		fmt.Fprintln(w, "during")
 		c.stdout.waitEvent(t, "reconnected", isEvent("reconnected"))
 		fmt.Fprintln(w, "after")
@@ -185,14 +117,14 @@ func TestChatThroughBreak(t *testing.T) {
 
 	t.Run("resume window runs out", func(t *testing.T) {
 		l := listen(t, svc, "far2", quick...)
-		r := newResetRelay(t, l.addr())
+		r := relaytest.New(t, l.addr())
 		in, w := io.Pipe()
 		defer w.Close()
 		// Another service: discovery cannot find the listener either.
 		c := start(t, in, append([]string{"chat", "--json", "--interface", "lo", "--service", service(t), "--name", "near2",
-			"--to", r.ln.Addr().String(), "--resume-window", "1s"}, quick...)...)
+			"--to", r.Addr(), "--resume-window", "1s"}, quick...)...)
 		c.stdout.waitEvent(t, "connected", isEvent("connected"))
-		r.cutNow()
+		r.Cut()
 		fmt.Fprintln(w, "lost 1")
 		fmt.Fprintln(w, "lost 2")
 		d := c.stdout.waitEvent(t, "disconnected", isEvent("disconnected"))
