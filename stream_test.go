@@ -192,11 +192,19 @@ func TestConcurrentStreamsShareFairly(t *testing.T) {
 		var got counter
 		var minOther int64 = -1 // bytes of the other stream when the first finished
 		var wg sync.WaitGroup
+		// Both streams are open before either sends, so that neither has a
+		// head start.
+		var pairs [2][2]*Stream
+		for i := range pairs {
+			pairs[i][0], pairs[i][1] = streamPair(t, ca, cb, i == 1)
+		}
+		start := make(chan struct{})
 		for i := 0; i < 2; i++ {
-			s1, s2 := streamPair(t, ca, cb, i == 1)
+			s1, s2 := pairs[i][0], pairs[i][1]
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
+				<-start
 				buf := make([]byte, 64<<10)
 				for sent := 0; sent < total; sent += len(buf) {
 					if _, err := s1.Write(buf); err != nil {
@@ -228,6 +236,7 @@ func TestConcurrentStreamsShareFairly(t *testing.T) {
 				}
 			}()
 		}
+		close(start)
 		wg.Wait()
 		if got.n[0] != total || got.n[1] != total {
 			t.Fatalf("received %v, want %d each", got.n, total)
