@@ -61,8 +61,9 @@ type Node struct {
 	qln   *quict.Listener
 	qdial *quict.Transport // a socket for dialing QUIC before (or without) Listen
 
-	smu     sync.Mutex             // guards handles
-	handles map[string]streamEntry // link stream handles, for incoming streams (stream.go)
+	smu      sync.Mutex             // guards handles and handleCh
+	handles  map[string]streamEntry // link stream handles, for incoming streams (stream.go)
+	handleCh chan struct{}          // closed when a handle is added; nil if nobody waits
 
 	acceptq chan *Conn
 	done    chan struct{} // closed by Close
@@ -434,7 +435,39 @@ func (n *Node) pathChanged() <-chan struct{} {
 func (n *Node) addHandle(l *link, c *Conn) {
 	n.smu.Lock()
 	n.handles[l.handle] = streamEntry{c: c, key: l.streamKey}
+	if n.handleCh != nil {
+		close(n.handleCh)
+		n.handleCh = nil
+	}
 	n.smu.Unlock()
+}
+
+// handle finds the link a stream open names. The dialer may open a stream
+// as soon as it has our hello, which we send before the link joins its
+// Conn: so a handle not known yet is waited for, until deadline.
+func (n *Node) handle(h string, deadline time.Time) (streamEntry, bool) {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for {
+		n.smu.Lock()
+		e, ok := n.handles[h]
+		if ok {
+			n.smu.Unlock()
+			return e, true
+		}
+		if n.handleCh == nil {
+			n.handleCh = make(chan struct{})
+		}
+		ch := n.handleCh
+		n.smu.Unlock()
+		select {
+		case <-ch:
+		case <-t.C:
+			return streamEntry{}, false
+		case <-n.done:
+			return streamEntry{}, false
+		}
+	}
 }
 
 func (n *Node) dropHandles(hs []string) {

@@ -541,9 +541,7 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 	if br.Buffered() > 0 {
 		return refuse("bytes after the stream open before the answer")
 	}
-	n.smu.Lock()
-	e, found := n.handles[o.Handle]
-	n.smu.Unlock()
+	e, found := n.handle(o.Handle, time.Now().Add(min(n.cfg.HandshakeTimeout, 2*time.Second)))
 	if !found {
 		return refuse("no such connection (unknown handle)")
 	}
