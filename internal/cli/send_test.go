@@ -192,7 +192,7 @@ func TestSendProgressBar(t *testing.T) {
 	sout := newOutput()
 	s := startCtxOut(t, context.Background(), ttyWriter{sout}, "send", "--key-file", key, "--to", addr, path)
 	if err := s.wait(t); err != nil {
-		t.Fatalf("send: %v\n%s", err, s.stderr)
+		t.Fatalf("send: %v\n%s\nstdout:\n%s\nreceive:\n%s", err, s.stderr, sout, rout)
 	}
 	if err := r.wait(t); err != nil {
 		t.Fatalf("receive: %v", err)
