@@ -376,9 +376,11 @@ func (l *link) finish(err error) {
 		case errors.As(err, &pe):
 			l.closeWith(wire.CloseProtocolError, pe.What)
 			l.flushBriefly()
+			l.lingerBriefly()
 		case errors.Is(err, wire.ErrMessageTooLarge):
 			l.closeWith(wire.CloseMessageTooBig, "message larger than the maximum")
 			l.flushBriefly()
+			l.lingerBriefly()
 		}
 	}
 	l.fail(err)
@@ -406,6 +408,21 @@ func (l *link) flushBriefly() {
 	select {
 	case <-l.writerDone:
 	case <-t.C:
+	}
+}
+
+// lingerBriefly reads and discards what the peer still sends, until it
+// closes or half a second has passed. Closing a socket with unread bytes
+// makes the kernel reset the connection, and the peer's kernel may then
+// drop the close frame just sent before the peer has read it: it would
+// see a reset instead of the reason (the lingering close of HTTP servers).
+func (l *link) lingerBriefly() {
+	l.raw.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	var buf [16 << 10]byte
+	for {
+		if _, err := l.raw.Read(buf[:]); err != nil {
+			return
+		}
 	}
 }
 
