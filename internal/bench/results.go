@@ -121,28 +121,19 @@ func pingPong(ctx context.Context, o Options) ([]Result, error) {
 }
 
 func bulk1M(ctx context.Context, o Options) ([]Result, error) {
-	const size = 1 << 20
-	count := o.scale(2048, 256)
-	ctx, cancel := deadline(ctx, 2*time.Minute)
-	defer cancel()
-	b := o.baselines()
-	dr, err := b.bulk(ctx, size, count)
-	if err != nil {
-		return nil, err
-	}
-	dn, err := NearnetOneWay(ctx, o.Transport, size, count)
-	if err != nil {
-		return nil, err
-	}
-	total := int64(size) * int64(count)
-	r := Result{Key: "msg1m_throughput", Title: "1 MiB messages, throughput", Unit: "Gbit/s", HigherIsBetter: true,
-		Nearnet: gbit(total, dn), Baseline: gbit(total, dr), BaselineName: b.name + " bulk"}
-	return []Result{finish(r, fmt.Sprintf("at least %.1fx %s bulk", b.goals.msgBulk, b.name), func(r Result) bool { return r.Ratio >= b.goals.msgBulk })}, nil
+	return bulkRow(ctx, o, NearnetOneWay, "msg1m_throughput", "1 MiB messages, throughput", o.baselines().goals.msgBulk)
 }
 
 func gbit(bytes int64, d time.Duration) float64 { return float64(bytes) * 8 / d.Seconds() / 1e9 }
 
 func streamBulk(ctx context.Context, o Options) ([]Result, error) {
+	return bulkRow(ctx, o, NearnetStreamBulk, "stream_throughput", "stream bulk, 1 MiB writes, throughput", o.baselines().goals.streamBulk)
+}
+
+// bulkRow measures 1 MiB writes with nearnet (run) against the baseline's
+// bulk writes, in the same run.
+func bulkRow(ctx context.Context, o Options, run func(context.Context, nearnet.Transport, int, int) (time.Duration, error),
+	key, title string, goal float64) ([]Result, error) {
 	const size = 1 << 20
 	count := o.scale(2048, 256)
 	ctx, cancel := deadline(ctx, 2*time.Minute)
@@ -152,14 +143,14 @@ func streamBulk(ctx context.Context, o Options) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dn, err := NearnetStreamBulk(ctx, o.Transport, size, count)
+	dn, err := run(ctx, o.Transport, size, count)
 	if err != nil {
 		return nil, err
 	}
 	total := int64(size) * int64(count)
-	r := Result{Key: "stream_throughput", Title: "stream bulk, 1 MiB writes, throughput", Unit: "Gbit/s", HigherIsBetter: true,
+	r := Result{Key: key, Title: title, Unit: "Gbit/s", HigherIsBetter: true,
 		Nearnet: gbit(total, dn), Baseline: gbit(total, dr), BaselineName: b.name + " bulk"}
-	return []Result{finish(r, fmt.Sprintf("at least %.1fx %s bulk", b.goals.streamBulk, b.name), func(r Result) bool { return r.Ratio >= b.goals.streamBulk })}, nil
+	return []Result{finish(r, fmt.Sprintf("at least %.1fx %s bulk", goal, b.name), func(r Result) bool { return r.Ratio >= goal })}, nil
 }
 
 // fileRSSGoal is the most resident memory each side of a file transfer
