@@ -230,8 +230,18 @@ func RawPingPong(ctx context.Context, size, n int) ([]time.Duration, error) {
 	defer p.Close()
 	stop := context.AfterFunc(ctx, p.Close)
 	defer stop()
+	return framedPingPong(p.client, p.server, size, n)
+}
+
+// framedPingPong runs n round trips of a length-framed size-byte message:
+// client writes it, server echoes it back. The baselines' ping-pong for
+// raw TLS and raw QUIC. The caller closes both ends when it returns (which
+// also ends the echo goroutine, waited for here).
+func framedPingPong(client, server io.ReadWriter, size, n int) ([]time.Duration, error) {
+	echoed := make(chan struct{})
 	go func() {
-		r := bufio.NewReader(p.server)
+		defer close(echoed)
+		r := bufio.NewReader(server)
 		var hdr [4]byte
 		buf := make([]byte, 0, 4+size)
 		for {
@@ -240,19 +250,28 @@ func RawPingPong(ctx context.Context, size, n int) ([]time.Duration, error) {
 				return
 			}
 			buf = append(append(buf[:0], hdr[:4]...), m...)
-			if _, err := p.server.Write(buf); err != nil {
+			if _, err := server.Write(buf); err != nil {
 				return
 			}
 		}
 	}()
-	r := bufio.NewReader(p.client)
+	defer func() {
+		if c, ok := client.(io.Closer); ok {
+			c.Close()
+		}
+		if c, ok := server.(io.Closer); ok {
+			c.Close()
+		}
+		<-echoed
+	}()
+	r := bufio.NewReader(client)
 	var hdr [4]byte
 	frame := make([]byte, 4+size)
-	frame[2], frame[3] = byte(size>>8), byte(size)
+	frame[0], frame[1], frame[2], frame[3] = byte(size>>24), byte(size>>16), byte(size>>8), byte(size)
 	out := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		t0 := time.Now()
-		if _, err := p.client.Write(frame); err != nil {
+		if _, err := client.Write(frame); err != nil {
 			return nil, err
 		}
 		if _, err := readFrame(r, hdr[:]); err != nil {

@@ -222,42 +222,10 @@ func RawQUICPingPong(ctx context.Context, size, n int) ([]time.Duration, error) 
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	stop := context.AfterFunc(ctx, p.Close)
 	defer stop()
-	echoed := make(chan struct{})
-	defer func() { p.Close(); <-echoed }()
-	go func() {
-		defer close(echoed)
-		r := bufio.NewReader(p.serverStr)
-		var hdr [4]byte
-		buf := make([]byte, 0, 4+size)
-		for {
-			m, err := readFrame(r, hdr[:])
-			if err != nil {
-				return
-			}
-			buf = append(append(buf[:0], hdr[:4]...), m...)
-			if _, err := p.serverStr.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	r := bufio.NewReader(p.clientStr)
-	var hdr [4]byte
-	frame := make([]byte, 4+size)
-	frame[0], frame[1], frame[2], frame[3] = byte(size>>24), byte(size>>16), byte(size>>8), byte(size)
-	out := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		if _, err := p.clientStr.Write(frame); err != nil {
-			return nil, err
-		}
-		if _, err := readFrame(r, hdr[:]); err != nil {
-			return nil, err
-		}
-		out = append(out, time.Since(t0))
-	}
-	return out, nil
+	return framedPingPong(p.clientStr, p.serverStr, size, n)
 }
 
 // RawQUICDatagrams is the QUIC counterpart of RawDatagrams: count
