@@ -65,7 +65,6 @@ type Conn struct {
 	txmu           sync.Mutex  // guards tx; taken after mu, before a link's mu
 	tx             txLog       // sent messages not yet acknowledged (resume on)
 	suspended      atomic.Bool // the last link broke; waiting for a new one
-	lostErr        error       // why it broke
 	resumeTimer    *time.Timer // fails the Conn at the end of ResumeWindow
 	retry          chan struct{}
 	peerBoot       string      // the peer node's boot ID when the session began

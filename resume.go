@@ -257,7 +257,6 @@ var errDropped = errors.New("nearnet: peer silent for DropTime; transport droppe
 // is held.
 func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
 	c.suspended.Store(true)
-	c.lostErr = err
 	// Wake SendMessage callers that caught l failing: they log from now on.
 	close(c.linkCh)
 	c.linkCh = make(chan struct{})
