@@ -225,7 +225,9 @@ type Config struct {
 	// and the network has not yet taken. A Write blocks (up to the write
 	// deadline) while it is full, so a peer that stops reading slows the
 	// writer down and memory stays bounded whatever is sent. The kernel's
-	// socket buffers come on top. If zero, DefaultStreamBuffer (256 KiB);
+	// socket buffers come on top, and over TCP with TLS a read-ahead
+	// buffer of the same size (at most 256 KiB) and 64 KiB to collect TLS
+	// records into larger writes. If zero, DefaultStreamBuffer (256 KiB);
 	// 4 KiB to 64 MiB.
 	StreamBuffer int
 

@@ -393,6 +393,8 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 	if magic, err := l.br.Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
 		if nc == wc {
 			nc = raw // no TLS: the stream half-closes with the TCP FIN
+		} else {
+			wc.readAhead(n.streamReadAhead())
 		}
 		if err := n.acceptStream(raw, nc, l.br, cs); err != nil {
 			return nil, herr("stream", err)

@@ -388,7 +388,9 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 	nc := raw
 	var cs *tls.ConnectionState
 	if n.clientTLS != nil {
-		tc := tls.Client(raw, n.clientTLS)
+		wc := newWConn(raw)
+		wc.readAhead(n.streamReadAhead())
+		tc := tls.Client(wc, n.clientTLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}

@@ -22,6 +22,7 @@ import (
 // encryption.
 type streamWriter struct {
 	nc    net.Conn // the TLS (or TCP) connection
+	batch *wconn   // under nc, collecting its records (streamconn.go); nil without TLS
 	raw   net.Conn // TCP under it, for CloseWrite and the close bound
 	local net.Addr
 	peer  net.Addr
@@ -46,6 +47,7 @@ type streamWriter struct {
 func newStreamWriter(nc, raw net.Conn, size int, grace time.Duration, onEnd func()) *streamWriter {
 	w := &streamWriter{
 		nc:    nc,
+		batch: batcherOf(nc),
 		raw:   raw,
 		local: nc.LocalAddr(),
 		peer:  nc.RemoteAddr(),
@@ -210,7 +212,7 @@ func (w *streamWriter) loop() {
 		}
 		seg := w.ring[w.head:min(w.head+w.n, len(w.ring))]
 		w.mu.Unlock()
-		_, err := w.nc.Write(seg)
+		_, err := w.write(seg)
 		w.mu.Lock()
 		w.head = (w.head + len(seg)) % len(w.ring)
 		w.n -= len(seg)
@@ -220,6 +222,19 @@ func (w *streamWriter) loop() {
 			w.fail(err)
 		}
 	}
+}
+
+// write writes seg to the connection, in batches of TLS records.
+func (w *streamWriter) write(seg []byte) (int, error) {
+	if w.batch == nil {
+		return w.nc.Write(seg)
+	}
+	w.batch.startBatch()
+	n, err := w.nc.Write(seg)
+	if ferr := w.batch.endBatch(); err == nil {
+		err = ferr
+	}
+	return n, err
 }
 
 func (w *streamWriter) fail(err error) {

@@ -43,6 +43,14 @@ type wconn struct {
 	nonblock bool
 
 	writes atomic.Int64 // Write calls, for tests of batching
+
+	batching bool   // collecting writes (streamconn.go); guarded by mu
+	batch    []byte // what was collected; guarded by mu
+
+	// Read-ahead (streamconn.go), used by the one goroutine that reads.
+	raSize int    // 0: off
+	ra     []byte // read ahead; ra[raPos:] not yet returned
+	raPos  int
 }
 
 func newWConn(c net.Conn) *wconn {
@@ -52,6 +60,10 @@ func newWConn(c net.Conn) *wconn {
 func (w *wconn) Write(p []byte) (int, error) {
 	w.writes.Add(1)
 	w.mu.Lock()
+	if w.batching {
+		defer w.mu.Unlock()
+		return w.batchLocked(p)
+	}
 	nonblock := w.nonblock
 	if !nonblock && len(w.overflow) > 0 {
 		o := w.overflow
