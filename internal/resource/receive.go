@@ -278,6 +278,8 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 
 	report(progress, off, size)
 	wb := newWriteback(f, off)
+	sy := newSyncer(f, off)
+	defer sy.wait() // before f is closed (deferred earlier)
 	res := pipe(ctx, bs, off, size, h,
 		func(b []byte) (int, error) {
 			n, err := io.ReadFull(in.stream, b)
@@ -291,6 +293,7 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 				return err
 			}
 			wb.wrote(end)
+			sy.wrote(end)
 			return nil
 		},
 		func(done int64) { report(progress, done, size) })
@@ -322,7 +325,7 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		in.result(codeHashMismatch, "content SHA-256 does not match the sender's")
 		return Received{}, ErrHashMismatch
 	}
-	if err := f.Sync(); err != nil {
+	if err := sy.sync(); err != nil {
 		in.result(codeIO, "receiver could not write the file")
 		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
 	}
