@@ -22,7 +22,7 @@ type (
 	ResourceOffer = resource.Offer
 
 	// Progress is called as a transfer moves on with the bytes done and
-	// the total, about every 256 KiB, from the transferring goroutine.
+	// the total, about every MiB, from the transferring goroutine.
 	Progress = resource.Progress
 
 	// AcceptOptions says how an accepted resource treats an existing file.

@@ -12,7 +12,7 @@
 // network pass [SafeName] and are resolved through [os.Root]; an
 // interrupted transfer leaves a partial file that the next attempt resumes
 // from, and [RemovePartials] clears abandoned ones. Memory per transfer is
-// four 256 KiB buffers per side, whatever the file's size: each side reads
+// four 1 MiB buffers per side, whatever the file's size: each side reads
 // one while it hashes and writes another.
 //
 // # Wire format

@@ -30,7 +30,7 @@ type Offer struct {
 // called [Send] or [Incoming.Accept], with done the bytes the receiver
 // holds (or the sender has sent) and total the resource's size. The first
 // call has done at the resume offset, the last done == total; done never
-// decreases. It is called about every 256 KiB, so it should return
+// decreases. It is called about every MiB, so it should return
 // quickly: it is on the transfer's path.
 type Progress func(done, total int64)
 

@@ -332,7 +332,7 @@ func TestReject(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	content := randomBytes(4<<20, 1)
+	content := randomBytes(16<<20, 1) // well beyond the buffers in flight (4 x bufSize)
 	size := int64(len(content))
 	for _, side := range []string{"receiver", "sender"} {
 		for _, tr := range transports {

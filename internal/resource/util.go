@@ -11,7 +11,7 @@ import (
 
 // bufSize is the size of each of the pipeBuffers buffers a side of a
 // transfer moves the content through (see pipe).
-const bufSize = 256 << 10
+const bufSize = 1 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
