@@ -57,17 +57,40 @@ func connect(ctx context.Context, o Options) ([]Result, error) {
 	if _, err := NearnetConnect(ctx, o.Transport, 10); err != nil {
 		return nil, err
 	}
-	raw, err := b.connect(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	nn, err := NearnetConnect(ctx, o.Transport, n)
+	raw, nn, err := alternate(n,
+		func(k int) ([]time.Duration, error) { return b.connect(ctx, k) },
+		func(k int) ([]time.Duration, error) { return NearnetConnect(ctx, o.Transport, k) })
 	if err != nil {
 		return nil, err
 	}
 	r := Result{Key: "connect_p50", Title: "connect to first message, p50", Unit: "us",
 		Nearnet: us(percentile(nn, 0.5)), Baseline: us(percentile(raw, 0.5)), BaselineName: b.name}
 	return []Result{finish(r, fmt.Sprintf("within %.1fx %s", b.goals.connect, b.name), func(r Result) bool { return r.Ratio <= b.goals.connect })}, nil
+}
+
+// alternate takes n samples from each of baseline and nearnet, in rounds
+// that alternate between the two, so that a machine that speeds up or
+// slows down during the measurement (a busy host, a collection in this
+// process) weighs on both alike. Each call sets up afresh, so every round
+// has the same warm-up cost on both sides.
+func alternate(n int, baseline, nearnet func(n int) ([]time.Duration, error)) (raw, nn []time.Duration, err error) {
+	const rounds = 10
+	for i := range rounds {
+		k := n / rounds
+		if i < n%rounds {
+			k++
+		}
+		d, err := baseline(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw = append(raw, d...)
+		if d, err = nearnet(k); err != nil {
+			return nil, nil, err
+		}
+		nn = append(nn, d...)
+	}
+	return raw, nn, nil
 }
 
 func rate(ctx context.Context, o Options, size int, key, title, goal string, met func(Result) bool) ([]Result, error) {
@@ -102,11 +125,9 @@ func pingPong(ctx context.Context, o Options) ([]Result, error) {
 	ctx, cancel := deadline(ctx, time.Minute)
 	defer cancel()
 	b := o.baselines()
-	raw, err := b.pingPong(ctx, 64, n)
-	if err != nil {
-		return nil, err
-	}
-	nn, err := NearnetPingPong(ctx, o.Transport, 64, n)
+	raw, nn, err := alternate(n,
+		func(k int) ([]time.Duration, error) { return b.pingPong(ctx, 64, k) },
+		func(k int) ([]time.Duration, error) { return NearnetPingPong(ctx, o.Transport, 64, k) })
 	if err != nil {
 		return nil, err
 	}
