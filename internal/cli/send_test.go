@@ -111,7 +111,9 @@ func TestSendResume(t *testing.T) {
 	key, svc := keyFile(t), service(t)
 	src, dst := t.TempDir(), t.TempDir()
 	path := filepath.Join(src, "big.bin")
-	sum := writeRandom(t, path, 3<<20+5)
+	// Well beyond what is in flight at once (a few MiB of buffers and
+	// socket buffers), so that the cancel lands mid-way.
+	sum := writeRandom(t, path, 32<<20+5)
 	r := startReceive(t, nil, svc, "recv-resume", dst, "--key-file", key, "--yes", "--count", "1")
 
 	// The hook stops the sender after it has sent some bytes until the

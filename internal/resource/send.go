@@ -58,8 +58,8 @@ type Progress func(done, total int64)
 // bytes; [*NameError] for an unsafe Name; [*ProtocolError] for a peer
 // that breaks the protocol; otherwise the stream's or src's error.
 //
-// Cancelling ctx stops the transfer: it is checked between chunks, and a
-// blocked read or write is ended by setting the stream's deadline in the
+// Cancelling ctx stops the transfer: it is checked between chunks and
+// before the trailer that completes the transfer, and a blocked read or write is ended by setting the stream's deadline in the
 // past (or, without SetDeadline, by closing the stream). Send then returns
 // an error wrapping the context's cause. After Send returns, ctx has no
 // effect.
@@ -137,6 +137,10 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 		return res.ctxErr // finish reports the cause
 	case res.fillErr != nil:
 		return sourceErr(res.fillErr, res.done, size)
+	case ctx.Err() != nil:
+		// Cancelled while the last chunks were on their way: without the
+		// trailer the receiver keeps them for a resume.
+		return ctx.Err()
 	}
 	if err := writeFrame(stream, trailerMsg{SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
 		return fmt.Errorf("nearnet: resource stream: %w", err)
