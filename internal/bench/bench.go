@@ -44,8 +44,7 @@ type Options struct {
 	FileSize int64
 	// Transport is the transport nearnet's rows run over: TransportTCP
 	// (raw TLS 1.3 and raw UDP baselines) or TransportQUIC (raw quic-go
-	// baselines; the file rows, which run child processes over TCP, are
-	// left out). TransportAuto, the zero value, measures TCP, which it
+	// baselines). TransportAuto, the zero value, measures TCP, which it
 	// dials first.
 	Transport nearnet.Transport
 	// Logf, if set, receives progress lines.
@@ -83,12 +82,8 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		o.Transport = nearnet.TransportTCP
 	}
 	steps := []func(context.Context, Options) ([]Result, error){
-		connect, rate64, rate1K, pingPong, bulk1M, streamBulk,
+		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, datagrams1200,
 	}
-	if o.Transport == nearnet.TransportTCP {
-		steps = append(steps, file)
-	}
-	steps = append(steps, browseToReady, datagrams1200)
 	var out []Result
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {

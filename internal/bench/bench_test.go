@@ -31,9 +31,6 @@ func quickRun(t *testing.T, tr nearnet.Transport) {
 	if _, ok := peakRSS(); ok {
 		want += 2 // the file transfer's sender and receiver RSS
 	}
-	if tr == nearnet.TransportQUIC {
-		want = 10 // no file rows: they run over TCP
-	}
 	if len(rs) != want {
 		t.Fatalf("%d results, want %d", len(rs), want)
 	}

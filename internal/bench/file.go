@@ -58,6 +58,8 @@ type childArgs struct {
 	Addr string `json:"addr,omitempty"` // send: the receiver's
 	File string `json:"file,omitempty"` // send: the source
 	Dir  string `json:"dir,omitempty"`  // receive: the target directory
+	// Transport is nearnet.Transport's String ("tcp", "quic").
+	Transport string `json:"transport,omitempty"`
 }
 
 // childReport is a line a child writes to stdout.
@@ -71,8 +73,8 @@ type childReport struct {
 
 // NearnetFile writes a size-byte file into a new directory under the
 // default temporary directory, sends it between two child processes over
-// loopback and removes everything again.
-func NearnetFile(ctx context.Context, size int64) (FileRun, error) {
+// loopback on transport tr and removes everything again.
+func NearnetFile(ctx context.Context, tr nearnet.Transport, size int64) (FileRun, error) {
 	run := FileRun{Size: size}
 	dir, err := os.MkdirTemp("", "nearnet-bench-*")
 	if err != nil {
@@ -103,7 +105,7 @@ func NearnetFile(ctx context.Context, size int64) (FileRun, error) {
 		return run, err
 	}
 
-	recv, err := startChild(ctx, childArgs{Role: "receive", Key: key.String(), Dir: recvDir})
+	recv, err := startChild(ctx, childArgs{Role: "receive", Key: key.String(), Dir: recvDir, Transport: tr.String()})
 	if err != nil {
 		return run, err
 	}
@@ -112,7 +114,7 @@ func NearnetFile(ctx context.Context, size int64) (FileRun, error) {
 	if err := recv.next(&hello); err != nil {
 		return run, err
 	}
-	send, err := startChild(ctx, childArgs{Role: "send", Key: key.String(), Addr: hello.Addr, File: src})
+	send, err := startChild(ctx, childArgs{Role: "send", Key: key.String(), Addr: hello.Addr, File: src, Transport: tr.String()})
 	if err != nil {
 		return run, err
 	}
@@ -264,7 +266,11 @@ func childNode(ctx context.Context, a childArgs, listen bool) (*nearnet.Node, er
 	if err != nil {
 		return nil, err
 	}
-	n, err := nearnet.NewNode(&nearnet.Config{Key: &key, ListenAddr: "127.0.0.1:0", Hidden: true})
+	tr, err := nearnet.ParseTransport(a.Transport)
+	if err != nil {
+		return nil, err
+	}
+	n, err := nearnet.NewNode(&nearnet.Config{Key: &key, ListenAddr: "127.0.0.1:0", Hidden: true, Transport: tr})
 	if err != nil {
 		return nil, err
 	}

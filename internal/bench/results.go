@@ -25,10 +25,14 @@ type baselines struct {
 	datagrams       func(ctx context.Context, size, count int) (DatagramRun, error)
 }
 
-// goals are the ratios to the baseline each transport aims for (issues #3
-// and #6).
+// goals are the ratios to the baseline each transport aims for (issues #3,
+// #4 and #6). Over QUIC, #6 asks for 0.9x raw quic-go "bulk", which it
+// defines as one stream's: that is the stream row's goal; 1 MiB messages
+// keep the messages' goal of #3 on either transport. #4's file goal is
+// stated against raw TLS only, so over QUIC the file row has none (file 0)
+// and only its memory goal applies.
 type goals struct {
-	connect, pingPong, msgBulk, streamBulk, dgramRate float64
+	connect, pingPong, msgBulk, streamBulk, dgramRate, file float64
 }
 
 func (o Options) baselines() baselines {
@@ -36,11 +40,11 @@ func (o Options) baselines() baselines {
 		// Raw quic-go has no message framing of its own: its one-way
 		// message rate is the same writes unframed, on one stream.
 		return baselines{name: rawQUICName, dgramName: rawQUICName + " DATAGRAM frames",
-			goals:   goals{connect: 1.2, pingPong: 1 / 0.9, msgBulk: 0.9, streamBulk: 0.9, dgramRate: 0.9},
+			goals:   goals{connect: 1.2, pingPong: 1 / 0.9, msgBulk: 0.6, streamBulk: 0.9, dgramRate: 0.9},
 			connect: RawQUICConnect, oneWay: RawQUICBulk, bulk: RawQUICBulk, pingPong: RawQUICPingPong, datagrams: RawQUICDatagrams}
 	}
 	return baselines{name: rawTLS, dgramName: rawUDP,
-		goals:   goals{connect: 1.5, pingPong: 1.15, msgBulk: 0.6, streamBulk: 0.8, dgramRate: 0.7},
+		goals:   goals{connect: 1.5, pingPong: 1.15, msgBulk: 0.6, streamBulk: 0.8, dgramRate: 0.7, file: 0.6},
 		connect: RawConnect, oneWay: RawOneWay, bulk: RawBulk, pingPong: RawPingPong, datagrams: RawDatagrams}
 }
 
@@ -188,24 +192,28 @@ func file(ctx context.Context, o Options) ([]Result, error) {
 	ctx, cancel := deadline(ctx, 3*time.Minute)
 	defer cancel()
 	const chunk = 1 << 20
-	dr, err := RawBulk(ctx, chunk, int(max(size/chunk, 1)))
+	b := o.baselines()
+	dr, err := b.bulk(ctx, chunk, int(max(size/chunk, 1)))
 	if err != nil {
 		return nil, err
 	}
-	fr, err := NearnetFile(ctx, size)
+	fr, err := NearnetFile(ctx, o.Transport, size)
 	if err != nil {
 		return nil, err
 	}
 	what := sizeName(size) + " file"
 	r := Result{Key: "file_throughput", Title: what + ", SendResource to Accept", Unit: "Gbit/s", HigherIsBetter: true,
-		Nearnet: gbit(size, fr.Elapsed), Baseline: gbit(max(size/chunk, 1)*chunk, dr), BaselineName: rawTLS + " bulk"}
+		Nearnet: gbit(size, fr.Elapsed), Baseline: gbit(max(size/chunk, 1)*chunk, dr), BaselineName: b.name + " bulk"}
 	rssOK := func(b int64) bool { return !fr.RSSKnown || b < fileRSSGoal }
-	goal := "at least 0.6x raw TLS bulk, RSS < 48 MiB each side"
-	if !fr.RSSKnown {
-		goal = "at least 0.6x raw TLS bulk (RSS not measured here)"
+	var goal string
+	if g := b.goals.file; g > 0 {
+		goal = fmt.Sprintf("at least %.1fx %s bulk, RSS < 48 MiB each side", g, b.name)
+		if !fr.RSSKnown {
+			goal = fmt.Sprintf("at least %.1fx %s bulk (RSS not measured here)", g, b.name)
+		}
 	}
 	out := []Result{finish(r, goal, func(r Result) bool {
-		return r.Ratio >= 0.6 && rssOK(fr.SenderRSS) && rssOK(fr.ReceiverRSS)
+		return r.Ratio >= b.goals.file && rssOK(fr.SenderRSS) && rssOK(fr.ReceiverRSS)
 	})}
 	// The receiver's content must reach the disk before the rename: a disk
 	// slower than 0.6x raw TLS bounds the row above, so show the transfer
