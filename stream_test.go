@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -84,6 +85,23 @@ func TestStreamConformsToNetConn(t *testing.T) {
 			}
 		}
 	})
+}
+
+// With the smallest StreamBuffer the read-ahead (streamconn.go) is smaller
+// than a TLS record, so reads go past it, and the ring wraps on every
+// write: still a conforming net.Conn, in both directions.
+func TestStreamSmallBuffersConform(t *testing.T) {
+	cfg := Config{StreamBuffer: 4 << 10} // PSK mode: TLS
+	for _, fromListener := range []bool{false, true} {
+		t.Run(fmt.Sprintf("listener-opens=%v", fromListener), func(t *testing.T) {
+			a, b := newNodeOn(t, TransportTCP, cfg), newNodeOn(t, TransportTCP, cfg)
+			ca, cb := pair(t, a, b)
+			nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
+				s1, s2 := streamPair(t, ca, cb, fromListener)
+				return s1, s2, func() { s1.Close(); s2.Close() }, nil
+			})
+		})
+	}
 }
 
 func TestStreamHalfClose(t *testing.T) {
