@@ -78,7 +78,8 @@ func testDemoText(t *testing.T) {
 	if lines[len(lines)-1] != "demo ok" {
 		t.Fatalf("demo's last line is %q; want \"demo ok\"", lines[len(lines)-1])
 	}
-	for _, want := range []string{"alice: listening on 127.0.0.1:", "bob: found", "carol: connected to", "<alice> hello carol, from alice", "duplicates resolved"} {
+	for _, want := range []string{"alice: listening on 127.0.0.1:", "bob: found", "carol: connected to", "<alice> hello carol, from alice", "duplicates resolved",
+		`bob: received "demo.bin" from alice`, `alice: sent "demo.bin" to bob`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
@@ -108,13 +109,23 @@ func testDemoJSON(t *testing.T) {
 			t.Errorf("demo event %v has no node", e)
 		}
 	}
-	if kinds["ready"] != 3 || kinds["message"] != 6 || kinds["peers"] != 3 {
-		t.Errorf("demo events %v; want 3 ready, 6 message, 3 peers", kinds)
+	if kinds["ready"] != 3 || kinds["message"] != 6 || kinds["peers"] != 3 || kinds["received"] != 1 || kinds["sent"] != 1 {
+		t.Errorf("demo events %v; want 3 ready, 6 message, 3 peers, 1 received, 1 sent", kinds)
 	}
+	var sums []any
 	for _, e := range evs {
 		if e["event"] == "peers" && len(e["peers"].([]any)) != 2 {
 			t.Errorf("%v: want 2 peers", e)
 		}
+		if e["event"] == "received" || e["event"] == "sent" {
+			sums = append(sums, e["sha256"])
+			if e["bytes"] != float64(16<<20) {
+				t.Errorf("%v: want 16 MiB", e)
+			}
+		}
+	}
+	if len(sums) == 2 && (sums[0] != sums[1] || len(sums[0].(string)) != 64) {
+		t.Errorf("the file's sent and received SHA-256 differ: %v", sums)
 	}
 }
 
