@@ -194,6 +194,13 @@ type Config struct {
 	// a malformed upgrade or hello. It must not block.
 	OnReject func(remote net.Addr, err error)
 
+	// OnResourceRefused, if set, is told about each resource offer the node
+	// refused before AcceptResource could return it: a name that fails the
+	// safety checks (err matches *ResourceNameError, which holds the name
+	// as offered) or an offer that breaks the protocol. The sender was told
+	// why. It must not block.
+	OnResourceRefused func(p Peer, err error)
+
 	// MaxMessageSize bounds one message, both ways. If zero,
 	// DefaultMaxMessageSize (4 MiB). At most 1 GiB.
 	MaxMessageSize int

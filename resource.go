@@ -178,9 +178,21 @@ func (c *Conn) offerResource(s *Stream) {
 		defer cancel()
 		in, err := resource.ReadOffer(ctx, s)
 		if err != nil {
-			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
-			s.Abort()
 			c.takeResource(nil)
+			_, unsafe := errorsAs[*ResourceNameError](err)
+			_, malformed := errorsAs[*resource.ProtocolError](err)
+			if !unsafe && !malformed {
+				// No offer came (a broken stream, the handshake timeout).
+				c.n.cfg.Logger.Debug("nearnet: no resource offer", "peer", c.peer.ID.Short(), "err", err)
+				s.Abort()
+				return
+			}
+			// ReadOffer wrote the refusal: let it reach the sender.
+			s.Close()
+			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
+			if f := c.n.cfg.OnResourceRefused; f != nil {
+				f(c.Peer(), err)
+			}
 			return
 		}
 		c.resq <- &IncomingResource{ResourceOffer: in.Offer, Peer: c.Peer(), c: c, s: s, in: in}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
 )
 
 func randomFile(t testing.TB, dir string, size int) (string, []byte) {
@@ -119,6 +123,53 @@ func TestResourceRejectAndExisting(t *testing.T) {
 			if err := ca.SendResource(ctx, bad, bytes.NewReader(nil), 0, nil); err == nil {
 				t.Errorf("name %q was sent", bad)
 			}
+		}
+	})
+}
+
+// An offer with an unsafe name from a peer that skips the sender's own
+// checks is refused before AcceptResource: the sender reads why, and
+// OnResourceRefused sees the name.
+func TestResourceUnsafeOfferRefused(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		refused := make(chan error, 1)
+		a := newNodeOn(t, tr, Config{})
+		b := newNodeOn(t, tr, Config{OnResourceRefused: func(p Peer, err error) { refused <- err }})
+		ca, cb := pair(t, a, b)
+		ctx := ctxT(t)
+		s, err := ca.openStream(ctx, "", nil, wire.StreamKindResource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		body := []byte(`{"v":1,"name":"../outside","size":1}`)
+		if _, err := s.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)); err != nil {
+			t.Fatal(err)
+		}
+		var hdr [4]byte
+		if _, err := io.ReadFull(s, hdr[:]); err != nil {
+			t.Fatalf("no answer to an unsafe offer: %v", err)
+		}
+		reply := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+		if _, err := io.ReadFull(s, reply); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(reply, []byte(`"code":"unsafe_name"`)) || bytes.Contains(reply, []byte(`"accept":true`)) {
+			t.Errorf("answer to an unsafe offer: %s", reply)
+		}
+		select {
+		case err := <-refused:
+			if ne, ok := errorsAs[*ResourceNameError](err); !ok || ne.Name != "../outside" {
+				t.Errorf("OnResourceRefused: %v; want a ResourceNameError for ../outside", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("OnResourceRefused not called")
+		}
+		// Nothing reaches AcceptResource.
+		actx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if in, err := cb.AcceptResource(actx); err == nil {
+			t.Errorf("AcceptResource returned the refused offer %v", in)
 		}
 	})
 }

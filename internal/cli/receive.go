@@ -75,6 +75,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	}
 	to := newTransferOut(e.stdout, fs.g.json)
 	cfg.OnReject = func(remote net.Addr, err error) { to.out.print("", newRejectedIncoming(remote, err)) }
+	cfg.OnResourceRefused = func(p nearnet.Peer, err error) { to.out.print("", newRefusedOffer(p, err)) }
 	node, err := fs.newNode(cfg)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nearnet/nearnet"
 )
 
 func init() {
@@ -27,6 +29,7 @@ func init() {
 	documented["received"] = file(map[string]string{"sha256": "string", "path": "string", "resumed": "number", "from": "string"})
 	documented["sent"] = file(map[string]string{"sha256": "string", "resumed": "number", "to": "string"})
 	documented["failed"] = file(map[string]string{"reason": "string"})
+	documented["refused"] = file(map[string]string{"reason": "string", "from": "string"})
 	documented["summary"] = map[string]string{"files": "number", "sent": "number", "rejected": "number", "failed": "number", "bytes": "number"}
 }
 
@@ -193,5 +196,18 @@ func TestReceiveCountEnds(t *testing.T) {
 	}
 	if got := eventsOf(t, r.stdout, "received"); len(got) != 1 || got[0]["sha256"] != want {
 		t.Fatalf("received events %v; want one with sha256 %s", got, want)
+	}
+}
+
+// An offer the library refused shows as a refused event with the name as
+// offered, escaped in the text form.
+func TestRefusedOfferEvent(t *testing.T) {
+	p := nearnet.Peer{Name: "mallory", ID: nearnet.NewPeerID()}
+	e := newRefusedOffer(p, &nearnet.ResourceNameError{Name: "../\x1b[2Jx", Reason: `component ".." leaves the directory`})
+	if e.Event != "refused" || e.Name != "../\x1b[2Jx" || e.From != "mallory" || e.Peer != p.ID.String() || !strings.Contains(e.Reason, "unsafe name") {
+		t.Fatalf("event %+v", e)
+	}
+	if txt := e.text(); strings.Contains(txt, "\x1b") || !strings.Contains(txt, "mallory") || !strings.Contains(txt, "leaves the directory") {
+		t.Errorf("text %q: want the peer and the reason, without the escape character", txt)
 	}
 }

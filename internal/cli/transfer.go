@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -60,6 +61,18 @@ func newFileEvent(kind string, c *nearnet.Conn, outgoing bool, name string, size
 	return e
 }
 
+// newRefusedOffer is receive's event for an offer the library refused
+// before it reached receive (Config.OnResourceRefused): an unsafe name, a
+// malformed offer.
+func newRefusedOffer(p nearnet.Peer, err error) *fileEvent {
+	e := &fileEvent{head: head{Event: "refused"}, From: p.Name, Peer: p.ID.String(), Reason: errText(err)}
+	var ne *nearnet.ResourceNameError
+	if errors.As(err, &ne) {
+		e.Name, e.Reason = ne.Name, "unsafe name: "+ne.Reason
+	}
+	return e
+}
+
 // with returns a copy of e as another kind of event.
 func (e *fileEvent) with(kind string) *fileEvent {
 	c := *e
@@ -103,7 +116,7 @@ func (e *fileEvent) text() string {
 		if e.Offered != "" {
 			fmt.Fprintf(&b, `, saved as "%s" ("%s" exists)`, clean(e.Name), clean(e.Offered))
 		}
-	case "rejected", "failed":
+	case "rejected", "failed", "refused":
 		fmt.Fprintf(&b, "%s %s %s: %s", e.Event, q, peer, clean(e.Reason))
 	default:
 		fmt.Fprintf(&b, "%s %s", e.Event, q)
