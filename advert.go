@@ -2,6 +2,7 @@ package nearnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -231,7 +232,7 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 	bctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var found Advert
-	n.Browse(bctx, func(e BrowseEvent) {
+	berr := n.Browse(bctx, func(e BrowseEvent) {
 		if e.Kind != Lost && found.ID.IsZero() && match(e.Advert) {
 			found = e.Advert
 			cancel()
@@ -240,5 +241,11 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 	if !found.ID.IsZero() {
 		return found, nil
 	}
-	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network: %w", target, ctx.Err())
+	if err := ctx.Err(); err != nil {
+		berr = err
+	}
+	if berr == nil { // Browse ended without an error or a cancel: not expected, but say so
+		berr = errors.New("browsing ended")
+	}
+	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network: %w", target, berr)
 }
