@@ -45,7 +45,7 @@ func BenchmarkResource(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
 			errc := make(chan error, 1)
-			go func() { errc <- ca.SendResource(ctx, "r.bin", f, size, nil) }()
+			go func() { _, err := ca.SendResource(ctx, "r.bin", f, size, nil); errc <- err }()
 			in, err := cb.AcceptResource(ctx)
 			if err != nil {
 				b.Fatal(err)

@@ -31,6 +31,11 @@ type (
 	// ReceivedResource describes a resource that is verified and in place.
 	ReceivedResource = resource.Received
 
+	// SentResource is what SendResource reports of a resource the receiver
+	// verified and put in place: the content's SHA-256 and the bytes the
+	// receiver kept from an earlier attempt.
+	SentResource = resource.Sent
+
 	// ResourceNameError reports a resource name that is unsafe as a path.
 	ResourceNameError = resource.NameError
 
@@ -61,34 +66,36 @@ var (
 )
 
 // SendResource sends size bytes from src as a file named name and returns
-// nil only once the receiver has verified its SHA-256 and given it its
-// final name. progress (may be nil) sees the bytes the receiver holds.
+// a nil error only once the receiver has verified its SHA-256 and given it
+// its final name; the SentResource then holds that SHA-256 (computed as the
+// content was sent: no second read of src) and how much a resume skipped.
+// progress (may be nil) sees the bytes the receiver holds.
 //
 // If src is an io.ReaderAt (an *os.File), a transfer that broke off
 // resumes: sending the same name and size again continues from what the
 // receiver holds, once the SHA-256 of that prefix matches. Cancelling ctx
 // stops the transfer; the receiver keeps its partial file for a resume.
-func (c *Conn) SendResource(ctx context.Context, name string, src io.Reader, size int64, progress Progress) error {
+func (c *Conn) SendResource(ctx context.Context, name string, src io.Reader, size int64, progress Progress) (SentResource, error) {
 	return c.SendResourceOffer(ctx, ResourceOffer{Name: name, Size: size}, src, progress)
 }
 
 // SendResourceOffer is SendResource with metadata in the offer.
-func (c *Conn) SendResourceOffer(ctx context.Context, offer ResourceOffer, src io.Reader, progress Progress) error {
+func (c *Conn) SendResourceOffer(ctx context.Context, offer ResourceOffer, src io.Reader, progress Progress) (SentResource, error) {
 	if _, err := resource.SafeName(offer.Name); err != nil {
-		return err
+		return SentResource{}, err
 	}
 	offer.Meta = maps.Clone(offer.Meta)
 	s, err := c.openStream(ctx, "", nil, wire.StreamKindResource)
 	if err != nil {
-		return err
+		return SentResource{}, err
 	}
-	err = resource.Send(ctx, s, offer, src, progress)
+	sent, err := resource.Send(ctx, s, offer, src, progress)
 	if err != nil {
 		s.Abort()
-		return err
+		return SentResource{}, err
 	}
 	s.Close()
-	return nil
+	return sent, nil
 }
 
 // IncomingResource is a resource offer from the peer: its name, size and

@@ -67,7 +67,7 @@ func TestResourceTransfer(t *testing.T) {
 					f, _ := os.Open(src)
 					defer f.Close()
 					var last atomic.Int64
-					err := sender.SendResourceOffer(ctx, ResourceOffer{Name: "dir/data.bin", Size: int64(len(data)), Meta: map[string]string{"type": "application/octet-stream"}}, f, func(done, total int64) { last.Store(done) })
+					sent, err := sender.SendResourceOffer(ctx, ResourceOffer{Name: "dir/data.bin", Size: int64(len(data)), Meta: map[string]string{"type": "application/octet-stream"}}, f, func(done, total int64) { last.Store(done) })
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -80,6 +80,9 @@ func TestResourceTransfer(t *testing.T) {
 					}
 					if r.got.SHA256 != sha256.Sum256(data) || last.Load() != int64(len(data)) {
 						t.Fatalf("received %+v, progress ended at %d", r.got, last.Load())
+					}
+					if (sent != SentResource{SHA256: r.got.SHA256}) {
+						t.Fatalf("sender reports %+v, want the receiver's SHA-256 %x and no resume", sent, r.got.SHA256)
 					}
 					onDisk, _ := os.ReadFile(filepath.Join(dst, "dir", "data.bin"))
 					if !bytes.Equal(onDisk, data) {
@@ -103,14 +106,14 @@ func TestResourceRejectAndExisting(t *testing.T) {
 				in.Reject(ctx, "not now")
 			}
 		}()
-		err := ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
+		_, err := ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
 		var re *ResourceRejectedError
 		if !errors.As(err, &re) || re.Reason != "not now" {
 			t.Fatalf("rejected offer: %v", err)
 		}
 		os.WriteFile(filepath.Join(dst, "x.txt"), []byte("mine"), 0o644)
 		go receiveOne(ctx, cb, dst, nil)
-		err = ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
+		_, err = ca.SendResource(ctx, "x.txt", bytes.NewReader([]byte("hi")), 2, nil)
 		if !errors.Is(err, ErrResourceExists) {
 			t.Fatalf("existing name: %v", err)
 		}
@@ -120,7 +123,7 @@ func TestResourceRejectAndExisting(t *testing.T) {
 		// Names from the network cannot escape the directory: the sender
 		// refuses them before offering.
 		for _, bad := range []string{"../x", "/etc/passwd", "", "a\x00b", `a\b`} {
-			if err := ca.SendResource(ctx, bad, bytes.NewReader(nil), 0, nil); err == nil {
+			if _, err := ca.SendResource(ctx, bad, bytes.NewReader(nil), 0, nil); err == nil {
 				t.Errorf("name %q was sent", bad)
 			}
 		}
@@ -192,7 +195,7 @@ func TestResourceResume(t *testing.T) {
 			recv <- err
 		}()
 		sctx, cancel := context.WithCancel(ctx)
-		err := ca.SendResource(sctx, "big.bin", f, int64(len(data)), func(done, total int64) {
+		_, err := ca.SendResource(sctx, "big.bin", f, int64(len(data)), func(done, total int64) {
 			if done >= 2<<20 {
 				cancel()
 			}
@@ -220,7 +223,7 @@ func TestResourceResume(t *testing.T) {
 		}()
 		var first atomic.Int64
 		first.Store(-1)
-		if err := ca.SendResource(ctx, "big.bin", f, int64(len(data)), func(done, total int64) { first.CompareAndSwap(-1, done) }); err != nil {
+		if _, err := ca.SendResource(ctx, "big.bin", f, int64(len(data)), func(done, total int64) { first.CompareAndSwap(-1, done) }); err != nil {
 			t.Fatal(err)
 		}
 		r := <-ch
@@ -260,7 +263,7 @@ func TestResourceCorruptionDetected(t *testing.T) {
 		recv <- err
 	}()
 	data := make([]byte, 4<<20)
-	err = ca.SendResource(ctx, "c.bin", bytes.NewReader(data), int64(len(data)), nil)
+	_, err = ca.SendResource(ctx, "c.bin", bytes.NewReader(data), int64(len(data)), nil)
 	if !errors.Is(err, ErrResourceCorrupted) {
 		t.Fatalf("sender: %v", err)
 	}

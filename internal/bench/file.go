@@ -333,7 +333,7 @@ func childSend(ctx context.Context, a childArgs) (childReport, error) {
 		return childReport{}, err
 	}
 	t0 := time.Now()
-	err = c.SendResource(ctx, filepath.Base(a.File), f, fi.Size(), nil)
+	_, err = c.SendResource(ctx, filepath.Base(a.File), f, fi.Size(), nil)
 	d := time.Since(t0)
 	if err != nil {
 		return childReport{}, err

@@ -334,7 +334,7 @@ func demoFile(ctx context.Context, out *printer, from, to *demoNode) error {
 	}()
 	const name = "demo.bin"
 	t0 := time.Now()
-	err = cf.SendResource(ctx, name, bytes.NewReader(content), int64(len(content)), nil)
+	sent, err := cf.SendResource(ctx, name, bytes.NewReader(content), int64(len(content)), nil)
 	took := time.Since(t0)
 	if err != nil {
 		cancel()
@@ -345,8 +345,8 @@ func demoFile(ctx context.Context, out *printer, from, to *demoNode) error {
 	if res.err != nil {
 		return fmt.Errorf("%s receiving %s: %w", to.name, name, res.err)
 	}
-	if res.r.SHA256 != want {
-		return fmt.Errorf("%s received %s with SHA-256 %x, want %x", to.name, name, res.r.SHA256, want)
+	if res.r.SHA256 != want || sent.SHA256 != want {
+		return fmt.Errorf("%s received %s with SHA-256 %x and %s sent %x, want %x", to.name, name, res.r.SHA256, from.name, sent.SHA256, want)
 	}
 	var zero int64
 	recv := newFileEvent("received", ct, false, res.r.Name, res.r.Size)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -170,24 +171,20 @@ func (s *sender) send(ctx context.Context, f sendFile) (size int64, outcome stri
 	size = fi.Size()
 	tmpl := newFileEvent("", s.c, true, f.name, size)
 	pv := s.to.progress(tmpl)
-	src := newHashingFile(file)
 	start := time.Now()
-	err = s.c.SendResource(ctx, f.name, src, size, func(done, total int64) {
+	sent, err := s.c.SendResource(ctx, f.name, file, size, func(done, total int64) {
 		pv.update(done, total)
 		if s.hook != nil {
 			s.hook(f.name, done, total)
 		}
 	})
-	resumed := pv.finish()
+	pv.finish()
 	var rej *nearnet.ResourceRejectedError
 	switch {
 	case err == nil:
 		e := tmpl.with("sent")
-		e.Resumed, e.took = &resumed, time.Since(start)
-		if e.SHA256, err = src.sum(size); err != nil {
-			// Sent and verified by the receiver; only our own hash failed.
-			e.SHA256 = ""
-		}
+		e.Resumed, e.took = &sent.Resumed, time.Since(start)
+		e.SHA256 = hex.EncodeToString(sent.SHA256[:])
 		s.to.out.print("", e)
 		return size, "sent", nil
 	case errors.As(err, &rej):

@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"strings"
@@ -310,8 +307,7 @@ func (v *progressView) updateBar(done, total int64) {
 }
 
 // finish stops the display; nothing is printed for this file afterwards.
-// It returns the first value update saw: the bytes resumed from.
-func (v *progressView) finish() (resumed int64) {
+func (v *progressView) finish() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.ended = true
@@ -322,58 +318,6 @@ func (v *progressView) finish() (resumed int64) {
 	if v.bar != nil {
 		_ = v.bar.Exit() // the next event line erases it
 	}
-	return v.resumed
-}
-
-// hashingFile is the source of a send: an io.ReaderAt, so that the
-// library can resume, which also hashes what the library reads for the
-// sent event. The library reads from 0 (or from a resume offset after
-// reading the prefix from 0) in order; a read out of that order makes sum
-// fall back to hashing the file.
-type hashingFile struct {
-	f   *os.File
-	h   hash.Hash
-	pos int64 // the next offset in order
-	ok  bool  // the reads so far were in order from 0
-}
-
-func newHashingFile(f *os.File) *hashingFile { return &hashingFile{f: f, h: sha256.New(), ok: true} }
-
-func (x *hashingFile) ReadAt(p []byte, off int64) (int, error) {
-	n, err := x.f.ReadAt(p, off)
-	if off == 0 {
-		x.h.Reset()
-		x.pos, x.ok = 0, true
-	}
-	if off == x.pos {
-		x.h.Write(p[:n])
-		x.pos += int64(n)
-	} else {
-		x.ok = false
-	}
-	return n, err
-}
-
-// Read makes hashingFile an io.Reader, as SendResource takes; the library
-// uses ReadAt.
-func (x *hashingFile) Read(p []byte) (int, error) {
-	n, err := x.ReadAt(p, x.pos)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
-
-// sum returns the hex SHA-256 of the file's first size bytes.
-func (x *hashingFile) sum(size int64) (string, error) {
-	if x.ok && x.pos == size {
-		return hex.EncodeToString(x.h.Sum(nil)), nil
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(x.f, 0, size)); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // progressHookKey is a context key under which tests put a

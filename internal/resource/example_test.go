@@ -27,7 +27,8 @@ func Example() {
 	go func() {
 		defer sender.Close()
 		offer := resource.Offer{Name: "notes/hello.txt", Size: int64(len(content)), Meta: map[string]string{"type": "text/plain"}}
-		sent <- resource.Send(ctx, sender, offer, strings.NewReader(content), nil)
+		_, err := resource.Send(ctx, sender, offer, strings.NewReader(content), nil)
+		sent <- err
 	}()
 
 	in, err := resource.ReadOffer(ctx, receiver)

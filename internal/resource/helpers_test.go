@@ -101,6 +101,7 @@ func tcpPair(t testing.TB) (net.Conn, net.Conn) {
 // outcome is what both sides of one transfer returned.
 type outcome struct {
 	sendErr, recvErr error
+	sent             Sent
 	rcv              Received
 	incoming         *Incoming
 	sendProg         []int64 // done values, in order
@@ -117,7 +118,7 @@ func transfer(t testing.TB, s, r net.Conn, offer Offer, src io.Reader, dir strin
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer s.Close()
-		out.sendErr = Send(ctx, s, offer, src, func(done, total int64) {
+		out.sent, out.sendErr = Send(ctx, s, offer, src, func(done, total int64) {
 			checkTotal(t, "sender", total, offer.Size)
 			out.sendProg = append(out.sendProg, done)
 		})

@@ -34,8 +34,14 @@ type Offer struct {
 // quickly: it is on the transfer's path.
 type Progress func(done, total int64)
 
+// Sent describes a resource the receiver has verified and put in place.
+type Sent struct {
+	SHA256  [32]byte // of the whole content, as the receiver checked it
+	Resumed int64    // bytes the receiver kept from an earlier attempt; 0 if it started from zero
+}
+
 // Send offers a resource on stream and, if the receiver accepts, sends
-// the first offer.Size bytes of src. It returns nil only once the
+// the first offer.Size bytes of src. It returns a nil error only once the
 // receiver has checked the content's SHA-256 and put the file in place.
 //
 // stream carries this one transfer (a fresh stream per resource); Send
@@ -63,40 +69,43 @@ type Progress func(done, total int64)
 // past (or, without SetDeadline, by closing the stream). Send then returns
 // an error wrapping the context's cause. After Send returns, ctx has no
 // effect.
-func Send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) error {
+func Send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) (Sent, error) {
 	if err := checkName(offer.Name); err != nil {
-		return err
+		return Sent{}, err
 	}
 	if offer.Size < 0 || offer.Size > maxSize {
-		return fmt.Errorf("nearnet: invalid Offer.Size %d: must be in [0, 2^53-1]", offer.Size)
+		return Sent{}, fmt.Errorf("nearnet: invalid Offer.Size %d: must be in [0, 2^53-1]", offer.Size)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("nearnet: resource transfer stopped: %w", context.Cause(ctx))
+		return Sent{}, fmt.Errorf("nearnet: resource transfer stopped: %w", context.Cause(ctx))
 	}
 	stop := abortOnDone(ctx, stream)
-	err := send(ctx, stream, offer, src, progress)
-	return finish(ctx, stop, err)
+	sent, err := send(ctx, stream, offer, src, progress)
+	if err = finish(ctx, stop, err); err != nil {
+		return Sent{}, err
+	}
+	return sent, nil
 }
 
-func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) error {
+func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader, progress Progress) (Sent, error) {
 	size := offer.Size
 	frame, err := appendFrame(nil, offerMsg{V: version, Name: offer.Name, Size: &size, Meta: offer.Meta})
 	if err != nil {
-		return err
+		return Sent{}, err
 	}
 	if _, err := stream.Write(frame); err != nil {
-		return fmt.Errorf("nearnet: sending resource offer: %w", err)
+		return Sent{}, fmt.Errorf("nearnet: sending resource offer: %w", err)
 	}
 	b, err := readFrame(stream)
 	if err != nil {
-		return fmt.Errorf("nearnet: reading the receiver's answer to a resource offer: %w", err)
+		return Sent{}, fmt.Errorf("nearnet: reading the receiver's answer to a resource offer: %w", err)
 	}
 	rep, err := decodeReply(b, size)
 	if err != nil {
-		return err
+		return Sent{}, err
 	}
 	if !rep.accept {
-		return &RejectedError{Code: rep.code, Reason: rep.reason}
+		return Sent{}, &RejectedError{Code: rep.code, Reason: rep.reason}
 	}
 
 	bs := getBuffers()
@@ -110,7 +119,7 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 		// Hash our own first rep.offset bytes; h then holds the state to
 		// continue from if they match.
 		if err := hashFrom(h, io.NewSectionReader(ra, 0, rep.offset), rep.offset, buf); err != nil {
-			return err
+			return Sent{}, err
 		}
 		if [32]byte(h.Sum(nil)) == rep.prefix {
 			start = rep.offset
@@ -119,7 +128,7 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 		}
 	}
 	if err := writeFrame(stream, startMsg{Offset: &start}); err != nil {
-		return fmt.Errorf("nearnet: resource stream: %w", err)
+		return Sent{}, fmt.Errorf("nearnet: resource stream: %w", err)
 	}
 	r := src
 	if canResume {
@@ -132,24 +141,28 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 		func(done int64) { report(progress, done, size) })
 	switch {
 	case res.writeErr != nil:
-		return fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", res.done, size, res.writeErr)
+		return Sent{}, fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", res.done, size, res.writeErr)
 	case res.ctxErr != nil:
-		return res.ctxErr // finish reports the cause
+		return Sent{}, res.ctxErr // finish reports the cause
 	case res.fillErr != nil:
-		return sourceErr(res.fillErr, res.done, size)
+		return Sent{}, sourceErr(res.fillErr, res.done, size)
 	case ctx.Err() != nil:
 		// Cancelled while the last chunks were on their way: without the
 		// trailer the receiver keeps them for a resume.
-		return ctx.Err()
+		return Sent{}, ctx.Err()
 	}
-	if err := writeFrame(stream, trailerMsg{SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
-		return fmt.Errorf("nearnet: resource stream: %w", err)
+	sum := [32]byte(h.Sum(nil))
+	if err := writeFrame(stream, trailerMsg{SHA256: hex.EncodeToString(sum[:])}); err != nil {
+		return Sent{}, fmt.Errorf("nearnet: resource stream: %w", err)
 	}
 	b, err = readFrame(stream)
 	if err != nil {
-		return fmt.Errorf("nearnet: reading the receiver's result for a resource: %w", err)
+		return Sent{}, fmt.Errorf("nearnet: reading the receiver's result for a resource: %w", err)
 	}
-	return decodeResult(b)
+	if err := decodeResult(b); err != nil {
+		return Sent{}, err
+	}
+	return Sent{SHA256: sum, Resumed: start}, nil
 }
 
 // hashFrom feeds the first n bytes of r to h.

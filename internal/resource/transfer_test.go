@@ -34,6 +34,9 @@ func TestRoundTrip(t *testing.T) {
 				if out.rcv != want {
 					t.Errorf("Received = %+v, want %+v", out.rcv, want)
 				}
+				if (out.sent != Sent{SHA256: want.SHA256}) {
+					t.Errorf("Sent = %+v, want the content's SHA-256 and no resume", out.sent)
+				}
 				checkFile(t, out.rcv.Path, content)
 				if got := listDir(t, dir); !slices.Equal(got, []string{"notes.bin"}) {
 					t.Errorf("directory holds %q, want only the file", got)
@@ -123,8 +126,11 @@ func TestResume(t *testing.T) {
 			if out.sendErr != nil || out.recvErr != nil {
 				t.Fatalf("resend: send %v, receive %v", out.sendErr, out.recvErr)
 			}
-			if out.rcv.Resumed != have {
-				t.Errorf("Resumed = %d, want the %d bytes of the partial", out.rcv.Resumed, have)
+			if out.rcv.Resumed != have || out.sent.Resumed != have {
+				t.Errorf("Resumed = %d (receiver), %d (sender), want the %d bytes of the partial", out.rcv.Resumed, out.sent.Resumed, have)
+			}
+			if out.sent.SHA256 != out.rcv.SHA256 {
+				t.Errorf("sender's SHA-256 %x, receiver's %x", out.sent.SHA256, out.rcv.SHA256)
 			}
 			if sent := cs.n.Load(); sent > size-have+4096 {
 				t.Errorf("resend wrote %d bytes; want about the %d missing", sent, size-have)
@@ -312,7 +318,8 @@ func TestReject(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		defer s.Close()
-		done <- Send(ctx, s, Offer{Name: "a", Size: 1}, bytes.NewReader([]byte{1}), nil)
+		_, err := Send(ctx, s, Offer{Name: "a", Size: 1}, bytes.NewReader([]byte{1}), nil)
+		done <- err
 	}()
 	in, err := ReadOffer(ctx, r)
 	if err != nil {
@@ -355,7 +362,7 @@ func TestCancel(t *testing.T) {
 					if side == "sender" {
 						p = cancelAfter
 					}
-					sendErr = Send(ctx, s, Offer{Name: "c.bin", Size: size}, bytes.NewReader(content), p)
+					_, sendErr = Send(ctx, s, Offer{Name: "c.bin", Size: size}, bytes.NewReader(content), p)
 				}()
 				rctx := context.Background()
 				var p Progress
@@ -392,7 +399,7 @@ func TestCancelledBeforeStart(t *testing.T) {
 	s, r := transports[0].pair(t)
 	defer s.Close()
 	defer r.Close()
-	if err := Send(ctx, s, Offer{Name: "a", Size: 0}, bytes.NewReader(nil), nil); !errors.Is(err, context.Canceled) {
+	if _, err := Send(ctx, s, Offer{Name: "a", Size: 0}, bytes.NewReader(nil), nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Send: %v, want context.Canceled", err)
 	}
 	if _, err := ReadOffer(ctx, r); !errors.Is(err, context.Canceled) {
@@ -437,14 +444,14 @@ func TestSendChecksOffer(t *testing.T) {
 	defer r.Close()
 	ctx := context.Background()
 	var ne *NameError
-	if err := Send(ctx, s, Offer{Name: "../x", Size: 1}, bytes.NewReader([]byte{1}), nil); !errors.As(err, &ne) {
+	if _, err := Send(ctx, s, Offer{Name: "../x", Size: 1}, bytes.NewReader([]byte{1}), nil); !errors.As(err, &ne) {
 		t.Errorf("Send(../x): %v, want a NameError", err)
 	}
-	if err := Send(ctx, s, Offer{Name: "x", Size: -1}, bytes.NewReader(nil), nil); err == nil {
+	if _, err := Send(ctx, s, Offer{Name: "x", Size: -1}, bytes.NewReader(nil), nil); err == nil {
 		t.Error("Send with a negative size succeeded")
 	}
 	big := map[string]string{"k": strings.Repeat("v", maxFrame)}
-	if err := Send(ctx, s, Offer{Name: "x", Size: 0, Meta: big}, bytes.NewReader(nil), nil); err == nil || !strings.Contains(err.Error(), "Meta") {
+	if _, err := Send(ctx, s, Offer{Name: "x", Size: 0, Meta: big}, bytes.NewReader(nil), nil); err == nil || !strings.Contains(err.Error(), "Meta") {
 		t.Errorf("Send with 64 KiB of Meta: %v, want an error naming Meta", err)
 	}
 }
