@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,14 +143,17 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 }
 
 // Browse looks for services of Config.Service on Config.Interfaces (and,
-// when the node dials QUIC, of the same type with "_udp": a peer that
-// offers both transports is seen under both, with Advert.Service telling
-// which) and calls fn for each change until ctx is done; it then returns
-// ctx's error. fn is called once at a time, in order per service type;
-// this node's own advertisement is skipped. Nearnet peers seen here are
-// remembered for Connect by name or PeerID.
+// when the node dials QUIC, of the same type with "_udp") and calls fn for
+// each change until ctx is done; it then returns ctx's error. A nearnet
+// peer that offers both transports advertises under both types but is
+// reported once per interface: Found when first seen under either,
+// Updated when what it advertises changes (Advert.Service names the type
+// of the sighting reported), Lost once it is gone from both. fn is called
+// once at a time; this node's own advertisement is skipped. Nearnet peers
+// seen here are remembered for Connect by name or PeerID.
 func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
-	var fnMu sync.Mutex
+	var fnMu sync.Mutex // guards merged too
+	merged := newBrowseMerger()
 	handle := func(e discovery.Event) {
 		a := advertOf(e.Service)
 		if a.ID == n.id {
@@ -178,7 +183,9 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 		}
 		if fn != nil {
 			fnMu.Lock()
-			fn(BrowseEvent{Kind: kind, Advert: a})
+			if e, ok := merged.add(BrowseEvent{Kind: kind, Advert: a}); ok {
+				fn(e)
+			}
 			fnMu.Unlock()
 		}
 	}
@@ -248,4 +255,69 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 		berr = errors.New("browsing ended")
 	}
 	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network: %w", target, berr)
+}
+
+// browseMerger turns the sightings of nearnet peers under both service
+// types into one story per peer and interface (see Browse). Services
+// without a peer ID pass through as they are.
+type browseMerger struct {
+	peers map[mergeKey]*mergedPeer
+}
+
+type mergeKey struct {
+	id          PeerID
+	name, iface string
+}
+
+type mergedPeer struct {
+	by       map[string]Advert // by service type, what is seen now
+	reported Advert            // what the last event reported
+}
+
+func newBrowseMerger() *browseMerger { return &browseMerger{peers: map[mergeKey]*mergedPeer{}} }
+
+// add takes one sighting and returns the event to report, if any.
+func (m *browseMerger) add(e BrowseEvent) (BrowseEvent, bool) {
+	if e.ID.IsZero() {
+		return e, true
+	}
+	k := mergeKey{e.ID, e.Name, e.Interface}
+	p := m.peers[k]
+	if e.Kind == Lost {
+		if p == nil {
+			return e, false
+		}
+		delete(p.by, e.Service)
+		for _, rest := range p.by {
+			// Still seen under the other type: report it only if what it
+			// advertises there differs.
+			return p.report(Updated, rest)
+		}
+		delete(m.peers, k)
+		return e, true
+	}
+	if p == nil {
+		p = &mergedPeer{by: map[string]Advert{}, reported: e.Advert}
+		m.peers[k] = p
+		p.by[e.Service] = e.Advert
+		return BrowseEvent{Kind: Found, Advert: e.Advert}, true
+	}
+	p.by[e.Service] = e.Advert
+	return p.report(Updated, e.Advert)
+}
+
+// report returns an event of kind for a unless a advertises what the last
+// event reported.
+func (p *mergedPeer) report(kind BrowseEventKind, a Advert) (BrowseEvent, bool) {
+	if sameOffer(a, p.reported) {
+		return BrowseEvent{}, false
+	}
+	p.reported = a
+	return BrowseEvent{Kind: kind, Advert: a}, true
+}
+
+// sameOffer reports whether a and b advertise the same thing, whatever
+// service type each was seen under.
+func sameOffer(a, b Advert) bool {
+	return a.Host == b.Host && a.Port == b.Port && slices.Equal(a.Addrs, b.Addrs) && maps.Equal(a.TXT, b.TXT)
 }
