@@ -51,8 +51,25 @@ func ctxT(t testing.TB) context.Context {
 // pair connects a to b and returns both ends.
 func pair(t testing.TB, a, b *Node) (ca, cb *Conn) {
 	t.Helper()
+	return pairAt(t, a, b, b.Addr().String())
+}
+
+// sendOne sends msg from one end and checks that the other receives it.
+func sendOne(t testing.TB, ctx context.Context, from, to *Conn, msg string) {
+	t.Helper()
+	if err := from.SendMessage(ctx, []byte(msg)); err != nil {
+		t.Fatalf("sending %q: %v", msg, err)
+	}
+	if m, err := to.ReceiveMessage(ctx); err != nil || string(m) != msg {
+		t.Fatalf("sent %q, received %q, %v", msg, m, err)
+	}
+}
+
+// pairAt is pair with a dialing addr, which leads to b (a relay).
+func pairAt(t testing.TB, a, b *Node, addr string) (ca, cb *Conn) {
+	t.Helper()
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, b.Addr().String())
+	ca, err := a.Connect(ctx, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,12 +121,7 @@ func TestMessagesKeepBoundariesAndOrder(t *testing.T) {
 					}
 				}
 				// And back the other way.
-				if err := cb.SendMessage(ctx, []byte("pong")); err != nil {
-					t.Fatal(err)
-				}
-				if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "pong" {
-					t.Fatalf("reply: %q %v", m, err)
-				}
+				sendOne(t, ctx, cb, ca, "pong")
 			})
 		}
 	})
@@ -223,12 +235,7 @@ func TestMessageTooLarge(t *testing.T) {
 			t.Fatalf("local check: got %v", err)
 		}
 		// The local refusal left the connection intact.
-		if err := cb.SendMessage(ctx, []byte("still here")); err != nil {
-			t.Fatal(err)
-		}
-		if m, err := ca.ReceiveMessage(ctx); err != nil || string(m) != "still here" {
-			t.Fatalf("%q %v", m, err)
-		}
+		sendOne(t, ctx, cb, ca, "still here")
 		// a does not know b's limit: b closes with 1009, after delivering what came before.
 		ca.SendMessage(ctx, []byte("before"))
 		ca.SendMessage(ctx, make([]byte, 5000))
@@ -393,12 +400,7 @@ func TestProtocolErrorClosesOnlyThatConnection(t *testing.T) {
 		t.Fatalf("no 1002 close frame in %q", got)
 	}
 	ctx := ctxT(t)
-	if err := cg.SendMessage(ctx, []byte("fine")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := cbg.ReceiveMessage(ctx); err != nil || string(m) != "fine" {
-		t.Fatalf("other connection: %q %v", m, err)
-	}
+	sendOne(t, ctx, cg, cbg, "fine")
 }
 
 func TestConfigRejectsBadValues(t *testing.T) {

@@ -124,20 +124,8 @@ func TestResumeWindowExpires(t *testing.T) {
 	b := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
 	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ca.SendMessage(ctx, []byte("before")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "before" {
-		t.Fatalf("%q %v", m, err)
-	}
+	ca, cb := pairAt(t, a, b, r.Addr())
+	sendOne(t, ctx, ca, cb, "before")
 	for !ackedAll(ca) { // acks trail deliveries by up to ackDelay
 		if ctx.Err() != nil {
 			t.Fatal("never acknowledged")
@@ -258,14 +246,7 @@ func TestKeepaliveViability(t *testing.T) {
 	b := newNode(t, Config{DisablePathMonitor: true})
 	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cb := pairAt(t, a, b, r.Addr())
 	r.Pause()
 	va.wait(t, Inviable)
 	if ca.Viable() {
@@ -292,14 +273,7 @@ func TestCloseWhileSuspendedDelivers(t *testing.T) {
 	b := newNode(t, Config{DisablePathMonitor: true})
 	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cb := pairAt(t, a, b, r.Addr())
 	r.Cut()
 	for ca.Viable() { // suspended: the transport is gone
 		if ctx.Err() != nil {
@@ -343,15 +317,9 @@ func TestSessionLostIsNotEOF(t *testing.T) {
 	b := newNode(t, Config{ResumeWindow: 300 * time.Millisecond, DisablePathMonitor: true})
 	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Accept(ctx); err != nil {
-		t.Fatal(err)
-	}
+	ca, _ := pairAt(t, a, b, r.Addr())
 	r.Fin()
-	_, err = ca.ReceiveMessage(ctx)
+	_, err := ca.ReceiveMessage(ctx)
 	var sl *SessionLostError
 	if !errors.As(err, &sl) {
 		t.Fatalf("ReceiveMessage after the transport ended: %v; want a SessionLostError", err)
@@ -394,14 +362,7 @@ func TestResetAfterSilenceResumes(t *testing.T) {
 	a, b := newNode(t, cfgA), newNode(t, cfgB)
 	r := relaytest.New(t, b.Addr().String())
 	ctx := ctxT(t)
-	ca, err := a.Connect(ctx, r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cb := pairAt(t, a, b, r.Addr())
 	r.Pause()
 	va.wait(t, Inviable)
 	vb.wait(t, Inviable)
@@ -411,12 +372,7 @@ func TestResetAfterSilenceResumes(t *testing.T) {
 	r.Resume()
 	va.wait(t, Reconnected)
 	vb.wait(t, Reconnected)
-	if err := ca.SendMessage(ctx, []byte("after")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "after" {
-		t.Fatalf("after the blip: %q, %v", m, err)
-	}
+	sendOne(t, ctx, ca, cb, "after")
 }
 
 // A dialer that never browsed (it connected by address) learns from
@@ -439,22 +395,10 @@ func TestRedialRediscovers(t *testing.T) {
 	va := newViabilityLog()
 	a.cfg.OnViability = va.record
 	r := relaytest.New(t, b.Addr().String())
-	ca, err := a.Connect(ctx, r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := b.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cb := pairAt(t, a, b, r.Addr())
 	r.Cut() // the relay resets from now on: never refused, never through
 	va.wait(t, Reconnected)
-	if err := ca.SendMessage(ctx, []byte("found again")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := cb.ReceiveMessage(ctx); err != nil || string(m) != "found again" {
-		t.Fatalf("after the redial: %q, %v", m, err)
-	}
+	sendOne(t, ctx, ca, cb, "found again")
 }
 
 // SendMessage right after the transport broke returns at once, logging the
@@ -468,13 +412,7 @@ func TestSendDuringBreakDoesNotBlock(t *testing.T) {
 		b := newNode(t, Config{ResumeWindow: 20 * time.Second, DisablePathMonitor: true})
 		r := relaytest.New(t, b.Addr().String())
 		ctx := ctxT(t)
-		ca, err := a.Connect(ctx, r.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.Accept(ctx); err != nil {
-			t.Fatal(err)
-		}
+		ca, _ := pairAt(t, a, b, r.Addr())
 		r.Cut()
 		// No heal until the sends return: a send waiting for the resume
 		// waits until this deadline.
