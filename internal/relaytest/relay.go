@@ -112,27 +112,23 @@ func (r *Relay) loop() {
 
 // Cut resets every connection the relay has, and from now on every new
 // one as soon as it is accepted.
-func (r *Relay) Cut() {
-	r.mu.Lock()
-	r.cut = true
-	for _, c := range r.conns {
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	}
-	r.conns = nil
-	r.mu.Unlock()
-}
+func (r *Relay) Cut() { r.end(true) }
 
 // Fin is Cut with a graceful close (FIN) of the connections it has,
 // as when the peer's host ends them.
-func (r *Relay) Fin() {
+func (r *Relay) Fin() { r.end(false) }
+
+func (r *Relay) end(reset bool) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.cut = true
 	for _, c := range r.conns {
+		if reset {
+			c.(*net.TCPConn).SetLinger(0)
+		}
 		c.Close()
 	}
 	r.conns = nil
-	r.mu.Unlock()
 }
 
 // Heal lets new connections through again.
