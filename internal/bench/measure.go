@@ -149,20 +149,13 @@ func rawOneWay(ctx context.Context, size, count int, framed bool) (time.Duration
 	defer p.Close()
 	stop := context.AfterFunc(ctx, p.Close)
 	defer stop()
+	if !framed {
+		return bulkCopy(p.client, p.server, size, count)
+	}
 	msg := make([]byte, size)
 	errc := make(chan error, 1)
 	t0 := time.Now()
 	go func() {
-		if !framed {
-			for i := 0; i < count; i++ {
-				if _, err := p.client.Write(msg); err != nil {
-					errc <- err
-					return
-				}
-			}
-			errc <- nil
-			return
-		}
 		w := bufio.NewWriterSize(p.client, 64<<10)
 		var hdr [4]byte
 		for i := 0; i < count; i++ {
@@ -175,15 +168,34 @@ func rawOneWay(ctx context.Context, size, count int, framed bool) (time.Duration
 	}()
 	r := bufio.NewReaderSize(p.server, 64<<10)
 	var hdr [4]byte
+	for i := 0; i < count; i++ {
+		if _, err := readFrame(r, hdr[:]); err != nil {
+			return 0, err
+		}
+	}
+	d := time.Since(t0)
+	return d, <-errc
+}
+
+// bulkCopy is the bulk kernel of every baseline and of nearnet's streams:
+// count writes of size bytes to w from one goroutine, read from r into
+// one reused buffer; it returns the time until the last byte was read.
+func bulkCopy(w io.Writer, r io.Reader, size, count int) (time.Duration, error) {
+	msg := make([]byte, size)
+	errc := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		for i := 0; i < count; i++ {
+			if _, err := w.Write(msg); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
 	buf := make([]byte, size)
 	for i := 0; i < count; i++ {
-		var err error
-		if framed {
-			_, err = readFrame(r, hdr[:])
-		} else {
-			_, err = io.ReadFull(p.server, buf)
-		}
-		if err != nil {
+		if _, err := io.ReadFull(r, buf); err != nil {
 			return 0, err
 		}
 	}

@@ -193,26 +193,7 @@ func RawQUICBulk(ctx context.Context, size, count int) (time.Duration, error) {
 	defer p.Close()
 	stop := context.AfterFunc(ctx, p.Close)
 	defer stop()
-	msg := make([]byte, size)
-	errc := make(chan error, 1)
-	t0 := time.Now()
-	go func() {
-		for i := 0; i < count; i++ {
-			if _, err := p.clientStr.Write(msg); err != nil {
-				errc <- err
-				return
-			}
-		}
-		errc <- nil
-	}()
-	buf := make([]byte, size)
-	for i := 0; i < count; i++ {
-		if _, err := io.ReadFull(p.serverStr, buf); err != nil {
-			return 0, err
-		}
-	}
-	d := time.Since(t0)
-	return d, <-errc
+	return bulkCopy(p.clientStr, p.serverStr, size, count)
 }
 
 // RawQUICPingPong is the QUIC counterpart of RawPingPong: n round trips of

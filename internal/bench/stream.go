@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/nearnet/nearnet"
@@ -32,24 +31,5 @@ func NearnetStreamBulk(ctx context.Context, tr nearnet.Transport, size, count in
 	defer sb.Abort()
 	stop := context.AfterFunc(ctx, func() { sa.Abort(); sb.Abort() })
 	defer stop()
-	msg := make([]byte, size)
-	errc := make(chan error, 1)
-	t0 := time.Now()
-	go func() {
-		for i := 0; i < count; i++ {
-			if _, err := sa.Write(msg); err != nil {
-				errc <- err
-				return
-			}
-		}
-		errc <- nil
-	}()
-	buf := make([]byte, size)
-	for i := 0; i < count; i++ {
-		if _, err := io.ReadFull(sb, buf); err != nil {
-			return 0, err
-		}
-	}
-	d := time.Since(t0)
-	return d, <-errc
+	return bulkCopy(sa, sb, size, count)
 }
