@@ -161,11 +161,21 @@ type proc struct {
 // and waits for it to return.
 func start(t testing.TB, stdin io.Reader, args ...string) *proc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	return startRun(t, context.Background(), stdin, nil, args...)
+}
+
+// startRun is start with the caller's ctx (which may carry a progress
+// hook) and stdout going to w (nil: the proc's stdout).
+func startRun(t testing.TB, ctx context.Context, stdin io.Reader, w io.Writer, args ...string) *proc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
 	p := &proc{args: args, stdout: newOutput(), stderr: newOutput(), cancel: cancel, done: make(chan struct{})}
+	if w == nil {
+		w = p.stdout
+	}
 	go func() {
 		defer close(p.done)
-		p.err = Run(ctx, args, stdin, p.stdout, p.stderr)
+		p.err = Run(ctx, args, stdin, w, p.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/internal/filetest"
 )
 
 func init() {
@@ -62,32 +60,6 @@ func startReceive(t *testing.T, stdin io.Reader, svc, name, dir string, args ...
 
 func (r *recvProc) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
-// writeRandom writes n random bytes to path (creating its directory) and
-// returns their SHA-256 in hex.
-func writeRandom(t testing.TB, path string, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	rand.Read(b)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func fileSHA256(t testing.TB, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 // eventsOf returns o's events of kind.
 func eventsOf(t testing.TB, o *output, kind string) []map[string]any {
 	t.Helper()
@@ -110,7 +82,7 @@ func TestReceiveAsks(t *testing.T) {
 	key, svc := keyFile(t), service(t)
 	src, dst := t.TempDir(), t.TempDir()
 	for _, n := range []string{"1.txt", "2.txt", "3.txt"} {
-		writeRandom(t, filepath.Join(src, n), 1000)
+		filetest.WriteRandom(t, filepath.Join(src, n), 1000)
 	}
 	// The answers are all there from the start: receive asks one offer at
 	// a time, and send offers one file at a time, in order.
@@ -157,7 +129,7 @@ func TestReceiveAsks(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dst, "2.txt")); err == nil {
 		t.Errorf("the rejected 2.txt is in the receiver's directory")
 	}
-	if got, want := fileSHA256(t, filepath.Join(dst, "1.txt")), fileSHA256(t, filepath.Join(src, "1.txt")); got != want {
+	if got, want := filetest.FileSHA256(t, filepath.Join(dst, "1.txt")), filetest.FileSHA256(t, filepath.Join(src, "1.txt")); got != want {
 		t.Errorf("1.txt arrived with SHA-256 %s; want %s", got, want)
 	}
 }
@@ -186,7 +158,7 @@ func TestReceiveCountEnds(t *testing.T) {
 	t.Parallel()
 	key, svc := keyFile(t), service(t)
 	src, dst := t.TempDir(), t.TempDir()
-	want := writeRandom(t, filepath.Join(src, "one.bin"), 5000)
+	want := filetest.WriteRandom(t, filepath.Join(src, "one.bin"), 5000)
 	r := startReceive(t, nil, svc, "counter", dst, "--key-file", key, "--yes", "--count", "1")
 	if _, stderr, err := run(t, nil, "send", "--key-file", key, "--to", r.addr(), filepath.Join(src, "one.bin")); err != nil {
 		t.Fatalf("send: %v\nstderr:\n%s", err, stderr)

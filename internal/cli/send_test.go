@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/filetest"
 )
 
 // TestSendTree: send a directory tree, found by name on loopback, to
@@ -22,11 +24,11 @@ func TestSendTree(t *testing.T) {
 	sizes := map[string]int{"a.txt": 100, "empty": 0, "sub/b.bin": 700 << 10, "sub/deeper/c.bin": 1100<<10 + 7}
 	want := map[string]string{} // resource name → SHA-256
 	for n, size := range sizes {
-		want["album/"+n] = writeRandom(t, filepath.Join(src, "album", filepath.FromSlash(n)), size)
+		want["album/"+n] = filetest.WriteRandom(t, filepath.Join(src, "album", filepath.FromSlash(n)), size)
 	}
 	existing := filepath.Join(dst, "album", "a.txt")
-	writeRandom(t, existing, 10)
-	existingSHA := fileSHA256(t, existing)
+	filetest.WriteRandom(t, existing, 10)
+	existingSHA := filetest.FileSHA256(t, existing)
 
 	r := startReceive(t, nil, svc, "recv-tree", dst, "--key-file", key, "--yes", "--count", "4")
 	out, stderr, err := run(t, nil, "send", "--json", "--key-file", key, "--interface", "lo", "--service", svc,
@@ -68,7 +70,7 @@ func TestSendTree(t *testing.T) {
 		if e["sha256"] != want[offered] {
 			t.Errorf("received %v: sha256 %v; want %s", e, e["sha256"], want[offered])
 		}
-		if got := fileSHA256(t, filepath.Join(dst, filepath.FromSlash(name))); got != want[offered] {
+		if got := filetest.FileSHA256(t, filepath.Join(dst, filepath.FromSlash(name))); got != want[offered] {
 			t.Errorf("%s on disk has SHA-256 %s; want %s", name, got, want[offered])
 		}
 		if e["path"] != filepath.Join(dst, filepath.FromSlash(name)) {
@@ -78,7 +80,7 @@ func TestSendTree(t *testing.T) {
 			t.Errorf("received %v; want album/a.txt, which exists, saved as \"album/a (1).txt\"", e)
 		}
 	}
-	if got := fileSHA256(t, existing); got != existingSHA {
+	if got := filetest.FileSHA256(t, existing); got != existingSHA {
 		t.Errorf("the existing album/a.txt changed")
 	}
 	for _, e := range eventsOf(t, r.stdout, "offer") {
@@ -113,7 +115,7 @@ func TestSendResume(t *testing.T) {
 	path := filepath.Join(src, "big.bin")
 	// Well beyond what is in flight at once (a few MiB of buffers and
 	// socket buffers), so that the cancel lands mid-way.
-	sum := writeRandom(t, path, 32<<20+5)
+	sum := filetest.WriteRandom(t, path, 32<<20+5)
 	r := startReceive(t, nil, svc, "recv-resume", dst, "--key-file", key, "--yes", "--count", "1")
 
 	// The hook stops the sender after it has sent some bytes until the
@@ -169,7 +171,7 @@ func TestSendResume(t *testing.T) {
 	if len(got) != 1 || got[0]["sha256"] != sum || got[0]["resumed"].(float64) <= 0 {
 		t.Fatalf("received %v; want big.bin with sha256 %s, resumed > 0", got, sum)
 	}
-	if fileSHA256(t, filepath.Join(dst, "big.bin")) != sum {
+	if filetest.FileSHA256(t, filepath.Join(dst, "big.bin")) != sum {
 		t.Errorf("big.bin on disk differs from the original")
 	}
 	if left, _ := filepath.Glob(filepath.Join(dst, ".nearnet-partial-*")); len(left) > 0 {
@@ -184,7 +186,7 @@ func TestSendProgressBar(t *testing.T) {
 	key, svc := keyFile(t), service(t)
 	src, dst := t.TempDir(), t.TempDir()
 	path := filepath.Join(src, "bar.bin")
-	writeRandom(t, path, 2<<20)
+	filetest.WriteRandom(t, path, 2<<20)
 	rout := newOutput()
 	r := startCtxOut(t, context.Background(), ttyWriter{rout}, "receive", "--interface", "lo", "--service", svc,
 		"--name", "recv-bar", "--dir", dst, "--key-file", key, "--yes", "--count", "1")
@@ -216,9 +218,9 @@ func TestSendProgressBar(t *testing.T) {
 func TestSendRefusesBadArguments(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeRandom(t, filepath.Join(dir, "ok.txt"), 10)
-	writeRandom(t, filepath.Join(dir, "bad:name.txt"), 10)
-	writeRandom(t, filepath.Join(dir, "x", "ok.txt"), 10)
+	filetest.WriteRandom(t, filepath.Join(dir, "ok.txt"), 10)
+	filetest.WriteRandom(t, filepath.Join(dir, "bad:name.txt"), 10)
+	filetest.WriteRandom(t, filepath.Join(dir, "x", "ok.txt"), 10)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -247,27 +249,7 @@ func startCtx(t testing.TB, ctx context.Context, args ...string) *proc {
 // startCtxOut is startCtx writing stdout to w (nil: the proc's stdout).
 func startCtxOut(t testing.TB, ctx context.Context, w io.Writer, args ...string) *proc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctx)
-	p := &proc{args: args, stdout: newOutput(), stderr: newOutput(), cancel: cancel, done: make(chan struct{})}
-	if w == nil {
-		w = p.stdout
-	}
-	go func() {
-		defer close(p.done)
-		p.err = Run(ctx, args, nil, w, p.stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-p.done:
-		case <-time.After(waitTimeout):
-			t.Errorf("nearnet %s did not return after cancellation", strings.Join(args, " "))
-		}
-		if t.Failed() {
-			t.Logf("nearnet %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), p.stdout, p.stderr)
-		}
-	})
-	return p
+	return startRun(t, ctx, nil, w, args...)
 }
 
 // waitFor polls cond until it holds, failing the test after waitTimeout.

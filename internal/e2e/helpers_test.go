@@ -48,9 +48,10 @@ func isEvent(kind string) func(event) bool {
 }
 
 // waitEvent waits for the first event, from the start of p's output, that
-// matches; what names it in the failure message. When the test fails, the
-// output of every process is logged by netns.
-func waitEvent(t testing.TB, p *netns.Proc, what string, match func(event) bool) event {
+// matches (as an event, or as any type a JSON line decodes into); what
+// names it in the failure message. When the test fails, the output of every
+// process is logged by netns.
+func waitEvent[E any](t testing.TB, p *netns.Proc, what string, match func(E) bool) E {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()

@@ -32,21 +32,10 @@ func TestChatThroughProxies(t *testing.T) {
 	t.Parallel()
 	cli(t)
 	key := keyHere(t)
-	port := proxytest.FreePort(t)
-	l := startHere(t, "listen", "--json", "--key-file", key, "--interface", "lo", "--port", strconv.Itoa(port), "--name", "srv")
-	ready := waitEvent(t, l, "the listener's ready event", isEvent("ready"))
-	if ready.Port != port {
-		t.Fatalf("ready %s; want port %d", ready, port)
-	}
+	l, port := startOnPort(t, "listen", "the listener", "--key-file", key, "--name", "srv")
 	target := "127.0.0.1:" + strconv.Itoa(port)
 
-	for _, tc := range []struct {
-		scheme string
-		start  func(t testing.TB, user, pass string, ports ...int) string
-	}{
-		{"http", proxytest.Tinyproxy},
-		{"socks5", proxytest.Dante},
-	} {
+	for _, tc := range proxyCases {
 		t.Run(tc.scheme, func(t *testing.T) {
 			addr := tc.start(t, proxytest.User, proxytest.Password, port)
 			from := "chat-" + tc.scheme
@@ -64,23 +53,59 @@ func TestChatThroughProxies(t *testing.T) {
 				"--proxy", proxytest.URL(tc.scheme, wrong, addr))
 			// chat fails before it reads stdin, and may have exited
 			// already: a write could fail, so none is made.
-			p.CloseStdin()
-			err := waitExit(t, p)
-			var exitErr *exec.ExitError
-			if !errors.As(err, &exitErr) {
-				t.Fatalf("chat with a wrong %s proxy password: exit %v; want a non-zero exit status", tc.scheme, err)
-			}
-			if !regexp.MustCompile(`proxy .* rejected the credentials`).MatchString(p.Stderr()) {
-				t.Errorf("chat with a wrong %s proxy password: stderr %q; want it to say the proxy rejected the credentials", tc.scheme, p.Stderr())
-			}
-			if out := p.Stdout() + p.Stderr(); strings.Contains(out, wrong) || strings.Contains(out, proxytest.Password) {
-				t.Errorf("chat with a wrong %s proxy password shows a password:\n%s", tc.scheme, out)
-			}
+			checkProxyRefused(t, p, "chat", tc, wrong)
 			if got := messages(l, from+"-wrong"); len(got) > 0 {
 				t.Errorf("listener got %q from the chat that the proxy refused", got)
 			}
 		})
 	}
+}
+
+type proxyCase struct {
+	scheme string
+	start  func(t testing.TB, user, pass string, ports ...int) string // proxytest.Tinyproxy or Dante
+	why    *regexp.Regexp                                             // what the CLI says when the proxy refuses the credentials
+}
+
+// proxyCases are the proxies the tests go through, and what the CLI says
+// when one refuses the credentials.
+var proxyCases = []proxyCase{
+	{"http", proxytest.Tinyproxy, regexp.MustCompile(`proxy http://\S+ rejected the credentials \(HTTP 40[17]\)`)},
+	{"socks5", proxytest.Dante, regexp.MustCompile(`proxy socks5://\S+ rejected the credentials`)},
+}
+
+// checkProxyRefused waits for p (what: its command), started with the
+// password wrong through the proxy of tc, and checks that it exits
+// non-zero saying the proxy refused, without showing any password.
+func checkProxyRefused(t *testing.T, p *netns.Proc, what string, tc proxyCase, wrong string) {
+	t.Helper()
+	p.CloseStdin()
+	err := waitExit(t, p)
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		t.Fatalf("%s with a wrong %s proxy password: exit %v; want a non-zero exit status", what, tc.scheme, err)
+	}
+	t.Logf("%s with a wrong %s proxy password: %s", what, tc.scheme, p.Stderr())
+	if !tc.why.MatchString(p.Stderr()) {
+		t.Errorf("%s with a wrong %s proxy password: stderr %q; want it to match %s", what, tc.scheme, p.Stderr(), tc.why)
+	}
+	if out := p.Stdout() + p.Stderr(); strings.Contains(out, wrong) || strings.Contains(out, proxytest.Password) {
+		t.Errorf("%s with a wrong %s proxy password shows a password:\n%s", what, tc.scheme, out)
+	}
+}
+
+// startOnPort starts cmd (listen or receive) in the test's own namespace on
+// a free port, discovering on lo only, with --json and extra, and waits for
+// its ready event (who names it in a failure).
+func startOnPort(t *testing.T, cmd, who string, extra ...string) (*netns.Proc, int) {
+	t.Helper()
+	port := proxytest.FreePort(t)
+	p := startHere(t, append([]string{cmd, "--json", "--interface", "lo", "--port", strconv.Itoa(port)}, extra...)...)
+	ready := waitEvent(t, p, who+"'s ready event", isEvent("ready"))
+	if ready.Port != port {
+		t.Fatalf("ready %s; want port %d", ready, port)
+	}
+	return p, port
 }
 
 // startHere starts the CLI with args in the test's own network namespace

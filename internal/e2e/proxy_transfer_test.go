@@ -3,14 +3,11 @@
 package e2e
 
 import (
-	"errors"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/nearnet/nearnet/internal/filetest"
 	"github.com/nearnet/nearnet/internal/proxytest"
 )
 
@@ -26,28 +23,15 @@ func TestSendThroughProxies(t *testing.T) {
 	t.Parallel()
 	cli(t)
 	key := keyHere(t)
-	port := proxytest.FreePort(t)
 	src, dst := t.TempDir(), t.TempDir()
-	r := startHere(t, "receive", "--json", "--key-file", key, "--interface", "lo", "--port", strconv.Itoa(port),
-		"--name", "rcv", "--yes", "--dir", dst)
-	ready := waitEvent(t, r, "receive's ready event", isEvent("ready"))
-	if ready.Port != port {
-		t.Fatalf("ready %s; want port %d", ready, port)
-	}
+	r, port := startOnPort(t, "receive", "receive", "--key-file", key, "--name", "rcv", "--yes", "--dir", dst)
 	target := "127.0.0.1:" + strconv.Itoa(port)
 
-	for _, tc := range []struct {
-		scheme string
-		start  func(t testing.TB, user, pass string, ports ...int) string
-		why    *regexp.Regexp // what the error for a wrong password says
-	}{
-		{"http", proxytest.Tinyproxy, regexp.MustCompile(`proxy http://\S+ rejected the credentials \(HTTP 40[17]\)`)},
-		{"socks5", proxytest.Dante, regexp.MustCompile(`proxy socks5://\S+ rejected the credentials`)},
-	} {
+	for _, tc := range proxyCases {
 		t.Run(tc.scheme, func(t *testing.T) {
 			addr := tc.start(t, proxytest.User, proxytest.Password, port)
 			name := "via-" + tc.scheme + ".bin"
-			sum := writeRandom(t, filepath.Join(src, name), 2<<20+11)
+			sum := filetest.WriteRandom(t, filepath.Join(src, name), 2<<20+11)
 			p := startHere(t, "send", "--json", "--key-file", key, "--to", target,
 				"--proxy", proxytest.URL(tc.scheme, proxytest.Password, addr), filepath.Join(src, name))
 			if err := waitExit(t, p); err != nil {
@@ -62,22 +46,10 @@ func TestSendThroughProxies(t *testing.T) {
 
 			const wrong = "wrong-Pw"
 			wrongName := "wrong-" + tc.scheme + ".bin"
-			writeRandom(t, filepath.Join(src, wrongName), 1000)
+			filetest.WriteRandom(t, filepath.Join(src, wrongName), 1000)
 			p = startHere(t, "send", "--json", "--key-file", key, "--to", target,
 				"--proxy", proxytest.URL(tc.scheme, wrong, addr), filepath.Join(src, wrongName))
-			p.CloseStdin()
-			err := waitExit(t, p)
-			var exitErr *exec.ExitError
-			if !errors.As(err, &exitErr) {
-				t.Fatalf("send with a wrong %s proxy password: exit %v; want a non-zero exit status", tc.scheme, err)
-			}
-			t.Logf("send with a wrong %s proxy password: %s", tc.scheme, p.Stderr())
-			if !tc.why.MatchString(p.Stderr()) {
-				t.Errorf("send with a wrong %s proxy password: stderr %q; want it to match %s", tc.scheme, p.Stderr(), tc.why)
-			}
-			if out := p.Stdout() + p.Stderr(); strings.Contains(out, wrong) || strings.Contains(out, proxytest.Password) {
-				t.Errorf("send with a wrong %s proxy password shows a password:\n%s", tc.scheme, out)
-			}
+			checkProxyRefused(t, p, "send", tc, wrong)
 			for _, e := range fileEvents(r, "offer") {
 				if e.Name == wrongName {
 					t.Errorf("the receiver got an offer through a proxy that refused the credentials: %+v", e)

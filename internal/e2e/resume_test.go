@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -41,17 +40,6 @@ type resumeEvent struct {
 
 // resumeEvents returns p's events so far, in order.
 func resumeEvents(p *netns.Proc) []resumeEvent { return netns.JSONLines[resumeEvent](p) }
-
-func waitResumeEvent(t testing.TB, p *netns.Proc, what string, match func(resumeEvent) bool) resumeEvent {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	ev, err := netns.WaitJSON(ctx, p, match)
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-	return ev
-}
 
 // numbered returns count lines prefix-001, prefix-002, ...
 func numbered(prefix string, count int) []string {
@@ -113,7 +101,7 @@ func checkFDs(t testing.TB, p *netns.Proc, before int) {
 func checkViabilityCycle(t testing.TB, p *netns.Proc, peer string) {
 	t.Helper()
 	down := false
-	waitResumeEvent(t, p, "inviable, then viable or reconnected, for peer "+peer, func(e resumeEvent) bool {
+	waitEvent(t, p, "inviable, then viable or reconnected, for peer "+peer, func(e resumeEvent) bool {
 		if e.Peer != peer {
 			return false
 		}
@@ -128,7 +116,7 @@ func checkViabilityCycle(t testing.TB, p *netns.Proc, peer string) {
 // want: each once, in order.
 func checkExactly(t testing.TB, p *netns.Proc, from string, want []string) {
 	t.Helper()
-	waitResumeEvent(t, p, fmt.Sprintf("message %q from %s", want[len(want)-1], from), func(e resumeEvent) bool {
+	waitEvent(t, p, fmt.Sprintf("message %q from %s", want[len(want)-1], from), func(e resumeEvent) bool {
 		return e.Event == "message" && e.Name == from && e.Text == want[len(want)-1]
 	})
 	if got := messages(p, from); !slices.Equal(got, want) {
@@ -170,15 +158,11 @@ func TestLinkCutResumes(t *testing.T) {
 }
 
 func testLinkCut(t *testing.T, timing ...string) {
-	lab := netns.New(t, "a", "b")
-	a, b := lab.Host("a"), lab.Host("b")
-	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, timing...)
+	a, b, flags := twoHosts(t, "30s", timing...)
 	ca := chat(t, a, "a", flags...) // listens; b dials it
-	ready := waitResumeEvent(t, ca, "a's ready event", func(e resumeEvent) bool { return e.Event == "ready" })
-	cb := chat(t, b, "b", append(flags, "--to", "a")...)
-	waitResumeEvent(t, cb, "b connected", func(e resumeEvent) bool { return e.Event == "connected" })
-	waitResumeEvent(t, ca, "a connected", func(e resumeEvent) bool { return e.Event == "connected" })
+	ready := waitEvent(t, ca, "a's ready event", func(e resumeEvent) bool { return e.Event == "ready" })
+	cb := chatConnected(t, b, "b", append(flags, "--to", "a")...)
+	waitEvent(t, ca, "a connected", func(e resumeEvent) bool { return e.Event == "connected" })
 	fdA, fdB := fdCount(t, ca), fdCount(t, cb)
 
 	linesA, linesB := numbered("a", 200), numbered("b", 200)
@@ -196,7 +180,7 @@ func testLinkCut(t *testing.T, timing ...string) {
 	}
 	checkExactly(t, ca, "b", linesB)
 	checkExactly(t, cb, "a", linesA)
-	peerB := waitResumeEvent(t, ca, "b's peer ID", func(e resumeEvent) bool { return e.Event == "connected" }).Peer
+	peerB := waitEvent(t, ca, "b's peer ID", func(e resumeEvent) bool { return e.Event == "connected" }).Peer
 	checkViabilityCycle(t, ca, peerB)
 	checkViabilityCycle(t, cb, ready.Peer)
 	checkFDs(t, ca, fdA)
@@ -216,12 +200,9 @@ func testLinkCut(t *testing.T, timing ...string) {
 func TestCutBeyondResumeWindow(t *testing.T) {
 	t.Parallel()
 	cli(t)
-	lab := netns.New(t, "a", "b")
-	a, b := lab.Host("a"), lab.Host("b")
-	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key, "--resume-window", "2s"}, quick...)
+	a, b, flags := twoHosts(t, "2s", quick...)
 	ca := chat(t, a, "a", flags...)
-	waitResumeEvent(t, ca, "a's ready event", func(e resumeEvent) bool { return e.Event == "ready" })
+	waitEvent(t, ca, "a's ready event", func(e resumeEvent) bool { return e.Event == "ready" })
 	cb := chat(t, b, "b", append(flags, "--to", "a")...)
 	before := []string{"before 1", "before 2"}
 	for _, l := range before {
@@ -249,7 +230,7 @@ func TestCutBeyondResumeWindow(t *testing.T) {
 		}
 	}
 	for _, p := range []*netns.Proc{ca, cb} {
-		d := waitResumeEvent(t, p, p.String()+" disconnected", func(e resumeEvent) bool { return e.Event == "disconnected" })
+		d := waitEvent(t, p, p.String()+" disconnected", func(e resumeEvent) bool { return e.Event == "disconnected" })
 		if !strings.Contains(d.Reason, "not resumed") || !strings.Contains(d.Reason, "2s") {
 			t.Errorf("%s: disconnected reason %q; want it to say the connection was not resumed within 2s", p, d.Reason)
 		}
@@ -292,9 +273,9 @@ func TestAddressChange(t *testing.T) {
 	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, quick...)
 	la := listen(t, a, "a", flags...)
 	browse := start(t, c, "browse", "--json", "--interface", "eth0", "--key-file", key)
-	waitResumeEvent(t, browse, "c finds a", func(e resumeEvent) bool { return e.Event == "found" && e.Name == "a" })
+	waitEvent(t, browse, "c finds a", func(e resumeEvent) bool { return e.Event == "found" && e.Name == "a" })
 	cb := chat(t, b, "b", flags...) // star mode: browses, finds a, dials it
-	waitResumeEvent(t, cb, "b connected to a", func(e resumeEvent) bool {
+	waitEvent(t, cb, "b connected to a", func(e resumeEvent) bool {
 		return e.Event == "connected" && e.Peer == la.ready.Peer
 	})
 	fdA, fdB := fdCount(t, la.Proc), fdCount(t, cb)
@@ -315,10 +296,10 @@ func TestAddressChange(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitResumeEvent(t, browse, "c sees a at "+moved.Addr().String(), func(e resumeEvent) bool {
+	waitEvent(t, browse, "c sees a at "+moved.Addr().String(), func(e resumeEvent) bool {
 		return e.Event == "updated" && e.Name == "a" && slices.Contains(e.Addrs, moved.Addr().String())
 	})
-	waitResumeEvent(t, cb, "b reconnected", func(e resumeEvent) bool { return e.Event == "reconnected" })
+	waitEvent(t, cb, "b reconnected", func(e resumeEvent) bool { return e.Event == "reconnected" })
 	checkExactly(t, la.Proc, "b", lines)
 	checkViabilityCycle(t, cb, la.ready.Peer)
 	checkFDs(t, la.Proc, fdA)
@@ -336,10 +317,7 @@ func TestAddressChange(t *testing.T) {
 func TestKilledPeer(t *testing.T) {
 	t.Parallel()
 	cli(t)
-	lab := netns.New(t, "a", "b")
-	a, b := lab.Host("a"), lab.Host("b")
-	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key, "--resume-window", "60s"}, quick...)
+	a, b, flags := twoHosts(t, "60s", quick...)
 	la := listen(t, a, "a", flags...)
 
 	t.Run("dialer killed", func(t *testing.T) {
@@ -352,7 +330,7 @@ func TestKilledPeer(t *testing.T) {
 		if err := cb.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		d := waitResumeEvent(t, la.Proc, "a sees b1 disconnected", func(e resumeEvent) bool {
+		d := waitEvent(t, la.Proc, "a sees b1 disconnected", func(e resumeEvent) bool {
 			return e.Event == "disconnected" && e.Name == "b1"
 		})
 		if !strings.Contains(d.Reason, "within 1s") {
@@ -362,11 +340,11 @@ func TestKilledPeer(t *testing.T) {
 
 	t.Run("listener killed", func(t *testing.T) {
 		cb := chat(t, b, "b2", append(flags, "--to", "a")...)
-		waitResumeEvent(t, cb, "b2 connected", func(e resumeEvent) bool { return e.Event == "connected" })
+		waitEvent(t, cb, "b2 connected", func(e resumeEvent) bool { return e.Event == "connected" })
 		if err := la.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		d := waitResumeEvent(t, cb, "b2 sees a disconnected", func(e resumeEvent) bool { return e.Event == "disconnected" })
+		d := waitEvent(t, cb, "b2 sees a disconnected", func(e resumeEvent) bool { return e.Event == "disconnected" })
 		if !strings.Contains(d.Reason, "no longer listens") && !strings.Contains(d.Reason, "within 1s") {
 			t.Errorf("disconnected reason %q; want the peer gone (refused) or the 1s drop time run out", d.Reason)
 		}
@@ -384,10 +362,7 @@ func TestKilledPeer(t *testing.T) {
 func TestDialerBeforeListener(t *testing.T) {
 	t.Parallel()
 	cli(t)
-	lab := netns.New(t, "a", "b")
-	a, b := lab.Host("a"), lab.Host("b")
-	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key}, quick...)
+	a, b, flags := twoHosts(t, "", quick...)
 	const port = 7777
 	targets := map[string]string{
 		"by host:port": netip.AddrPortFrom(a.Addr(), port).String(),
@@ -420,13 +395,9 @@ func TestDialerBeforeListener(t *testing.T) {
 func TestRepeatedCutsNoLeak(t *testing.T) {
 	t.Parallel()
 	cli(t)
-	lab := netns.New(t, "a", "b")
-	a, b := lab.Host("a"), lab.Host("b")
-	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, quick...)
+	a, b, flags := twoHosts(t, "30s", quick...)
 	la := listen(t, a, "a", flags...)
-	cb := chat(t, b, "b", append(flags, "--to", "a")...)
-	waitResumeEvent(t, cb, "b connected", func(e resumeEvent) bool { return e.Event == "connected" })
+	cb := chatConnected(t, b, "b", append(flags, "--to", "a")...)
 	fdA, fdB := fdCount(t, la.Proc), fdCount(t, cb)
 	lines := numbered("b", 300)
 	done := feed(cb, lines, 20*time.Millisecond)
@@ -441,7 +412,7 @@ func TestRepeatedCutsNoLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := i + 1
-		waitResumeEvent(t, cb, fmt.Sprintf("reconnected #%d", want), func(e resumeEvent) bool {
+		waitEvent(t, cb, fmt.Sprintf("reconnected #%d", want), func(e resumeEvent) bool {
 			n := 0
 			for _, e := range resumeEvents(cb) {
 				if e.Event == "reconnected" {
@@ -467,13 +438,9 @@ func TestRepeatedCutsNoLeak(t *testing.T) {
 func TestAddressChangeDialerNotBrowsing(t *testing.T) {
 	t.Parallel()
 	cli(t)
-	lab := netns.New(t, "a", "b")
-	a, b := lab.Host("a"), lab.Host("b")
-	key := keyFile(t, a)
-	flags := append([]string{"--key-file", key, "--resume-window", "30s"}, quick...)
+	a, b, flags := twoHosts(t, "30s", quick...)
 	la := listen(t, a, "a", flags...)
-	cb := chat(t, b, "b", append(flags, "--to", "a")...)
-	waitResumeEvent(t, cb, "b connected", func(e resumeEvent) bool { return e.Event == "connected" })
+	cb := chatConnected(t, b, "b", append(flags, "--to", "a")...)
 	fdB := fdCount(t, cb)
 	moved := netip.MustParsePrefix("10.99.0.102/24")
 	if err := a.SetAddr(moved); err != nil {
@@ -482,7 +449,7 @@ func TestAddressChangeDialerNotBrowsing(t *testing.T) {
 	if err := cb.WriteLine("sent while a moved"); err != nil {
 		t.Fatal(err)
 	}
-	r := waitResumeEvent(t, cb, "b reconnected", func(e resumeEvent) bool { return e.Event == "reconnected" })
+	r := waitEvent(t, cb, "b reconnected", func(e resumeEvent) bool { return e.Event == "reconnected" })
 	if want := netip.AddrPortFrom(moved.Addr(), uint16(la.ready.Port)).String(); r.Addr != want {
 		t.Errorf("reconnected to %q; want %s", r.Addr, want)
 	}
@@ -490,4 +457,26 @@ func TestAddressChangeDialerNotBrowsing(t *testing.T) {
 	checkFDs(t, cb, fdB)
 	exitZero(t, cb, 0)
 	exitZero(t, la.Proc, syscall.SIGTERM)
+}
+
+// twoHosts makes hosts a and b in a lab of their own and the flags their
+// commands share: a pre-shared key, --resume-window window (unless ""),
+// then extra.
+func twoHosts(t *testing.T, window string, extra ...string) (a, b *netns.Host, flags []string) {
+	lab := netns.New(t, "a", "b")
+	a, b = lab.Host("a"), lab.Host("b")
+	flags = []string{"--key-file", keyFile(t, a)}
+	if window != "" {
+		flags = append(flags, "--resume-window", window)
+	}
+	return a, b, append(flags, extra...)
+}
+
+// chatConnected starts chat on h as name with args (which dial a peer) and
+// waits for its connected event.
+func chatConnected(t *testing.T, h *netns.Host, name string, args ...string) *netns.Proc {
+	t.Helper()
+	p := chat(t, h, name, args...)
+	waitEvent(t, p, name+" connected", func(e resumeEvent) bool { return e.Event == "connected" })
+	return p
 }

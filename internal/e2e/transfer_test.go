@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/nearnet/nearnet/internal/filetest"
 	"github.com/nearnet/nearnet/internal/netns"
 )
 
@@ -40,32 +37,6 @@ func fileEvents(p *netns.Proc, kind string) []fileEvent {
 	return out
 }
 
-// writeRandom writes n random bytes to path, creating its directory, and
-// returns their SHA-256 in hex.
-func writeRandom(t testing.TB, path string, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	rand.Read(b)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func fileSHA256(t testing.TB, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
 // checkReceived checks that p printed a received event for name with
 // the SHA-256 want, and that the file it names holds content of that hash.
 func checkReceived(t testing.TB, p *netns.Proc, dir, name, want string) {
@@ -82,7 +53,7 @@ func checkReceived(t testing.TB, p *netns.Proc, dir, name, want string) {
 	if got[0].SHA256 != want {
 		t.Errorf("%s: received %q with sha256 %s; want %s (the sender's file)", p, name, got[0].SHA256, want)
 	}
-	if disk := fileSHA256(t, filepath.Join(dir, filepath.FromSlash(name))); disk != want {
+	if disk := filetest.FileSHA256(t, filepath.Join(dir, filepath.FromSlash(name))); disk != want {
 		t.Errorf("%q on the receiver's disk has SHA-256 %s; want %s", name, disk, want)
 	}
 }
@@ -99,9 +70,9 @@ func TestTransferAcrossHosts(t *testing.T) {
 	key := keyFile(t, a)
 	src, dst := t.TempDir(), t.TempDir()
 	want := map[string]string{
-		"photos/one.jpg":         writeRandom(t, filepath.Join(src, "photos", "one.jpg"), 300<<10),
-		"photos/2024/summer.jpg": writeRandom(t, filepath.Join(src, "photos", "2024", "summer.jpg"), 1<<20+3),
-		"notes.txt":              writeRandom(t, filepath.Join(src, "notes.txt"), 999),
+		"photos/one.jpg":         filetest.WriteRandom(t, filepath.Join(src, "photos", "one.jpg"), 300<<10),
+		"photos/2024/summer.jpg": filetest.WriteRandom(t, filepath.Join(src, "photos", "2024", "summer.jpg"), 1<<20+3),
+		"notes.txt":              filetest.WriteRandom(t, filepath.Join(src, "notes.txt"), 999),
 	}
 
 	r := start(t, b, "receive", "--json", "--interface", "eth0", "--name", "b", "--key-file", key,
