@@ -191,14 +191,17 @@ type Config struct {
 
 	// OnReject, if set, is told about each incoming connection refused
 	// during its handshake: wrong key, untrusted identity, Admit said no, or
-	// a malformed upgrade or hello. It must not block.
+	// a malformed upgrade or hello. It runs on the refused connection's
+	// goroutine, holding no lock of the library; it must not block for
+	// long, since the connection's resources are held until it returns.
 	OnReject func(remote net.Addr, err error)
 
 	// OnResourceRefused, if set, is told about each resource offer the node
 	// refused before AcceptResource could return it: a name that fails the
 	// safety checks (err matches *ResourceNameError, which holds the name
 	// as offered) or an offer that breaks the protocol. The sender was told
-	// why. It must not block.
+	// why. It runs holding no lock of the library; it must not block for
+	// long.
 	OnResourceRefused func(p Peer, err error)
 
 	// MaxMessageSize bounds one message, both ways. If zero,
@@ -298,7 +301,8 @@ type Config struct {
 
 	// OnViability, if set, is called when a ready connection becomes
 	// inviable or viable again (debounced), and when its session resumed
-	// on a new transport connection (Reconnected).
+	// on a new transport connection (Reconnected). It runs as
+	// OnStateChange does, in order with it.
 	OnViability func(c *Conn, e ViabilityEvent)
 
 	// RetryConnect makes Connect keep trying while its ctx allows when the
@@ -315,7 +319,13 @@ type Config struct {
 	DisablePathMonitor bool
 
 	// OnStateChange, if set, is called for each state change of each
-	// connection, in order per connection. It must not block.
+	// connection, from the first (preparing, or ready for a connection a
+	// peer opened). A Conn's callbacks (this and OnViability) run one at a
+	// time, in order, on a goroutine of their own that holds no lock of
+	// the library, so a callback may call any method of the Conn or the
+	// Node, Close included; they may run after the method that caused the
+	// change has returned. A callback that blocks delays only that Conn's
+	// later callbacks.
 	OnStateChange func(c *Conn, s State)
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.

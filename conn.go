@@ -77,8 +77,8 @@ type Conn struct {
 	viableReported bool
 	viaErr         error
 	viaTimer       *time.Timer
-	vq             []ViabilityEvent
-	vqRunning      bool
+	events         []func() // callbacks waiting for the event goroutine (notifyLocked)
+	eventsRunning  bool     // the event goroutine is running
 }
 
 // perMessageOverhead is charged against ReceiveBuffer for each queued
@@ -99,6 +99,11 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
 	c.viableNow, c.viableReported = true, true
+	if f := n.cfg.OnStateChange; f != nil {
+		c.mu.Lock()
+		c.notifyLocked(func() { f(c, State{Kind: st}) })
+		c.mu.Unlock()
+	}
 	return c
 }
 
@@ -164,8 +169,35 @@ func (c *Conn) setStateLocked(s State) {
 		go c.endStreams()
 	}
 	if f := c.n.cfg.OnStateChange; f != nil {
-		f(c, s)
+		c.notifyLocked(func() { f(c, s) })
 	}
+}
+
+// notifyLocked queues an application callback. Callbacks of one Conn run
+// one at a time, in the order they were queued, on a goroutine that holds
+// no lock of the library: a callback may call any method of the Conn or
+// its Node (Close included) without deadlocking. c.mu is held.
+func (c *Conn) notifyLocked(f func()) {
+	c.events = append(c.events, f)
+	if c.eventsRunning {
+		return
+	}
+	c.eventsRunning = true
+	go func() {
+		for {
+			c.mu.Lock()
+			if len(c.events) == 0 {
+				c.events, c.eventsRunning = nil, false
+				c.mu.Unlock()
+				return
+			}
+			f := c.events[0]
+			c.events[0] = nil
+			c.events = c.events[1:]
+			c.mu.Unlock()
+			f()
+		}
+	}()
 }
 
 // SendMessage queues p to be sent as one message and returns once it is

@@ -368,11 +368,6 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 				n.wg.Add(1)
 				go n.acceptQUICStreams(l)
 			}
-			if created {
-				if f := n.cfg.OnStateChange; f != nil {
-					f(c, State{Kind: StateReady})
-				}
-			}
 			return c, created || becameReady, nil
 		}
 		// c ended between the lookup and addLink; forget it and retry.
@@ -602,9 +597,6 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		c = newConn(n, Peer{ID: id, Name: name}, StatePreparing)
 		n.conns[id] = c
 		n.mu.Unlock()
-		if f := n.cfg.OnStateChange; f != nil {
-			f(c, State{Kind: StatePreparing})
-		}
 	}
 	n.startPathMonitor()
 	var errs []error

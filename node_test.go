@@ -355,6 +355,8 @@ func TestStatesAreObservable(t *testing.T) {
 		if s, _ := ca.State(); s.Kind != StateCancelled {
 			t.Fatalf("after Close: %v", s)
 		}
+		// Callbacks run on the Conn's event goroutine: wait for both.
+		waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 2 })
 		mu.Lock()
 		defer mu.Unlock()
 		if fmt.Sprint(seen) != "[ready cancelled]" {
@@ -468,6 +470,7 @@ func TestPreparingThenReady(t *testing.T) {
 		if _, err := a.ConnectAdvert(ctxT(t), advertOfNode(x)); !errors.Is(err, ErrKeyMismatch) {
 			t.Fatalf("got %v", err)
 		}
+		waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 4 })
 		mu.Lock()
 		defer mu.Unlock()
 		if got := strings.Join(seen, " "); got != "preparing ready preparing failed" {

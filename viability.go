@@ -49,31 +49,11 @@ func (c *Conn) setViableLocked(v bool, err error) {
 	})
 }
 
-// reportLocked queues e for OnViability, which runs on one goroutine per
-// Conn at a time, in order, without c.mu held.
+// reportLocked queues e for OnViability (see notifyLocked). c.mu is held.
 func (c *Conn) reportLocked(e ViabilityEvent) {
-	if c.n.cfg.OnViability == nil {
-		return
+	if f := c.n.cfg.OnViability; f != nil {
+		c.notifyLocked(func() { f(c, e) })
 	}
-	c.vq = append(c.vq, e)
-	if c.vqRunning {
-		return
-	}
-	c.vqRunning = true
-	go func() {
-		for {
-			c.mu.Lock()
-			if len(c.vq) == 0 {
-				c.vqRunning = false
-				c.mu.Unlock()
-				return
-			}
-			e := c.vq[0]
-			c.vq = c.vq[1:]
-			c.mu.Unlock()
-			c.n.cfg.OnViability(c, e)
-		}
-	}()
 }
 
 // linkViability is called after link l's kaInviable or pathDown changed;
