@@ -320,12 +320,11 @@ type Config struct {
 
 	// OnStateChange, if set, is called for each state change of each
 	// connection, from the first (preparing, or ready for a connection a
-	// peer opened). A Conn's callbacks (this and OnViability) run one at a
-	// time, in order, on a goroutine of their own that holds no lock of
-	// the library, so a callback may call any method of the Conn or the
+	// peer opened). A Node's callbacks (this and OnViability) run one at a
+	// time, in the order of the changes, on a goroutine that holds no lock
+	// of the library, so a callback may call any method of a Conn or the
 	// Node, Close included; they may run after the method that caused the
-	// change has returned. A callback that blocks delays only that Conn's
-	// later callbacks.
+	// change has returned. A callback that blocks delays the later ones.
 	OnStateChange func(c *Conn, s State)
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.

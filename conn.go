@@ -77,8 +77,6 @@ type Conn struct {
 	viableReported bool
 	viaErr         error
 	viaTimer       *time.Timer
-	events         []func() // callbacks waiting for the event goroutine (notifyLocked)
-	eventsRunning  bool     // the event goroutine is running
 }
 
 // perMessageOverhead is charged against ReceiveBuffer for each queued
@@ -173,32 +171,10 @@ func (c *Conn) setStateLocked(s State) {
 	}
 }
 
-// notifyLocked queues an application callback. Callbacks of one Conn run
-// one at a time, in the order they were queued, on a goroutine that holds
-// no lock of the library: a callback may call any method of the Conn or
-// its Node (Close included) without deadlocking. c.mu is held.
-func (c *Conn) notifyLocked(f func()) {
-	c.events = append(c.events, f)
-	if c.eventsRunning {
-		return
-	}
-	c.eventsRunning = true
-	go func() {
-		for {
-			c.mu.Lock()
-			if len(c.events) == 0 {
-				c.events, c.eventsRunning = nil, false
-				c.mu.Unlock()
-				return
-			}
-			f := c.events[0]
-			c.events[0] = nil
-			c.events = c.events[1:]
-			c.mu.Unlock()
-			f()
-		}
-	}()
-}
+// notifyLocked queues an application callback about c (Node.notify).
+// c.mu is held, so the callbacks of c are queued in the order of c's
+// changes.
+func (c *Conn) notifyLocked(f func()) { c.n.notify(f) }
 
 // SendMessage queues p to be sent as one message and returns once it is
 // queued; it blocks while the send buffer (Config.SendBuffer) is full,

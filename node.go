@@ -65,6 +65,10 @@ type Node struct {
 	handles  map[string]streamEntry // link stream handles, for incoming streams (stream.go)
 	handleCh chan struct{}          // closed when a handle is added; nil if nobody waits
 
+	evmu          sync.Mutex // guards events and eventsRunning; taken after any other lock
+	events        []func()   // callbacks waiting for the event goroutine (notify)
+	eventsRunning bool
+
 	acceptq chan *Conn
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
@@ -120,6 +124,35 @@ func NewNode(cfg *Config) (*Node, error) {
 		n.clientTLS = security.ClientConfig(n.ident, nil)
 	}
 	return n, nil
+}
+
+// notify queues an application callback (OnStateChange, OnViability).
+// They run one at a time, in the order the changes happened, on a
+// goroutine that holds no lock of the library: a callback may call any
+// method of a Conn or the Node, Close included, without deadlocking.
+func (n *Node) notify(f func()) {
+	n.evmu.Lock()
+	defer n.evmu.Unlock()
+	n.events = append(n.events, f)
+	if n.eventsRunning {
+		return
+	}
+	n.eventsRunning = true
+	go func() {
+		for {
+			n.evmu.Lock()
+			if len(n.events) == 0 {
+				n.events, n.eventsRunning = nil, false
+				n.evmu.Unlock()
+				return
+			}
+			f := n.events[0]
+			n.events[0] = nil
+			n.events = n.events[1:]
+			n.evmu.Unlock()
+			f()
+		}
+	}()
 }
 
 // ID returns this node's PeerID.
