@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,21 +67,26 @@ func TestCallbacksMayCallAnyMethod(t *testing.T) {
 			},
 		})
 		rejected := make(chan struct{}, 1)
-		var b *Node
-		b = newNodeOn(t, tr, Config{
+		var bp atomic.Pointer[Node] // set once b exists; a stray dial may come before
+		b := newNodeOn(t, tr, Config{
 			Admit: func(ctx context.Context, p Peer) error {
-				b.Peers()
-				b.Name()
+				if b := bp.Load(); b != nil {
+					b.Peers()
+					b.Name()
+				}
 				return nil
 			},
 			OnReject: func(remote net.Addr, err error) {
-				b.Peers()
+				if b := bp.Load(); b != nil {
+					b.Peers()
+				}
 				select {
 				case rejected <- struct{}{}:
 				default:
 				}
 			},
 		})
+		bp.Store(b)
 		ca, err := a.ConnectAdvert(ctxT(t), advertOfNode(b))
 		if err != nil {
 			t.Fatal(err)
