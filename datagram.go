@@ -2,14 +2,13 @@ package nearnet
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/internal/transport"
 )
 
 // Best-effort datagrams, Multipeer's .unreliable mode. Each link negotiates
@@ -33,14 +32,7 @@ var (
 
 // datagramFlow is where a link's datagrams go: a UDP flow beside a TCP
 // link (*dgram.Flow), or the DATAGRAM frames of a QUIC link (quicFlow).
-type datagramFlow interface {
-	Send(p []byte) error
-	Receive(ctx context.Context) ([]byte, error)
-	MaxSize() int
-	Stats() dgram.Stats
-	Done() <-chan struct{}
-	Close() error
-}
+type datagramFlow = transport.Flow
 
 // DatagramTooLargeError reports a payload over the path's limit.
 type DatagramTooLargeError = dgram.TooLargeError
@@ -110,80 +102,17 @@ func (n *Node) muxFor(ip netip.Addr) (*dgram.Mux, error) {
 	return m, nil
 }
 
-// offerDatagrams picks this link's datagram session and fills the hello's
-// UDP fields, unless datagrams are off.
-func (n *Node) offerDatagrams(l *link, port *int, session *string) {
-	if n.cfg.DisableDatagrams || l.proxied || l.quic != nil {
-		return // UDP cannot follow a proxy's tunnel
-	}
-	ap, err := netip.ParseAddrPort(l.raw.RemoteAddr().String())
-	if err != nil {
-		return
-	}
-	m, err := n.muxFor(ap.Addr())
-	if err != nil {
-		n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "err", err)
-		return
-	}
-	l.udpLocal = dgram.NewSessionID()
-	*port = m.Port()
-	*session = fmt.Sprintf("%016x", uint64(l.udpLocal))
-}
-
 // startFlow opens the link's datagram flow if both hellos offered one. A
 // failure costs the link its datagrams, not the link.
-func (l *link) startFlow(cs *tls.ConnectionState) {
-	if l.quic != nil {
-		if !l.n.cfg.DisableDatagrams && l.quic.peerDatagrams {
-			l.flow = newQUICFlow(l.quic.qc)
-		}
+func (l *link) startFlow() {
+	f, err := l.t.Datagrams(l.hello)
+	if err != nil {
+		l.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", l.peer.ID.Short(), "err", err)
 		return
 	}
-	if err := l.openFlow(cs, l.peerUDPPort, l.peerUDPSession); err != nil {
-		l.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", l.peer.ID.Short(), "err", err)
+	if f != nil {
+		l.flow = f
 	}
-}
-
-func (l *link) openFlow(cs *tls.ConnectionState, peerPort int, peerSession string) error {
-	if l.udpLocal == 0 || peerPort == 0 {
-		return nil
-	}
-	remoteSID, err := strconv.ParseUint(peerSession, 16, 64)
-	if err != nil {
-		return err
-	}
-	ap, err := netip.ParseAddrPort(l.raw.RemoteAddr().String())
-	if err != nil {
-		return err
-	}
-	m, err := l.n.muxFor(ap.Addr())
-	if err != nil {
-		return err
-	}
-	fc := dgram.FlowConfig{
-		LocalSession:  l.udpLocal,
-		RemoteSession: dgram.SessionID(remoteSID),
-		RemoteAddr:    netip.AddrPortFrom(ap.Addr().Unmap(), uint16(peerPort)),
-	}
-	if cs != nil {
-		dialer, listener := fc.LocalSession, fc.RemoteSession
-		if !l.outgoing {
-			dialer, listener = listener, dialer
-		}
-		material, err := cs.ExportKeyingMaterial(dgram.ExporterLabel, dgram.ExporterContext(dialer, listener), dgram.ExporterLength)
-		if err != nil {
-			return err
-		}
-		if fc.Keys, err = dgram.KeysFromExporter(material, l.outgoing); err != nil {
-			return err
-		}
-	}
-	f, err := m.NewFlow(fc)
-	if err != nil {
-		return err
-	}
-	l.flow = f
-	return nil
 }
 
 // SendDatagram sends p as one best-effort datagram: it may be lost,

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/wire"
@@ -134,8 +133,10 @@ func (n *Node) dialWS(ctx context.Context, addr string, c *Conn) (*link, error) 
 		s := tc.ConnectionState()
 		cs, nc = &s, tc
 	}
-	l := newLink(n, raw, wc, nc, true)
-	l.proxied, l.dialed = proxied, addr
+	t := newTCPConn(n, raw, wc, nc, cs, true)
+	t.proxied, t.dialed = proxied, addr
+	l := newLink(n, t, wc, true)
+	l.dialed = addr
 	l.resumeFor = c
 	if stage, err := n.clientHandshake(l, addr, cs); err != nil {
 		return nil, herr(stage, err)
@@ -159,7 +160,7 @@ func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (s
 		l.mu.Lock()
 		buf := wire.AppendUpgradeRequest(nil, addr, l.key)
 		l.mu.Unlock()
-		l.raw.SetWriteDeadline(time.Now().Add(time.Second))
+		l.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		l.nc.Write(buf)
 		reject := &RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()}
 		l.sendCloseNow(reject)
@@ -195,27 +196,19 @@ func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (s
 		l.drop(nil)
 		return "hello", err
 	}
-	l.startFlow(cs)
+	l.startFlow()
 	return "", nil
 }
 
-// drop closes l's transport during the handshake. After a refusal (err
-// set, its close frame written) a TCP link closes through TLS and a QUIC
-// connection closes with the refusal's code; otherwise at once.
+// drop closes l's transport during the handshake: after a refusal (err
+// set, its close frame written) so that the frame reaches the peer first,
+// otherwise at once.
 func (l *link) drop(err error) {
-	if l.quic != nil {
-		if err != nil {
-			l.quic.refuse(closeCodeFor(err))
-		} else {
-			l.quic.closeWith(quicCodeAbort, "handshake failed")
-		}
-		return
-	}
 	if err != nil {
-		l.nc.Close()
+		l.t.Refuse(closeCodeFor(err))
 		return
 	}
-	l.raw.Close()
+	l.t.Close()
 }
 
 // dialTCP connects to addr, through the configured proxy if one applies.
@@ -285,12 +278,9 @@ func (l *link) readHello() (*wire.Hello, error) {
 // key is set and the datagram offer unless datagrams are off.
 func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, error) {
 	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata, Boot: n.boot}
-	n.offerDatagrams(l, &h.UDPPort, &h.UDPSession)
+	l.t.OfferDatagrams(&h)
 	h.Resume = n.resumeOffer(l)
 	l.myResume = h.Resume
-	if l.quic != nil && !n.cfg.DisableDatagrams {
-		h.Caps = append(h.Caps, capDatagram)
-	}
 	if n.cfg.Key != nil && cs != nil {
 		p, err := security.Proof(*n.cfg.Key, cs, client)
 		if err != nil {
@@ -328,15 +318,9 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 			return err
 		}
 	}
-	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
-	if l.proxied {
-		l.peer.Addr = dialedAddr(l.dialed)
-	}
-	l.peerUDPPort, l.peerUDPSession = h.UDPPort, h.UDPSession
+	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.t.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
 	l.peerBoot, l.peerResume = h.Boot, h.Resume
-	if l.quic != nil {
-		l.quic.peerDatagrams = slices.Contains(h.Caps, capDatagram)
-	}
+	l.hello = h
 	return nil
 }
 
@@ -366,7 +350,7 @@ func (l *link) sendCloseNow(err error) {
 	l.mu.Lock()
 	buf := l.appendFrameLocked(nil, wire.OpClose, 0, wire.AppendClose(p[:0], code, reason))
 	l.mu.Unlock()
-	l.raw.SetWriteDeadline(time.Now().Add(time.Second))
+	l.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	l.nc.Write(buf)
 }
 
@@ -389,14 +373,15 @@ func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
 		s := tc.ConnectionState()
 		cs, nc = &s, tc
 	}
-	l := newLink(n, raw, wc, nc, false)
+	l := newLink(n, newTCPConn(n, raw, wc, nc, cs, false), wc, false)
 	if magic, err := l.br.Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
+		st := &tcpStream{Conn: nc, raw: raw, cs: cs}
 		if nc == wc {
-			nc = raw // no TLS: the stream half-closes with the TCP FIN
+			st.Conn = raw // no TLS: the stream half-closes with the TCP FIN
 		} else {
 			wc.readAhead(n.streamReadAhead())
 		}
-		if err := n.acceptStream(raw, nc, l.br, cs); err != nil {
+		if err := n.acceptStream(st, l.br); err != nil {
 			return nil, herr("stream", err)
 		}
 		return nil, nil
@@ -469,7 +454,7 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 		l.drop(nil)
 		return "hello", err
 	}
-	l.startFlow(cs)
+	l.startFlow()
 	return "", nil
 }
 

@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
-// A link is one transport connection (TCP, TLS, WebSocket) to a peer. A
+// A link is the link protocol (PROTOCOL.md: WebSocket frames carrying
+// hellos, messages, acks and control) on one transport connection to a
+// peer (a transport.Conn: TCP with TLS, or QUIC). A
 // Conn owns one link at a time for sending and reads from every link it
 // holds; a second link appears in a simultaneous open and one of the two is
 // retired (see Conn.addLink and PROTOCOL.md, "Duplicate connections").
@@ -27,21 +29,19 @@ import (
 // messages to the Conn in sequence order.
 type link struct {
 	n        *Node
-	raw      net.Conn // the TCP connection, closed directly to abort
-	wc       *wconn   // raw, as TLS (or WebSocket, without TLS) writes to it
-	nc       net.Conn // wc, or TLS over wc
+	t        transport.Conn // the connection the link runs on
+	wc       *wconn         // under nc, for write-through (writethrough.go); nil where the transport has none
+	nc       net.Conn       // t.Control(): the byte stream the frames travel on
 	br       *bufio.Reader
 	rd       *wire.Reader
 	lim      *handshakeLimit
 	outgoing bool
-	proxied  bool   // dialed through a proxy: no datagrams
 	dialed   string // the address dialed (outgoing links)
 	key      string // Sec-WebSocket-Key: names the link on both sides
 	peer     Peer
-	c        *Conn           // set by Conn.addLink before the goroutines start
-	udpLocal dgram.SessionID // our datagram session on this link, 0 if none offered
-	flow     datagramFlow    // the link's datagram flow, nil if either side has none
-	quic     *quicLink       // the QUIC connection under a link over QUIC, nil over TCP (quic.go)
+	c        *Conn        // set by Conn.addLink before the goroutines start
+	flow     datagramFlow // the link's datagram flow, nil if either side has none
+	hello    *wire.Hello  // the peer's hello, kept for the datagram offer
 
 	streamKey [32]byte // proves stream connections (stream.go)
 	handle    string   // names the link in stream opens
@@ -61,9 +61,6 @@ type link struct {
 	kaPings    int
 	kaInviable atomic.Bool // keepalives unanswered
 	pathDown   atomic.Bool // the interface of the local address is down
-
-	peerUDPPort    int // the peer's datagram offer, from its hello
-	peerUDPSession string
 
 	mu          sync.Mutex    // guards the fields below
 	rng         *rand.ChaCha8 // masking keys, client side only
@@ -124,10 +121,13 @@ func (h *handshakeLimit) Read(p []byte) (int, error) {
 
 const readBufferSize = 64 << 10
 
-func newLink(n *Node, raw net.Conn, wc *wconn, nc net.Conn, outgoing bool) *link {
+// newLink makes a link over t; wc, if not nil, is the connection under
+// t's control stream that write-through uses.
+func newLink(n *Node, t transport.Conn, wc *wconn, outgoing bool) *link {
+	nc := t.Control()
 	l := &link{
 		n:          n,
-		raw:        raw,
+		t:          t,
 		wc:         wc,
 		nc:         nc,
 		outgoing:   outgoing,
@@ -269,15 +269,24 @@ func (l *link) fail(err error) {
 		l.ka.Stop()
 	}
 	l.mu.Unlock()
-	if tc, ok := l.raw.(*net.TCPConn); ok && !errors.Is(err, errGracefulEnd) {
-		tc.SetLinger(0) // an abort: reset, don't linger
-	}
-	if l.quic != nil {
-		l.quic.endLinkWith(err) // CONNECTION_CLOSE with the code a close frame would carry
-	} else {
-		l.raw.Close()
-	}
+	l.t.End(endCodeFor(err))
 	l.signal()
+}
+
+// endCodeFor is the code a transport that carries one (QUIC's
+// CONNECTION_CLOSE) ends a link with after err: the one a close frame for
+// err carries, so the peer learns the same whichever arrives first.
+func endCodeFor(err error) (int, string) {
+	switch {
+	case errors.Is(err, errGracefulEnd):
+		return wire.CloseNormal, ""
+	case errors.Is(err, wire.ErrMessageTooLarge):
+		return wire.CloseMessageTooBig, "message larger than the maximum"
+	}
+	if pe, ok := errorsAs[*wire.ProtocolError](err); ok {
+		return wire.CloseProtocolError, pe.What
+	}
+	return wire.CloseAbnormal, "connection aborted"
 }
 
 var errGracefulEnd = errors.New("nearnet: link closed")
@@ -318,7 +327,10 @@ func (l *link) writeLoop() {
 		}
 		l.writing = true
 		l.mu.Unlock()
-		err := l.wc.flush()
+		var err error
+		if l.wc != nil {
+			err = l.wc.flush()
+		}
 		if err == nil && len(b) > 0 {
 			_, err = l.nc.Write(b)
 		}
@@ -376,11 +388,11 @@ func (l *link) finish(err error) {
 		case errors.As(err, &pe):
 			l.closeWith(wire.CloseProtocolError, pe.What)
 			l.flushBriefly()
-			l.lingerBriefly()
+			l.t.Drain(lingerTime)
 		case errors.Is(err, wire.ErrMessageTooLarge):
 			l.closeWith(wire.CloseMessageTooBig, "message larger than the maximum")
 			l.flushBriefly()
-			l.lingerBriefly()
+			l.t.Drain(lingerTime)
 		}
 	}
 	l.fail(err)
@@ -411,20 +423,12 @@ func (l *link) flushBriefly() {
 	}
 }
 
-// lingerBriefly reads and discards what the peer still sends, until it
-// closes or half a second has passed. Closing a socket with unread bytes
-// makes the kernel reset the connection, and the peer's kernel may then
-// drop the close frame just sent before the peer has read it: it would
-// see a reset instead of the reason (the lingering close of HTTP servers).
-func (l *link) lingerBriefly() {
-	l.raw.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	var buf [16 << 10]byte
-	for {
-		if _, err := l.raw.Read(buf[:]); err != nil {
-			return
-		}
-	}
-}
+// lingerTime bounds the read-and-discard after a refusal of bad input.
+// Closing a socket with unread bytes makes the kernel reset the
+// connection, and the peer's kernel may then drop the close frame just
+// sent before the peer has read it: it would see a reset instead of the
+// reason (the lingering close of HTTP servers).
+const lingerTime = 500 * time.Millisecond
 
 // errPeerClosed reports that the peer's close frame arrived (and ours is
 // queued): reading is over, cleanly.

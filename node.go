@@ -397,10 +397,7 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		}
 		becameReady := false
 		if c.addLink(l, &becameReady, resume) {
-			if l.quic != nil {
-				n.wg.Add(1)
-				go n.acceptQUICStreams(l)
-			}
+			n.acceptStreams(l)
 			return c, created || becameReady, nil
 		}
 		// c ended between the lookup and addLink; forget it and retry.

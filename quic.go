@@ -1,19 +1,20 @@
 package nearnet
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/quict"
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
 )
@@ -48,8 +49,7 @@ const quicCodeAbort = wire.CloseAbnormal
 // while the link or any stream on it is: streams outlive a graceful close
 // of their Conn, as they do over TCP, where each is a connection of its own.
 type quicLink struct {
-	qc            *quict.Conn
-	peerDatagrams bool // the peer's hello offered DATAGRAM frames
+	qc *quict.Conn
 
 	mu       sync.Mutex // guards the fields below
 	refs     int        // the link until it ends gracefully, plus each open stream
@@ -87,38 +87,22 @@ func (q *quicLink) release() {
 	}
 }
 
-// endLink releases the link's reference once; abort closes the whole
-// connection instead, streams included, unless the link ended gracefully.
-func (q *quicLink) endLink(abort bool) {
-	if abort {
-		q.endLinkWith(errors.New("aborted"))
-	} else {
-		q.endLinkWith(errGracefulEnd)
-	}
-}
-
-// endLinkWith ends the link after err (link.fail): a graceful end
-// releases the link's reference; anything else closes the connection with
-// the code a close frame for err carries (1002 for a protocol error, 1009
-// for an oversized message, else quicCodeAbort), so that the peer learns
-// the same whether the close frame or CONNECTION_CLOSE arrives first.
-func (q *quicLink) endLinkWith(err error) {
+// end ends the link, once: a clean end releases the link's reference
+// (streams keep the connection); anything else closes the connection with
+// code, the one a close frame would carry (link.endCodeFor), so that the
+// peer learns the same whether the close frame or CONNECTION_CLOSE
+// arrives first.
+func (q *quicLink) end(code int, reason string) {
 	q.mu.Lock()
 	done := q.linkDone
 	q.linkDone = true
 	q.mu.Unlock()
 	switch {
 	case done:
-	case errors.Is(err, errGracefulEnd):
+	case code == wire.CloseNormal:
 		q.release()
-	case errors.Is(err, wire.ErrMessageTooLarge):
-		q.closeWith(wire.CloseMessageTooBig, "message larger than the maximum")
 	default:
-		if pe, ok := errorsAs[*wire.ProtocolError](err); ok {
-			q.closeWith(wire.CloseProtocolError, pe.What)
-			return
-		}
-		q.closeWith(quicCodeAbort, "connection aborted")
+		q.closeWith(code, reason)
 	}
 }
 
@@ -155,15 +139,13 @@ func peerErr(err error) error {
 	return err
 }
 
-// quicControl is a QUIC link's control stream as the link's transport.
-// The link holds two: raw, whose Close aborts (as closing a TCP socket
-// with linger 0 does), and nc, whose Close ends the link gracefully: a FIN
-// after the close frame, and the peer's FIN awaited (within the deadline
-// link.finish sets), so that both close frames have crossed.
+// quicControl is a QUIC link's control stream as the link's byte stream.
+// Its Close ends the link gracefully: a FIN after the close frame, and the
+// peer's FIN awaited (within the deadline link.finish sets), so that both
+// close frames have crossed.
 type quicControl struct {
 	*quict.Stream
-	q        *quicLink
-	graceful bool
+	q *quicLink
 }
 
 func (c *quicControl) Read(p []byte) (int, error) {
@@ -175,24 +157,87 @@ func (c *quicControl) Read(p []byte) (int, error) {
 }
 
 func (c *quicControl) Close() error {
-	if !c.graceful {
-		c.q.endLink(true)
-		return nil
-	}
 	c.Stream.CloseWrite()
 	io.Copy(io.Discard, c.Stream) // until the peer's FIN, an error or the deadline
-	c.q.endLink(false)
+	c.q.end(wire.CloseNormal, "")
 	return nil
+}
+
+// quicConn is a QUIC connection as a [transport.Conn]: the link on its
+// control stream, streams as QUIC streams (either side opens them),
+// datagrams as DATAGRAM frames.
+type quicConn struct {
+	*quicLink
+	n       *Node
+	control *quicControl
+	cs      *tls.ConnectionState
 }
 
 // newQUICLink makes a link over qc's control stream.
 func (n *Node) newQUICLink(qc *quict.Conn, outgoing bool) *link {
 	q := &quicLink{qc: qc, refs: 1}
-	raw := &quicControl{Stream: qc.Control(), q: q}
-	nc := &quicControl{Stream: qc.Control(), q: q, graceful: true}
-	l := newLink(n, raw, newWConn(raw), nc, outgoing)
-	l.quic = q
-	return l
+	t := &quicConn{quicLink: q, n: n, control: &quicControl{Stream: qc.Control(), q: q}, cs: n.quicState(qc)}
+	return newLink(n, t, nil, outgoing)
+}
+
+func (t *quicConn) Control() net.Conn         { return t.control }
+func (t *quicConn) TLS() *tls.ConnectionState { return t.cs }
+func (t *quicConn) LocalAddr() net.Addr       { return t.qc.LocalAddr() }
+func (t *quicConn) RemoteAddr() net.Addr      { return t.qc.RemoteAddr() }
+
+// Close ends a handshake that failed with nothing refused.
+func (t *quicConn) Close() error {
+	t.closeWith(quicCodeAbort, "handshake failed")
+	return nil
+}
+
+func (t *quicConn) End(code int, reason string) { t.end(code, reason) }
+
+func (t *quicConn) Refuse(code int, reason string) { t.refuse(code, reason) }
+
+func (t *quicConn) Drain(d time.Duration) {
+	t.control.SetReadDeadline(time.Now().Add(d))
+	io.Copy(io.Discard, t.control.Stream)
+}
+
+// OfferDatagrams offers DATAGRAM frames in the hello's caps.
+func (t *quicConn) OfferDatagrams(h *wire.Hello) {
+	if !t.n.cfg.DisableDatagrams {
+		h.Caps = append(h.Caps, capDatagram)
+	}
+}
+
+func (t *quicConn) Datagrams(peer *wire.Hello) (transport.Flow, error) {
+	if t.n.cfg.DisableDatagrams || !slices.Contains(peer.Caps, capDatagram) {
+		return nil, nil
+	}
+	return newQUICFlow(t.qc), nil
+}
+
+// OpenStream opens a QUIC stream, holding a reference on the connection
+// until the stream ends.
+func (t *quicConn) OpenStream(ctx context.Context) (transport.Stream, error) {
+	if !t.acquire() {
+		return nil, net.ErrClosed
+	}
+	qs, err := t.qc.OpenStream(ctx)
+	if err != nil {
+		t.release()
+		return nil, peerErr(err)
+	}
+	return &quicStream{Stream: qs, q: t.quicLink}, nil
+}
+
+func (t *quicConn) AcceptStream(ctx context.Context) (transport.Stream, error) {
+	qs, err := t.qc.AcceptStream(t.qc.Context())
+	if err != nil {
+		return nil, err
+	}
+	if !t.acquire() {
+		qs.Reset(quict.StreamCodeClosed)
+		return nil, net.ErrClosed
+	}
+	return &quicStream{Stream: qs, q: t.quicLink}, nil
 }
 
 // quicState is the TLS state the handshake checks: nil in SecurityNone,
@@ -317,11 +362,11 @@ func (n *Node) acceptQUICLoop(ln *quict.Listener) {
 // whose control stream has arrived.
 func (n *Node) acceptQUIC(ctx context.Context, qc *quict.Conn) (*link, error) {
 	l := n.newQUICLink(qc, false)
-	l.raw.SetDeadline(n.deadlineFor(ctx))
-	if stage, err := n.serverHandshake(ctx, l, n.quicState(qc)); err != nil {
+	l.nc.SetDeadline(n.deadlineFor(ctx))
+	if stage, err := n.serverHandshake(ctx, l, l.t.TLS()); err != nil {
 		return nil, &HandshakeError{Addr: qc.RemoteAddr().String(), Incoming: true, Stage: stage, Err: err}
 	}
-	l.raw.SetDeadline(time.Time{})
+	l.nc.SetDeadline(time.Time{})
 	return l, nil
 }
 
@@ -363,10 +408,10 @@ func (n *Node) dialQUICWithin(ctx context.Context, addr string, c *Conn, limit t
 	}
 	l := n.newQUICLink(qc, true)
 	l.dialed, l.resumeFor = addr, c
-	l.raw.SetDeadline(n.deadlineFor(ctx))
-	stop := context.AfterFunc(ctx, func() { l.raw.SetDeadline(aLongTimeAgo) })
+	l.nc.SetDeadline(n.deadlineFor(ctx))
+	stop := context.AfterFunc(ctx, func() { l.nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	if stage, err := n.clientHandshake(l, addr, n.quicState(qc)); err != nil {
+	if stage, err := n.clientHandshake(l, addr, l.t.TLS()); err != nil {
 		if !isRejection(err) {
 			// The listener's refusal may have come as CONNECTION_CLOSE
 			// rather than as the close frame before it.
@@ -376,64 +421,8 @@ func (n *Node) dialQUICWithin(ctx context.Context, addr string, c *Conn, limit t
 		}
 		return nil, herr(stage, err)
 	}
-	l.raw.SetDeadline(time.Time{})
+	l.nc.SetDeadline(time.Time{})
 	return l, nil
-}
-
-// acceptQUICStreams takes the streams the peer opens on l's connection,
-// each starting with a StreamOpen as a stream connection over TCP does.
-func (n *Node) acceptQUICStreams(l *link) {
-	defer n.wg.Done()
-	q := l.quic
-	for {
-		qs, err := q.qc.AcceptStream(q.qc.Context())
-		if err != nil {
-			return
-		}
-		if !q.acquire() {
-			qs.Reset(quict.StreamCodeClosed)
-			return
-		}
-		s := &quicStream{Stream: qs, q: q}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			s.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
-			if err := n.acceptStream(s, s, bufio.NewReader(s), nil); err != nil {
-				n.cfg.Logger.Debug("nearnet: incoming QUIC stream refused", "peer", l.peer.ID.Short(), "err", err)
-			}
-		}()
-	}
-}
-
-// openQUICStream opens a stream on l's QUIC connection: a QUIC stream
-// that starts with the same StreamOpen and answer as a stream connection
-// over TCP, its proof made without an exporter (the QUIC connection
-// already authenticates both ends).
-func (c *Conn) openQUICStream(ctx context.Context, l *link, o *wire.StreamOpen) (*Stream, error) {
-	q := l.quic
-	if !q.acquire() {
-		return nil, c.endErr()
-	}
-	qs, err := q.qc.OpenStream(ctx)
-	if err != nil {
-		q.release()
-		return nil, peerErr(err)
-	}
-	s := &quicStream{Stream: qs, q: q}
-	s.SetDeadline(c.n.deadlineFor(ctx))
-	stop := context.AfterFunc(ctx, func() { s.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	st, err := c.streamHandshake(ctx, l, s, s, nil, o)
-	if err != nil {
-		s.reset()
-		return nil, err
-	}
-	if !stop() {
-		st.Abort()
-		return nil, ctx.Err()
-	}
-	return c.keepOpened(st, o)
 }
 
 // quicStream is a QUIC stream of a link's connection, holding a reference
@@ -453,6 +442,17 @@ func (s *quicStream) Close() error {
 func (s *quicStream) reset() {
 	s.Stream.Reset(quict.StreamCodeClosed)
 	s.once.Do(s.q.release)
+}
+
+// TLS is nil: the stream shares its connection's TLS session.
+func (s *quicStream) TLS() *tls.ConnectionState { return nil }
+
+func (s *quicStream) Abort() { s.reset() }
+
+// Sink writes straight to quic-go, whose send window bounds what a stream
+// holds and whose write deadline leaves the stream usable.
+func (s *quicStream) Sink(_ int, _ time.Duration, onEnd func()) transport.Sink {
+	return newQUICSink(s, onEnd)
 }
 
 // quicSink is a QUIC stream's write side: writes go straight to quic-go,

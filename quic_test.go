@@ -32,8 +32,10 @@ func newNodeOn(t testing.TB, tr Transport, cfg Config) *Node {
 
 // transportOf says which transport c's current link runs over.
 func transportOf(c *Conn) Transport {
-	if l := c.send.Load(); l != nil && l.quic != nil {
-		return TransportQUIC
+	if l := c.send.Load(); l != nil {
+		if _, ok := l.t.(*quicConn); ok {
+			return TransportQUIC
+		}
 	}
 	return TransportTCP
 }

@@ -1,6 +1,7 @@
 package nearnet
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,12 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -39,9 +40,8 @@ type Stream struct {
 	name string
 	meta map[string]string
 	kind string
-	nc   net.Conn // TLS over raw, or raw; a QUIC stream (quic.go)
-	raw  net.Conn
-	w    streamSink
+	st   transport.Stream // reads, deadlines, addresses
+	w    transport.Sink   // writes
 
 	taken bool // handed to the application; guarded by c.mu
 
@@ -49,25 +49,9 @@ type Stream struct {
 	closed bool
 }
 
-// streamSink is a stream's write side: the ring of streamWriter over TLS
-// or TCP, or a QUIC stream written directly (quicSink), since quic-go's
-// write deadlines leave the stream usable.
-type streamSink interface {
-	Write(p []byte) (int, error)
-	CloseWrite() error
-	Close(abort bool)        // flush then close, or drop what is queued and reset
-	SetDeadline(t time.Time) // the write deadline
-	Done() <-chan struct{}   // closed once the stream's connection is released
-}
-
-func (c *Conn) newStream(id uint64, name string, meta map[string]string, kind string, nc, raw net.Conn) *Stream {
-	s := &Stream{c: c, id: id, name: name, meta: meta, kind: kind, nc: nc, raw: raw}
-	onEnd := func() { c.dropStream(s) }
-	if qs, ok := nc.(*quicStream); ok {
-		s.w = newQUICSink(qs, onEnd)
-	} else {
-		s.w = newStreamWriter(nc, raw, c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, onEnd)
-	}
+func (c *Conn) newStream(id uint64, name string, meta map[string]string, kind string, st transport.Stream) *Stream {
+	s := &Stream{c: c, id: id, name: name, meta: meta, kind: kind, st: st}
+	s.w = st.Sink(c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.dropStream(s) })
 	return s
 }
 
@@ -84,7 +68,7 @@ func (s *Stream) Conn() *Conn { return s.c }
 // Read reads bytes the peer wrote. It returns io.EOF once the peer has
 // half-closed or closed the stream and everything before was read.
 func (s *Stream) Read(p []byte) (int, error) {
-	n, err := s.nc.Read(p)
+	n, err := s.st.Read(p)
 	if err != nil {
 		s.mu.Lock()
 		closed := s.closed
@@ -115,7 +99,7 @@ func (s *Stream) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	s.nc.SetReadDeadline(aLongTimeAgo)
+	s.st.SetReadDeadline(aLongTimeAgo)
 	s.w.Close(false)
 	return nil
 }
@@ -126,17 +110,15 @@ func (s *Stream) Abort() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	if tc, ok := s.raw.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
+	s.st.Abort()
 	s.w.Close(true)
 }
 
 // LocalAddr returns the local address of the stream's connection.
-func (s *Stream) LocalAddr() net.Addr { return s.nc.LocalAddr() }
+func (s *Stream) LocalAddr() net.Addr { return s.st.LocalAddr() }
 
 // RemoteAddr returns the peer's address of the stream's connection.
-func (s *Stream) RemoteAddr() net.Addr { return s.nc.RemoteAddr() }
+func (s *Stream) RemoteAddr() net.Addr { return s.st.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (s *Stream) SetDeadline(t time.Time) error {
@@ -151,7 +133,7 @@ func (s *Stream) SetReadDeadline(t time.Time) error {
 	if s.closed {
 		return nil // Close set its own to wake readers
 	}
-	return s.nc.SetReadDeadline(t)
+	return s.st.SetReadDeadline(t)
 }
 
 // SetWriteDeadline sets the deadline for pending and future Writes. A
@@ -258,22 +240,15 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 	c.nextStream++
 	id := c.nextStream
 	c.mu.Unlock()
-	if l.quic != nil {
-		// Either side opens QUIC streams: no request to the dialer.
-		s, err := c.openQUICStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
+	s, err := c.dialStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
+	if !errors.Is(err, transport.ErrPeerOpens) {
 		if err != nil {
 			return nil, serr(err)
 		}
 		return s, nil
 	}
-	if l.outgoing {
-		s, err := c.dialStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
-		if err != nil {
-			return nil, serr(err)
-		}
-		return s, nil
-	}
-	// We are the link's listener: ask the dialer to open it.
+	// Only the peer opens streams of this link's connection (we are a TCP
+	// link's listener): ask it to.
 	req, err := wire.AppendStreamRequest(nil, &wire.StreamRequest{ID: id, Name: name, Meta: meta, Kind: kind})
 	if err != nil {
 		return nil, serr(err)
@@ -369,67 +344,60 @@ func streamExporter(cs *tls.ConnectionState) ([]byte, error) {
 	return cs.ExportKeyingMaterial(streamExporterLabel, nil, 32)
 }
 
-// dialStream opens a stream connection to the peer of l, which we dialed.
+// dialStream opens a stream to the peer of l over l's transport and runs
+// its handshake. It returns transport.ErrPeerOpens where only the peer can
+// open streams of l's connection.
 func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*Stream, error) {
-	n := c.n
-	raw, _, err := n.dialTCP(ctx, l.dialed)
+	st, err := l.t.OpenStream(ctx)
 	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			err = c.endErr()
+		}
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			raw.Close()
+			st.Abort()
 		}
 	}()
-	raw.SetDeadline(n.deadlineFor(ctx))
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+	st.SetDeadline(c.n.deadlineFor(ctx))
+	stop := context.AfterFunc(ctx, func() { st.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	nc := raw
-	var cs *tls.ConnectionState
-	if n.clientTLS != nil {
-		wc := newWConn(raw)
-		wc.readAhead(n.streamReadAhead())
-		tc := tls.Client(wc, n.clientTLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, err
-		}
-		st := tc.ConnectionState()
-		cs, nc = &st, tc
-		if certFingerprint(cs) != l.peer.Fingerprint {
-			return nil, errors.New("the stream's TLS peer is not the connection's peer")
-		}
+	cs := st.TLS()
+	if cs != nil && certFingerprint(cs) != l.peer.Fingerprint {
+		return nil, errors.New("the stream's TLS peer is not the connection's peer")
 	}
 	exp, err := streamExporter(cs)
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.streamHandshake(ctx, l, nc, raw, exp, o)
+	s, err := c.streamHandshake(ctx, l, st, exp, o)
 	if err != nil {
 		return nil, err
 	}
-	ok = stop()
-	if !ok {
+	ok = true
+	if !stop() {
 		s.Abort()
 		return nil, ctx.Err()
 	}
 	return c.keepOpened(s, o)
 }
 
-// streamHandshake opens a stream over nc, a connection of its own (TLS
-// session exp) or a QUIC stream (exp nil): the StreamOpen with its proof,
-// the acceptor's answer and its proof. raw is under nc.
-func (c *Conn) streamHandshake(ctx context.Context, l *link, nc, raw net.Conn, exp []byte, o *wire.StreamOpen) (*Stream, error) {
+// streamHandshake opens a stream over st (its own TLS session's exporter
+// exp, or nil when it shares the link's): the StreamOpen with its proof,
+// the acceptor's answer and its proof.
+func (c *Conn) streamHandshake(ctx context.Context, l *link, st transport.Stream, exp []byte, o *wire.StreamOpen) (*Stream, error) {
 	o.Handle = l.handle
 	o.Proof = streamProof(&l.streamKey, "client", exp, o)
 	b, err := wire.AppendStreamOpen(nil, o)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := nc.Write(b); err != nil {
+	if _, err := st.Write(b); err != nil {
 		return nil, err
 	}
-	a, err := wire.ReadStreamAnswer(nc)
+	a, err := wire.ReadStreamAnswer(st)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -442,8 +410,8 @@ func (c *Conn) streamHandshake(ctx context.Context, l *link, nc, raw net.Conn, e
 	if !hmac.Equal(a.Proof, streamProof(&l.streamKey, "server", exp, o)) {
 		return nil, errors.New("the peer's stream proof does not match: not the connection's peer")
 	}
-	raw.SetDeadline(time.Time{})
-	return c.newStream(o.ID, o.Name, o.Meta, o.Kind, nc, raw), nil
+	st.SetDeadline(time.Time{})
+	return c.newStream(o.ID, o.Name, o.Meta, o.Kind, st), nil
 }
 
 // keepOpened records a stream this side opened, unless c has ended.
@@ -521,15 +489,12 @@ type streamEntry struct {
 
 // acceptStream handles an incoming stream connection whose first bytes
 // were the stream magic. br holds what was read from nc.
-func (n *Node) acceptStream(raw, nc net.Conn, br interface {
-	io.Reader
-	Buffered() int
-}, cs *tls.ConnectionState) error {
+func (n *Node) acceptStream(st transport.Stream, br *bufio.Reader) error {
 	refuse := func(msg string) error {
 		b, _ := wire.AppendStreamAnswer(nil, &wire.StreamAnswer{Error: msg})
-		raw.SetWriteDeadline(time.Now().Add(time.Second))
-		nc.Write(b)
-		raw.Close()
+		st.SetWriteDeadline(time.Now().Add(time.Second))
+		st.Write(b)
+		st.Close()
 		return errors.New(msg)
 	}
 	o, err := wire.ReadStreamOpen(br)
@@ -537,7 +502,7 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 		if _, ok := errorsAs[*wire.StreamError](err); ok {
 			return refuse(err.Error())
 		}
-		raw.Close()
+		st.Close()
 		return err
 	}
 	if br.Buffered() > 0 {
@@ -548,6 +513,7 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 		return refuse("no such connection (unknown handle)")
 	}
 	c := e.c
+	cs := st.TLS()
 	if cs != nil && certFingerprint(cs) != c.Peer().Fingerprint {
 		return refuse("the stream's TLS peer is not the connection's peer")
 	}
@@ -578,9 +544,9 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 	}
 	c.mu.Unlock()
 	b, _ := wire.AppendStreamAnswer(nil, &wire.StreamAnswer{OK: true, Proof: streamProof(&e.key, "server", exp, o)})
-	_, err = nc.Write(b)
-	raw.SetDeadline(time.Time{})
-	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, nc, raw)
+	_, err = st.Write(b)
+	st.SetDeadline(time.Time{})
+	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, st)
 	if err != nil || !c.keepStream(s) {
 		s.Abort()
 		c.unreserve(o)
@@ -598,6 +564,31 @@ func (n *Node) acceptStream(raw, nc net.Conn, br interface {
 		c.streamq <- s // never blocks: a place was reserved
 	}
 	return nil
+}
+
+// acceptStreams takes, in the background, the streams the peer opens on
+// l's transport connection, where streams arrive on the connection itself
+// (QUIC); TCP stream connections arrive at the listener instead.
+func (n *Node) acceptStreams(l *link) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			// Ends with the connection (or at once: transport.ErrNoStreams).
+			st, err := l.t.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				st.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
+				if err := n.acceptStream(st, bufio.NewReader(st)); err != nil {
+					n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", l.peer.ID.Short(), "err", err)
+				}
+			}()
+		}
+	}()
 }
 
 var errBacklogFull = errors.New("too many streams or resource offers waiting to be accepted")

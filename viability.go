@@ -161,7 +161,7 @@ func (n *Node) pathEvent(e pathmon.Event) {
 		links := append([]*link(nil), c.links...)
 		c.mu.Unlock()
 		for _, l := range links {
-			ap, err := netip.ParseAddrPort(l.raw.LocalAddr().String())
+			ap, err := netip.ParseAddrPort(l.t.LocalAddr().String())
 			if err != nil {
 				continue
 			}

@@ -1,0 +1,130 @@
+// Package transport is the seam between a nearnet session and the paths it
+// runs on. A path (TCP with TLS and WebSocket, QUIC, and later others) is a
+// [Conn]: the control byte stream the link protocol runs on, the streams
+// and the datagram flow of the same peer, the TLS state that authenticates
+// it, and a way to end it. The session and the link protocol use nothing
+// else of it, so they never ask which transport they have.
+//
+// Where each piece lives is in ARCHITECTURE.md.
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/internal/wire"
+)
+
+// Conn is one transport connection to a peer. It carries one link (the
+// link protocol on Control), the streams opened beside it and its
+// datagram flow. Its methods are safe for concurrent use.
+type Conn interface {
+	// Control is the byte stream the link protocol runs on, after the
+	// transport's own handshake: reads, writes and deadlines. Its Close
+	// ends the stream gracefully once the link's close frames have crossed
+	// (TLS close_notify then FIN, or a QUIC stream FIN).
+	Control() net.Conn
+
+	// TLS is the state of the TLS session that authenticates the peer,
+	// or nil when nothing does (no security over TCP).
+	TLS() *tls.ConnectionState
+
+	// LocalAddr is the local address of the connection; RemoteAddr names
+	// the peer (the address dialed, for a connection through a proxy).
+	LocalAddr() net.Addr
+	RemoteAddr() net.Addr
+
+	// Close closes the connection at once during the handshake, when
+	// nothing was refused (the transport failed, or an HTTP error was
+	// written): the peer sees the end after what was written.
+	Close() error
+
+	// End releases the connection once its link has ended. Code
+	// wire.CloseNormal follows a clean close (streams on the connection
+	// may go on); any other code ends everything at once, carrying the
+	// code to the peer where the transport can (QUIC's CONNECTION_CLOSE)
+	// and resetting it where it cannot (TCP).
+	End(code int, reason string)
+
+	// Refuse ends a connection whose handshake this side refused, after
+	// the close frame saying why was written: the frame reaches the peer
+	// before the end does.
+	Refuse(code int, reason string)
+
+	// Drain reads and discards what the peer still sends, until it closes
+	// or d has passed. Closing with unread bytes makes some transports
+	// reset the connection, and the peer could lose the close frame just
+	// written.
+	Drain(d time.Duration)
+
+	// OfferDatagrams fills in this side's datagram offer in a hello.
+	OfferDatagrams(h *wire.Hello)
+
+	// Datagrams opens the datagram flow both hellos offered, or returns
+	// nil when either side offered none.
+	Datagrams(peer *wire.Hello) (Flow, error)
+
+	// OpenStream opens a stream to the peer. It returns ErrPeerOpens
+	// when streams of this connection can only be opened by the peer,
+	// which is then asked over the link (a TCP link's listener cannot
+	// reach its dialer).
+	OpenStream(ctx context.Context) (Stream, error)
+
+	// AcceptStream returns the next stream the peer opened on this
+	// connection. It returns ErrNoStreams at once where streams arrive
+	// through the listener instead (TCP).
+	AcceptStream(ctx context.Context) (Stream, error)
+}
+
+// Stream is a byte stream to the peer beside a Conn. Read, the deadlines
+// and the addresses are a net.Conn's; Write writes directly and is used for
+// the stream's handshake only: afterwards writes go through the Sink.
+type Stream interface {
+	net.Conn
+
+	// TLS is the state of the stream's own TLS session, or nil when the
+	// stream shares its Conn's (QUIC) or has none.
+	TLS() *tls.ConnectionState
+
+	// Sink returns the stream's write side for the application: writes
+	// survive a write deadline, at most size bytes are held (or the
+	// transport's own flow-control window), Close sends what is queued
+	// for at most grace, and onEnd runs once the stream is released.
+	Sink(size int, grace time.Duration, onEnd func()) Sink
+
+	// Abort ends the stream at once; the peer sees it reset.
+	Abort()
+}
+
+// Sink is a stream's write side (see Stream.Sink).
+type Sink interface {
+	Write(p []byte) (int, error)
+	CloseWrite() error
+	Close(abort bool)        // flush then close, or drop what is queued and reset
+	SetDeadline(t time.Time) // the write deadline
+	Done() <-chan struct{}   // closed once the stream is released
+}
+
+// Flow is a connection's best-effort datagram flow.
+type Flow interface {
+	Send(p []byte) error
+	Receive(ctx context.Context) ([]byte, error)
+	MaxSize() int
+	Stats() dgram.Stats
+	Done() <-chan struct{}
+	Close() error
+}
+
+var (
+	// ErrPeerOpens is returned by OpenStream where only the peer can open
+	// streams of the connection.
+	ErrPeerOpens = errors.New("transport: streams of this connection are opened by the peer")
+
+	// ErrNoStreams is returned by AcceptStream where streams do not
+	// arrive on the connection itself.
+	ErrNoStreams = errors.New("transport: streams of this connection arrive through the listener")
+)
