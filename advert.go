@@ -87,24 +87,20 @@ func (n *Node) discoveryConfig() discovery.Config {
 // serviceTypes are the DNS-SD service types of Config.Transport: the TCP
 // one, the UDP one (QUIC), or both.
 func (n *Node) serviceTypes() []string {
-	switch n.cfg.Transport {
-	case TransportTCP:
-		return []string{n.cfg.Service}
-	case TransportQUIC:
-		return []string{udpServiceType(n.cfg.Service)}
+	var types []string
+	for _, t := range n.transports {
+		types = append(types, t.Service(n.cfg.Service))
 	}
-	return []string{n.cfg.Service, udpServiceType(n.cfg.Service)}
+	return types
 }
 
 // transportsTXT is the "tr" entry: the transports this node offers.
 func (n *Node) transportsTXT() string {
-	switch n.cfg.Transport {
-	case TransportTCP:
-		return "ws"
-	case TransportQUIC:
-		return "quic"
+	var names []string
+	for _, t := range n.transports {
+		names = append(names, t.Name())
 	}
-	return "ws,quic"
+	return strings.Join(names, ",")
 }
 
 // advertise registers this node's service instances, one per transport,
@@ -214,7 +210,7 @@ func (n *Node) preferAdvert(a, old Advert) bool {
 		return true
 	}
 	order := n.dialOrder(nil)
-	return len(order) > 0 && (order[0] == TransportQUIC) == strings.HasSuffix(a.Service, "._udp")
+	return len(order) > 0 && order[0].Service(n.cfg.Service) == a.Service
 }
 
 // Resolve finds the advertisement of a nearnet peer by PeerID (text form)

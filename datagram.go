@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
@@ -70,37 +69,6 @@ func (s *DatagramStats) add(d dgram.Stats) {
 // stays open, so that datagrams sent just before the close are not lost to
 // the race between UDP and the TCP close.
 const datagramLinger = 250 * time.Millisecond
-
-// muxFor returns the node's UDP socket for the address family of ip,
-// opening it on first use.
-func (n *Node) muxFor(ip netip.Addr) (*dgram.Mux, error) {
-	v4 := ip.Unmap().Is4()
-	n.dmu.Lock()
-	defer n.dmu.Unlock()
-	if n.closed.Load() {
-		return nil, ErrClosed
-	}
-	p := &n.mux6
-	network, laddr := "udp6", "[::]:0"
-	if v4 {
-		p, network, laddr = &n.mux4, "udp4", "0.0.0.0:0"
-	}
-	if *p != nil {
-		return *p, nil
-	}
-	if allLoopback(n.cfg.Interfaces) {
-		laddr = "127.0.0.1:0"
-		if !v4 {
-			laddr = "[::1]:0"
-		}
-	}
-	m, err := dgram.Listen(network, laddr, &dgram.Config{IdleTimeout: n.cfg.DatagramIdleTimeout, Logger: n.cfg.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("nearnet: datagram socket: %w", err)
-	}
-	*p = m
-	return m, nil
-}
 
 // startFlow opens the link's datagram flow if both hellos offered one. A
 // failure costs the link its datagrams, not the link.

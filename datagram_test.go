@@ -94,9 +94,10 @@ func TestDatagramsShareOneSocket(t *testing.T) {
 		a.Close()
 		<-cb.Done()
 	}
-	b.dmu.Lock()
-	m4, m6 := b.mux4, b.mux6
-	b.dmu.Unlock()
+	tcp := b.transports[0].(*tcpTransport)
+	tcp.mu.Lock()
+	m4, m6 := tcp.mux4, tcp.mux6
+	tcp.mu.Unlock()
 	if m4 == nil || m6 != nil {
 		t.Fatal("want exactly one (IPv4) datagram socket")
 	}

@@ -10,8 +10,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
-	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -52,97 +52,6 @@ func (n *Node) deadlineFor(ctx context.Context) time.Time {
 		d = t
 	}
 	return d
-}
-
-func (n *Node) tcpDialer() *net.Dialer {
-	return &net.Dialer{KeepAliveConfig: n.keepAlive(), Control: n.controlSocket}
-}
-
-// keepAlive is TCP keepalive from Config: tuned for a LAN, a dead peer is
-// noticed in seconds instead of the two hours an Internet host waits.
-func (n *Node) keepAlive() net.KeepAliveConfig {
-	c := n.cfg
-	return net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount}
-}
-
-// dialResume makes an outgoing link to addr that offers to resume c's
-// session (c nil: a fresh session), over the transports Config.Transport
-// dials, in order.
-func (n *Node) dialResume(ctx context.Context, addr string, c *Conn) (*link, error) {
-	return n.dialVia(ctx, n.dialOrder(nil), addr, c)
-}
-
-// dialVia tries the transports of order in turn; it stops at a refusal,
-// which the peer would repeat over the other transport. The error is the
-// first transport's. With TCP to fall back on or to come back to, the
-// QUIC handshake gets quicConnectCap.
-func (n *Node) dialVia(ctx context.Context, order []Transport, addr string, c *Conn) (*link, error) {
-	var first error
-	for _, tr := range order {
-		dial := n.dialWS
-		if tr == TransportQUIC {
-			dial = n.dialQUIC
-			if len(order) > 1 {
-				dial = func(ctx context.Context, addr string, c *Conn) (*link, error) {
-					return n.dialQUICWithin(ctx, addr, c, quicConnectCap)
-				}
-			}
-		}
-		l, err := dial(ctx, addr, c)
-		if err == nil {
-			return l, nil
-		}
-		if first == nil {
-			first = err
-		}
-		if isRejection(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	if first == nil {
-		first = errNoTransport
-	}
-	return nil, first
-}
-
-// dialWS makes an outgoing link over TCP (TLS, WebSocket) to addr, which
-// offers to resume c's session (c nil: a fresh session).
-func (n *Node) dialWS(ctx context.Context, addr string, c *Conn) (*link, error) {
-	herr := func(stage string, err error) error {
-		if ctx.Err() != nil && !isRejection(err) {
-			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return &HandshakeError{Addr: addr, Stage: stage, Err: err}
-	}
-	raw, proxied, err := n.dialTCP(ctx, addr)
-	if err != nil {
-		return nil, herr("tcp", err)
-	}
-	raw.SetDeadline(n.deadlineFor(ctx))
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	wc := newWConn(raw)
-	var nc net.Conn = wc
-	var cs *tls.ConnectionState
-	if n.clientTLS != nil {
-		tc := tls.Client(wc, n.clientTLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, herr("tls", err)
-		}
-		s := tc.ConnectionState()
-		cs, nc = &s, tc
-	}
-	t := newTCPConn(n, raw, wc, nc, cs, true)
-	t.proxied, t.dialed = proxied, addr
-	l := newLink(n, t, wc, true)
-	l.dialed = addr
-	l.resumeFor = c
-	if stage, err := n.clientHandshake(l, addr, cs); err != nil {
-		return nil, herr(stage, err)
-	}
-	raw.SetDeadline(time.Time{})
-	return l, nil
 }
 
 // clientHandshake runs the dialer's side of the link handshake over l,
@@ -210,29 +119,6 @@ func (l *link) drop(err error) {
 	}
 	l.t.Close()
 }
-
-// dialTCP connects to addr, through the configured proxy if one applies.
-func (n *Node) dialTCP(ctx context.Context, addr string) (c net.Conn, proxied bool, err error) {
-	d := n.proxy
-	if d == nil && n.cfg.ProxyFromEnvironment {
-		if d, err = proxy.FromEnvironment(addr, n.tcpDialer()); err != nil {
-			return nil, false, err
-		}
-	}
-	if d != nil {
-		c, err = d.DialContext(ctx, "tcp", addr)
-		return c, true, err
-	}
-	c, err = n.tcpDialer().DialContext(ctx, "tcp", addr)
-	return c, false, err
-}
-
-// dialedAddr names the peer of a proxied link: the address dialed, not
-// the proxy's, which the socket is connected to.
-type dialedAddr string
-
-func (a dialedAddr) Network() string { return "tcp" }
-func (a dialedAddr) String() string  { return string(a) }
 
 func isRejection(err error) bool {
 	_, ok := errorsAs[*RejectedError](err)
@@ -354,42 +240,31 @@ func (l *link) sendCloseNow(err error) {
 	l.nc.Write(buf)
 }
 
-// accept runs the listener side of the handshake on a new TCP connection.
-func (n *Node) accept(ctx context.Context, raw net.Conn) (*link, error) {
-	addr := raw.RemoteAddr().String()
+// acceptLink runs the listener side of the link handshake on c, an
+// accepted connection. A connection that carries a stream (its first bytes
+// are the stream magic) is handed to the stream's Conn: acceptLink then
+// returns neither link nor error.
+func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) {
 	herr := func(stage string, err error) error {
-		return &HandshakeError{Addr: addr, Incoming: true, Stage: stage, Err: err}
+		return &HandshakeError{Addr: c.RemoteAddr().String(), Incoming: true, Stage: stage, Err: err}
 	}
-	raw.SetDeadline(n.deadlineFor(ctx))
-	wc := newWConn(raw)
-	var nc net.Conn = wc
-	var cs *tls.ConnectionState
-	if n.serverTLS != nil {
-		tc := tls.Server(wc, n.serverTLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, herr("tls", err)
-		}
-		s := tc.ConnectionState()
-		cs, nc = &s, tc
-	}
-	l := newLink(n, newTCPConn(n, raw, wc, nc, cs, false), wc, false)
+	l := newLink(n, c, writeThroughOf(c), false)
+	l.nc.SetDeadline(n.deadlineFor(ctx))
 	if magic, err := l.br.Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
-		st := &tcpStream{Conn: nc, raw: raw, cs: cs}
-		if nc == wc {
-			st.Conn = raw // no TLS: the stream half-closes with the TCP FIN
-		} else {
-			wc.readAhead(n.streamReadAhead())
+		st, ok := c.AsStream()
+		if !ok {
+			l.drop(nil)
+			return nil, herr("stream", errors.New("a stream where this transport carries none"))
 		}
 		if err := n.acceptStream(st, l.br); err != nil {
 			return nil, herr("stream", err)
 		}
 		return nil, nil
 	}
-	if stage, err := n.serverHandshake(ctx, l, cs); err != nil {
+	if stage, err := n.serverHandshake(ctx, l, c.TLS()); err != nil {
 		return nil, herr(stage, err)
 	}
-	raw.SetDeadline(time.Time{})
+	l.nc.SetDeadline(time.Time{})
 	return l, nil
 }
 

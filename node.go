@@ -13,12 +13,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nearnet/nearnet/discovery"
-	"github.com/nearnet/nearnet/internal/dgram"
-	"github.com/nearnet/nearnet/internal/quict"
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
 	"github.com/nearnet/nearnet/proxy"
@@ -30,36 +28,30 @@ import (
 // [Node.Listen], reach others with [Node.Connect]. A Node is safe for
 // concurrent use by multiple goroutines; Close ends everything it started.
 type Node struct {
-	cfg       *Config
-	id        PeerID
-	ident     *security.Identity
-	serverTLS *tls.Config // nil with SecurityNone
-	clientTLS *tls.Config
-	verify    func(*x509.Certificate) error // pinned/PKI check; nil otherwise
-	proxy     *proxy.Dialer                 // Config.Proxy, parsed; nil for none
+	cfg    *Config
+	id     PeerID
+	ident  *security.Identity
+	verify func(*x509.Certificate) error // pinned/PKI check; nil otherwise
+
+	// The transports of Config.Transport, in the order they listen (the
+	// first one's address is Addr), and the order Connect tries them.
+	transports []transport.Transport
+	dialers    []transport.Transport
 
 	mu        sync.Mutex // guards the fields below
 	name      string
 	conns     map[PeerID]*Conn
 	adverts   map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
-	ln        net.Listener      // nil with TransportQUIC
+	listeners []transport.Listener
 	listening bool
 	disc      *discovery.Responder
-
-	dmu        sync.Mutex  // guards mux4 and mux6
-	mux4, mux6 *dgram.Mux  // UDP sockets for datagrams, opened on first use
-	closed     atomic.Bool // set by Close; read without mu by muxFor
+	closed    atomic.Bool // set by Close
 
 	boot   string           // names this run of the node in hellos (session resume)
 	pm     *pathmon.Monitor // path monitor; guarded by mu
 	pmOnce sync.Once
 	pmStop context.CancelFunc
 	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
-
-	qmu   sync.Mutex       // guards the QUIC fields below (quic.go)
-	qt    *quict.Transport // the QUIC listener's socket, also used for dialing
-	qln   *quict.Listener
-	qdial *quict.Transport // a socket for dialing QUIC before (or without) Listen
 
 	smu      sync.Mutex             // guards handles and handleCh
 	handles  map[string]streamEntry // link stream handles, for incoming streams (stream.go)
@@ -106,24 +98,56 @@ func NewNode(cfg *Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	if c.Proxy != "" {
-		if n.proxy, err = proxy.ParseWith(c.Proxy, n.tcpDialer()); err != nil {
-			var ue *proxy.URLError
-			value := "(redacted)"
-			if errors.As(err, &ue) {
-				value = ue.URL
-			}
-			return nil, &ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
-		}
-	}
+	var server, client *tls.Config // none with SecurityNone
 	if c.Security != SecurityNone {
 		if n.verify, err = verifierFor(c); err != nil {
 			return nil, err
 		}
-		n.serverTLS = security.ServerConfig(n.ident, nil)
-		n.clientTLS = security.ClientConfig(n.ident, nil)
+		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
+	}
+	if err := n.makeTransports(server, client); err != nil {
+		return nil, err
 	}
 	return n, nil
+}
+
+// makeTransports sets up the transports of Config.Transport and the
+// order Connect tries them: TCP first unless PreferQUIC, and TCP alone
+// through a proxy (QUIC cannot follow one).
+func (n *Node) makeTransports(server, client *tls.Config) error {
+	c := n.cfg
+	var tcp, quic transport.Transport
+	if c.Transport != TransportQUIC {
+		t := &tcpTransport{n: n, server: server, client: client}
+		if c.Proxy != "" {
+			var err error
+			if t.proxy, err = proxy.ParseWith(c.Proxy, t.dialer()); err != nil {
+				var ue *proxy.URLError
+				value := "(redacted)"
+				if errors.As(err, &ue) {
+					value = ue.URL
+				}
+				return &ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
+			}
+		}
+		tcp = t
+		n.transports = append(n.transports, tcp)
+	}
+	if c.Transport != TransportTCP {
+		quic = newQUICTransport(n, server, client)
+		n.transports = append(n.transports, quic)
+	}
+	switch {
+	case tcp == nil || quic == nil:
+		n.dialers = n.transports
+	case c.Proxy != "" || c.ProxyFromEnvironment:
+		n.dialers = []transport.Transport{tcp}
+	case c.PreferQUIC:
+		n.dialers = []transport.Transport{quic, tcp}
+	default:
+		n.dialers = []transport.Transport{tcp, quic}
+	}
+	return nil
 }
 
 // notify queues an application callback (OnStateChange, OnViability).
@@ -175,17 +199,11 @@ func (n *Node) Fingerprint() security.Fingerprint { return n.ident.Fingerprint()
 // both listen on the same port number.
 func (n *Node) Addr() net.Addr {
 	n.mu.Lock()
-	ln := n.ln
-	n.mu.Unlock()
-	if ln != nil {
-		return ln.Addr()
+	defer n.mu.Unlock()
+	if len(n.listeners) == 0 {
+		return nil
 	}
-	n.qmu.Lock()
-	defer n.qmu.Unlock()
-	if n.qln != nil {
-		return n.qln.Addr()
-	}
-	return nil
+	return n.listeners[0].Addr()
 }
 
 // Listen opens the listeners of Config.Transport (TCP, QUIC on UDP, or
@@ -214,7 +232,7 @@ func (n *Node) Listen(ctx context.Context) error {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
-	ln, qt, qln, err := n.listen(ctx, addr)
+	lns, err := n.listen(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("nearnet: listen: %w", err)
 	}
@@ -222,61 +240,51 @@ func (n *Node) Listen(ctx context.Context) error {
 	if n.closed.Load() {
 		// Close ran meanwhile and missed these.
 		n.mu.Unlock()
-		if ln != nil {
+		for _, ln := range lns {
 			ln.Close()
-		}
-		if qt != nil {
-			qln.Close()
-			qt.Close()
 		}
 		return ErrClosed
 	}
-	n.ln = ln
-	n.qmu.Lock() // lock order: mu, then qmu
-	n.qt, n.qln = qt, qln
-	n.qmu.Unlock()
+	n.listeners = lns
 	n.mu.Unlock()
-	port := 0
-	if ln != nil {
-		port = ln.Addr().(*net.TCPAddr).Port
-		n.wg.Add(1)
-		go n.acceptLoop(ln)
-	}
-	if qln != nil {
-		port = qln.Addr().(*net.UDPAddr).Port
-		n.wg.Add(1)
-		go n.acceptQUICLoop(qln)
-	}
 	if n.cfg.Hidden {
 		return nil
 	}
-	return n.advertise(ctx, port)
+	_, port, _ := net.SplitHostPort(lns[0].Addr().String())
+	p, _ := strconv.Atoi(port)
+	return n.advertise(ctx, p)
 }
 
-// listen opens the listeners of Config.Transport on addr. Both transports
-// take the same port number, so that "host:port" and an advertisement's
-// port name either: with port 0, a few system-chosen TCP ports are tried
-// until the same UDP port is free too.
-func (n *Node) listen(ctx context.Context, addr string) (net.Listener, *quict.Transport, *quict.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: n.keepAlive(), Control: n.controlSocket}
-	if n.cfg.Transport == TransportQUIC {
-		qt, qln, err := n.listenQUIC(addr)
-		return nil, qt, qln, err
-	}
+// listen opens the listeners of the node's transports on addr. All take
+// the same port number, so that "host:port" and an advertisement's port
+// name any of them: with port 0, a few system-chosen ports of the first
+// are tried until the same port is free for the others too.
+func (n *Node) listen(ctx context.Context, addr string) ([]transport.Listener, error) {
 	host, port, _ := net.SplitHostPort(addr)
+	acc := acceptor{n}
 	for try := 0; ; try++ {
-		ln, err := lc.Listen(ctx, "tcp", addr)
-		if err != nil || n.cfg.Transport == TransportTCP {
-			return ln, nil, nil, err
+		first, err := n.transports[0].Listen(ctx, addr, acc)
+		if err != nil {
+			return nil, err
 		}
-		p := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-		qt, qln, err := n.listenQUIC(net.JoinHostPort(host, p))
+		lns := []transport.Listener{first}
+		_, p, _ := net.SplitHostPort(first.Addr().String())
+		for _, t := range n.transports[1:] {
+			ln, lerr := t.Listen(ctx, net.JoinHostPort(host, p), acc)
+			if lerr != nil {
+				err = fmt.Errorf("%s on port %s (the %s listener's): %w", t.Name(), p, n.transports[0].Name(), lerr)
+				break
+			}
+			lns = append(lns, ln)
+		}
 		if err == nil {
-			return ln, qt, qln, nil
+			return lns, nil
 		}
-		ln.Close()
+		for _, ln := range lns {
+			ln.Close()
+		}
 		if port != "0" || try == 15 {
-			return nil, nil, nil, fmt.Errorf("QUIC on UDP port %s (the TCP listener's): %w", p, err)
+			return nil, err
 		}
 	}
 }
@@ -294,58 +302,42 @@ func allLoopback(ifaces []string) bool {
 	return true
 }
 
-func (n *Node) acceptLoop(ln net.Listener) {
-	defer n.wg.Done()
-	var delay time.Duration
-	for {
-		raw, err := ln.Accept()
-		if err != nil {
-			select {
-			case <-n.done:
-				return
-			default:
-			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			n.cfg.Logger.Warn("nearnet: accept failed; the listener stopped", "err", err)
-			return
-		}
-		delay = 0
-		n.tuneAccepted(raw)
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.handleIncoming(raw.RemoteAddr(), func(ctx context.Context) (*link, error) { return n.accept(ctx, raw) })
-		}()
-	}
-}
+// acceptor takes the connections the node's transports accept.
+type acceptor struct{ n *Node }
 
-// handleIncoming runs accept, the listener side of one transport's
-// handshake, and hands the link to its Conn.
-func (n *Node) handleIncoming(remote net.Addr, accept func(context.Context) (*link, error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.HandshakeTimeout)
+// HandleConn runs the listener side of the link handshake on c and hands
+// the link to its Conn (or the stream c carries to its Conn).
+func (a acceptor) HandleConn(c transport.Conn, deadline time.Time) {
+	n := a.n
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	l, err := accept(ctx)
+	l, err := n.acceptLink(ctx, c)
 	if err == nil && l == nil {
 		return // a stream connection, now handed to its Conn
 	}
 	if err != nil {
-		n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", remote, "err", err)
-		if f := n.cfg.OnReject; f != nil {
-			f(remote, err)
-		}
+		a.HandleFailure(c.RemoteAddr(), err)
 		return
 	}
-	c, isNew, err := n.attach(l)
+	conn, isNew, err := n.attach(l)
 	if err != nil || !isNew {
 		return
 	}
 	select {
-	case n.acceptq <- c:
+	case n.acceptq <- conn:
 	case <-n.done:
+	}
+}
+
+// HandleFailure reports an incoming connection refused during its
+// handshake.
+func (a acceptor) HandleFailure(remote net.Addr, err error) {
+	if se, ok := errorsAs[*transport.StageError](err); ok {
+		err = &HandshakeError{Addr: remote.String(), Incoming: true, Stage: se.Stage, Err: se.Err}
+	}
+	a.n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", remote, "err", err)
+	if f := a.n.cfg.OnReject; f != nil {
+		f(remote, err)
 	}
 }
 
@@ -731,15 +723,15 @@ func (n *Node) Close() error {
 	}
 	n.closed.Store(true)
 	close(n.done)
-	ln, disc, pm := n.ln, n.disc, n.pm
+	lns, disc, pm := n.listeners, n.disc, n.pm
 	conns := make([]*Conn, 0, len(n.conns))
 	for _, c := range n.conns {
 		conns = append(conns, c)
 	}
 	n.mu.Unlock()
 	var errs []error
-	if ln != nil {
-		ln.Close()
+	for _, ln := range lns {
+		ln.Close() // stop accepting
 	}
 	if disc != nil {
 		if err := disc.Close(); err != nil {
@@ -763,7 +755,11 @@ func (n *Node) Close() error {
 		}()
 	}
 	wg.Wait()
-	n.closeQUIC()
+	// Every QUIC connection still open ends with code 1001 as its
+	// socket closes.
+	for _, t := range n.transports {
+		t.Close()
+	}
 	if n.pmStop != nil {
 		n.pmStop()
 	}
@@ -771,13 +767,6 @@ func (n *Node) Close() error {
 	if pm != nil {
 		pm.Close()
 	}
-	n.dmu.Lock()
-	for _, m := range []*dgram.Mux{n.mux4, n.mux6} {
-		if m != nil {
-			m.Close()
-		}
-	}
-	n.dmu.Unlock()
 	// Connections handed to neither Accept nor anyone else.
 	for {
 		select {

@@ -3,8 +3,6 @@ package nearnet
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -163,21 +161,186 @@ func (c *quicControl) Close() error {
 	return nil
 }
 
+// quicTransport is the QUIC transport of a node: one UDP socket serves
+// its listener and every dial (so peers see one port), or, before or
+// without Listen, a socket opened for dialing.
+type quicTransport struct {
+	n              *Node
+	server, client *tls.Config
+
+	mu     sync.Mutex // guards the fields below
+	qt     *quict.Transport
+	ln     *quict.Listener
+	qdial  *quict.Transport
+	closed bool
+	cancel context.CancelFunc // stops the accept loop
+	wg     sync.WaitGroup
+}
+
+// newQUICTransport uses the node's TLS configurations or, in SecurityNone
+// (which has no TLS over TCP), ones on the node's identity, since QUIC
+// cannot run without TLS.
+func newQUICTransport(n *Node, server, client *tls.Config) *quicTransport {
+	if server == nil {
+		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
+	}
+	return &quicTransport{n: n, server: server, client: client}
+}
+
+func (t *quicTransport) Name() string { return "quic" }
+
+func (t *quicTransport) Service(base string) string { return udpServiceType(base) }
+
+// FallbackAfter: nothing answers for a UDP port nobody listens on
+// (quic-go does not act on ICMP), and a LAN peer that listens answers
+// within milliseconds, so falling back should not wait the whole
+// HandshakeTimeout.
+func (t *quicTransport) FallbackAfter() time.Duration { return time.Second }
+
+// config maps Config onto QUIC's liveness as onto TCP's: a peer silent for
+// DropTime is dropped (QUIC's idle timeout, as TCP_USER_TIMEOUT on TCP),
+// and a quiet connection sends a PING after KeepAliveIdle (as TCP
+// keepalive), beside the link's own WebSocket pings that feed viability.
+func (t *quicTransport) config() *quict.Config {
+	cfg := t.n.cfg
+	idle := min(max(cfg.DropTime, 100*time.Millisecond), 24*time.Hour)
+	return &quict.Config{
+		HandshakeTimeout: min(max(cfg.HandshakeTimeout, 10*time.Millisecond), 10*time.Minute),
+		MaxIdleTimeout:   idle,
+		KeepAlivePeriod:  min(cfg.KeepAliveIdle, idle/2),
+	}
+}
+
+// Listen opens the node's UDP socket on addr and its QUIC listener.
+func (t *quicTransport) Listen(_ context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
+	qt, err := quict.ListenUDP(addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := qt.Listen(t.server, t.config())
+	if err != nil {
+		qt.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		cancel()
+		ln.Close()
+		qt.Close()
+		return nil, ErrClosed
+	}
+	old := t.qt // a listener closed before (Node.listen's retries)
+	t.qt, t.ln, t.cancel = qt, ln, cancel
+	t.wg.Add(1)
+	t.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	go t.acceptLoop(ctx, ln, a)
+	return ln, nil
+}
+
+func (t *quicTransport) acceptLoop(ctx context.Context, ln *quict.Listener, a transport.Acceptor) {
+	defer t.wg.Done()
+	for {
+		qc, err := ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.n.cfg.Logger.Warn("nearnet: QUIC accept failed; the listener stopped", "err", err)
+			}
+			return
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			// The QUIC handshake is done and the control stream arrived.
+			a.HandleConn(t.conn(qc), time.Now().Add(t.n.cfg.HandshakeTimeout))
+		}()
+	}
+}
+
+// dialSocket returns the UDP socket QUIC dials from: the listener's, or
+// one opened for dialing on first use.
+func (t *quicTransport) dialSocket() (*quict.Transport, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	if t.qt != nil {
+		return t.qt, nil
+	}
+	if t.qdial == nil {
+		addr := ":0"
+		if allLoopback(t.n.cfg.Interfaces) {
+			addr = "127.0.0.1:0"
+		}
+		qt, err := quict.ListenUDP(addr)
+		if err != nil {
+			return nil, err
+		}
+		t.qdial = qt
+	}
+	return t.qdial, nil
+}
+
+func (t *quicTransport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
+	qt, err := t.dialSocket()
+	if err != nil {
+		return nil, &transport.StageError{Stage: "quic", Err: err}
+	}
+	qc, err := qt.Dial(ctx, addr, t.client, t.config())
+	if err != nil {
+		return nil, &transport.StageError{Stage: "quic", Err: err}
+	}
+	return t.conn(qc), nil
+}
+
+// Close closes the listener and the sockets: every QUIC connection still
+// open ends with code 1001.
+func (t *quicTransport) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	ln, qt, qd, cancel := t.ln, t.qt, t.qdial, t.cancel
+	t.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if ln != nil {
+		ln.Close()
+	}
+	for _, s := range []*quict.Transport{qt, qd} {
+		if s != nil {
+			s.Close()
+		}
+	}
+	t.wg.Wait()
+	return nil
+}
+
 // quicConn is a QUIC connection as a [transport.Conn]: the link on its
 // control stream, streams as QUIC streams (either side opens them),
 // datagrams as DATAGRAM frames.
 type quicConn struct {
 	*quicLink
-	n       *Node
+	tr      *quicTransport
 	control *quicControl
 	cs      *tls.ConnectionState
 }
 
-// newQUICLink makes a link over qc's control stream.
-func (n *Node) newQUICLink(qc *quict.Conn, outgoing bool) *link {
+// conn makes the transport.Conn of qc, whose TLS state the handshake
+// checks: none in SecurityNone, where QUIC's TLS still encrypts but
+// authenticates nobody.
+func (t *quicTransport) conn(qc *quict.Conn) *quicConn {
 	q := &quicLink{qc: qc, refs: 1}
-	t := &quicConn{quicLink: q, n: n, control: &quicControl{Stream: qc.Control(), q: q}, cs: n.quicState(qc)}
-	return newLink(n, t, nil, outgoing)
+	c := &quicConn{quicLink: q, tr: t, control: &quicControl{Stream: qc.Control(), q: q}}
+	if t.n.cfg.Security != SecurityNone {
+		cs := qc.ConnectionState()
+		c.cs = &cs
+	}
+	return c
 }
 
 func (t *quicConn) Control() net.Conn         { return t.control }
@@ -200,15 +363,26 @@ func (t *quicConn) Drain(d time.Duration) {
 	io.Copy(io.Discard, t.control.Stream)
 }
 
+// explain: the listener's refusal may have come as CONNECTION_CLOSE
+// rather than as the close frame before it.
+func (t *quicConn) explain(err error) error {
+	if !isRejection(err) {
+		if perr := peerErr(t.qc.Err()); isRejection(perr) {
+			return perr
+		}
+	}
+	return err
+}
+
 // OfferDatagrams offers DATAGRAM frames in the hello's caps.
 func (t *quicConn) OfferDatagrams(h *wire.Hello) {
-	if !t.n.cfg.DisableDatagrams {
+	if !t.tr.n.cfg.DisableDatagrams {
 		h.Caps = append(h.Caps, capDatagram)
 	}
 }
 
 func (t *quicConn) Datagrams(peer *wire.Hello) (transport.Flow, error) {
-	if t.n.cfg.DisableDatagrams || !slices.Contains(peer.Caps, capDatagram) {
+	if t.tr.n.cfg.DisableDatagrams || !slices.Contains(peer.Caps, capDatagram) {
 		return nil, nil
 	}
 	return newQUICFlow(t.qc), nil
@@ -240,190 +414,9 @@ func (t *quicConn) AcceptStream(ctx context.Context) (transport.Stream, error) {
 	return &quicStream{Stream: qs, q: t.quicLink}, nil
 }
 
-// quicState is the TLS state the handshake checks: nil in SecurityNone,
-// where QUIC's TLS still encrypts but authenticates nobody.
-func (n *Node) quicState(qc *quict.Conn) *tls.ConnectionState {
-	if n.cfg.Security == SecurityNone {
-		return nil
-	}
-	cs := qc.ConnectionState()
-	return &cs
-}
-
-// quicConfig maps Config onto QUIC's liveness as onto TCP's: a peer
-// silent for DropTime is dropped (QUIC's idle timeout, as TCP_USER_TIMEOUT
-// on TCP), and a quiet connection sends a PING after KeepAliveIdle (as TCP
-// keepalive), beside the link's own WebSocket pings that feed viability.
-func (n *Node) quicConfig() *quict.Config {
-	idle := min(max(n.cfg.DropTime, 100*time.Millisecond), 24*time.Hour)
-	return &quict.Config{
-		HandshakeTimeout: min(max(n.cfg.HandshakeTimeout, 10*time.Millisecond), 10*time.Minute),
-		MaxIdleTimeout:   idle,
-		KeepAlivePeriod:  min(n.cfg.KeepAliveIdle, idle/2),
-	}
-}
-
-// quicTLS returns the TLS configurations of QUIC: the TCP ones, or in
-// SecurityNone (which has no TLS over TCP) ones on the node's identity,
-// since QUIC cannot run without TLS.
-func (n *Node) quicTLS() (server, client *tls.Config) {
-	if n.serverTLS != nil {
-		return n.serverTLS, n.clientTLS
-	}
-	return security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
-}
-
-// listenQUIC opens the node's UDP socket on addr and its QUIC listener.
-func (n *Node) listenQUIC(addr string) (*quict.Transport, *quict.Listener, error) {
-	qt, err := quict.ListenUDP(addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	server, _ := n.quicTLS()
-	ln, err := qt.Listen(server, n.quicConfig())
-	if err != nil {
-		qt.Close()
-		return nil, nil, err
-	}
-	return qt, ln, nil
-}
-
-// dialTransport returns the UDP socket QUIC dials from: the listener's,
-// or one opened for dialing on first use.
-func (n *Node) dialTransport() (*quict.Transport, error) {
-	n.qmu.Lock()
-	defer n.qmu.Unlock()
-	if n.closed.Load() {
-		return nil, ErrClosed
-	}
-	if n.qt != nil {
-		return n.qt, nil
-	}
-	if n.qdial == nil {
-		addr := ":0"
-		if allLoopback(n.cfg.Interfaces) {
-			addr = "127.0.0.1:0"
-		}
-		qt, err := quict.ListenUDP(addr)
-		if err != nil {
-			return nil, err
-		}
-		n.qdial = qt
-	}
-	return n.qdial, nil
-}
-
-// closeQUIC closes the QUIC listener and sockets (Node.Close): every QUIC
-// connection still open ends with code 1001.
-func (n *Node) closeQUIC() {
-	n.qmu.Lock()
-	ln, qt, qd := n.qln, n.qt, n.qdial
-	n.qmu.Unlock()
-	if ln != nil {
-		ln.Close()
-	}
-	for _, t := range []*quict.Transport{qt, qd} {
-		if t != nil {
-			t.Close()
-		}
-	}
-}
-
-func (n *Node) acceptQUICLoop(ln *quict.Listener) {
-	defer n.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for {
-		qc, err := ln.Accept(ctx)
-		if err != nil {
-			select {
-			case <-n.done:
-			default:
-				n.cfg.Logger.Warn("nearnet: QUIC accept failed; the listener stopped", "err", err)
-			}
-			return
-		}
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.handleIncoming(qc.RemoteAddr(), func(ctx context.Context) (*link, error) { return n.acceptQUIC(ctx, qc) })
-		}()
-	}
-}
-
-// acceptQUIC runs the listener side of the handshake on a QUIC connection
-// whose control stream has arrived.
-func (n *Node) acceptQUIC(ctx context.Context, qc *quict.Conn) (*link, error) {
-	l := n.newQUICLink(qc, false)
-	l.nc.SetDeadline(n.deadlineFor(ctx))
-	if stage, err := n.serverHandshake(ctx, l, l.t.TLS()); err != nil {
-		return nil, &HandshakeError{Addr: qc.RemoteAddr().String(), Incoming: true, Stage: stage, Err: err}
-	}
-	l.nc.SetDeadline(time.Time{})
-	return l, nil
-}
-
-// quicConnectCap bounds the QUIC handshake when TCP is the other choice
-// (TransportAuto): nothing answers for a UDP port nobody listens on (quic-go
-// does not act on ICMP), and a LAN peer that listens answers within
-// milliseconds, so falling back should not wait the whole HandshakeTimeout.
-const quicConnectCap = time.Second
-
-// dialQUIC makes an outgoing link over QUIC to addr, which offers to
-// resume c's session (c nil: a fresh session).
-func (n *Node) dialQUIC(ctx context.Context, addr string, c *Conn) (*link, error) {
-	return n.dialQUICWithin(ctx, addr, c, 0)
-}
-
-// dialQUICWithin is dialQUIC with the QUIC handshake bounded by limit too
-// (0: by the handshake timeout only).
-func (n *Node) dialQUICWithin(ctx context.Context, addr string, c *Conn, limit time.Duration) (*link, error) {
-	herr := func(stage string, err error) error {
-		if ctx.Err() != nil && !isRejection(err) {
-			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
-		}
-		return &HandshakeError{Addr: addr, Stage: stage, Err: err}
-	}
-	qt, err := n.dialTransport()
-	if err != nil {
-		return nil, herr("quic", err)
-	}
-	_, client := n.quicTLS()
-	dl := n.deadlineFor(ctx)
-	if t := time.Now().Add(limit); limit > 0 && t.Before(dl) {
-		dl = t
-	}
-	dctx, cancel := context.WithDeadline(ctx, dl)
-	defer cancel()
-	qc, err := qt.Dial(dctx, addr, client, n.quicConfig())
-	if err != nil {
-		return nil, herr("quic", err)
-	}
-	l := n.newQUICLink(qc, true)
-	l.dialed, l.resumeFor = addr, c
-	l.nc.SetDeadline(n.deadlineFor(ctx))
-	stop := context.AfterFunc(ctx, func() { l.nc.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	if stage, err := n.clientHandshake(l, addr, l.t.TLS()); err != nil {
-		if !isRejection(err) {
-			// The listener's refusal may have come as CONNECTION_CLOSE
-			// rather than as the close frame before it.
-			if perr := peerErr(qc.Err()); isRejection(perr) {
-				err = perr
-			}
-		}
-		return nil, herr(stage, err)
-	}
-	l.nc.SetDeadline(time.Time{})
-	return l, nil
-}
+// AsStream: QUIC streams arrive on their connection, never as a control
+// stream.
+func (t *quicConn) AsStream() (transport.Stream, bool) { return nil, false }
 
 // quicStream is a QUIC stream of a link's connection, holding a reference
 // on the connection until it is closed or reset.
@@ -554,49 +547,6 @@ func (f *quicFlow) Done() <-chan struct{} { return f.done }
 func (f *quicFlow) Close() error {
 	f.closeOnce.Do(func() { close(f.done) })
 	return nil
-}
-
-var errNoTransport = errors.New("nearnet: the peer offers no transport this node dials")
-
-// peerOffers reports whether tr is among the transports of an advert's
-// "tr" TXT entry ("ws", "quic").
-func peerOffers(offered []string, tr Transport) bool {
-	want := "ws"
-	if tr == TransportQUIC {
-		want = "quic"
-	}
-	for _, o := range offered {
-		if o == want {
-			return true
-		}
-	}
-	return false
-}
-
-// dialOrder lists the transports Connect tries, in order, for a peer that
-// offers the given transports (nil: unknown, as for "host:port").
-func (n *Node) dialOrder(offered []string) []Transport {
-	var order []Transport
-	switch {
-	case n.cfg.Transport != TransportAuto:
-		order = []Transport{n.cfg.Transport}
-	case n.proxy != nil || n.cfg.ProxyFromEnvironment:
-		order = []Transport{TransportTCP} // QUIC cannot follow a proxy
-	case n.cfg.PreferQUIC:
-		order = []Transport{TransportQUIC, TransportTCP}
-	default:
-		order = []Transport{TransportTCP, TransportQUIC}
-	}
-	if offered == nil {
-		return order
-	}
-	var out []Transport
-	for _, t := range order {
-		if peerOffers(offered, t) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // udpServiceType is the QUIC service type for a TCP one: "_x._tcp" gives

@@ -62,9 +62,9 @@ func TestTransportAutoPreferenceAndFallback(t *testing.T) {
 	if tcpAddr == nil {
 		t.Fatalf("auto node address %v is not TCP", both.Addr())
 	}
-	both.qmu.Lock()
-	udpPort := both.qln.Addr().(*net.UDPAddr).Port
-	both.qmu.Unlock()
+	both.mu.Lock()
+	udpPort := both.listeners[1].Addr().(*net.UDPAddr).Port
+	both.mu.Unlock()
 	if udpPort != tcpAddr.Port {
 		t.Fatalf("QUIC on port %d, TCP on %d: want one port", udpPort, tcpAddr.Port)
 	}

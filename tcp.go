@@ -3,15 +3,19 @@ package nearnet
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/proxy"
 )
 
 // The TCP transport: a link is a TCP connection (TLS 1.3 over it unless
@@ -22,7 +26,7 @@ import (
 
 // tcpConn is a link's TCP connection as a [transport.Conn].
 type tcpConn struct {
-	n        *Node
+	tr       *tcpTransport
 	raw      net.Conn             // the TCP connection
 	wc       *wconn               // raw, as TLS (or WebSocket, without TLS) writes to it
 	nc       net.Conn             // wc, or TLS over wc
@@ -34,8 +38,23 @@ type tcpConn struct {
 	udpLocal dgram.SessionID // our datagram session, 0 if none offered; set during the handshake
 }
 
-func newTCPConn(n *Node, raw net.Conn, wc *wconn, nc net.Conn, cs *tls.ConnectionState, outgoing bool) *tcpConn {
-	return &tcpConn{n: n, raw: raw, wc: wc, nc: nc, cs: cs, outgoing: outgoing}
+func newTCPConn(tr *tcpTransport, raw net.Conn, wc *wconn, nc net.Conn, cs *tls.ConnectionState, outgoing bool) *tcpConn {
+	return &tcpConn{tr: tr, raw: raw, wc: wc, nc: nc, cs: cs, outgoing: outgoing}
+}
+
+// writeThrough is the connection under TLS, for the link's write-through.
+func (t *tcpConn) writeThrough() *wconn { return t.wc }
+
+// AsStream: a connection that starts with the stream magic is a stream
+// connection (its bytes are read through the link's buffer until then).
+func (t *tcpConn) AsStream() (transport.Stream, bool) {
+	st := &tcpStream{Conn: t.nc, raw: t.raw, cs: t.cs}
+	if t.nc == net.Conn(t.wc) {
+		st.Conn = t.raw // no TLS: the stream half-closes with the TCP FIN
+	} else {
+		t.wc.readAhead(t.tr.n.streamReadAhead())
+	}
+	return st, true
 }
 
 func (t *tcpConn) Control() net.Conn         { return t.nc }
@@ -80,16 +99,16 @@ func (t *tcpConn) Drain(d time.Duration) {
 // socket for the peer's address family, unless datagrams are off or the
 // link goes through a proxy (UDP cannot follow its tunnel).
 func (t *tcpConn) OfferDatagrams(h *wire.Hello) {
-	if t.n.cfg.DisableDatagrams || t.proxied {
+	if t.tr.n.cfg.DisableDatagrams || t.proxied {
 		return
 	}
 	ap, err := netip.ParseAddrPort(t.raw.RemoteAddr().String())
 	if err != nil {
 		return
 	}
-	m, err := t.n.muxFor(ap.Addr())
+	m, err := t.tr.muxFor(ap.Addr())
 	if err != nil {
-		t.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "err", err)
+		t.tr.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "err", err)
 		return
 	}
 	t.udpLocal = dgram.NewSessionID()
@@ -111,7 +130,7 @@ func (t *tcpConn) Datagrams(peer *wire.Hello) (transport.Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := t.n.muxFor(ap.Addr())
+	m, err := t.tr.muxFor(ap.Addr())
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +165,8 @@ func (t *tcpConn) OpenStream(ctx context.Context) (transport.Stream, error) {
 	if !t.outgoing {
 		return nil, transport.ErrPeerOpens
 	}
-	n := t.n
-	raw, _, err := n.dialTCP(ctx, t.dialed)
+	n := t.tr.n
+	raw, _, err := t.tr.dialTCP(ctx, t.dialed)
 	if err != nil {
 		return nil, err
 	}
@@ -155,10 +174,10 @@ func (t *tcpConn) OpenStream(ctx context.Context) (transport.Stream, error) {
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	st := &tcpStream{Conn: raw, raw: raw}
-	if n.clientTLS != nil {
+	if t.tr.client != nil {
 		wc := newWConn(raw)
 		wc.readAhead(n.streamReadAhead())
-		tc := tls.Client(wc, n.clientTLS)
+		tc := tls.Client(wc, t.tr.client)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, err
@@ -200,3 +219,207 @@ var (
 	_ transport.Conn   = (*tcpConn)(nil)
 	_ transport.Stream = (*tcpStream)(nil)
 )
+
+// tcpTransport is the TCP transport of a node: its listener, its dialer
+// (through a proxy where one is configured), and the UDP sockets that
+// carry its links' datagrams.
+type tcpTransport struct {
+	n              *Node
+	server, client *tls.Config   // nil without TLS (SecurityNone)
+	proxy          *proxy.Dialer // Config.Proxy, parsed; nil for none
+
+	mu         sync.Mutex // guards the fields below
+	ln         net.Listener
+	mux4, mux6 *dgram.Mux // UDP sockets for datagrams, opened on first use
+	closed     bool
+	wg         sync.WaitGroup
+}
+
+func (t *tcpTransport) Name() string                 { return "ws" }
+func (t *tcpTransport) Service(base string) string   { return base }
+func (t *tcpTransport) FallbackAfter() time.Duration { return 0 }
+
+func (t *tcpTransport) dialer() *net.Dialer {
+	return &net.Dialer{KeepAliveConfig: t.n.keepAlive(), Control: t.n.controlSocket}
+}
+
+// keepAlive is TCP keepalive from Config: tuned for a LAN, a dead peer is
+// noticed in seconds instead of the two hours an Internet host waits.
+func (n *Node) keepAlive() net.KeepAliveConfig {
+	c := n.cfg
+	return net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount}
+}
+
+// dialTCP connects to addr, through the configured proxy if one applies.
+func (t *tcpTransport) dialTCP(ctx context.Context, addr string) (c net.Conn, proxied bool, err error) {
+	d := t.proxy
+	if d == nil && t.n.cfg.ProxyFromEnvironment {
+		if d, err = proxy.FromEnvironment(addr, t.dialer()); err != nil {
+			return nil, false, err
+		}
+	}
+	if d != nil {
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return c, true, err
+	}
+	c, err = t.dialer().DialContext(ctx, "tcp", addr)
+	return c, false, err
+}
+
+// Dial connects to addr and runs TLS over the connection.
+func (t *tcpTransport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
+	raw, proxied, err := t.dialTCP(ctx, addr)
+	if err != nil {
+		return nil, &transport.StageError{Stage: "tcp", Err: err}
+	}
+	raw.SetDeadline(t.n.deadlineFor(ctx))
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	wc := newWConn(raw)
+	var nc net.Conn = wc
+	var cs *tls.ConnectionState
+	if t.client != nil {
+		tc := tls.Client(wc, t.client)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, &transport.StageError{Stage: "tls", Err: err}
+		}
+		s := tc.ConnectionState()
+		cs, nc = &s, tc
+	}
+	c := newTCPConn(t, raw, wc, nc, cs, true)
+	c.proxied, c.dialed = proxied, addr
+	return c, nil
+}
+
+// Listen opens the TCP listener on addr.
+func (t *tcpTransport) Listen(ctx context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: t.n.keepAlive(), Control: t.n.controlSocket}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		ln.Close()
+		return nil, ErrClosed
+	}
+	t.ln = ln
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go t.acceptLoop(ln, a)
+	return ln, nil
+}
+
+func (t *tcpTransport) acceptLoop(ln net.Listener, a transport.Acceptor) {
+	defer t.wg.Done()
+	var delay time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			t.n.cfg.Logger.Warn("nearnet: accept failed; the listener stopped", "err", err)
+			return
+		}
+		delay = 0
+		t.n.tuneAccepted(raw)
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			t.handshake(raw, a)
+		}()
+	}
+}
+
+// handshake runs TLS on an accepted connection, within the handshake
+// timeout that bounds the link's handshake too.
+func (t *tcpTransport) handshake(raw net.Conn, a transport.Acceptor) {
+	deadline := time.Now().Add(t.n.cfg.HandshakeTimeout)
+	raw.SetDeadline(deadline)
+	wc := newWConn(raw)
+	var nc net.Conn = wc
+	var cs *tls.ConnectionState
+	if t.server != nil {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		tc := tls.Server(wc, t.server)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			raw.Close()
+			a.HandleFailure(raw.RemoteAddr(), &transport.StageError{Stage: "tls", Err: err})
+			return
+		}
+		s := tc.ConnectionState()
+		cs, nc = &s, tc
+	}
+	a.HandleConn(newTCPConn(t, raw, wc, nc, cs, false), deadline)
+}
+
+// muxFor returns the node's UDP socket for the address family of ip,
+// opening it on first use.
+func (t *tcpTransport) muxFor(ip netip.Addr) (*dgram.Mux, error) {
+	v4 := ip.Unmap().Is4()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	p := &t.mux6
+	network, laddr := "udp6", "[::]:0"
+	if v4 {
+		p, network, laddr = &t.mux4, "udp4", "0.0.0.0:0"
+	}
+	if *p != nil {
+		return *p, nil
+	}
+	if allLoopback(t.n.cfg.Interfaces) {
+		laddr = "127.0.0.1:0"
+		if !v4 {
+			laddr = "[::1]:0"
+		}
+	}
+	m, err := dgram.Listen(network, laddr, &dgram.Config{IdleTimeout: t.n.cfg.DatagramIdleTimeout, Logger: t.n.cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("nearnet: datagram socket: %w", err)
+	}
+	*p = m
+	return m, nil
+}
+
+// Close closes the listener, waits for the handshakes in progress, and
+// closes the datagram sockets.
+func (t *tcpTransport) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	ln := t.ln
+	t.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+	t.wg.Wait()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range []*dgram.Mux{t.mux4, t.mux6} {
+		if m != nil {
+			m.Close()
+		}
+	}
+	return nil
+}
+
+// dialedAddr names the peer of a proxied link: the address dialed, not
+// the proxy's, which the socket is connected to.
+type dialedAddr string
+
+func (a dialedAddr) Network() string { return "tcp" }
+func (a dialedAddr) String() string  { return string(a) }
+
+var _ transport.Transport = (*tcpTransport)(nil)

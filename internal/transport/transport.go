@@ -19,6 +19,68 @@ import (
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
+// Transport is one kind of path for a node: it dials, listens, and names
+// itself in the node's advertisement. Its methods are safe for concurrent
+// use.
+type Transport interface {
+	// Name is the transport's token in an advertisement's "tr" TXT entry
+	// (PROTOCOL.md, "Discovery"): "ws" for TCP, "quic" for QUIC.
+	Name() string
+
+	// Service is the DNS-SD service type the transport is advertised
+	// under, given the node's ("_app._tcp"): the same for TCP,
+	// "_app._udp" for QUIC (RFC 6763, section 7).
+	Service(base string) string
+
+	// Dial opens a connection to addr ("host:port") and runs the
+	// transport's own handshake, bounded by ctx. A failure is a
+	// *StageError naming the step that failed.
+	Dial(ctx context.Context, addr string) (Conn, error)
+
+	// Listen opens a listener on addr and starts accepting: each
+	// connection goes to a's methods on a goroutine of its own.
+	Listen(ctx context.Context, addr string, a Acceptor) (Listener, error)
+
+	// FallbackAfter bounds a dial that another transport could follow
+	// (0: ctx alone bounds it). A QUIC dial to a port nobody listens on
+	// hears nothing, where TCP is refused at once.
+	FallbackAfter() time.Duration
+
+	// Close closes the listener and what the transport holds for the
+	// node (sockets), and waits for its goroutines.
+	Close() error
+}
+
+// Listener is a transport's listener (see Transport.Listen). Its Close
+// stops accepting; connections already accepted go on until the
+// transport closes.
+type Listener interface {
+	Addr() net.Addr
+	Close() error
+}
+
+// Acceptor takes what a listener accepts.
+type Acceptor interface {
+	// HandleConn takes a connection whose transport handshake is done.
+	// The link's handshake must be done by deadline too: one bound for
+	// every stage before the peer is authenticated.
+	HandleConn(c Conn, deadline time.Time)
+
+	// HandleFailure is told of a connection that failed its transport
+	// handshake (err is a *StageError).
+	HandleFailure(remote net.Addr, err error)
+}
+
+// StageError is a failed dial or transport handshake, with the step
+// that failed ("tcp", "tls", "quic").
+type StageError struct {
+	Stage string
+	Err   error
+}
+
+func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Unwrap() error { return e.Err }
+
 // Conn is one transport connection to a peer. It carries one link (the
 // link protocol on Control), the streams opened beside it and its
 // datagram flow. Its methods are safe for concurrent use.
@@ -78,6 +140,11 @@ type Conn interface {
 	// connection. It returns ErrNoStreams at once where streams arrive
 	// through the listener instead (TCP).
 	AcceptStream(ctx context.Context) (Stream, error)
+
+	// AsStream turns an accepted connection whose first bytes were the
+	// stream magic (PROTOCOL.md, "Streams") into the stream it carries;
+	// false where streams never arrive that way.
+	AsStream() (Stream, bool)
 }
 
 // Stream is a byte stream to the peer beside a Conn. Read, the deadlines
