@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/transport/tcp"
 )
 
 // sendUntil sends p from c until r receives a datagram equal to it
@@ -94,10 +96,7 @@ func TestDatagramsShareOneSocket(t *testing.T) {
 		a.Close()
 		<-cb.Done()
 	}
-	tcp := b.transports[0].(*tcpTransport)
-	tcp.mu.Lock()
-	m4, m6 := tcp.mux4, tcp.mux6
-	tcp.mu.Unlock()
+	m4, m6 := b.transports[0].(*tcp.Transport).DatagramSockets()
 	if m4 == nil || m6 != nil {
 		t.Fatal("want exactly one (IPv4) datagram socket")
 	}

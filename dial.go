@@ -102,11 +102,11 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 	return l, nil
 }
 
-// writeThroughOf returns the connection under c's control stream that a
-// link writes through (writethrough.go), or nil where c has none.
-func writeThroughOf(c transport.Conn) *wconn {
-	if w, ok := c.(interface{ writeThrough() *wconn }); ok {
-		return w.writeThrough()
+// writeThroughOf returns what a link writes through (writethrough.go), or
+// nil where c offers nothing.
+func writeThroughOf(c transport.Conn) transport.WriteThrough {
+	if w, ok := c.(interface{ WriteThrough() transport.WriteThrough }); ok {
+		return w.WriteThrough()
 	}
 	return nil
 }

@@ -29,9 +29,9 @@ import (
 // messages to the Conn in sequence order.
 type link struct {
 	n        *Node
-	t        transport.Conn // the connection the link runs on
-	wc       *wconn         // under nc, for write-through (writethrough.go); nil where the transport has none
-	nc       net.Conn       // t.Control(): the byte stream the frames travel on
+	t        transport.Conn         // the connection the link runs on
+	wc       transport.WriteThrough // under nc (writethrough.go); nil where the transport has none
+	nc       net.Conn               // t.Control(): the byte stream the frames travel on
 	br       *bufio.Reader
 	rd       *wire.Reader
 	lim      *handshakeLimit
@@ -123,7 +123,7 @@ const readBufferSize = 64 << 10
 
 // newLink makes a link over t; wc, if not nil, is the connection under
 // t's control stream that write-through uses.
-func newLink(n *Node, t transport.Conn, wc *wconn, outgoing bool) *link {
+func newLink(n *Node, t transport.Conn, wc transport.WriteThrough, outgoing bool) *link {
 	nc := t.Control()
 	l := &link{
 		n:          n,
@@ -329,7 +329,7 @@ func (l *link) writeLoop() {
 		l.mu.Unlock()
 		var err error
 		if l.wc != nil {
-			err = l.wc.flush()
+			err = l.wc.Flush()
 		}
 		if err == nil && len(b) > 0 {
 			_, err = l.nc.Write(b)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/transport/tcp"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
 	"github.com/nearnet/nearnet/proxy"
@@ -111,17 +112,32 @@ func NewNode(cfg *Config) (*Node, error) {
 	return n, nil
 }
 
+// maxReadAhead is the largest read-ahead buffer of a stream connection; a
+// smaller Config.StreamBuffer makes it smaller.
+const maxReadAhead = 256 << 10
+
 // makeTransports sets up the transports of Config.Transport and the
 // order Connect tries them: TCP first unless PreferQUIC, and TCP alone
 // through a proxy (QUIC cannot follow one).
 func (n *Node) makeTransports(server, client *tls.Config) error {
 	c := n.cfg
-	var tcp, quic transport.Transport
+	var tcpT, quic transport.Transport
 	if c.Transport != TransportQUIC {
-		t := &tcpTransport{n: n, server: server, client: client}
+		o := tcp.Options{
+			Server: server, Client: client,
+			ProxyFromEnvironment: c.ProxyFromEnvironment,
+			KeepAlive:            net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount},
+			DropTime:             c.DropTime,
+			HandshakeTimeout:     c.HandshakeTimeout,
+			StreamReadAhead:      min(c.StreamBuffer, maxReadAhead),
+			DisableDatagrams:     c.DisableDatagrams,
+			DatagramIdleTimeout:  c.DatagramIdleTimeout,
+			Loopback:             allLoopback(c.Interfaces),
+			Logger:               c.Logger,
+		}
 		if c.Proxy != "" {
 			var err error
-			if t.proxy, err = proxy.ParseWith(c.Proxy, t.dialer()); err != nil {
+			if o.Proxy, err = proxy.ParseWith(c.Proxy, tcp.New(o).Dialer()); err != nil {
 				var ue *proxy.URLError
 				value := "(redacted)"
 				if errors.As(err, &ue) {
@@ -130,22 +146,22 @@ func (n *Node) makeTransports(server, client *tls.Config) error {
 				return &ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
 			}
 		}
-		tcp = t
-		n.transports = append(n.transports, tcp)
+		tcpT = tcp.New(o)
+		n.transports = append(n.transports, tcpT)
 	}
 	if c.Transport != TransportTCP {
 		quic = newQUICTransport(n, server, client)
 		n.transports = append(n.transports, quic)
 	}
 	switch {
-	case tcp == nil || quic == nil:
+	case tcpT == nil || quic == nil:
 		n.dialers = n.transports
 	case c.Proxy != "" || c.ProxyFromEnvironment:
-		n.dialers = []transport.Transport{tcp}
+		n.dialers = []transport.Transport{tcpT}
 	case c.PreferQUIC:
-		n.dialers = []transport.Transport{quic, tcp}
+		n.dialers = []transport.Transport{quic, tcpT}
 	default:
-		n.dialers = []transport.Transport{tcp, quic}
+		n.dialers = []transport.Transport{tcpT, quic}
 	}
 	return nil
 }

@@ -195,3 +195,15 @@ var (
 	// arrive on the connection itself.
 	ErrNoStreams = errors.New("transport: streams of this connection arrive through the listener")
 )
+
+// WriteThrough is offered by a Conn whose control stream a link may write
+// from the sender's goroutine without ever blocking it: in non-blocking
+// mode a write hands the kernel what fits and keeps the rest as overflow,
+// which the link's writer goroutine sends first (Flush). A Conn offers it
+// with a method WriteThrough() WriteThrough, which may return nil.
+type WriteThrough interface {
+	// SetNonblock switches the mode; it reports whether overflow waits.
+	SetNonblock(on bool) (pending bool)
+	HasOverflow() bool
+	Flush() error // writes the overflow, blocking
+}

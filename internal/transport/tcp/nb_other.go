@@ -1,6 +1,6 @@
 //go:build !unix
 
-package nearnet
+package tcp
 
 import "net"
 

@@ -1,4 +1,4 @@
-package nearnet
+package tcp
 
 import (
 	"crypto/tls"
@@ -20,10 +20,6 @@ import (
 // streamBatch is the most a stream's writer collects before writing: one
 // loopback segment (64 KiB) in a single call.
 const streamBatch = 64 << 10
-
-// maxReadAhead is the largest read-ahead buffer of a stream; a smaller
-// Config.StreamBuffer makes it smaller.
-const maxReadAhead = 256 << 10
 
 // readAhead makes w read up to size bytes per system call, returning them
 // to its readers from a buffer allocated on the first read. Call it before
@@ -109,6 +105,3 @@ func batcherOf(nc net.Conn) *wconn {
 	}
 	return nil
 }
-
-// streamReadAhead is the read-ahead buffer of a stream's connection.
-func (n *Node) streamReadAhead() int { return min(n.cfg.StreamBuffer, maxReadAhead) }

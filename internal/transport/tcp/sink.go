@@ -1,4 +1,4 @@
-package nearnet
+package tcp
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ import (
 // encryption.
 type streamWriter struct {
 	nc    net.Conn // the TLS (or TCP) connection
-	batch *wconn   // under nc, collecting its records (streamconn.go); nil without TLS
+	batch *wconn   // under nc, collecting its records (batch.go); nil without TLS
 	raw   net.Conn // TCP under it, for CloseWrite and the close bound
 	local net.Addr
 	peer  net.Addr

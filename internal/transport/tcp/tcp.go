@@ -1,10 +1,18 @@
-package nearnet
+// Package tcp is nearnet's TCP transport (PROTOCOL.md sections 3-5, 12):
+// a link is a TCP connection (TLS 1.3 over it unless the security mode is
+// none) carrying the WebSocket upgrade and frames; each stream is a TCP
+// connection of its own to the same address, opened by the side that
+// dialed the link; datagrams are a UDP flow beside the link, on one UDP
+// socket per address family (internal/dgram); outgoing connections may go
+// through an HTTP CONNECT or SOCKS5 proxy.
+package tcp
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -18,15 +26,9 @@ import (
 	"github.com/nearnet/nearnet/proxy"
 )
 
-// The TCP transport: a link is a TCP connection (TLS 1.3 over it unless
-// the security mode is none) carrying the WebSocket upgrade and frames;
-// each stream is a TCP connection of its own to the same address, opened
-// by the side that dialed the link; datagrams are a UDP flow beside the
-// link, on the node's UDP socket for the address family (internal/dgram).
-
 // tcpConn is a link's TCP connection as a [transport.Conn].
 type tcpConn struct {
-	tr       *tcpTransport
+	tr       *Transport
 	raw      net.Conn             // the TCP connection
 	wc       *wconn               // raw, as TLS (or WebSocket, without TLS) writes to it
 	nc       net.Conn             // wc, or TLS over wc
@@ -38,12 +40,18 @@ type tcpConn struct {
 	udpLocal dgram.SessionID // our datagram session, 0 if none offered; set during the handshake
 }
 
-func newTCPConn(tr *tcpTransport, raw net.Conn, wc *wconn, nc net.Conn, cs *tls.ConnectionState, outgoing bool) *tcpConn {
+func newTCPConn(tr *Transport, raw net.Conn, wc *wconn, nc net.Conn, cs *tls.ConnectionState, outgoing bool) *tcpConn {
 	return &tcpConn{tr: tr, raw: raw, wc: wc, nc: nc, cs: cs, outgoing: outgoing}
 }
 
-// writeThrough is the connection under TLS, for the link's write-through.
-func (t *tcpConn) writeThrough() *wconn { return t.wc }
+// WriteThrough is the connection under TLS, for the link's
+// write-through; nil where non-blocking writes are not available.
+func (t *tcpConn) WriteThrough() transport.WriteThrough {
+	if t.wc.nb == nil {
+		return nil
+	}
+	return t.wc
+}
 
 // AsStream: a connection that starts with the stream magic is a stream
 // connection (its bytes are read through the link's buffer until then).
@@ -52,12 +60,13 @@ func (t *tcpConn) AsStream() (transport.Stream, bool) {
 	if t.nc == net.Conn(t.wc) {
 		st.Conn = t.raw // no TLS: the stream half-closes with the TCP FIN
 	} else {
-		t.wc.readAhead(t.tr.n.streamReadAhead())
+		t.wc.readAhead(t.tr.o.StreamReadAhead)
 	}
 	return st, true
 }
 
 func (t *tcpConn) Control() net.Conn         { return t.nc }
+func (t *tcpConn) NetConn() net.Conn         { return t.raw } // the TCP connection
 func (t *tcpConn) TLS() *tls.ConnectionState { return t.cs }
 func (t *tcpConn) LocalAddr() net.Addr       { return t.raw.LocalAddr() }
 
@@ -99,7 +108,7 @@ func (t *tcpConn) Drain(d time.Duration) {
 // socket for the peer's address family, unless datagrams are off or the
 // link goes through a proxy (UDP cannot follow its tunnel).
 func (t *tcpConn) OfferDatagrams(h *wire.Hello) {
-	if t.tr.n.cfg.DisableDatagrams || t.proxied {
+	if t.tr.o.DisableDatagrams || t.proxied {
 		return
 	}
 	ap, err := netip.ParseAddrPort(t.raw.RemoteAddr().String())
@@ -108,7 +117,7 @@ func (t *tcpConn) OfferDatagrams(h *wire.Hello) {
 	}
 	m, err := t.tr.muxFor(ap.Addr())
 	if err != nil {
-		t.tr.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "err", err)
+		t.tr.o.Logger.Warn("nearnet: no datagrams on this connection", "err", err)
 		return
 	}
 	t.udpLocal = dgram.NewSessionID()
@@ -165,19 +174,18 @@ func (t *tcpConn) OpenStream(ctx context.Context) (transport.Stream, error) {
 	if !t.outgoing {
 		return nil, transport.ErrPeerOpens
 	}
-	n := t.tr.n
 	raw, _, err := t.tr.dialTCP(ctx, t.dialed)
 	if err != nil {
 		return nil, err
 	}
-	raw.SetDeadline(n.deadlineFor(ctx))
+	raw.SetDeadline(t.tr.deadlineFor(ctx))
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	st := &tcpStream{Conn: raw, raw: raw}
-	if t.tr.client != nil {
+	if t.tr.o.Client != nil {
 		wc := newWConn(raw)
-		wc.readAhead(n.streamReadAhead())
-		tc := tls.Client(wc, t.tr.client)
+		wc.readAhead(t.tr.o.StreamReadAhead)
+		tc := tls.Client(wc, t.tr.o.Client)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, err
@@ -220,13 +228,30 @@ var (
 	_ transport.Stream = (*tcpStream)(nil)
 )
 
-// tcpTransport is the TCP transport of a node: its listener, its dialer
+// Options configure a Transport. The zero value is plain TCP without TLS.
+type Options struct {
+	Server, Client *tls.Config   // TLS for accepted and dialed connections; nil: none
+	Proxy          *proxy.Dialer // every dial goes through it; nil: none
+	// ProxyFromEnvironment, when Proxy is nil, takes the proxy of each dial
+	// from the environment (proxy.FromEnvironment).
+	ProxyFromEnvironment bool
+
+	KeepAlive        net.KeepAliveConfig // TCP keepalive of every connection
+	DropTime         time.Duration       // TCP_USER_TIMEOUT where the system has it; 0: unset
+	HandshakeTimeout time.Duration       // bounds TLS, and with it the link's handshake
+	StreamReadAhead  int                 // read-ahead of a stream connection under TLS
+
+	DisableDatagrams    bool          // no UDP flows
+	DatagramIdleTimeout time.Duration // closes an idle flow
+	Loopback            bool          // bind datagram sockets to loopback only
+	Logger              *slog.Logger  // nil: discard
+}
+
+// Transport is the TCP transport of a node: its listener, its dialer
 // (through a proxy where one is configured), and the UDP sockets that
-// carry its links' datagrams.
-type tcpTransport struct {
-	n              *Node
-	server, client *tls.Config   // nil without TLS (SecurityNone)
-	proxy          *proxy.Dialer // Config.Proxy, parsed; nil for none
+// carry its links' datagrams. It is safe for concurrent use.
+type Transport struct {
+	o Options
 
 	mu         sync.Mutex // guards the fields below
 	ln         net.Listener
@@ -235,26 +260,38 @@ type tcpTransport struct {
 	wg         sync.WaitGroup
 }
 
-func (t *tcpTransport) Name() string                 { return "ws" }
-func (t *tcpTransport) Service(base string) string   { return base }
-func (t *tcpTransport) FallbackAfter() time.Duration { return 0 }
-
-func (t *tcpTransport) dialer() *net.Dialer {
-	return &net.Dialer{KeepAliveConfig: t.n.keepAlive(), Control: t.n.controlSocket}
+// New returns a Transport that has opened nothing yet.
+func New(o Options) *Transport {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Transport{o: o}
 }
 
-// keepAlive is TCP keepalive from Config: tuned for a LAN, a dead peer is
-// noticed in seconds instead of the two hours an Internet host waits.
-func (n *Node) keepAlive() net.KeepAliveConfig {
-	c := n.cfg
-	return net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount}
+func (t *Transport) Name() string                 { return "ws" }
+func (t *Transport) Service(base string) string   { return base }
+func (t *Transport) FallbackAfter() time.Duration { return 0 }
+
+// Dialer is the dialer of the transport's own connections (a proxy's
+// connection to the proxy included): keepalive and TCP_USER_TIMEOUT set.
+func (t *Transport) Dialer() *net.Dialer {
+	return &net.Dialer{KeepAliveConfig: t.o.KeepAlive, Control: t.controlSocket}
+}
+
+// deadlineFor bounds a handshake by ctx and HandshakeTimeout.
+func (t *Transport) deadlineFor(ctx context.Context) time.Time {
+	d := time.Now().Add(t.o.HandshakeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+		d = dl
+	}
+	return d
 }
 
 // dialTCP connects to addr, through the configured proxy if one applies.
-func (t *tcpTransport) dialTCP(ctx context.Context, addr string) (c net.Conn, proxied bool, err error) {
-	d := t.proxy
-	if d == nil && t.n.cfg.ProxyFromEnvironment {
-		if d, err = proxy.FromEnvironment(addr, t.dialer()); err != nil {
+func (t *Transport) dialTCP(ctx context.Context, addr string) (c net.Conn, proxied bool, err error) {
+	d := t.o.Proxy
+	if d == nil && t.o.ProxyFromEnvironment {
+		if d, err = proxy.FromEnvironment(addr, t.Dialer()); err != nil {
 			return nil, false, err
 		}
 	}
@@ -262,24 +299,24 @@ func (t *tcpTransport) dialTCP(ctx context.Context, addr string) (c net.Conn, pr
 		c, err = d.DialContext(ctx, "tcp", addr)
 		return c, true, err
 	}
-	c, err = t.dialer().DialContext(ctx, "tcp", addr)
+	c, err = t.Dialer().DialContext(ctx, "tcp", addr)
 	return c, false, err
 }
 
 // Dial connects to addr and runs TLS over the connection.
-func (t *tcpTransport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
+func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
 	raw, proxied, err := t.dialTCP(ctx, addr)
 	if err != nil {
 		return nil, &transport.StageError{Stage: "tcp", Err: err}
 	}
-	raw.SetDeadline(t.n.deadlineFor(ctx))
+	raw.SetDeadline(t.deadlineFor(ctx))
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	wc := newWConn(raw)
 	var nc net.Conn = wc
 	var cs *tls.ConnectionState
-	if t.client != nil {
-		tc := tls.Client(wc, t.client)
+	if t.o.Client != nil {
+		tc := tls.Client(wc, t.o.Client)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, &transport.StageError{Stage: "tls", Err: err}
@@ -293,8 +330,8 @@ func (t *tcpTransport) Dial(ctx context.Context, addr string) (transport.Conn, e
 }
 
 // Listen opens the TCP listener on addr.
-func (t *tcpTransport) Listen(ctx context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: t.n.keepAlive(), Control: t.n.controlSocket}
+func (t *Transport) Listen(ctx context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: t.o.KeepAlive, Control: t.controlSocket}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -303,7 +340,7 @@ func (t *tcpTransport) Listen(ctx context.Context, addr string, a transport.Acce
 	if t.closed {
 		t.mu.Unlock()
 		ln.Close()
-		return nil, ErrClosed
+		return nil, net.ErrClosed
 	}
 	t.ln = ln
 	t.wg.Add(1)
@@ -312,7 +349,7 @@ func (t *tcpTransport) Listen(ctx context.Context, addr string, a transport.Acce
 	return ln, nil
 }
 
-func (t *tcpTransport) acceptLoop(ln net.Listener, a transport.Acceptor) {
+func (t *Transport) acceptLoop(ln net.Listener, a transport.Acceptor) {
 	defer t.wg.Done()
 	var delay time.Duration
 	for {
@@ -326,11 +363,11 @@ func (t *tcpTransport) acceptLoop(ln net.Listener, a transport.Acceptor) {
 				time.Sleep(delay)
 				continue
 			}
-			t.n.cfg.Logger.Warn("nearnet: accept failed; the listener stopped", "err", err)
+			t.o.Logger.Warn("nearnet: accept failed; the listener stopped", "err", err)
 			return
 		}
 		delay = 0
-		t.n.tuneAccepted(raw)
+		t.tuneAccepted(raw)
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
@@ -341,15 +378,15 @@ func (t *tcpTransport) acceptLoop(ln net.Listener, a transport.Acceptor) {
 
 // handshake runs TLS on an accepted connection, within the handshake
 // timeout that bounds the link's handshake too.
-func (t *tcpTransport) handshake(raw net.Conn, a transport.Acceptor) {
-	deadline := time.Now().Add(t.n.cfg.HandshakeTimeout)
+func (t *Transport) handshake(raw net.Conn, a transport.Acceptor) {
+	deadline := time.Now().Add(t.o.HandshakeTimeout)
 	raw.SetDeadline(deadline)
 	wc := newWConn(raw)
 	var nc net.Conn = wc
 	var cs *tls.ConnectionState
-	if t.server != nil {
+	if t.o.Server != nil {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		tc := tls.Server(wc, t.server)
+		tc := tls.Server(wc, t.o.Server)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -365,12 +402,12 @@ func (t *tcpTransport) handshake(raw net.Conn, a transport.Acceptor) {
 
 // muxFor returns the node's UDP socket for the address family of ip,
 // opening it on first use.
-func (t *tcpTransport) muxFor(ip netip.Addr) (*dgram.Mux, error) {
+func (t *Transport) muxFor(ip netip.Addr) (*dgram.Mux, error) {
 	v4 := ip.Unmap().Is4()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil, ErrClosed
+		return nil, net.ErrClosed
 	}
 	p := &t.mux6
 	network, laddr := "udp6", "[::]:0"
@@ -380,23 +417,31 @@ func (t *tcpTransport) muxFor(ip netip.Addr) (*dgram.Mux, error) {
 	if *p != nil {
 		return *p, nil
 	}
-	if allLoopback(t.n.cfg.Interfaces) {
+	if t.o.Loopback {
 		laddr = "127.0.0.1:0"
 		if !v4 {
 			laddr = "[::1]:0"
 		}
 	}
-	m, err := dgram.Listen(network, laddr, &dgram.Config{IdleTimeout: t.n.cfg.DatagramIdleTimeout, Logger: t.n.cfg.Logger})
+	m, err := dgram.Listen(network, laddr, &dgram.Config{IdleTimeout: t.o.DatagramIdleTimeout, Logger: t.o.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("nearnet: datagram socket: %w", err)
+		return nil, fmt.Errorf("datagram socket: %w", err)
 	}
 	*p = m
 	return m, nil
 }
 
+// DatagramSockets returns the UDP sockets opened so far, for tests and
+// statistics.
+func (t *Transport) DatagramSockets() (v4, v6 *dgram.Mux) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mux4, t.mux6
+}
+
 // Close closes the listener, waits for the handshakes in progress, and
 // closes the datagram sockets.
-func (t *tcpTransport) Close() error {
+func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
 	ln := t.ln
@@ -422,4 +467,7 @@ type dialedAddr string
 func (a dialedAddr) Network() string { return "tcp" }
 func (a dialedAddr) String() string  { return string(a) }
 
-var _ transport.Transport = (*tcpTransport)(nil)
+// aLongTimeAgo is a deadline that interrupts a blocked call at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+var _ transport.Transport = (*Transport)(nil)
