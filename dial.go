@@ -93,8 +93,14 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 	stop := context.AfterFunc(ctx, func() { l.nc.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	if stage, err := n.clientHandshake(l, addr, tc.TLS()); err != nil {
-		if x, ok := tc.(interface{ explain(error) error }); ok {
-			err = x.explain(err)
+		err = fromTransport(err)
+		if x, ok := tc.(interface{ Err() error }); ok && !isRejection(err) {
+			// The listener's refusal may have come as the transport's
+			// close (QUIC's CONNECTION_CLOSE) rather than as the close
+			// frame before it.
+			if perr := fromTransport(x.Err()); isRejection(perr) {
+				err = perr
+			}
 		}
 		return nil, herr(stage, err)
 	}

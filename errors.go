@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/nearnet/nearnet/internal/nnerr"
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
 )
@@ -76,6 +77,16 @@ func closeErrorFor(code int, reason string) error {
 		return &RejectedError{Code: code, Reason: reason}
 	}
 	return &CloseError{Code: code, Reason: reason}
+}
+
+// fromTransport maps the peer's close as a transport reports it (QUIC's
+// CONNECTION_CLOSE with a nearnet code) to the error a close frame with
+// that code gives.
+func fromTransport(err error) error {
+	if ce, ok := errorsAs[*transport.CloseError](err); ok {
+		return closeErrorFor(ce.Code, ce.Reason)
+	}
+	return err
 }
 
 // ProtocolError reports bytes from the peer that break the protocol. The

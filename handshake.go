@@ -141,7 +141,7 @@ func (l *link) readHello() (*wire.Hello, error) {
 	for {
 		op, p, err := l.rd.Next()
 		if err != nil {
-			return nil, err
+			return nil, fromTransport(err)
 		}
 		switch op {
 		case wire.OpPing, wire.OpPong:

@@ -365,6 +365,7 @@ func (l *link) writeLoop() {
 // close frame (errPeerClosed), or at once after an error; then tells the
 // Conn. It runs on the link's reader goroutine.
 func (l *link) finish(err error) {
+	err = fromTransport(err)
 	if err == errPeerClosed {
 		// The peer's close arrived and ours is queued or sent: let the
 		// writer finish, bounded by CloseTimeout, then end cleanly.

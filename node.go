@@ -17,6 +17,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/transport/quic"
 	"github.com/nearnet/nearnet/internal/transport/tcp"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
@@ -121,7 +122,7 @@ const maxReadAhead = 256 << 10
 // through a proxy (QUIC cannot follow one).
 func (n *Node) makeTransports(server, client *tls.Config) error {
 	c := n.cfg
-	var tcpT, quic transport.Transport
+	var tcpT, quicT transport.Transport
 	if c.Transport != TransportQUIC {
 		o := tcp.Options{
 			Server: server, Client: client,
@@ -150,18 +151,28 @@ func (n *Node) makeTransports(server, client *tls.Config) error {
 		n.transports = append(n.transports, tcpT)
 	}
 	if c.Transport != TransportTCP {
-		quic = newQUICTransport(n, server, client)
-		n.transports = append(n.transports, quic)
+		qserver, qclient := server, client
+		if server == nil {
+			// No TLS over TCP in SecurityNone, but QUIC cannot run
+			// without it: the node's identity, authenticating nobody.
+			qserver, qclient = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
+		}
+		quicT = quic.New(quic.Options{
+			Server: qserver, Client: qclient, Authenticated: c.Security != SecurityNone,
+			HandshakeTimeout: c.HandshakeTimeout, DropTime: c.DropTime, KeepAliveIdle: c.KeepAliveIdle,
+			DisableDatagrams: c.DisableDatagrams, Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
+		})
+		n.transports = append(n.transports, quicT)
 	}
 	switch {
-	case tcpT == nil || quic == nil:
+	case tcpT == nil || quicT == nil:
 		n.dialers = n.transports
 	case c.Proxy != "" || c.ProxyFromEnvironment:
 		n.dialers = []transport.Transport{tcpT}
 	case c.PreferQUIC:
-		n.dialers = []transport.Transport{quic, tcpT}
+		n.dialers = []transport.Transport{quicT, tcpT}
 	default:
-		n.dialers = []transport.Transport{tcpT, quic}
+		n.dialers = []transport.Transport{tcpT, quicT}
 	}
 	return nil
 }

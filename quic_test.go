@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/internal/quict"
+	"github.com/nearnet/nearnet/internal/wire"
 )
 
 // transports are the transports every connection, message, stream,
@@ -33,7 +34,7 @@ func newNodeOn(t testing.TB, tr Transport, cfg Config) *Node {
 // transportOf says which transport c's current link runs over.
 func transportOf(c *Conn) Transport {
 	if l := c.send.Load(); l != nil {
-		if _, ok := l.t.(*quicConn); ok {
+		if l.t.LocalAddr().Network() == "udp" {
 			return TransportQUIC
 		}
 	}
@@ -304,7 +305,7 @@ func TestQUICAbortedPeerFailsConn(t *testing.T) {
 	cb.Abort()
 	_, err := ca.ReceiveMessage(ctxT(t))
 	var ce *CloseError
-	if !errors.As(err, &ce) || ce.Code != quicCodeAbort {
+	if !errors.As(err, &ce) || ce.Code != wire.CloseAbnormal {
 		t.Fatalf("got %v, want the abort's close code", err)
 	}
 	if _, ok := errorsAs[*quict.CloseError](err); ok {

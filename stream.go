@@ -353,7 +353,7 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 		if errors.Is(err, net.ErrClosed) {
 			err = c.endErr()
 		}
-		return nil, err
+		return nil, fromTransport(err)
 	}
 	ok := false
 	defer func() {

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
@@ -206,4 +207,17 @@ type WriteThrough interface {
 	SetNonblock(on bool) (pending bool)
 	HasOverflow() bool
 	Flush() error // writes the overflow, blocking
+}
+
+// CloseError is a transport connection the peer closed with a nearnet
+// close code (PROTOCOL.md section 7) where the transport carries one
+// (QUIC's CONNECTION_CLOSE): the session treats it as a close frame with
+// that code.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return "peer closed the connection (" + strconv.Itoa(e.Code) + " " + e.Reason + ")"
 }

@@ -1,9 +1,13 @@
-package nearnet
+// Package quic is nearnet's QUIC transport (PROTOCOL.md, "QUIC"), on
+// quic-go through internal/quict.
+package quic
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -14,11 +18,8 @@ import (
 	"github.com/nearnet/nearnet/internal/quict"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
-	"github.com/nearnet/nearnet/security"
 )
 
-// The QUIC transport (PROTOCOL.md, "QUIC").
-//
 // A link over QUIC is the same link as over TCP: its transport is the QUIC
 // connection's control stream, which carries exactly the bytes a TCP link
 // carries after TLS (the WebSocket upgrade, the hellos, frames), so the
@@ -39,9 +40,9 @@ const capDatagram = "datagram"
 // the peer closing first ends it sooner.
 const quicLinger = time.Second
 
-// quicCodeAbort is the QUIC application error code of Abort and of a
-// failed link: the QUIC form of a TCP reset.
-const quicCodeAbort = wire.CloseAbnormal
+// codeAbort is the QUIC application error code of Abort and of a failed
+// link: the QUIC form of a TCP reset.
+const codeAbort = wire.CloseAbnormal
 
 // quicLink is the QUIC connection under a link. The connection stays open
 // while the link or any stream on it is: streams outlive a graceful close
@@ -129,10 +130,12 @@ func (q *quicLink) refuse(code int, reason string) {
 }
 
 // peerErr maps an error from the QUIC connection: the peer's close with a
-// nearnet code becomes the error a close frame with that code gives.
+// nearnet code becomes a *transport.CloseError, which the session treats
+// as a close frame with that code.
 func peerErr(err error) error {
-	if ce, ok := errorsAs[*quict.CloseError](err); ok && ce.Remote && ce.Code <= 4999 {
-		return closeErrorFor(int(ce.Code), ce.Reason)
+	var ce *quict.CloseError
+	if errors.As(err, &ce) && ce.Remote && ce.Code <= 4999 {
+		return &transport.CloseError{Code: int(ce.Code), Reason: ce.Reason}
 	}
 	return err
 }
@@ -161,12 +164,30 @@ func (c *quicControl) Close() error {
 	return nil
 }
 
-// quicTransport is the QUIC transport of a node: one UDP socket serves
-// its listener and every dial (so peers see one port), or, before or
-// without Listen, a socket opened for dialing.
-type quicTransport struct {
-	n              *Node
-	server, client *tls.Config
+// Options configure a Transport.
+type Options struct {
+	// Server and Client are the TLS configurations; QUIC cannot run
+	// without TLS.
+	Server, Client *tls.Config
+	// Authenticated says whether the TLS session authenticates the peer:
+	// without it (security mode none) Conn.TLS is nil, though QUIC still
+	// encrypts.
+	Authenticated bool
+
+	HandshakeTimeout time.Duration // QUIC's handshake, and the link's after it
+	DropTime         time.Duration // QUIC's idle timeout
+	KeepAliveIdle    time.Duration // a quiet connection PINGs after this
+
+	DisableDatagrams bool
+	Loopback         bool         // a socket for dialing binds to loopback only
+	Logger           *slog.Logger // nil: discard
+}
+
+// Transport is the QUIC transport of a node: one UDP socket serves its
+// listener and every dial (so peers see one port), or, before or without
+// Listen, a socket opened for dialing. It is safe for concurrent use.
+type Transport struct {
+	o Options
 
 	mu     sync.Mutex // guards the fields below
 	qt     *quict.Transport
@@ -177,47 +198,46 @@ type quicTransport struct {
 	wg     sync.WaitGroup
 }
 
-// newQUICTransport uses the node's TLS configurations or, in SecurityNone
-// (which has no TLS over TCP), ones on the node's identity, since QUIC
-// cannot run without TLS.
-func newQUICTransport(n *Node, server, client *tls.Config) *quicTransport {
-	if server == nil {
-		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
+// New returns a Transport that has opened nothing yet.
+func New(o Options) *Transport {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &quicTransport{n: n, server: server, client: client}
+	return &Transport{o: o}
 }
 
-func (t *quicTransport) Name() string { return "quic" }
+func (t *Transport) Name() string { return "quic" }
 
-func (t *quicTransport) Service(base string) string { return udpServiceType(base) }
+// Service is the "_udp" form of base (RFC 6763, section 7: UDP-based
+// protocols use "_udp"): "_x._tcp" gives "_x._udp".
+func (t *Transport) Service(base string) string { return base[:len(base)-len("_tcp")] + "_udp" }
 
 // FallbackAfter: nothing answers for a UDP port nobody listens on
 // (quic-go does not act on ICMP), and a LAN peer that listens answers
 // within milliseconds, so falling back should not wait the whole
 // HandshakeTimeout.
-func (t *quicTransport) FallbackAfter() time.Duration { return time.Second }
+func (t *Transport) FallbackAfter() time.Duration { return time.Second }
 
-// config maps Config onto QUIC's liveness as onto TCP's: a peer silent for
+// config maps the options onto QUIC's liveness as onto TCP's: a peer silent for
 // DropTime is dropped (QUIC's idle timeout, as TCP_USER_TIMEOUT on TCP),
 // and a quiet connection sends a PING after KeepAliveIdle (as TCP
 // keepalive), beside the link's own WebSocket pings that feed viability.
-func (t *quicTransport) config() *quict.Config {
-	cfg := t.n.cfg
-	idle := min(max(cfg.DropTime, 100*time.Millisecond), 24*time.Hour)
+func (t *Transport) config() *quict.Config {
+	idle := min(max(t.o.DropTime, 100*time.Millisecond), 24*time.Hour)
 	return &quict.Config{
-		HandshakeTimeout: min(max(cfg.HandshakeTimeout, 10*time.Millisecond), 10*time.Minute),
+		HandshakeTimeout: min(max(t.o.HandshakeTimeout, 10*time.Millisecond), 10*time.Minute),
 		MaxIdleTimeout:   idle,
-		KeepAlivePeriod:  min(cfg.KeepAliveIdle, idle/2),
+		KeepAlivePeriod:  min(t.o.KeepAliveIdle, idle/2),
 	}
 }
 
 // Listen opens the node's UDP socket on addr and its QUIC listener.
-func (t *quicTransport) Listen(_ context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
+func (t *Transport) Listen(_ context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
 	qt, err := quict.ListenUDP(addr)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := qt.Listen(t.server, t.config())
+	ln, err := qt.Listen(t.o.Server, t.config())
 	if err != nil {
 		qt.Close()
 		return nil, err
@@ -229,7 +249,7 @@ func (t *quicTransport) Listen(_ context.Context, addr string, a transport.Accep
 		cancel()
 		ln.Close()
 		qt.Close()
-		return nil, ErrClosed
+		return nil, net.ErrClosed
 	}
 	old := t.qt // a listener closed before (Node.listen's retries)
 	t.qt, t.ln, t.cancel = qt, ln, cancel
@@ -242,13 +262,13 @@ func (t *quicTransport) Listen(_ context.Context, addr string, a transport.Accep
 	return ln, nil
 }
 
-func (t *quicTransport) acceptLoop(ctx context.Context, ln *quict.Listener, a transport.Acceptor) {
+func (t *Transport) acceptLoop(ctx context.Context, ln *quict.Listener, a transport.Acceptor) {
 	defer t.wg.Done()
 	for {
 		qc, err := ln.Accept(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				t.n.cfg.Logger.Warn("nearnet: QUIC accept failed; the listener stopped", "err", err)
+				t.o.Logger.Warn("nearnet: QUIC accept failed; the listener stopped", "err", err)
 			}
 			return
 		}
@@ -256,25 +276,25 @@ func (t *quicTransport) acceptLoop(ctx context.Context, ln *quict.Listener, a tr
 		go func() {
 			defer t.wg.Done()
 			// The QUIC handshake is done and the control stream arrived.
-			a.HandleConn(t.conn(qc), time.Now().Add(t.n.cfg.HandshakeTimeout))
+			a.HandleConn(t.conn(qc), time.Now().Add(t.o.HandshakeTimeout))
 		}()
 	}
 }
 
 // dialSocket returns the UDP socket QUIC dials from: the listener's, or
 // one opened for dialing on first use.
-func (t *quicTransport) dialSocket() (*quict.Transport, error) {
+func (t *Transport) dialSocket() (*quict.Transport, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return nil, ErrClosed
+		return nil, net.ErrClosed
 	}
 	if t.qt != nil {
 		return t.qt, nil
 	}
 	if t.qdial == nil {
 		addr := ":0"
-		if allLoopback(t.n.cfg.Interfaces) {
+		if t.o.Loopback {
 			addr = "127.0.0.1:0"
 		}
 		qt, err := quict.ListenUDP(addr)
@@ -286,12 +306,12 @@ func (t *quicTransport) dialSocket() (*quict.Transport, error) {
 	return t.qdial, nil
 }
 
-func (t *quicTransport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
+func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
 	qt, err := t.dialSocket()
 	if err != nil {
 		return nil, &transport.StageError{Stage: "quic", Err: err}
 	}
-	qc, err := qt.Dial(ctx, addr, t.client, t.config())
+	qc, err := qt.Dial(ctx, addr, t.o.Client, t.config())
 	if err != nil {
 		return nil, &transport.StageError{Stage: "quic", Err: err}
 	}
@@ -300,7 +320,7 @@ func (t *quicTransport) Dial(ctx context.Context, addr string) (transport.Conn, 
 
 // Close closes the listener and the sockets: every QUIC connection still
 // open ends with code 1001.
-func (t *quicTransport) Close() error {
+func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
 	ln, qt, qd, cancel := t.ln, t.qt, t.qdial, t.cancel
@@ -325,18 +345,17 @@ func (t *quicTransport) Close() error {
 // datagrams as DATAGRAM frames.
 type quicConn struct {
 	*quicLink
-	tr      *quicTransport
+	tr      *Transport
 	control *quicControl
 	cs      *tls.ConnectionState
 }
 
 // conn makes the transport.Conn of qc, whose TLS state the handshake
-// checks: none in SecurityNone, where QUIC's TLS still encrypts but
-// authenticates nobody.
-func (t *quicTransport) conn(qc *quict.Conn) *quicConn {
+// checks: none unless Options.Authenticated.
+func (t *Transport) conn(qc *quict.Conn) *quicConn {
 	q := &quicLink{qc: qc, refs: 1}
 	c := &quicConn{quicLink: q, tr: t, control: &quicControl{Stream: qc.Control(), q: q}}
-	if t.n.cfg.Security != SecurityNone {
+	if t.o.Authenticated {
 		cs := qc.ConnectionState()
 		c.cs = &cs
 	}
@@ -350,7 +369,7 @@ func (t *quicConn) RemoteAddr() net.Addr      { return t.qc.RemoteAddr() }
 
 // Close ends a handshake that failed with nothing refused.
 func (t *quicConn) Close() error {
-	t.closeWith(quicCodeAbort, "handshake failed")
+	t.closeWith(codeAbort, "handshake failed")
 	return nil
 }
 
@@ -363,26 +382,20 @@ func (t *quicConn) Drain(d time.Duration) {
 	io.Copy(io.Discard, t.control.Stream)
 }
 
-// explain: the listener's refusal may have come as CONNECTION_CLOSE
-// rather than as the close frame before it.
-func (t *quicConn) explain(err error) error {
-	if !isRejection(err) {
-		if perr := peerErr(t.qc.Err()); isRejection(perr) {
-			return perr
-		}
-	}
-	return err
-}
+// Err is why the connection ended (a *transport.CloseError when the peer
+// closed it with a nearnet code), or nil while it is open: a refusal may
+// come as CONNECTION_CLOSE rather than as the close frame before it.
+func (t *quicConn) Err() error { return peerErr(t.qc.Err()) }
 
 // OfferDatagrams offers DATAGRAM frames in the hello's caps.
 func (t *quicConn) OfferDatagrams(h *wire.Hello) {
-	if !t.tr.n.cfg.DisableDatagrams {
+	if !t.tr.o.DisableDatagrams {
 		h.Caps = append(h.Caps, capDatagram)
 	}
 }
 
 func (t *quicConn) Datagrams(peer *wire.Hello) (transport.Flow, error) {
-	if t.tr.n.cfg.DisableDatagrams || !slices.Contains(peer.Caps, capDatagram) {
+	if t.tr.o.DisableDatagrams || !slices.Contains(peer.Caps, capDatagram) {
 		return nil, nil
 	}
 	return newQUICFlow(t.qc), nil
@@ -502,7 +515,8 @@ func (f *quicFlow) Send(p []byte) error {
 	default:
 	}
 	err := f.qc.SendDatagram(p)
-	if tl, ok := errorsAs[*quict.DatagramTooLargeError](err); ok {
+	var tl *quict.DatagramTooLargeError
+	if errors.As(err, &tl) {
 		f.dropTooLarge.Add(1)
 		return &dgram.TooLargeError{Size: len(p), Max: tl.Max}
 	}
@@ -548,9 +562,3 @@ func (f *quicFlow) Close() error {
 	f.closeOnce.Do(func() { close(f.done) })
 	return nil
 }
-
-// udpServiceType is the QUIC service type for a TCP one: "_x._tcp" gives
-// "_x._udp" (RFC 6763, section 7: UDP-based protocols use "_udp").
-func udpServiceType(tcp string) string { return tcp[:len(tcp)-len("_tcp")] + "_udp" }
-
-var _ net.Conn = (*quicControl)(nil)
