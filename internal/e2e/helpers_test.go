@@ -138,7 +138,13 @@ func identity(t testing.TB, h *netns.Host, path string) string {
 // goroutine's stack to the stderr that netns logs: a hang shows where.
 func start(t testing.TB, h *netns.Host, args ...string) *netns.Proc {
 	t.Helper()
-	cmd := h.Command(context.Background(), cli(t), args...)
+	return startBin(t, h, cli(t), args...)
+}
+
+// startBin is start with another nearnet binary (an older build, say).
+func startBin(t testing.TB, h *netns.Host, bin string, args ...string) *netns.Proc {
+	t.Helper()
+	cmd := h.Command(context.Background(), bin, args...)
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	p := netns.StartCmd(t, cmd)
 	// Registered after StartCmd's cleanup, so it runs before it.
