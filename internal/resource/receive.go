@@ -20,7 +20,8 @@ import (
 // instead is an abort: the sender sees a broken transfer.) It is not safe
 // for concurrent use.
 type Incoming struct {
-	// Offer is what the sender offered. Offer.Name has passed [SafeName].
+	// Offer is what the sender offered. Offer.Name is in NFC
+	// ([NormalizeName]) and has passed [SafeName].
 	Offer Offer
 
 	stream   io.ReadWriter
