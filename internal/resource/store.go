@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -230,12 +231,22 @@ func tellRemoved(o AcceptOptions, removed []removedPartial) {
 func CheckWritable(dir string) error {
 	f, err := os.CreateTemp(dir, ".nearnet-write-check-*")
 	if err != nil {
-		return fmt.Errorf("nearnet: cannot write in %s: %w", dir, err)
+		return fmt.Errorf("nearnet: cannot write in %s: %w", dir, errnoOf(err))
 	}
 	name := f.Name()
 	f.Close()
 	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("nearnet: cannot delete files in %s: %w", dir, err)
+		return fmt.Errorf("nearnet: cannot delete files in %s: %w", dir, errnoOf(err))
 	}
 	return nil
+}
+
+// errnoOf returns the system's error inside err (a *PathError's), so that
+// a message names the directory once.
+func errnoOf(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
 }
