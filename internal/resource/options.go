@@ -18,7 +18,7 @@ const (
 	DefaultMaxPartials = 64
 
 	// DefaultMaxPartialBytes bounds the total size of those files.
-	DefaultMaxPartialBytes = 16 << 30
+	DefaultMaxPartialBytes int64 = 16 << 30
 
 	// DefaultMaxPartialAge is how long a partial file is kept after it
 	// was last written.
