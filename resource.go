@@ -135,7 +135,8 @@ type IncomingResource struct {
 // bounds); progress may be nil. An offer larger than the free space is
 // refused; a sender silent for opts.IdleTimeout is dropped, and so is a
 // transfer that fills the disk, with a [*ResourceDroppedError] and the
-// reason told to the sender. See [AcceptOptions] for what is kept.
+// reason told to the sender. See [AcceptOptions] for what is kept; an
+// invalid field of it refuses the offer with a [*ConfigError] naming it.
 func (r *IncomingResource) Accept(ctx context.Context, dir string, opts *AcceptOptions, progress Progress) (ReceivedResource, error) {
 	o := AcceptOptions{}
 	if opts != nil {

@@ -57,6 +57,14 @@ listen.`
 // match the sender's first bytes, so a mix-up cannot corrupt a file).
 const partialKey = "nearnet-cli"
 
+// optionFlags names, in the library's reasons, the flags that set the
+// AcceptOptions fields.
+var optionFlags = strings.NewReplacer(
+	"(MaxPartials)", "(--max-partials)",
+	"(MaxPartialBytes)", "(--max-partial-mib)",
+	"(MaxPartialAge)", "(--partial-age)",
+)
+
 // runReceive: see receiveHelp.
 func runReceive(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("receive")
@@ -110,6 +118,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		MaxPartialBytes: *maxPartialMiB << 20,
 		MaxPartialAge:   time.Duration(partialAge),
 		PartialRemoved: func(path string, size int64, reason string) {
+			reason = optionFlags.Replace(reason)
 			to.out.print("", &fileEvent{head: head{Event: "pruned"}, Name: filepath.Base(path), Bytes: size, Path: path, Reason: reason})
 		},
 	}

@@ -105,7 +105,7 @@ func TestReceivePrunesAtStart(t *testing.T) {
 	}
 	r := startReceive(t, nil, service(t), "pruner", dst, "--insecure", "--yes", "--partial-age", "1h")
 	e := r.stdout.waitEvent(t, "a pruned event", isEvent("pruned"))
-	if e["path"] != old || e["bytes"] != 3.0 || !strings.Contains(e["reason"].(string), "1h0m0s") {
+	if e["path"] != old || e["bytes"] != 3.0 || !strings.Contains(e["reason"].(string), "1h0m0s (--partial-age)") {
 		t.Errorf("pruned event %v, want %s (3 bytes) with the age in the reason", e, old)
 	}
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
