@@ -147,30 +147,36 @@ func mustAbs(t *testing.T, dir string) string {
 }
 
 // rawOffer plays a sender by hand: it offers name, reads the answer,
-// sends the start and the first n content bytes of content, and returns
-// the answer.
+// sends the start and content (the first bytes of the resource), and
+// returns the answer. It may run in a goroutine of its own: it reports
+// failures with t.Error.
 func rawOffer(t *testing.T, s net.Conn, name string, size int64, content []byte) replyMsg {
 	t.Helper()
 	if err := writeFrame(s, offerMsg{V: version, Name: name, Size: &size}); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return replyMsg{}
 	}
 	b, err := readFrame(s)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return replyMsg{}
 	}
 	var rep replyMsg
 	if err := unmarshalObject("reply", b, &rep); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return replyMsg{}
 	}
 	if !rep.Accept {
 		return rep
 	}
 	zero := int64(0)
 	if err := writeFrame(s, startMsg{Offset: &zero}); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return replyMsg{}
 	}
 	if _, err := s.Write(content); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return replyMsg{}
 	}
 	return rep
 }
@@ -337,6 +343,41 @@ func TestAbandonedOffersBounded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAbandonedOffersBoundedConcurrently: offers abandoned all at once
+// leave no more partial files than the bound once they have all ended,
+// however their ends interleave.
+func TestAbandonedOffersBoundedConcurrently(t *testing.T) {
+	const offers, maxN = 40, 5
+	dir := t.TempDir()
+	opts := &AcceptOptions{MaxPartials: maxN}
+	ctx := context.Background()
+	errs := make(chan error, offers)
+	for i := range offers {
+		s, r := transports[1].pair(t)
+		name := fmt.Sprintf("flood/%d.bin", i)
+		go func() {
+			defer s.Close()
+			rawOffer(t, s, name, 1<<30, []byte{byte(i)})
+		}()
+		go func() {
+			defer r.Close()
+			in, err := ReadOffer(ctx, r)
+			if err == nil {
+				_, err = in.Accept(ctx, dir, opts, nil)
+			}
+			errs <- err
+		}()
+	}
+	for range offers {
+		if err := <-errs; !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("Accept: %v, want a broken stream", err)
+		}
+	}
+	if ps := partialsIn(t, dir); len(ps) != maxN {
+		t.Errorf("%d partial files left, want %d", len(ps), maxN)
 	}
 }
 

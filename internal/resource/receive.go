@@ -220,16 +220,12 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		return Received{}, fmt.Errorf("%w: %q", ErrInProgress, name)
 	}
 	ps := &partialState{root: root, dir: partialsOf(abs), p: partial, o: o}
-	tellRemoved(o, ps.dir.prune(root, o, 0, 0, false))
+	tellRemoved(o, ps.dir.prune(root, o, false))
 	defer func() {
 		// What this transfer leaves counts against the bounds, as the
-		// newest: the others make room for it before it is released.
-		var removed []removedPartial
-		if _, n := ps.settle(); n > 0 {
-			removed = ps.dir.prune(root, o, 1, n, false)
-		}
-		release(key)
-		tellRemoved(o, removed)
+		// newest: the others make room for it.
+		ps.settle()
+		tellRemoved(o, ps.dir.finish(root, o, partial, key))
 	}()
 
 	// Refuse what cannot fit: the offer less what a partial file holds.

@@ -94,9 +94,13 @@ func (d *partialDir) loadLocked(root *os.Root, rescan bool) {
 // track records the partial file p as it is now: its size and time, or
 // its absence.
 func (d *partialDir) track(root *os.Root, p string) {
-	fi, err := root.Lstat(filepath.FromSlash(p))
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.trackLocked(root, p)
+}
+
+func (d *partialDir) trackLocked(root *os.Root, p string) {
+	fi, err := root.Lstat(filepath.FromSlash(p))
 	if err != nil || !fi.Mode().IsRegular() {
 		delete(d.files, p)
 		return
@@ -107,14 +111,35 @@ func (d *partialDir) track(root *os.Root, p string) {
 
 // prune deletes partial files that no transfer is writing: those last
 // written more than o.MaxPartialAge ago, then the oldest until at most
-// o.MaxPartials-reserveN files of at most o.MaxPartialBytes-reserveBytes
-// in all are left (the reserve is the caller's own partial file, busy
-// now and kept when it ends). It lists the directory the first time, and
-// again with rescan. It returns what it deleted.
-func (d *partialDir) prune(root *os.Root, o AcceptOptions, reserveN int, reserveBytes int64, rescan bool) []removedPartial {
+// o.MaxPartials files of at most o.MaxPartialBytes in all are left. It
+// lists the directory the first time, and again with rescan. It returns
+// what it deleted.
+func (d *partialDir) prune(root *os.Root, o AcceptOptions, rescan bool) []removedPartial {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.loadLocked(root, rescan)
+	return d.pruneLocked(root, o, "")
+}
+
+// finish ends a transfer's hold on its partial file p (busy as key): it
+// records the file as the transfer leaves it, releases it and prunes,
+// keeping p if anything (it is the newest attempt). All of it under d.mu,
+// so that transfers ending together leave no more than the bounds.
+func (d *partialDir) finish(root *os.Root, o AcceptOptions, p, key string) []removedPartial {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.loadLocked(root, false)
+	d.trackLocked(root, p)
+	release(key)
+	if _, ok := d.files[p]; !ok {
+		return nil // placed or deleted: nothing was added
+	}
+	return d.pruneLocked(root, o, p)
+}
+
+// pruneLocked is prune; keep, if not "", is deleted last and never for
+// its age.
+func (d *partialDir) pruneLocked(root *os.Root, o AcceptOptions, keep string) []removedPartial {
 	type entry struct {
 		p string
 		partialFile
@@ -128,7 +153,7 @@ func (d *partialDir) prune(root *os.Root, o AcceptOptions, reserveN int, reserve
 	slices.SortFunc(idle, func(a, b entry) int {
 		// File times may be as coarse as a clock tick: files written in
 		// one tick are ordered by when this process last wrote them.
-		return cmp.Or(a.mod.Compare(b.mod), cmp.Compare(a.seq, b.seq), strings.Compare(a.p, b.p))
+		return cmp.Or(cmpBool(a.p == keep, b.p == keep), a.mod.Compare(b.mod), cmp.Compare(a.seq, b.seq), strings.Compare(a.p, b.p))
 	})
 	var removed []removedPartial
 	remove := func(e entry, reason string) {
@@ -147,7 +172,7 @@ func (d *partialDir) prune(root *os.Root, o AcceptOptions, reserveN int, reserve
 	n, total := 0, int64(0)
 	kept := idle[:0]
 	for _, e := range idle {
-		if e.mod.Before(cutoff) {
+		if e.p != keep && e.mod.Before(cutoff) {
 			remove(e, fmt.Sprintf("not written for more than %v (MaxPartialAge)", o.MaxPartialAge))
 			continue
 		}
@@ -155,13 +180,12 @@ func (d *partialDir) prune(root *os.Root, o AcceptOptions, reserveN int, reserve
 		n++
 		total += e.size
 	}
-	maxN, maxBytes := o.MaxPartials-reserveN, o.MaxPartialBytes-reserveBytes
 	for _, e := range kept {
-		if n <= maxN && total <= maxBytes {
+		if n <= o.MaxPartials && total <= o.MaxPartialBytes {
 			break
 		}
 		reason := fmt.Sprintf("more than %d partial files kept (MaxPartials); this was the oldest", o.MaxPartials)
-		if n <= maxN {
+		if n <= o.MaxPartials {
 			reason = fmt.Sprintf("partial files held more than %d bytes (MaxPartialBytes); this was the oldest", o.MaxPartialBytes)
 		}
 		remove(e, reason)
@@ -169,6 +193,17 @@ func (d *partialDir) prune(root *os.Root, o AcceptOptions, reserveN int, reserve
 		total -= e.size
 	}
 	return removed
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // forget drops the record of the partial file p, which was deleted or
@@ -210,7 +245,7 @@ func PrunePartials(dir string, opts *AcceptOptions) (int, error) {
 		return 0, err
 	}
 	defer root.Close()
-	removed := partialsOf(abs).prune(root, o, 0, 0, true)
+	removed := partialsOf(abs).prune(root, o, true)
 	tellRemoved(o, removed)
 	return len(removed), nil
 }
