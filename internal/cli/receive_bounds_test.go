@@ -34,17 +34,29 @@ func (g gate) Read(p []byte) (int, error) {
 // stayed connected), and the silent peer learns why it was dropped.
 func TestReceiveDropsSilentSender(t *testing.T) {
 	t.Parallel()
+	for _, tr := range []struct {
+		flag string
+		t    nearnet.Transport
+	}{{"tcp", nearnet.TransportTCP}, {"quic", nearnet.TransportQUIC}} {
+		t.Run(tr.flag, func(t *testing.T) {
+			t.Parallel()
+			dropSilentSender(t, tr.flag, tr.t)
+		})
+	}
+}
+
+func dropSilentSender(t *testing.T, transportFlag string, transport nearnet.Transport) {
 	keyPath, svc := keyFile(t), service(t)
 	src, dst := t.TempDir(), t.TempDir()
 	const size = 5000
 	want := filetest.WriteRandom(t, filepath.Join(src, "same.bin"), size)
-	r := startReceive(t, nil, svc, "inbox", dst, "--key-file", keyPath, "--yes", "--idle", "200ms")
+	r := startReceive(t, nil, svc, "inbox", dst, "--key-file", keyPath, "--yes", "--idle", "200ms", "--transport", transportFlag)
 
 	key, err := security.LoadKeyFile(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := nearnet.NewNode(&nearnet.Config{Key: &key, Service: svc, Interfaces: []string{"lo"}, Name: "silent"})
+	node, err := nearnet.NewNode(&nearnet.Config{Key: &key, Service: svc, Interfaces: []string{"lo"}, Name: "silent", Transport: transport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +80,7 @@ func TestReceiveDropsSilentSender(t *testing.T) {
 		t.Errorf("failed event %v: want the idle deadline in the reason", dropped)
 	}
 
-	if _, stderr, err := run(t, nil, "send", "--key-file", keyPath, "--name", "other", "--to", r.addr(), filepath.Join(src, "same.bin")); err != nil {
+	if _, stderr, err := run(t, nil, "send", "--key-file", keyPath, "--name", "other", "--transport", transportFlag, "--to", r.addr(), filepath.Join(src, "same.bin")); err != nil {
 		t.Fatalf("send of the same name by another peer: %v\nstderr:\n%s", err, stderr)
 	}
 	got := r.stdout.waitEvent(t, "the other peer's file", isEvent("received"))
