@@ -25,7 +25,9 @@ type (
 	// the total, about every MiB, from the transferring goroutine.
 	Progress = resource.Progress
 
-	// AcceptOptions says how an accepted resource treats an existing file.
+	// AcceptOptions says how an accepted resource treats an existing file,
+	// how long it waits for a silent sender, and what it keeps of
+	// transfers that did not finish (every zero field has a default).
 	AcceptOptions = resource.AcceptOptions
 
 	// ReceivedResource describes a resource that is verified and in place.
@@ -44,8 +46,15 @@ type (
 	ResourceRejectedError = resource.RejectedError
 
 	// ResourceReceiverError is returned by SendResource when the receiver
-	// took the bytes but failed (a hash mismatch, a full disk).
+	// took the bytes but failed (a hash mismatch, a full disk, an idle
+	// sender); it may say so before all the content is sent.
 	ResourceReceiverError = resource.ReceiverError
+
+	// ResourceDroppedError is returned by IncomingResource.Accept when the
+	// receiver ended the transfer itself (the sender idle, the disk full,
+	// a write error): what the sender was told and where the partial file
+	// is kept for a resume.
+	ResourceDroppedError = resource.DroppedError
 )
 
 var (
@@ -63,6 +72,14 @@ var (
 
 	// ErrShortSource: the source ended before the offered size.
 	ErrShortSource = resource.ErrShortSource
+
+	// ErrResourceIdle: the receiver got no bytes for
+	// AcceptOptions.IdleTimeout and dropped the transfer.
+	ErrResourceIdle = resource.ErrIdleTimeout
+
+	// ErrResourceDiskFull: the receiver's file system has no room for the
+	// resource (refused at the offer, or met while writing).
+	ErrResourceDiskFull = resource.ErrDiskFull
 )
 
 // SendResource sends size bytes from src as a file named name and returns
@@ -113,8 +130,13 @@ type IncomingResource struct {
 // hidden partial file next to the final name, verified by SHA-256, then
 // renamed into place. A failed or cancelled transfer never leaves anything
 // under the final name; its partial file lets a resend resume. Names are
-// untrusted: the offer's name has passed strict checks and is resolved
-// inside dir only. opts may be nil (never overwrite); progress may be nil.
+// untrusted: the offer's name is in NFC, has passed strict checks and is
+// resolved inside dir only. opts may be nil (never overwrite, the default
+// bounds); progress may be nil. An offer larger than the free space is
+// refused; a sender silent for opts.IdleTimeout is dropped, and so is a
+// transfer that fills the disk, with a [*ResourceDroppedError] and the
+// reason told to the sender. See [AcceptOptions] for what is kept; an
+// invalid field of it refuses the offer with a [*ConfigError] naming it.
 func (r *IncomingResource) Accept(ctx context.Context, dir string, opts *AcceptOptions, progress Progress) (ReceivedResource, error) {
 	o := AcceptOptions{}
 	if opts != nil {

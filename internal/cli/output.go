@@ -60,7 +60,10 @@ import (
 //	              offered when that one was taken)
 //	sent          sha256, resumed (send: the receiver verified it)
 //	rejected      reason (the receiver declined the offer)
-//	failed        reason (the transfer broke off or did not verify)
+//	failed        reason, [path] (the transfer broke off or did not verify;
+//	              path: the partial file receive keeps for a resume)
+//	pruned        path, reason (receive: a partial file deleted to keep
+//	              within --max-partials, --max-partial-mib, --partial-age)
 //	summary       files, sent, rejected, failed, bytes (send, at the end)
 //
 // peer is the 32-hex-digit peer ID, "" for a service that is not a nearnet

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/internal/resource"
 )
 
 const receiveHelp = `receive advertises and accepts peers like listen, and saves the files they
@@ -34,7 +35,16 @@ receive refuses to start otherwise. An offer is rejected when stdin ends.
 
 A transfer that breaks off (the sender interrupted, the connection lost)
 leaves its partial file: the same name and size sent again, by any peer,
-resumes after what is there once its SHA-256 matches the sender's.
+resumes after what is there once its SHA-256 matches the sender's. A
+sender that sends nothing for --idle is dropped (its partial file kept),
+and so is a transfer that fills the disk; both sides are told why, and the
+failed event gives the partial file's path. An offer larger than the free
+space is rejected, saying how much is free. What --dir keeps of transfers
+that did not finish is bounded by --max-partials, --max-partial-mib and
+--partial-age (checked at start-up and at each offer); each partial file
+deleted for them is a pruned event with its path and the reason.
+
+--dir must be writable: receive checks that at start-up.
 
 receive runs until interrupted, or with --count N until N files have been
 received; it exits 0 either way. Messages peers send are printed as with
@@ -47,6 +57,14 @@ listen.`
 // match the sender's first bytes, so a mix-up cannot corrupt a file).
 const partialKey = "nearnet-cli"
 
+// optionFlags names, in the library's reasons, the flags that set the
+// AcceptOptions fields.
+var optionFlags = strings.NewReplacer(
+	"(MaxPartials)", "(--max-partials)",
+	"(MaxPartialBytes)", "(--max-partial-mib)",
+	"(MaxPartialAge)", "(--partial-age)",
+)
+
 // runReceive: see receiveHelp.
 func runReceive(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("receive")
@@ -54,16 +72,34 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	dir := fs.String("dir", ".", "save files in the directory `DIR`, which must exist")
 	yes := fs.Bool("yes", false, "accept every offer without asking; a name that exists gets a new one")
 	count := fs.Int("count", 0, "exit once `N` files have been received (0: run until interrupted)")
+	idle := durationValue(resource.DefaultIdleTimeout)
+	fs.Var(&idle, "idle", "drop a transfer when the sender sends nothing for `D`, keeping what came for a resume")
+	maxPartials := fs.Int("max-partials", resource.DefaultMaxPartials, "keep at most `N` partial files of unfinished transfers in --dir (the oldest go first)")
+	maxPartialMiB := fs.Int64("max-partial-mib", resource.DefaultMaxPartialBytes>>20, "keep at most `MIB` MiB of partial files in --dir (the oldest go first)")
+	partialAge := durationValue(resource.DefaultMaxPartialAge)
+	fs.Var(&partialAge, "partial-age", "delete partial files in --dir not written for `D`")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
 	}
-	if *count < 0 {
+	switch {
+	case *count < 0:
 		return fs.usageError("--count must be 0 (no limit) or more")
+	case idle == 0:
+		return fs.usageError("--idle must be more than 0")
+	case *maxPartials < 1:
+		return fs.usageError("--max-partials must be 1 or more")
+	case *maxPartialMiB < 1 || *maxPartialMiB > 1<<42:
+		return fs.usageError("--max-partial-mib must be 1 to 2^42")
+	case partialAge == 0:
+		return fs.usageError("--partial-age must be more than 0")
 	}
 	if st, err := os.Stat(*dir); err != nil {
 		return fmt.Errorf("--dir: %s", pathErrText(err))
 	} else if !st.IsDir() {
 		return fmt.Errorf("--dir: %s is not a directory", *dir)
+	}
+	if err := resource.CheckWritable(*dir); err != nil {
+		return fmt.Errorf("--dir: %s", errText(err))
 	}
 	if !*yes && !isTerminal(e.stdin) {
 		return fs.usageError("stdin is not a terminal, so there is no one to ask about offers: " +
@@ -74,6 +110,22 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	to := newTransferOut(e.stdout, fs.g.json)
+	opts := &nearnet.AcceptOptions{
+		Rename:          true,
+		PartialKey:      partialKey,
+		IdleTimeout:     time.Duration(idle),
+		MaxPartials:     *maxPartials,
+		MaxPartialBytes: *maxPartialMiB << 20,
+		MaxPartialAge:   time.Duration(partialAge),
+		PartialRemoved: func(path string, size int64, reason string) {
+			reason = optionFlags.Replace(reason)
+			to.out.print("", &fileEvent{head: head{Event: "pruned"}, Name: filepath.Base(path), Bytes: size, Path: path, Reason: reason})
+		},
+	}
+	// Files abandoned while receive was not running go now.
+	if _, err := resource.PrunePartials(*dir, opts); err != nil {
+		return fmt.Errorf("--dir: %s", errText(err))
+	}
 	cfg.OnReject = func(remote net.Addr, err error) { to.out.print("", newRejectedIncoming(remote, err)) }
 	cfg.OnResourceRefused = func(p nearnet.Peer, err error) { to.out.print("", newRefusedOffer(p, err)) }
 	node, err := fs.newNode(cfg)
@@ -91,7 +143,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	}
 	to.out.print("", newReady(node, fs.g.insecure))
 
-	r := &receiver{to: to, dir: *dir, count: *count, stop: cancel, stderr: &lockedWriter{w: e.stderr}}
+	r := &receiver{to: to, dir: *dir, opts: opts, count: *count, stop: cancel, stderr: &lockedWriter{w: e.stderr}}
 	if !*yes {
 		var stopReading func()
 		r.answers, stopReading = readAnswers(e.stdin)
@@ -128,6 +180,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 type receiver struct {
 	to     *transferOut
 	dir    string
+	opts   *nearnet.AcceptOptions
 	count  int    // --count; 0 for none
 	stop   func() // ends the command (--count reached)
 	stderr *lockedWriter
@@ -163,11 +216,17 @@ func (r *receiver) take(ctx context.Context, in *nearnet.IncomingResource) {
 
 	pv := r.to.progress(tmpl)
 	start := time.Now()
-	got, err := in.Accept(ctx, r.dir, &nearnet.AcceptOptions{Rename: true, PartialKey: partialKey}, pv.update)
+	got, err := in.Accept(ctx, r.dir, r.opts, pv.update)
 	pv.finish()
 	if err != nil {
-		kind, why := "failed", errText(err)
+		kind, why, partial := "failed", errText(err), ""
+		var dropped *nearnet.ResourceDroppedError
 		switch {
+		case errors.As(err, &dropped):
+			// What the sender was told too; the path is for this side.
+			why, partial = dropped.Reason, dropped.Partial
+		case errors.Is(err, nearnet.ErrResourceDiskFull):
+			kind = "rejected"
 		case errors.Is(err, nearnet.ErrResourceInProgress):
 			kind, why = "rejected", "the same file is being received from another connection"
 		case errors.Is(err, nearnet.ErrResourceExists):
@@ -178,7 +237,7 @@ func (r *receiver) take(ctx context.Context, in *nearnet.IncomingResource) {
 			why = "receive stopped; what arrived is kept for a resume"
 		}
 		e := tmpl.with(kind)
-		e.Reason = why
+		e.Reason, e.Path = why, partial
 		r.to.out.print("", e)
 		return
 	}

@@ -115,6 +115,11 @@ func (e *fileEvent) text() string {
 		}
 	case "rejected", "failed", "refused":
 		fmt.Fprintf(&b, "%s %s %s: %s", e.Event, q, peer, clean(e.Reason))
+		if e.Path != "" {
+			fmt.Fprintf(&b, " (partial file %s)", clean(e.Path))
+		}
+	case "pruned":
+		fmt.Fprintf(&b, "pruned partial file %s, %s: %s", clean(e.Path), humanBytes(e.Bytes), clean(e.Reason))
 	default:
 		fmt.Fprintf(&b, "%s %s", e.Event, q)
 	}

@@ -3,6 +3,7 @@ package resource
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 var (
@@ -25,6 +26,18 @@ var (
 	// ErrShortSource means the sender's source ended before Offer.Size
 	// bytes. The receiver keeps what it got as a partial file.
 	ErrShortSource = errors.New("nearnet: resource source ended before Offer.Size bytes")
+
+	// ErrIdleTimeout means the receiver got no byte from the sender for
+	// [AcceptOptions.IdleTimeout] and dropped the transfer, keeping what
+	// arrived for a resume. The receiver sees it in a [*DroppedError], the
+	// sender in a [*ReceiverError] (code "idle_timeout").
+	ErrIdleTimeout = errors.New("nearnet: resource transfer dropped: no bytes from the sender within the idle deadline")
+
+	// ErrDiskFull means the receiver's file system has no room for the
+	// resource: refused at the offer (a [*RejectedError] whose reason
+	// gives the free space) or met while writing (a [*ReceiverError] for
+	// the sender, a [*DroppedError] for the receiver). Code "disk_full".
+	ErrDiskFull = errors.New("nearnet: the receiver's disk is full")
 )
 
 // NameError reports a resource name that is unsafe to use as a relative
@@ -53,14 +66,17 @@ func (e *RejectedError) Error() string {
 	return "nearnet: resource rejected by receiver: " + e.Reason
 }
 
-// Is makes errors.Is(err, ErrExists) and errors.Is(err, ErrInProgress)
-// true for a rejection with the matching code.
+// Is makes errors.Is(err, ErrExists), errors.Is(err, ErrInProgress) and
+// errors.Is(err, ErrDiskFull) true for a rejection with the matching code.
 func (e *RejectedError) Is(target error) bool { return codeIs(e.Code, target) }
 
-// ReceiverError is returned by [Send] when the receiver got all the bytes
+// ReceiverError is returned by [Send] when the receiver accepted the offer
 // but failed to finish: the content did not verify (errors.Is(err,
-// [ErrHashMismatch])), the name appeared meanwhile ([ErrExists]), or it
-// could not write or rename the file.
+// [ErrHashMismatch])), the name appeared meanwhile ([ErrExists]), its disk
+// filled up ([ErrDiskFull]), the sender was idle for longer than the
+// receiver waits ([ErrIdleTimeout]), or it could not write or rename the
+// file (code "io", Message naming the file system's error). The receiver
+// may say so before all the content is sent; Send then stops sending.
 type ReceiverError struct {
 	Code    string // see the package documentation
 	Message string
@@ -70,9 +86,50 @@ func (e *ReceiverError) Error() string {
 	return "nearnet: resource receiver failed: " + e.Message
 }
 
-// Is makes errors.Is match ErrHashMismatch, ErrExists and ErrInProgress
-// by code.
+// Is makes errors.Is match ErrHashMismatch, ErrExists, ErrInProgress,
+// ErrDiskFull and ErrIdleTimeout by code.
 func (e *ReceiverError) Is(target error) bool { return codeIs(e.Code, target) }
+
+// DroppedError is returned by [Incoming.Accept] when the receiver ended
+// an accepted transfer itself before the content was complete: no byte
+// came for [AcceptOptions.IdleTimeout] (errors.Is(err, [ErrIdleTimeout]),
+// and Timeout reports true), the disk filled up ([ErrDiskFull]), or the
+// file could not be written (code "io"). The sender was told Reason, and
+// the name is free for another transfer.
+//
+// What arrived is kept in the partial file at Partial for a resume
+// (Kept bytes), unless Partial is "" (nothing was kept: the bounds of
+// [AcceptOptions] left no room for it, or the file could not be created).
+type DroppedError struct {
+	Code    string // "idle_timeout", "disk_full" or "io"
+	Reason  string // what the sender was told
+	Partial string // the partial file kept for a resume; "" if none
+	Kept    int64  // the bytes in Partial
+	Err     error  // the cause: the file system's error, or nil for an idle sender
+}
+
+func (e *DroppedError) Error() string {
+	s := "nearnet: resource transfer dropped: " + e.Reason
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	if e.Partial != "" {
+		s += fmt.Sprintf("; %d bytes kept in %s for a resume", e.Kept, e.Partial)
+	}
+	return s
+}
+
+func (e *DroppedError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is match ErrIdleTimeout and ErrDiskFull by code.
+func (e *DroppedError) Is(target error) bool { return codeIs(e.Code, target) }
+
+// Timeout reports whether the sender was idle, so that a DroppedError is
+// a net.Error like other timeouts.
+func (e *DroppedError) Timeout() bool { return e.Code == codeIdle }
+
+// Temporary is false: see net.Error.
+func (e *DroppedError) Temporary() bool { return false }
 
 // ProtocolError reports bytes from the peer that do not follow the
 // resource protocol. The stream is unusable afterwards.
@@ -97,6 +154,8 @@ const (
 	codeVersion      = "version"
 	codeProtocol     = "protocol"
 	codeIO           = "io"
+	codeIdle         = "idle_timeout"
+	codeDiskFull     = "disk_full"
 )
 
 func codeIs(code string, target error) bool {
@@ -107,6 +166,30 @@ func codeIs(code string, target error) bool {
 		return target == ErrInProgress
 	case codeHashMismatch:
 		return target == ErrHashMismatch
+	case codeIdle:
+		return target == ErrIdleTimeout
+	case codeDiskFull:
+		return target == ErrDiskFull
 	}
 	return false
+}
+
+// diskFull reports whether err says the file system (or the user's quota
+// on it) has no room left.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// ioReason says, for the sender, why the receiver could not do what: the
+// code "disk_full" or "io" and a reason that names the file system's
+// fault ("read-only file system", "permission denied") but no local path.
+func ioReason(what string, err error) (code, reason string) {
+	if diskFull(err) {
+		return codeDiskFull, "the receiver's disk is full"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return codeIO, what + ": " + errno.Error()
+	}
+	return codeIO, what
 }

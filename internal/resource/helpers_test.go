@@ -112,6 +112,13 @@ type outcome struct {
 // closes its own end when its call returns, as an application would.
 func transfer(t testing.TB, s, r net.Conn, offer Offer, src io.Reader, dir string, opts *AcceptOptions) outcome {
 	t.Helper()
+	return transferHook(t, s, r, offer, src, dir, opts, nil)
+}
+
+// transferHook is transfer with hook, if not nil, called on the offer
+// before Accept (to inject a failing writer).
+func transferHook(t testing.TB, s, r net.Conn, offer Offer, src io.Reader, dir string, opts *AcceptOptions, hook func(*Incoming)) outcome {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out outcome
@@ -131,6 +138,9 @@ func transfer(t testing.TB, s, r net.Conn, offer Offer, src io.Reader, dir strin
 			return
 		}
 		out.incoming = in
+		if hook != nil {
+			hook(in)
+		}
 		out.rcv, out.recvErr = in.Accept(ctx, dir, opts, func(done, total int64) {
 			checkTotal(t, "receiver", total, offer.Size)
 			out.recvProg = append(out.recvProg, done)

@@ -123,7 +123,8 @@ func decodeSHA256(what, s string) ([32]byte, error) {
 	return sum, nil
 }
 
-// decodeOffer decodes and checks an offer. A bad name is a *NameError,
+// decodeOffer decodes and checks an offer, its name normalized to NFC
+// (NormalizeName) first. A bad name is a *NameError,
 // anything else a *ProtocolError (with code "version" for a version this
 // side does not speak).
 func decodeOffer(b []byte) (Offer, error) {
@@ -140,6 +141,7 @@ func decodeOffer(b []byte) (Offer, error) {
 	if *m.Size < 0 || *m.Size > maxSize {
 		return Offer{}, protoErr("offer size %d outside [0, 2^53-1]", *m.Size)
 	}
+	m.Name = NormalizeName(m.Name)
 	if err := checkName(m.Name); err != nil {
 		return Offer{}, err
 	}

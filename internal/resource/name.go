@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits on names. Most file systems allow 255 bytes per component; the
@@ -37,15 +39,34 @@ const (
 //   - starting with ".nearnet-partial-", which names this package's
 //     partial files.
 //
+// The name is first normalized to Unicode NFC (see [NormalizeName]), and
+// the rules apply to that form, which is what SafeName returns: a
+// precomposed "é.txt" and a decomposed "e\u0301.txt" are one name, as
+// they are one file on macOS.
+//
 // The rules are the same on every platform, so a name one receiver
 // accepts every receiver accepts. SafeName only looks at the string:
 // symbolic links and existing files are handled when the file is opened
 // (through [os.Root], so nothing resolves outside the directory).
 func SafeName(name string) (string, error) {
+	name = NormalizeName(name)
 	if err := checkName(name); err != nil {
 		return "", err
 	}
 	return filepath.FromSlash(name), nil
+}
+
+// NormalizeName returns name in Unicode Normalization Form C, the form a
+// receiver gives every offered name before it checks it: composed
+// characters where Unicode has them ("é" as U+00E9, not "e" and U+0301).
+// Without it, the two spellings would be two files on Linux and collide
+// on file systems that ignore the difference (APFS, HFS+). A name that is
+// not valid UTF-8 is returned unchanged (and [SafeName] rejects it).
+func NormalizeName(name string) string {
+	if !utf8.ValidString(name) {
+		return name
+	}
+	return norm.NFC.String(name)
 }
 
 func checkName(name string) error {

@@ -215,3 +215,51 @@ func TestSymlinkEscape(t *testing.T) {
 		t.Errorf("inbox holds %q", got)
 	}
 }
+
+// TestNormalizedNames: a precomposed and a decomposed "é.txt" are one
+// name. The first is saved under its NFC form; the second finds it taken,
+// and a partial file left by one spelling is resumed by the other.
+func TestNormalizedNames(t *testing.T) {
+	const composed, decomposed = "\u00e9.txt", "e\u0301.txt"
+	if NormalizeName(decomposed) != composed {
+		t.Fatalf("NormalizeName(%q) = %q, want %q", decomposed, NormalizeName(decomposed), composed)
+	}
+	if p, err := SafeName("o\u0301/" + decomposed); err != nil || p != filepath.FromSlash("\u00f3/"+composed) {
+		t.Errorf("SafeName of a decomposed name = %q, %v; want the NFC form", p, err)
+	}
+	content := randomBytes(3<<20, 9)
+	for _, order := range [][2]string{{decomposed, composed}, {composed, decomposed}} {
+		t.Run(order[0]+" then "+order[1], func(t *testing.T) {
+			dir := t.TempDir()
+			s, r := transports[1].pair(t)
+			out := transfer(t, s, r, Offer{Name: order[0], Size: int64(len(content))}, bytes.NewReader(content), dir, nil)
+			if out.sendErr != nil || out.recvErr != nil {
+				t.Fatalf("first: send %v, receive %v", out.sendErr, out.recvErr)
+			}
+			if out.incoming.Offer.Name != composed || out.rcv.Name != composed {
+				t.Errorf("offer %q saved as %q; want both %q", out.incoming.Offer.Name, out.rcv.Name, composed)
+			}
+			s, r = transports[1].pair(t)
+			out = transfer(t, s, r, Offer{Name: order[1], Size: int64(len(content))}, bytes.NewReader(content), dir, nil)
+			if !errors.Is(out.sendErr, ErrExists) || !errors.Is(out.recvErr, ErrExists) {
+				t.Errorf("second spelling: send %v, receive %v; want ErrExists", out.sendErr, out.recvErr)
+			}
+			if got := listDir(t, dir); !slices.Equal(got, []string{composed}) {
+				t.Errorf("directory holds %q, want only %q", got, composed)
+			}
+		})
+	}
+	t.Run("resume", func(t *testing.T) {
+		dir := t.TempDir()
+		writePartial(t, dir, "", composed, int64(len(content)), content[:1<<20])
+		s, r := transports[1].pair(t)
+		out := transfer(t, s, r, Offer{Name: decomposed, Size: int64(len(content))}, sourceFile(t, content), dir, nil)
+		if out.sendErr != nil || out.recvErr != nil {
+			t.Fatalf("send %v, receive %v", out.sendErr, out.recvErr)
+		}
+		if out.sent.Resumed != 1<<20 {
+			t.Errorf("resumed %d bytes, want %d: the partial file of the other spelling was not found", out.sent.Resumed, 1<<20)
+		}
+		checkFile(t, filepath.Join(dir, composed), content)
+	})
+}

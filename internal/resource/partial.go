@@ -112,6 +112,7 @@ func RemovePartials(dir string, olderThan time.Duration) (int, error) {
 			keep(err)
 			return nil
 		}
+		partialsOf(abs).forget(p)
 		removed++
 		return nil
 	})

@@ -20,34 +20,16 @@ import (
 // instead is an abort: the sender sees a broken transfer.) It is not safe
 // for concurrent use.
 type Incoming struct {
-	// Offer is what the sender offered. Offer.Name has passed [SafeName].
+	// Offer is what the sender offered. Offer.Name is in NFC
+	// ([NormalizeName]) and has passed [SafeName].
 	Offer Offer
 
 	stream   io.ReadWriter
 	answered bool
-}
 
-// AcceptOptions says how [Incoming.Accept] treats an existing file and
-// where it keeps partial files. The zero value (or nil) never overwrites.
-type AcceptOptions struct {
-	// Overwrite replaces a file of the offered name. A directory of that
-	// name is never replaced.
-	Overwrite bool
-
-	// Rename picks the first free name of "name (1).ext", "name (2).ext",
-	// ... "name (999).ext" if the offered name is taken. It cannot be set
-	// with Overwrite. If neither is set, a taken name fails with
-	// [ErrExists].
-	Rename bool
-
-	// PartialKey names the sender, for example by its certificate
-	// fingerprint or peer ID; it goes into the partial file's name, so a
-	// resend from the same sender finds its partial file and another
-	// sender's file of the same name and size does not. If empty, all
-	// senders share partial files: still safe, since a partial file is
-	// only resumed from when its content hash matches the sender's, but
-	// one sender's resend may discard another's progress.
-	PartialKey string
+	// writeFile writes content to the partial file; nil means
+	// (*os.File).Write. Tests put a failing one here.
+	writeFile func(f *os.File, b []byte) (int, error)
 }
 
 // Received describes a resource that is in place.
@@ -130,14 +112,27 @@ func (in *Incoming) Reject(ctx context.Context, reason string) error {
 // resume after its bytes; the sender checks them against its own and
 // either continues or starts over from zero.
 //
+// Before it accepts, Accept applies the bounds of opts on the partial
+// files in dir (see [AcceptOptions.MaxPartials]) and checks the free
+// space: an offer that needs more than the file system has free is
+// refused (code "disk_full", the free space in the reason, an error
+// matching [ErrDiskFull]).
+//
 // When it fails: a name that exists (and opts allow neither Overwrite nor
 // Rename) is rejected, returning an error matching [ErrExists], before any
 // byte is sent; content that does not match the sender's SHA-256 deletes
 // the partial file and returns [ErrHashMismatch] (the sender sees it too);
 // any other failure after the offer was accepted (a broken stream, a
-// cancelled ctx, a full disk) keeps the partial file, so that sending again
-// resumes. The final name is never left holding a partial file. Close the
-// stream after Accept returns, whatever the outcome.
+// cancelled ctx, a full disk, a sender silent for opts.IdleTimeout) keeps
+// the partial file, so that sending again resumes, unless it holds nothing
+// or more than opts.MaxPartialBytes. When the receiver itself ends the
+// transfer (a full disk, an idle sender, a write error) it tells the
+// sender why at once and returns a [*DroppedError] saying where the
+// partial file is. The final name is never left holding a partial file.
+// Close the stream after Accept returns, whatever the outcome.
+//
+// An invalid field of opts refuses the offer and returns a
+// [*nnerr.ConfigError] naming it.
 //
 // Cancelling ctx stops the transfer (see [Send] for how); it has no effect
 // once Accept has returned.
@@ -150,9 +145,10 @@ func (in *Incoming) Accept(ctx context.Context, dir string, opts *AcceptOptions,
 	if opts != nil {
 		o = *opts
 	}
-	if o.Overwrite && o.Rename {
+	o, err := o.withDefaults()
+	if err != nil {
 		in.reject(codeIO, "receiver misconfigured")
-		return Received{}, errors.New("nearnet: invalid AcceptOptions: Overwrite and Rename cannot both be set")
+		return Received{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Received{}, fmt.Errorf("nearnet: resource transfer stopped: %w", context.Cause(ctx))
@@ -171,19 +167,29 @@ func (in *Incoming) reject(code, reason string) {
 	_ = writeFrame(in.stream, replyMsg{Code: code, Reason: reason})
 }
 
+// rejectIO refuses the offer for a file system error: the sender hears
+// what failed and the file system's reason, the caller gets err.
+func (in *Incoming) rejectIO(what, name string, err error) error {
+	code, reason := ioReason(what, err)
+	in.reject(code, reason)
+	if code == codeDiskFull {
+		return fmt.Errorf("%w: receiving resource %q: %w", ErrDiskFull, name, err)
+	}
+	return fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+}
+
 func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, progress Progress) (Received, error) {
 	// name and partial are '/'-separated; os.Root gets the local form.
 	name, size := in.Offer.Name, in.Offer.Size
 	local := filepath.FromSlash
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		in.reject(codeIO, "receiver cannot write to its directory")
+		in.reject(codeIO, "receiver cannot find its directory")
 		return Received{}, err
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		in.reject(codeIO, "receiver cannot write to its directory")
-		return Received{}, fmt.Errorf("nearnet: receiving resource: %w", err)
+		return Received{}, in.rejectIO("receiver cannot open its directory", name, err)
 	}
 	defer root.Close()
 
@@ -199,13 +205,11 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 			return Received{}, fmt.Errorf("%w: %q", ErrExists, name)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		in.reject(codeIO, "receiver cannot write that name")
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+		return Received{}, in.rejectIO("receiver cannot look that name up", name, err)
 	}
 	if parent := path.Dir(name); parent != "." {
 		if err := root.MkdirAll(local(parent), 0o777); err != nil {
-			in.reject(codeIO, "receiver cannot write that name")
-			return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+			return Received{}, in.rejectIO("receiver cannot create the directories of that name", name, err)
 		}
 	}
 
@@ -215,12 +219,32 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		in.reject(codeInProgress, "the same resource is already being received")
 		return Received{}, fmt.Errorf("%w: %q", ErrInProgress, name)
 	}
-	defer release(key)
+	ps := &partialState{root: root, dir: partialsOf(abs), p: partial, o: o}
+	tellRemoved(o, ps.dir.prune(root, o, false))
+	defer func() {
+		// What this transfer leaves counts against the bounds, as the
+		// newest: the others make room for it.
+		ps.settle()
+		tellRemoved(o, ps.dir.finish(root, o, partial, key))
+	}()
+
+	// Refuse what cannot fit: the offer less what a partial file holds.
+	need := size
+	if fi, err := root.Lstat(local(partial)); err == nil && fi.Mode().IsRegular() && fi.Size() <= size {
+		need -= fi.Size()
+	}
+	if d, err := root.Open(local(path.Dir(name))); err == nil {
+		free, ok := freeSpace(d)
+		d.Close()
+		if ok && uint64(need) > free {
+			in.reject(codeDiskFull, fmt.Sprintf("the receiver's disk is full: the file needs %s more and %s are free", sizeText(need), sizeText(int64(free))))
+			return Received{}, fmt.Errorf("%w: %q needs %d more bytes, %d are free", ErrDiskFull, name, need, free)
+		}
+	}
 
 	f, err := openPartial(root, local(partial), false)
 	if err != nil {
-		in.reject(codeIO, "receiver cannot write that name")
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+		return Received{}, in.rejectIO("receiver cannot create its partial file", name, err)
 	}
 	defer func() {
 		if f != nil {
@@ -229,8 +253,7 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 	}()
 	fi, err := f.Stat()
 	if err != nil {
-		in.reject(codeIO, "receiver cannot write that name")
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+		return Received{}, in.rejectIO("receiver cannot read its partial file", name, err)
 	}
 
 	bs := getBuffers()
@@ -257,8 +280,19 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		return Received{}, fmt.Errorf("nearnet: resource stream: %w", err)
 	}
 
-	b, err := readFrame(in.stream)
+	// From here on every read is watched for an idle sender.
+	rd := newIdleReader(in.stream, o.IdleTimeout)
+	defer rd.stop()
+	idle := func(got int64) error {
+		return in.drop(rd, ps, codeIdle,
+			fmt.Sprintf("the receiver got no bytes for %v (after %d of %d) and dropped the transfer", o.IdleTimeout, got, size), nil, -1)
+	}
+
+	b, err := readFrame(rd)
 	if err != nil {
+		if errors.Is(err, errIdle) {
+			return Received{}, idle(have)
+		}
 		return Received{}, fmt.Errorf("nearnet: resource stream broke before the content: %w", err)
 	}
 	off, err := decodeStart(b, have)
@@ -269,27 +303,33 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		h.Reset()
 		f.Close()
 		if f, err = openPartial(root, local(partial), true); err != nil {
-			return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+			return Received{}, in.drop(rd, ps, codeIO, "receiver cannot create its partial file", err, size)
 		}
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+		return Received{}, in.drop(rd, ps, codeIO, "receiver cannot write its partial file", err, size-off)
 	}
 
 	report(progress, off, size)
 	wb := newWriteback(f, off)
 	sy := newSyncer(f, off)
 	defer sy.wait() // before f is closed (deferred earlier)
+	write := in.writeFile
+	if write == nil {
+		write = (*os.File).Write
+	}
+	consumed := off // content bytes read from the stream
 	res := pipe(ctx, bs, off, size, h,
 		func(b []byte) (int, error) {
-			n, err := io.ReadFull(in.stream, b)
+			n, err := io.ReadFull(rd, b)
+			consumed += int64(n)
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return n, err
 		},
 		func(b []byte, end int64) error {
-			if _, err := f.Write(b); err != nil {
+			if _, err := write(f, b); err != nil {
 				return err
 			}
 			wb.wrote(end)
@@ -299,20 +339,28 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		func(done int64) { report(progress, done, size) })
 	switch {
 	case res.writeErr != nil:
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, res.writeErr)
+		code, reason := ioReason("the receiver could not write the file", res.writeErr)
+		reason += fmt.Sprintf(" after %d of %d bytes", res.done, size)
+		return Received{}, in.drop(rd, ps, code, reason, res.writeErr, size-consumed)
 	case res.ctxErr != nil:
 		return Received{}, res.ctxErr // finish reports the cause
+	case errors.Is(res.fillErr, errIdle):
+		return Received{}, idle(res.done)
 	case res.fillErr != nil:
 		return Received{}, fmt.Errorf("nearnet: resource stream broke after %d of %d bytes (kept for resume): %w", res.done, size, res.fillErr)
 	}
 
-	b, err = readFrame(in.stream)
+	b, err = readFrame(rd)
 	if err != nil {
+		if errors.Is(err, errIdle) {
+			return Received{}, idle(size)
+		}
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return Received{}, fmt.Errorf("nearnet: resource stream broke before the trailer (content kept for resume): %w", err)
 	}
+	rd.stop()
 	want, err := decodeTrailer(b)
 	if err != nil {
 		return Received{}, err
@@ -326,18 +374,18 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		return Received{}, ErrHashMismatch
 	}
 	if err := sy.sync(); err != nil {
-		in.result(codeIO, "receiver could not write the file")
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+		code, reason := ioReason("the receiver could not write the file", err)
+		return Received{}, in.drop(nil, ps, code, reason, err, -1)
 	}
 	err = f.Close()
 	f = nil
 	if err != nil {
-		in.result(codeIO, "receiver could not write the file")
-		return Received{}, fmt.Errorf("nearnet: receiving resource %q: %w", name, err)
+		code, reason := ioReason("the receiver could not write the file", err)
+		return Received{}, in.drop(nil, ps, code, reason, err, -1)
 	}
 	final, err := place(root, partial, name, o)
 	if err != nil {
-		code, msg := codeIO, "receiver could not put the file in place"
+		code, msg := ioReason("the receiver could not put the file in place", err)
 		if errors.Is(err, ErrExists) {
 			code, msg = codeExists, "a file of that name appeared during the transfer"
 		}
@@ -354,6 +402,73 @@ func (in *Incoming) accept(ctx context.Context, dir string, o AcceptOptions, pro
 		SHA256:  sum,
 		Resumed: off,
 	}, nil
+}
+
+// drop ends an accepted transfer that the receiver cannot go on with. It
+// tells the sender at once why, and what it keeps; then, if drain >= 0,
+// it reads and discards the drain content bytes still to come and the
+// trailer, so that a sender that is still writing is not reset and reads
+// the result (a sender that reads the result as it comes stops sooner,
+// closing the stream). It returns the *DroppedError for the caller.
+func (in *Incoming) drop(rd *idleReader, ps *partialState, code, reason string, cause error, drain int64) error {
+	path, kept := ps.settle()
+	msg := reason + "; it kept nothing"
+	if path != "" {
+		msg = fmt.Sprintf("%s; it keeps the %d bytes it has for a resume", reason, kept)
+	}
+	in.result(code, msg)
+	if drain >= 0 && rd != nil {
+		if _, err := io.CopyN(io.Discard, rd, drain); err == nil {
+			_, _ = readFrame(rd)
+		}
+	}
+	return &DroppedError{Code: code, Reason: msg, Partial: path, Kept: kept, Err: cause}
+}
+
+// partialState is the partial file of one transfer.
+type partialState struct {
+	root *os.Root
+	dir  *partialDir
+	p    string // '/'-separated path in the directory
+	o    AcceptOptions
+}
+
+// settle decides what the transfer leaves: its partial file if that holds
+// bytes and no more than MaxPartialBytes, or nothing. It returns the
+// file's path and size, or "" and 0.
+func (ps *partialState) settle() (string, int64) {
+	local := filepath.FromSlash(ps.p)
+	fi, err := ps.root.Lstat(local)
+	if err != nil || !fi.Mode().IsRegular() {
+		ps.dir.forget(ps.p)
+		return "", 0
+	}
+	full := filepath.Join(ps.dir.abs, local)
+	if n := fi.Size(); n == 0 || n > ps.o.MaxPartialBytes {
+		if err := ps.root.Remove(local); err == nil || errors.Is(err, fs.ErrNotExist) {
+			ps.dir.forget(ps.p)
+			if n > 0 {
+				tellRemoved(ps.o, []removedPartial{{full, n, fmt.Sprintf("it holds more than %d bytes (MaxPartialBytes)", ps.o.MaxPartialBytes)}})
+			}
+			return "", 0
+		}
+	}
+	ps.dir.track(ps.root, ps.p)
+	return full, fi.Size()
+}
+
+// sizeText writes n bytes for people: "20.0 MiB (20971520 bytes)".
+func sizeText(n int64) string {
+	const unit = 1 << 10
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
 }
 
 // openPartial opens the partial file p for reading and writing, creating

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"time"
 )
 
 // Offer describes a resource: what the receiver sees before it decides.
@@ -47,7 +48,11 @@ type Sent struct {
 // stream carries this one transfer (a fresh stream per resource); Send
 // neither closes it nor reads past the receiver's result. Close it after
 // Send returns, whatever the outcome: that is also what unblocks the
-// receiver after a failure.
+// receiver after a failure. From the start of the content on, Send reads
+// the receiver's result while it writes, so that a receiver that gives up
+// early (its disk full) stops it at once with the reason; on an error it
+// ends that read by setting the stream's read deadline in the past, if
+// the stream has one (otherwise the read ends when stream is closed).
 //
 // If src implements [io.ReaderAt] (an *os.File, *bytes.Reader,
 // *io.SectionReader), content is read with ReadAt from offset 0,
@@ -58,10 +63,12 @@ type Sent struct {
 // position and a transfer always starts from zero.
 //
 // Errors: [*RejectedError] if the receiver declined (errors.Is matches
-// [ErrExists] when the name was taken); [*ReceiverError] if it got the
-// bytes but failed (errors.Is matches [ErrHashMismatch] when they were
-// corrupted); [ErrShortSource] (wrapped) if src held fewer than Size
-// bytes; [*NameError] for an unsafe Name; [*ProtocolError] for a peer
+// [ErrExists] when the name was taken, [ErrDiskFull] when it had no room);
+// [*ReceiverError] if it accepted but failed (errors.Is matches
+// [ErrHashMismatch] when the bytes were corrupted, [ErrDiskFull] when its
+// disk filled up, [ErrIdleTimeout] when it waited too long for the next
+// byte); [ErrShortSource] (wrapped) if src held fewer than Size bytes;
+// [*NameError] for an unsafe Name; [*ProtocolError] for a peer
 // that breaks the protocol; otherwise the stream's or src's error.
 //
 // Cancelling ctx stops the transfer: it is checked between chunks and
@@ -130,20 +137,37 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 	if err := writeFrame(stream, startMsg{Offset: &start}); err != nil {
 		return Sent{}, fmt.Errorf("nearnet: resource stream: %w", err)
 	}
+	// The receiver's result may come before the content is all sent (its
+	// disk filled up, it gave up on an idle sender): read it as it comes,
+	// and stop sending then.
+	rr := readResult(stream)
+	defer rr.stop()
+	pctx, stopPipe := context.WithCancel(ctx)
+	defer stopPipe()
+	stopOnResult := context.AfterFunc(rr.ctx, stopPipe)
+	defer stopOnResult()
+
 	r := src
 	if canResume {
 		r = io.NewSectionReader(ra, start, size-start)
 	}
 	report(progress, start, size)
-	res := pipe(ctx, bs, start, size, h,
+	res := pipe(pctx, bs, start, size, h,
 		func(b []byte) (int, error) { return io.ReadFull(r, b) },
 		func(b []byte, _ int64) error { _, err := stream.Write(b); return err },
 		func(done int64) { report(progress, done, size) })
+	if early, ok := rr.early(res.writeErr != nil); ok && ctx.Err() == nil {
+		return Sent{}, early
+	}
 	switch {
 	case res.writeErr != nil:
 		return Sent{}, fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", res.done, size, res.writeErr)
+	case res.ctxErr != nil && ctx.Err() != nil:
+		return Sent{}, ctx.Err() // finish reports the cause
 	case res.ctxErr != nil:
-		return Sent{}, res.ctxErr // finish reports the cause
+		// The read of the result ended without one: the receiver closed
+		// or reset the stream.
+		return Sent{}, fmt.Errorf("nearnet: resource stream broke after %d of %d bytes: %w", res.done, size, rr.err)
 	case res.fillErr != nil:
 		return Sent{}, sourceErr(res.fillErr, res.done, size)
 	case ctx.Err() != nil:
@@ -155,14 +179,81 @@ func send(ctx context.Context, stream io.ReadWriter, offer Offer, src io.Reader,
 	if err := writeFrame(stream, trailerMsg{SHA256: hex.EncodeToString(sum[:])}); err != nil {
 		return Sent{}, fmt.Errorf("nearnet: resource stream: %w", err)
 	}
-	b, err = readFrame(stream)
-	if err != nil {
-		return Sent{}, fmt.Errorf("nearnet: reading the receiver's result for a resource: %w", err)
+	<-rr.ctx.Done()
+	if rr.err != nil {
+		return Sent{}, fmt.Errorf("nearnet: reading the receiver's result for a resource: %w", rr.err)
 	}
-	if err := decodeResult(b); err != nil {
+	if err := decodeResult(rr.b); err != nil {
 		return Sent{}, err
 	}
 	return Sent{SHA256: sum, Resumed: start}, nil
+}
+
+// resultReader reads the receiver's result, in a goroutine of its own,
+// from the start of the content on. ctx is done once it has: then b or
+// err holds what it read.
+type resultReader struct {
+	stream io.Reader
+	ctx    context.Context
+	b      []byte
+	err    error
+}
+
+func readResult(stream io.Reader) *resultReader {
+	ctx, done := context.WithCancel(context.Background())
+	rr := &resultReader{stream: stream, ctx: ctx}
+	go func() {
+		defer done()
+		rr.b, rr.err = readFrame(stream)
+	}()
+	return rr
+}
+
+// resultGrace is how long a sender whose write failed waits for the
+// receiver's result: a receiver writes it before it closes the stream, so
+// it is normally there already.
+const resultGrace = 5 * time.Second
+
+// early returns the receiver's result as an error if it came before the
+// content was all sent: a failure, said before the trailer. After a
+// write error (wait), it waits up to resultGrace for the read to end,
+// since the receiver may have said why before it closed the stream.
+func (rr *resultReader) early(wait bool) (error, bool) {
+	if wait {
+		t := time.NewTimer(resultGrace)
+		select {
+		case <-rr.ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	select {
+	case <-rr.ctx.Done():
+	default:
+		return nil, false
+	}
+	if rr.err != nil {
+		return nil, false
+	}
+	if err := decodeResult(rr.b); err != nil {
+		return err, true
+	}
+	return protoErr("result \"ok\" before the trailer"), true
+}
+
+// stop ends the read, if it is still waiting, by setting the stream's read
+// deadline in the past; a stream without one is left for the caller's
+// Close to end it.
+func (rr *resultReader) stop() {
+	select {
+	case <-rr.ctx.Done():
+		return
+	default:
+	}
+	if d, ok := rr.stream.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = d.SetReadDeadline(time.Unix(1, 0))
+		<-rr.ctx.Done()
+	}
 }
 
 // hashFrom feeds the first n bytes of r to h.
