@@ -3,6 +3,7 @@ package nearnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -443,6 +444,29 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 	}
 }
 
+// checkBase checks a base message on link l, which numbers the data
+// messages of a link that takes over from another (PROTOCOL.md sections 8
+// and 11). On a resumed link it carries exactly the count our hello
+// announced. Otherwise (a duplicate swap) it may not rewind below what was
+// delivered (what follows would be dropped as duplicates), and on the
+// Conn's only link it must continue exactly where delivery stands (a gap
+// would hold back every later message for good).
+func (c *Conn) checkBase(l *link, seq uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case l.resumed:
+		if want := l.myResume.Recv; seq != want {
+			return &wire.ProtocolError{What: fmt.Sprintf("base %d on a resumed link whose hello announced %d messages received", seq, want)}
+		}
+	case seq < c.delivered:
+		return &wire.ProtocolError{What: fmt.Sprintf("base %d rewinds below the %d messages delivered", seq, c.delivered)}
+	case seq > c.delivered && len(c.links) == 1:
+		return &wire.ProtocolError{What: fmt.Sprintf("base %d skips messages: %d delivered and no other link carries the rest", seq, c.delivered)}
+	}
+	return nil
+}
+
 // better reports whether link a should survive over link b. Both peers
 // compute the same answer: the side with the greater PeerID drops its
 // outgoing link, the other its incoming one; two links in the same
@@ -471,6 +495,7 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	c.handles = append(c.handles, l.handle)
 	c.n.addHandle(l, c)
 	if resume {
+		l.resumed = true
 		if err := c.resumeLocked(l, l.peerResume.Recv); err != nil {
 			c.links = append(c.links, l) // it ends with the Conn
 			c.failLocked(err)
@@ -609,14 +634,16 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 	case peerClosed:
 		c.failLocked(closeErrorFor(code, reason))
 	case c.resumeOn() && !c.closed && resumable(err):
-		// The transport broke. If the peer's host closed it (EOF, reset)
-		// while traffic got through, its process may be gone: wait no
-		// longer than DropTime for it. After a silence (keepalives
-		// unanswered, the path gone) a reset is the aftermath of a blip:
-		// one end's transport timed out and its host answers the other's
-		// retransmission; the peer is still there and redials.
+		// The transport broke. If the peer's host closed it (a FIN
+		// without a close frame, or a reset while traffic got through),
+		// its process may be gone: wait no longer than DropTime for it.
+		// After a silence (keepalives unanswered, the path gone) a reset
+		// is the aftermath of a blip: one end's transport timed out and
+		// its host answers the other's retransmission; the peer is still
+		// there and redials. A FIN is never that: a host sends it only
+		// when the socket is closed.
 		window := c.n.cfg.ResumeWindow
-		if peerHostClosed(err) && c.viableNow {
+		if peerHostClosed(err) && (c.viableNow || peerHostFinished(err)) {
 			window = min(window, c.n.cfg.DropTime)
 		}
 		c.suspendLocked(l, err, window)

@@ -93,6 +93,8 @@ type link struct {
 	dead       chan struct{} // closed when the link fails or is aborted
 	writerDone chan struct{}
 	recvSeq    uint64 // sequence number of the next data message; reader only
+	gotBase    bool   // a base message arrived on this link; reader only
+	resumed    bool   // the link resumed its Conn's session; set before it starts
 }
 
 var errRetired = errors.New("nearnet: link retired")
@@ -462,7 +464,13 @@ func (l *link) readOne() ([]byte, uint64, error) {
 				if err != nil {
 					return nil, 0, err
 				}
-				l.recvSeq = seq
+				if l.recvSeq != 0 || l.gotBase {
+					return nil, 0, &wire.ProtocolError{What: "base message after data or another base on the same link"}
+				}
+				if err := l.c.checkBase(l, seq); err != nil {
+					return nil, 0, err
+				}
+				l.recvSeq, l.gotBase = seq, true
 			case wire.KindAck:
 				n, err := wire.ParseAck(p[1:])
 				if err != nil {
@@ -477,7 +485,7 @@ func (l *link) readOne() ([]byte, uint64, error) {
 				}
 				q, err := wire.ParseStreamRequest(p[1:])
 				if err != nil {
-					return nil, 0, err
+					return nil, 0, &wire.ProtocolError{What: "stream request: " + err.Error()}
 				}
 				c := l.c
 				c.n.wg.Add(1)
@@ -488,7 +496,7 @@ func (l *link) readOne() ([]byte, uint64, error) {
 			case wire.KindStreamRefused:
 				r, err := wire.ParseStreamRefused(p[1:])
 				if err != nil {
-					return nil, 0, err
+					return nil, 0, &wire.ProtocolError{What: "stream refusal: " + err.Error()}
 				}
 				l.c.streamRefused(r)
 			case wire.KindHello:

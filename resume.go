@@ -250,6 +250,12 @@ func peerHostClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
+// peerHostFinished reports whether the peer's host closed the transport
+// with a FIN (no close frame before it), as when the peer's process ends.
+func peerHostFinished(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // errDropped ends a link whose peer stayed silent for DropTime.
 var errDropped = errors.New("nearnet: peer silent for DropTime; transport dropped")
 
