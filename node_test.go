@@ -423,6 +423,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{Config{Key: k, Security: SecurityNone}, "Config.Security"},
 		{Config{Key: k, Trust: []security.Fingerprint{{1}}}, "Config.Security"},
 		{Config{Security: SecurityPSK}, "Config.Key"},
+		{Config{Key: &security.Key{}}, "Config.Key"},
 		{Config{Key: k, TrustOnFirstUse: true}, "Config.TrustOnFirstUse"},
 		{Config{Key: k, Name: strings.Repeat("n", 64)}, "Config.Name"},
 		{Config{Key: k, ListenAddr: "nope"}, "Config.ListenAddr"},
