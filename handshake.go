@@ -276,7 +276,7 @@ func (l *link) readHello() (*wire.Hello, error) {
 			}
 			return wire.ParseHello(p[1:])
 		default:
-			return nil, &wire.HelloError{What: "first message is not binary"}
+			return nil, &wire.ProtocolError{What: "the hello came in a text frame; nearnet messages are binary (PROTOCOL.md section 5)"}
 		}
 	}
 }
@@ -323,12 +323,17 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 	if id == n.id {
 		return &wire.HelloError{What: "the peer has this node's own peer ID (connected to itself?)"}
 	}
+	if !fromClient {
+		if err := h.CheckAnswer(); err != nil {
+			return err
+		}
+	}
 	if n.cfg.Key != nil && cs != nil {
 		if err := security.VerifyProof(*n.cfg.Key, cs, fromClient, h.Proof); err != nil {
 			return err
 		}
 	}
-	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
+	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.raw.RemoteAddr(), Version: min(h.Version, wire.Version), Fingerprint: certFingerprint(cs)}
 	if l.proxied {
 		l.peer.Addr = dialedAddr(l.dialed)
 	}
@@ -343,6 +348,8 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 // closeCodeFor picks the close code that tells the peer why we refuse it.
 func closeCodeFor(err error) (int, string) {
 	switch {
+	case errors.Is(err, security.ErrNoProof):
+		return wire.CloseKeyMismatch, security.ErrNoProof.Error()
 	case errors.Is(err, ErrKeyMismatch):
 		return wire.CloseKeyMismatch, "pre-shared key mismatch: the peer proved a different key"
 	}
@@ -354,6 +361,9 @@ func closeCodeFor(err error) (int, string) {
 	}
 	if h, ok := errorsAs[*wire.HelloError](err); ok {
 		return wire.CloseBadHello, h.What
+	}
+	if p, ok := errorsAs[*wire.ProtocolError](err); ok {
+		return wire.CloseProtocolError, p.What
 	}
 	return wire.CloseProtocolError, err.Error()
 }
@@ -417,6 +427,7 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 	key, err := wire.ReadUpgradeRequest(l.br)
 	if err != nil {
 		if he, ok := errorsAs[*wire.HandshakeError](err); ok {
+			l.raw.SetWriteDeadline(time.Now().Add(time.Second)) // past the handshake timeout for a 408
 			l.nc.Write(wire.AppendErrorResponse(nil, he))
 		}
 		l.drop(nil)
@@ -438,7 +449,11 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 	}
 	h, err := l.readHello()
 	if err != nil {
-		if _, ok := errorsAs[*wire.HelloError](err); ok {
+		if isTimeout(err) {
+			err = &wire.HelloError{What: "no hello within the handshake timeout"}
+		}
+		_, bad := errorsAs[*wire.HelloError](err)
+		if _, proto := errorsAs[*wire.ProtocolError](err); bad || proto {
 			return refuse("hello", err)
 		}
 		l.drop(nil)
