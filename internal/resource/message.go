@@ -49,6 +49,20 @@ type (
 	}
 )
 
+// MarshalJSON writes an acceptance's offset even when it is 0: PROTOCOL.md
+// section 13 says an acceptance carries it, and a peer may decode it into
+// a non-optional field (Swift's Codable). A rejection carries none.
+func (m replyMsg) MarshalJSON() ([]byte, error) {
+	type plain replyMsg
+	if !m.Accept {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		plain
+		Offset int64 `json:"offset"`
+	}{plain(m), m.Offset})
+}
+
 // reply is a decoded replyMsg.
 type reply struct {
 	accept bool
