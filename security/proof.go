@@ -55,9 +55,14 @@ func Proof(key Key, cs *tls.ConnectionState, client bool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("security: exporting keying material for the pre-shared key proof: %w", err)
 	}
+	return proofFrom(key, exported), nil
+}
+
+// proofFrom is the proof for the exporter's output.
+func proofFrom(key Key, exported []byte) []byte {
 	mac := hmac.New(sha256.New, key[:])
 	mac.Write(exported)
-	return mac.Sum(nil), nil
+	return mac.Sum(nil)
 }
 
 // VerifyProof checks the peer's proof, made as [Proof] describes; client is

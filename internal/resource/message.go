@@ -58,9 +58,10 @@ func (m replyMsg) MarshalJSON() ([]byte, error) {
 		return json.Marshal(plain(m))
 	}
 	return json.Marshal(struct {
-		plain
-		Offset int64 `json:"offset"`
-	}{plain(m), m.Offset})
+		Accept bool   `json:"accept"`
+		Offset int64  `json:"offset"`
+		Prefix string `json:"prefix_sha256,omitempty"`
+	}{true, m.Offset, m.Prefix})
 }
 
 // reply is a decoded replyMsg.
