@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
@@ -10,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nearnet/nearnet"
 )
 
 func TestKeygen(t *testing.T) {
@@ -517,4 +521,53 @@ func TestTransports(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEchoStreamsAndBinary: listen --echo sends a stream's bytes back on it
+// and closes its write side at the end (half-close), reports the stream,
+// and prints a message that is not UTF-8 with its exact bytes in base64.
+func TestEchoStreamsAndBinary(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	l := listen(t, svc, "echo", "--insecure", "--echo", "--port", "0")
+	node, err := nearnet.NewNode(&nearnet.Config{Security: nearnet.SecurityNone, Hidden: true, Name: "lib"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := node.Connect(ctx, l.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenStream(ctx, "tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("stream bytes "), 10000)
+	go func() {
+		s.Write(payload)
+		s.CloseWrite()
+	}()
+	got, err := io.ReadAll(s)
+	s.Close()
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("echoed stream: %d bytes, %v; want the %d sent, then EOF", len(got), err, len(payload))
+	}
+	ev := l.stdout.waitEvent(t, "the stream event", isEvent("stream"))
+	if ev["stream"] != "tar" || ev["bytes"] != float64(len(payload)) || ev["name"] != "lib" {
+		t.Errorf("stream event %v; want stream tar, %d bytes, from lib", ev, len(payload))
+	}
+	bin := []byte{0xff, 0x00, 'h', 'i', 0xc3}
+	if err := c.SendMessage(ctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	msg := l.stdout.waitEvent(t, "the binary message", func(e map[string]any) bool {
+		return e["event"] == "message" && e["base64"] != nil
+	})
+	if msg["base64"] != base64.StdEncoding.EncodeToString(bin) {
+		t.Errorf("message %v; want base64 %s", msg, base64.StdEncoding.EncodeToString(bin))
+	}
+	c.Close()
 }

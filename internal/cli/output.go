@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,8 +41,11 @@ import (
 //	viable        name, peer (traffic gets through again)
 //	reconnected   name, peer, addr (the session resumed on a new transport
 //	              connection, to or from addr; nothing was lost or repeated)
-//	message       name, peer, text
-//	datagram      name, peer, text (a best-effort datagram received)
+//	message       name, peer, text, [base64] (the message exactly, when it
+//	              is not valid UTF-8 and text had to replace bytes)
+//	datagram      name, peer, text, [base64] (a best-effort datagram received)
+//	stream        name, peer, stream, bytes, [reason] (listen: a stream the
+//	              peer opened ended; stream is its name, bytes what it carried)
 //	rejected      reason, [addr, stage] (an incoming peer refused in its
 //	              handshake), [target] (a peer this node dialed)
 //	error         reason (the demo: a step failed)
@@ -283,11 +287,19 @@ type messageEvent struct {
 	Name string `json:"name"`
 	Peer string `json:"peer"`
 	Text string `json:"text"` // invalid UTF-8 is replaced by U+FFFD
+
+	// Base64 holds the message exactly (standard alphabet, padded) when
+	// it is not valid UTF-8, so that binary payloads survive the JSON.
+	Base64 string `json:"base64,omitempty"`
 }
 
 func newMessage(c *nearnet.Conn, m []byte) *messageEvent {
 	p := c.Peer()
-	return &messageEvent{head: head{Event: "message"}, Name: p.Name, Peer: p.ID.String(), Text: string(m)}
+	e := &messageEvent{head: head{Event: "message"}, Name: p.Name, Peer: p.ID.String(), Text: string(m)}
+	if !utf8.Valid(m) {
+		e.Base64 = base64.StdEncoding.EncodeToString(m)
+	}
+	return e
 }
 
 // newDatagram is the event for a datagram c received: a message event in
@@ -303,6 +315,33 @@ func (e *messageEvent) text() string {
 		return fmt.Sprintf("<%s> (datagram) %s", clean(e.Name), clean(e.Text))
 	}
 	return fmt.Sprintf("<%s> %s", clean(e.Name), clean(e.Text))
+}
+
+// streamEvent reports a stream the peer opened, once it ended.
+type streamEvent struct {
+	head
+	Name   string `json:"name"`
+	Peer   string `json:"peer"`
+	Stream string `json:"stream"`           // the stream's name
+	Bytes  int64  `json:"bytes"`            // what the peer sent on it
+	Reason string `json:"reason,omitempty"` // why it ended early
+}
+
+func newStreamEvent(c *nearnet.Conn, stream string, n int64, err error) *streamEvent {
+	p := c.Peer()
+	e := &streamEvent{head: head{Event: "stream"}, Name: p.Name, Peer: p.ID.String(), Stream: stream, Bytes: n}
+	if err != nil {
+		e.Reason = errText(err)
+	}
+	return e
+}
+
+func (e *streamEvent) text() string {
+	s := fmt.Sprintf("<%s> stream %q: %d bytes", clean(e.Name), clean(e.Stream), e.Bytes)
+	if e.Reason != "" {
+		s += " (" + clean(e.Reason) + ")"
+	}
+	return s
 }
 
 type rejectedEvent struct {
