@@ -1,0 +1,55 @@
+package nearnet
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
+)
+
+// TestHandshakeTimeoutIsAnswered: a dialer that stalls is told why before
+// the listener drops it (PROTOCOL.md section 4): 408 while the upgrade
+// request is incomplete, a close frame 4005 after the 101.
+func TestHandshakeTimeoutIsAnswered(t *testing.T) {
+	n := newNodeOn(t, TransportTCP, Config{Security: SecurityNone, HandshakeTimeout: 100 * time.Millisecond})
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", n.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang, not a measurement
+		return c, bufio.NewReader(c)
+	}
+
+	c, br := dial()
+	io.WriteString(c, "GET "+wire.Path+" HTTP/1.1\r\n") // and no more
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("stalled upgrade request: %v %v; want 408", resp, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "handshake timeout") {
+		t.Errorf("408 body %q; want it to name the handshake timeout", body)
+	}
+
+	c, br = dial()
+	key := wire.NewKey([16]byte{1})
+	c.Write(wire.AppendUpgradeRequest(nil, "x", key)) // and no hello
+	if err := wire.ReadUpgradeResponse(br, key); err != nil {
+		t.Fatal(err)
+	}
+	op, p, err := wire.NewReader(br, false, 1<<20).Next()
+	if err != nil || op != wire.OpClose {
+		t.Fatalf("stalled hello: opcode %v, %v; want a close frame", op, err)
+	}
+	code, reason, _ := wire.ParseClose(p)
+	if code != wire.CloseBadHello || !strings.Contains(reason, "no hello within the handshake timeout") {
+		t.Errorf("close %d %q; want 4005 naming the handshake timeout", code, reason)
+	}
+}
