@@ -48,7 +48,8 @@ func init() {
 			"send files and directories to a peer, with progress; exit 0 once the receiver verified all"},
 		"receive": {runReceive, "[--dir DIR] [--yes] [--count N]",
 			"advertise, accept peers and save the files they send, with progress"},
-		"bench": {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
+		"bench":   {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
+		"version": {runVersion, "", "print this build's version and the protocol version it speaks"},
 	}
 }
 
@@ -67,6 +68,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "-version", "--version", "-v":
+		return Run(ctx, append([]string{"version"}, rest...), stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			if _, ok := commands[rest[0]]; ok {

@@ -571,3 +571,34 @@ func TestEchoStreamsAndBinary(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestVersion: nearnet version (and --version, which once suggested
+// "nearnet browse --version") prints the version and protocol.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, err := run(t, nil, args...)
+		if err != nil || !regexp.MustCompile(`^nearnet \S+.*, protocol nearnet\.v1, go`).MatchString(out.String()) {
+			t.Errorf("nearnet %s = %q, %v; want the version line", strings.Join(args, " "), out, err)
+		}
+	}
+	out, _, err := run(t, nil, "version", "--json")
+	if ev := out.waitEvent(t, "the version event", isEvent("version")); err != nil || ev["protocol"] != float64(1) || ev["version"] == "" {
+		t.Errorf("version --json = %v, %v", ev, err)
+	}
+}
+
+// TestHelpListsOnlyUsedFlags: keygen -h and demo -h list the flags they
+// read, not the thirty network and security flags they ignore.
+func TestHelpListsOnlyUsedFlags(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"keygen", "demo", "version"} {
+		out, _, err := run(t, nil, cmd, "-h")
+		if err != nil || !strings.Contains(out.String(), "\n  --json") || strings.Contains(out.String(), "\n  --key-file") || strings.Contains(out.String(), "\n  --proxy") {
+			t.Errorf("%s -h = %v:\n%s\nwant --json listed and no --key-file or --proxy", cmd, err, out)
+		}
+	}
+	if out, _, _ := run(t, nil, "listen", "-h"); !strings.Contains(out.String(), "\n  --key-file") {
+		t.Errorf("listen -h lacks the global flags:\n%s", out)
+	}
+}
