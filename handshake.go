@@ -241,9 +241,14 @@ type dialedAddr string
 func (a dialedAddr) Network() string { return "tcp" }
 func (a dialedAddr) String() string  { return string(a) }
 
+// isRejection reports a permanent failure, which trying again (another
+// address, the other transport, a retry) would only repeat: the peer
+// refused us, we refuse its identity, or the proxy refused our credentials.
 func isRejection(err error) bool {
 	_, ok := errorsAs[*RejectedError](err)
-	return ok || errors.Is(err, ErrKeyMismatch)
+	_, untrusted := errorsAs[*security.UntrustedPeerError](err)
+	pe, viaProxy := errorsAs[*proxy.Error](err)
+	return ok || untrusted || errors.Is(err, ErrKeyMismatch) || viaProxy && (pe.Kind == proxy.AuthRequired || pe.Kind == proxy.AuthFailed)
 }
 
 // explainTLSAlert turns the terse "remote error: tls: bad certificate" a
