@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,6 +94,10 @@ type readyEvent struct {
 	Port        int    `json:"port"`
 	Addr        string `json:"addr"`
 	Fingerprint string `json:"fingerprint"` // "" with --insecure
+
+	// Reach lists host:port forms a peer can dial (chat --to), when Addr
+	// is a wildcard address that no peer can.
+	Reach []string `json:"reach,omitempty"`
 }
 
 func newReady(n *nearnet.Node, insecure bool) *readyEvent {
@@ -103,6 +108,9 @@ func newReady(n *nearnet.Node, insecure bool) *readyEvent {
 	case *net.UDPAddr: // --transport quic
 		e.Port, e.Addr = a.Port, a.String()
 	}
+	if ap, err := netip.ParseAddrPort(e.Addr); err == nil && ap.Addr().IsUnspecified() {
+		e.Reach = reachable(ap.Addr().Is4(), e.Port)
+	}
 	if !insecure {
 		e.Fingerprint = n.Fingerprint().String()
 	}
@@ -110,7 +118,51 @@ func newReady(n *nearnet.Node, insecure bool) *readyEvent {
 }
 
 func (e *readyEvent) text() string {
-	return fmt.Sprintf("listening on %s as %s, peer %s", e.Addr, clean(e.Name), e.Peer)
+	s := fmt.Sprintf("listening on %s as %s, peer %s", e.Addr, clean(e.Name), e.Peer)
+	if len(e.Reach) > 0 {
+		s += "; reach it as " + strings.Join(e.Reach, ", ")
+	}
+	return s
+}
+
+// reachable lists the addresses of this host's interfaces that are up, as
+// host:port for port: IPv4 first, then IPv6, then IPv6 link-local (with
+// its zone), loopback last; at most eight. only4 keeps IPv4 ones (a
+// listener on 0.0.0.0).
+func reachable(only4 bool, port int) []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var by [4][]string // the order above
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			pfx, err := netip.ParsePrefix(a.String())
+			if err != nil || only4 && !pfx.Addr().Is4() {
+				continue
+			}
+			ip := pfx.Addr()
+			if ip.Is6() && ip.IsLinkLocalUnicast() {
+				ip = ip.WithZone(ifi.Name)
+			}
+			rank := 0
+			switch {
+			case ip.IsLoopback():
+				rank = 3
+			case ip.IsLinkLocalUnicast():
+				rank = 2
+			case ip.Is6():
+				rank = 1
+			}
+			by[rank] = append(by[rank], netip.AddrPortFrom(ip, uint16(port)).String())
+		}
+	}
+	out := slices.Concat(by[:]...)
+	return out[:min(len(out), 8)]
 }
 
 type browseEvent struct {

@@ -66,6 +66,10 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A target not listening yet is waited for, within --wait, as chat
+	// --to does; a refusal (key, trust, admission, proxy credentials)
+	// ends the wait at once.
+	cfg.RetryConnect = true
 	to2 := newTransferOut(e.stdout, fs.g.json)
 	node, err := fs.newNode(cfg)
 	if err != nil {
@@ -81,7 +85,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	c, err := node.Connect(cctx, to)
 	if err != nil {
-		if isRejection(err) {
+		if isRejection(err) && to2.out.json {
+			// Readable output has it once, in the error below.
 			to2.out.print("", newRejectedOutgoing(to, err))
 		}
 		switch {
