@@ -51,7 +51,9 @@ func init() {
 			"send files and directories to a peer, with progress; exit 0 once the receiver verified all"},
 		"receive": {runReceive, "[--dir DIR] [--yes] [--count N]",
 			"advertise, accept peers and save the files they send, with progress"},
-		"bench":   {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
+		"bench": {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
+		"pipe": {runPipe, "(--to TARGET [--wait D] | --listen)",
+			"copy stdin to a stream to a peer and the stream to stdout, with half-close"},
 		"version": {runVersion, "", "print this build's version and the protocol version it speaks"},
 	}
 }
