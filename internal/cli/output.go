@@ -57,6 +57,8 @@ import (
 // name (the file's '/'-separated name), bytes (its size) and peer, plus
 // from (receive: the sender's instance name) or to (send: the receiver's):
 //
+//	waiting       (send: the offer is out; the receiver has not answered yet,
+//	              it may be asking its user)
 //	offer         [exists] (receive: an offer arrived; true if the name is taken)
 //	progress      total, resumed; bytes is the bytes done (at most every
 //	              250 ms per file, and the final one)

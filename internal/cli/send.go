@@ -175,6 +175,8 @@ func (s *sender) send(ctx context.Context, f sendFile) (size int64, outcome stri
 	}
 	size = fi.Size()
 	tmpl := newFileEvent("", s.c, true, f.name, size)
+	// The receiver may ask someone first: say what send waits for.
+	s.to.out.print("", tmpl.with("waiting"))
 	pv := s.to.progress(tmpl)
 	start := time.Now()
 	sent, err := s.c.SendResource(ctx, f.name, file, size, func(done, total int64) {

@@ -263,3 +263,20 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSendSaysWhatItWaitsFor: while the receiver has not answered, send
+// says whose answer it waits for, and for which file.
+func TestSendSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	key, svc := keyFile(t), service(t)
+	path := filepath.Join(t.TempDir(), "big.bin")
+	filetest.WriteRandom(t, path, 1000)
+	r := startReceive(t, nil, svc, "kitchen", t.TempDir(), "--key-file", key, "--yes", "--count", "1")
+	out, _, err := run(t, nil, "send", "--key-file", key, "--to", r.addr(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `waiting for kitchen (peer `) || !strings.Contains(out.String(), `to accept "big.bin" (1000 B)`) {
+		t.Errorf("send's output does not say what it waits for:\n%s", out)
+	}
+}

@@ -90,6 +90,8 @@ func (e *fileEvent) text() string {
 		if e.Exists {
 			b.WriteString(" (the name exists here)")
 		}
+	case "waiting":
+		fmt.Fprintf(&b, "waiting for %s to accept %s (%s)", peerLabel(e.To, e.Peer), q, humanBytes(e.Bytes))
 	case "progress":
 		fmt.Fprintf(&b, "%s: %s of %s", q, humanBytes(e.Bytes), humanBytes(*e.Total))
 		if *e.Total > 0 {
@@ -285,7 +287,7 @@ func (v *progressView) updateBar(done, total int64) {
 		}
 		desc := `"` + clean(v.tmpl.Name) + `"`
 		if v.resumed > 0 {
-			desc += " (resumed from " + humanBytes(v.resumed) + ")"
+			desc += fmt.Sprintf(" (resumed from %s, %d%% of %s; the bar counts the rest)", humanBytes(v.resumed), v.resumed*100/total, humanBytes(total))
 		}
 		// The bar counts the bytes of this attempt, so that its speed
 		// and ETA are right after a resume.
