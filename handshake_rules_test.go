@@ -2,6 +2,7 @@ package nearnet
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -51,5 +52,50 @@ func TestHandshakeTimeoutIsAnswered(t *testing.T) {
 	code, reason, _ := wire.ParseClose(p)
 	if code != wire.CloseBadHello || !strings.Contains(reason, "no hello within the handshake timeout") {
 		t.Errorf("close %d %q; want 4005 naming the handshake timeout", code, reason)
+	}
+}
+
+// TestDialerChecksAnsweredVersion: a listener that answers with a version
+// the dialer did not offer is refused with 4005 (PROTOCOL.md section 6).
+func TestDialerChecksAnsweredVersion(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	closed := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang, not a measurement
+		br := bufio.NewReader(c)
+		key, err := wire.ReadUpgradeRequest(br)
+		if err != nil {
+			return
+		}
+		c.Write(wire.AppendUpgradeResponse(nil, key))
+		rd := wire.NewReader(br, true, 1<<20)
+		if _, _, err := rd.Next(); err != nil { // the dialer's hello
+			return
+		}
+		h, _ := wire.AppendHello(nil, &wire.Hello{Version: 2, Peer: strings.Repeat("ab", 16)})
+		c.Write(append(wire.AppendHeader(nil, true, wire.OpBinary, len(h), nil), h...))
+		op, p, err := rd.Next()
+		if err == nil && op == wire.OpClose {
+			code, reason, _ := wire.ParseClose(p)
+			closed <- fmt.Sprint(code, " ", reason)
+		}
+		close(closed)
+	}()
+	a := newNodeOn(t, TransportTCP, Config{Security: SecurityNone})
+	_, err = a.Connect(ctxT(t), ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "answered version 2") {
+		t.Fatalf("Connect to a listener answering version 2: %v; want a bad hello naming the version", err)
+	}
+	if got := <-closed; !strings.HasPrefix(got, "4005 ") {
+		t.Errorf("the dialer closed with %q; want 4005", got)
 	}
 }
