@@ -24,7 +24,7 @@ type Peer struct {
 	Meta        map[string]string
 	Fingerprint security.Fingerprint // zero with SecurityNone
 	Addr        net.Addr             // remote address of the connection
-	Version     int                  // protocol version from the hello
+	Version     int                  // protocol version in use: the lower of the peer's hello and this node's
 }
 
 // HandshakeError reports a failed connection attempt before the peer was
