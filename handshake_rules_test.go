@@ -2,6 +2,7 @@ package nearnet
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/security"
 )
 
 // TestHandshakeTimeoutIsAnswered: a dialer that stalls is told why before
@@ -97,5 +99,49 @@ func TestDialerChecksAnsweredVersion(t *testing.T) {
 	}
 	if got := <-closed; !strings.HasPrefix(got, "4005 ") {
 		t.Errorf("the dialer closed with %q; want 4005", got)
+	}
+}
+
+// TestRefusalsNameTheFault: a hello in a text frame is a protocol error
+// (1002, PROTOCOL.md section 5), and a psk listener refuses a hello with
+// no proof saying that none was sent, not that it proved another key.
+func TestRefusalsNameTheFault(t *testing.T) {
+	n := newNodeOn(t, TransportTCP, Config{Security: SecurityNone})
+	c, err := net.Dial("tcp", n.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang, not a measurement
+	br := bufio.NewReader(c)
+	key := wire.NewKey([16]byte{2})
+	hello, _ := wire.AppendHello(nil, &wire.Hello{Version: 1, Peer: strings.Repeat("cd", 16)})
+	mask := [4]byte{1, 2, 3, 4}
+	frame := wire.AppendHeader(nil, true, wire.OpText, len(hello), &mask)
+	start := len(frame)
+	frame = append(frame, hello...)
+	wire.Mask(mask, 0, frame[start:])
+	c.Write(append(wire.AppendUpgradeRequest(nil, "x", key), frame...))
+	if err := wire.ReadUpgradeResponse(br, key); err != nil {
+		t.Fatal(err)
+	}
+	op, p, err := wire.NewReader(br, false, 1<<20).Next()
+	if code, reason, _ := wire.ParseClose(p); err != nil || op != wire.OpClose || code != wire.CloseProtocolError || !strings.Contains(reason, "text frame") {
+		t.Errorf("hello in a text frame: %v %d %q %v; want close 1002 naming the text frame", op, code, reason, err)
+	}
+
+	rejected := make(chan error, 1)
+	b := newNodeOn(t, TransportTCP, Config{OnReject: func(_ net.Addr, err error) {
+		select {
+		case rejected <- err:
+		default:
+		}
+	}})
+	a := newNodeOn(t, TransportTCP, Config{Trust: []security.Fingerprint{b.Fingerprint()}}) // pinned: sends no proof
+	if _, err := a.Connect(ctxT(t), b.Addr().String()); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("a dialer without a key to a psk listener: %v; want a key mismatch", err)
+	}
+	if err := <-rejected; !errors.Is(err, security.ErrNoProof) {
+		t.Errorf("the listener refused with %v; want ErrNoProof", err)
 	}
 }
