@@ -214,16 +214,18 @@ func (n *Node) preferAdvert(a, old Advert) bool {
 }
 
 // Resolve finds the advertisement of a nearnet peer by PeerID (text form)
-// or instance name, from what a running Browse has seen or by browsing
-// until it appears or ctx is done.
+// or instance name (ignoring case, as DNS does), from what a running Browse
+// has seen or by browsing until it appears or ctx is done. Not finding it,
+// the error lists the nearnet peers browsing saw.
 func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 	id, idErr := ParsePeerID(target)
 	match := func(a Advert) bool {
 		if idErr == nil {
 			return a.ID == id
 		}
-		return a.Name == target && !a.ID.IsZero()
+		return strings.EqualFold(a.Name, target) && !a.ID.IsZero() // DNS-SD names ignore ASCII case
 	}
+	var seen []string // the names browsing met, for the error
 	n.mu.Lock()
 	for _, a := range n.adverts {
 		if match(a) {
@@ -240,6 +242,9 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 			found = e.Advert
 			cancel()
 		}
+		if e.Kind == Found && !e.ID.IsZero() && !slices.Contains(seen, e.Name) {
+			seen = append(seen, e.Name)
+		}
 	})
 	if !found.ID.IsZero() {
 		return found, nil
@@ -250,7 +255,11 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 	if berr == nil { // Browse ended without an error or a cancel: not expected, but say so
 		berr = errors.New("browsing ended")
 	}
-	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network: %w", target, berr)
+	if len(seen) > 0 {
+		slices.Sort(seen)
+		return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network (peers seen: %s): %w", target, strings.Join(seen, ", "), berr)
+	}
+	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network (no nearnet peer seen): %w", target, berr)
 }
 
 // browseMerger turns the sightings of nearnet peers under both service

@@ -168,7 +168,7 @@ type Config struct {
 	// Security selects the security mode; see SecurityAuto.
 	Security SecurityMode
 
-	// Key is the pre-shared key for SecurityPSK.
+	// Key is the pre-shared key for SecurityPSK. An all-zero key is refused.
 	Key *security.Key
 
 	// Trust lists peer identity fingerprints trusted in SecurityPinned.
@@ -485,6 +485,9 @@ func validateSecurity(c *Config, bad func(string, any, string) error) error {
 	hasKey := c.Key != nil
 	hasPins := len(c.Trust) > 0 || c.KnownPeersFile != ""
 	hasRoots := c.Roots != nil
+	if hasKey && *c.Key == (security.Key{}) {
+		return bad("Key", "all zero", "an all-zero key is no secret (did loading the key file fail?); make one with nearnet keygen")
+	}
 	if c.TrustOnFirstUse && c.KnownPeersFile == "" {
 		return bad("TrustOnFirstUse", true, "needs KnownPeersFile to record what it trusts")
 	}

@@ -603,7 +603,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 	}
 	dup := peerClosed && code == wire.CloseDuplicate
 	if len(c.links) > 0 {
-		if !peerClosed || !(dup || code == wire.CloseNormal) {
+		if !peerClosed || !(dup || code == wire.CloseNormal || code == wire.CloseGoingAway) {
 			// A link died while a duplicate was being swapped: messages
 			// in flight on it are lost, so the Conn cannot go on.
 			c.failLocked(errors.Join(errors.New("nearnet: a duplicate connection to the peer failed during the swap"), err))
@@ -698,7 +698,11 @@ func (c *Conn) Close() error {
 
 // Shutdown is Close with a caller's deadline: when ctx ends first, the
 // connection is aborted and ctx's error returned.
-func (c *Conn) Shutdown(ctx context.Context) error {
+func (c *Conn) Shutdown(ctx context.Context) error { return c.shutdown(ctx, wire.CloseNormal, "") }
+
+// shutdown is Shutdown whose close frames carry code and reason: 1001
+// "going away" when the node closes (PROTOCOL.md section 7).
+func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 	if err := c.awaitResume(ctx); err != nil {
 		c.Abort()
 		return err
@@ -712,7 +716,7 @@ func (c *Conn) Shutdown(ctx context.Context) error {
 			c.finishLocked()
 		}
 		for _, l := range c.links {
-			l.closeWith(wire.CloseNormal, "")
+			l.closeWith(code, reason)
 		}
 	}
 	c.mu.Unlock()

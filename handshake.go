@@ -12,6 +12,7 @@ import (
 
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -23,7 +24,7 @@ type Peer struct {
 	Meta        map[string]string
 	Fingerprint security.Fingerprint // zero with SecurityNone
 	Addr        net.Addr             // remote address of the connection
-	Version     int                  // protocol version from the hello
+	Version     int                  // protocol version in use: the lower of the peer's hello and this node's
 }
 
 // HandshakeError reports a failed connection attempt before the peer was
@@ -120,9 +121,14 @@ func (l *link) drop(err error) {
 	l.t.Close()
 }
 
+// isRejection reports a permanent failure, which trying again (another
+// address, the other transport, a retry) would only repeat: the peer
+// refused us, we refuse its identity, or the proxy refused our credentials.
 func isRejection(err error) bool {
 	_, ok := errorsAs[*RejectedError](err)
-	return ok || errors.Is(err, ErrKeyMismatch)
+	_, untrusted := errorsAs[*security.UntrustedPeerError](err)
+	pe, viaProxy := errorsAs[*proxy.Error](err)
+	return ok || untrusted || errors.Is(err, ErrKeyMismatch) || viaProxy && (pe.Kind == proxy.AuthRequired || pe.Kind == proxy.AuthFailed)
 }
 
 // explainTLSAlert turns the terse "remote error: tls: bad certificate" a
@@ -155,7 +161,7 @@ func (l *link) readHello() (*wire.Hello, error) {
 			}
 			return wire.ParseHello(p[1:])
 		default:
-			return nil, &wire.HelloError{What: "first message is not binary"}
+			return nil, &wire.ProtocolError{What: "the hello came in a text frame; nearnet messages are binary (PROTOCOL.md section 5)"}
 		}
 	}
 }
@@ -199,12 +205,17 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 	if id == n.id {
 		return &wire.HelloError{What: "the peer has this node's own peer ID (connected to itself?)"}
 	}
+	if !fromClient {
+		if err := h.CheckAnswer(); err != nil {
+			return err
+		}
+	}
 	if n.cfg.Key != nil && cs != nil {
 		if err := security.VerifyProof(*n.cfg.Key, cs, fromClient, h.Proof); err != nil {
 			return err
 		}
 	}
-	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.t.RemoteAddr(), Version: h.Version, Fingerprint: certFingerprint(cs)}
+	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.t.RemoteAddr(), Version: min(h.Version, wire.Version), Fingerprint: certFingerprint(cs)}
 	l.peerBoot, l.peerResume = h.Boot, h.Resume
 	l.hello = h
 	return nil
@@ -213,6 +224,8 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 // closeCodeFor picks the close code that tells the peer why we refuse it.
 func closeCodeFor(err error) (int, string) {
 	switch {
+	case errors.Is(err, security.ErrNoProof):
+		return wire.CloseKeyMismatch, security.ErrNoProof.Error()
 	case errors.Is(err, ErrKeyMismatch):
 		return wire.CloseKeyMismatch, "pre-shared key mismatch: the peer proved a different key"
 	}
@@ -224,6 +237,9 @@ func closeCodeFor(err error) (int, string) {
 	}
 	if h, ok := errorsAs[*wire.HelloError](err); ok {
 		return wire.CloseBadHello, h.What
+	}
+	if p, ok := errorsAs[*wire.ProtocolError](err); ok {
+		return wire.CloseProtocolError, p.What
 	}
 	return wire.CloseProtocolError, err.Error()
 }
@@ -277,6 +293,7 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 	key, err := wire.ReadUpgradeRequest(l.br)
 	if err != nil {
 		if he, ok := errorsAs[*wire.HandshakeError](err); ok {
+			l.nc.SetWriteDeadline(time.Now().Add(time.Second)) // past the handshake timeout for a 408
 			l.nc.Write(wire.AppendErrorResponse(nil, he))
 		}
 		l.drop(nil)
@@ -298,7 +315,11 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 	}
 	h, err := l.readHello()
 	if err != nil {
-		if _, ok := errorsAs[*wire.HelloError](err); ok {
+		if isTimeout(err) {
+			err = &wire.HelloError{What: "no hello within the handshake timeout"}
+		}
+		_, bad := errorsAs[*wire.HelloError](err)
+		if _, proto := errorsAs[*wire.ProtocolError](err); bad || proto {
 			return refuse("hello", err)
 		}
 		l.drop(nil)

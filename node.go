@@ -740,7 +740,8 @@ func unwrapSingleRejection(err error) error {
 }
 
 // Close stops listening, withdraws the advertisement (goodbye packets),
-// closes every connection gracefully (Config.CloseTimeout at most) and
+// closes every connection gracefully with close code 1001, going away
+// (Config.CloseTimeout at most), and
 // waits for the node's goroutines to end.
 func (n *Node) Close() error {
 	n.mu.Lock()
@@ -770,7 +771,9 @@ func (n *Node) Close() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
+			defer cancel()
+			c.shutdown(ctx, wire.CloseGoingAway, "node shutting down")
 		}()
 	}
 	wg.Wait()

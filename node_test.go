@@ -425,6 +425,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{Config{Key: k, Security: SecurityNone}, "Config.Security"},
 		{Config{Key: k, Trust: []security.Fingerprint{{1}}}, "Config.Security"},
 		{Config{Security: SecurityPSK}, "Config.Key"},
+		{Config{Key: &security.Key{}}, "Config.Key"},
 		{Config{Key: k, TrustOnFirstUse: true}, "Config.TrustOnFirstUse"},
 		{Config{Key: k, Name: strings.Repeat("n", 64)}, "Config.Name"},
 		{Config{Key: k, ListenAddr: "nope"}, "Config.ListenAddr"},
@@ -652,6 +653,25 @@ func TestReceiveMessageHonoursCtx(t *testing.T) {
 		}
 		if m, err := cb.ReceiveMessage(ctxT(t)); err != nil || string(m) != "after" {
 			t.Fatalf("after the cancellations: %q %v", m, err)
+		}
+	})
+}
+
+// TestNodeCloseSaysGoingAway: a node shutting down closes its connections
+// with 1001, going away (PROTOCOL.md section 7), and the peer sees a
+// graceful end.
+func TestNodeCloseSaysGoingAway(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		_, cb := pair(t, a, b)
+		a.Close()
+		if _, err := cb.ReceiveMessage(ctxT(t)); err != io.EOF {
+			t.Fatalf("after the peer's node closed: %v, want io.EOF", err)
+		}
+		s, _ := cb.State()
+		var ce *CloseError
+		if s.Kind != StateCancelled || !errors.As(s.Err, &ce) || ce.Code != 1001 {
+			t.Fatalf("state %v (%v), want cancelled by close code 1001", s, s.Err)
 		}
 	})
 }

@@ -10,6 +10,20 @@ import (
 // with a different pre-shared key (or for a different TLS session or role).
 var ErrKeyMismatch = errors.New("pre-shared key mismatch: the peer proved a different key")
 
+// ErrNoProof is returned by [VerifyProof] when the peer sent no proof at
+// all: it runs without a pre-shared key (another security mode, or a
+// client that does not implement the proof). errors.Is(ErrNoProof,
+// ErrKeyMismatch) holds.
+var ErrNoProof error = noProofError{}
+
+type noProofError struct{}
+
+func (noProofError) Error() string {
+	return "pre-shared key mismatch: no proof was sent (does the peer run with a pre-shared key?)"
+}
+
+func (noProofError) Is(target error) bool { return target == ErrKeyMismatch }
+
 // ParseError reports text that is not a valid fingerprint, pre-shared key,
 // known-peers entry or identity file.
 type ParseError struct {

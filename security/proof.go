@@ -55,16 +55,25 @@ func Proof(key Key, cs *tls.ConnectionState, client bool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("security: exporting keying material for the pre-shared key proof: %w", err)
 	}
+	return proofFrom(key, exported), nil
+}
+
+// proofFrom is the proof for the exporter's output.
+func proofFrom(key Key, exported []byte) []byte {
 	mac := hmac.New(sha256.New, key[:])
 	mac.Write(exported)
-	return mac.Sum(nil), nil
+	return mac.Sum(nil)
 }
 
 // VerifyProof checks the peer's proof, made as [Proof] describes; client is
 // the peer's role. It returns [ErrKeyMismatch] if the proof was made with
 // another key, for another connection, or for the other role, and another
-// error only if cs cannot carry a proof. The comparison takes constant time.
+// error only if cs cannot carry a proof; [ErrNoProof] if proof is empty.
+// The comparison takes constant time.
 func VerifyProof(key Key, cs *tls.ConnectionState, client bool, proof []byte) error {
+	if len(proof) == 0 {
+		return ErrNoProof
+	}
 	want, err := Proof(key, cs, client)
 	if err != nil {
 		return err

@@ -49,10 +49,18 @@ type Options struct {
 	Transport nearnet.Transport
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
+
+	// tiny runs every measurement with a handful of samples: the package's
+	// tests prove that the harness works, and leave the figures to
+	// nearnet bench.
+	tiny bool
 }
 
 func (o Options) scale(full, quick int) int {
-	if o.Quick {
+	switch {
+	case o.tiny:
+		return min(quick, max(quick/1000, 10))
+	case o.Quick:
 		return quick
 	}
 	return full

@@ -15,6 +15,7 @@ import (
 // README.md).
 func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("bench")
+	fs.uses("json", "transport")
 	fs.summary = "Runs in one process on loopback (discovery on the loopback interface only).\n" +
 		"Each figure comes with the same figure for raw TLS 1.3 over TCP (for datagrams,\n" +
 		"raw UDP), measured in the same run; with --transport quic, nearnet runs over QUIC\n" +

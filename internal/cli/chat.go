@@ -172,7 +172,8 @@ func (ch *chat) connectTarget(ctx context.Context, target string) error {
 	}
 	c, err := ch.node.Connect(cctx, target)
 	if err != nil {
-		if isRejection(err) {
+		if isRejection(err) && ch.out.json {
+			// Readable output has it once, in the error below.
 			ch.out.print("", newRejectedOutgoing(target, err))
 		}
 		if cctx.Err() != nil && ctx.Err() == nil {

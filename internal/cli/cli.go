@@ -13,6 +13,9 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"syscall"
+
+	"github.com/nearnet/nearnet/discovery"
 )
 
 // env is what a subcommand gets from Run: the standard streams.
@@ -49,6 +52,9 @@ func init() {
 		"receive": {runReceive, "[--dir DIR] [--yes] [--count N]",
 			"advertise, accept peers and save the files they send, with progress"},
 		"bench": {runBench, "[--quick]", "measure nearnet against raw TLS 1.3 and raw UDP over loopback, with ratios"},
+		"pipe": {runPipe, "(--to TARGET [--wait D] | --listen)",
+			"copy stdin to a stream to a peer and the stream to stdout, with half-close"},
+		"version": {runVersion, "", "print this build's version and the protocol version it speaks"},
 	}
 }
 
@@ -67,6 +73,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "-version", "--version", "-v":
+		return Run(ctx, append([]string{"version"}, rest...), stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			if _, ok := commands[rest[0]]; ok {
@@ -133,9 +141,19 @@ func ExitCode(err error) int {
 }
 
 // PrintError writes err to w as "nearnet: <error>". Library errors already
-// start with "nearnet: "; the prefix is not repeated.
+// start with "nearnet: "; the prefix is not repeated. Where the error has
+// a usual remedy, it follows in the same line.
 func PrintError(w io.Writer, err error) {
-	fmt.Fprintf(w, "nearnet: %s\n", strings.TrimPrefix(err.Error(), "nearnet: "))
+	msg := strings.TrimPrefix(err.Error(), "nearnet: ")
+	msg = strings.ReplaceAll(msg, "quict: ", "") // an internal package's name means nothing to a user
+	switch {
+	case errors.Is(err, discovery.ErrNoInterfaces):
+		msg = "no usable interface to discover peers on: none is up with the MULTICAST flag and an IPv4 address; " +
+			"name one with --interface IF (--interface lo to stay on this host)"
+	case errors.Is(err, syscall.EADDRINUSE):
+		msg += " (another program, or another nearnet, has that port: choose another --port, or leave --port out for any free one)"
+	}
+	fmt.Fprintf(w, "nearnet: %s\n", msg)
 }
 
 // errHelp is returned by parseFlags after printing usage for -h; the

@@ -2,14 +2,23 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/discovery"
 )
 
 func TestKeygen(t *testing.T) {
@@ -516,5 +525,178 @@ func TestTransports(t *testing.T) {
 				t.Errorf("listener: rejected %v; want the key mismatch", rej)
 			}
 		})
+	}
+}
+
+// TestEchoStreamsAndBinary: listen --echo sends a stream's bytes back on it
+// and closes its write side at the end (half-close), reports the stream,
+// and prints a message that is not UTF-8 with its exact bytes in base64.
+func TestEchoStreamsAndBinary(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	l := listen(t, svc, "echo", "--insecure", "--echo", "--port", "0")
+	node, err := nearnet.NewNode(&nearnet.Config{Security: nearnet.SecurityNone, Hidden: true, Name: "lib"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := node.Connect(ctx, l.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenStream(ctx, "tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("stream bytes "), 10000)
+	go func() {
+		s.Write(payload)
+		s.CloseWrite()
+	}()
+	got, err := io.ReadAll(s)
+	s.Close()
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("echoed stream: %d bytes, %v; want the %d sent, then EOF", len(got), err, len(payload))
+	}
+	ev := l.stdout.waitEvent(t, "the stream event", isEvent("stream"))
+	if ev["stream"] != "tar" || ev["bytes"] != float64(len(payload)) || ev["name"] != "lib" {
+		t.Errorf("stream event %v; want stream tar, %d bytes, from lib", ev, len(payload))
+	}
+	bin := []byte{0xff, 0x00, 'h', 'i', 0xc3}
+	if err := c.SendMessage(ctx, bin); err != nil {
+		t.Fatal(err)
+	}
+	msg := l.stdout.waitEvent(t, "the binary message", func(e map[string]any) bool {
+		return e["event"] == "message" && e["base64"] != nil
+	})
+	if msg["base64"] != base64.StdEncoding.EncodeToString(bin) {
+		t.Errorf("message %v; want base64 %s", msg, base64.StdEncoding.EncodeToString(bin))
+	}
+	c.Close()
+}
+
+// TestVersion: nearnet version (and --version, which once suggested
+// "nearnet browse --version") prints the version and protocol.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, err := run(t, nil, args...)
+		if err != nil || !regexp.MustCompile(`^nearnet \S+.*, protocol nearnet\.v1, go`).MatchString(out.String()) {
+			t.Errorf("nearnet %s = %q, %v; want the version line", strings.Join(args, " "), out, err)
+		}
+	}
+	out, _, err := run(t, nil, "version", "--json")
+	if ev := out.waitEvent(t, "the version event", isEvent("version")); err != nil || ev["protocol"] != float64(1) || ev["version"] == "" {
+		t.Errorf("version --json = %v, %v", ev, err)
+	}
+}
+
+// TestHelpListsOnlyUsedFlags: keygen -h and demo -h list the flags they
+// read, not the thirty network and security flags they ignore.
+func TestHelpListsOnlyUsedFlags(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"keygen", "demo", "version"} {
+		out, _, err := run(t, nil, cmd, "-h")
+		if err != nil || !strings.Contains(out.String(), "\n  --json") || strings.Contains(out.String(), "\n  --key-file") || strings.Contains(out.String(), "\n  --proxy") {
+			t.Errorf("%s -h = %v:\n%s\nwant --json listed and no --key-file or --proxy", cmd, err, out)
+		}
+	}
+	if out, _, _ := run(t, nil, "listen", "-h"); !strings.Contains(out.String(), "\n  --key-file") {
+		t.Errorf("listen -h lacks the global flags:\n%s", out)
+	}
+}
+
+// TestChatToName: --to matches instance names ignoring case, and a name
+// not found is reported with the names that were seen.
+func TestChatToName(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	l := listen(t, svc, "Kitchen", "--insecure")
+	_, stderr, err := run(t, strings.NewReader("hi\n"), "chat", "--insecure", "--interface", "lo", "--service", svc, "--to", "kitchen")
+	if err != nil {
+		t.Fatalf("chat --to kitchen (advertised as Kitchen): %v\n%s", err, stderr)
+	}
+	l.stdout.waitEvent(t, "the message", func(e map[string]any) bool { return e["event"] == "message" && e["text"] == "hi" })
+	_, _, err = run(t, strings.NewReader("hi\n"), "chat", "--insecure", "--interface", "lo", "--service", svc, "--to", "pantry", "--wait", "2s")
+	if err == nil || !strings.Contains(err.Error(), `no peer "pantry"`) || !strings.Contains(err.Error(), "peers seen: Kitchen") {
+		t.Errorf("chat --to pantry: %v; want it not found, with the peers seen (Kitchen)", err)
+	}
+}
+
+// TestPermanentFailuresEndTheWait: an identity chat does not trust, or a
+// wrong key, ends chat --to and send --to at once with that cause, however
+// long --wait is; a port where nothing listens is retried until --wait.
+func TestPermanentFailuresEndTheWait(t *testing.T) {
+	t.Parallel()
+	svc := service(t)
+	key := keyFile(t)
+	l := listen(t, svc, "pinned", "--key-file", key)
+	stranger := "sha256:" + strings.Repeat("ab", 32)
+	file := filepath.Join(t.TempDir(), "f.txt")
+	os.WriteFile(file, []byte("x"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"chat", "--trust", stranger, "--to", l.addr()}, "not in the trusted set"},
+		{[]string{"chat", "--key-file", keyFile(t), "--to", l.addr()}, "key mismatch"},
+		{[]string{"send", file, "--trust", stranger, "--to", l.addr()}, "not in the trusted set"},
+		{[]string{"send", file, "--key-file", keyFile(t), "--to", l.addr()}, "key mismatch"},
+	} {
+		// A --wait far beyond the test's own deadline: only failing at once passes.
+		out, _, err := run(t, strings.NewReader("x\n"), append(tc.args, "--wait", "1h")...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "gave up") {
+			t.Errorf("%s: %v; want the failure (%s) at once", strings.Join(tc.args[:2], " "), err, tc.want)
+		}
+		if strings.Contains(out.String(), tc.want) {
+			t.Errorf("%s: stdout %q repeats the error", strings.Join(tc.args[:2], " "), out)
+		}
+	}
+	_, _, err := run(t, nil, "send", file, "--insecure", "--to", "127.0.0.1:1", "--wait", "1s")
+	if err == nil || !strings.Contains(err.Error(), "gave up after --wait 1s") {
+		t.Errorf("send to a closed port: %v; want it retried until --wait", err)
+	}
+}
+
+// TestErrorHints: errors with a usual remedy say it; an internal package's
+// name does not reach the user.
+func TestErrorHints(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("nearnet: advertise: %w", discovery.ErrNoInterfaces), "--interface lo"},
+		{fmt.Errorf("nearnet: listen: quict: %w", &net.OpError{Op: "listen", Net: "udp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}), "choose another --port"},
+	} {
+		var b bytes.Buffer
+		PrintError(&b, tc.err)
+		if !strings.Contains(b.String(), tc.want) || strings.Contains(b.String(), "quict") {
+			t.Errorf("PrintError(%v) = %q; want %q and no quict", tc.err, b.String(), tc.want)
+		}
+	}
+	// The busy port, for real.
+	svc := service(t)
+	l := listen(t, svc, "first", "--insecure", "--port", "0")
+	_, _, err := run(t, nil, "listen", "--insecure", "--interface", "lo", "--service", svc, "--port", strconv.Itoa(l.port))
+	var b bytes.Buffer
+	if PrintError(&b, err); err == nil || !strings.Contains(b.String(), "choose another --port") {
+		t.Errorf("listen on a busy port: %q; want the --port hint", b.String())
+	}
+}
+
+// TestReachable: a listener on a wildcard address names addresses a peer
+// can dial, loopback last.
+func TestReachable(t *testing.T) {
+	got := reachable(false, 7000)
+	if len(got) == 0 || got[len(got)-1] != "[::1]:7000" && got[len(got)-1] != "127.0.0.1:7000" {
+		t.Errorf("reachable = %q; want this host's addresses with loopback last", got)
+	}
+	for _, a := range reachable(true, 7000) {
+		if strings.HasPrefix(a, "[") {
+			t.Errorf("reachable(only IPv4) has %s", a)
+		}
 	}
 }

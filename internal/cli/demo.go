@@ -38,6 +38,7 @@ flags are ignored. Other nearnet peers seen on loopback are ignored.`
 // runDemo: see demoHelp.
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("demo")
+	fs.uses("json")
 	fs.summary = demoHelp
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)

@@ -56,6 +56,19 @@ type flagSet struct {
 	// it the command takes flags only.
 	positional string
 	args       []string // the positional arguments, after parse
+
+	// used, if set, names the only global flags the command reads; its
+	// usage lists just those (the rest are still accepted and ignored).
+	used map[string]bool
+}
+
+// uses declares the only global flags the command reads (keygen: --json),
+// so that its -h does not list thirty that do not apply to it.
+func (fs *flagSet) uses(names ...string) {
+	fs.used = map[string]bool{}
+	for _, n := range names {
+		fs.used[n] = true
+	}
 }
 
 func newFlagSet(cmd string) *flagSet {
@@ -149,12 +162,24 @@ func (fs *flagSet) usageError(msg string) error {
 
 func (fs *flagSet) printUsage(w io.Writer) {
 	c := commands[fs.cmd]
-	fmt.Fprintf(w, "usage: nearnet %s %s [global flags]\n\n%s\n", fs.cmd, c.synopsis, c.summary)
+	tail := "[global flags]"
+	if fs.used != nil {
+		tail = "[flags]"
+	}
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.Join(strings.Fields("nearnet "+fs.cmd+" "+c.synopsis+" "+tail), " "), c.summary)
 	if fs.summary != "" {
 		fmt.Fprintf(w, "\n%s\n", fs.summary)
 	}
 	own := false
-	fs.VisitAll(func(f *flag.Flag) { own = own || !fs.global[f.Name] })
+	fs.VisitAll(func(f *flag.Flag) { own = own || !fs.global[f.Name] || fs.used[f.Name] })
+	if fs.used != nil {
+		if own {
+			fmt.Fprintf(w, "\nflags:\n")
+			fs.printFlags(w, false)
+		}
+		fmt.Fprintf(w, "\nThe global flags of the other commands are accepted and ignored.\n")
+		return
+	}
 	if own {
 		fmt.Fprintf(w, "\nflags:\n")
 		fs.printFlags(w, false)
@@ -165,7 +190,7 @@ func (fs *flagSet) printUsage(w io.Writer) {
 
 func (fs *flagSet) printFlags(w io.Writer, global bool) {
 	fs.VisitAll(func(f *flag.Flag) {
-		if fs.global[f.Name] != global {
+		if fs.global[f.Name] && !fs.used[f.Name] != global {
 			return
 		}
 		arg, usage := flag.UnquoteUsage(f)

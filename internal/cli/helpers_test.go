@@ -85,6 +85,7 @@ var documented = map[string]map[string]string{
 	"disconnected": {"name": "string", "peer": "string"},
 	"message":      {"name": "string", "peer": "string", "text": "string"},
 	"datagram":     {"name": "string", "peer": "string", "text": "string"},
+	"stream":       {"name": "string", "peer": "string", "stream": "string", "bytes": "number"},
 	"rejected":     {"reason": "string"},
 	"proxy":        {"proxy": "string", "latency_ms": "number", "error": "string"},
 }

@@ -13,6 +13,7 @@ import (
 // {"event":"id","fingerprint":"sha256:..."}.
 func runID(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("id")
+	fs.uses("identity", "json")
 	fs.summary = "Peers that pin this node pass the fingerprint to --trust. Without --identity the\nidentity is new and lost when the command ends, so give --identity PATH to keep one."
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)

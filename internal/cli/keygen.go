@@ -14,6 +14,7 @@ import (
 // --key-file reads. With --json: {"event":"key","key":"..."}.
 func runKeygen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("keygen")
+	fs.uses("json")
 	fs.summary = "Save the output to a file readable only by you (chmod 600) and pass it to\nevery peer with --key-file: peers holding the same key accept each other."
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)

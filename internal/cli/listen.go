@@ -11,7 +11,9 @@ import (
 )
 
 const listenHelp = `Prints a ready event once advertised, then connected, message, datagram,
-disconnected and rejected events. Runs until interrupted.
+stream, disconnected and rejected events. A stream a peer opens is read to
+its end and closed (with --echo, its bytes are sent back on it, and its
+write side closed at its end). Runs until interrupted.
 
 ` + resumeHelp
 
@@ -22,7 +24,7 @@ disconnected and rejected events. Runs until interrupted.
 func runListen(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("listen")
 	fs.summary = listenHelp
-	echo := fs.Bool("echo", false, "send each message back to the peer that sent it, and each datagram back as a datagram")
+	echo := fs.Bool("echo", false, "send each message back to the peer that sent it, each datagram back as a datagram, each stream's bytes back on the stream")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
 	}
@@ -52,7 +54,11 @@ func runListen(ctx context.Context, e *env, args []string) error {
 			break
 		}
 		out.print("", newConnEvent("connected", c, "accepted"))
-		wg.Add(2)
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			serveStreams(ctx, out, c, *echo)
+		}()
 		go func() {
 			defer wg.Done()
 			receive(ctx, out, "", c, func(m []byte) {
@@ -72,6 +78,35 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	}
 	wg.Wait()
 	return node.Close()
+}
+
+// serveStreams takes the streams c's peer opens, until the connection
+// ends: each is read to its end (echoed when echo is set, then its write
+// side closed) and closed, and reported as a stream event with the bytes
+// it carried.
+func serveStreams(ctx context.Context, out *printer, c *nearnet.Conn, echo bool) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		s, err := c.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.Close()
+			dst := io.Discard
+			if echo {
+				dst = s
+			}
+			n, err := io.Copy(dst, s)
+			if err == nil && echo {
+				err = s.CloseWrite()
+			}
+			out.print("", newStreamEvent(c, s.Name(), n, err))
+		}()
+	}
 }
 
 // receive prints the messages c receives, calling onMsg after each, until

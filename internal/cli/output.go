@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,8 +42,11 @@ import (
 //	viable        name, peer (traffic gets through again)
 //	reconnected   name, peer, addr (the session resumed on a new transport
 //	              connection, to or from addr; nothing was lost or repeated)
-//	message       name, peer, text
-//	datagram      name, peer, text (a best-effort datagram received)
+//	message       name, peer, text, [base64] (the message exactly, when it
+//	              is not valid UTF-8 and text had to replace bytes)
+//	datagram      name, peer, text, [base64] (a best-effort datagram received)
+//	stream        name, peer, stream, bytes, [reason] (listen: a stream the
+//	              peer opened ended; stream is its name, bytes what it carried)
 //	rejected      reason, [addr, stage] (an incoming peer refused in its
 //	              handshake), [target] (a peer this node dialed)
 //	error         reason (the demo: a step failed)
@@ -52,6 +57,8 @@ import (
 // name (the file's '/'-separated name), bytes (its size) and peer, plus
 // from (receive: the sender's instance name) or to (send: the receiver's):
 //
+//	waiting       (send: the offer is out; the receiver has not answered yet,
+//	              it may be asking its user)
 //	offer         [exists] (receive: an offer arrived; true if the name is taken)
 //	progress      total, resumed; bytes is the bytes done (at most every
 //	              250 ms per file, and the final one)
@@ -92,6 +99,10 @@ type readyEvent struct {
 	Port        int    `json:"port"`
 	Addr        string `json:"addr"`
 	Fingerprint string `json:"fingerprint"` // "" with --insecure
+
+	// Reach lists host:port forms a peer can dial (chat --to), when Addr
+	// is a wildcard address that no peer can.
+	Reach []string `json:"reach,omitempty"`
 }
 
 func newReady(n *nearnet.Node, insecure bool) *readyEvent {
@@ -102,6 +113,9 @@ func newReady(n *nearnet.Node, insecure bool) *readyEvent {
 	case *net.UDPAddr: // --transport quic
 		e.Port, e.Addr = a.Port, a.String()
 	}
+	if ap, err := netip.ParseAddrPort(e.Addr); err == nil && ap.Addr().IsUnspecified() {
+		e.Reach = reachable(ap.Addr().Is4(), e.Port)
+	}
 	if !insecure {
 		e.Fingerprint = n.Fingerprint().String()
 	}
@@ -109,7 +123,51 @@ func newReady(n *nearnet.Node, insecure bool) *readyEvent {
 }
 
 func (e *readyEvent) text() string {
-	return fmt.Sprintf("listening on %s as %s, peer %s", e.Addr, clean(e.Name), e.Peer)
+	s := fmt.Sprintf("listening on %s as %s, peer %s", e.Addr, clean(e.Name), e.Peer)
+	if len(e.Reach) > 0 {
+		s += "; reach it as " + strings.Join(e.Reach, ", ")
+	}
+	return s
+}
+
+// reachable lists the addresses of this host's interfaces that are up, as
+// host:port for port: IPv4 first, then IPv6, then IPv6 link-local (with
+// its zone), loopback last; at most eight. only4 keeps IPv4 ones (a
+// listener on 0.0.0.0).
+func reachable(only4 bool, port int) []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var by [4][]string // the order above
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			pfx, err := netip.ParsePrefix(a.String())
+			if err != nil || only4 && !pfx.Addr().Is4() {
+				continue
+			}
+			ip := pfx.Addr()
+			if ip.Is6() && ip.IsLinkLocalUnicast() {
+				ip = ip.WithZone(ifi.Name)
+			}
+			rank := 0
+			switch {
+			case ip.IsLoopback():
+				rank = 3
+			case ip.IsLinkLocalUnicast():
+				rank = 2
+			case ip.Is6():
+				rank = 1
+			}
+			by[rank] = append(by[rank], netip.AddrPortFrom(ip, uint16(port)).String())
+		}
+	}
+	out := slices.Concat(by[:]...)
+	return out[:min(len(out), 8)]
 }
 
 type browseEvent struct {
@@ -286,11 +344,19 @@ type messageEvent struct {
 	Name string `json:"name"`
 	Peer string `json:"peer"`
 	Text string `json:"text"` // invalid UTF-8 is replaced by U+FFFD
+
+	// Base64 holds the message exactly (standard alphabet, padded) when
+	// it is not valid UTF-8, so that binary payloads survive the JSON.
+	Base64 string `json:"base64,omitempty"`
 }
 
 func newMessage(c *nearnet.Conn, m []byte) *messageEvent {
 	p := c.Peer()
-	return &messageEvent{head: head{Event: "message"}, Name: p.Name, Peer: p.ID.String(), Text: string(m)}
+	e := &messageEvent{head: head{Event: "message"}, Name: p.Name, Peer: p.ID.String(), Text: string(m)}
+	if !utf8.Valid(m) {
+		e.Base64 = base64.StdEncoding.EncodeToString(m)
+	}
+	return e
 }
 
 // newDatagram is the event for a datagram c received: a message event in
@@ -306,6 +372,33 @@ func (e *messageEvent) text() string {
 		return fmt.Sprintf("<%s> (datagram) %s", clean(e.Name), clean(e.Text))
 	}
 	return fmt.Sprintf("<%s> %s", clean(e.Name), clean(e.Text))
+}
+
+// streamEvent reports a stream the peer opened, once it ended.
+type streamEvent struct {
+	head
+	Name   string `json:"name"`
+	Peer   string `json:"peer"`
+	Stream string `json:"stream"`           // the stream's name
+	Bytes  int64  `json:"bytes"`            // what the peer sent on it
+	Reason string `json:"reason,omitempty"` // why it ended early
+}
+
+func newStreamEvent(c *nearnet.Conn, stream string, n int64, err error) *streamEvent {
+	p := c.Peer()
+	e := &streamEvent{head: head{Event: "stream"}, Name: p.Name, Peer: p.ID.String(), Stream: stream, Bytes: n}
+	if err != nil {
+		e.Reason = errText(err)
+	}
+	return e
+}
+
+func (e *streamEvent) text() string {
+	s := fmt.Sprintf("<%s> stream %q: %d bytes", clean(e.Name), clean(e.Stream), e.Bytes)
+	if e.Reason != "" {
+		s += " (" + clean(e.Reason) + ")"
+	}
+	return s
 }
 
 type rejectedEvent struct {

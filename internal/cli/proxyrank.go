@@ -40,6 +40,7 @@ func (e *proxyEvent) text() string {
 // runProxyRank: see proxyRankHelp.
 func runProxyRank(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("proxy-rank")
+	fs.uses("json")
 	fs.summary = proxyRankHelp
 	fs.positional = "URL"
 	target := fs.String("target", "", "measure connections to `HOST:PORT` (required)")

@@ -66,6 +66,10 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A target not listening yet is waited for, within --wait, as chat
+	// --to does; a refusal (key, trust, admission, proxy credentials)
+	// ends the wait at once.
+	cfg.RetryConnect = true
 	to2 := newTransferOut(e.stdout, fs.g.json)
 	node, err := fs.newNode(cfg)
 	if err != nil {
@@ -81,7 +85,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	c, err := node.Connect(cctx, to)
 	if err != nil {
-		if isRejection(err) {
+		if isRejection(err) && to2.out.json {
+			// Readable output has it once, in the error below.
 			to2.out.print("", newRejectedOutgoing(to, err))
 		}
 		switch {
@@ -170,6 +175,8 @@ func (s *sender) send(ctx context.Context, f sendFile) (size int64, outcome stri
 	}
 	size = fi.Size()
 	tmpl := newFileEvent("", s.c, true, f.name, size)
+	// The receiver may ask someone first: say what send waits for.
+	s.to.out.print("", tmpl.with("waiting"))
 	pv := s.to.progress(tmpl)
 	start := time.Now()
 	sent, err := s.c.SendResource(ctx, f.name, file, size, func(done, total int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -157,12 +158,18 @@ func TestSendResume(t *testing.T) {
 	}
 	r.stdout.waitEvent(t, "the receiver's failed event", isEvent("failed"))
 
-	out, stderr, err := run(t, nil, "send", "--key-file", key, "--to", r.addr(), path)
-	if err != nil {
-		t.Fatalf("second send: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+	// The second send on a terminal: its bar counts the whole file, so it
+	// starts where the first one stopped, not at 0 %.
+	out := newOutput()
+	second := startCtxOut(t, context.Background(), ttyWriter{out}, "send", "--key-file", key, "--to", r.addr(), path)
+	if err := second.wait(t); err != nil {
+		t.Fatalf("second send: %v\nstdout:\n%s\nstderr:\n%s", err, out, second.stderr)
 	}
-	if !strings.Contains(out.String(), "resumed from") || !strings.Contains(out.String(), `sent "big.bin"`) {
-		t.Errorf("second send's output does not say it resumed:\n%s", out)
+	if !strings.Contains(out.String(), "(resumed from") || !strings.Contains(out.String(), `sent "big.bin"`) {
+		t.Errorf("second send's output does not say it resumed:\n%q", out)
+	}
+	if m := regexp.MustCompile(`(\d+)% \|`).FindStringSubmatch(out.String()); m == nil || m[1] == "0" {
+		t.Errorf("second send's bar starts at %v%%; want the share of the file already there:\n%q", m, out)
 	}
 	if err := r.wait(t); err != nil {
 		t.Fatalf("receive --count 1: %v", err)
@@ -261,5 +268,22 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("no %s within %v", what, waitTimeout)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSendSaysWhatItWaitsFor: while the receiver has not answered, send
+// says whose answer it waits for, and for which file.
+func TestSendSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	key, svc := keyFile(t), service(t)
+	path := filepath.Join(t.TempDir(), "big.bin")
+	filetest.WriteRandom(t, path, 1000)
+	r := startReceive(t, nil, svc, "kitchen", t.TempDir(), "--key-file", key, "--yes", "--count", "1")
+	out, _, err := run(t, nil, "send", "--key-file", key, "--to", r.addr(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `waiting for kitchen (peer `) || !strings.Contains(out.String(), `to accept "big.bin" (1000 B)`) {
+		t.Errorf("send's output does not say what it waits for:\n%s", out)
 	}
 }

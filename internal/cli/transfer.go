@@ -90,6 +90,8 @@ func (e *fileEvent) text() string {
 		if e.Exists {
 			b.WriteString(" (the name exists here)")
 		}
+	case "waiting":
+		fmt.Fprintf(&b, "waiting for %s to accept %s (%s)", peerLabel(e.To, e.Peer), q, humanBytes(e.Bytes))
 	case "progress":
 		fmt.Fprintf(&b, "%s: %s of %s", q, humanBytes(e.Bytes), humanBytes(*e.Total))
 		if *e.Total > 0 {
@@ -226,14 +228,15 @@ type progressView struct {
 	to   *transferOut
 	tmpl *fileEvent // name, peer; Event and Bytes are set per event
 
-	mu      sync.Mutex // guards the fields below
-	ended   bool
-	last    time.Time   // when the last event was printed
-	timer   *time.Timer // prints the held-back value; nil if none is held
-	held    [2]int64    // done, total held back
-	resumed int64       // the first value of done
-	started bool
-	bar     *progressbar.ProgressBar
+	mu       sync.Mutex // guards the fields below
+	ended    bool
+	last     time.Time   // when the last event was printed
+	timer    *time.Timer // prints the held-back value; nil if none is held
+	held     [2]int64    // done, total held back
+	resumed  int64       // the first value of done
+	started  bool
+	bar      *progressbar.ProgressBar
+	barStart time.Time // when the bar appeared: the receiver's answer
 }
 
 func (t *transferOut) progress(tmpl *fileEvent) *progressView {
@@ -288,27 +291,40 @@ func (v *progressView) updateBar(done, total int64) {
 		if total-v.resumed <= 0 {
 			return // nothing to show (an empty file, or all of it kept)
 		}
-		desc := `"` + clean(v.tmpl.Name) + `"`
-		if v.resumed > 0 {
-			desc += " (resumed from " + humanBytes(v.resumed) + ")"
-		}
-		// The bar counts the bytes of this attempt, so that its speed
-		// and ETA are right after a resume.
-		v.bar = progressbar.NewOptions64(total-v.resumed,
+		// The bar and its percentage are of the whole file, so a resumed
+		// transfer starts part-full; the speed and ETA, in the
+		// description, are this attempt's own, counted from the
+		// receiver's answer (the library's rate would count the resumed
+		// bytes as sent at once).
+		v.barStart = time.Now()
+		v.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(v.to.tty),
-			progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionUseIECUnits(true),
-			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetDescription(v.describe(done, total)),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetPredictTime(false), // the description has this attempt's ETA
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionFullWidth(),
 			progressbar.OptionUseANSICodes(true),
 			progressbar.OptionClearOnFinish(),
-			progressbar.OptionSetRenderBlankState(true),
 		)
 	}
-	_ = v.bar.Set64(done - v.resumed)
+	_ = v.bar.Set64(done)
+	v.bar.Describe(v.describe(done, total))
+}
+
+// describe is the text beside the bar: the file, the bytes done of the
+// whole, this attempt's speed and ETA, and where a resume started.
+func (v *progressView) describe(done, total int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `"%s" %s / %s`, clean(v.tmpl.Name), humanBytes(done), humanBytes(total))
+	if el := time.Since(v.barStart).Seconds(); done > v.resumed && el > 0.2 {
+		rate := float64(done-v.resumed) / el
+		fmt.Fprintf(&b, ", %s/s, ETA %s", humanBytes(int64(rate)), time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second))
+	}
+	if v.resumed > 0 {
+		fmt.Fprintf(&b, " (resumed from %s)", humanBytes(v.resumed))
+	}
+	return b.String()
 }
 
 // finish stops the display; nothing is printed for this file afterwards.

@@ -214,3 +214,14 @@ func FuzzReceiver(f *testing.F) {
 		}
 	})
 }
+
+// TestAcceptCarriesOffsetZero: an acceptance of a new file says
+// "offset":0 (PROTOCOL.md section 13); a rejection has no offset.
+func TestAcceptCarriesOffsetZero(t *testing.T) {
+	if got := string(frameBody(t, replyMsg{Accept: true})); got != `{"accept":true,"offset":0}` {
+		t.Errorf("acceptance of a new file: %s", got)
+	}
+	if got := string(frameBody(t, replyMsg{Code: codeExists, Reason: "r"})); got != `{"accept":false,"code":"exists","reason":"r"}` {
+		t.Errorf("rejection: %s", got)
+	}
+}

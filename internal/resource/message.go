@@ -49,6 +49,21 @@ type (
 	}
 )
 
+// MarshalJSON writes an acceptance's offset even when it is 0: PROTOCOL.md
+// section 13 says an acceptance carries it, and a peer may decode it into
+// a non-optional field (Swift's Codable). A rejection carries none.
+func (m replyMsg) MarshalJSON() ([]byte, error) {
+	type plain replyMsg
+	if !m.Accept {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		Accept bool   `json:"accept"`
+		Offset int64  `json:"offset"`
+		Prefix string `json:"prefix_sha256,omitempty"`
+	}{true, m.Offset, m.Prefix})
+}
+
 // reply is a decoded replyMsg.
 type reply struct {
 	accept bool

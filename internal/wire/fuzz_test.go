@@ -55,15 +55,17 @@ func FuzzUpgradeResponse(f *testing.F) {
 }
 
 func FuzzHello(f *testing.F) {
-	b, _ := AppendHello(nil, &Hello{Version: 1, Peer: "0123456789abcdef0123456789abcdef", Name: "n", Meta: map[string]string{"a": "b"}, Proof: []byte{1}})
+	b, _ := AppendHello(nil, &Hello{Version: 1, Peer: "0123456789abcdef0123456789abcdef", Name: "n", Meta: map[string]string{"a": "b"}, Proof: make([]byte, ProofLen)})
 	f.Add(b[1:])
 	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`{"version":"1","peer":7,"proof":"AAA"}`))
+	f.Add([]byte(`{"version":99,"peer":"0123456789abcdef0123456789abcdef","proof":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ParseHello(b)
 		if err != nil {
 			return
 		}
-		if len(h.Peer) != 32 || len(h.Name) > MaxNameLen || len(h.Meta) > MaxMetaKeys {
+		if len(h.Peer) != 32 || len(h.Name) > MaxNameLen || len(h.Meta) > MaxMetaKeys || h.Version < 1 || h.Proof != nil && len(h.Proof) != ProofLen {
 			t.Fatalf("accepted an invalid hello: %+v", h)
 		}
 		// What was accepted must survive a round trip.

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -72,13 +74,17 @@ func AppendErrorResponse(dst []byte, e *HandshakeError) []byte {
 }
 
 // ReadUpgradeRequest reads and checks a client's opening handshake and
-// returns its Sec-WebSocket-Key. A request nearnet cannot serve gives a
+// returns its Sec-WebSocket-Key. The path is [Path] or "/": a Network
+// framework connection to a Bonjour service endpoint has no path. A request nearnet cannot serve gives a
 // [*HandshakeError] whose Status is the answer to send.
 func ReadUpgradeRequest(br *bufio.Reader) (key string, err error) {
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		if err == io.EOF {
 			return "", err
+		}
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return "", &HandshakeError{Status: http.StatusRequestTimeout, Reason: "no complete upgrade request within the handshake timeout"}
 		}
 		return "", &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed HTTP request: " + err.Error()}
 	}
@@ -91,7 +97,7 @@ func ReadUpgradeRequest(br *bufio.Reader) (key string, err error) {
 	switch {
 	case req.Method != http.MethodGet:
 		return bad(http.StatusMethodNotAllowed, "method %s; the upgrade is a GET", req.Method)
-	case req.URL.Path != Path:
+	case req.URL.Path != Path && req.URL.Path != "/":
 		return bad(http.StatusNotFound, "no nearnet endpoint at %q; use %s", req.URL.Path, Path)
 	case !req.ProtoAtLeast(1, 1):
 		return bad(http.StatusBadRequest, "HTTP/1.1 or later required")

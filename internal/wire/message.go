@@ -1,8 +1,15 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -26,7 +33,7 @@ const MaxHelloLen = 16 << 10
 // so that other implementations (an Apple app, a script) can produce it with
 // their standard library. Unknown fields are ignored.
 type Hello struct {
-	Version int               `json:"version"`        // 1
+	Version int               `json:"version"`        // 1 sent; any integer >= 1 accepted (ParseHello)
 	Peer    string            `json:"peer"`           // 32 lowercase hex digits
 	Name    string            `json:"name,omitempty"` // instance name, UTF-8, at most 63 bytes
 	Meta    map[string]string `json:"meta,omitempty"` // application metadata
@@ -74,18 +81,59 @@ func AppendHello(dst []byte, h *Hello) ([]byte, error) {
 	return append(append(dst, byte(KindHello)), b...), nil
 }
 
+// Version is the protocol version this implementation speaks, the
+// highest it answers with.
+const Version = 1
+
+// ProofLen is the length of a PSK proof, an HMAC-SHA256.
+const ProofLen = 32
+
+// helloIn is a hello as received: version and proof are decoded by hand so
+// that a wrong one is named as such, not as malformed JSON.
+type helloIn struct {
+	Hello
+	Version json.RawMessage `json:"version"`
+	Proof   *string         `json:"proof"`
+}
+
 // ParseHello decodes and checks a hello message's body (after the kind
 // byte). It checks form only; the session checks identity and proof.
+// Any integer version from 1 up is accepted (PROTOCOL.md section 6): the
+// answer names the highest version both speak, and the dialer checks it
+// with [Hello.CheckAnswer].
 func ParseHello(body []byte) (*Hello, error) {
 	if len(body) > MaxHelloLen {
 		return nil, &HelloError{"longer than 16 KiB"}
 	}
-	var h Hello
-	if err := json.Unmarshal(body, &h); err != nil {
-		return nil, &HelloError{"not a JSON object: " + err.Error()}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, &HelloError{"not a JSON object"}
 	}
-	if h.Version < 1 {
-		return nil, &HelloError{"missing or invalid version"}
+	var in helloIn
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, &HelloError{jsonFault(err)}
+	}
+	h := in.Hello
+	v := strings.TrimSpace(string(in.Version))
+	if v == "" || v == "null" {
+		return nil, &HelloError{"missing version"}
+	}
+	ver, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, &HelloError{fmt.Sprintf("version %s is not a JSON integer", truncate(v, 20))}
+	}
+	if ver < 1 {
+		return nil, &HelloError{fmt.Sprintf("unsupported version %d: versions start at 1; this peer speaks %d", ver, Version)}
+	}
+	h.Version = ver
+	if in.Proof != nil {
+		p, err := base64.StdEncoding.DecodeString(*in.Proof)
+		if err != nil {
+			return nil, &HelloError{"proof is not valid base64 (standard alphabet, with = padding)"}
+		}
+		if len(p) != ProofLen {
+			return nil, &HelloError{fmt.Sprintf("proof is %d bytes, want %d (an HMAC-SHA256)", len(p), ProofLen)}
+		}
+		h.Proof = p
 	}
 	if len(h.Peer) != 32 || !isLowerHex(h.Peer) {
 		return nil, &HelloError{"peer must be 32 lowercase hex digits"}
@@ -124,6 +172,46 @@ func ParseHello(body []byte) (*Hello, error) {
 		return nil, &HelloError{"resume needs boot and a peer_boot of 16 lowercase hex digits"}
 	}
 	return &h, nil
+}
+
+// CheckAnswer checks the version of the listener's hello, read by the
+// dialer: the listener answers with the highest version both speak, so
+// anything but this implementation's Version (it offered no other) is an
+// error.
+func (h *Hello) CheckAnswer() error {
+	if h.Version != Version {
+		return &HelloError{fmt.Sprintf("the listener answered version %d to an offer of %d", h.Version, Version)}
+	}
+	return nil
+}
+
+// jsonFault names what was wrong with a hello that did not decode.
+func jsonFault(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := "value of another type"
+		switch te.Type.Kind() {
+		case reflect.String:
+			want = "string"
+		case reflect.Int, reflect.Int64, reflect.Uint64:
+			want = "integer"
+		case reflect.Map, reflect.Struct:
+			want = "object"
+		case reflect.Slice:
+			want = "array"
+		}
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be a JSON %s, not %s", strings.TrimPrefix(te.Field, "Hello."), want, te.Value)
+		}
+	}
+	return "not valid JSON: " + err.Error()
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 func isLowerHex(s string) bool {

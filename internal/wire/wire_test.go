@@ -3,10 +3,13 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 func frame(fin bool, op Opcode, payload []byte, key *[4]byte) []byte {
@@ -160,6 +163,10 @@ func TestHandshake(t *testing.T) {
 	if !errors.As(err, &he) || he.Status != 400 || !strings.Contains(he.Reason, "version") {
 		t.Fatalf("unknown version: %v", err)
 	}
+	root := strings.Replace(string(req), Path, "/", 1) // Network framework to a Bonjour endpoint
+	if got, err := ReadUpgradeRequest(bufio.NewReader(strings.NewReader(root))); err != nil || got != key {
+		t.Fatalf("request for /: %q %v", got, err)
+	}
 	wrongPath := strings.Replace(string(req), Path, "/other", 1)
 	if _, err := ReadUpgradeRequest(bufio.NewReader(strings.NewReader(wrongPath))); !errors.As(err, &he) || he.Status != 404 {
 		t.Fatalf("wrong path: %v", err)
@@ -172,7 +179,7 @@ func TestHandshake(t *testing.T) {
 }
 
 func TestHello(t *testing.T) {
-	h := &Hello{Version: 1, Peer: strings.Repeat("ab", 16), Name: "alice", Meta: map[string]string{"k": "v"}, Proof: []byte{1, 2}}
+	h := &Hello{Version: 1, Peer: strings.Repeat("ab", 16), Name: "alice", Meta: map[string]string{"k": "v"}, Proof: bytes.Repeat([]byte{7}, ProofLen)}
 	b, err := AppendHello(nil, h)
 	if err != nil || Kind(b[0]) != KindHello {
 		t.Fatal(err)
@@ -186,5 +193,59 @@ func TestHello(t *testing.T) {
 		if _, err := ParseHello([]byte(bad)); !errors.As(err, &he) {
 			t.Errorf("%s: got %v, want HelloError", bad, err)
 		}
+	}
+}
+
+// TestHelloVersionsAndFaults pins PROTOCOL.md section 6: any integer
+// version from 1 is accepted, everything else refused, and each refusal
+// names its fault.
+func TestHelloVersionsAndFaults(t *testing.T) {
+	peer := `"peer":"` + strings.Repeat("ab", 16) + `"`
+	for _, v := range []string{"1", "2", "3", "99"} {
+		h, err := ParseHello([]byte(`{"version":` + v + `,` + peer + `}`))
+		if err != nil {
+			t.Errorf("version %s: %v", v, err)
+			continue
+		}
+		if err := h.CheckAnswer(); (err == nil) != (v == "1") {
+			t.Errorf("version %s as the listener's answer: %v", v, err)
+		}
+	}
+	proof := base64.StdEncoding.EncodeToString(make([]byte, ProofLen))
+	for _, c := range []struct{ body, fault string }{
+		{`{"version":0,` + peer + `}`, "unsupported version 0"},
+		{`{"version":-1,` + peer + `}`, "unsupported version -1"},
+		{`{"version":"1",` + peer + `}`, `version "1" is not a JSON integer`},
+		{`{"version":1.0,` + peer + `}`, "version 1.0 is not a JSON integer"},
+		{`{` + peer + `}`, "missing version"},
+		{`[1]`, "not a JSON object"},
+		{`{"version":1,`, "not valid JSON"},
+		{`{"version":1,"peer":7}`, `field "peer" must be a JSON string`},
+		{`{"version":1,` + peer + `,"proof":"` + strings.TrimRight(proof, "=") + `"}`, "proof is not valid base64"},
+		{`{"version":1,` + peer + `,"proof":"AAAA"}`, "proof is 3 bytes, want 32"},
+	} {
+		_, err := ParseHello([]byte(c.body))
+		var he *HelloError
+		if !errors.As(err, &he) || !strings.Contains(he.What, c.fault) {
+			t.Errorf("%s: got %v, want a HelloError saying %q", c.body, err, c.fault)
+		}
+	}
+	if h, err := ParseHello([]byte(`{"version":1,` + peer + `,"proof":"` + proof + `"}`)); err != nil || len(h.Proof) != ProofLen {
+		t.Errorf("padded proof: %v", err)
+	}
+}
+
+// TestUpgradeRequestTimeout: a request that does not arrive within the
+// deadline is answered 408 (PROTOCOL.md section 4).
+func TestUpgradeRequestTimeout(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go a.Write([]byte("GET " + Path + " HTTP/1.1\r\n"))
+	b.SetReadDeadline(time.Unix(1, 0)) // the handshake timeout, already over
+	_, err := ReadUpgradeRequest(bufio.NewReader(b))
+	var he *HandshakeError
+	if !errors.As(err, &he) || he.Status != 408 {
+		t.Fatalf("got %v, want a 408 HandshakeError", err)
 	}
 }

@@ -1,0 +1,33 @@
+package nearnet
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"testing"
+
+	"github.com/nearnet/nearnet/internal/specvec"
+	"github.com/nearnet/nearnet/internal/wire"
+)
+
+// TestStreamVectors asserts PROTOCOL.md's stream key, handle and proof
+// vectors (appendix A) against the code that makes them.
+func TestStreamVectors(t *testing.T) {
+	v := specvec.Load(t)
+	l := &link{key: v.Get("stream.websocket_key")}
+	if err := l.setStreamKey(nil); err != nil { // mode none
+		t.Fatal(err)
+	}
+	v.Check("stream.key_none", hex.EncodeToString(l.streamKey[:]))
+	v.Check("stream.handle", l.handle)
+	e, err := hex.DecodeString(v.Get("stream.exporter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := &wire.StreamOpen{Handle: l.handle, ID: 1}
+	p := streamProof(&l.streamKey, "client", e, open)
+	v.Check("stream.proof_client", hex.EncodeToString(p))
+	v.Check("stream.proof_client_base64", base64.StdEncoding.EncodeToString(p))
+	v.Check("stream.proof_server", hex.EncodeToString(streamProof(&l.streamKey, "server", e, open)))
+	reply := &wire.StreamOpen{Handle: l.handle, ID: 7, Reply: true}
+	v.Check("stream.proof_client_reply", hex.EncodeToString(streamProof(&l.streamKey, "client", nil, reply)))
+}
