@@ -33,9 +33,9 @@ var (
 // "Config.MaxMessageSize"), Value is what was given, Reason what is
 // allowed.
 type ConfigError struct {
-	Field  string
-	Value  any
-	Reason string
+	Field  string // e.g. "Config.MaxMessageSize" or "AcceptOptions.MaxPartials"
+	Value  any    // the value given (never a key's secret)
+	Reason string // what is allowed, or what the field contradicts
 }
 
 func (e *ConfigError) Error() string {

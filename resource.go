@@ -371,7 +371,7 @@ func (c *Conn) offerResource(s *Stream) {
 			s.Close()
 			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
 			if f := c.n.cfg.OnResourceRefused; f != nil {
-				f(c.Peer(), err)
+				f(c.Peer(), exported(err))
 			}
 			return
 		}
