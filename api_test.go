@@ -23,8 +23,11 @@ import (
 
 // TestNoInternalTypeInAPI: no exported type of a public package of the
 // module (the root included) is an alias of, or defined as, a type of an
-// internal package. go doc would show it without fields or documentation,
-// and callers could not name what it is made of.
+// internal package, and none appears in an exported field or in the
+// signature of an exported function or method. go doc would show it
+// without fields or documentation, and callers could not name it.
+// (Exported variables may hold internal sentinel errors: they are of type
+// error.)
 func TestNoInternalTypeInAPI(t *testing.T) {
 	pkgs := 0
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -73,37 +76,74 @@ func checkNoInternalTypes(t *testing.T, path string) {
 		}
 		internal[name] = p
 	}
+	report := func(what string, expr ast.Expr) {
+		ast.Inspect(expr, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && internal[id.Name] != "" {
+					t.Errorf("%s: %s uses %s.%s of %s: define the type in a public package (see errors.go)", path, what, id.Name, sel.Sel.Name, internal[id.Name])
+				}
+			}
+			return true
+		})
+	}
 	for _, decl := range f.Decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.TYPE {
-			continue
-		}
-		for _, spec := range gd.Specs {
-			ts := spec.(*ast.TypeSpec)
-			if !ts.Name.IsExported() {
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			if d.Name.IsExported() && (d.Recv == nil || exportedRecv(d.Recv.List[0].Type)) {
+				report("func "+d.Name.Name, d.Type)
+			}
+		case *ast.GenDecl:
+			if d.Tok != token.TYPE {
 				continue
 			}
-			// An alias of anything internal, or a defined type whose
-			// underlying type is an internal one (its fields hidden).
-			expr := ts.Type
-			if !ts.Assign.IsValid() {
-				if st, ok := expr.(*ast.StarExpr); ok {
-					expr = st.X
-				}
-				if _, ok := expr.(*ast.SelectorExpr); !ok {
+			for _, spec := range d.Specs {
+				ts := spec.(*ast.TypeSpec)
+				if !ts.Name.IsExported() {
 					continue
 				}
-			}
-			ast.Inspect(expr, func(n ast.Node) bool {
-				if sel, ok := n.(*ast.SelectorExpr); ok {
-					if id, ok := sel.X.(*ast.Ident); ok && internal[id.Name] != "" {
-						t.Errorf("%s: type %s is %s.%s of %s: define it here (see errors.go)", path, ts.Name.Name, id.Name, sel.Sel.Name, internal[id.Name])
+				what := "type " + ts.Name.Name
+				st, isStruct := ts.Type.(*ast.StructType)
+				switch {
+				case ts.Assign.IsValid() || !isStruct:
+					// An alias, or a defined type: all of it is API.
+					report(what, ts.Type)
+				default:
+					for _, fd := range st.Fields.List {
+						if len(fd.Names) == 0 && ast.IsExported(embeddedName(fd.Type)) {
+							report(what+" (embedded field)", fd.Type)
+						}
+						for _, n := range fd.Names {
+							if n.IsExported() {
+								report(what+"."+n.Name, fd.Type)
+							}
+						}
 					}
 				}
-				return true
-			})
+			}
 		}
 	}
+}
+
+// exportedRecv reports whether a method's receiver type is exported.
+func exportedRecv(e ast.Expr) bool {
+	return ast.IsExported(embeddedName(e))
+}
+
+// embeddedName is the type name in T, *T, T[P] or pkg.T.
+func embeddedName(e ast.Expr) string {
+	switch x := e.(type) {
+	case *ast.StarExpr:
+		return embeddedName(x.X)
+	case *ast.IndexExpr:
+		return embeddedName(x.X)
+	case *ast.IndexListExpr:
+		return embeddedName(x.X)
+	case *ast.SelectorExpr:
+		return x.Sel.Name
+	case *ast.Ident:
+		return x.Name
+	}
+	return ""
 }
 
 // TestInternalErrorsShowAsPublic: every internal error type that reaches
