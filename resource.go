@@ -176,7 +176,7 @@ func (e *ResourceReceiverError) Is(target error) bool { return resource.CodeIs(e
 
 // ResourceDroppedError is returned by [IncomingResource.Accept] when the
 // receiver ended an accepted transfer itself before the content was
-// complete: no byte came for [AcceptOptions].IdleTimeout (errors.Is(err,
+// complete: no byte came for [AcceptOptions.IdleTimeout] (errors.Is(err,
 // [ErrResourceIdle]), and Timeout reports true), the disk filled up
 // ([ErrResourceDiskFull]), or the file could not be written (code "io").
 // The sender was told Reason, and the name is free for another transfer.
