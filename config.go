@@ -111,9 +111,16 @@ const (
 // chosen (set Key, Trust, KnownPeersFile or Roots, or Security:
 // SecurityNone). A nil *Config is not allowed because of that choice.
 // NewNode copies the Config; changing it afterwards has no effect. Every
-// invalid value is rejected by NewNode with a [*ConfigError] naming the
-// field.
+// invalid value, and every combination of fields that contradict each
+// other (one would be ignored), is rejected by NewNode with a
+// [*ConfigError] naming the field.
+//
+// The fields come in groups: identity and discovery, transports,
+// security, limits, liveness, callbacks, logging. Each says what its zero
+// value means.
 type Config struct {
+	// Identity and discovery.
+
 	// Name is the instance name advertised over DNS-SD and sent in the
 	// hello: UTF-8, at most 63 bytes. If empty, "nearnet-" followed by the
 	// first 8 hex digits of the PeerID, which tells nothing about the device.
@@ -129,16 +136,19 @@ type Config struct {
 	Identity *security.Identity
 
 	// Metadata is sent to every peer in the hello and reaches the listener's
-	// Admit hook and [Conn.Peer]. At most 64 keys, 4 KiB in all.
+	// Admit hook and [Conn.Peer]. At most 64 keys, 4 KiB in all. If nil,
+	// none.
 	Metadata map[string]string
 
-	// Service is the DNS-SD service type, "_name._tcp" per RFC 6335.
-	// If empty, DefaultService ("_nearnet._tcp").
+	// Service is the DNS-SD service type, "_name._tcp" per RFC 6335, that
+	// the node advertises and browses. If empty, DefaultService
+	// ("_nearnet._tcp").
 	Service string
 
 	// TXT holds extra DNS-SD TXT entries to advertise. Keys "id", "v" and
 	// "tr" are nearnet's own and may not be set here. Each entry
-	// (key=value) is at most 255 bytes.
+	// (key=value) is at most 255 bytes. If nil, only nearnet's own. It
+	// must be empty with Hidden, which advertises nothing.
 	TXT map[string]string
 
 	// Interfaces names the network interfaces to discover and advertise on.
@@ -153,8 +163,11 @@ type Config struct {
 	// the system).
 	ListenAddr string
 
-	// Hidden makes Listen accept connections without advertising them.
+	// Hidden makes Listen accept connections without advertising them. If
+	// false, Listen advertises the node over DNS-SD.
 	Hidden bool
+
+	// Transports.
 
 	// Transport selects the transports: TransportAuto (the zero value:
 	// both), TransportTCP or TransportQUIC. A node that offers QUIC
@@ -162,31 +175,162 @@ type Config struct {
 	Transport Transport
 
 	// PreferQUIC makes TransportAuto dial QUIC first and fall back to
-	// TCP; without it, TCP is tried first. Only valid with TransportAuto.
+	// TCP; if false, TCP is tried first. Only valid with TransportAuto,
+	// and not with Proxy or ProxyFromEnvironment, which dial TCP alone.
 	PreferQUIC bool
 
-	// Security selects the security mode; see SecurityAuto.
+	// Proxy, if set, is the HTTP CONNECT or SOCKS5 proxy outgoing
+	// connections go through: "http://user:pass@host:port", "https://...",
+	// "socks5://..." (the target resolved here) or "socks5h://..." (by the
+	// proxy). Discovery does not cross a proxy, so dial such peers by
+	// host:port. A connection through a proxy has no datagrams: UDP cannot
+	// follow the tunnel. Errors never show the password. If empty,
+	// connections go direct (unless ProxyFromEnvironment).
+	Proxy string
+
+	// ProxyFromEnvironment, when Proxy is empty, takes the proxy for each
+	// dial from HTTPS_PROXY (or https_proxy), then ALL_PROXY (all_proxy),
+	// honouring NO_PROXY (no_proxy). Loopback targets are never proxied.
+	// If false, the environment is not consulted.
+	ProxyFromEnvironment bool
+
+	// DisableDatagrams turns best-effort datagrams off: no UDP socket is
+	// opened and hellos offer no datagram flow. If false, datagrams are on.
+	DisableDatagrams bool
+
+	// DatagramIdleTimeout closes a connection's datagram flow after this
+	// long without a datagram either way; SendDatagram and ReceiveDatagram
+	// then report ErrDatagramsUnavailable. Flows also close with their
+	// connection. If zero, 24 hours. At least 10 ms, at most 24 hours;
+	// it must be zero with DisableDatagrams.
+	DatagramIdleTimeout time.Duration
+
+	// Security.
+
+	// Security selects the security mode; see SecurityAuto (the zero
+	// value), which picks it from the fields below.
 	Security SecurityMode
 
-	// Key is the pre-shared key for SecurityPSK. An all-zero key is refused.
+	// Key is the pre-shared key for SecurityPSK. If nil, none. A key of
+	// all zeros is refused: it is what reading a missing key file while
+	// ignoring the error gives, and it protects nothing.
 	Key *security.Key
 
 	// Trust lists peer identity fingerprints trusted in SecurityPinned.
+	// If empty, none.
 	Trust []security.Fingerprint
 
 	// KnownPeersFile is a file of trusted fingerprints (security.KnownPeers)
-	// for SecurityPinned. With TrustOnFirstUse, an unknown peer is trusted
-	// and added to it; without, it is refused.
-	KnownPeersFile  string
+	// for SecurityPinned. If empty, none.
+	KnownPeersFile string
+
+	// TrustOnFirstUse trusts an unknown peer and adds it to
+	// KnownPeersFile, which it needs. If false, an unknown peer is refused.
 	TrustOnFirstUse bool
 
-	// Roots are the certificate authorities of SecurityPKI.
+	// Roots are the certificate authorities of SecurityPKI. If nil, none.
 	Roots *x509.CertPool
+
+	// Limits.
+
+	// MaxMessageSize bounds one message, both ways. If zero,
+	// DefaultMaxMessageSize (4 MiB). At most 1 GiB.
+	MaxMessageSize int
+
+	// SendBuffer bounds the bytes queued by SendMessage and not yet written
+	// to the network, per connection; when full, SendMessage blocks. A
+	// message larger than SendBuffer is still accepted when the buffer is
+	// empty. If zero, DefaultSendBuffer (1 MiB); at least 1 KiB.
+	SendBuffer int
+
+	// ReceiveBuffer bounds the bytes received and not yet taken by
+	// ReceiveMessage, per connection; when full, the connection stops
+	// reading and the sender slows down. If zero, DefaultReceiveBuffer
+	// (1 MiB); at least 1 KiB.
+	ReceiveBuffer int
+
+	// StreamBuffer bounds the bytes a [Stream] holds that its Write accepted
+	// and the network has not yet taken. A Write blocks (up to the write
+	// deadline) while it is full, so a peer that stops reading slows the
+	// writer down and memory stays bounded whatever is sent. The kernel's
+	// socket buffers come on top, and over TCP with TLS a read-ahead
+	// buffer of the same size (at most 256 KiB) and 64 KiB to collect TLS
+	// records into larger writes. If zero, DefaultStreamBuffer (256 KiB);
+	// 4 KiB to 64 MiB.
+	StreamBuffer int
+
+	// AcceptBacklog bounds connections established but not yet taken by
+	// Accept. If zero, DefaultAcceptBacklog (64).
+	AcceptBacklog int
+
+	// StreamBacklog bounds, per connection, streams and resource offers the
+	// peer opened and the application has not yet taken with AcceptStream
+	// or AcceptResource; more are refused with an error the opener sees.
+	// If zero, DefaultStreamBacklog (16).
+	StreamBacklog int
+
+	// HandshakeTimeout bounds TCP connect, TLS, upgrade and hello. If zero,
+	// DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
+
+	// CloseTimeout bounds how long Close waits for queued messages to leave
+	// and the peer to acknowledge the close. If zero, DefaultCloseTimeout
+	// (5 s).
+	CloseTimeout time.Duration
+
+	// Liveness.
+
+	// KeepAliveIdle is how long a connection may be silent before this
+	// side pings; then it pings every KeepAliveInterval, and after
+	// KeepAliveCount unanswered pings the connection is inviable (see
+	// Conn.Viable). The same values configure TCP keepalives. If zero,
+	// DefaultKeepAliveIdle (1 s), DefaultKeepAliveInterval (500 ms) and
+	// DefaultKeepAliveCount (4).
+	KeepAliveIdle     time.Duration
+	KeepAliveInterval time.Duration
+	KeepAliveCount    int
+
+	// DropTime is how long data may stay unacknowledged, or the peer
+	// silent, before the transport connection is dropped (on Linux also
+	// TCP_USER_TIMEOUT). The session then resumes on a new transport
+	// connection if it can (ResumeWindow). If zero, DefaultDropTime
+	// (10 s); it must be longer than KeepAliveIdle.
+	DropTime time.Duration
+
+	// ResumeWindow is how long a connection whose transport broke (a Wi-Fi
+	// blip, a changed address, a dropped transport) waits for a new one:
+	// the side that dialed redials with backoff, sooner when the network
+	// changes or on Conn.Restart, and unacknowledged messages are sent
+	// again, so every message arrives exactly once and in order. After the
+	// window the connection fails with a [*SessionLostError] listing what
+	// was not delivered. If zero, DefaultResumeWindow (30 s); negative
+	// turns resume off (a broken transport fails the connection at once).
+	ResumeWindow time.Duration
+
+	// RetryConnect makes Connect keep trying while its ctx allows when the
+	// peer cannot be reached (refused, no route, timed out): the
+	// connection is in state waiting between attempts, which back off
+	// from 100 ms to 2 s and are retried at once when the network changes
+	// or on Conn.Restart. If false, Connect fails on the first attempt.
+	// A refusal by the peer (trust, key, admission) always fails at once.
+	RetryConnect bool
+
+	// ViabilityDebounce is how long a viability change must last before
+	// OnViability hears of it. If zero, DefaultViabilityDebounce (250 ms).
+	ViabilityDebounce time.Duration
+
+	// DisablePathMonitor turns off watching interfaces and addresses
+	// (package pathmon), which otherwise feeds viability, re-announcement
+	// and reconnection. If false, the monitor runs while the node does.
+	DisablePathMonitor bool
+
+	// Callbacks. Each may be nil: then nobody is asked or told.
 
 	// Admit, if set, is asked about each authenticated peer before a
 	// listener accepts it. A non-nil error rejects the peer; its text (up to
 	// 120 bytes) is sent to the dialer, whose Connect fails with a
 	// [*RejectedError] carrying it. ctx ends with the handshake timeout.
+	// If nil, every authenticated peer is admitted.
 	Admit func(ctx context.Context, p Peer) error
 
 	// OnReject, if set, is told about each incoming connection refused
@@ -204,120 +348,6 @@ type Config struct {
 	// long.
 	OnResourceRefused func(p Peer, err error)
 
-	// MaxMessageSize bounds one message, both ways. If zero,
-	// DefaultMaxMessageSize (4 MiB). At most 1 GiB.
-	MaxMessageSize int
-
-	// SendBuffer bounds the bytes queued by SendMessage and not yet written
-	// to the network, per connection; when full, SendMessage blocks. A
-	// message larger than SendBuffer is still accepted when the buffer is
-	// empty. If zero, DefaultSendBuffer (1 MiB).
-	SendBuffer int
-
-	// ReceiveBuffer bounds the bytes received and not yet taken by
-	// ReceiveMessage, per connection; when full, the connection stops
-	// reading and the sender slows down. If zero, DefaultReceiveBuffer.
-	ReceiveBuffer int
-
-	// HandshakeTimeout bounds TCP connect, TLS, upgrade and hello. If zero,
-	// DefaultHandshakeTimeout (10 s).
-	HandshakeTimeout time.Duration
-
-	// CloseTimeout bounds how long Close waits for queued messages to leave
-	// and the peer to acknowledge the close. If zero, DefaultCloseTimeout.
-	CloseTimeout time.Duration
-
-	// AcceptBacklog bounds connections established but not yet taken by
-	// Accept. If zero, DefaultAcceptBacklog (64).
-	AcceptBacklog int
-
-	// StreamBuffer bounds the bytes a [Stream] holds that its Write accepted
-	// and the network has not yet taken. A Write blocks (up to the write
-	// deadline) while it is full, so a peer that stops reading slows the
-	// writer down and memory stays bounded whatever is sent. The kernel's
-	// socket buffers come on top, and over TCP with TLS a read-ahead
-	// buffer of the same size (at most 256 KiB) and 64 KiB to collect TLS
-	// records into larger writes. If zero, DefaultStreamBuffer (256 KiB);
-	// 4 KiB to 64 MiB.
-	StreamBuffer int
-
-	// StreamBacklog bounds, per connection, streams and resource offers the
-	// peer opened and the application has not yet taken with AcceptStream
-	// or AcceptResource; more are refused with an error the opener sees.
-	// If zero, DefaultStreamBacklog (16).
-	StreamBacklog int
-
-	// Proxy, if set, is the HTTP CONNECT or SOCKS5 proxy outgoing
-	// connections go through: "http://user:pass@host:port", "https://...",
-	// "socks5://..." (the target resolved here) or "socks5h://..." (by the
-	// proxy). Discovery does not cross a proxy, so dial such peers by
-	// host:port. A connection through a proxy has no datagrams: UDP cannot
-	// follow the tunnel. Errors never show the password.
-	Proxy string
-
-	// ProxyFromEnvironment, when Proxy is empty, takes the proxy for each
-	// dial from HTTPS_PROXY (or https_proxy), then ALL_PROXY (all_proxy),
-	// honouring NO_PROXY (no_proxy). Loopback targets are never proxied.
-	ProxyFromEnvironment bool
-
-	// DisableDatagrams turns best-effort datagrams off: no UDP socket is
-	// opened and hellos offer no datagram flow.
-	DisableDatagrams bool
-
-	// DatagramIdleTimeout closes a connection's datagram flow after this
-	// long without a datagram either way; SendDatagram and ReceiveDatagram
-	// then report ErrDatagramsUnavailable. Flows also close with their
-	// connection. If zero, 24 hours. At least 10 ms, at most 24 hours.
-	DatagramIdleTimeout time.Duration
-
-	// KeepAliveIdle is how long a connection may be silent before this
-	// side pings; then it pings every KeepAliveInterval, and after
-	// KeepAliveCount unanswered pings the connection is inviable (see
-	// Conn.Viable). The same values configure TCP keepalives. Defaults:
-	// DefaultKeepAliveIdle, DefaultKeepAliveInterval, DefaultKeepAliveCount.
-	KeepAliveIdle     time.Duration
-	KeepAliveInterval time.Duration
-	KeepAliveCount    int
-
-	// DropTime is how long data may stay unacknowledged, or the peer
-	// silent, before the transport connection is dropped (on Linux also
-	// TCP_USER_TIMEOUT). The session then resumes on a new transport
-	// connection if it can (ResumeWindow). If zero, DefaultDropTime.
-	DropTime time.Duration
-
-	// ResumeWindow is how long a connection whose transport broke (a Wi-Fi
-	// blip, a changed address, a dropped transport) waits for a new one:
-	// the side that dialed redials with backoff, sooner when the network
-	// changes or on Conn.Restart, and unacknowledged messages are sent
-	// again, so every message arrives exactly once and in order. After the
-	// window the connection fails with a [*SessionLostError] listing what
-	// was not delivered. If zero, DefaultResumeWindow; negative turns
-	// resume off (a broken transport fails the connection at once).
-	ResumeWindow time.Duration
-
-	// ViabilityDebounce is how long a viability change must last before
-	// OnViability hears of it. If zero, DefaultViabilityDebounce.
-	ViabilityDebounce time.Duration
-
-	// OnViability, if set, is called when a ready connection becomes
-	// inviable or viable again (debounced), and when its session resumed
-	// on a new transport connection (Reconnected). It runs as
-	// OnStateChange does, in order with it.
-	OnViability func(c *Conn, e ViabilityEvent)
-
-	// RetryConnect makes Connect keep trying while its ctx allows when the
-	// peer cannot be reached (refused, no route, timed out): the
-	// connection is in state waiting between attempts, which back off
-	// from 100 ms to 2 s and are retried at once when the network changes
-	// or on Conn.Restart. Without it, Connect fails on the first attempt.
-	// A refusal by the peer (trust, key, admission) always fails at once.
-	RetryConnect bool
-
-	// DisablePathMonitor turns off watching interfaces and addresses
-	// (package pathmon), which otherwise feeds viability, re-announcement
-	// and reconnection.
-	DisablePathMonitor bool
-
 	// OnStateChange, if set, is called for each state change of each
 	// connection, from the first (preparing, or ready for a connection a
 	// peer opened). A Node's callbacks (this and OnViability) run one at a
@@ -326,6 +356,14 @@ type Config struct {
 	// Node, Close included; they may run after the method that caused the
 	// change has returned. A callback that blocks delays the later ones.
 	OnStateChange func(c *Conn, s State)
+
+	// OnViability, if set, is called when a ready connection becomes
+	// inviable or viable again (debounced), and when its session resumed
+	// on a new transport connection (Reconnected). It runs as
+	// OnStateChange does, in order with it.
+	OnViability func(c *Conn, e ViabilityEvent)
+
+	// Logging.
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.
 	Logger *slog.Logger
@@ -336,6 +374,9 @@ type Config struct {
 func (c *Config) clone() (*Config, error) {
 	if c == nil {
 		return nil, &ConfigError{Field: "Config", Value: nil, Reason: "a Config is required: it must choose a security mode"}
+	}
+	if err := c.contradictions(); err != nil {
+		return nil, err
 	}
 	n := *c
 	n.Metadata = maps.Clone(c.Metadata)
@@ -367,6 +408,24 @@ func (c *Config) clone() (*Config, error) {
 		return nil, err
 	}
 	return &n, nil
+}
+
+// contradictions returns a ConfigError for the first field set (as the
+// caller gave it, before defaults) that another field makes pointless:
+// a value the node would ignore is a mistake to report, not to accept.
+func (c *Config) contradictions() error {
+	bad := func(field string, v any, reason string) error {
+		return &ConfigError{Field: "Config." + field, Value: v, Reason: reason}
+	}
+	switch {
+	case c.Hidden && len(c.TXT) > 0:
+		return bad("TXT", c.TXT, "set with Hidden, which advertises nothing to carry it")
+	case c.DisableDatagrams && c.DatagramIdleTimeout != 0:
+		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "set with DisableDatagrams, which opens no datagram flow to time out")
+	case c.PreferQUIC && c.Transport == TransportAuto && (c.Proxy != "" || c.ProxyFromEnvironment):
+		return bad("PreferQUIC", true, "set with Proxy or ProxyFromEnvironment: QUIC cannot follow a proxy, so only TCP is dialed")
+	}
+	return nil
 }
 
 func setDefault[T comparable](p *T, def T) {
@@ -482,12 +541,14 @@ func (c *Config) validate() error {
 }
 
 func validateSecurity(c *Config, bad func(string, any, string) error) error {
+	if c.Key != nil && *c.Key == (security.Key{}) {
+		// Not the key itself in Value, even this one: a Key's String is
+		// the secret.
+		return bad("Key", "all zeros", "an all-zero key protects nothing (it is what a missing key file read with the error ignored gives): did loading the key file fail? Make one with security.GenerateKey or nearnet keygen")
+	}
 	hasKey := c.Key != nil
 	hasPins := len(c.Trust) > 0 || c.KnownPeersFile != ""
 	hasRoots := c.Roots != nil
-	if hasKey && *c.Key == (security.Key{}) {
-		return bad("Key", "all zero", "an all-zero key is no secret (did loading the key file fail?); make one with nearnet keygen")
-	}
 	if c.TrustOnFirstUse && c.KnownPeersFile == "" {
 		return bad("TrustOnFirstUse", true, "needs KnownPeersFile to record what it trusts")
 	}

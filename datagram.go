@@ -33,8 +33,20 @@ var (
 // link (*dgram.Flow), or the DATAGRAM frames of a QUIC link (quicFlow).
 type datagramFlow = transport.Flow
 
-// DatagramTooLargeError reports a payload over the path's limit.
-type DatagramTooLargeError = dgram.TooLargeError
+// DatagramTooLargeError is returned by SendDatagram for a payload larger
+// than the path takes without IP fragmentation, which nearnet never does.
+// It matches [ErrDatagramTooLarge].
+type DatagramTooLargeError struct {
+	Size int // the payload's length
+	Max  int // the largest payload the path takes now; see [Conn.MaxDatagramSize]
+}
+
+func (e *DatagramTooLargeError) Error() string {
+	return (*dgram.TooLargeError)(e).Error()
+}
+
+// Is makes errors.Is(err, ErrDatagramTooLarge) hold.
+func (e *DatagramTooLargeError) Is(target error) bool { return target == ErrDatagramTooLarge }
 
 // DatagramStats counts a connection's datagrams.
 type DatagramStats struct {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/nnerr"
+	"github.com/nearnet/nearnet/internal/resource"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
@@ -26,9 +28,19 @@ var (
 	ErrClosed = fmt.Errorf("nearnet: closed: %w", net.ErrClosed)
 )
 
-// ConfigError reports an invalid Config field: Field names it (e.g.
-// "Config.MaxMessageSize"), Value is what was given, Reason what is allowed.
-type ConfigError = nnerr.ConfigError
+// ConfigError reports an invalid Config field, or an invalid field of
+// another options struct ([AcceptOptions]): Field names it (e.g.
+// "Config.MaxMessageSize"), Value is what was given, Reason what is
+// allowed.
+type ConfigError struct {
+	Field  string // e.g. "Config.MaxMessageSize" or "AcceptOptions.MaxPartials"
+	Value  any    // the value given (never a key's secret)
+	Reason string // what is allowed, or what the field contradicts
+}
+
+func (e *ConfigError) Error() string {
+	return (*nnerr.ConfigError)(e).Error()
+}
 
 // RejectedError is returned to a dialer whose peer refused it: the
 // listener's admission hook said no (Reason is what it said), or the peer
@@ -89,9 +101,66 @@ func fromTransport(err error) error {
 	return err
 }
 
-// ProtocolError reports bytes from the peer that break the protocol. The
-// connection is closed; nothing else is affected.
-type ProtocolError = wire.ProtocolError
+// ProtocolError reports bytes from the peer that break the protocol
+// (RFC 6455 framing or PROTOCOL.md). The connection is closed with status
+// 1002; nothing else is affected.
+type ProtocolError struct {
+	What string // what was wrong, in a few words
+}
+
+func (e *ProtocolError) Error() string { return "nearnet: protocol error: " + e.What }
+
+// The internal packages have error types of their own, and the public API
+// re-exports none of them: an alias would show in go doc without fields or
+// documentation. Instead every error type a caller may look for is defined
+// in this package, with the same fields as its internal counterpart, and
+// publicError, installed as package nnerr's hook, converts one to the
+// other. Each internal type's As method calls that hook, so
+// errors.As(err, &pub) finds the public type wherever the internal error
+// sits in err's chain, and errors.Is matches the same sentinels as
+// before: nothing has to convert errors at each return. Where one
+// function hands back an internal error as it is (SendResource, Accept),
+// exported converts it at the top too, so that its %T is the public type.
+func init() { nnerr.Public = publicError }
+
+// publicError returns the public error that the internal error err stands
+// for, or nil. The conversions are struct conversions, which stop
+// compiling if a public type's fields drift from its counterpart's.
+func publicError(err error) error {
+	switch e := err.(type) {
+	case *nnerr.ConfigError:
+		p := ConfigError(*e)
+		return &p
+	case *wire.ProtocolError:
+		p := ProtocolError(*e)
+		return &p
+	case *dgram.TooLargeError:
+		p := DatagramTooLargeError(*e)
+		return &p
+	case *resource.NameError:
+		p := ResourceNameError(*e)
+		return &p
+	case *resource.RejectedError:
+		p := ResourceRejectedError(*e)
+		return &p
+	case *resource.ReceiverError:
+		p := ResourceReceiverError(*e)
+		return &p
+	case *resource.DroppedError:
+		p := ResourceDroppedError(*e)
+		return &p
+	}
+	return nil
+}
+
+// exported returns err, or its public counterpart if err itself is an
+// internal error (see publicError).
+func exported(err error) error {
+	if p := publicError(err); p != nil {
+		return p
+	}
+	return err
+}
 
 // errorsAs is errors.As, kept short for the many checks below.
 func errorsAs[T error](err error) (T, bool) {

@@ -430,6 +430,14 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{Config{Key: k, Name: strings.Repeat("n", 64)}, "Config.Name"},
 		{Config{Key: k, ListenAddr: "nope"}, "Config.ListenAddr"},
 		{Config{Key: k, ListenAddr: ":99999"}, "Config.ListenAddr"},
+		// Contradictory combinations: one field would be ignored.
+		{Config{Key: k, Hidden: true, TXT: map[string]string{"x": "y"}}, "Config.TXT"},
+		{Config{Key: k, DisableDatagrams: true, DatagramIdleTimeout: time.Minute}, "Config.DatagramIdleTimeout"},
+		{Config{Key: k, PreferQUIC: true, Proxy: "socks5://127.0.0.1:1"}, "Config.PreferQUIC"},
+		{Config{Key: k, PreferQUIC: true, ProxyFromEnvironment: true}, "Config.PreferQUIC"},
+		// An all-zero key: a key file read with its error ignored.
+		{Config{Key: &security.Key{}}, "Config.Key"},
+		{Config{Security: SecurityPSK, Key: &security.Key{}}, "Config.Key"},
 	}
 	for _, c := range cases {
 		_, err := NewNode(&c.cfg)
@@ -440,6 +448,19 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	}
 	if _, err := NewNode(nil); err == nil {
 		t.Error("nil Config accepted")
+	}
+	if _, err := NewNode(&Config{Key: &security.Key{}}); err == nil || strings.Contains(err.Error(), strings.Repeat("0", 64)) {
+		t.Errorf("all-zero key: %v; want an error that does not print the key", err)
+	}
+	// Each half of a rejected combination is fine alone.
+	for _, cfg := range []Config{
+		{Key: k, Hidden: true}, {Key: k, TXT: map[string]string{"x": "y"}},
+		{Key: k, DisableDatagrams: true}, {Key: k, DatagramIdleTimeout: time.Minute},
+		{Key: k, PreferQUIC: true}, {Key: k, Proxy: "socks5://127.0.0.1:1"}, {Key: k, ProxyFromEnvironment: true},
+	} {
+		if _, err := NewNode(&cfg); err != nil {
+			t.Errorf("%+v: %v", cfg, err)
+		}
 	}
 	// The caller's Config is not changed.
 	cfg := Config{Key: k}

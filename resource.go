@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"time"
 
 	"github.com/nearnet/nearnet/internal/resource"
 	"github.com/nearnet/nearnet/internal/wire"
@@ -16,46 +17,196 @@ import (
 // didStartReceivingResourceWithName / didFinishReceivingResourceWithName.
 // Each transfer runs on a stream of its own (PROTOCOL.md, "Resources").
 
-type (
-	// ResourceOffer describes a resource: name ('/'-separated relative
-	// path), exact size, and application metadata.
-	ResourceOffer = resource.Offer
+// The types below are nearnet's own, with the same fields as their
+// internal/resource counterparts: the root converts values at the calls
+// into that package (a struct conversion, which stops compiling if the two
+// drift apart), and the errors show themselves as these types to
+// errors.As through package nnerr's hook (see publicError).
 
-	// Progress is called as a transfer moves on with the bytes done and
-	// the total, about every MiB, from the transferring goroutine.
-	Progress = resource.Progress
+// ResourceOffer describes a resource: what the receiver sees before it
+// decides.
+type ResourceOffer struct {
+	// Name is the file's name, or its '/'-separated path inside a
+	// directory being sent ("album/a.jpg"). It must be a safe relative
+	// path: no "..", no absolute path, no control characters (a
+	// [*ResourceNameError] says what is wrong).
+	Name string
 
-	// AcceptOptions says how an accepted resource treats an existing file,
-	// how long it waits for a silent sender, and what it keeps of
-	// transfers that did not finish (every zero field has a default).
-	AcceptOptions = resource.AcceptOptions
+	// Size is the exact length of the content in bytes, at most 2^53-1
+	// (the largest integer every JSON decoder keeps exactly).
+	Size int64
 
-	// ReceivedResource describes a resource that is verified and in place.
-	ReceivedResource = resource.Received
+	// Meta is free-form application data (a MIME type, a modification
+	// time). Name, Size and Meta together must encode to at most 64 KiB
+	// of JSON.
+	Meta map[string]string
+}
 
-	// SentResource is what SendResource reports of a resource the receiver
-	// verified and put in place: the content's SHA-256 and the bytes the
-	// receiver kept from an earlier attempt.
-	SentResource = resource.Sent
+// Progress is called as a transfer moves on, from the goroutine that
+// called [Conn.SendResource] or [IncomingResource.Accept], with done the
+// bytes the receiver holds (or the sender has sent) and total the
+// resource's size. The first call has done at the resume offset, the last
+// done == total; done never decreases. It is called about every MiB, so
+// it should return quickly: it is on the transfer's path.
+type Progress func(done, total int64)
 
-	// ResourceNameError reports a resource name that is unsafe as a path.
-	ResourceNameError = resource.NameError
+// AcceptOptions says how [IncomingResource.Accept] treats an existing
+// file, how long it waits for a silent sender, and what it keeps of
+// transfers that did not finish. The zero value (or nil) never overwrites
+// and uses the defaults given below. An invalid field makes Accept refuse
+// the offer and return a [*ConfigError] naming it.
+type AcceptOptions struct {
+	// Overwrite replaces a file of the offered name. A directory of that
+	// name is never replaced.
+	Overwrite bool
 
-	// ResourceRejectedError is returned by SendResource when the receiver
-	// declined the offer (its Code and Reason say why).
-	ResourceRejectedError = resource.RejectedError
+	// Rename picks the first free name of "name (1).ext", "name (2).ext",
+	// ... "name (999).ext" if the offered name is taken. It cannot be set
+	// with Overwrite. If neither is set, a taken name fails with
+	// [ErrResourceExists].
+	Rename bool
 
-	// ResourceReceiverError is returned by SendResource when the receiver
-	// took the bytes but failed (a hash mismatch, a full disk, an idle
-	// sender); it may say so before all the content is sent.
-	ResourceReceiverError = resource.ReceiverError
+	// PartialKey names the sender in the partial file's name, so that a
+	// resend from the same sender finds its partial file and another
+	// sender's file of the same name and size does not. If empty, Accept
+	// uses the peer's certificate fingerprint (its peer ID without TLS).
+	PartialKey string
 
-	// ResourceDroppedError is returned by IncomingResource.Accept when the
-	// receiver ended the transfer itself (the sender idle, the disk full,
-	// a write error): what the sender was told and where the partial file
-	// is kept for a resume.
-	ResourceDroppedError = resource.DroppedError
-)
+	// IdleTimeout is how long Accept waits for the sender's next byte,
+	// from its acceptance until the trailer. When it passes, Accept tells
+	// the sender (code "idle_timeout"), keeps what arrived for a resume,
+	// frees the name for another transfer, and returns a
+	// [*ResourceDroppedError] matching [ErrResourceIdle]. Time the
+	// receiver itself spends (writing to a slow disk) does not count. If
+	// zero, 30 seconds; it must not be negative.
+	IdleTimeout time.Duration
+
+	// MaxPartials bounds the partial files Accept leaves in the target
+	// directory (at any depth) from transfers that are not running: when
+	// a transfer starts and when one ends without finishing, the oldest
+	// (last written longest ago) are deleted until at most MaxPartials
+	// are left. A partial file being written is never deleted. If zero,
+	// 64; it must not be negative.
+	MaxPartials int
+
+	// MaxPartialBytes bounds the total size of the partial files kept as
+	// MaxPartials bounds their number, oldest deleted first. A transfer
+	// that ends holding more than MaxPartialBytes keeps nothing. If zero,
+	// 16 GiB; it must not be negative.
+	MaxPartialBytes int64
+
+	// MaxPartialAge is how long a partial file is kept after it was last
+	// written: Accept deletes older ones in the target directory. If
+	// zero, 7 days; it must not be negative.
+	MaxPartialAge time.Duration
+
+	// PartialRemoved, if set, is called for each partial file Accept
+	// deletes to keep within MaxPartials, MaxPartialBytes and
+	// MaxPartialAge, with its path, its size and why. It is called from
+	// the goroutine that called Accept, outside any lock of the library.
+	PartialRemoved func(path string, size int64, reason string)
+}
+
+// ReceivedResource describes a resource that is verified and in place.
+type ReceivedResource struct {
+	Path    string   // the file: the target directory joined with Name
+	Name    string   // '/'-separated name in the directory; differs from the offer's after a rename
+	Size    int64    // bytes
+	SHA256  [32]byte // of the whole content, checked against the sender's
+	Resumed int64    // bytes kept from an earlier attempt; 0 if it started from zero
+}
+
+// SentResource is what SendResource reports of a resource the receiver
+// verified and put in place.
+type SentResource struct {
+	SHA256  [32]byte // of the whole content, as the receiver checked it
+	Resumed int64    // bytes the receiver kept from an earlier attempt; 0 if it started from zero
+}
+
+// ResourceNameError reports a resource name that is unsafe to use as a
+// relative path. SendResource returns it before sending anything; a
+// receiver refuses such an offer ([Config.OnResourceRefused]).
+type ResourceNameError struct {
+	Name   string // the name as offered (may hold control characters: print with %q)
+	Reason string // what is wrong, e.g. `component ".." leaves the directory`
+}
+
+func (e *ResourceNameError) Error() string {
+	return fmt.Sprintf("nearnet: unsafe resource name %q: %s", e.Name, e.Reason)
+}
+
+// ResourceRejectedError is returned by SendResource when the receiver
+// declined the offer, by choice ([IncomingResource.Reject]) or because it
+// could not take it (unsafe name, name exists, no room, unwritable
+// directory). Reason is the receiver's text; Code is a machine-readable
+// cause where the receiver gave one (PROTOCOL.md, "Resources").
+// errors.Is matches [ErrResourceExists], [ErrResourceInProgress] and
+// [ErrResourceDiskFull] by it.
+type ResourceRejectedError struct {
+	Code   string
+	Reason string
+}
+
+func (e *ResourceRejectedError) Error() string {
+	return "nearnet: resource rejected by receiver: " + e.Reason
+}
+
+// Is matches the sentinel errors by Code.
+func (e *ResourceRejectedError) Is(target error) bool { return resource.CodeIs(e.Code, target) }
+
+// ResourceReceiverError is returned by SendResource when the receiver
+// accepted the offer but failed to finish: the content did not verify
+// (errors.Is(err, [ErrResourceCorrupted])), the name appeared meanwhile
+// ([ErrResourceExists]), its disk filled up ([ErrResourceDiskFull]), the
+// sender was idle for longer than the receiver waits ([ErrResourceIdle]),
+// or it could not write or rename the file (code "io", Message naming the
+// file system's error). The receiver may say so before all the content is
+// sent; SendResource then stops sending.
+type ResourceReceiverError struct {
+	Code    string
+	Message string
+}
+
+func (e *ResourceReceiverError) Error() string {
+	return "nearnet: resource receiver failed: " + e.Message
+}
+
+// Is matches the sentinel errors by Code.
+func (e *ResourceReceiverError) Is(target error) bool { return resource.CodeIs(e.Code, target) }
+
+// ResourceDroppedError is returned by [IncomingResource.Accept] when the
+// receiver ended an accepted transfer itself before the content was
+// complete: no byte came for [AcceptOptions.IdleTimeout] (errors.Is(err,
+// [ErrResourceIdle]), and Timeout reports true), the disk filled up
+// ([ErrResourceDiskFull]), or the file could not be written (code "io").
+// The sender was told Reason, and the name is free for another transfer.
+//
+// What arrived is kept in the partial file at Partial for a resume (Kept
+// bytes), unless Partial is "" (nothing was kept: the bounds of
+// AcceptOptions left no room for it, or the file could not be created).
+type ResourceDroppedError struct {
+	Code    string // "idle_timeout", "disk_full" or "io"
+	Reason  string // what the sender was told
+	Partial string // the partial file kept for a resume; "" if none
+	Kept    int64  // the bytes in Partial
+	Err     error  // the cause: the file system's error, or nil for an idle sender
+}
+
+func (e *ResourceDroppedError) Error() string {
+	return (*resource.DroppedError)(e).Error()
+}
+
+func (e *ResourceDroppedError) Unwrap() error { return e.Err }
+
+// Is matches the sentinel errors by Code.
+func (e *ResourceDroppedError) Is(target error) bool { return resource.CodeIs(e.Code, target) }
+
+// Timeout reports whether the sender was idle, so that a
+// ResourceDroppedError is a net.Error like other timeouts.
+func (e *ResourceDroppedError) Timeout() bool { return resource.CodeIs(e.Code, ErrResourceIdle) }
+
+// Temporary is false: see net.Error.
+func (e *ResourceDroppedError) Temporary() bool { return false }
 
 var (
 	// ErrResourceCorrupted: the content did not hash to the sender's
@@ -99,20 +250,20 @@ func (c *Conn) SendResource(ctx context.Context, name string, src io.Reader, siz
 // SendResourceOffer is SendResource with metadata in the offer.
 func (c *Conn) SendResourceOffer(ctx context.Context, offer ResourceOffer, src io.Reader, progress Progress) (SentResource, error) {
 	if _, err := resource.SafeName(offer.Name); err != nil {
-		return SentResource{}, err
+		return SentResource{}, exported(err)
 	}
 	offer.Meta = maps.Clone(offer.Meta)
 	s, err := c.openStream(ctx, "", nil, wire.StreamKindResource)
 	if err != nil {
 		return SentResource{}, err
 	}
-	sent, err := resource.Send(ctx, s, offer, src, progress)
+	sent, err := resource.Send(ctx, s, resource.Offer(offer), src, resource.Progress(progress))
 	if err != nil {
 		s.Abort()
-		return SentResource{}, err
+		return SentResource{}, exported(err)
 	}
 	s.Close()
-	return sent, nil
+	return SentResource(sent), nil
 }
 
 // IncomingResource is a resource offer from the peer: its name, size and
@@ -145,11 +296,11 @@ func (r *IncomingResource) Accept(ctx context.Context, dir string, opts *AcceptO
 	if o.PartialKey == "" {
 		o.PartialKey = r.partialKey()
 	}
-	got, err := r.in.Accept(ctx, dir, &o, progress)
+	got, err := r.in.Accept(ctx, dir, (*resource.AcceptOptions)(&o), resource.Progress(progress))
 	// A graceful close even after a failure: the refusal or failed result
 	// just written must reach the sender before the end of the stream.
 	r.s.Close()
-	return got, err
+	return ReceivedResource(got), exported(err)
 }
 
 // partialKey names the sender for partial files: its certificate
@@ -208,7 +359,7 @@ func (c *Conn) offerResource(s *Stream) {
 		in, err := resource.ReadOffer(ctx, s)
 		if err != nil {
 			c.takeResource(nil)
-			_, unsafe := errorsAs[*ResourceNameError](err)
+			_, unsafe := errorsAs[*resource.NameError](err)
 			_, malformed := errorsAs[*resource.ProtocolError](err)
 			if !unsafe && !malformed {
 				// No offer came (a broken stream, the handshake timeout).
@@ -220,11 +371,11 @@ func (c *Conn) offerResource(s *Stream) {
 			s.Close()
 			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
 			if f := c.n.cfg.OnResourceRefused; f != nil {
-				f(c.Peer(), err)
+				f(c.Peer(), exported(err))
 			}
 			return
 		}
-		c.resq <- &IncomingResource{ResourceOffer: in.Offer, Peer: c.Peer(), c: c, s: s, in: in}
+		c.resq <- &IncomingResource{ResourceOffer: ResourceOffer(in.Offer), Peer: c.Peer(), c: c, s: s, in: in}
 	}()
 }
 

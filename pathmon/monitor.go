@@ -3,6 +3,7 @@ package pathmon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -11,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/nearnet/nearnet/internal/nnerr"
 )
 
 // Limits of Options.PollInterval.
@@ -29,9 +28,17 @@ const maxQueue = 256
 // ErrClosed is returned by [Monitor.Watch] once the monitor is closed.
 var ErrClosed = errors.New("pathmon: monitor closed")
 
-// ConfigError reports an invalid [Options] field, named as
-// "pathmon.Options.Field".
-type ConfigError = nnerr.ConfigError
+// ConfigError reports an invalid [Options] field: Field names it, as
+// "pathmon.Options.Field", Value is what was given, Reason what is allowed.
+type ConfigError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("nearnet: invalid %s (%v): %s", e.Field, e.Value, e.Reason)
+}
 
 // Options configures a [Monitor]. The zero value watches every interface
 // with netlink on Linux and by polling every 2 seconds elsewhere.

@@ -123,7 +123,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		},
 	}
 	// Files abandoned while receive was not running go now.
-	if _, err := resource.PrunePartials(*dir, opts); err != nil {
+	if _, err := resource.PrunePartials(*dir, (*resource.AcceptOptions)(opts)); err != nil {
 		return fmt.Errorf("--dir: %s", errText(err))
 	}
 	cfg.OnReject = func(remote net.Addr, err error) { to.out.print("", newRejectedIncoming(remote, err)) }

@@ -46,5 +46,8 @@ func (e *TooLargeError) Error() string {
 // Is makes errors.Is(err, ErrTooLarge) hold.
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
+// As lets errors.As find the public type of a TooLargeError (see package nnerr).
+func (e *TooLargeError) As(target any) bool { return nnerr.As(e, target) }
+
 // ConfigError reports an invalid [Config] field or argument.
 type ConfigError = nnerr.ConfigError

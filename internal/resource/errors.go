@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/nearnet/nearnet/internal/nnerr"
 )
 
 var (
@@ -51,6 +53,9 @@ func (e *NameError) Error() string {
 	return fmt.Sprintf("nearnet: unsafe resource name %q: %s", e.Name, e.Reason)
 }
 
+// As lets errors.As find the public type of a NameError (see package nnerr).
+func (e *NameError) As(target any) bool { return nnerr.As(e, target) }
+
 // RejectedError is returned by [Send] when the receiver declined the
 // offer, by choice ([Incoming.Reject]) or because it could not take it
 // (unsafe name, name exists, unwritable directory). Reason is the
@@ -69,6 +74,9 @@ func (e *RejectedError) Error() string {
 // Is makes errors.Is(err, ErrExists), errors.Is(err, ErrInProgress) and
 // errors.Is(err, ErrDiskFull) true for a rejection with the matching code.
 func (e *RejectedError) Is(target error) bool { return codeIs(e.Code, target) }
+
+// As lets errors.As find the public type of a RejectedError (see package nnerr).
+func (e *RejectedError) As(target any) bool { return nnerr.As(e, target) }
 
 // ReceiverError is returned by [Send] when the receiver accepted the offer
 // but failed to finish: the content did not verify (errors.Is(err,
@@ -89,6 +97,9 @@ func (e *ReceiverError) Error() string {
 // Is makes errors.Is match ErrHashMismatch, ErrExists, ErrInProgress,
 // ErrDiskFull and ErrIdleTimeout by code.
 func (e *ReceiverError) Is(target error) bool { return codeIs(e.Code, target) }
+
+// As lets errors.As find the public type of a ReceiverError (see package nnerr).
+func (e *ReceiverError) As(target any) bool { return nnerr.As(e, target) }
 
 // DroppedError is returned by [Incoming.Accept] when the receiver ended
 // an accepted transfer itself before the content was complete: no byte
@@ -124,6 +135,9 @@ func (e *DroppedError) Unwrap() error { return e.Err }
 // Is makes errors.Is match ErrIdleTimeout and ErrDiskFull by code.
 func (e *DroppedError) Is(target error) bool { return codeIs(e.Code, target) }
 
+// As lets errors.As find the public type of a DroppedError (see package nnerr).
+func (e *DroppedError) As(target any) bool { return nnerr.As(e, target) }
+
 // Timeout reports whether the sender was idle, so that a DroppedError is
 // a net.Error like other timeouts.
 func (e *DroppedError) Timeout() bool { return e.Code == codeIdle }
@@ -157,6 +171,11 @@ const (
 	codeIdle         = "idle_timeout"
 	codeDiskFull     = "disk_full"
 )
+
+// CodeIs reports whether a rejection or result with code matches the
+// sentinel target, as the Is methods of this package's errors do; the
+// root package's error types use it for theirs.
+func CodeIs(code string, target error) bool { return codeIs(code, target) }
 
 func codeIs(code string, target error) bool {
 	switch code {

@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"github.com/nearnet/nearnet/internal/nnerr"
 )
 
 // ErrMessageTooLarge reports a WebSocket message whose payload exceeds the
@@ -16,6 +18,9 @@ type ProtocolError struct {
 }
 
 func (e *ProtocolError) Error() string { return "nearnet: protocol error: " + e.What }
+
+// As lets errors.As find the public type of a ProtocolError (see package nnerr).
+func (e *ProtocolError) As(target any) bool { return nnerr.As(e, target) }
 
 func protoErr(format string, args ...any) error {
 	return &ProtocolError{What: fmt.Sprintf(format, args...)}
