@@ -105,6 +105,7 @@ const (
 	DefaultResumeWindow      = 30 * time.Second
 	DefaultViabilityDebounce = 250 * time.Millisecond
 	DefaultStreamBacklog     = 16
+	DefaultMaxDials          = 16
 )
 
 // Config configures a Node. The zero value is useful once a security mode is
@@ -269,6 +270,13 @@ type Config struct {
 	// If zero, DefaultStreamBacklog (16).
 	StreamBacklog int
 
+	// MaxDials bounds the dials (transport and link handshakes) the node
+	// runs at once, for Connect, ConnectAdvert and resume alike; more wait
+	// their turn, within their ctx. A crowded or hostile network (many
+	// adverts pointing at a tarpit) then costs a bounded number of
+	// descriptors. If zero, DefaultMaxDials (16); at most 4096.
+	MaxDials int
+
 	// HandshakeTimeout bounds TCP connect, TLS, upgrade and hello. If zero,
 	// DefaultHandshakeTimeout (10 s).
 	HandshakeTimeout time.Duration
@@ -394,6 +402,7 @@ func (c *Config) clone() (*Config, error) {
 	setDefault(&n.AcceptBacklog, DefaultAcceptBacklog)
 	setDefault(&n.StreamBuffer, DefaultStreamBuffer)
 	setDefault(&n.StreamBacklog, DefaultStreamBacklog)
+	setDefault(&n.MaxDials, DefaultMaxDials)
 	setDefault(&n.KeepAliveIdle, DefaultKeepAliveIdle)
 	setDefault(&n.KeepAliveInterval, DefaultKeepAliveInterval)
 	setDefault(&n.KeepAliveCount, DefaultKeepAliveCount)
@@ -533,6 +542,9 @@ func (c *Config) validate() error {
 	}
 	if c.ViabilityDebounce < 0 || c.ViabilityDebounce > time.Minute {
 		return bad("ViabilityDebounce", c.ViabilityDebounce, "must be 0 (250ms) to 1m")
+	}
+	if c.MaxDials < 1 || c.MaxDials > 4096 {
+		return bad("MaxDials", c.MaxDials, "must be 0 (16) or 1 to 4096")
 	}
 	if c.StreamBacklog < 1 || c.StreamBacklog > 4096 {
 		return bad("StreamBacklog", c.StreamBacklog, "must be 0 (16) or 1 to 4096")

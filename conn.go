@@ -448,9 +448,12 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 // messages of a link that takes over from another (PROTOCOL.md sections 8
 // and 11). On a resumed link it carries exactly the count our hello
 // announced. Otherwise (a duplicate swap) it may not rewind below what was
-// delivered (what follows would be dropped as duplicates), and on the
-// Conn's only link it must continue exactly where delivery stands (a gap
-// would hold back every later message for good).
+// delivered (what follows would be dropped as duplicates). It may skip
+// ahead while the link it takes over from still delivers the messages in
+// between; that link may even still be in its handshake here. So a gap
+// with no other link is given the handshake timeout for one to come and
+// fill it; after that it is a protocol error (it would hold back every
+// later message for good).
 func (c *Conn) checkBase(l *link, seq uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -462,7 +465,16 @@ func (c *Conn) checkBase(l *link, seq uint64) error {
 	case seq < c.delivered:
 		return &wire.ProtocolError{What: fmt.Sprintf("base %d rewinds below the %d messages delivered", seq, c.delivered)}
 	case seq > c.delivered && len(c.links) == 1:
-		return &wire.ProtocolError{What: fmt.Sprintf("base %d skips messages: %d delivered and no other link carries the rest", seq, c.delivered)}
+		time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
+			c.mu.Lock()
+			gap := c.delivered < seq && len(c.links) == 1 && c.links[0] == l && !c.state.Terminal()
+			delivered := c.delivered
+			c.mu.Unlock()
+			if gap {
+				l.failProtocol(&wire.ProtocolError{What: fmt.Sprintf(
+					"base %d skipped messages that no other link delivered (%d delivered)", seq, delivered)})
+			}
+		})
 	}
 	return nil
 }

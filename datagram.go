@@ -117,8 +117,10 @@ func (c *Conn) SendDatagram(p []byte) error {
 	}
 	err := l.flow.Send(p)
 	switch {
-	case err == nil, errors.Is(err, ErrDatagramTooLarge):
-		return err
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrDatagramTooLarge):
+		return exported(err) // a *DatagramTooLargeError
 	case errors.Is(err, dgram.ErrExpired):
 		return fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
 	case errors.Is(err, dgram.ErrClosed):

@@ -73,6 +73,14 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 		}
 		return &HandshakeError{Addr: addr, Stage: stage, Err: err}
 	}
+	select { // a place among Config.MaxDials
+	case n.dials <- struct{}{}:
+		defer func() { <-n.dials }()
+	case <-ctx.Done():
+		return nil, herr(t.Name(), ctx.Err())
+	case <-n.done:
+		return nil, herr(t.Name(), ErrClosed)
+	}
 	dl := n.deadlineFor(ctx)
 	if d := time.Now().Add(limit); limit > 0 && d.Before(dl) {
 		dl = d

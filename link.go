@@ -406,13 +406,21 @@ func (l *link) finish(err error) {
 		l.closeTimer.Stop()
 	}
 	code, reason, peerClosed := l.peerCode, l.peerReason, l.peerClosed
-	if l.err != nil && errors.Is(err, net.ErrClosed) {
-		err = l.err // the first failure (a write, say) closed the socket under the reader
+	if _, bad := errorsAs[*wire.ProtocolError](l.err); l.err != nil && (errors.Is(err, net.ErrClosed) || bad) {
+		err = l.err // the first failure (a write, bad input seen elsewhere) ended reading
 	}
 	l.mu.Unlock()
 	if l.c != nil {
 		l.c.linkEnded(l, err, peerClosed, code, reason)
 	}
+}
+
+// failProtocol ends the link for bad input found outside its reader: a
+// close frame saying why (1002), then the end.
+func (l *link) failProtocol(pe *wire.ProtocolError) {
+	l.closeWith(wire.CloseProtocolError, pe.What)
+	l.flushBriefly()
+	l.fail(pe)
 }
 
 // flushBriefly gives the writer a moment to send a queued close frame

@@ -198,3 +198,53 @@ type holdAcceptor struct{}
 
 func (holdAcceptor) HandleConn(transport.Conn, time.Time) {}
 func (holdAcceptor) HandleFailure(net.Addr, error)        {}
+
+// countingTarpit takes connections and holds them, saying nothing,
+// until they close; it counts the ones it got.
+type countingTarpit struct{ got chan struct{} }
+
+func (a countingTarpit) HandleConn(c transport.Conn, _ time.Time) {
+	a.got <- struct{}{}
+	io.Copy(io.Discard, c.Control())
+	c.Close()
+}
+
+func (countingTarpit) HandleFailure(net.Addr, error) {}
+
+// Dials beyond Config.MaxDials wait for a place: a network full of adverts
+// pointing at a tarpit holds at most MaxDials connections of the node.
+func TestMaxDialsBoundsConcurrentDials(t *testing.T) {
+	nw := mem.NewNetwork()
+	tarpit := nw.Transport(mem.Options{})
+	tp := countingTarpit{got: make(chan struct{}, 8)}
+	ln, err := tarpit.Listen(context.Background(), ":0", tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tarpit.Close() })
+	a := newMemNode(t, nw, Config{Security: SecurityNone, MaxDials: 1})
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.Connect(ctx1, ln.Addr().String())
+		first <- err
+	}()
+	<-tp.got // the first dial holds the only place
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if _, err := a.Connect(ctx2, ln.Addr().String()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second dial: %v; want it to wait for a place until its ctx ends", err)
+	}
+	select {
+	case <-tp.got:
+		t.Fatal("a second dial reached the tarpit while the first held the only place")
+	default:
+	}
+	cancel1()
+	<-first
+	// The place is free again.
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	defer cancel3()
+	go a.Connect(ctx3, ln.Addr().String())
+	<-tp.got
+}

@@ -63,6 +63,7 @@ type Node struct {
 	events        []func()   // callbacks waiting for the event goroutine (notify)
 	eventsRunning bool
 
+	dials   chan struct{} // a place per dial running (Config.MaxDials)
 	acceptq chan *Conn
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
@@ -83,6 +84,7 @@ func NewNode(cfg *Config) (*Node, error) {
 		adverts: make(map[PeerID]Advert),
 		handles: make(map[string]streamEntry),
 		acceptq: make(chan *Conn, c.AcceptBacklog),
+		dials:   make(chan struct{}, c.MaxDials),
 		done:    make(chan struct{}),
 	}
 	if n.id.IsZero() {
@@ -350,10 +352,17 @@ func (a acceptor) HandleConn(c transport.Conn, deadline time.Time) {
 	if err != nil || !isNew {
 		return
 	}
-	select {
-	case n.acceptq <- conn:
-	case <-n.done:
-	}
+	// The peer is authenticated: return to the transport, which counts
+	// unauthenticated connections until then, while the Conn waits for
+	// Accept (AcceptBacklog).
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case n.acceptq <- conn:
+		case <-n.done:
+		}
+	}()
 }
 
 // HandleFailure reports an incoming connection refused during its

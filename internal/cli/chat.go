@@ -76,6 +76,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 		peers:    map[nearnet.PeerID]*nearnet.Conn{},
 		dialing:  map[nearnet.PeerID]bool{},
 		refusals: map[string]string{},
+		backoff:  map[nearnet.PeerID]dialBackoff{},
 		changed:  make(chan struct{}),
 	}
 	cfg.OnReject = func(remote net.Addr, err error) { ch.out.print("", newRejectedIncoming(remote, err)) }
@@ -154,10 +155,11 @@ type chat struct {
 	mu       sync.Mutex // guards the fields below
 	peers    map[nearnet.PeerID]*nearnet.Conn
 	dialing  map[nearnet.PeerID]bool
-	changed  chan struct{}     // closed and replaced when peers changes
-	closing  bool              // the chat is ending: no new peers
-	failure  string            // why the last --to peer failed, if it did
-	refusals map[string]string // peer name → why a connection to it was rejected (star mode)
+	changed  chan struct{}                  // closed and replaced when peers changes
+	closing  bool                           // the chat is ending: no new peers
+	failure  string                         // why the last --to peer failed, if it did
+	refusals map[string]string              // peer name → why a connection to it was rejected (star mode)
+	backoff  map[nearnet.PeerID]dialBackoff // star mode: peers whose dial failed
 
 	noDatagrams map[*nearnet.Conn]bool // --datagram: peers without datagrams, reported (pump only)
 }
@@ -185,13 +187,28 @@ func (ch *chat) connectTarget(ctx context.Context, target string) error {
 	return nil
 }
 
-// found dials a nearnet peer Browse reports, unless connected or dialing.
+// dialBackoff is when a star-mode dial to a peer may be tried again.
+type dialBackoff struct {
+	fails int
+	next  time.Time // zero after a rejection: never again
+}
+
+// starDialTime bounds one star-mode dial, the wait for a place among the
+// node's concurrent dials (Config.MaxDials) included.
+const starDialTime = 30 * time.Second
+
+// found dials a nearnet peer Browse reports, unless connected, dialing,
+// or backing off after a failed dial (doubling from 1 s to a minute; a
+// rejection is not tried again). With the node's bound on concurrent
+// dials, a network full of adverts that lead nowhere costs a bounded
+// number of descriptors and a few retries a minute each.
 func (ch *chat) found(ctx context.Context, be nearnet.BrowseEvent) {
 	if be.Kind == nearnet.Lost || be.ID.IsZero() {
 		return
 	}
 	ch.mu.Lock()
-	if ch.closing || ch.peers[be.ID] != nil || ch.dialing[be.ID] {
+	b, failed := ch.backoff[be.ID]
+	if ch.closing || ch.peers[be.ID] != nil || ch.dialing[be.ID] || failed && (b.next.IsZero() || time.Now().Before(b.next)) {
 		ch.mu.Unlock()
 		return
 	}
@@ -200,9 +217,22 @@ func (ch *chat) found(ctx context.Context, be nearnet.BrowseEvent) {
 	ch.mu.Unlock()
 	go func() {
 		defer ch.wg.Done()
-		c, err := ch.node.ConnectAdvert(ctx, be.Advert)
+		dctx, cancel := context.WithTimeout(ctx, starDialTime)
+		c, err := ch.node.ConnectAdvert(dctx, be.Advert)
+		cancel()
 		ch.mu.Lock()
 		delete(ch.dialing, be.ID)
+		switch {
+		case err == nil:
+			delete(ch.backoff, be.ID)
+		case isRejection(err):
+			ch.backoff[be.ID] = dialBackoff{}
+		default:
+			b := ch.backoff[be.ID]
+			b.fails++
+			b.next = time.Now().Add(min(time.Second<<min(b.fails-1, 6), time.Minute))
+			ch.backoff[be.ID] = b
+		}
 		ch.mu.Unlock()
 		switch {
 		case err == nil:

@@ -239,6 +239,10 @@ type Options struct {
 	KeepAlive        net.KeepAliveConfig // TCP keepalive of every connection
 	DropTime         time.Duration       // TCP_USER_TIMEOUT where the system has it; 0: unset
 	HandshakeTimeout time.Duration       // bounds TLS, and with it the link's handshake
+	// MaxPending bounds the accepted connections whose handshake has not
+	// finished (not yet authenticated); past it, and when the system is
+	// out of descriptors, the oldest of them are closed first. 0: 256.
+	MaxPending int
 	StreamReadAhead  int                 // read-ahead of a stream connection under TLS
 
 	DisableDatagrams    bool          // no UDP flows
@@ -257,15 +261,24 @@ type Transport struct {
 	ln         net.Listener
 	mux4, mux6 *dgram.Mux // UDP sockets for datagrams, opened on first use
 	closed     bool
+	pending    map[net.Conn]uint64 // accepted, handshake not finished: accept order
+	accepted   uint64              // connections accepted so far
 	wg         sync.WaitGroup
 }
+
+// defaultMaxPending is Options.MaxPending's default: far more than a LAN's
+// honest peers connect at once, far fewer than a process's descriptors.
+const defaultMaxPending = 256
 
 // New returns a Transport that has opened nothing yet.
 func New(o Options) *Transport {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Transport{o: o}
+	if o.MaxPending <= 0 {
+		o.MaxPending = defaultMaxPending
+	}
+	return &Transport{o: o, pending: map[net.Conn]uint64{}}
 }
 
 func (t *Transport) Name() string                 { return "ws" }
@@ -358,7 +371,14 @@ func (t *Transport) acceptLoop(ln net.Listener, a transport.Acceptor) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of descriptors: unauthenticated connections give
+				// theirs back first, the oldest first.
+				if t.shedOldest() {
+					continue
+				}
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue
@@ -368,12 +388,54 @@ func (t *Transport) acceptLoop(ln net.Listener, a transport.Acceptor) {
 		}
 		delay = 0
 		t.tuneAccepted(raw)
+		if t.addPending(raw) {
+			t.shedOldest()
+		}
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
+			defer t.donePending(raw)
 			t.handshake(raw, a)
 		}()
 	}
+}
+
+// addPending records an accepted connection until its handshake ends; it
+// reports whether there are more than MaxPending.
+func (t *Transport) addPending(c net.Conn) (over bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.accepted++
+	t.pending[c] = t.accepted
+	return len(t.pending) > t.o.MaxPending
+}
+
+func (t *Transport) donePending(c net.Conn) {
+	t.mu.Lock()
+	delete(t.pending, c)
+	t.mu.Unlock()
+}
+
+// shedOldest closes the connection accepted longest ago whose handshake
+// has not finished (a slow or silent peer holding a descriptor); it
+// reports whether there was one.
+func (t *Transport) shedOldest() bool {
+	t.mu.Lock()
+	var oldest net.Conn
+	var first uint64
+	for c, n := range t.pending {
+		if oldest == nil || n < first {
+			oldest, first = c, n
+		}
+	}
+	delete(t.pending, oldest)
+	t.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	t.o.Logger.Debug("nearnet: too many unauthenticated connections; closing the oldest", "remote", oldest.RemoteAddr())
+	oldest.Close()
+	return true
 }
 
 // handshake runs TLS on an accepted connection, within the handshake
