@@ -242,8 +242,8 @@ type Options struct {
 	// MaxPending bounds the accepted connections whose handshake has not
 	// finished (not yet authenticated); past it, and when the system is
 	// out of descriptors, the oldest of them are closed first. 0: 256.
-	MaxPending int
-	StreamReadAhead  int                 // read-ahead of a stream connection under TLS
+	MaxPending      int
+	StreamReadAhead int // read-ahead of a stream connection under TLS
 
 	DisableDatagrams    bool          // no UDP flows
 	DatagramIdleTimeout time.Duration // closes an idle flow
