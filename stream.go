@@ -47,10 +47,13 @@ type Stream struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	idle streamIdle // SetIdleTimeout (streamidle.go)
 }
 
 func (c *Conn) newStream(id uint64, name string, meta map[string]string, kind string, st transport.Stream) *Stream {
 	s := &Stream{c: c, id: id, name: name, meta: meta, kind: kind, st: st}
+	s.idle.start = time.Now()
 	s.w = st.Sink(c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.dropStream(s) })
 	return s
 }
@@ -69,7 +72,13 @@ func (s *Stream) Conn() *Conn { return s.c }
 // half-closed or closed the stream and everything before was read.
 func (s *Stream) Read(p []byte) (int, error) {
 	n, err := s.st.Read(p)
+	if n > 0 {
+		s.idle.touch()
+	}
 	if err != nil {
+		if s.idle.expired.Load() {
+			return n, s.idleErr("read", err)
+		}
 		s.mu.Lock()
 		closed := s.closed
 		s.mu.Unlock()
@@ -82,7 +91,16 @@ func (s *Stream) Read(p []byte) (int, error) {
 
 // Write queues p for the peer; see Config.StreamBuffer. Bytes Write
 // accepted are sent even if the stream is closed right after.
-func (s *Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s *Stream) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if n > 0 {
+		s.idle.touch()
+	}
+	if err != nil {
+		err = s.idleErr("write", err)
+	}
+	return n, err
+}
 
 // CloseWrite half-closes the stream: the peer reads EOF after the bytes
 // already written, and this side can still read. Writes after it fail.

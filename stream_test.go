@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -400,4 +401,37 @@ func TestStreamHandleAwaited(t *testing.T) {
 	if _, ok := n.handle("never", time.Now().Add(10*time.Millisecond)); ok {
 		t.Fatal("an unknown handle was found")
 	}
+}
+
+// A stream whose peer falls silent ends after its idle timeout: Read fails
+// with ErrStreamIdle (a timeout), and the peer sees the stream end. Bytes
+// moving keep it alive.
+func TestStreamIdleTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		a, b := newNodeOn(t, tr, Config{}), newNodeOn(t, tr, Config{})
+		ca, cb := pair(t, a, b)
+		opened, accepted := streamPair(t, ca, cb, false)
+		accepted.SetIdleTimeout(500 * time.Millisecond)
+		for i := 0; i < 15; i++ { // longer than the timeout, bytes moving every 50 ms
+			if _, err := opened.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			var b [1]byte
+			if _, err := io.ReadFull(accepted, b[:]); err != nil {
+				t.Fatalf("while bytes move: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var buf [1]byte
+		_, err := accepted.Read(buf[:]) // the peer is silent from now on
+		var ne net.Error
+		if !errors.Is(err, ErrStreamIdle) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("Read on an idle stream: %v; want ErrStreamIdle, a timeout", err)
+		}
+		opened.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := opened.Read(buf[:]); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the peer's Read: %v; want the stream ended", err)
+		}
+		opened.Abort()
+	})
 }
