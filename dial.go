@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/wire"
 )
 
 var errNoTransport = errors.New("nearnet: the peer offers no transport this node dials")
@@ -123,4 +125,151 @@ func writeThroughOf(c transport.Conn) transport.WriteThrough {
 		return w.WriteThrough()
 	}
 	return nil
+}
+
+// connectAttemptDelay is how long a connection attempt has before the next
+// one starts beside it (RFC 8305, Happy Eyeballs: 250 ms recommended): a
+// dead address family or a filtered address costs this, not a timeout.
+const connectAttemptDelay = 250 * time.Millisecond
+
+// dialRace dials addrs over the transports of order, racing them in the
+// way of Happy Eyeballs (RFC 8305): the attempts, every address over the
+// first transport (address families interleaved), then over the next, are
+// started one after another, each connectAttemptDelay after the one before
+// or as soon as it failed; the first to give a link wins and the others
+// are cancelled. A rejection ends the race (the peer would repeat it).
+// want, if not zero, is the peer the link must lead to. It returns the
+// link, or one error per address (its first transport's, as dialVia).
+func (n *Node) dialRace(ctx context.Context, addrs []string, order []transport.Transport, want PeerID) (*link, []error) {
+	type attempt struct {
+		addr string
+		t    transport.Transport
+	}
+	var attempts []attempt
+	ordered := interleaveFamilies(addrs)
+	for _, t := range order {
+		for _, a := range ordered {
+			attempts = append(attempts, attempt{a, t})
+		}
+	}
+	type result struct {
+		i   int
+		l   *link
+		err error
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan result, len(attempts))
+	start := func(i int) {
+		a := attempts[i]
+		var limit time.Duration
+		if len(attempts) > 1 {
+			limit = a.t.FallbackAfter()
+		}
+		go func() {
+			l, err := n.dial(rctx, a.t, a.addr, nil, limit)
+			if err == nil && !want.IsZero() && l.peer.ID != want {
+				l.sendCloseNow(&RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
+				l.fail(errors.New("wrong peer"))
+				l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, l.peer.ID, want)
+			}
+			results <- result{i, l, err}
+		}()
+	}
+	firstErr := map[string]error{}
+	var won *link
+	next, running := 0, 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for won == nil && (next < len(attempts) || running > 0) {
+		select {
+		case <-timer.C:
+			if next < len(attempts) {
+				start(next)
+				next++
+				running++
+				timer.Reset(connectAttemptDelay)
+			}
+		case r := <-results:
+			running--
+			if r.err == nil {
+				won = r.l
+				break
+			}
+			if a := attempts[r.i]; firstErr[a.addr] == nil {
+				firstErr[a.addr] = r.err
+			}
+			if isRejection(r.err) || ctx.Err() != nil {
+				next = len(attempts) // start nothing more; wait for the others
+				cancel()
+			} else if next < len(attempts) {
+				if !timer.Stop() {
+					select {
+					case <-timer.C:
+					default:
+					}
+				}
+				timer.Reset(0) // the next one now
+			}
+		}
+	}
+	cancel()
+	if running > 0 {
+		// Attempts still running end cancelled; one that won anyway
+		// joins its Conn as a duplicate, which the peers resolve.
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			for ; running > 0; running-- {
+				if r := <-results; r.err == nil {
+					n.attach(r.l)
+				}
+			}
+		}()
+	}
+	if won != nil {
+		return won, nil
+	}
+	var errs []error
+	for _, a := range addrs {
+		if err := firstErr[a]; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, errNoTransport)
+	}
+	return nil, errs
+}
+
+// interleaveFamilies orders addresses "host:port" alternating between
+// address families, each family keeping its order, starting with the
+// family of the first (RFC 8305, section 4).
+func interleaveFamilies(addrs []string) []string {
+	var v4, v6, other []string
+	for _, a := range addrs {
+		ap, err := netip.ParseAddrPort(a)
+		switch {
+		case err != nil:
+			other = append(other, a)
+		case ap.Addr().Unmap().Is4():
+			v4 = append(v4, a)
+		default:
+			v6 = append(v6, a)
+		}
+	}
+	first, second := v4, v6
+	if len(addrs) > 0 && len(v6) > 0 && v6[0] == addrs[0] {
+		first, second = v6, v4
+	}
+	out := make([]string, 0, len(addrs))
+	for i := 0; i < max(len(first), len(second)); i++ {
+		if i < len(first) {
+			out = append(out, first[i])
+		}
+		if i < len(second) {
+			out = append(out, second[i])
+		}
+	}
+	return append(out, other...)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -659,26 +660,16 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	n.startPathMonitor()
 	var errs []error
 	for attempt := 0; ; attempt++ {
-		errs = errs[:0]
-		for _, addr := range addrs {
-			l, err := n.dialVia(ctx, order, addr, nil)
-			if err != nil {
-				errs = append(errs, err)
-				if isRejection(err) || ctx.Err() != nil {
-					break // the peer answered, or we are out of time
-				}
-				continue
-			}
-			if !id.IsZero() && l.peer.ID != id {
-				l.sendCloseNow(&RejectedError{Code: 4005, Reason: "wrong peer"})
-				l.fail(errors.New("wrong peer"))
-				errs = append(errs, fmt.Errorf("nearnet: %s answered as peer %v, not %v", addr, l.peer.ID, id))
-				continue
-			}
+		l, errs1 := n.dialRace(ctx, addrs, order, id)
+		if l != nil {
 			got, _, err := n.attach(l)
 			return got, err
 		}
+		errs = append(errs[:0], errs1...)
 		last := errs[len(errs)-1]
+		if i := slices.IndexFunc(errs, isRejection); i >= 0 {
+			last = errs[i] // the peer answered: final
+		}
 		if !n.cfg.RetryConnect || isRejection(last) || ctx.Err() != nil {
 			break
 		}

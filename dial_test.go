@@ -1,0 +1,87 @@
+package nearnet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/transport/mem"
+	"github.com/nearnet/nearnet/security"
+)
+
+// An address that takes the connection and never answers (a filtered or
+// dead path) costs an attempt delay, not the handshake timeout: the next
+// address is tried beside it (Happy Eyeballs).
+func TestConnectRacesPastADeadAddress(t *testing.T) {
+	t.Run("mem", func(t *testing.T) {
+		nw := mem.NewNetwork()
+		tarpit := nw.Transport(mem.Options{})
+		tp := countingTarpit{got: make(chan struct{}, 8)}
+		ln, err := tarpit.Listen(context.Background(), ":0", tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tarpit.Close() })
+		a := newMemNode(t, nw, Config{HandshakeTimeout: time.Minute})
+		b := newMemNode(t, nw, Config{})
+		c, err := a.connectAddrs(ctxT(t), b.ID(), "b", []string{ln.Addr().String(), b.Addr().String()}, nil)
+		if err != nil || c.Peer().ID != b.ID() {
+			t.Fatalf("connect past a dead address: %v", err)
+		}
+	})
+	t.Run("tcp", func(t *testing.T) {
+		tarpit, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := make(chan net.Conn, 8)
+		go func() {
+			for {
+				c, err := tarpit.Accept()
+				if err != nil {
+					return
+				}
+				held <- c
+			}
+		}()
+		t.Cleanup(func() {
+			tarpit.Close()
+			for len(held) > 0 {
+				(<-held).Close()
+			}
+		})
+		a := newNodeOn(t, TransportTCP, Config{HandshakeTimeout: time.Minute})
+		b := newNodeOn(t, TransportTCP, Config{})
+		c, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{tarpit.Addr().String(), b.Addr().String()}, nil)
+		if err != nil || c.Peer().ID != b.ID() {
+			t.Fatalf("connect past a dead address: %v", err)
+		}
+	})
+}
+
+// A refusal by the peer at one address ends the race at once: it is final.
+func TestConnectRaceStopsAtRefusal(t *testing.T) {
+	other, _ := security.GenerateKey()
+	a := newNode(t, Config{})
+	wrong := newNode(t, Config{Key: &other})
+	good := newNode(t, Config{})
+	_, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{wrong.Addr().String(), good.Addr().String()}, nil)
+	if !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("got %v; want the refusal of the first address", err)
+	}
+}
+
+func TestInterleaveFamilies(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"[fe80::1%eth0]:1", "[fe80::2%eth0]:1", "10.0.0.1:1"}, []string{"[fe80::1%eth0]:1", "10.0.0.1:1", "[fe80::2%eth0]:1"}},
+		{[]string{"10.0.0.1:1", "10.0.0.2:1", "[::1]:1", "mem:3"}, []string{"10.0.0.1:1", "[::1]:1", "10.0.0.2:1", "mem:3"}},
+		{nil, []string{}},
+	} {
+		if got := interleaveFamilies(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("interleaveFamilies(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
