@@ -1,7 +1,6 @@
 package nearnet
 
 import (
-	"context"
 	"errors"
 	"net"
 	"slices"
@@ -18,16 +17,10 @@ import (
 func TestConnectRacesPastADeadAddress(t *testing.T) {
 	t.Run("mem", func(t *testing.T) {
 		nw := mem.NewNetwork()
-		tarpit := nw.Transport(mem.Options{})
-		tp := countingTarpit{got: make(chan struct{}, 8)}
-		ln, err := tarpit.Listen(context.Background(), ":0", tp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tarpit.Close() })
+		tarpit, _ := memTarpit(t, nw)
 		a := newMemNode(t, nw, Config{HandshakeTimeout: time.Minute})
 		b := newMemNode(t, nw, Config{})
-		c, err := a.connectAddrs(ctxT(t), b.ID(), "b", []string{ln.Addr().String(), b.Addr().String()}, nil)
+		c, err := a.connectAddrs(ctxT(t), b.ID(), "b", []string{tarpit, b.Addr().String()}, nil)
 		if err != nil || c.Peer().ID != b.ID() {
 			t.Fatalf("connect past a dead address: %v", err)
 		}

@@ -211,10 +211,10 @@ func (a countingTarpit) HandleConn(c transport.Conn, _ time.Time) {
 
 func (countingTarpit) HandleFailure(net.Addr, error) {}
 
-// Dials beyond Config.MaxDials wait for a place: a network full of adverts
-// pointing at a tarpit holds at most MaxDials connections of the node.
-func TestMaxDialsBoundsConcurrentDials(t *testing.T) {
-	nw := mem.NewNetwork()
+// memTarpit listens on nw as a countingTarpit; it returns the address and
+// the channel that gets a value per connection.
+func memTarpit(t *testing.T, nw *mem.Network) (string, <-chan struct{}) {
+	t.Helper()
 	tarpit := nw.Transport(mem.Options{})
 	tp := countingTarpit{got: make(chan struct{}, 8)}
 	ln, err := tarpit.Listen(context.Background(), ":0", tp)
@@ -222,21 +222,29 @@ func TestMaxDialsBoundsConcurrentDials(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tarpit.Close() })
+	return ln.Addr().String(), tp.got
+}
+
+// Dials beyond Config.MaxDials wait for a place: a network full of adverts
+// pointing at a tarpit holds at most MaxDials connections of the node.
+func TestMaxDialsBoundsConcurrentDials(t *testing.T) {
+	nw := mem.NewNetwork()
+	tarpit, got := memTarpit(t, nw)
 	a := newMemNode(t, nw, Config{Security: SecurityNone, MaxDials: 1})
 	ctx1, cancel1 := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() {
-		_, err := a.Connect(ctx1, ln.Addr().String())
+		_, err := a.Connect(ctx1, tarpit)
 		first <- err
 	}()
-	<-tp.got // the first dial holds the only place
+	<-got // the first dial holds the only place
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel2()
-	if _, err := a.Connect(ctx2, ln.Addr().String()); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.Connect(ctx2, tarpit); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second dial: %v; want it to wait for a place until its ctx ends", err)
 	}
 	select {
-	case <-tp.got:
+	case <-got:
 		t.Fatal("a second dial reached the tarpit while the first held the only place")
 	default:
 	}
@@ -245,6 +253,6 @@ func TestMaxDialsBoundsConcurrentDials(t *testing.T) {
 	// The place is free again.
 	ctx3, cancel3 := context.WithCancel(context.Background())
 	defer cancel3()
-	go a.Connect(ctx3, ln.Addr().String())
-	<-tp.got
+	go a.Connect(ctx3, tarpit)
+	<-got
 }

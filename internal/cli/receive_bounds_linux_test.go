@@ -2,10 +2,11 @@ package cli
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/nearnet/nearnet/internal/filetest"
 )
 
 // TestReceiveChecksDir: receive refuses to start on a directory it cannot
@@ -15,25 +16,11 @@ import (
 func TestReceiveChecksDir(t *testing.T) {
 	var dir, want string
 	switch {
-	case os.Getenv("NEARNET_TEST_MOUNTNS") != "":
-		dir, want = t.TempDir(), syscall.EROFS.Error()
-		if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "size=1m"); err != nil {
-			t.Skipf("cannot mount a tmpfs: %v", err)
+	case os.Geteuid() == 0: // root ignores permissions: a read-only mount
+		if !filetest.InMountNS(t, "^TestReceiveChecksDir$") {
+			return
 		}
-		defer syscall.Unmount(dir, syscall.MNT_DETACH)
-	case os.Geteuid() == 0:
-		unshare, err := exec.LookPath("unshare")
-		if err != nil {
-			t.Skip("root ignores permissions, and there is no unshare(1) for a read-only mount")
-		}
-		cmd := exec.Command(unshare, "-m", "--propagation", "private", "--", os.Args[0], "-test.run=^TestReceiveChecksDir$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), "NEARNET_TEST_MOUNTNS=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a private mount namespace:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test in the mount namespace failed: %v", err)
-		}
-		return
+		dir, want = filetest.MountTmpfs(t, syscall.MS_RDONLY, "size=1m"), syscall.EROFS.Error()
 	default:
 		dir, want = t.TempDir(), syscall.EACCES.Error()
 		if err := os.Chmod(dir, 0o555); err != nil {

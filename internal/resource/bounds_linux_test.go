@@ -5,11 +5,12 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/nearnet/nearnet/internal/filetest"
 )
 
 // TestRealFileSystem runs against a real small file system: a tmpfs of
@@ -17,29 +18,11 @@ import (
 // mount is gone with the process and nobody else sees it. It needs root
 // (or the right to mount), and skips without.
 func TestRealFileSystem(t *testing.T) {
-	if os.Getenv("NEARNET_TEST_MOUNTNS") == "" {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to mount a small tmpfs in a private mount namespace (unshare -m); the injected-writer tests cover the logic")
-		}
-		unshare, err := exec.LookPath("unshare")
-		if err != nil {
-			t.Skip("no unshare(1) here")
-		}
-		cmd := exec.Command(unshare, "-m", "--propagation", "private", "--", os.Args[0],
-			"-test.run=^TestRealFileSystem$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), "NEARNET_TEST_MOUNTNS=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a private mount namespace:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test in the mount namespace failed: %v", err)
-		}
+	// Without root the injected-writer tests cover the logic.
+	if !filetest.InMountNS(t, "^TestRealFileSystem$") {
 		return
 	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=8m,mode=0755"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	dir := filetest.MountTmpfs(t, 0, "size=8m,mode=0755")
 
 	t.Run("offer larger than the free space", func(t *testing.T) {
 		free, _ := freeBytes(dir)
