@@ -3,6 +3,8 @@ module github.com/nearnet/nearnet
 go 1.26.0
 
 require (
+	github.com/bwesterb/go-ristretto v1.2.4
+	github.com/cloudflare/circl v1.6.5
 	github.com/miekg/dns v1.1.73
 	github.com/quic-go/quic-go v0.65.0
 	github.com/schollz/progressbar/v3 v3.19.1
