@@ -76,3 +76,18 @@ func (e *UntrustedPeerError) Error() string {
 }
 
 func (e *UntrustedPeerError) Unwrap() error { return e.Err }
+
+// ErrPairingCodeMismatch is returned by [Pairing.Confirm] when the peer
+// proved a different pairing code: it was mistyped, or the peer is not the
+// one showing the code, or the two ends are not on the same TLS session (a
+// relay). Both sides of a run see it at once.
+var ErrPairingCodeMismatch = errors.New("pairing code mismatch: the pairing code did not match (mistyped, or not the peer showing it)")
+
+// ErrPairingCodeExpired is returned by an [Offer] whose lifetime is over,
+// whatever code the peer proves.
+var ErrPairingCodeExpired = errors.New("pairing code expired: show a new code")
+
+// ErrPairingCodeUsedUp is returned by an [Offer] that has already paired a
+// peer, or has had as many attempts as it allows, whatever code the peer
+// proves.
+var ErrPairingCodeUsedUp = errors.New("pairing code used up: it has paired a peer or was tried too many times; show a new code")
