@@ -11,4 +11,11 @@
 // With a nil verify function, any certificate is accepted and peers instead
 // prove a shared [Key] to each other with [Proof] and [VerifyProof] after the
 // handshake.
+//
+// Peers that know nothing of each other yet can pair with a short code
+// instead: one side makes a [PairingCode] with [NewPairingCode], shows it and
+// runs an [Offer]; the other types it ([ParsePairingCode]) and calls
+// [StartAnswer]. Each connection then runs a [Pairing] (CPace, bound to the
+// TLS session); when [Pairing.Confirm] returns nil, pin [Pairing.Peer].
+// PAIRING.md specifies the exchange.
 package security

@@ -29,3 +29,22 @@ func ExampleParseKey() {
 	// Output:
 	// invalid pre-shared key: expected 64 hex digits (256 bits), got 8
 }
+
+// A pairing code prints as a placeholder, so it cannot end up in a log by
+// accident; Reveal gives the digits to show.
+func ExampleParsePairingCode() {
+	code, err := security.ParsePairingCode("123 456")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(code)
+	fmt.Println(code.Reveal())
+
+	_, err = security.ParsePairingCode("12345")
+	fmt.Println(err)
+	// Output:
+	// [pairing code]
+	// 123-456
+	// invalid pairing code: expected 6 digits (spaces and hyphens allowed), got 5
+}
