@@ -138,6 +138,11 @@ func TestCPaceDraftScalarMultVfy(t *testing.T) {
 		"Y_i1":        "2b3c6b8c4f3800e7aef6864025b4ed79bd599117e427c41bd47d93d654b4a51c",
 		"Y_i2 == G.I": "0000000000000000000000000000000000000000000000000000000000000000",
 		"short":       "2c3c6b8c4f3800e7aef6864025b4ed79bd599117e427c41bd47d93d654b4a5",
+		// Beyond the draft: encodings RFC 9496 (4.3.1) requires decoding to
+		// reject.
+		"s = p, not canonical": "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"s negative (odd)":     "0100000000000000000000000000000000000000000000000000000000000000",
+		"bit 255 set":          "0000000000000000000000000000000000000000000000000000000000000080",
 	} {
 		if _, err := cpaceScalarMultVfy(s, unhex(t, y)); err != errCPaceInvalidPoint {
 			t.Errorf("scalar_mult_vfy(s, %s): got %v, want the abort", name, err)
