@@ -228,8 +228,8 @@ const (
 	pairingFailed // Receive or Confirm failed
 )
 
-// newPairing sets up a run. offer is nil on the answering side; answer and
-// offerFP are the two sides' fingerprints by role.
+// newPairing sets up a run with scalar y. offer is nil on the answering
+// side; answerFP and offerFP are the two sides' fingerprints by role.
 func newPairing(code PairingCode, offer *Offer, sid []byte, answerFP, offerFP Fingerprint, y group.Scalar) *Pairing {
 	p := &Pairing{offer: offer, sid: sid, y: y}
 	ad := pairingADAnswer
@@ -281,15 +281,19 @@ func (p *Pairing) Receive(peerMsg []byte) (tag []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	wantAD := pairingADOffer
+	ownAD, wantAD := pairingADAnswer, pairingADOffer
 	if p.offer != nil {
-		wantAD = pairingADAnswer
+		ownAD, wantAD = wantAD, ownAD
 	}
-	if string(ad) != wantAD {
-		if string(ad) == pairingADAnswer {
-			return nil, errors.New("security: pairing: both sides typed a code; one side must show the code and the other type it")
+	switch string(ad) {
+	case wantAD:
+	case ownAD:
+		if p.offer != nil {
+			return nil, errors.New("security: pairing: both sides show a code; one side must type the other's")
 		}
-		return nil, errors.New("security: pairing: both sides show a code; one side must type the other's")
+		return nil, errors.New("security: pairing: both sides typed a code; one side must show the code and the other type it")
+	default:
+		return nil, fmt.Errorf("security: pairing: malformed message from the peer: unknown role %q", shorten(string(ad)))
 	}
 	if p.offer != nil {
 		if err := p.offer.reserve(); err != nil {

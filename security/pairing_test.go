@@ -348,6 +348,9 @@ func TestPairingRejectsBadMessages(t *testing.T) {
 	mustContain(t, fmt.Sprint(err), "both sides show a code")
 	_, err = a.Receive(a.Message())
 	mustContain(t, fmt.Sprint(err), "both sides typed a code")
+	a, _ = mk()
+	_, err = a.Receive(encodePairingMessage(o.Message()[1:33], []byte("relay")))
+	mustContain(t, fmt.Sprint(err), `unknown role "relay"`)
 }
 
 func TestPairingCodeParse(t *testing.T) {
