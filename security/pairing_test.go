@@ -80,24 +80,29 @@ func runPairing(c net.Conn, p *Pairing) error {
 	return p.Confirm(peerTag)
 }
 
-// pairOverTLS pairs an answering TLS client with an offering TLS server over
-// an in-memory pipe.
-func pairOverTLS(t *testing.T, offer *Offer, answerCode PairingCode) (answerP, offerP *Pairing, answerErr, offerErr error) {
+// pairOverTLS pairs an answering side with an offering side over TLS on an
+// in-memory pipe; the answering side is the TLS client if answerDials.
+func pairOverTLS(t *testing.T, offer *Offer, answerCode PairingCode, answerDials bool) (answerP, offerP *Pairing, answerErr, offerErr error) {
 	t.Helper()
 	aid, oid := newTestIdentity(t), newTestIdentity(t)
-	cli, srv := tlsPipe(t, aid, oid)
-	ccs, scs := cli.ConnectionState(), srv.ConnectionState()
-	answerP, err := StartAnswer(answerCode, &ccs, aid.Fingerprint())
+	var ac, oc *tls.Conn
+	if answerDials {
+		ac, oc = tlsPipe(t, aid, oid)
+	} else {
+		oc, ac = tlsPipe(t, oid, aid)
+	}
+	acs, ocs := ac.ConnectionState(), oc.ConnectionState()
+	answerP, err := StartAnswer(answerCode, &acs, aid.Fingerprint())
 	if err != nil {
 		t.Fatal(err)
 	}
-	offerP, err = offer.Start(&scs, oid.Fingerprint())
+	offerP, err = offer.Start(&ocs, oid.Fingerprint())
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- runPairing(srv, offerP) }()
-	answerErr = runPairing(cli, answerP)
+	go func() { done <- runPairing(oc, offerP) }()
+	answerErr = runPairing(ac, answerP)
 	offerErr = <-done
 	if answerErr == nil && answerP.Peer() != oid.Fingerprint() {
 		t.Errorf("answering side paired with %s, want %s", answerP.Peer(), oid.Fingerprint())
@@ -123,10 +128,14 @@ func TestPairingOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Either side may be the TLS client.
 	offer := newTestOffer(t, code, nil)
-	_, _, aerr, oerr := pairOverTLS(t, offer, typed)
-	if aerr != nil || oerr != nil {
-		t.Fatalf("answer %v, offer %v", aerr, oerr)
+	if _, _, aerr, oerr := pairOverTLS(t, offer, typed, false); aerr != nil || oerr != nil {
+		t.Fatalf("offering side dialled: answer %v, offer %v", aerr, oerr)
+	}
+	offer = newTestOffer(t, code, nil)
+	if _, _, aerr, oerr := pairOverTLS(t, offer, typed, true); aerr != nil || oerr != nil {
+		t.Fatalf("answering side dialled: answer %v, offer %v", aerr, oerr)
 	}
 	// The offer has paired: even the right code is refused now.
 	aid := newTestIdentity(t)
@@ -140,7 +149,7 @@ func TestPairingOverTLS(t *testing.T) {
 func TestPairingWrongCodeFailsOnBothSides(t *testing.T) {
 	code, _ := ParsePairingCode("123456")
 	wrong, _ := ParsePairingCode("123457")
-	_, _, aerr, oerr := pairOverTLS(t, newTestOffer(t, code, nil), wrong)
+	_, _, aerr, oerr := pairOverTLS(t, newTestOffer(t, code, nil), wrong, true)
 	if !errors.Is(aerr, ErrPairingCodeMismatch) || !errors.Is(oerr, ErrPairingCodeMismatch) {
 		t.Fatalf("answer %v, offer %v; want ErrPairingCodeMismatch on both", aerr, oerr)
 	}
