@@ -215,7 +215,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 		l = c.send.Load()
 		if l != nil {
 			var err error
-			wait, err = l.enqueueData(p, c.n.cfg.SendBuffer)
+			wait, err = l.EnqueueData(p)
 			if err == nil && wait == nil {
 				if logging {
 					c.tx.add(p)
@@ -309,7 +309,7 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			c.watchLocked(ctx)
 			c.direct, c.directCtx, c.directLink = true, ctx, l
 			c.mu.Unlock()
-			m, err := c.readDirect(ctx, l)
+			m, err := l.ReadDirect(ctx)
 			c.mu.Lock()
 			c.direct, c.directCtx, c.directLink = false, nil, nil
 			if err != errNotRead {
@@ -330,68 +330,6 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 		}
 		c.mu.Lock()
 	}
-}
-
-// directLinkLocked returns the link a ReceiveMessage caller may read
-// itself (read.go): the only link, when no other caller is reading it.
-func (c *Conn) directLinkLocked() *link {
-	if c.direct || len(c.links) != 1 || c.state.Kind != StateReady {
-		return nil
-	}
-	return c.links[0]
-}
-
-// othersWaiting reports whether another ReceiveMessage caller waits for
-// the queue (so reading should not stay with a caller that is leaving).
-func (c *Conn) othersWaiting() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rwait != nil
-}
-
-// busyElsewhere reports whether a direct reader should stop: another link
-// takes part, or a message is waiting in the queue.
-func (c *Conn) busyElsewhere() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.links) != 1 || c.qh < len(c.q)
-}
-
-type directResult int
-
-const (
-	directMine      directResult = iota // the next message: the caller takes it
-	directDuplicate                     // already delivered through another link
-	directQueued                        // queued behind messages already waiting
-	directLater                         // an earlier message is still due
-)
-
-// takeDirect accounts for message m, numbered seq, that a ReceiveMessage
-// caller read itself. It never blocks: the caller is the one who would
-// have to make room.
-func (c *Conn) takeDirect(seq uint64, m []byte) directResult {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case seq < c.delivered:
-		return directDuplicate
-	case seq > c.delivered:
-		return directLater
-	case c.closed:
-		return directQueued // discarded; ReceiveMessage reports the close
-	}
-	c.delivered++
-	c.noteDeliveredLocked(len(m))
-	if c.dwait != nil {
-		close(c.dwait)
-		c.dwait = nil
-	}
-	if c.qh == len(c.q) {
-		return directMine
-	}
-	c.q = append(c.q, m) // over the limit by one message at most
-	c.qbytes += len(m) + perMessageOverhead
-	return directQueued
 }
 
 // deliver queues the data message numbered seq from link l, in sequence
@@ -437,7 +375,7 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 		c.mu.Unlock()
 		select {
 		case <-ch:
-		case <-l.dead:
+		case <-l.Dead():
 			return false
 		}
 		c.mu.Lock()
@@ -471,7 +409,7 @@ func (c *Conn) checkBase(l *link, seq uint64) error {
 			delivered := c.delivered
 			c.mu.Unlock()
 			if gap {
-				l.failProtocol(&wire.ProtocolError{What: fmt.Sprintf(
+				l.FailProtocol(&wire.ProtocolError{What: fmt.Sprintf(
 					"base %d skipped messages that no other link delivered (%d delivered)", seq, delivered)})
 			}
 		})
@@ -485,11 +423,11 @@ func (c *Conn) checkBase(l *link, seq uint64) error {
 // direction keep the one with the smaller Sec-WebSocket-Key.
 func (c *Conn) better(a, b *link) bool {
 	dropOutgoing := c.n.id.Compare(c.peer.ID) > 0
-	aWorse, bWorse := a.outgoing == dropOutgoing, b.outgoing == dropOutgoing
+	aWorse, bWorse := a.Outgoing() == dropOutgoing, b.Outgoing() == dropOutgoing
 	if aWorse != bWorse {
 		return !aWorse
 	}
-	return a.key < b.key
+	return a.Key() < b.Key()
 }
 
 // addLink attaches a freshly handshaken link and starts it. If the Conn
@@ -518,10 +456,7 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	if c.direct && len(c.links) == 1 {
 		// A ReceiveMessage caller is reading the other link itself: wake
 		// it, since messages may now arrive on this one (read.go).
-		d := c.links[0]
-		d.mu.Lock()
-		d.kickLocked()
-		d.mu.Unlock()
+		c.links[0].Kick()
 	}
 	c.links = append(c.links, l)
 	if c.state.Kind == StatePreparing {
@@ -536,10 +471,10 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	case cur == nil:
 		c.promoteLocked(l)
 	case c.better(l, cur):
-		c.sentBase += cur.closeWith(wire.CloseDuplicate, "duplicate connection")
+		c.sentBase += cur.CloseWith(wire.CloseDuplicate, "duplicate connection")
 		c.promoteLocked(l)
 	default:
-		l.closeWith(wire.CloseDuplicate, "duplicate connection")
+		l.CloseWith(wire.CloseDuplicate, "duplicate connection")
 	}
 	l.start()
 	return true
@@ -548,7 +483,7 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 // promoteLocked makes l the send link.
 func (c *Conn) promoteLocked(l *link) {
 	if c.sentBase > 0 {
-		l.enqueue(wire.OpBinary, 0, wire.AppendBase(nil, c.sentBase))
+		l.Enqueue(wire.OpBinary, 0, wire.AppendBase(nil, c.sentBase))
 	}
 	if c.orphan != nil {
 		c.orphan.Stop()
@@ -600,7 +535,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 	}
 	wasSend := c.send.Load() == l
 	if wasSend {
-		c.sentBase += l.sent
+		c.sentBase += l.Sent()
 		c.send.Store(nil)
 	}
 	if c.state.Terminal() {
@@ -680,7 +615,7 @@ func (c *Conn) failLocked(err error) {
 	}
 	c.setStateLocked(State{Kind: StateFailed, Err: err})
 	for _, l := range c.links {
-		go l.fail(err)
+		go l.Fail(err)
 	}
 	if len(c.links) == 0 {
 		c.finishLocked()
@@ -728,7 +663,7 @@ func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 			c.finishLocked()
 		}
 		for _, l := range c.links {
-			l.closeWith(code, reason)
+			l.CloseWith(code, reason)
 		}
 	}
 	c.mu.Unlock()
@@ -778,7 +713,7 @@ func (c *Conn) Abort() {
 	}
 	c.mu.Unlock()
 	for _, l := range links {
-		l.fail(errors.New("nearnet: connection aborted"))
+		l.Fail(errors.New("nearnet: connection aborted"))
 	}
 	c.abortStreams()
 }

@@ -141,7 +141,7 @@ func TestSimultaneousOpenRace(t *testing.T) {
 					for j := i + 1; j < nodes; j++ {
 						a, b := byPair[[2]int{i, j}], byPair[[2]int{j, i}]
 						la, lb := a.send.Load(), b.send.Load()
-						if la == nil || lb == nil || la.key != lb.key {
+						if la == nil || lb == nil || la.Key() != lb.Key() {
 							t.Fatalf("nodes %d and %d kept different connections", i, j)
 						}
 						// Datagrams use the surviving link's flow, both ways.

@@ -99,8 +99,8 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 	}
 	l := newLink(n, tc, writeThroughOf(tc), true)
 	l.dialed, l.resumeFor = addr, c
-	l.nc.SetDeadline(n.deadlineFor(ctx))
-	stop := context.AfterFunc(ctx, func() { l.nc.SetDeadline(aLongTimeAgo) })
+	l.SetDeadline(n.deadlineFor(ctx))
+	stop := context.AfterFunc(ctx, func() { l.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	if stage, err := n.clientHandshake(l, addr, tc.TLS()); err != nil {
 		err = fromTransport(err)
@@ -114,12 +114,12 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 		}
 		return nil, herr(stage, err)
 	}
-	l.nc.SetDeadline(time.Time{})
+	l.SetDeadline(time.Time{})
 	return l, nil
 }
 
-// writeThroughOf returns what a link writes through (writethrough.go), or
-// nil where c offers nothing.
+// writeThroughOf returns what a link writes through
+// (internal/link/writethrough.go), or nil where c offers nothing.
 func writeThroughOf(c transport.Conn) transport.WriteThrough {
 	if w, ok := c.(interface{ WriteThrough() transport.WriteThrough }); ok {
 		return w.WriteThrough()
@@ -170,7 +170,7 @@ func (n *Node) dialRace(ctx context.Context, addrs []string, order []transport.T
 			l, err := n.dial(rctx, a.t, a.addr, nil, limit)
 			if err == nil && !want.IsZero() && l.peer.ID != want {
 				l.sendCloseNow(&RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
-				l.fail(errors.New("wrong peer"))
+				l.Fail(errors.New("wrong peer"))
 				l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, l.peer.ID, want)
 			}
 			results <- result{i, l, err}

@@ -2,7 +2,6 @@ package nearnet
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/proxy"
@@ -61,17 +61,10 @@ func (n *Node) deadlineFor(ctx context.Context) time.Time {
 // listener's answer and hello. It is the same over TCP and over a QUIC
 // control stream. On failure l's transport is closed and the stage named.
 func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (stage string, err error) {
-	var nonce [16]byte
-	rand.Read(nonce[:])
-	l.key = wire.NewKey(nonce)
 	if err := n.checkPeerCert(cs); err != nil {
 		// Tell the listener why before leaving: a close frame may follow
 		// the upgrade request without waiting for the 101.
-		l.mu.Lock()
-		buf := wire.AppendUpgradeRequest(nil, addr, l.key)
-		l.mu.Unlock()
-		l.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		l.nc.Write(buf)
+		l.SendUpgrade(addr, nil)
 		reject := &RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()}
 		l.sendCloseNow(reject)
 		l.drop(reject)
@@ -82,13 +75,11 @@ func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (s
 		l.drop(nil)
 		return "hello", err
 	}
-	buf := wire.AppendUpgradeRequest(nil, addr, l.key)
-	buf = l.appendFrameLocked(buf, wire.OpBinary, 0, hello) // pipelined behind the request
-	if _, err := l.nc.Write(buf); err != nil {
+	if err := l.SendUpgrade(addr, hello); err != nil { // the hello pipelined behind the request
 		l.drop(nil)
 		return "upgrade", err
 	}
-	if err := wire.ReadUpgradeResponse(l.br, l.key); err != nil {
+	if err := l.ReadUpgradeResponse(); err != nil {
 		l.drop(nil)
 		return "upgrade", explainTLSAlert(err, n)
 	}
@@ -115,10 +106,10 @@ func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (s
 // otherwise at once.
 func (l *link) drop(err error) {
 	if err != nil {
-		l.t.Refuse(closeCodeFor(err))
+		l.Refuse(closeCodeFor(err))
 		return
 	}
-	l.t.Close()
+	l.Drop()
 }
 
 // isRejection reports a permanent failure, which trying again (another
@@ -142,28 +133,16 @@ func explainTLSAlert(err error, n *Node) error {
 }
 
 // readHello reads the peer's first message, which must be a hello (or a
-// close frame explaining why not).
+// close frame explaining why not, which becomes the error it means).
 func (l *link) readHello() (*wire.Hello, error) {
-	for {
-		op, p, err := l.rd.Next()
-		if err != nil {
-			return nil, fromTransport(err)
-		}
-		switch op {
-		case wire.OpPing, wire.OpPong:
-			continue
-		case wire.OpClose:
-			code, reason, _ := wire.ParseClose(p)
-			return nil, closeErrorFor(code, reason)
-		case wire.OpBinary:
-			if len(p) == 0 || wire.Kind(p[0]) != wire.KindHello {
-				return nil, &wire.HelloError{What: "first message is not a hello"}
-			}
-			return wire.ParseHello(p[1:])
-		default:
-			return nil, &wire.ProtocolError{What: "the hello came in a text frame; nearnet messages are binary (PROTOCOL.md section 5)"}
-		}
+	h, err := l.ReadHello()
+	if cf, ok := errorsAs[*linkpkg.CloseFrameError](err); ok {
+		return nil, closeErrorFor(cf.Code, cf.Reason)
 	}
+	if err != nil {
+		return nil, fromTransport(err)
+	}
+	return h, nil
 }
 
 // hello encodes this node's hello for link l, with the PSK proof when a
@@ -246,15 +225,7 @@ func closeCodeFor(err error) (int, string) {
 
 // sendCloseNow writes a close frame explaining err, during the handshake
 // (before the writer goroutine exists).
-func (l *link) sendCloseNow(err error) {
-	code, reason := closeCodeFor(err)
-	var p [wire.MaxControlPayload]byte
-	l.mu.Lock()
-	buf := l.appendFrameLocked(nil, wire.OpClose, 0, wire.AppendClose(p[:0], code, reason))
-	l.mu.Unlock()
-	l.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	l.nc.Write(buf)
-}
+func (l *link) sendCloseNow(err error) { l.SendCloseNow(closeCodeFor(err)) }
 
 // acceptLink runs the listener side of the link handshake on c, an
 // accepted connection. A connection that carries a stream (its first bytes
@@ -265,14 +236,14 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 		return &HandshakeError{Addr: c.RemoteAddr().String(), Incoming: true, Stage: stage, Err: err}
 	}
 	l := newLink(n, c, writeThroughOf(c), false)
-	l.nc.SetDeadline(n.deadlineFor(ctx))
-	if magic, err := l.br.Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
+	l.SetDeadline(n.deadlineFor(ctx))
+	if magic, err := l.Reader().Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
 		st, ok := c.AsStream()
 		if !ok {
 			l.drop(nil)
 			return nil, herr("stream", errors.New("a stream where this transport carries none"))
 		}
-		if err := n.acceptStream(st, l.br); err != nil {
+		if err := n.acceptStream(st, l.Reader()); err != nil {
 			return nil, herr("stream", err)
 		}
 		return nil, nil
@@ -280,7 +251,7 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 	if stage, err := n.serverHandshake(ctx, l, c.TLS()); err != nil {
 		return nil, herr(stage, err)
 	}
-	l.nc.SetDeadline(time.Time{})
+	l.SetDeadline(time.Time{})
 	return l, nil
 }
 
@@ -290,19 +261,7 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 // It is the same over TCP and over a QUIC control stream. On failure l's
 // transport is closed (after a close frame saying why, for a refusal).
 func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionState) (stage string, err error) {
-	key, err := wire.ReadUpgradeRequest(l.br)
-	if err != nil {
-		if he, ok := errorsAs[*wire.HandshakeError](err); ok {
-			l.nc.SetWriteDeadline(time.Now().Add(time.Second)) // past the handshake timeout for a 408
-			l.nc.Write(wire.AppendErrorResponse(nil, he))
-		}
-		l.drop(nil)
-		return "upgrade", err
-	}
-	l.key = key
-	// Answer the upgrade before reading the hello: most WebSocket clients
-	// (Network framework's, Python's) send nothing until they have the 101.
-	if _, err := l.nc.Write(wire.AppendUpgradeResponse(nil, key)); err != nil {
+	if err := l.AcceptUpgrade(); err != nil {
 		l.drop(nil)
 		return "upgrade", err
 	}
@@ -344,9 +303,7 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 		l.drop(nil)
 		return "hello", err
 	}
-	// Server frames are not masked.
-	buf := wire.AppendHeader(nil, true, wire.OpBinary, len(hello), nil)
-	if _, err := l.nc.Write(append(buf, hello...)); err != nil {
+	if err := l.SendHello(hello); err != nil {
 		l.drop(nil)
 		return "hello", err
 	}

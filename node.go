@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/discovery"
+	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/quic"
 	"github.com/nearnet/nearnet/internal/transport/tcp"
@@ -31,10 +32,11 @@ import (
 // [Node.Listen], reach others with [Node.Connect]. A Node is safe for
 // concurrent use by multiple goroutines; Close ends everything it started.
 type Node struct {
-	cfg    *Config
-	id     PeerID
-	ident  *security.Identity
-	verify func(*x509.Certificate) error // pinned/PKI check; nil otherwise
+	cfg     *Config
+	linkCfg linkpkg.Config // what links take of cfg
+	id      PeerID
+	ident   *security.Identity
+	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
 
 	// The transports of Config.Transport, in the order they listen (the
 	// first one's address is Addr), and the order Connect tries them.
@@ -79,6 +81,7 @@ func NewNode(cfg *Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:     c,
+		linkCfg: linkConfig(c),
 		id:      c.PeerID,
 		ident:   c.Identity,
 		conns:   make(map[PeerID]*Conn),
@@ -384,14 +387,14 @@ func (a acceptor) HandleFailure(remote net.Addr, err error) {
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 	endLink := func(reason string) (*Conn, bool, error) {
 		l.sendCloseNow(&CloseError{Code: wire.CloseNormal, Reason: reason})
-		l.fail(ErrClosed)
+		l.Fail(ErrClosed)
 		return nil, false, ErrClosed
 	}
 	for {
 		n.mu.Lock()
 		if n.closed.Load() {
 			n.mu.Unlock()
-			l.fail(ErrClosed)
+			l.Fail(ErrClosed)
 			return nil, false, ErrClosed
 		}
 		c = n.conns[l.peer.ID]
@@ -457,7 +460,7 @@ func (c *Conn) sessionOverLocked(l *link) bool {
 // resumeOffer returns the resume offer for l's hello, or nil.
 func (n *Node) resumeOffer(l *link) *wire.Resume {
 	var c *Conn
-	if l.outgoing {
+	if l.Outgoing() {
 		c = l.resumeFor
 	} else if l.peerResume != nil && l.peerResume.PeerBoot == n.boot {
 		n.mu.Lock()
@@ -469,7 +472,7 @@ func (n *Node) resumeOffer(l *link) *wire.Resume {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Terminal() || c.peerBoot == "" || (!l.outgoing && c.peerBoot != l.peerBoot) {
+	if c.state.Terminal() || c.peerBoot == "" || (!l.Outgoing() && c.peerBoot != l.peerBoot) {
 		return nil
 	}
 	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.delivered}

@@ -616,7 +616,7 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 	ca, cb := pair(t, a, b)
 	ctx := ctxT(t)
 	l := ca.send.Load()
-	before := l.wc.(interface{ Writes() int64 }).Writes()
+	before := writeThroughOf(l.t).(interface{ Writes() int64 }).Writes()
 	const n = 20000
 	go func() {
 		msg := make([]byte, 64)
@@ -632,7 +632,7 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writes := l.wc.(interface{ Writes() int64 }).Writes() - before
+	writes := writeThroughOf(l.t).(interface{ Writes() int64 }).Writes() - before
 	t.Logf("%d messages in %d writes", n, writes)
 	// Typically ~1 % without the race detector, a quarter with it; one
 	// write per message means no batching at all.

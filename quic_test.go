@@ -182,7 +182,7 @@ func TestSimultaneousOpenAcrossTransports(t *testing.T) {
 				waitOneLink(t, c)
 			}
 			la, lb := conns[0].send.Load(), conns[1].send.Load()
-			if la == nil || lb == nil || la.key != lb.key {
+			if la == nil || lb == nil || la.Key() != lb.Key() {
 				t.Fatal("the two sides kept different links")
 			}
 		})

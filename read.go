@@ -5,242 +5,90 @@ import (
 	"errors"
 	"os"
 	"time"
+
+	linkpkg "github.com/nearnet/nearnet/internal/link"
 )
 
-// Reading a link, and why two kinds of goroutine do it.
-//
-// A link's background reader (readLoop) reads frames and queues data
-// messages on the Conn, so that pings are answered, closes are seen and the
-// receive buffer fills while the application is busy elsewhere. But when
-// the application is already waiting in ReceiveMessage, handing each
-// message from the reader goroutine to it costs a goroutine wake-up (a
-// futex on an otherwise idle CPU), which dominated small round trips.
-// So a ReceiveMessage that finds the queue empty on a single-link Conn
-// reads the link itself: it takes rmu, interrupting the background reader
-// with a read deadline if that one is blocked in a read, and the
-// background reader parks. After the caller returns, the background reader
-// resumes only if no caller comes back within resumeGrace, so a
-// request/response loop never pays for a hand-over.
-//
-// Interrupting a read with a deadline is safe: crypto/tls keeps a partial
-// record across a timeout, and wire.Reader keeps a partial frame.
+// The direct read: a ReceiveMessage that finds the queue empty on a
+// single-link Conn reads the link itself (linkpkg.Link.ReadDirect, where
+// the reasons are), which asks the Conn what it needs through the methods
+// below. The Conn lets one caller at a time in (c.direct) and kicks it when
+// its ctx ends (watchLocked) or another link joins (addLink).
 
-// resumeGrace is how long reading stays with callers of ReceiveMessage
-// after one returns before the background reader takes it back.
-const resumeGrace = 2 * time.Millisecond
-
-// aLongTimeAgo is a read deadline that interrupts a blocked read at once.
+// aLongTimeAgo is a deadline that interrupts a blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
-// readLoop is the background reader.
-func (l *link) readLoop() {
-	for {
-		l.mu.Lock()
-		if !l.bgActive {
-			// A caller may be waiting for rmu, which we do not hold now.
-			select {
-			case l.yielded <- struct{}{}:
-			default:
-			}
-		}
-		for !l.bgActive && l.end == nil && l.err == nil {
-			l.mu.Unlock()
-			select {
-			case <-l.bgWake:
-			case <-l.dead:
-			}
-			l.mu.Lock()
-		}
-		end := l.end
-		l.mu.Unlock()
-		if end != nil {
-			l.finish(end)
-			return
-		}
-		l.rmu.Lock()
-		l.mu.Lock()
-		active := l.bgActive || l.err != nil
-		l.mu.Unlock()
-		if !active { // a caller took reading over meanwhile
-			l.rmu.Unlock()
-			continue
-		}
-		var m []byte
-		var seq uint64
-		var err error
-		if l.stash != nil {
-			m, seq, l.stash = l.stash, l.stashSeq, nil
-		} else {
-			m, seq, err = l.readOne()
-		}
-		if err != nil && isTimeout(err) {
-			l.mu.Lock()
-			if l.bgActive && l.err == nil {
-				l.clearKickLocked() // stale: whoever kicked no longer needs it
-			}
-			l.mu.Unlock()
-			l.rmu.Unlock()
-			continue
-		}
-		if err != nil {
-			l.rmu.Unlock()
-			l.finish(err)
-			return
-		}
-		ok := l.c.deliver(l, seq, m)
-		l.rmu.Unlock()
-		if !ok {
-			l.finish(errGracefulEnd)
-			return
-		}
+// errNotRead means a direct read read nothing for the caller: the queue
+// may have a message now, or the link ended; the caller looks again.
+var errNotRead = linkpkg.ErrNotRead
+
+// directLinkLocked returns the link a ReceiveMessage caller may read
+// itself: the only link, when no other caller is reading it.
+func (c *Conn) directLinkLocked() *link {
+	if c.direct || len(c.links) != 1 || c.state.Kind != StateReady {
+		return nil
 	}
+	return c.links[0]
 }
 
-func (l *link) clearKickLocked() {
-	if l.kicked {
-		l.kicked = false
-		l.nc.SetReadDeadline(time.Time{})
-	}
+// othersWaiting reports whether another ReceiveMessage caller waits for
+// the queue (so reading should not stay with a caller that is leaving).
+func (c *Conn) othersWaiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rwait != nil
 }
 
-func (l *link) kickLocked() {
-	l.kicked = true
-	l.nc.SetReadDeadline(aLongTimeAgo)
+// busyElsewhere reports whether a direct reader should stop: another link
+// takes part, or a message is waiting in the queue.
+func (c *Conn) busyElsewhere() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.links) != 1 || c.qh < len(c.q)
 }
 
-// resumeBackground gives reading back to the background reader; it runs
-// resumeGrace after a caller stopped reading.
-func (l *link) resumeBackground() {
-	l.mu.Lock()
-	l.bgActive = true
-	l.mu.Unlock()
-	select {
-	case l.bgWake <- struct{}{}:
-	default:
+// readWait reports whether the queue has a message or its end for a
+// ReceiveMessage caller, or else returns the channel closed when it has.
+func (c *Conn) readWait() (<-chan struct{}, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.qh < len(c.q) || c.rerr != nil {
+		return nil, true
 	}
+	if c.rwait == nil {
+		c.rwait = make(chan struct{})
+	}
+	return c.rwait, false
 }
 
-// acquireRead takes l.rmu for a ReceiveMessage caller, asking the
-// background reader to yield. It gives up with errNotRead when a message
-// gets queued meanwhile (the background reader may be waiting for the
-// caller to take it) or the link ends.
-func (c *Conn) acquireRead(ctx context.Context, l *link) error {
-	l.resume.Stop()
-	for {
-		if l.rmu.TryLock() {
-			l.mu.Lock()
-			l.bgActive = false
-			l.clearKickLocked()
-			ended := l.end != nil || l.err != nil
-			l.mu.Unlock()
-			// After clearing any kick: a link that joins later kicks again.
-			if ended || c.busyElsewhere() {
-				l.rmu.Unlock()
-				l.resumeBackground() // the caller will wait on the queue
-				return errNotRead
-			}
-			return nil
-		}
-		l.mu.Lock()
-		l.bgActive = false
-		if l.err == nil && l.end == nil {
-			l.kickLocked()
-		}
-		l.mu.Unlock()
-		c.mu.Lock()
-		if c.qh < len(c.q) || c.rerr != nil {
-			c.mu.Unlock()
-			l.resume.Reset(resumeGrace)
-			return errNotRead
-		}
-		if c.rwait == nil {
-			c.rwait = make(chan struct{})
-		}
-		rch := c.rwait
-		c.mu.Unlock()
-		select {
-		case <-l.yielded:
-		case <-rch:
-		case <-l.dead:
-			return errNotRead
-		case <-ctx.Done():
-			l.resumeBackground()
-			return ctx.Err()
-		}
+// takeDirect accounts for message m, numbered seq, that a ReceiveMessage
+// caller read itself. It never blocks: the caller is the one who would
+// have to make room.
+func (c *Conn) takeDirect(seq uint64, m []byte) linkpkg.DirectResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case seq < c.delivered:
+		return linkpkg.DirectDuplicate
+	case seq > c.delivered:
+		return linkpkg.DirectLater
+	case c.closed:
+		return linkpkg.DirectQueued // discarded; ReceiveMessage reports the close
 	}
-}
-
-// errNotRead means readDirect read nothing for the caller: the queue may
-// have a message now, or the link ended; the caller looks again.
-var errNotRead = errors.New("nearnet: nothing read")
-
-// readDirect reads the next data message from l in the caller's goroutine
-// (see the comment at the top of this file). It returns the message, or
-// errNotRead, or ctx's error.
-func (c *Conn) readDirect(ctx context.Context, l *link) ([]byte, error) {
-	if err := c.acquireRead(ctx, l); err != nil {
-		return nil, err
+	c.delivered++
+	c.noteDeliveredLocked(len(m))
+	if c.dwait != nil {
+		close(c.dwait)
+		c.dwait = nil
 	}
-	busy := false // more has arrived than this caller takes
-	defer func() {
-		l.rmu.Unlock()
-		if busy || c.othersWaiting() {
-			// A stream of messages, not a request/response exchange: the
-			// background reader decodes ahead, in parallel with the caller.
-			l.resumeBackground()
-		} else {
-			l.resume.Reset(resumeGrace)
-		}
-	}()
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if c.qh == len(c.q) {
+		return linkpkg.DirectMine
 	}
-	for {
-		m, seq, err := l.readOne()
-		if err != nil {
-			if isTimeout(err) {
-				l.mu.Lock()
-				l.clearKickLocked()
-				l.mu.Unlock()
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				if c.busyElsewhere() {
-					// Another link joined (addLink kicked us): messages may
-					// now come from it, so wait on the queue like everyone.
-					busy = true
-					return nil, errNotRead
-				}
-				continue // a stale kick
-			}
-			// The link is over: the background reader winds it up.
-			l.mu.Lock()
-			l.end = err
-			l.mu.Unlock()
-			select {
-			case l.bgWake <- struct{}{}:
-			default:
-			}
-			return nil, errNotRead
-		}
-		switch c.takeDirect(seq, m) {
-		case directMine:
-			busy = l.br.Buffered() > 0
-			return m, nil
-		case directDuplicate:
-			continue
-		case directQueued:
-			return nil, errNotRead
-		default:
-			// An earlier message is still due from another link: the
-			// background reader delivers this one when its turn comes.
-			l.stash, l.stashSeq = m, seq
-			busy = true
-			return nil, errNotRead
-		}
-	}
+	c.q = append(c.q, m) // over the limit by one message at most
+	c.qbytes += len(m) + perMessageOverhead
+	return linkpkg.DirectQueued
 }
 
 // watchLocked makes sure that ctx ending interrupts a direct read made
@@ -258,10 +106,7 @@ func (c *Conn) watchLocked(ctx context.Context) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.direct && c.directCtx == ctx && c.directLink != nil {
-			l := c.directLink
-			l.mu.Lock()
-			l.kickLocked()
-			l.mu.Unlock()
+			c.directLink.Kick()
 		}
 	})
 }

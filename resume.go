@@ -215,7 +215,7 @@ func (c *Conn) sendAckLocked() {
 	if l == nil {
 		return // the resume hello carries the count
 	}
-	if l.enqueue(wire.OpBinary, 0, wire.AppendAck(nil, c.delivered)) {
+	if l.Enqueue(wire.OpBinary, 0, wire.AppendAck(nil, c.delivered)) {
 		c.ackedSent = c.delivered
 		c.unackedBytes = 0
 	}
@@ -274,7 +274,7 @@ func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
 			c.failLocked(c.sessionLost(fmt.Errorf("no new connection within %v: %w", window, err)))
 		}
 	})
-	if l.outgoing && l.dialed != "" {
+	if l.Outgoing() && l.dialed != "" {
 		c.n.wg.Add(1)
 		go c.redial(l.dialed)
 	}
@@ -307,8 +307,8 @@ func (c *Conn) Restart() {
 	l := c.send.Load()
 	c.mu.Unlock()
 	c.kick()
-	if !suspended && l != nil && l.outgoing && c.resumeOn() {
-		l.closeWith(wire.CloseResume, "restart")
+	if !suspended && l != nil && l.Outgoing() && c.resumeOn() {
+		l.CloseWith(wire.CloseResume, "restart")
 	}
 }
 
@@ -434,7 +434,7 @@ func (n *Node) addrsOf(id PeerID, first string) []string {
 // message and everything logged from peerRecv on. c.mu is held.
 func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	for _, old := range c.links {
-		go old.fail(errors.New("nearnet: replaced by a resumed connection"))
+		go old.Fail(errors.New("nearnet: replaced by a resumed connection"))
 	}
 	c.links = c.links[:0]
 	c.send.Store(nil)
@@ -453,7 +453,7 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	c.sentBase = peerRecv
 	c.promoteLocked(l) // a base message first: holding txmu, no message can come between
 	for _, m := range c.tx.msgs[c.tx.head:] {
-		l.enqueueResend(m)
+		l.EnqueueResend(m)
 	}
 	if c.resumeTimer != nil {
 		c.resumeTimer.Stop()

@@ -283,7 +283,7 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
-	if !l.enqueue(wire.OpBinary, 0, req) {
+	if !l.Enqueue(wire.OpBinary, 0, req) {
 		return nil, serr(errors.New("the connection is closing"))
 	}
 	select {
@@ -319,23 +319,32 @@ const (
 	streamExporterLabel = "EXPORTER-nearnet-stream"
 )
 
-// setStreamKey derives the link's stream key and handle from its TLS
-// session (or, with SecurityNone, from the WebSocket key, which protects
-// nothing, as nothing is protected in that mode).
+// setStreamKey derives the link's stream key and handle (streamKeys).
 func (l *link) setStreamKey(cs *tls.ConnectionState) error {
+	k, h, err := streamKeys(l.Key(), cs)
+	if err != nil {
+		return err
+	}
+	l.streamKey, l.handle = k, h
+	return nil
+}
+
+// streamKeys derives a link's stream key and handle from its TLS session
+// (or, with SecurityNone, from its WebSocket key wsKey, which protects
+// nothing, as nothing is protected in that mode).
+func streamKeys(wsKey string, cs *tls.ConnectionState) (key [32]byte, handle string, err error) {
 	if cs != nil {
 		k, err := cs.ExportKeyingMaterial(streamKeyLabel, nil, 32)
 		if err != nil {
-			return err
+			return key, "", err
 		}
-		copy(l.streamKey[:], k)
+		copy(key[:], k)
 	} else {
-		l.streamKey = sha256.Sum256([]byte("nearnet-stream-none\x00" + l.key))
+		key = sha256.Sum256([]byte("nearnet-stream-none\x00" + wsKey))
 	}
-	m := hmac.New(sha256.New, l.streamKey[:])
+	m := hmac.New(sha256.New, key[:])
 	m.Write([]byte("handle"))
-	l.handle = hex.EncodeToString(m.Sum(nil)[:16])
-	return nil
+	return key, hex.EncodeToString(m.Sum(nil)[:16]), nil
 }
 
 // streamProof binds a stream connection's TLS session (its exporter) to
@@ -643,7 +652,7 @@ func (c *Conn) unreserve(o *wire.StreamOpen) {
 // resource offer), or tells the listener why it could not.
 func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) {
 	refuse := func(err error) {
-		l.enqueue(wire.OpBinary, 0, wire.AppendStreamRefused(nil, &wire.StreamRefused{ID: q.ID, Error: err.Error()}))
+		l.Enqueue(wire.OpBinary, 0, wire.AppendStreamRefused(nil, &wire.StreamRefused{ID: q.ID, Error: err.Error()}))
 	}
 	c.mu.Lock()
 	ok := c.reserveLocked(q.Kind)

@@ -7,13 +7,13 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
 )
 
 // Viability: whether traffic gets through a ready connection, after
 // Network framework's viabilityUpdateHandler. A link is inviable while its
-// keepalive pings go unanswered or its local address or interface is gone
+// keepalive pings go unanswered (internal/link/keepalive.go, reported
+// through link.KeepaliveChanged) or its local address or interface is gone
 // (from the path monitor); a Conn is viable when its send link is.
 // Changes reach Config.OnViability after ViabilityDebounce.
 
@@ -72,35 +72,6 @@ func (c *Conn) linkViability(l *link, err error) {
 
 // errNoPath is why a link is inviable when its address or interface went.
 var errNoPath = errors.New("nearnet: the connection's local address or interface went away")
-
-// keepaliveTick runs every KeepAliveInterval on each link: after
-// KeepAliveIdle without a frame from the peer it pings, and after
-// KeepAliveCount unanswered pings the link is inviable until a frame
-// arrives. Dropping a dead transport is left to TCP (keepalives and, on
-// Linux, TCP_USER_TIMEOUT = DropTime), which tells a dead path from a
-// peer that merely stopped reading.
-func (l *link) keepaliveTick() {
-	select {
-	case <-l.dead:
-		return
-	default:
-	}
-	cfg := l.n.cfg
-	now := time.Now()
-	if f := l.rframes.Load(); f != l.kaFrames || l.kaSilent.IsZero() {
-		l.kaFrames, l.kaSilent, l.kaPings = f, now, 0
-		if l.kaInviable.Swap(false) {
-			l.c.linkViability(l, nil)
-		}
-	} else if now.Sub(l.kaSilent) >= cfg.KeepAliveIdle {
-		if l.kaPings >= cfg.KeepAliveCount && !l.kaInviable.Swap(true) {
-			l.c.linkViability(l, errors.New("nearnet: keepalive pings unanswered"))
-		}
-		l.enqueue(wire.OpPing, 0, nil)
-		l.kaPings++
-	}
-	l.ka.Reset(cfg.KeepAliveInterval)
-}
 
 // startPathMonitor starts watching interfaces and addresses, once.
 func (n *Node) startPathMonitor() {
@@ -172,7 +143,7 @@ func (n *Node) pathEvent(e pathmon.Event) {
 			isUp, present := up[a]
 			switch {
 			case !present && !a.IsLoopback():
-				l.fail(errAddrGone)
+				l.Fail(errAddrGone)
 			case !isUp != l.pathDown.Load():
 				l.pathDown.Store(!isUp)
 				c.linkViability(l, errNoPath)
