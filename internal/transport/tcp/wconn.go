@@ -10,7 +10,7 @@ import (
 // mode: in it, Write hands the kernel what the socket buffer takes and
 // keeps the rest as overflow, reporting the whole write done, so that a
 // link can write a lone message from the sender's goroutine without ever
-// blocking it (transport.WriteThrough; the link's writethrough.go says
+// blocking it (transport.WriteThrough; internal/link/writethrough.go says
 // why). crypto/tls sees a complete write either way. Its Write is called
 // by one goroutine at a time: the link's writer, or a write-through.
 type wconn struct {
