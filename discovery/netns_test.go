@@ -288,3 +288,56 @@ func zonesAre(addrs []netip.Addr, iface string) bool {
 	}
 	return true
 }
+
+// Two hosts with only IPv6 link-local addresses: our responder probes,
+// announces and says goodbye over IPv6 alone, and our browser finds it at
+// its link-local address with the interface as zone, once.
+func TestInteropIPv6Only(t *testing.T) {
+	lab := netns.NewIPv6Only(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	h := startHelper(t, a, helperEnv+"=respond", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=Six", "NN_PORT=6", "NN_TXT=v=1")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	br := startHelper(t, b, helperEnv+"=browse", "NN_TYPE=_nearnet._tcp")
+	ev := br.waitEvent(t, 10*time.Second, func(ev Event) bool { return ev.Kind == Found && ev.Service.Instance == "Six" })
+	if want := a.LinkLocal(t); fmt.Sprint(ev.Service.Addrs) != fmt.Sprint([]netip.Addr{want}) || ev.Service.Interface != "eth0" || ev.Service.Port != 6 {
+		t.Errorf("found %+v, want port 6 at [%s] on eth0", ev.Service, want)
+	}
+	h.send(t, "settxt v=2")
+	h.waitLine(t, "OK", 5*time.Second)
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool { return ev.Kind == Updated && ev.Service.TXT["v"] == "2" })
+	// A second responder claiming the same name on the other host is
+	// renamed: probing works over IPv6.
+	h2 := startHelper(t, b, helperEnv+"=respond", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=Six", "NN_PORT=7")
+	if got := h2.waitLine(t, "REGISTERED", 15*time.Second); got != "REGISTERED Six (2)" {
+		t.Errorf("second responder: %q, want a rename to \"Six (2)\"", got)
+	}
+	h.stop() // goodbye
+	br.waitEvent(t, 10*time.Second, func(ev Event) bool { return ev.Kind == Lost && ev.Service.Instance == "Six" })
+}
+
+// Avahi with use-ipv6=yes on an IPv6-only link sees our service at our
+// link-local address, and we see Avahi's at its.
+func TestInteropAvahiIPv6Only(t *testing.T) {
+	lab := netns.NewIPv6Only(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	av := b.StartAvahi(t)
+	av.AddServiceFile(t, "nearnet.service", avahiService)
+	h := startHelper(t, a, helperEnv+"=respond", "NN_TYPE=_nearnet._tcp", "NN_INSTANCE=Nearnet Six", "NN_PORT=4243", "NN_TXT=id=six")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := b.AvahiFind(ctx, "_nearnet._tcp", func(s netns.AvahiService) bool { return s.Name == "Nearnet Six" })
+	if err != nil {
+		t.Fatalf("avahi-browse did not resolve %q: %v", "Nearnet Six", err)
+	}
+	if want := a.LinkLocal(t).WithZone(""); s.Protocol != "IPv6" || s.Address != want.String() || s.Port != 4243 || !slices.Contains(s.TXT, "id=six") {
+		t.Errorf("avahi resolved %+v, want %s port 4243 over IPv6", s, want)
+	}
+
+	br := startHelper(t, a, helperEnv+"=browse", "NN_TYPE=_nearnet._tcp")
+	ev := br.waitEvent(t, 20*time.Second, func(ev Event) bool { return ev.Kind == Found && ev.Service.Instance == "Avahi Peer" })
+	if want := b.LinkLocal(t); fmt.Sprint(ev.Service.Addrs) != fmt.Sprint([]netip.Addr{want}) || ev.Service.Port != 4711 ||
+		ev.Service.Host != av.HostName+".local." || ev.Service.TXT["id"] != "avahi1" {
+		t.Errorf("found %+v, want Avahi's service at [%s] port 4711", ev.Service, want)
+	}
+}
