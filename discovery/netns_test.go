@@ -124,6 +124,17 @@ func TestInteropTwoInterfaces(t *testing.T) {
 	if got := v4(ev.Service.Addrs); got != "[10.98.2.1 10.99.0.1]" {
 		t.Errorf("on both links: addrs %s, want [10.98.2.1 10.99.0.1]", got)
 	}
+	// a's link-local address on eth0 is reported with eth0 as its zone,
+	// whatever else was learned on eth1: it is never dialled there.
+	ll := a.LinkLocal(t)
+	if !slices.Contains(ev.Service.Addrs, ll) {
+		t.Errorf("on both links: addrs %v, want %s among them", ev.Service.Addrs, ll)
+	}
+	for _, x := range ev.Service.Addrs {
+		if x.WithZone("") == ll.WithZone("") && x.Zone() != "eth0" {
+			t.Errorf("a's eth0 link-local address reported as %s", x)
+		}
+	}
 	// Found exactly once, however many links and families it was seen on.
 	time.Sleep(500 * time.Millisecond)
 	both.stop()
