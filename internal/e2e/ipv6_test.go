@@ -145,7 +145,6 @@ func sendDatagram(t testing.TB, p, l *netns.Proc, name, line string) {
 	t.Fatalf("datagram %q from %s never arrived", line, name)
 }
 
-
 // TestAvahiInteropIPv6Only: on a link with only IPv6 link-local addresses,
 // Avahi (use-ipv6=yes) in c resolves a nearnet listener in a at a's
 // link-local address, and nearnet's browse in a finds Avahi's service at
