@@ -5,6 +5,7 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/nearnet/nearnet/internal/netns"
 )
 
@@ -350,5 +352,135 @@ func TestInteropAvahiIPv6Only(t *testing.T) {
 	if want := b.LinkLocal(t); fmt.Sprint(ev.Service.Addrs) != fmt.Sprint([]netip.Addr{want}) || ev.Service.Port != 4711 ||
 		ev.Service.Host != av.HostName+".local." || ev.Service.TXT["id"] != "avahi1" {
 		t.Errorf("found %+v, want Avahi's service at [%s] port 4711", ev.Service, want)
+	}
+}
+
+// raw6 is a test peer speaking raw mDNS over IPv6 alone, on eth0 of a lab
+// host, from this process: its socket and its sends are made inside the
+// host's namespace, and what it receives is decoded with miekg/dns's
+// strict Unpack.
+type raw6 struct {
+	h *netns.Host
+	c *mconn
+	l *link
+}
+
+func newRaw6(t *testing.T, h *netns.Host) *raw6 {
+	t.Helper()
+	r := &raw6{h: h}
+	if err := h.Do(func() error {
+		links, err := resolveLinks([]string{"eth0"})
+		if err != nil {
+			return err
+		}
+		r.l = links[0]
+		r.c, err = openConn(links, mdnsPort, testLogger(t), &counters{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.c.close() })
+	if r.c.pc6 == nil {
+		t.Fatal("no IPv6 socket")
+	}
+	return r
+}
+
+func (r *raw6) send(t *testing.T, m *dns.Msg) {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.h.Do(func() error { return r.c.send6(r.l, b) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recv returns the first message received over IPv6 for which match is
+// true, or false after timeout.
+func (r *raw6) recv(t *testing.T, timeout time.Duration, match func(*dns.Msg) bool) (*dns.Msg, bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65536)
+	for time.Now().Before(deadline) {
+		_ = r.c.pc6.SetReadDeadline(deadline)
+		n, _, src, err := r.c.pc6.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if ua, ok := src.(*net.UDPAddr); !ok || ua.IP.To4() != nil || !ua.IP.IsLinkLocalUnicast() {
+			t.Errorf("IPv6 packet from %v, want a link-local source", src)
+		}
+		m := new(dns.Msg)
+		if m.Unpack(buf[:n]) == nil && match(m) {
+			return m, true
+		}
+	}
+	return nil, false
+}
+
+// Over IPv6 alone, checked packet by packet: the responder answers a query
+// with its link-local address in an AAAA record, suppresses an answer the
+// query lists as known, and says goodbye (TTL 0) when it stops.
+func TestInteropRawIPv6(t *testing.T) {
+	lab := netns.NewIPv6Only(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	h := startHelper(t, a, helperEnv+"=respond", "NN_TYPE=_nnraw6._tcp", "NN_INSTANCE=Raw", "NN_PORT=8")
+	h.waitLine(t, "REGISTERED", 15*time.Second)
+	q := newRaw6(t, b)
+	svc := "_nnraw6._tcp.local."
+	inst := "Raw." + svc
+	hasPTR := func(m *dns.Msg) bool { return m.Response && hasRR(m, svc, dns.TypePTR) }
+	query := func(known uint32) {
+		m := new(dns.Msg)
+		m.Question = []dns.Question{{Name: svc, Qtype: dns.TypePTR, Qclass: dns.ClassINET}}
+		if known > 0 {
+			m.Answer = []dns.RR{newPTR(svc, inst, known)}
+		}
+		q.send(t, m)
+	}
+
+	query(0)
+	m, ok := q.recv(t, 5*time.Second, hasPTR)
+	if !ok {
+		t.Fatal("no answer over IPv6")
+	}
+	var six []string
+	for _, rr := range append(m.Answer, m.Extra...) {
+		if rr, ok := rr.(*dns.AAAA); ok {
+			six = append(six, rr.AAAA.String())
+		}
+		if rr.Header().Rrtype == dns.TypeA {
+			t.Errorf("A record %v from a host without IPv4", rr)
+		}
+	}
+	if want := a.LinkLocal(t).WithZone("").String(); !slices.Equal(six, []string{want}) {
+		t.Errorf("AAAA records %v, want [%s]", six, want)
+	}
+
+	// Past the one-second rate limit, a query that lists the answer with
+	// its full TTL gets none; one whose known answer is past half its TTL
+	// gets one.
+	time.Sleep(rateLimit + 200*time.Millisecond)
+	query(ttlOther)
+	if _, ok := q.recv(t, 600*time.Millisecond, hasPTR); ok {
+		t.Error("answered although the query listed the answer as known")
+	}
+	query(ttlOther/2 - 1)
+	if _, ok := q.recv(t, 5*time.Second, hasPTR); !ok {
+		t.Error("no answer when the known answer had less than half its TTL left")
+	}
+
+	h.stop()
+	if _, ok := q.recv(t, 5*time.Second, func(m *dns.Msg) bool {
+		for _, rr := range m.Answer {
+			if rr.Header().Rrtype == dns.TypePTR && rr.Header().Ttl == 0 {
+				return true
+			}
+		}
+		return false
+	}); !ok {
+		t.Error("no goodbye over IPv6")
 	}
 }
