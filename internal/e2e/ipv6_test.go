@@ -181,3 +181,35 @@ func TestAvahiInteropIPv6Only(t *testing.T) {
 		t.Errorf("found %s; want port 7777 at exactly [%s]", found, c.LinkLocal(t))
 	}
 }
+
+// TestDualStackFoundOnce: on a link where every host has an IPv4 address
+// and an IPv6 link-local one, browse reports a peer once, with both
+// addresses, and chat reaches it at either.
+func TestDualStackFoundOnce(t *testing.T) {
+	t.Parallel()
+	cli(t)
+	lab := netns.New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	key := keyFile(t, a)
+	lb := listen(t, b, "b", "--key-file", key)
+	p := start(t, a, "browse", "--json", "--interface", "eth0", "--key-file", key)
+	found := waitEvent(t, p, "found b with both addresses", func(e event) bool {
+		return (e.Event == "found" || e.Event == "updated") && e.Name == "b" && addrsHave(e.Addrs, b.Addr()) && addrsHave(e.Addrs, b.LinkLocal(t))
+	})
+	if found.Peer != lb.ready.Peer {
+		t.Errorf("found %s; want peer %s", found, lb.ready.Peer)
+	}
+	for _, ip := range []string{b.Addr().String(), b.LinkLocal(t).String()} {
+		to := net.JoinHostPort(ip, strconv.Itoa(lb.ready.Port))
+		c := chat(t, a, "chat-a", "--key-file", key, "--to", to)
+		send(t, c, "to "+to)
+		if err := waitExit(t, c); err != nil {
+			t.Fatalf("chat --to %s: %v; want exit 0", to, err)
+		}
+		waitEvent(t, lb.Proc, "line to "+to, func(e event) bool { return e.Event == "message" && e.Text == "to "+to })
+	}
+	// However many families and packets it was heard over: one found.
+	if n := len(events(p, func(e event) bool { return e.Event == "found" && e.Name == "b" })); n != 1 {
+		t.Errorf("browse printed %d found events for b; want 1", n)
+	}
+}
