@@ -230,8 +230,9 @@ func TestLinkLocalSourceOnWrongInterface(t *testing.T) {
 }
 
 // The responder's handling of any decodable packet, as a query or a
-// response, from port 5353 or a legacy port, must never panic. This target
-// runs a real responder on loopback, which answers on loopback.
+// response, from port 5353 or a legacy port, over IPv4 or IPv6, must never
+// panic. This target runs a real responder on loopback, which answers on
+// loopback.
 func FuzzResponderHandle(f *testing.F) {
 	for _, b := range seedPackets(f) {
 		f.Add(b, false)
@@ -252,9 +253,14 @@ func FuzzResponderHandle(f *testing.F) {
 		if err != nil {
 			return
 		}
-		src := netip.MustParseAddrPort("127.0.0.1:5353")
+		// An odd packet ID: from ::1, over IPv6.
+		ip := netip.MustParseAddr("127.0.0.1")
+		if b[1]&1 == 1 {
+			ip = netip.IPv6Loopback()
+		}
+		src := netip.AddrPortFrom(ip, mdnsPort)
 		if legacy {
-			src = netip.MustParseAddrPort("127.0.0.1:9") // discard port
+			src = netip.AddrPortFrom(ip, 9) // discard port
 		}
 		_ = r.do(func() { r.handle(inbound{p: p, link: r.links[0], src: src, at: time.Now()}) })
 	})
