@@ -167,18 +167,27 @@ func (l *Lab) addHost(name string, v6only bool) *Host {
 	l.mu.Unlock()
 
 	veth := "v-" + name
+	if err := ipCmd("netns", "add", h.NS); err != nil {
+		t.Fatalf("netns: add host %s: %v", name, err)
+	}
+	// IPv6 on, duplicate address detection off (shared/netns.md), for eth0
+	// too, which takes the defaults of the namespace it is made in. A
+	// kernel without IPv6 still makes IPv4 hosts.
+	ipv6 := ipCmd("netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.accept_dad=0")
+	if ipv6 != nil && v6only {
+		Require(t, fmt.Sprintf("IPv6 in network namespaces: %v", ipv6), false)
+	}
 	steps := [][]string{
-		{"netns", "add", h.NS},
-		// IPv6 on, duplicate address detection off (shared/netns.md), for
-		// eth0 too, which takes the defaults of the namespace it is made
-		// in.
-		{"netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.accept_dad=0"},
 		{"-n", l.bridge, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.NS},
-		{"netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"},
+	}
+	if ipv6 == nil {
+		steps = append(steps, []string{"netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"})
+	}
+	steps = append(steps, [][]string{
 		{"-n", l.bridge, "link", "set", veth, "master", "br0"},
 		{"-n", l.bridge, "link", "set", veth, "up"},
 		{"-n", h.NS, "link", "set", "lo", "up"},
-	}
+	}...)
 	if !v6only {
 		steps = append(steps, []string{"-n", h.NS, "addr", "add", h.prefix.String(), "dev", "eth0"})
 	}
@@ -188,8 +197,10 @@ func (l *Lab) addHost(name string, v6only bool) *Host {
 			t.Fatalf("netns: add host %s: %v", name, err)
 		}
 	}
-	if _, err := h.waitLinkLocal(); err != nil {
-		t.Fatalf("netns: add host %s: %v", name, err)
+	if ipv6 == nil {
+		if _, err := h.waitLinkLocal(); err != nil {
+			t.Fatalf("netns: add host %s: %v", name, err)
+		}
 	}
 	return h
 }
