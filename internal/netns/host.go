@@ -95,6 +95,18 @@ func parseLinkLocal(out string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// DisableIPv6 turns IPv6 off on the host's eth0, which removes its IPv6
+// addresses, link-local included: the host is then reached over IPv4 only,
+// as a machine on an IPv4-only network. A test of what happens when a
+// host's address changes needs this, since the link-local address does not
+// change.
+func (h *Host) DisableIPv6() error {
+	if h.IPv6Only() {
+		return fmt.Errorf("netns: DisableIPv6 on %s, which has no IPv4 address", h.Name)
+	}
+	return ipCmd("netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1")
+}
+
 // Prefix returns the host's IPv4 address on eth0 with its prefix length
 // (invalid for a host without one).
 func (h *Host) Prefix() netip.Prefix {

@@ -369,3 +369,19 @@ func TestParseLinkLocal(t *testing.T) {
 		t.Error("parseLinkLocal found an address in nothing")
 	}
 }
+
+// DisableIPv6 leaves eth0 with its IPv4 address alone.
+func TestHostDisableIPv6(t *testing.T) {
+	t.Parallel()
+	lab := New(t, "a")
+	a := lab.Host("a")
+	if err := a.DisableIPv6(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := a.Run(ctx, "ip", "-o", "addr", "show", "dev", "eth0")
+	if err != nil || strings.Contains(out, "inet6") || !strings.Contains(out, a.Addr().String()) {
+		t.Errorf("eth0 after DisableIPv6: %q %v; want %s and no inet6", out, err, a.Addr())
+	}
+}
