@@ -213,3 +213,29 @@ func TestDualStackFoundOnce(t *testing.T) {
 		t.Errorf("browse printed %d found events for b; want 1", n)
 	}
 }
+
+// TestThreeIPv6OnlyHosts: three hosts with only link-local addresses; a
+// chat on c without --to finds a and b and connects to both (star mode),
+// and a line reaches each.
+func TestThreeIPv6OnlyHosts(t *testing.T) {
+	t.Parallel()
+	cli(t)
+	lab := netns.NewIPv6Only(t, "a", "b", "c")
+	a, b, c := lab.Host("a"), lab.Host("b"), lab.Host("c")
+	key := keyFile(t, a)
+	la := listen(t, a, "a", "--key-file", key)
+	lb := listen(t, b, "b", "--key-file", key)
+	p := chat(t, c, "chat-c", "--key-file", key)
+	for _, l := range []*listener{la, lb} {
+		waitEvent(t, p, "connected to "+l.ready.Name, func(e event) bool {
+			return e.Event == "connected" && e.Peer == l.ready.Peer
+		})
+	}
+	send(t, p, "hello over link-local")
+	if err := waitExit(t, p); err != nil {
+		t.Fatalf("chat from c: %v; want exit 0", err)
+	}
+	for _, l := range []*listener{la, lb} {
+		waitMessages(t, l.Proc, "chat-c", []string{"hello over link-local"})
+	}
+}
