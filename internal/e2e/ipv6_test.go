@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -238,4 +240,37 @@ func TestThreeIPv6OnlyHosts(t *testing.T) {
 	for _, l := range []*listener{la, lb} {
 		waitMessages(t, l.Proc, "chat-c", []string{"hello over link-local"})
 	}
+}
+
+// TestIPv6OnlyWithULA: IPv6-only hosts with a unique local address beside
+// the link-local one: browse reports both (only the link-local one with a
+// zone), and chat reaches the listener at the ULA.
+func TestIPv6OnlyWithULA(t *testing.T) {
+	t.Parallel()
+	cli(t)
+	lab := netns.NewIPv6Only(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	ulaA, ulaB := netip.MustParsePrefix("fd00:99::1/64"), netip.MustParsePrefix("fd00:99::2/64")
+	for h, p := range map[*netns.Host]netip.Prefix{a: ulaA, b: ulaB} {
+		if err := h.AddAddr(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := keyFile(t, a)
+	lb := listen(t, b, "b", "--key-file", key)
+	p := start(t, a, "browse", "--json", "--interface", "eth0", "--key-file", key)
+	found := waitEvent(t, p, "found b at both addresses", func(e event) bool {
+		return (e.Event == "found" || e.Event == "updated") && e.Name == "b" && addrsHave(e.Addrs, ulaB.Addr())
+	})
+	var addrs []string
+	if err := json.Unmarshal(found.Addrs, &addrs); err != nil || !slices.Equal(addrs, []string{ulaB.Addr().String(), b.LinkLocal(t).String()}) {
+		t.Errorf("found %s; want addresses [%s %s]", found, ulaB.Addr(), b.LinkLocal(t))
+	}
+	to := net.JoinHostPort(ulaB.Addr().String(), strconv.Itoa(lb.ready.Port))
+	c := chat(t, a, "chat-a", "--key-file", key, "--to", to)
+	send(t, c, "to the ULA")
+	if err := waitExit(t, c); err != nil {
+		t.Fatalf("chat --to %s: %v; want exit 0", to, err)
+	}
+	waitMessages(t, lb.Proc, "chat-a", []string{"to the ULA"})
 }
