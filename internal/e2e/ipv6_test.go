@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,12 @@ func TestIPv6OnlyHosts(t *testing.T) {
 		if got := messages(lb.Proc, "chat-a"); len(got) != 4 {
 			t.Errorf("b got %q from chat-a; want both chats' two lines", got)
 		}
+	})
+
+	t.Run("unknown zone", func(t *testing.T) {
+		to := net.JoinHostPort(b.LinkLocal(t).WithZone("nosuch0").String(), strconv.Itoa(lb.ready.Port))
+		p := chat(t, a, "chat-a", "--key-file", key, "--wait", "1s", "--to", to)
+		expectRejected(t, p, regexp.MustCompile(`no network interface named "nosuch0"`))
 	})
 
 	t.Run("datagrams", func(t *testing.T) {
