@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nearnet/nearnet/pathmon"
@@ -62,6 +63,11 @@ type link struct {
 	mu       sync.Mutex // guards prefixes and readAt
 	prefixes []netip.Prefix
 	readAt   time.Time
+
+	// mcast6Refused is set when the kernel refused IPv6 multicast on this
+	// (loopback) interface: Linux's "lo" without the MULTICAST flag. IPv6
+	// multicast is not tried again until the interface is re-read.
+	mcast6Refused atomic.Bool
 }
 
 // addrCacheTime is how long a link's address list is reused before the
@@ -76,6 +82,7 @@ func (l *link) invalidate() {
 	l.mu.Lock()
 	l.readAt = time.Time{}
 	l.mu.Unlock()
+	l.mcast6Refused.Store(false)
 }
 
 // addrs returns the interface's current IPv4 and IPv6 addresses and their

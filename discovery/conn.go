@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -401,8 +402,11 @@ func (c *mconn) sendMulticast(l *link, b []byte) error {
 			sent = true
 		}
 	}
-	if c.pc6 != nil && has6 {
-		if err := c.send6(l, b); err != nil {
+	if c.pc6 != nil && has6 && !l.mcast6Refused.Load() {
+		if err := c.send6(l, b); err != nil && l.loopback() && errors.Is(err, syscall.ENETUNREACH) {
+			l.mcast6Refused.Store(true)
+			c.log.Debug("mdns: the kernel refuses IPv6 multicast on this loopback interface; IPv4 only there", "iface", l.name(), "err", err)
+		} else if err != nil {
 			errs = append(errs, err)
 		} else {
 			sent = true
