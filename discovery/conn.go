@@ -23,9 +23,9 @@ import (
 // interface. The receiving interface comes from IP_PKTINFO and IPV6_PKTINFO
 // control messages; outgoing multicast picks its interface with
 // IP_MULTICAST_IF / IPV6_MULTICAST_IF, which is what makes a plain Linux "lo"
-// (no MULTICAST flag) work for IPv4. (Linux does not deliver IPv6 multicast
-// on such an "lo": sends fail with ENETUNREACH, which is logged at debug
-// level and otherwise ignored, so loopback discovery runs on IPv4 there.)
+// (no MULTICAST flag) work for IPv4. (Linux does not route IPv6 multicast
+// on such an "lo": the first send fails with ENETUNREACH, which is logged at
+// debug level, and the link then uses IPv4 alone.)
 
 const mdnsPort = 5353
 
