@@ -31,7 +31,7 @@ type Advert struct {
 	Service    string            // the service type it was seen under: "_app._tcp" or "_app._udp"
 	Host       string            // SRV target host
 	Port       int               // SRV port
-	Addrs      []netip.Addr      // addresses of Host
+	Addrs      []netip.Addr      // addresses of Host, IPv4 first; IPv6 link-local ones carry the interface they were seen on as zone (fe80::1%eth0) and are dialled only there
 	TXT        map[string]string // every TXT entry, keys in lower case
 	Interface  string            // where it was seen
 }

@@ -78,8 +78,9 @@ type Event struct {
 
 // Browser finds the instances of one service type on the local network and
 // follows their changes. Create one with [NewBrowser] (or use [Browse]); it
-// owns two UDP sockets (one on port 5353, shared, and an ephemeral one for
-// the first, one-shot query) and three goroutines until Close. Its methods
+// owns two UDP sockets per family (one on port 5353, shared, and an
+// ephemeral one for the first, one-shot query) and five goroutines until
+// Close. Its methods
 // are safe for concurrent use.
 //
 // A Browser queries as soon as it starts, then again after 1 s, 2 s, 4 s
@@ -88,8 +89,10 @@ type Event struct {
 // its TTL, resolves instances whose SRV, TXT or address records were not in
 // the answer, and forgets records on goodbye or expiry.
 //
-// A service seen on several interfaces is reported once: Addrs is the
-// union of the addresses learned on all of them, Interface is where its
+// A service seen on several interfaces, or over both IPv4 and IPv6, is
+// reported once: Addrs is the union of the addresses (A and AAAA) learned
+// on all of them, IPv6 link-local ones with the interface they were learned
+// on as zone ("fe80::1%eth0"), Interface is where its
 // current SRV record came from, and it is Lost only when it is gone from
 // every interface.
 type Browser struct {
@@ -187,10 +190,9 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 		b.conn.close()
 		return nil, err
 	}
-	b.wg.Add(3)
-	go func() { defer b.wg.Done(); b.conn.readLoop(b.in, b.done) }()
-	go func() { defer b.wg.Done(); b.oneshot.readLoop(b.in, b.done) }()
-	go func() { defer b.wg.Done(); b.loop() }()
+	b.conn.start(&b.wg, b.in, b.done)
+	b.oneshot.start(&b.wg, b.in, b.done)
+	b.wg.Go(b.loop)
 	b.stopWatch = watchMonitor(cfg.Monitor, b.names, b.kick, &b.wg)
 	return b, nil
 }
@@ -362,6 +364,7 @@ func (b *Browser) runDue(now time.Time) {
 			}
 			if srv != nil && len(addrs) == 0 {
 				ask(l, srv.rr.(*dns.SRV).Target, dns.TypeA)
+				ask(l, srv.rr.(*dns.SRV).Target, dns.TypeAAAA)
 			}
 		}
 		if in.resolveIv == 0 {
@@ -486,7 +489,13 @@ func (b *Browser) handle(in inbound) {
 			if !b.isInstance(h.Name) {
 				continue
 			}
-		case *dns.A:
+		case *dns.A, *dns.AAAA:
+			a, _ := rrAddr(rec.rr)
+			if why := addrProblem(rec.rr, a, in.link); why != "" {
+				b.stats.ignoredAddrs.Add(1)
+				b.log.Debug("mdns: ignored address record", "name", h.Name, "addr", a, "from", in.src, "iface", in.link.name(), "why", why)
+				continue
+			}
 			addrRecs = append(addrRecs, rec)
 			continue
 		default:
@@ -584,7 +593,8 @@ func (b *Browser) del(k cacheKey) {
 }
 
 // parts returns the newest SRV and TXT of an instance and the addresses of
-// the SRV target, over all interfaces.
+// the SRV target, over all interfaces; an IPv6 link-local address has the
+// interface it was learned on as zone, so it is never dialled on another.
 func (b *Browser) parts(key string) (srvE, txtE *entry, addrs []netip.Addr) {
 	for _, e := range b.byName[key] {
 		switch e.rr.(type) {
@@ -602,7 +612,8 @@ func (b *Browser) parts(key string) (srvE, txtE *entry, addrs []netip.Addr) {
 		return nil, txtE, nil
 	}
 	for _, e := range b.byName[strings.ToLower(srvE.rr.(*dns.SRV).Target)] {
-		if a, ok := rrAddr(e.rr); ok && !slices.Contains(addrs, a) {
+		if a, ok := rrAddr(e.rr); ok && !slices.Contains(addrs, zoned(a, e.link)) {
+			a = zoned(a, e.link)
 			addrs = append(addrs, a)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nearnet/nearnet/pathmon"
@@ -19,7 +20,7 @@ import (
 type Config struct {
 	// Interfaces names the network interfaces to use, for example
 	// []string{"eth0"} or []string{"lo"}. If empty, every interface that is
-	// up, has the MULTICAST flag and an IPv4 address, and is not a loopback
+	// up, has the MULTICAST flag and an IPv4 or IPv6 address, and is not a loopback
 	// interface is used. A loopback interface works when named explicitly,
 	// although Linux gives "lo" no MULTICAST flag. An unknown or down
 	// interface is an error (a [*FieldError] naming it) when the Responder
@@ -57,11 +58,16 @@ func (c *Config) logger() *slog.Logger {
 // concurrent use.
 type link struct {
 	ifi   net.Interface
-	limit int // largest mDNS payload in bytes: MTU minus IPv4 and UDP headers, at most maxPacket
+	limit int // largest mDNS payload in bytes: MTU minus IPv6 and UDP headers, at most maxPacket
 
 	mu       sync.Mutex // guards prefixes and readAt
 	prefixes []netip.Prefix
 	readAt   time.Time
+
+	// mcast6Refused is set when the kernel refused IPv6 multicast on this
+	// (loopback) interface: Linux's "lo" without the MULTICAST flag. IPv6
+	// multicast is not tried again until the interface is re-read.
+	mcast6Refused atomic.Bool
 }
 
 // addrCacheTime is how long a link's address list is reused before the
@@ -76,23 +82,41 @@ func (l *link) invalidate() {
 	l.mu.Lock()
 	l.readAt = time.Time{}
 	l.mu.Unlock()
+	l.mcast6Refused.Store(false)
 }
 
-// addrs returns the interface's current IPv4 addresses and their prefixes
-// (at most addrCacheTime old).
+// addrs returns the interface's current IPv4 and IPv6 addresses and their
+// prefixes (at most addrCacheTime old), IPv4 first. Prefixes carry no zone:
+// an IPv6 link-local address is l's by definition.
 func (l *link) addrs() []netip.Prefix {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now := time.Now(); l.readAt.IsZero() || now.Sub(l.readAt) > addrCacheTime {
 		l.prefixes, l.readAt = nil, now
 		if ifi, err := net.InterfaceByIndex(l.ifi.Index); err == nil {
-			l.prefixes = ipv4Prefixes(ifi)
+			l.prefixes = ifPrefixes(ifi)
 		}
 	}
 	return l.prefixes
 }
 
-func ipv4Prefixes(ifi *net.Interface) []netip.Prefix {
+// families reports whether l has IPv4 and IPv6 addresses.
+func (l *link) families() (has4, has6 bool) {
+	for _, p := range l.addrs() {
+		if p.Addr().Is4() {
+			has4 = true
+		} else {
+			has6 = true
+		}
+	}
+	return has4, has6
+}
+
+func (l *link) loopback() bool { return l.ifi.Flags&net.FlagLoopback != 0 }
+
+// ifPrefixes returns the interface's unicast IPv4 and IPv6 prefixes, IPv4
+// first.
+func ifPrefixes(ifi *net.Interface) []netip.Prefix {
 	as, err := ifi.Addrs()
 	if err != nil {
 		return nil
@@ -107,13 +131,22 @@ func ipv4Prefixes(ifi *net.Interface) []netip.Prefix {
 		if !ok {
 			continue
 		}
-		ip = ip.Unmap()
-		if !ip.Is4() {
+		ip = ip.Unmap().WithZone("")
+		if ip.IsMulticast() || ip.IsUnspecified() {
 			continue
 		}
 		ones, _ := n.Mask.Size()
 		out = append(out, netip.PrefixFrom(ip, ones))
 	}
+	slices.SortStableFunc(out, func(a, b netip.Prefix) int {
+		if a.Addr().Is4() == b.Addr().Is4() {
+			return 0
+		}
+		if a.Addr().Is4() {
+			return -1
+		}
+		return 1
+	})
 	return out
 }
 
@@ -159,8 +192,8 @@ func resolveLinks(names []string) ([]*link, error) {
 
 func newLink(ifi net.Interface) *link {
 	limit := maxPacket
-	if ifi.MTU > 0 && ifi.MTU-28 < limit {
-		limit = ifi.MTU - 28
+	if ifi.MTU > 0 && ifi.MTU-48 < limit {
+		limit = ifi.MTU - 48 // fits both families: IPv6 (40) + UDP (8)
 	}
 	if limit < 512 {
 		limit = 512
@@ -172,7 +205,7 @@ func newLink(ifi net.Interface) *link {
 // empty.
 func usableByDefault(ifi *net.Interface) bool {
 	return ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 &&
-		len(ipv4Prefixes(ifi)) > 0
+		len(ifPrefixes(ifi)) > 0
 }
 
 // reselectLinks applies Config.Interfaces (names) to the interfaces there

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -39,8 +40,9 @@ func TestBrowseFindsResponder(t *testing.T) {
 	if !strings.HasPrefix(got.Host, "nn-") || !strings.HasSuffix(got.Host, ".local.") {
 		t.Errorf("default host %q is not a random nn-<hex>.local. name", got.Host)
 	}
-	if len(got.Addrs) != 1 || got.Addrs[0] != netip.MustParseAddr("127.0.0.1") {
-		t.Errorf("addrs %v", got.Addrs)
+	// A and AAAA records: every address of lo, IPv4 first.
+	if want := loAddrs(t); !slices.Equal(got.Addrs, want) {
+		t.Errorf("addrs %v, want %v", got.Addrs, want)
 	}
 	if s := b.Services(); len(s) != 1 || s[0].Instance != "Alpha Node.1" {
 		t.Errorf("Services() = %+v", s)
@@ -253,7 +255,7 @@ func TestLegacyUnicastQuery(t *testing.T) {
 	}
 
 	// Service type enumeration (RFC 6763 §9) and a negative answer (NSEC)
-	// for the AAAA record the host does not have.
+	// for a type the host does not have, listing the address types it has.
 	ask := func(name string, qt uint16) *dns.Msg {
 		m := new(dns.Msg)
 		m.Id = dns.Id()
@@ -269,11 +271,23 @@ func TestLegacyUnicastQuery(t *testing.T) {
 	if len(enum.Answer) != 1 || !equalFold(enum.Answer[0].(*dns.PTR).Ptr, typ+".local.") {
 		t.Errorf("enumeration answer: %v", enum.Answer)
 	}
-	neg := ask(reg.Service().Host, dns.TypeAAAA)
+	neg := ask(reg.Service().Host, dns.TypeTXT)
+	want := []uint16{dns.TypeA}
+	if slices.ContainsFunc(loAddrs(t), netip.Addr.Is6) {
+		want = append(want, dns.TypeAAAA)
+	}
 	if len(neg.Answer) != 1 || neg.Answer[0].Header().Rrtype != dns.TypeNSEC {
-		t.Errorf("AAAA query answered with %v, want an NSEC", neg.Answer)
-	} else if bm := neg.Answer[0].(*dns.NSEC).TypeBitMap; len(bm) != 1 || bm[0] != dns.TypeA {
-		t.Errorf("NSEC type bitmap %v, want [A]", bm)
+		t.Errorf("TXT query for the host answered with %v, want an NSEC", neg.Answer)
+	} else if bm := neg.Answer[0].(*dns.NSEC).TypeBitMap; !slices.Equal(bm, want) {
+		t.Errorf("NSEC type bitmap %v, want %v", bm, want)
+	}
+	// The AAAA question is answered with lo's IPv6 address, and the A
+	// record comes along as an additional record (RFC 6762 §6.2).
+	if slices.ContainsFunc(loAddrs(t), netip.Addr.Is6) {
+		six := ask(reg.Service().Host, dns.TypeAAAA)
+		if len(six.Answer) != 1 || six.Answer[0].(*dns.AAAA).AAAA.String() != "::1" || !hasRR(six, reg.Service().Host, dns.TypeA) {
+			t.Errorf("AAAA query answered with %v, additional %v", six.Answer, six.Extra)
+		}
 	}
 }
 
@@ -575,4 +589,19 @@ func TestRegisterCancelled(t *testing.T) {
 	if _, err := r.Register(context.Background(), Service{Instance: "Late", Type: testType(t), Port: 1}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Register after Close = %v, want ErrClosed", err)
 	}
+}
+
+// loAddrs returns the addresses of lo (127.0.0.1 and, unless IPv6 is off,
+// ::1), IPv4 first: what a responder on lo announces.
+func loAddrs(t testing.TB) []netip.Addr {
+	t.Helper()
+	ls, err := resolveLinks([]string{"lo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netip.Addr
+	for _, p := range ls[0].addrs() {
+		out = append(out, p.Addr())
+	}
+	return out
 }

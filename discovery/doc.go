@@ -1,5 +1,5 @@
 // Package discovery finds nearby peers with DNS-based Service Discovery
-// over multicast DNS (RFC 6763 over RFC 6762), IPv4.
+// over multicast DNS (RFC 6763 over RFC 6762), on IPv4 and IPv6.
 //
 // To be found, create a [Responder] and call [Responder.Register] with a
 // [Service]; it probes, renames on conflict, announces, answers queries and
@@ -25,14 +25,29 @@
 //
 // # Sockets
 //
-// Every Responder and Browser binds 0.0.0.0:5353 with SO_REUSEADDR and
-// SO_REUSEPORT, so any number of them, in one process or several, share
-// the port, and joins 224.0.0.251 on each selected interface with
-// IP_MULTICAST_LOOP on. The receiving interface comes from IP_PKTINFO
-// control messages (on Windows, which has none, from the source address);
-// answers carry only the addresses of the interface the query came in on.
-// IPv6 (ff02::fb, AAAA records) is not implemented: responders assert with
-// NSEC records that their host names have no AAAA.
+// Every Responder and Browser binds 0.0.0.0:5353 and [::]:5353 with
+// SO_REUSEADDR and SO_REUSEPORT, so any number of them, in one process or
+// several, share the port, and joins 224.0.0.251 and ff02::fb on each
+// selected interface with multicast loopback on. The receiving interface
+// comes from IP_PKTINFO / IPV6_PKTINFO control messages (on Windows, which
+// has none, from the source address); answers carry only the addresses of
+// the interface the query came in on: A records for its IPv4 addresses,
+// AAAA records for its IPv6 ones, link-local included, and an NSEC record
+// saying which of the two types the host has. Multicast goes out on each
+// family the interface has an address of, the same packet on both, so a
+// dual-stack peer is learned once per interface with all its addresses.
+// Browse results give IPv6 link-local addresses the interface they were
+// learned on as zone ("fe80::1%eth0"): such an address is dialled only
+// there. Address records that cannot be dialled from where they came (an
+// IPv4-mapped address in an AAAA record, a multicast or unspecified
+// address, loopback from another host, link-local on a loopback interface)
+// are ignored with a debug log and counted ([Stats].IgnoredAddrs), and a
+// packet from a link-local address of another interface is dropped.
+//
+// On a plain Linux "lo" (no MULTICAST flag), IPv4 multicast works once the
+// interface is chosen explicitly, but the kernel refuses IPv6 multicast
+// (ENETUNREACH): loopback discovery then runs over IPv4 alone, still
+// announcing ::1 in an AAAA record.
 //
 // # Following the network
 //

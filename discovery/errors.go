@@ -12,9 +12,10 @@ var (
 	ErrClosed = errors.New("discovery: closed")
 
 	// ErrNoInterfaces is returned when Config.Interfaces is empty and no
-	// interface is up, multicast-capable, non-loopback and has an IPv4
-	// address. Name an interface explicitly (for example "lo") to use it.
-	ErrNoInterfaces = errors.New("discovery: no usable interface: none is up with the MULTICAST flag and an IPv4 address (name one in Config.Interfaces, e.g. \"lo\")")
+	// interface is up, multicast-capable, non-loopback and has an IPv4 or
+	// IPv6 address. Name an interface explicitly (for example "lo") to use
+	// it.
+	ErrNoInterfaces = errors.New("discovery: no usable interface: none is up with the MULTICAST flag and an IPv4 or IPv6 address (name one in Config.Interfaces, e.g. \"lo\")")
 
 	// ErrConflict is returned by [Responder.Register] when the name could not
 	// be made unique after many renames (another responder keeps claiming

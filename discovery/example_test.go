@@ -46,11 +46,13 @@ func Example() {
 	defer b.Close()
 	select {
 	case s := <-found:
-		fmt.Println(s.Instance, s.Port, s.Addrs, s.TXT["id"], s.Interface)
+		// Addrs holds lo's addresses, IPv4 first: 127.0.0.1, then ::1
+		// where IPv6 is on.
+		fmt.Println(s.Instance, s.Port, s.Addrs[0], s.TXT["id"], s.Interface)
 	case <-ctx.Done():
 		fmt.Println("not found")
 	}
-	// Output: Discovery Example 4242 [127.0.0.1] 42 lo
+	// Output: Discovery Example 4242 127.0.0.1 42 lo
 }
 
 func ExampleEncodeTXT() {

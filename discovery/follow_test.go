@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 // are given, not waited for.
 func TestGoodbyeRemovesOnlyItsAddress(t *testing.T) {
 	var got []Event
-	l := &link{limit: 1472}
+	l := &link{limit: 1472, ifi: net.Interface{Index: 1, Name: "lo", Flags: net.FlagLoopback}}
 	b := &Browser{log: (&Config{}).logger(), svcName: fuzzType + ".local.", typ: fuzzType, links: []*link{l},
 		fn:      func(ev Event) { got = append(got, ev) },
 		visible: map[string]Service{}, cache: map[cacheKey]*entry{}, byName: map[string]map[cacheKey]*entry{}, insts: map[string]*instance{}}

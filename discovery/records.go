@@ -12,7 +12,7 @@ import (
 )
 
 // TTLs (RFC 6762 §10): 120 s for records that carry a host name in their
-// owner name or RDATA (A, SRV), 75 minutes for the rest.
+// owner name or RDATA (A, AAAA, SRV), 75 minutes for the rest.
 const (
 	ttlHost  = 120
 	ttlOther = 4500
@@ -49,6 +49,20 @@ func newTXT(name string, txt []string, ttl uint32) *dns.TXT {
 func newA(name string, a netip.Addr, ttl uint32) *dns.A {
 	b := a.As4()
 	return &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: net.IP(b[:])}
+}
+
+func newAAAA(name string, a netip.Addr, ttl uint32) *dns.AAAA {
+	b := a.As16()
+	return &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: net.IP(b[:])}
+}
+
+// newAddr returns an A record for an IPv4 address, an AAAA record for an
+// IPv6 one.
+func newAddr(name string, a netip.Addr, ttl uint32) dns.RR {
+	if a.Is4() {
+		return newA(name, a, ttl)
+	}
+	return newAAAA(name, a, ttl)
 }
 
 func newNSEC(name string, ttl uint32, types ...uint16) *dns.NSEC {
@@ -107,7 +121,8 @@ func txtStrings(t *dns.TXT) []string {
 	return out
 }
 
-// rrAddr returns the address in an A or AAAA record.
+// rrAddr returns the address in an A or AAAA record, as it is on the wire:
+// an IPv4-mapped address in an AAAA record stays IPv6 (see addrProblem).
 func rrAddr(rr dns.RR) (netip.Addr, bool) {
 	switch v := rr.(type) {
 	case *dns.A:
@@ -115,9 +130,44 @@ func rrAddr(rr dns.RR) (netip.Addr, bool) {
 		return a, ok
 	case *dns.AAAA:
 		a, ok := netip.AddrFromSlice(v.AAAA)
-		return a.Unmap(), ok
+		return a, ok && a.Is6()
 	}
 	return netip.Addr{}, false
+}
+
+// addrProblem says why the address of an A or AAAA record received on l
+// cannot be used, or returns "" if it can. Such records are ignored (with a
+// debug log) and the rest of their packet is used.
+func addrProblem(rr dns.RR, a netip.Addr, l *link) string {
+	_, isAAAA := rr.(*dns.AAAA)
+	switch {
+	case isAAAA && a.Is4In6():
+		return "IPv4-mapped IPv6 address in an AAAA record"
+	case a.IsUnspecified() || a.IsMulticast():
+		return "not a unicast address"
+	case a.IsLoopback() && !l.loopback():
+		return "loopback address on a non-loopback interface"
+	case a.Is6() && a.IsLinkLocalUnicast() && l.loopback():
+		return "link-local address on a loopback interface"
+	case a.Is6() && (a.IsInterfaceLocalMulticast() || isSiteLocal(a)):
+		return "address of a deprecated or host-only scope"
+	}
+	return ""
+}
+
+// isSiteLocal reports whether a is in fec0::/10 (deprecated by RFC 3879).
+func isSiteLocal(a netip.Addr) bool {
+	b := a.As16()
+	return b[0] == 0xfe && b[1]&0xc0 == 0xc0
+}
+
+// zoned returns a with l as its zone if it is an IPv6 link-local address,
+// which is reachable only through the interface it was learned on.
+func zoned(a netip.Addr, l *link) netip.Addr {
+	if a.Is6() && a.IsLinkLocalUnicast() {
+		return a.WithZone(l.name())
+	}
+	return a
 }
 
 // rrKey identifies a record by owner name, type, class and RDATA, ignoring

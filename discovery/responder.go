@@ -43,9 +43,9 @@ const (
 // probes for unique names, renames on conflict, announces, answers queries
 // (multicast, unicast-response QU and legacy unicast) and says goodbye.
 //
-// Create one per node with [NewResponder]; it owns one UDP socket bound to
-// 0.0.0.0:5353 (shared with other responders and browsers through
-// SO_REUSEPORT) and two goroutines. A Responder is safe for concurrent use
+// Create one per node with [NewResponder]; it owns two UDP sockets bound to
+// 0.0.0.0:5353 and [::]:5353 (shared with other responders and browsers
+// through SO_REUSEPORT) and three goroutines. A Responder is safe for concurrent use
 // by multiple goroutines. Close it to send goodbyes and release the socket.
 type Responder struct {
 	log   *slog.Logger
@@ -126,9 +126,8 @@ func NewResponder(cfg Config) (*Responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.wg.Add(2)
-	go func() { defer r.wg.Done(); r.conn.readLoop(r.in, r.done) }()
-	go func() { defer r.wg.Done(); r.loop() }()
+	r.conn.start(&r.wg, r.in, r.done)
+	r.wg.Go(r.loop)
 	r.stopWatch = watchMonitor(cfg.Monitor, r.names, r.kick, &r.wg)
 	return r, nil
 }
@@ -559,6 +558,7 @@ func (r *Responder) isLocal(a netip.Addr) bool {
 	if a.IsLoopback() {
 		return true
 	}
+	a = a.WithZone("")
 	for _, l := range r.links {
 		for _, p := range l.addrs() {
 			if p.Addr() == a {
@@ -604,12 +604,23 @@ func (r *Responder) match(q question, l *link) []cand {
 			}
 		}
 		if qn == strings.ToLower(g.hostFQDN) {
-			if anyType || q.qtype == dns.TypeA {
-				for _, a := range rs.a {
-					out = append(out, cand{rr: a, unique: true, extra: []cand{{rr: rs.nsecHost, unique: true}}})
+			// An A question gets the AAAA records as additional records
+			// and the reverse (RFC 6762 §6.2), and NSEC says which of the
+			// two the host has.
+			matched := false
+			for _, a := range rs.a {
+				if anyType || q.qtype == a.Header().Rrtype {
+					matched = true
+					extra := []cand{}
+					for _, o := range rs.a {
+						if o.Header().Rrtype != a.Header().Rrtype {
+							extra = append(extra, cand{rr: o, unique: true})
+						}
+					}
+					out = append(out, cand{rr: a, unique: true, extra: append(extra, cand{rr: rs.nsecHost, unique: true})})
 				}
 			}
-			if !anyType && q.qtype != dns.TypeA || len(rs.a) == 0 {
+			if !matched {
 				out = append(out, cand{rr: rs.nsecHost, unique: true})
 			}
 		}
@@ -679,7 +690,7 @@ func (r *Responder) conflicts(g *Registration, in inbound) (inst, host bool) {
 		if rs.has(k) {
 			continue // identical data is not a conflict
 		}
-		if isHost && rec.rr.Header().Rrtype == dns.TypeA && g.state != stateProbing {
+		if t := rec.rr.Header().Rrtype; isHost && (t == dns.TypeA || t == dns.TypeAAAA) && g.state != stateProbing {
 			// Another address of the host name is only a conflict if it is
 			// asserted as unique (cache-flush) for this link.
 			if !rec.flush {
@@ -984,7 +995,7 @@ func (g *Registration) signal(err error) {
 // regRecords are a registration's records as seen on one interface.
 type regRecords struct {
 	ptr, enum, srv, txt dns.RR
-	a                   []dns.RR
+	a                   []dns.RR // A and AAAA: every address of the interface
 	nsecInst, nsecHost  dns.RR
 }
 
@@ -995,11 +1006,18 @@ func (g *Registration) records(l *link) regRecords {
 		srv:      newSRV(g.instFQDN, g.hostFQDN, g.port, ttlHost),
 		txt:      newTXT(g.instFQDN, g.txt, ttlOther),
 		nsecInst: newNSEC(g.instFQDN, ttlOther, dns.TypeTXT, dns.TypeSRV),
-		nsecHost: newNSEC(g.hostFQDN, ttlHost, dns.TypeA),
 	}
+	var types []uint16
 	for _, p := range l.addrs() {
-		rs.a = append(rs.a, newA(g.hostFQDN, p.Addr(), ttlHost))
+		rr := newAddr(g.hostFQDN, p.Addr(), ttlHost)
+		rs.a = append(rs.a, rr)
+		if t := rr.Header().Rrtype; !slices.Contains(types, t) {
+			types = append(types, t)
+		}
 	}
+	// NSEC asserts the host has no other types; with no address at all it
+	// still has the record, listing none.
+	rs.nsecHost = newNSEC(g.hostFQDN, ttlHost, types...)
 	return rs
 }
 
@@ -1035,7 +1053,10 @@ func (rs regRecords) srvCand() cand {
 // Register validates s, probes for its instance name (and host name) on
 // every interface, renaming on conflict ("Name (2)", host "box-2.local."),
 // announces it, and returns once the first announcement is sent (about a
-// second). s.Addrs and s.Interface are ignored. The final names are in
+// second). s.Addrs and s.Interface are ignored: on each interface the
+// service is announced with that interface's IPv4 addresses (A records) and
+// IPv6 addresses, link-local ones included (AAAA records), over both
+// families. The final names are in
 // [Registration.Service].
 //
 // Cancelling ctx before Register returns abandons the registration;
@@ -1162,7 +1183,7 @@ func (r *Responder) relink(now time.Time) bool {
 		for _, a := range r.announced[idx] {
 			if !slices.Contains(cur, a) {
 				for _, h := range hosts {
-					goodbyes = append(goodbyes, withTTL(newA(h, a, ttlHost), 0, false))
+					goodbyes = append(goodbyes, withTTL(newAddr(h, a, ttlHost), 0, false))
 				}
 			}
 		}

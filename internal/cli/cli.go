@@ -148,7 +148,7 @@ func PrintError(w io.Writer, err error) {
 	msg = strings.ReplaceAll(msg, "quict: ", "") // an internal package's name means nothing to a user
 	switch {
 	case errors.Is(err, discovery.ErrNoInterfaces):
-		msg = "no usable interface to discover peers on: none is up with the MULTICAST flag and an IPv4 address; " +
+		msg = "no usable interface to discover peers on: none is up with the MULTICAST flag and an IPv4 or IPv6 address; " +
 			"name one with --interface IF (--interface lo to stay on this host)"
 	case errors.Is(err, syscall.EADDRINUSE):
 		msg += " (another program, or another nearnet, has that port: choose another --port, or leave --port out for any free one)"

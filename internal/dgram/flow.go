@@ -342,7 +342,7 @@ func (f *Flow) input(h header, b []byte, from netip.AddrPort) {
 		switch {
 		case pr == nil:
 			f.follow(from)
-		case pr.addr != from:
+		case !sameAddr(pr.addr, from):
 			f.stats.address.Add(1)
 			return
 		}

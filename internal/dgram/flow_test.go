@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -636,5 +638,31 @@ func TestIPv6(t *testing.T) {
 	}
 	if got := recv(t, p.b); len(got) != len(big) {
 		t.Fatalf("got %d bytes", len(got))
+	}
+}
+
+// An IPv6 peer is the same peer whether its zone is given by name or by
+// index; the address and port must still match.
+func TestSameAddrZones(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no lo:", err)
+	}
+	byName := netip.MustParseAddrPort("[fe80::1%lo]:7000")
+	byIndex := netip.AddrPortFrom(byName.Addr().WithZone(strconv.Itoa(lo.Index)), 7000)
+	for _, tc := range []struct {
+		a, b netip.AddrPort
+		want bool
+	}{
+		{byName, byName, true},
+		{byName, byIndex, true},
+		{byName, netip.AddrPortFrom(byName.Addr(), 7001), false},
+		{byName, netip.AddrPortFrom(byName.Addr().WithZone(""), 7000), false},
+		{byName, netip.AddrPortFrom(byName.Addr().WithZone("nosuch0"), 7000), false},
+		{byName, netip.MustParseAddrPort("[fe80::2%lo]:7000"), false},
+	} {
+		if got := sameAddr(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameAddr(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

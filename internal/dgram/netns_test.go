@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -30,13 +31,46 @@ func in(t *testing.T, h *netns.Host, fn func() error) {
 // TestNamespaces runs flows between two hosts on a bridge: a round trip at
 // the default MTU, then MaxSize on a 1280-byte link, found both by lookup and
 // by the kernel refusing a datagram for a flow that still assumed 1500.
-func TestNamespaces(t *testing.T) {
-	lab := netns.New(t, "a", "b")
+func TestNamespaces(t *testing.T) { testNamespaces(t, false) }
+
+// TestNamespacesIPv6 is TestNamespaces between two IPv6-only hosts, over
+// their link-local addresses (with zones): the IPv6 header is 40 bytes, and
+// 1280 is the smallest MTU IPv6 allows.
+func TestNamespacesIPv6(t *testing.T) { testNamespaces(t, true) }
+
+func testNamespaces(t *testing.T, v6 bool) {
+	var lab *netns.Lab
+	network, laddr, ipHeader := "udp4", "0.0.0.0:0", 20
+	if v6 {
+		lab = netns.NewIPv6Only(t, "a", "b")
+		network, laddr, ipHeader = "udp6", "[::]:0", 40
+	} else {
+		lab = netns.New(t, "a", "b")
+	}
 	ha, hb := lab.Host("a"), lab.Host("b")
+	addrA, addrB := ha.Addr(), hb.Addr()
+	if v6 {
+		// Zones by index: the flows' receiving goroutines run in the
+		// test's namespace, where "eth0" names nothing, so they know the
+		// peers' zones by number only.
+		index := func(h *netns.Host) string {
+			var idx int
+			in(t, h, func() error {
+				ifi, err := net.InterfaceByName("eth0")
+				if err == nil {
+					idx = ifi.Index
+				}
+				return err
+			})
+			return strconv.Itoa(idx)
+		}
+		addrA, addrB = ha.LinkLocal(t).WithZone(index(ha)), hb.LinkLocal(t).WithZone(index(hb))
+	}
+	headers := ipHeader + 8
 	var ma, mb *Mux
-	in(t, ha, func() (err error) { ma, err = Listen("udp4", "0.0.0.0:0", nil); return })
+	in(t, ha, func() (err error) { ma, err = Listen(network, laddr, nil); return })
 	defer ma.Close()
-	in(t, hb, func() (err error) { mb, err = Listen("udp4", "0.0.0.0:0", nil); return })
+	in(t, hb, func() (err error) { mb, err = Listen(network, laddr, nil); return })
 	defer mb.Close()
 
 	for _, secure := range []bool{true, false} {
@@ -47,8 +81,8 @@ func TestNamespaces(t *testing.T) {
 				}
 			}
 			// A grown MTU shows after the cache's second; don't wait it out.
-			ma.mtus.forget(hb.Addr())
-			mb.mtus.forget(ha.Addr())
+			ma.mtus.forget(addrB)
+			mb.mtus.forget(addrA)
 			overhead := SealedOverhead
 			var ka, kb *Keys
 			if secure {
@@ -57,7 +91,7 @@ func TestNamespaces(t *testing.T) {
 				overhead = PlainOverhead
 			}
 			sa, sb := NewSessionID(), NewSessionID()
-			a, err := ma.NewFlow(FlowConfig{LocalSession: sa, RemoteSession: sb, RemoteAddr: netip.AddrPortFrom(hb.Addr(), uint16(mb.Port())), Keys: ka})
+			a, err := ma.NewFlow(FlowConfig{LocalSession: sa, RemoteSession: sb, RemoteAddr: netip.AddrPortFrom(addrB, uint16(mb.Port())), Keys: ka})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,13 +108,13 @@ func TestNamespaces(t *testing.T) {
 				max = a.MaxSize()
 				return a.Send(bytes.Repeat([]byte{'a'}, max))
 			})
-			if want := 1500 - 28 - overhead; max != want {
+			if want := 1500 - headers - overhead; max != want {
 				t.Fatalf("MaxSize at MTU 1500 = %d, want %d", max, want)
 			}
 			if got := recv(t, b); len(got) != max || got[0] != 'a' {
 				t.Fatalf("b got %d bytes", len(got))
 			}
-			if got, want := b.RemoteAddr(), netip.AddrPortFrom(ha.Addr(), uint16(ma.Port())); got != want {
+			if got, want := b.RemoteAddr(), netip.AddrPortFrom(addrA, uint16(ma.Port())); got != want {
 				t.Fatalf("b learned %s, want %s", got, want)
 			}
 			in(t, hb, func() error { return b.Send(bytes.Repeat([]byte{'b'}, max)) })
@@ -94,7 +128,7 @@ func TestNamespaces(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			want := 1280 - 28 - overhead
+			want := 1280 - headers - overhead
 			var tl *TooLargeError
 			in(t, hb, func() error {
 				// b still assumes 1500: the kernel refuses (don't-fragment).
@@ -108,7 +142,7 @@ func TestNamespaces(t *testing.T) {
 				return nil
 			})
 			in(t, ha, func() error {
-				a.mux.mtus.forget(hb.Addr())
+				a.mux.mtus.forget(addrB)
 				if got := a.refreshMaxSize(a.peer.Load()); got != want {
 					return fmt.Errorf("MaxSize at MTU 1280 = %d, want %d", got, want)
 				}
@@ -121,8 +155,8 @@ func TestNamespaces(t *testing.T) {
 				}
 				// Don't-fragment is set: the socket itself refuses a
 				// datagram over the link MTU, whatever the flow thinks.
-				if err := ma.sock.write(make([]byte, 1280-28+1), a.peer.Load()); err != errMsgSize {
-					return fmt.Errorf("raw send of 1253 bytes on a 1280 link: %v, want EMSGSIZE", err)
+				if err := ma.sock.write(make([]byte, 1280-headers+1), a.peer.Load()); err != errMsgSize {
+					return fmt.Errorf("raw send of %d bytes on a 1280 link: %v, want EMSGSIZE", 1280-headers+1, err)
 				}
 				return nil
 			})
@@ -143,6 +177,15 @@ func TestNamespaces(t *testing.T) {
 	}
 	// Nothing was fragmented or reassembled on either host.
 	for _, h := range []*netns.Host{ha, hb} {
+		if v6 {
+			snmp := ip6Stats(t, h)
+			for _, k := range []string{"Ip6FragCreates", "Ip6FragOKs", "Ip6ReasmReqds"} {
+				if snmp[k] != 0 {
+					t.Errorf("%s: %s = %d, want 0", h.Name, k, snmp[k])
+				}
+			}
+			continue
+		}
 		snmp := ipStats(t, h)
 		for _, k := range []string{"FragCreates", "FragOKs", "ReasmReqds"} {
 			if snmp[k] != 0 {
@@ -150,6 +193,27 @@ func TestNamespaces(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ip6Stats returns the counters of /proc/net/snmp6 inside h.
+func ip6Stats(t *testing.T, h *netns.Host) map[string]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := h.Run(ctx, "cat", "/proc/net/snmp6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := map[string]int64{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			stats[f[0]], _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	if _, ok := stats["Ip6FragCreates"]; !ok {
+		t.Fatalf("no Ip6FragCreates in %q", out)
+	}
+	return stats
 }
 
 // ipStats returns the Ip: counters of /proc/net/snmp inside h.

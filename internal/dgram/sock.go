@@ -2,7 +2,10 @@ package dgram
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -46,4 +49,34 @@ func newPeer(addr netip.AddrPort) (*peer, error) {
 		return nil, err
 	}
 	return &peer{addr: addr, sa: sa}, nil
+}
+
+// zoneIndex returns the interface index a zone names: a number, or an
+// interface name looked up in the calling thread's network namespace.
+func zoneIndex(zone string) (uint32, error) {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err != nil {
+		return 0, fmt.Errorf("nearnet: datagram peer zone %q: %w", zone, err)
+	}
+	return uint32(ifi.Index), nil
+}
+
+// sameAddr reports whether a and b are one address and port: equal, or the
+// same IPv6 address with its zone given once by interface name and once by
+// index (a peer dialled as "%eth0" answers from "%2" when the interface's
+// name cannot be looked up).
+func sameAddr(a, b netip.AddrPort) bool {
+	if a == b {
+		return true
+	}
+	za, zb := a.Addr().Zone(), b.Addr().Zone()
+	if a.Port() != b.Port() || za == "" || zb == "" || a.Addr().WithZone("") != b.Addr().WithZone("") {
+		return false
+	}
+	ia, erra := zoneIndex(za)
+	ib, errb := zoneIndex(zb)
+	return erra == nil && errb == nil && ia == ib
 }

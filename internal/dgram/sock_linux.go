@@ -1,7 +1,6 @@
 package dgram
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -49,17 +48,6 @@ func makeSockaddr(ap netip.AddrPort) (sockaddr, error) {
 	}
 	s.len = unix.SizeofSockaddrInet6
 	return s, nil
-}
-
-func zoneIndex(zone string) (uint32, error) {
-	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
-		return uint32(n), nil
-	}
-	ifi, err := net.InterfaceByName(zone)
-	if err != nil {
-		return 0, fmt.Errorf("nearnet: datagram peer zone %q: %w", zone, err)
-	}
-	return uint32(ifi.Index), nil
 }
 
 // sock reads with recvmmsg (up to readBatch datagrams a call) and sends with

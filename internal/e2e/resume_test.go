@@ -439,6 +439,9 @@ func TestAddressChangeDialerNotBrowsing(t *testing.T) {
 	t.Parallel()
 	cli(t)
 	a, b, flags := twoHosts(t, "30s", quick...)
+	if err := a.DisableIPv6(); err != nil { // else b redials a's unchanged link-local address
+		t.Fatal(err)
+	}
 	la := listen(t, a, "a", flags...)
 	cb := chatConnected(t, b, "b", append(flags, "--to", "a")...)
 	fdB := fdCount(t, cb)

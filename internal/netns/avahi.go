@@ -17,9 +17,12 @@ import (
 
 // Avahi is an avahi-daemon running in a host as an independent mDNS peer,
 // with a private D-Bus system bus for avahi-browse and avahi-publish-service.
-// It answers on eth0 only, over IPv4, with host name "avahi-HOSTNAME" and
-// only IPv4 address records: eth0's IPv6 link-local address is not
-// published, so a resolved service's address is the host's [Host.Addr].
+// It answers on eth0 only, with host name "avahi-HOSTNAME". On a host with
+// an IPv4 address it runs over IPv4 alone with only IPv4 address records
+// (eth0's IPv6 link-local address is not published, so a resolved
+// service's address is the host's [Host.Addr]). On a host made by
+// [Lab.AddHostIPv6Only] it runs over IPv6 alone (use-ipv4=no,
+// use-ipv6=yes) and publishes eth0's link-local address ([Host.LinkLocal]).
 //
 // It follows shared/netns.md: the daemon runs in a mount namespace of its
 // own in which /etc/avahi/services and /run/avahi-daemon are bind-mounted
@@ -101,7 +104,7 @@ func (h *Host) StartAvahi(t testing.TB) *Avahi {
 	}
 	files := map[string]string{
 		"dbus.conf":  fmt.Sprintf(dbusConf, filepath.Join(dir, "bus")),
-		"avahi.conf": fmt.Sprintf(avahiConf, a.HostName),
+		"avahi.conf": fmt.Sprintf(avahiConf, a.HostName, yesNo(!h.IPv6Only()), yesNo(h.IPv6Only())),
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -438,10 +441,17 @@ const dbusConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 </busconfig>
 `
 
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 const avahiConf = `[server]
 host-name=%s
-use-ipv4=yes
-use-ipv6=no
+use-ipv4=%s
+use-ipv6=%s
 allow-interfaces=eth0
 enable-dbus=yes
 ratelimit-interval-usec=1000000

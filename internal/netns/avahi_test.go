@@ -131,3 +131,23 @@ func TestAvahiServiceFileName(t *testing.T) {
 		}
 	}
 }
+
+// On IPv6-only hosts Avahi runs over IPv6 (use-ipv6=yes) and resolves a
+// service at the publisher's link-local address.
+func TestAvahiIPv6Only(t *testing.T) {
+	t.Parallel()
+	lab := NewIPv6Only(t, "b", "c")
+	b, c := lab.Host("b"), lab.Host("c")
+	b.StartAvahi(t)
+	c.StartAvahi(t)
+	c.AvahiPublish(t, "Six", "_nntest._tcp", 6666)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := b.AvahiFind(ctx, "_nntest._tcp", func(s AvahiService) bool { return s.Name == "Six" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := c.LinkLocal(t).WithZone(""); s.Protocol != "IPv6" || s.Address != want.String() || s.Port != 6666 {
+		t.Errorf("b resolved %+v; want c's service over IPv6 at %s port 6666", s, want)
+	}
+}

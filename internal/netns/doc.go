@@ -4,7 +4,9 @@
 // touching the real network.
 //
 // Start with [New], which returns a [*Lab] and tears everything down when the
-// test ends. Each [*Host] has an IPv4 address, runs commands inside its
+// test ends, or [NewIPv6Only] for hosts with only IPv6 link-local addresses.
+// Each [*Host] has an IPv4 address (none with NewIPv6Only) and an IPv6
+// link-local one ([Host.LinkLocal]; duplicate address detection is off), runs commands inside its
 // namespace ([Host.Command], [Host.Start]), runs Go code there ([Host.Do]),
 // can be cut off and reconnected ([Host.LinkDown], [Host.LinkUp]), can get a
 // second link to another host beside the bridge ([Lab.Wire]) and can run

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,10 +34,81 @@ type Host struct {
 	avahi  *Avahi
 }
 
-// Addr returns the host's IPv4 address on eth0.
+// Addr returns the host's IPv4 address on eth0, or the zero Addr for a host
+// made by [Lab.AddHostIPv6Only].
 func (h *Host) Addr() netip.Addr { return h.Prefix().Addr() }
 
-// Prefix returns the host's IPv4 address on eth0 with its prefix length.
+// IPv6Only reports whether the host has no IPv4 address (see
+// [Lab.AddHostIPv6Only]).
+func (h *Host) IPv6Only() bool { return !h.Prefix().IsValid() }
+
+// LinkLocal returns the IPv6 link-local address of the host's eth0 with
+// "eth0" as its zone, the form a peer on the link dials it in
+// ("[fe80::...%eth0]:port" from a host whose interface on the link is also
+// eth0, as every lab host's is). The test fails if there is none.
+func (h *Host) LinkLocal(t testing.TB) netip.Addr {
+	t.Helper()
+	a, err := h.waitLinkLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// waitLinkLocal returns eth0's IPv6 link-local address, waiting (boundedly)
+// for the kernel to assign it once eth0 is up.
+func (h *Host) waitLinkLocal() (netip.Addr, error) {
+	var last string
+	for range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, "ip", "-n", h.NS, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link").Output()
+		cancel()
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("netns: %s: ip -6 addr show dev eth0: %w", h.Name, err)
+		}
+		last = string(out)
+		if a, ok := parseLinkLocal(last); ok {
+			return a.WithZone("eth0"), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return netip.Addr{}, fmt.Errorf("netns: %s: eth0 has no usable IPv6 link-local address: %q", h.Name, last)
+}
+
+// parseLinkLocal finds the first fe80::/10 address in the output of
+// `ip -6 -o addr show`, skipping tentative and DAD-failed ones.
+func parseLinkLocal(out string) (netip.Addr, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "tentative") || strings.Contains(line, "dadfailed") {
+			continue
+		}
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] != "inet6" {
+				continue
+			}
+			if p, err := netip.ParsePrefix(f[i+1]); err == nil && p.Addr().IsLinkLocalUnicast() {
+				return p.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// DisableIPv6 turns IPv6 off on the host's eth0, which removes its IPv6
+// addresses, link-local included: the host is then reached over IPv4 only,
+// as a machine on an IPv4-only network. A test of what happens when a
+// host's address changes needs this, since the link-local address does not
+// change.
+func (h *Host) DisableIPv6() error {
+	if h.IPv6Only() {
+		return fmt.Errorf("netns: DisableIPv6 on %s, which has no IPv4 address", h.Name)
+	}
+	return ipCmd("netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.disable_ipv6=1")
+}
+
+// Prefix returns the host's IPv4 address on eth0 with its prefix length
+// (invalid for a host without one).
 func (h *Host) Prefix() netip.Prefix {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -110,12 +110,32 @@ func (l *Lab) Host(name string) *Host {
 }
 
 // AddHost adds a host: namespace PREFIX-NAME with lo up and eth0 (multicast
-// on, up) holding the next address of [Subnet], its peer v-NAME attached to
-// the bridge. Names are 1 to 13 characters of a-z, 0-9 and '-', starting with
-// a letter, and unique in the lab; the name is also the host name that
-// processes started in the host see. The test fails if the host cannot be
-// added.
-func (l *Lab) AddHost(name string) *Host {
+// on, up) holding the next address of [Subnet] and an IPv6 link-local
+// address, its peer v-NAME attached to the bridge. Duplicate address
+// detection is off in the host, so the link-local address is usable at once
+// (and [Host.LinkLocal] returns it when AddHost returns). Names are 1 to 13
+// characters of a-z, 0-9 and '-', starting with a letter, and unique in the
+// lab; the name is also the host name that processes started in the host
+// see. The test fails if the host cannot be added.
+func (l *Lab) AddHost(name string) *Host { return l.addHost(name, false) }
+
+// AddHostIPv6Only adds a host as [Lab.AddHost] does, but with no IPv4
+// address at all: eth0 has only its IPv6 link-local address, as on Apple's
+// peer-to-peer Wi-Fi. [Host.Addr] is the zero Addr for such a host; use
+// [Host.LinkLocal].
+func (l *Lab) AddHostIPv6Only(name string) *Host { return l.addHost(name, true) }
+
+// NewIPv6Only is [New] with hosts added by [Lab.AddHostIPv6Only].
+func NewIPv6Only(t testing.TB, hosts ...string) *Lab {
+	t.Helper()
+	l := New(t)
+	for _, name := range hosts {
+		l.AddHostIPv6Only(name)
+	}
+	return l
+}
+
+func (l *Lab) addHost(name string, v6only bool) *Host {
 	t := l.t
 	t.Helper()
 	if !hostNameRE.MatchString(name) {
@@ -138,24 +158,47 @@ func (l *Lab) AddHost(name string) *Host {
 		NS:       l.prefix + "-" + name,
 		Hostname: name,
 		lab:      l,
-		prefix:   netip.PrefixFrom(nthAddr(Subnet, index), Subnet.Bits()),
+	}
+	if !v6only {
+		h.prefix = netip.PrefixFrom(nthAddr(Subnet, index), Subnet.Bits())
 	}
 	// Registered before it exists, so a half-made host is still torn down.
 	l.hosts = append(l.hosts, h)
 	l.mu.Unlock()
 
 	veth := "v-" + name
+	if err := ipCmd("netns", "add", h.NS); err != nil {
+		t.Fatalf("netns: add host %s: %v", name, err)
+	}
+	// IPv6 on, duplicate address detection off (shared/netns.md), for eth0
+	// too, which takes the defaults of the namespace it is made in. A
+	// kernel without IPv6 still makes IPv4 hosts.
+	ipv6 := ipCmd("netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.accept_dad=0")
+	if ipv6 != nil && v6only {
+		Require(t, fmt.Sprintf("IPv6 in network namespaces: %v", ipv6), false)
+	}
 	steps := [][]string{
-		{"netns", "add", h.NS},
 		{"-n", l.bridge, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.NS},
+	}
+	if ipv6 == nil {
+		steps = append(steps, []string{"netns", "exec", h.NS, "sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"})
+	}
+	steps = append(steps, [][]string{
 		{"-n", l.bridge, "link", "set", veth, "master", "br0"},
 		{"-n", l.bridge, "link", "set", veth, "up"},
 		{"-n", h.NS, "link", "set", "lo", "up"},
-		{"-n", h.NS, "addr", "add", h.prefix.String(), "dev", "eth0"},
-		{"-n", h.NS, "link", "set", "eth0", "multicast", "on", "up"},
+	}...)
+	if !v6only {
+		steps = append(steps, []string{"-n", h.NS, "addr", "add", h.prefix.String(), "dev", "eth0"})
 	}
+	steps = append(steps, []string{"-n", h.NS, "link", "set", "eth0", "multicast", "on", "up"})
 	for _, args := range steps {
 		if err := ipCmd(args...); err != nil {
+			t.Fatalf("netns: add host %s: %v", name, err)
+		}
+	}
+	if ipv6 == nil {
+		if _, err := h.waitLinkLocal(); err != nil {
 			t.Fatalf("netns: add host %s: %v", name, err)
 		}
 	}

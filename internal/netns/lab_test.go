@@ -322,3 +322,66 @@ func TestHostStart(t *testing.T) {
 		}
 	}
 }
+
+// Hosts with only IPv6 link-local addresses: no IPv4 address on eth0, a
+// link-local address usable at once (no duplicate address detection), and
+// UDP between two such hosts over [fe80::...%eth0].
+func TestLabIPv6Only(t *testing.T) {
+	t.Parallel()
+	lab := NewIPv6Only(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for _, h := range []*Host{a, b} {
+		if h.Addr().IsValid() || !h.IPv6Only() {
+			t.Errorf("%s: Addr = %v, IPv6Only = %v; want no IPv4 address", h.Name, h.Addr(), h.IPv6Only())
+		}
+		out, err := h.Run(ctx, "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+		if err != nil || strings.TrimSpace(out) != "" {
+			t.Errorf("%s: IPv4 addresses on eth0: %q %v", h.Name, out, err)
+		}
+		if ll := h.LinkLocal(t); !ll.IsLinkLocalUnicast() || ll.Zone() != "eth0" {
+			t.Errorf("%s: LinkLocal = %v; want fe80::...%%eth0", h.Name, ll)
+		}
+	}
+	open := func(h *Host, port int) *net.UDPConn {
+		var c *net.UDPConn
+		if err := h.Do(func() (err error) {
+			c, err = net.ListenUDP("udp6", &net.UDPAddr{Port: port})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	in, out := open(b, 9999), open(a, 0)
+	deliver(t, out, in, b.LinkLocal(t), "over link-local")
+}
+
+func TestParseLinkLocal(t *testing.T) {
+	out := "2: eth0    inet6 fe80::1/64 scope link tentative \\       valid_lft forever\n" +
+		"2: eth0    inet6 fe80::2/64 scope link \\       valid_lft forever preferred_lft forever\n"
+	if a, ok := parseLinkLocal(out); !ok || a != netip.MustParseAddr("fe80::2") {
+		t.Errorf("parseLinkLocal = %v, %v; want fe80::2 (fe80::1 is tentative)", a, ok)
+	}
+	if _, ok := parseLinkLocal(""); ok {
+		t.Error("parseLinkLocal found an address in nothing")
+	}
+}
+
+// DisableIPv6 leaves eth0 with its IPv4 address alone.
+func TestHostDisableIPv6(t *testing.T) {
+	t.Parallel()
+	lab := New(t, "a")
+	a := lab.Host("a")
+	if err := a.DisableIPv6(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := a.Run(ctx, "ip", "-o", "addr", "show", "dev", "eth0")
+	if err != nil || strings.Contains(out, "inet6") || !strings.Contains(out, a.Addr().String()) {
+		t.Errorf("eth0 after DisableIPv6: %q %v; want %s and no inet6", out, err, a.Addr())
+	}
+}

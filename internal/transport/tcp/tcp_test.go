@@ -65,3 +65,20 @@ func TestOldestUnauthenticatedAreShed(t *testing.T) {
 		}
 	}
 }
+
+// A zone that names no interface is an error that says so, before any
+// dial; a known zone (lo) and no zone pass the check.
+func TestDialUnknownZone(t *testing.T) {
+	tr := New(Options{HandshakeTimeout: time.Second})
+	defer tr.Close()
+	_, err := tr.Dial(context.Background(), "[fe80::1%nosuch0]:7000")
+	var ae *net.AddrError
+	if !errors.As(err, &ae) || ae.Addr != "[fe80::1%nosuch0]:7000" {
+		t.Fatalf("Dial with an unknown zone = %v; want a *net.AddrError naming the address", err)
+	}
+	for _, ok := range []string{"[fe80::1%lo]:7000", "[fe80::1%1]:7000", "127.0.0.1:7000", "[::1]:7000"} {
+		if err := checkZone(ok); err != nil {
+			t.Errorf("checkZone(%s) = %v; want nil", ok, err)
+		}
+	}
+}
