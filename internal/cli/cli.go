@@ -55,6 +55,8 @@ func init() {
 		"pipe": {runPipe, "(--to TARGET [--wait D] | --listen)",
 			"copy stdin to a stream to a peer and the stream to stdout, with half-close"},
 		"version": {runVersion, "", "print this build's version and the protocol version it speaks"},
+		"doctor": {runDoctor, "[--timeout D]",
+			"check each interface: addresses, multicast, mDNS, the peers visible and whether they answer"},
 	}
 }
 
