@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/discovery"
 )
 
 // runDoctor checks, interface by interface, what nearnet needs to find and
@@ -22,6 +23,8 @@ import (
 //   - interface: up, multicast, its addresses per family;
 //   - mdns: an announcement of a probe service made on the interface comes
 //     back to a browser on it (multicast gets out and in);
+//   - responders: the mDNS responders that answer a service type
+//     enumeration there (other devices' mDNS gets through);
 //   - peers: the nearnet peers of --service visible there within --timeout;
 //   - for each of them (at most 8): whether it answers over TCP and over
 //     QUIC (a refusal by its security still means reachable), and whether
@@ -159,6 +162,7 @@ func (d *doctor) checkInterface(ctx context.Context, ifi net.Interface) {
 	if !d.checkMDNS(ctx, ifi.Name) {
 		return
 	}
+	d.checkResponders(ctx, ifi.Name)
 	d.checkPeers(ctx, ifi.Name)
 }
 
@@ -206,6 +210,29 @@ func (d *doctor) checkMDNS(ctx context.Context, ifi string) bool {
 	}
 	d.report(ifi, "mdns", "", true, "our own announcement came back: multicast gets out and in", "")
 	return true
+}
+
+// checkResponders asks which mDNS responders on ifi answer a service type
+// enumeration: whether anybody else's mDNS gets through.
+func (d *doctor) checkResponders(ctx context.Context, ifi string) {
+	qctx, cancel := context.WithTimeout(ctx, d.wait)
+	defer cancel()
+	as, err := discovery.Responders(qctx, discovery.Config{Interfaces: []string{ifi}})
+	if err != nil {
+		d.report(ifi, "responders", "", false, err.Error(), "")
+		return
+	}
+	if len(as) == 0 {
+		d.report(ifi, "responders", "", false, fmt.Sprintf("no mDNS responder answered within %v", d.wait),
+			"if other devices are on this network (printers, phones, other peers), it drops multicast between them "+
+				"(client isolation): connect with --to host:port")
+		return
+	}
+	var who []string
+	for _, a := range as {
+		who = append(who, fmt.Sprintf("%s (%s)", a.Addr, strings.Join(a.Types, " ")))
+	}
+	d.report(ifi, "responders", "", true, fmt.Sprintf("%d answered: %s", len(as), strings.Join(who, ", ")), "")
 }
 
 // checkPeers lists the nearnet peers visible on ifi and tries each.

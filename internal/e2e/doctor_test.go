@@ -45,7 +45,7 @@ func TestDoctor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doctor on a healthy link: %v\n%s\n%s", err, out, stderr)
 	}
-	for _, want := range []string{"interface ", "mdns ", "peers ", "tcp b", "quic b", "datagrams b"} {
+	for _, want := range []string{"interface ", "mdns ", "responders ", "peers ", "tcp b", "quic b", "datagrams b"} {
 		if c, ok := checks[want]; !ok || !c.OK {
 			t.Errorf("check %q: %+v; want it passed", want, c)
 		}
