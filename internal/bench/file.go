@@ -60,6 +60,7 @@ type childArgs struct {
 	Dir  string `json:"dir,omitempty"`  // receive: the target directory
 	// Transport is nearnet.Transport's String ("tcp", "quic").
 	Transport string `json:"transport,omitempty"`
+	Count     int    `json:"count,omitempty"` // browse-veth: samples per family
 }
 
 // childReport is a line a child writes to stdout.
@@ -69,6 +70,9 @@ type childReport struct {
 	Size      int64  `json:"size,omitempty"`
 	MaxRSS    int64  `json:"maxrss,omitempty"` // bytes
 	Error     string `json:"error,omitempty"`
+	// browse-veth: browse-to-ready samples (ns) over IPv4 and IPv6.
+	Samples4 []int64 `json:"samples4,omitempty"`
+	Samples6 []int64 `json:"samples6,omitempty"`
 }
 
 // NearnetFile writes a size-byte file into a new directory under the
@@ -174,6 +178,12 @@ type child struct {
 }
 
 func startChild(ctx context.Context, a childArgs) (*child, error) {
+	return startChildVia(ctx, nil, a)
+}
+
+// startChildVia starts a child through a wrapper command (unshare, say):
+// wrapper is the command line that runs it, the executable appended.
+func startChildVia(ctx context.Context, wrapper []string, a childArgs) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -183,7 +193,11 @@ func startChild(ctx context.Context, a childArgs) (*child, error) {
 		return nil, err
 	}
 	c := &child{role: a.Role}
-	c.cmd = exec.CommandContext(ctx, exe)
+	if len(wrapper) > 0 {
+		c.cmd = exec.CommandContext(ctx, wrapper[0], append(wrapper[1:], exe)...)
+	} else {
+		c.cmd = exec.CommandContext(ctx, exe)
+	}
 	c.cmd.Env = append(os.Environ(), childEnv+"=1")
 	c.cmd.Stdin = bytes.NewReader(in)
 	c.cmd.Stderr = &c.stderr
@@ -246,6 +260,8 @@ func childMain() int {
 			r, err = childReceive(ctx, a, enc)
 		case "send":
 			r, err = childSend(ctx, a)
+		case "browse-veth":
+			r, err = childBrowseVeth(ctx, a)
 		default:
 			err = fmt.Errorf("unknown role %q", a.Role)
 		}

@@ -298,8 +298,19 @@ func framedPingPong(client, server io.ReadWriter, size, n int) ([]time.Duration,
 // start of a browse on the loopback interface to a ready connection to a
 // peer advertised there.
 func NearnetBrowseToReady(ctx context.Context, tr nearnet.Transport, n int) ([]time.Duration, error) {
-	lo := []string{loopbackName()}
-	b, err := newNode(tr, func(c *nearnet.Config) { c.Interfaces, c.Hidden = lo, false })
+	return browseToReadyOn(ctx, tr, n, loopbackName(), loopbackName())
+}
+
+// browseToReadyOn is NearnetBrowseToReady with the browser on interface
+// browser and the advertised peer on interface peer.
+func browseToReadyOn(ctx context.Context, tr nearnet.Transport, n int, browser, peer string) ([]time.Duration, error) {
+	lo := []string{browser}
+	b, err := newNode(tr, func(c *nearnet.Config) {
+		c.Interfaces, c.Hidden = []string{peer}, false
+		if peer != loopbackName() {
+			c.ListenAddr = ":0" // reachable at the link's addresses
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
