@@ -31,12 +31,13 @@ type Network struct {
 	mu        sync.Mutex
 	listeners map[string]*Transport // by address
 	conns     map[*conn]struct{}    // open connections, for Cut
+	gone      map[string]bool       // partitioned addresses: dials get no answer
 	next      int
 }
 
 // NewNetwork returns an empty network.
 func NewNetwork() *Network {
-	return &Network{listeners: map[string]*Transport{}, conns: map[*conn]struct{}{}}
+	return &Network{listeners: map[string]*Transport{}, conns: map[*conn]struct{}{}, gone: map[string]bool{}}
 }
 
 // Addr is an address on a Network: "mem:N".
@@ -71,6 +72,16 @@ func (nw *Network) Cut(addr string) int {
 		c.cut()
 	}
 	return len(cs)
+}
+
+// Partition cuts every connection to or from addr and makes dials to it
+// get no answer until their ctx ends, as when the host at addr is gone
+// from the network (not refusing: silent).
+func (nw *Network) Partition(addr string) int {
+	nw.mu.Lock()
+	nw.gone[addr] = true
+	nw.mu.Unlock()
+	return nw.Cut(addr)
 }
 
 // Options configure a Transport.
@@ -138,8 +149,12 @@ func (l listener) Close() error {
 // Acceptor.
 func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
 	t.nw.mu.Lock()
-	peer := t.nw.listeners[addr]
+	peer, gone := t.nw.listeners[addr], t.nw.gone[addr]
 	t.nw.mu.Unlock()
+	if gone {
+		<-ctx.Done()
+		return nil, &transport.StageError{Stage: "mem", Err: ctx.Err()}
+	}
 	if peer == nil {
 		return nil, &transport.StageError{Stage: "mem", Err: &net.OpError{Op: "dial", Net: "mem", Err: syscall.ECONNREFUSED}}
 	}
@@ -244,8 +259,7 @@ func (c *conn) handshake(ctx context.Context, deadline time.Time) error {
 
 // cut breaks the connection as the network would: both ends read ErrCut.
 func (c *conn) cut() {
-	c.raw.tx.fail(ErrCut, true)
-	c.raw.rx.fail(ErrCut, true)
+	failBoth(c.raw.tx, c.raw.rx, ErrCut)
 	c.ended()
 	if c.peer != nil {
 		c.peer.ended()

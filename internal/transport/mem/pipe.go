@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,6 +15,7 @@ const pipeCapacity = 256 << 10
 
 // buffer is one direction of a pipe: bytes written and not yet read.
 type buffer struct {
+	id      uint64 // orders the locking of two buffers (failBoth)
 	mu      sync.Mutex
 	buf     []byte
 	eof     bool  // the writer half-closed or closed
@@ -21,7 +23,9 @@ type buffer struct {
 	changed chan struct{}
 }
 
-func newBuffer() *buffer { return &buffer{changed: make(chan struct{})} }
+var bufferIDs atomic.Uint64
+
+func newBuffer() *buffer { return &buffer{id: bufferIDs.Add(1), changed: make(chan struct{})} }
 
 // wakeLocked wakes everyone waiting on the buffer.
 func (b *buffer) wakeLocked() {
@@ -41,6 +45,27 @@ func (b *buffer) fail(err error, discard bool) {
 		b.buf = nil
 	}
 	b.wakeLocked()
+}
+
+// failBoth ends both directions of a pipe with err, both before either's
+// reader wakes: a reader woken by the first must not get in before the
+// second (its end's reset would otherwise reach the other direction first,
+// and the other reader would see that instead of err).
+func failBoth(x, y *buffer, err error) {
+	if x.id > y.id {
+		x, y = y, x // one order for every caller: two cuts cannot deadlock
+	}
+	for _, b := range []*buffer{x, y} {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.buf = nil
+	}
+	x.wakeLocked()
+	y.wakeLocked()
+	y.mu.Unlock()
+	x.mu.Unlock()
 }
 
 func (b *buffer) closeWrite() {
