@@ -3,12 +3,12 @@ package nearnet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -33,13 +33,7 @@ type Conn struct {
 	linkCh   chan struct{} // closed when send changes or the Conn ends
 	orphan   *time.Timer   // fails the Conn if no link replaces a dropped one
 
-	q          [][]byte        // received messages not yet taken
-	qh         int             // head of q
-	qbytes     int             // bytes in q, with per-message overhead
-	delivered  uint64          // sequence number of the next message to queue
-	rwait      chan struct{}   // closed when q gains a message or rerr is set
-	dwait      chan struct{}   // closed when q drains to half or delivered advances
-	rerr       error           // returned by ReceiveMessage once q is empty
+	rx         session.Recv    // received messages, in order across links
 	direct     bool            // a ReceiveMessage caller is reading a link itself
 	directCtx  context.Context // its ctx
 	directLink *link           // the link it reads
@@ -63,26 +57,23 @@ type Conn struct {
 	aborted         bool                      // failed or aborted: streams are aborted too
 
 	// Session resume (resume.go) and viability (viability.go).
-	txmu           sync.Mutex  // guards tx; taken after mu, before a link's mu
-	tx             txLog       // sent messages not yet acknowledged (resume on)
-	suspended      atomic.Bool // the last link broke; waiting for a new one
-	resumeTimer    *time.Timer // fails the Conn at the end of ResumeWindow
-	retry          chan struct{}
-	peerBoot       string      // the peer node's boot ID when the session began
-	peerResumes    atomic.Bool // peerBoot is set: the peer acks and resumes
-	unackedBytes   int         // received since the last ack we sent
-	ackedSent      uint64      // the count our last ack carried
-	ackTimer       *time.Timer
-	ackArmed       bool
-	viableNow      bool
-	viableReported bool
-	viaErr         error
-	viaTimer       *time.Timer
+	txmu         sync.Mutex  // guards tx; taken after mu, before a link's mu
+	tx           session.Log // sent messages not yet acknowledged (resume on)
+	suspended    atomic.Bool // the last link broke; waiting for a new one
+	resumeTimer  *time.Timer // fails the Conn at the end of ResumeWindow
+	retry        chan struct{}
+	peerBoot     string      // the peer node's boot ID when the session began
+	peerResumes  atomic.Bool // peerBoot is set: the peer acks and resumes
+	unackedBytes int         // received since the last ack we sent
+	ackedSent    uint64      // the count our last ack carried
+	ackTimer     *time.Timer
+	ackArmed     bool
+	via          session.Viability // whether traffic gets through, and its debounced report
 }
 
 // perMessageOverhead is charged against ReceiveBuffer for each queued
 // message, so that many empty messages are bounded too.
-const perMessageOverhead = 32
+const perMessageOverhead = session.PerMessageOverhead
 
 func newConn(n *Node, peer Peer, st StateKind) *Conn {
 	c := &Conn{
@@ -97,7 +88,6 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 		streamq: make(chan *Stream, n.cfg.StreamBacklog),
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
-	c.viableNow, c.viableReported = true, true
 	if f := n.cfg.OnStateChange; f != nil {
 		c.mu.Lock()
 		c.notifyLocked(func() { f(c, State{Kind: st}) })
@@ -145,20 +135,14 @@ func (c *Conn) setStateLocked(s State) {
 		if c.orphan != nil {
 			c.orphan.Stop()
 		}
-		if c.rwait != nil {
-			close(c.rwait)
-			c.rwait = nil
-		}
-		if c.dwait != nil {
-			close(c.dwait)
-			c.dwait = nil
-		}
+		c.rx.End()
 		close(c.ended)
-		for _, t := range []*time.Timer{c.resumeTimer, c.ackTimer, c.viaTimer} {
+		for _, t := range []*time.Timer{c.resumeTimer, c.ackTimer} {
 			if t != nil {
 				t.Stop()
 			}
 		}
+		c.via.Stop()
 		c.suspended.Store(false)
 		c.n.forget(c)
 		if s.Kind == StateFailed {
@@ -195,12 +179,9 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 		var l *link
 		if logging {
 			c.txmu.Lock()
-			if c.tx.bytes > 0 && c.tx.bytes+len(p)+perMessageOverhead > c.txLimit() {
+			if c.tx.Full(len(p), c.txLimit()) {
 				// Too much unacknowledged: wait for an ack.
-				if c.tx.room == nil {
-					c.tx.room = make(chan struct{})
-				}
-				wait = c.tx.room
+				wait = c.tx.Room()
 				c.txmu.Unlock()
 				select {
 				case <-wait:
@@ -218,7 +199,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 			wait, err = l.EnqueueData(p)
 			if err == nil && wait == nil {
 				if logging {
-					c.tx.add(p)
+					c.tx.Add(p)
 					c.txmu.Unlock()
 				}
 				return nil
@@ -238,7 +219,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 			if c.suspended.Load() {
 				// No link until the session resumes: the message is
 				// logged and goes out with the resend.
-				c.tx.add(p)
+				c.tx.Add(p)
 				c.txmu.Unlock()
 				return nil
 			}
@@ -285,23 +266,11 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if c.qh < len(c.q) {
-			m := c.q[c.qh]
-			c.q[c.qh] = nil
-			c.qh++
-			if c.qh == len(c.q) {
-				c.q, c.qh = c.q[:0], 0
-			}
-			c.qbytes -= len(m) + perMessageOverhead
-			if c.dwait != nil && c.qbytes <= c.n.cfg.ReceiveBuffer/2 {
-				close(c.dwait)
-				c.dwait = nil
-			}
+		if m, ok := c.rx.Take(c.n.cfg.ReceiveBuffer); ok {
 			c.mu.Unlock()
 			return m, nil
 		}
-		if c.rerr != nil {
-			err := c.rerr
+		if err := c.rx.Err(); err != nil {
 			c.mu.Unlock()
 			return nil, err
 		}
@@ -318,10 +287,7 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			}
 			continue
 		}
-		if c.rwait == nil {
-			c.rwait = make(chan struct{})
-		}
-		ch := c.rwait
+		ch, _ := c.rx.ReaderWait() // neither a message nor an error: a channel
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -348,30 +314,16 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 			c.mu.Unlock()
 			return false
 		}
-		if seq < c.delivered {
+		switch c.rx.Offer(seq, m, limit, len(c.links) > 1) {
+		case session.Duplicate:
 			c.mu.Unlock() // already delivered through another link
 			return true
-		}
-		if seq == c.delivered && (c.qbytes == 0 || c.qbytes+len(m)+perMessageOverhead <= limit) {
-			c.q = append(c.q, m)
-			c.qbytes += len(m) + perMessageOverhead
-			c.delivered++
+		case session.Queued:
 			c.noteDeliveredLocked(len(m))
-			if c.rwait != nil {
-				close(c.rwait)
-				c.rwait = nil
-			}
-			if c.dwait != nil && len(c.links) > 1 {
-				close(c.dwait) // another link may be waiting for this sequence number
-				c.dwait = nil
-			}
 			c.mu.Unlock()
 			return true
 		}
-		if c.dwait == nil {
-			c.dwait = make(chan struct{})
-		}
-		ch := c.dwait
+		ch := c.rx.WriterWait()
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -382,52 +334,32 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 	}
 }
 
-// checkBase checks a base message on link l, which numbers the data
-// messages of a link that takes over from another (PROTOCOL.md sections 8
-// and 11). On a resumed link it carries exactly the count our hello
-// announced. Otherwise (a duplicate swap) it may not rewind below what was
-// delivered (what follows would be dropped as duplicates). It may skip
-// ahead while the link it takes over from still delivers the messages in
-// between; that link may even still be in its handshake here. So a gap
-// with no other link is given the handshake timeout for one to come and
-// fill it; after that it is a protocol error (it would hold back every
-// later message for good).
+// checkBase checks a base message on link l (session.CheckBase); a base
+// that skips ahead with no other link is given the handshake timeout for
+// one to come and fill the gap (session.WatchGap).
 func (c *Conn) checkBase(l *link, seq uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case l.resumed:
-		if want := l.myResume.Recv; seq != want {
-			return &wire.ProtocolError{What: fmt.Sprintf("base %d on a resumed link whose hello announced %d messages received", seq, want)}
-		}
-	case seq < c.delivered:
-		return &wire.ProtocolError{What: fmt.Sprintf("base %d rewinds below the %d messages delivered", seq, c.delivered)}
-	case seq > c.delivered && len(c.links) == 1:
-		time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
-			c.mu.Lock()
-			gap := c.delivered < seq && len(c.links) == 1 && c.links[0] == l && !c.state.Terminal()
-			delivered := c.delivered
-			c.mu.Unlock()
-			if gap {
-				l.FailProtocol(&wire.ProtocolError{What: fmt.Sprintf(
-					"base %d skipped messages that no other link delivered (%d delivered)", seq, delivered)})
-			}
-		})
+	var announced uint64
+	if l.resumed {
+		announced = l.myResume.Recv
 	}
-	return nil
+	gap, err := session.CheckBase(seq, l.resumed, announced, c.rx.Delivered(), len(c.links) == 1)
+	if gap {
+		session.WatchGap(session.Real, c.n.cfg.HandshakeTimeout, seq, func() (bool, uint64) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			delivered := c.rx.Delivered()
+			return delivered < seq && len(c.links) == 1 && c.links[0] == l && !c.state.Terminal(), delivered
+		}, l.FailProtocol)
+	}
+	return err
 }
 
-// better reports whether link a should survive over link b. Both peers
-// compute the same answer: the side with the greater PeerID drops its
-// outgoing link, the other its incoming one; two links in the same
-// direction keep the one with the smaller Sec-WebSocket-Key.
+// better reports whether link a should survive over link b; both peers
+// compute the same answer (session.Better).
 func (c *Conn) better(a, b *link) bool {
-	dropOutgoing := c.n.id.Compare(c.peer.ID) > 0
-	aWorse, bWorse := a.Outgoing() == dropOutgoing, b.Outgoing() == dropOutgoing
-	if aWorse != bWorse {
-		return !aWorse
-	}
-	return a.Key() < b.Key()
+	return session.Better(c.n.id.Compare(c.peer.ID) > 0, a, b)
 }
 
 // addLink attaches a freshly handshaken link and starts it. If the Conn
@@ -544,10 +476,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		}
 		return
 	}
-	if c.dwait != nil {
-		close(c.dwait) // a reader waiting on l's sequence numbers must re-check
-		c.dwait = nil
-	}
+	c.rx.WakeWriters() // a link waiting on l's sequence numbers must re-check
 	dup := peerClosed && code == wire.CloseDuplicate
 	if len(c.links) > 0 {
 		if !peerClosed || !(dup || code == wire.CloseNormal || code == wire.CloseGoingAway) {
@@ -575,7 +504,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 	case peerClosed && code == wire.CloseResume && c.resumeOn() && !c.closed:
 		c.suspendLocked(l, &CloseError{Code: code, Reason: reason}, c.n.cfg.ResumeWindow)
 	case peerClosed && (code == wire.CloseNormal || code == wire.CloseGoingAway || code == wire.CloseNoStatus):
-		c.rerr = io.EOF
+		c.rx.SetErr(io.EOF)
 		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
 		c.finishLocked()
 	case peerClosed:
@@ -590,7 +519,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		// there and redials. A FIN is never that: a host sends it only
 		// when the socket is closed.
 		window := c.n.cfg.ResumeWindow
-		if peerHostClosed(err) && (c.viableNow || peerHostFinished(err)) {
+		if peerHostClosed(err) && (c.via.Viable() || peerHostFinished(err)) {
 			window = min(window, c.n.cfg.DropTime)
 		}
 		c.suspendLocked(l, err, window)
@@ -610,8 +539,8 @@ func (c *Conn) bestLocked() *link {
 }
 
 func (c *Conn) failLocked(err error) {
-	if c.rerr == nil {
-		c.rerr = err
+	if c.rx.Err() == nil {
+		c.rx.SetErr(err)
 	}
 	c.setStateLocked(State{Kind: StateFailed, Err: err})
 	for _, l := range c.links {
@@ -657,7 +586,7 @@ func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
-		c.rerr = ErrClosed
+		c.rx.SetErr(ErrClosed)
 		c.setStateLocked(State{Kind: StateCancelled})
 		if len(c.links) == 0 {
 			c.finishLocked()
@@ -705,7 +634,7 @@ func (c *Conn) Abort() {
 	c.mu.Lock()
 	c.closed = true
 	c.aborted = true
-	c.rerr = ErrClosed
+	c.rx.SetErr(ErrClosed)
 	c.setStateLocked(State{Kind: StateCancelled})
 	links := append([]*link(nil), c.links...)
 	if len(links) == 0 {

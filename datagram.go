@@ -171,8 +171,8 @@ func (c *Conn) currentFlow() (datagramFlow, <-chan struct{}, error) {
 	case c.draining != nil:
 		return c.draining, nil, nil
 	case c.state.Terminal():
-		if c.rerr != nil {
-			return nil, nil, c.rerr
+		if err := c.rx.Err(); err != nil {
+			return nil, nil, err
 		}
 		return nil, nil, c.sendErrLocked()
 	}

@@ -475,7 +475,7 @@ func (n *Node) resumeOffer(l *link) *wire.Resume {
 	if c.state.Terminal() || c.peerBoot == "" || (!l.Outgoing() && c.peerBoot != l.peerBoot) {
 		return nil
 	}
-	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.delivered}
+	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.rx.Delivered()}
 }
 
 // pathChanged returns a channel closed at the next path change.

@@ -38,7 +38,7 @@ func (c *Conn) directLinkLocked() *link {
 func (c *Conn) othersWaiting() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rwait != nil
+	return c.rx.ReaderWaiting()
 }
 
 // busyElsewhere reports whether a direct reader should stop: another link
@@ -46,7 +46,7 @@ func (c *Conn) othersWaiting() bool {
 func (c *Conn) busyElsewhere() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.links) != 1 || c.qh < len(c.q)
+	return len(c.links) != 1 || c.rx.HasQueued()
 }
 
 // readWait reports whether the queue has a message or its end for a
@@ -54,13 +54,7 @@ func (c *Conn) busyElsewhere() bool {
 func (c *Conn) readWait() (<-chan struct{}, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.qh < len(c.q) || c.rerr != nil {
-		return nil, true
-	}
-	if c.rwait == nil {
-		c.rwait = make(chan struct{})
-	}
-	return c.rwait, false
+	return c.rx.ReaderWait()
 }
 
 // takeDirect accounts for message m, numbered seq, that a ReceiveMessage
@@ -70,24 +64,18 @@ func (c *Conn) takeDirect(seq uint64, m []byte) linkpkg.DirectResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case seq < c.delivered:
+	case seq < c.rx.Delivered():
 		return linkpkg.DirectDuplicate
-	case seq > c.delivered:
+	case seq > c.rx.Delivered():
 		return linkpkg.DirectLater
 	case c.closed:
 		return linkpkg.DirectQueued // discarded; ReceiveMessage reports the close
 	}
-	c.delivered++
+	mine := c.rx.TakeDirect(m)
 	c.noteDeliveredLocked(len(m))
-	if c.dwait != nil {
-		close(c.dwait)
-		c.dwait = nil
-	}
-	if c.qh == len(c.q) {
+	if mine {
 		return linkpkg.DirectMine
 	}
-	c.q = append(c.q, m) // over the limit by one message at most
-	c.qbytes += len(m) + perMessageOverhead
 	return linkpkg.DirectQueued
 }
 

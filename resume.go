@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -30,97 +28,6 @@ import (
 // occur: numbering continues. If no link comes within ResumeWindow, the
 // Conn fails with a SessionLostError listing the messages never
 // acknowledged.
-
-// txLog holds the messages sent and not yet acknowledged, in order.
-// Guarded by Conn.txmu.
-type txLog struct {
-	msgs  [][]byte // msgs[head:] carry sequence numbers base, base+1, ...
-	head  int
-	base  uint64 // sequence number of msgs[head]: the peer acknowledged all before
-	bytes int    // bytes in the log, with per-message overhead
-	slab  []byte // small messages are copied into shared slabs
-	room  chan struct{}
-}
-
-const txSlab = 64 << 10
-
-// Large messages are copied into pooled buffers, one size class per power
-// of two, and go back to the pool when acknowledged: a stream of 1 MiB
-// messages then costs a copy each, not an allocation, zeroing and garbage.
-var txPools [31]sync.Pool
-
-func txBuf(n int) []byte {
-	c := bits.Len(uint(n - 1))
-	if b, ok := txPools[c].Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	return make([]byte, n, 1<<c)
-}
-
-func txFree(m []byte) {
-	if c := bits.Len(uint(cap(m) - 1)); cap(m) == 1<<c && c < len(txPools) {
-		m = m[:0]
-		txPools[c].Put(&m)
-	}
-}
-
-func (t *txLog) add(p []byte) {
-	var m []byte
-	if len(p) > txSlab/8 {
-		m = txBuf(len(p))
-		copy(m, p)
-	} else {
-		if cap(t.slab)-len(t.slab) < len(p) {
-			t.slab = make([]byte, 0, txSlab)
-		}
-		i := len(t.slab)
-		t.slab = append(t.slab, p...)
-		m = t.slab[i:len(t.slab):len(t.slab)]
-	}
-	t.msgs = append(t.msgs, m)
-	t.bytes += len(p) + perMessageOverhead
-}
-
-// next is the sequence number of the next message.
-func (t *txLog) next() uint64 { return t.base + uint64(len(t.msgs)-t.head) }
-
-// ackTo drops the messages before n.
-func (t *txLog) ackTo(n uint64) error {
-	if n <= t.base {
-		return nil // stale: an earlier ack, or a resume from what we know
-	}
-	if n > t.next() {
-		return &wire.ProtocolError{What: fmt.Sprintf("acknowledged %d messages of %d sent", n, t.next())}
-	}
-	for ; t.base < n; t.base++ {
-		m := t.msgs[t.head]
-		t.bytes -= len(m) + perMessageOverhead
-		if len(m) > txSlab/8 {
-			txFree(m)
-		}
-		t.msgs[t.head] = nil
-		t.head++
-	}
-	if t.head == len(t.msgs) {
-		t.msgs, t.head = t.msgs[:0], 0
-	} else if t.head > len(t.msgs)/2 && t.head > 64 {
-		t.msgs = t.msgs[:copy(t.msgs, t.msgs[t.head:])]
-		t.head = 0
-	}
-	if t.room != nil {
-		close(t.room)
-		t.room = nil
-	}
-	return nil
-}
-
-func (t *txLog) pending() [][]byte {
-	out := make([][]byte, 0, len(t.msgs)-t.head)
-	for _, m := range t.msgs[t.head:] {
-		out = append(out, slices.Clone(m))
-	}
-	return out
-}
 
 // SessionLostError is the error of a connection whose transport broke and
 // did not come back within Config.ResumeWindow, or whose peer no longer
@@ -208,15 +115,16 @@ func (c *Conn) noteDeliveredLocked(size int) {
 
 func (c *Conn) sendAckLocked() {
 	c.ackArmed = false
-	if c.ackedSent == c.delivered {
+	delivered := c.rx.Delivered()
+	if c.ackedSent == delivered {
 		return
 	}
 	l := c.send.Load()
 	if l == nil {
 		return // the resume hello carries the count
 	}
-	if l.Enqueue(wire.OpBinary, 0, wire.AppendAck(nil, c.delivered)) {
-		c.ackedSent = c.delivered
+	if l.Enqueue(wire.OpBinary, 0, wire.AppendAck(nil, delivered)) {
+		c.ackedSent = delivered
 		c.unackedBytes = 0
 	}
 }
@@ -225,7 +133,7 @@ func (c *Conn) sendAckLocked() {
 func (c *Conn) acked(n uint64) error {
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	return c.tx.ackTo(n)
+	return c.tx.AckTo(n)
 }
 
 // resumable reports whether a link that ended with err (no close frame)
@@ -290,7 +198,7 @@ func (c *Conn) sessionLost(err error) error {
 	}
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	return &SessionLostError{Err: err, Undelivered: c.tx.pending()}
+	return &SessionLostError{Err: err, Undelivered: c.tx.Pending()}
 }
 
 // Restart retries at once: a connection waiting to connect or to resume
@@ -440,10 +348,10 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	c.send.Store(nil)
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	if err := c.tx.ackTo(peerRecv); err != nil {
+	if err := c.tx.AckTo(peerRecv); err != nil {
 		return err
 	}
-	if peerRecv < c.tx.base {
+	if peerRecv < c.tx.Base() {
 		return &wire.ProtocolError{What: "resume from before what the peer acknowledged"}
 	}
 	c.links = append(c.links, l)
@@ -452,7 +360,7 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	}
 	c.sentBase = peerRecv
 	c.promoteLocked(l) // a base message first: holding txmu, no message can come between
-	for _, m := range c.tx.msgs[c.tx.head:] {
+	for _, m := range c.tx.Unacked() {
 		l.EnqueueResend(m)
 	}
 	if c.resumeTimer != nil {

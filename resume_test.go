@@ -233,7 +233,7 @@ func TestConnectWaitsForListener(t *testing.T) {
 func ackedAll(c *Conn) bool {
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	return c.tx.bytes == 0
+	return c.tx.Bytes() == 0
 }
 
 // A path that goes silent makes the connection inviable once keepalive
