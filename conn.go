@@ -25,13 +25,12 @@ type Conn struct {
 
 	send atomic.Pointer[link] // where SendMessage queues; nil between links
 
-	mu       sync.Mutex // guards everything below
-	state    State
-	stateCh  chan struct{} // closed at the next state change
-	links    []*link       // attached links not yet ended
-	sentBase uint64        // data messages carried by retired send links
-	linkCh   chan struct{} // closed when send changes or the Conn ends
-	orphan   *time.Timer   // fails the Conn if no link replaces a dropped one
+	mu       sync.Mutex             // guards everything below
+	state    session.Machine[State] // and the channel closed at its next change
+	links    []*link                // attached links not yet ended
+	sentBase uint64                 // data messages carried by retired send links
+	linkCh   chan struct{}          // closed when send changes or the Conn ends
+	orphan   *time.Timer            // fails the Conn if no link replaces a dropped one
 
 	rx         session.Recv    // received messages, in order across links
 	direct     bool            // a ReceiveMessage caller is reading a link itself
@@ -57,30 +56,22 @@ type Conn struct {
 	aborted         bool                      // failed or aborted: streams are aborted too
 
 	// Session resume (resume.go) and viability (viability.go).
-	txmu         sync.Mutex  // guards tx; taken after mu, before a link's mu
-	tx           session.Log // sent messages not yet acknowledged (resume on)
-	suspended    atomic.Bool // the last link broke; waiting for a new one
-	resumeTimer  *time.Timer // fails the Conn at the end of ResumeWindow
-	retry        chan struct{}
-	peerBoot     string      // the peer node's boot ID when the session began
-	peerResumes  atomic.Bool // peerBoot is set: the peer acks and resumes
-	unackedBytes int         // received since the last ack we sent
-	ackedSent    uint64      // the count our last ack carried
-	ackTimer     *time.Timer
-	ackArmed     bool
-	via          session.Viability // whether traffic gets through, and its debounced report
+	txmu        sync.Mutex  // guards tx; taken after mu, before a link's mu
+	tx          session.Log // sent messages not yet acknowledged (resume on)
+	suspended   atomic.Bool // the last link broke; waiting for a new one
+	resumeTimer *time.Timer // fails the Conn at the end of ResumeWindow
+	retry       chan struct{}
+	peerBoot    string            // the peer node's boot ID when the session began
+	peerResumes atomic.Bool       // peerBoot is set: the peer acks and resumes
+	acks        session.Acks      // when to acknowledge what we received
+	ackFire     func()            // sends the delayed ack (ackFireFunc)
+	via         session.Viability // whether traffic gets through, and its debounced report
 }
-
-// perMessageOverhead is charged against ReceiveBuffer for each queued
-// message, so that many empty messages are bounded too.
-const perMessageOverhead = session.PerMessageOverhead
 
 func newConn(n *Node, peer Peer, st StateKind) *Conn {
 	c := &Conn{
 		n:       n,
 		peer:    peer,
-		state:   State{Kind: st},
-		stateCh: make(chan struct{}),
 		linkCh:  make(chan struct{}),
 		done:    make(chan struct{}),
 		ended:   make(chan struct{}),
@@ -88,6 +79,8 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 		streamq: make(chan *Stream, n.cfg.StreamBacklog),
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
+	c.state.Init(State{Kind: st})
+	c.ackFire = c.ackFireFunc()
 	if f := n.cfg.OnStateChange; f != nil {
 		c.mu.Lock()
 		c.notifyLocked(func() { f(c, State{Kind: st}) })
@@ -116,17 +109,14 @@ func (c *Conn) Peer() Peer {
 func (c *Conn) State() (State, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state, c.stateCh
+	return c.state.Cur(), c.state.Changed()
 }
 
 // setStateLocked moves to s and tells watchers. c.mu is held.
 func (c *Conn) setStateLocked(s State) {
-	if c.state.Terminal() {
+	if !c.state.Set(s, s.Terminal()) {
 		return
 	}
-	c.state = s
-	close(c.stateCh)
-	c.stateCh = make(chan struct{})
 	if s.Terminal() {
 		c.unwatchLocked()
 		c.send.Store(nil)
@@ -137,11 +127,10 @@ func (c *Conn) setStateLocked(s State) {
 		}
 		c.rx.End()
 		close(c.ended)
-		for _, t := range []*time.Timer{c.resumeTimer, c.ackTimer} {
-			if t != nil {
-				t.Stop()
-			}
+		if c.resumeTimer != nil {
+			c.resumeTimer.Stop()
 		}
+		c.acks.Stop()
 		c.via.Stop()
 		c.suspended.Store(false)
 		c.n.forget(c)
@@ -248,8 +237,8 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 }
 
 func (c *Conn) sendErrLocked() error {
-	if c.state.Kind == StateFailed && c.state.Err != nil {
-		return c.state.Err
+	if c.state.Cur().Kind == StateFailed && c.state.Cur().Err != nil {
+		return c.state.Cur().Err
 	}
 	return ErrClosed
 }
@@ -391,7 +380,7 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 		c.links[0].Kick()
 	}
 	c.links = append(c.links, l)
-	if c.state.Kind == StatePreparing {
+	if c.state.Cur().Kind == StatePreparing {
 		c.peer = l.peer
 		c.peerBoot = l.peerBoot
 		c.peerResumes.Store(l.peerBoot != "")

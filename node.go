@@ -681,7 +681,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		var retry <-chan struct{}
 		if c != nil {
 			c.mu.Lock()
-			if c.state.Kind == StateReady {
+			if c.state.Cur().Kind == StateReady {
 				c.mu.Unlock()
 				return c, nil // an incoming link made it ready meanwhile
 			}
@@ -704,7 +704,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		}
 		if c != nil {
 			c.mu.Lock()
-			if c.state.Kind == StateWaiting {
+			if c.state.Cur().Kind == StateWaiting {
 				c.setStateLocked(State{Kind: StatePreparing})
 			}
 			c.mu.Unlock()
@@ -722,7 +722,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	if c != nil {
 		// Unless an incoming link made it ready meanwhile, the attempt failed.
 		c.mu.Lock()
-		if c.state.Kind == StatePreparing || c.state.Kind == StateWaiting {
+		if c.state.Cur().Kind == StatePreparing || c.state.Cur().Kind == StateWaiting {
 			c.failLocked(err)
 		}
 		c.mu.Unlock()

@@ -27,7 +27,7 @@ var errNotRead = linkpkg.ErrNotRead
 // directLinkLocked returns the link a ReceiveMessage caller may read
 // itself: the only link, when no other caller is reading it.
 func (c *Conn) directLinkLocked() *link {
-	if c.direct || len(c.links) != 1 || c.state.Kind != StateReady {
+	if c.direct || len(c.links) != 1 || c.state.Cur().Kind != StateReady {
 		return nil
 	}
 	return c.links[0]

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -83,40 +84,27 @@ func (c *Conn) resumeOn() bool { return c.n.cfg.ResumeWindow > 0 && c.peerResume
 // arrive, so a steady stream never waits for them.
 func (c *Conn) txLimit() int { return 2*c.n.cfg.SendBuffer + 256<<10 }
 
-// ackEvery is how much the receiver takes before it acknowledges at once;
-// less is acknowledged after ackDelay.
-const (
-	ackEveryBytes = 64 << 10
-	ackDelay      = 20 * time.Millisecond
-)
-
 // noteDeliveredLocked counts a message taken into the Conn for the next
-// ack. c.mu is held.
+// ack (session.Acks). c.mu is held.
 func (c *Conn) noteDeliveredLocked(size int) {
-	if !c.resumeOn() {
-		return
-	}
-	c.unackedBytes += size + perMessageOverhead
-	if c.unackedBytes >= ackEveryBytes {
+	if c.resumeOn() && c.acks.Note(size, session.Real, c.ackFire) {
 		c.sendAckLocked()
-		return
 	}
-	if c.ackTimer == nil {
-		c.ackTimer = time.AfterFunc(ackDelay, func() {
-			c.mu.Lock()
-			c.sendAckLocked()
-			c.mu.Unlock()
-		})
-	} else if !c.ackArmed {
-		c.ackTimer.Reset(ackDelay)
+}
+
+// ackFireFunc makes c.ackFire, which sends the delayed ack. It is made once,
+// in newConn, so that noteDeliveredLocked passes it without allocating.
+func (c *Conn) ackFireFunc() func() {
+	return func() {
+		c.mu.Lock()
+		c.sendAckLocked()
+		c.mu.Unlock()
 	}
-	c.ackArmed = true
 }
 
 func (c *Conn) sendAckLocked() {
-	c.ackArmed = false
 	delivered := c.rx.Delivered()
-	if c.ackedSent == delivered {
+	if !c.acks.Due(delivered) {
 		return
 	}
 	l := c.send.Load()
@@ -124,8 +112,7 @@ func (c *Conn) sendAckLocked() {
 		return // the resume hello carries the count
 	}
 	if l.Enqueue(wire.OpBinary, 0, wire.AppendAck(nil, delivered)) {
-		c.ackedSent = delivered
-		c.unackedBytes = 0
+		c.acks.Sent(delivered)
 	}
 }
 

@@ -217,8 +217,8 @@ func (c *Conn) takeStream(s *Stream) *Stream {
 func (c *Conn) endErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Err != nil {
-		return c.state.Err
+	if c.state.Cur().Err != nil {
+		return c.state.Cur().Err
 	}
 	return ErrClosed
 }

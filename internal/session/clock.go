@@ -12,6 +12,7 @@ type Clock interface {
 // Timer is a timer a Clock started.
 type Timer interface {
 	Stop() bool
+	Reset(d time.Duration) bool
 }
 
 // Real is the Clock of time.AfterFunc.

@@ -15,6 +15,7 @@ type fakeTimer struct {
 	at      time.Duration
 	f       func()
 	stopped bool
+	clock   *fakeClock
 }
 
 func (t *fakeTimer) Stop() bool {
@@ -23,8 +24,15 @@ func (t *fakeTimer) Stop() bool {
 	return was
 }
 
+func (t *fakeTimer) Reset(d time.Duration) bool {
+	was := t.Stop()
+	t.at, t.stopped = t.clock.now+d, false
+	t.clock.timers = append(t.clock.timers, t)
+	return was
+}
+
 func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	t := &fakeTimer{at: c.now + d, f: f}
+	t := &fakeTimer{at: c.now + d, f: f, clock: c}
 	c.timers = append(c.timers, t)
 	return t
 }
