@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,14 +24,10 @@ type Conn struct {
 	n    *Node
 	peer Peer
 
-	send atomic.Pointer[link] // where SendMessage queues; nil between links
-
-	mu       sync.Mutex             // guards everything below
-	state    session.Machine[State] // and the channel closed at its next change
-	links    []*link                // attached links not yet ended
-	sentBase uint64                 // data messages carried by retired send links
-	linkCh   chan struct{}          // closed when send changes or the Conn ends
-	orphan   *time.Timer            // fails the Conn if no link replaces a dropped one
+	mu     sync.Mutex                 // guards everything below
+	state  session.Machine[State]     // and the channel closed at its next change
+	links  session.Links[link, *link] // attached links not yet ended, and the send link
+	orphan *time.Timer                // fails the Conn if no link replaces a dropped one
 
 	rx         session.Recv    // received messages, in order across links
 	direct     bool            // a ReceiveMessage caller is reading a link itself
@@ -72,7 +69,6 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 	c := &Conn{
 		n:       n,
 		peer:    peer,
-		linkCh:  make(chan struct{}),
 		done:    make(chan struct{}),
 		ended:   make(chan struct{}),
 		retry:   make(chan struct{}, 1),
@@ -80,6 +76,7 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
 	c.state.Init(State{Kind: st})
+	c.links.Init()
 	c.ackFire = c.ackFireFunc()
 	if f := n.cfg.OnStateChange; f != nil {
 		c.mu.Lock()
@@ -119,9 +116,7 @@ func (c *Conn) setStateLocked(s State) {
 	}
 	if s.Terminal() {
 		c.unwatchLocked()
-		c.send.Store(nil)
-		close(c.linkCh)
-		c.linkCh = make(chan struct{})
+		c.links.End()
 		if c.orphan != nil {
 			c.orphan.Stop()
 		}
@@ -182,7 +177,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 				}
 			}
 		}
-		l = c.send.Load()
+		l = c.links.Send()
 		if l != nil {
 			var err error
 			wait, err = l.EnqueueData(p)
@@ -222,8 +217,8 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 			c.mu.Unlock()
 			return err
 		}
-		ch := c.linkCh
-		changed := c.send.Load() != l || c.suspended.Load()
+		ch := c.links.Changed()
+		changed := c.links.Send() != l || c.suspended.Load()
 		c.mu.Unlock()
 		if changed {
 			continue
@@ -303,7 +298,7 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 			c.mu.Unlock()
 			return false
 		}
-		switch c.rx.Offer(seq, m, limit, len(c.links) > 1) {
+		switch c.rx.Offer(seq, m, limit, c.links.Len() > 1) {
 		case session.Duplicate:
 			c.mu.Unlock() // already delivered through another link
 			return true
@@ -333,13 +328,14 @@ func (c *Conn) checkBase(l *link, seq uint64) error {
 	if l.resumed {
 		announced = l.myResume.Recv
 	}
-	gap, err := session.CheckBase(seq, l.resumed, announced, c.rx.Delivered(), len(c.links) == 1)
+	gap, err := session.CheckBase(seq, l.resumed, announced, c.rx.Delivered(), c.links.Len() == 1)
 	if gap {
 		session.WatchGap(session.Real, c.n.cfg.HandshakeTimeout, seq, func() (bool, uint64) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			delivered := c.rx.Delivered()
-			return delivered < seq && len(c.links) == 1 && c.links[0] == l && !c.state.Terminal(), delivered
+			only, _ := c.links.Only()
+			return delivered < seq && only == l && !c.state.Terminal(), delivered
 		}, l.FailProtocol)
 	}
 	return err
@@ -368,18 +364,18 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	if resume {
 		l.resumed = true
 		if err := c.resumeLocked(l, l.peerResume.Recv); err != nil {
-			c.links = append(c.links, l) // it ends with the Conn
+			c.links.Add(l) // it ends with the Conn
 			c.failLocked(err)
 		}
 		l.start()
 		return true
 	}
-	if c.direct && len(c.links) == 1 {
+	if other, ok := c.links.Only(); ok && c.direct {
 		// A ReceiveMessage caller is reading the other link itself: wake
 		// it, since messages may now arrive on this one (read.go).
-		c.links[0].Kick()
+		other.Kick()
 	}
-	c.links = append(c.links, l)
+	c.links.Add(l)
 	if c.state.Cur().Kind == StatePreparing {
 		c.peer = l.peer
 		c.peerBoot = l.peerBoot
@@ -387,12 +383,12 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 		c.setStateLocked(State{Kind: StateReady})
 		*becameReady = true
 	}
-	cur := c.send.Load()
+	cur := c.links.Send()
 	switch {
 	case cur == nil:
 		c.promoteLocked(l)
 	case c.better(l, cur):
-		c.sentBase += cur.CloseWith(wire.CloseDuplicate, "duplicate connection")
+		c.links.Retired(cur.CloseWith(wire.CloseDuplicate, "duplicate connection"))
 		c.promoteLocked(l)
 	default:
 		l.CloseWith(wire.CloseDuplicate, "duplicate connection")
@@ -401,32 +397,20 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	return true
 }
 
-// promoteLocked makes l the send link.
+// promoteLocked makes l the send link (session.Links.Promote).
 func (c *Conn) promoteLocked(l *link) {
-	if c.sentBase > 0 {
-		l.Enqueue(wire.OpBinary, 0, wire.AppendBase(nil, c.sentBase))
-	}
 	if c.orphan != nil {
 		c.orphan.Stop()
 		c.orphan = nil
 	}
-	c.send.Store(l)
-	close(c.linkCh)
-	c.linkCh = make(chan struct{})
+	c.links.Promote(l)
 }
 
 // linkEnded is called by a link's reader when the link is gone.
 func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	found := false
-	for i, x := range c.links {
-		if x == l {
-			c.links = append(c.links[:i], c.links[i+1:]...)
-			found = true
-			break
-		}
-	}
+	found, wasSend := c.links.Remove(l)
 	if !found && !c.state.Terminal() {
 		// Replaced by a resumed link (resumeLocked): nothing depends on it.
 		if f := l.flow; f != nil {
@@ -436,7 +420,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		return
 	}
 	if f := l.flow; f != nil {
-		if peerClosed && len(c.links) == 0 && !c.closed {
+		if peerClosed && c.links.Len() == 0 && !c.closed {
 			// Datagrams the peer sent just before closing may still be on
 			// their way: keep the flow open a moment for ReceiveDatagram.
 			c.draining = f
@@ -454,20 +438,15 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 			f.Close()
 		}
 	}
-	wasSend := c.send.Load() == l
-	if wasSend {
-		c.sentBase += l.Sent()
-		c.send.Store(nil)
-	}
 	if c.state.Terminal() {
-		if len(c.links) == 0 {
+		if c.links.Len() == 0 {
 			c.finishLocked()
 		}
 		return
 	}
 	c.rx.WakeWriters() // a link waiting on l's sequence numbers must re-check
 	dup := peerClosed && code == wire.CloseDuplicate
-	if len(c.links) > 0 {
+	if c.links.Len() > 0 {
 		if !peerClosed || !(dup || code == wire.CloseNormal || code == wire.CloseGoingAway) {
 			// A link died while a duplicate was being swapped: messages
 			// in flight on it are lost, so the Conn cannot go on.
@@ -475,7 +454,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 			return
 		}
 		if wasSend {
-			c.promoteLocked(c.bestLocked())
+			c.promoteLocked(c.links.Best(c.n.id.Compare(c.peer.ID) > 0))
 		}
 		return
 	}
@@ -486,7 +465,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		c.orphan = time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if len(c.links) == 0 {
+			if c.links.Len() == 0 {
 				c.failLocked(errors.New("nearnet: the peer dropped a duplicate connection and no other connection followed"))
 			}
 		})
@@ -517,25 +496,15 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 	}
 }
 
-func (c *Conn) bestLocked() *link {
-	best := c.links[0]
-	for _, l := range c.links[1:] {
-		if c.better(l, best) {
-			best = l
-		}
-	}
-	return best
-}
-
 func (c *Conn) failLocked(err error) {
 	if c.rx.Err() == nil {
 		c.rx.SetErr(err)
 	}
 	c.setStateLocked(State{Kind: StateFailed, Err: err})
-	for _, l := range c.links {
+	for _, l := range c.links.All() {
 		go l.Fail(err)
 	}
-	if len(c.links) == 0 {
+	if c.links.Len() == 0 {
 		c.finishLocked()
 	}
 }
@@ -577,10 +546,10 @@ func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 		c.closed = true
 		c.rx.SetErr(ErrClosed)
 		c.setStateLocked(State{Kind: StateCancelled})
-		if len(c.links) == 0 {
+		if c.links.Len() == 0 {
 			c.finishLocked()
 		}
-		for _, l := range c.links {
+		for _, l := range c.links.All() {
 			l.CloseWith(code, reason)
 		}
 	}
@@ -601,7 +570,7 @@ func (c *Conn) awaitResume(ctx context.Context) error {
 	for {
 		c.mu.Lock()
 		waiting := c.suspended.Load() && !c.closed && !c.state.Terminal()
-		ch := c.linkCh
+		ch := c.links.Changed()
 		c.mu.Unlock()
 		if !waiting {
 			return nil
@@ -625,7 +594,7 @@ func (c *Conn) Abort() {
 	c.aborted = true
 	c.rx.SetErr(ErrClosed)
 	c.setStateLocked(State{Kind: StateCancelled})
-	links := append([]*link(nil), c.links...)
+	links := slices.Clone(c.links.All())
 	if len(links) == 0 {
 		c.finishLocked()
 	}

@@ -27,10 +27,11 @@ var errNotRead = linkpkg.ErrNotRead
 // directLinkLocked returns the link a ReceiveMessage caller may read
 // itself: the only link, when no other caller is reading it.
 func (c *Conn) directLinkLocked() *link {
-	if c.direct || len(c.links) != 1 || c.state.Cur().Kind != StateReady {
+	if c.direct || c.state.Cur().Kind != StateReady {
 		return nil
 	}
-	return c.links[0]
+	l, _ := c.links.Only()
+	return l
 }
 
 // othersWaiting reports whether another ReceiveMessage caller waits for
@@ -46,7 +47,7 @@ func (c *Conn) othersWaiting() bool {
 func (c *Conn) busyElsewhere() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.links) != 1 || c.rx.HasQueued()
+	return c.links.Len() != 1 || c.rx.HasQueued()
 }
 
 // readWait reports whether the queue has a message or its end for a

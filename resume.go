@@ -107,7 +107,7 @@ func (c *Conn) sendAckLocked() {
 	if !c.acks.Due(delivered) {
 		return
 	}
-	l := c.send.Load()
+	l := c.links.Send()
 	if l == nil {
 		return // the resume hello carries the count
 	}
@@ -159,8 +159,7 @@ var errDropped = errors.New("nearnet: peer silent for DropTime; transport droppe
 func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
 	c.suspended.Store(true)
 	// Wake SendMessage callers that caught l failing: they log from now on.
-	close(c.linkCh)
-	c.linkCh = make(chan struct{})
+	c.links.Wake()
 	c.setViableLocked(false, err)
 	c.resumeTimer = time.AfterFunc(window, func() {
 		c.mu.Lock()
@@ -199,7 +198,7 @@ func (c *Conn) Restart() {
 		return
 	}
 	suspended := c.suspended.Load()
-	l := c.send.Load()
+	l := c.links.Send()
 	c.mu.Unlock()
 	c.kick()
 	if !suspended && l != nil && l.Outgoing() && c.resumeOn() {
@@ -328,11 +327,9 @@ func (n *Node) addrsOf(id PeerID, first string) []string {
 // holds peerRecv of our messages: older links go, and l carries a base
 // message and everything logged from peerRecv on. c.mu is held.
 func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
-	for _, old := range c.links {
+	for _, old := range c.links.Clear() {
 		go old.Fail(errors.New("nearnet: replaced by a resumed connection"))
 	}
-	c.links = c.links[:0]
-	c.send.Store(nil)
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
 	if err := c.tx.AckTo(peerRecv); err != nil {
@@ -341,11 +338,11 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	if peerRecv < c.tx.Base() {
 		return &wire.ProtocolError{What: "resume from before what the peer acknowledged"}
 	}
-	c.links = append(c.links, l)
+	c.links.Add(l)
 	if l.peer.Addr != nil {
 		c.peer.Addr = l.peer.Addr // the peer may have moved (a new address)
 	}
-	c.sentBase = peerRecv
+	c.links.Resume(peerRecv)
 	c.promoteLocked(l) // a base message first: holding txmu, no message can come between
 	for _, m := range c.tx.Unacked() {
 		l.EnqueueResend(m)

@@ -438,7 +438,7 @@ func TestViabilityFlagsClearInEitherOrder(t *testing.T) {
 	a := newNode(t, Config{DisablePathMonitor: true})
 	b := newNode(t, Config{DisablePathMonitor: true})
 	ca, _ := pair(t, a, b)
-	l := ca.send.Load()
+	l := ca.links.Send()
 	l.pathDown.Store(true)
 	l.kaInviable.Store(true)
 	ca.linkViability(l, errNoPath)

@@ -227,7 +227,7 @@ func (c *Conn) endErr() error {
 // duplicate swap.
 func (c *Conn) streamLink(ctx context.Context) (*link, error) {
 	for {
-		if l := c.send.Load(); l != nil {
+		if l := c.links.Send(); l != nil {
 			return l, nil
 		}
 		c.mu.Lock()
@@ -235,7 +235,7 @@ func (c *Conn) streamLink(ctx context.Context) (*link, error) {
 			c.mu.Unlock()
 			return nil, c.endErr()
 		}
-		ch := c.linkCh
+		ch := c.links.Changed()
 		c.mu.Unlock()
 		select {
 		case <-ch:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/pathmon"
@@ -59,7 +60,7 @@ func (c *Conn) reportLocked(e ViabilityEvent) {
 func (c *Conn) linkViability(l *link, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.send.Load() == l {
+	if c.links.Send() == l {
 		c.setViableLocked(!l.kaInviable.Load() && !l.pathDown.Load(), err)
 	}
 }
@@ -123,7 +124,7 @@ func (n *Node) pathEvent(e pathmon.Event) {
 	n.mu.Unlock()
 	for _, c := range conns {
 		c.mu.Lock()
-		links := append([]*link(nil), c.links...)
+		links := slices.Clone(c.links.All())
 		c.mu.Unlock()
 		for _, l := range links {
 			ap, err := netip.ParseAddrPort(l.t.LocalAddr().String())
