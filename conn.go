@@ -445,23 +445,14 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		return
 	}
 	c.rx.WakeWriters() // a link waiting on l's sequence numbers must re-check
-	dup := peerClosed && code == wire.CloseDuplicate
-	if c.links.Len() > 0 {
-		if !peerClosed || !(dup || code == wire.CloseNormal || code == wire.CloseGoingAway) {
-			// A link died while a duplicate was being swapped: messages
-			// in flight on it are lost, so the Conn cannot go on.
-			c.failLocked(errors.Join(errors.New("nearnet: a duplicate connection to the peer failed during the swap"), err))
-			return
-		}
+	switch session.LinkEnded(c.links.Len(), peerClosed, code, c.resumeOn() && !c.closed, resumable(err)) {
+	case session.Continue:
 		if wasSend {
 			c.promoteLocked(c.links.Best(c.n.id.Compare(c.peer.ID) > 0))
 		}
-		return
-	}
-	switch {
-	case dup:
-		// The peer dropped this link as a duplicate; its successor is on
-		// the way. Wait for it, but not forever.
+	case session.SwapFailed:
+		c.failLocked(errors.Join(errors.New("nearnet: a duplicate connection to the peer failed during the swap"), err))
+	case session.AwaitSuccessor:
 		c.orphan = time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -469,15 +460,11 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 				c.failLocked(errors.New("nearnet: the peer dropped a duplicate connection and no other connection followed"))
 			}
 		})
-	case peerClosed && code == wire.CloseResume && c.resumeOn() && !c.closed:
-		c.suspendLocked(l, &CloseError{Code: code, Reason: reason}, c.n.cfg.ResumeWindow)
-	case peerClosed && (code == wire.CloseNormal || code == wire.CloseGoingAway || code == wire.CloseNoStatus):
-		c.rx.SetErr(io.EOF)
-		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
-		c.finishLocked()
-	case peerClosed:
-		c.failLocked(closeErrorFor(code, reason))
-	case c.resumeOn() && !c.closed && resumable(err):
+	case session.Suspend:
+		if peerClosed { // 4005: the peer asked us to resume
+			c.suspendLocked(l, &CloseError{Code: code, Reason: reason}, c.n.cfg.ResumeWindow)
+			return
+		}
 		// The transport broke. If the peer's host closed it (a FIN
 		// without a close frame, or a reset while traffic got through),
 		// its process may be gone: wait no longer than DropTime for it.
@@ -491,6 +478,12 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 			window = min(window, c.n.cfg.DropTime)
 		}
 		c.suspendLocked(l, err, window)
+	case session.PeerClosed:
+		c.rx.SetErr(io.EOF)
+		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
+		c.finishLocked()
+	case session.PeerFailed:
+		c.failLocked(closeErrorFor(code, reason))
 	default:
 		c.failLocked(err)
 	}
