@@ -53,10 +53,9 @@ type Conn struct {
 	aborted         bool                      // failed or aborted: streams are aborted too
 
 	// Session resume (resume.go) and viability (viability.go).
-	txmu        sync.Mutex  // guards tx; taken after mu, before a link's mu
-	tx          session.Log // sent messages not yet acknowledged (resume on)
-	suspended   atomic.Bool // the last link broke; waiting for a new one
-	resumeTimer *time.Timer // fails the Conn at the end of ResumeWindow
+	txmu        sync.Mutex         // guards tx; taken after mu, before a link's mu
+	tx          session.Log        // sent messages not yet acknowledged (resume on)
+	susp        session.Suspension // the last link broke; waiting for a new one until the window ends
 	retry       chan struct{}
 	peerBoot    string            // the peer node's boot ID when the session began
 	peerResumes atomic.Bool       // peerBoot is set: the peer acks and resumes
@@ -122,12 +121,9 @@ func (c *Conn) setStateLocked(s State) {
 		}
 		c.rx.End()
 		close(c.ended)
-		if c.resumeTimer != nil {
-			c.resumeTimer.Stop()
-		}
 		c.acks.Stop()
 		c.via.Stop()
-		c.suspended.Store(false)
+		c.susp.End()
 		c.n.forget(c)
 		if s.Kind == StateFailed {
 			c.aborted = true
@@ -200,7 +196,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 				}
 			}
 		} else if logging {
-			if c.suspended.Load() {
+			if c.susp.Suspended() {
 				// No link until the session resumes: the message is
 				// logged and goes out with the resend.
 				c.tx.Add(p)
@@ -218,7 +214,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 			return err
 		}
 		ch := c.links.Changed()
-		changed := c.links.Send() != l || c.suspended.Load()
+		changed := c.links.Send() != l || c.susp.Suspended()
 		c.mu.Unlock()
 		if changed {
 			continue
@@ -562,7 +558,7 @@ func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 func (c *Conn) awaitResume(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		waiting := c.suspended.Load() && !c.closed && !c.state.Terminal()
+		waiting := c.susp.Suspended() && !c.closed && !c.state.Terminal()
 		ch := c.links.Changed()
 		c.mu.Unlock()
 		if !waiting {

@@ -454,7 +454,7 @@ func (c *Conn) sessionOverLocked(l *link) bool {
 	if c.peerBoot == "" {
 		return false // preparing: l establishes the session
 	}
-	return l.peerBoot != c.peerBoot || c.suspended.Load()
+	return l.peerBoot != c.peerBoot || c.susp.Suspended()
 }
 
 // resumeOffer returns the resume offer for l's hello, or nil.

@@ -157,17 +157,16 @@ var errDropped = errors.New("nearnet: peer silent for DropTime; transport droppe
 // suspendLocked keeps the Conn through the loss of its last link l. c.mu
 // is held.
 func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
-	c.suspended.Store(true)
-	// Wake SendMessage callers that caught l failing: they log from now on.
-	c.links.Wake()
-	c.setViableLocked(false, err)
-	c.resumeTimer = time.AfterFunc(window, func() {
+	c.susp.Begin(session.Real, window, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.suspended.Load() && !c.state.Terminal() {
+		if c.susp.Suspended() && !c.state.Terminal() {
 			c.failLocked(c.sessionLost(fmt.Errorf("no new connection within %v: %w", window, err)))
 		}
 	})
+	// Wake SendMessage callers that caught l failing: they log from now on.
+	c.links.Wake()
+	c.setViableLocked(false, err)
 	if l.Outgoing() && l.dialed != "" {
 		c.n.wg.Add(1)
 		go c.redial(l.dialed)
@@ -197,7 +196,7 @@ func (c *Conn) Restart() {
 		c.mu.Unlock()
 		return
 	}
-	suspended := c.suspended.Load()
+	suspended := c.susp.Suspended()
 	l := c.links.Send()
 	c.mu.Unlock()
 	c.kick()
@@ -226,7 +225,7 @@ func backoff(i int) time.Duration {
 func (c *Conn) redial(addr string) {
 	defer c.n.wg.Done()
 	for i := 0; ; i++ {
-		if !c.suspended.Load() {
+		if !c.susp.Suspended() {
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -252,7 +251,7 @@ func (c *Conn) redial(addr string) {
 			break
 		}
 		start := time.Now()
-		if !refused && c.suspended.Load() {
+		if !refused && c.susp.Suspended() {
 			// The peer may have moved to another address: ask discovery
 			// where it is now, for the next round.
 			c.n.rediscover(ctx, c.peer.ID)
@@ -261,13 +260,13 @@ func (c *Conn) redial(addr string) {
 		if refused && last != nil {
 			// Hosts answered and nothing listens: the peer's node is gone.
 			c.mu.Lock()
-			if c.suspended.Load() && !c.state.Terminal() {
+			if c.susp.Suspended() && !c.state.Terminal() {
 				c.failLocked(c.sessionLost(fmt.Errorf("the peer no longer listens: %w", last)))
 			}
 			c.mu.Unlock()
 			return
 		}
-		if !c.suspended.Load() {
+		if !c.susp.Suspended() {
 			return
 		}
 		t := time.NewTimer(max(0, backoff(i)-time.Since(start)))
@@ -347,11 +346,7 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	for _, m := range c.tx.Unacked() {
 		l.EnqueueResend(m)
 	}
-	if c.resumeTimer != nil {
-		c.resumeTimer.Stop()
-		c.resumeTimer = nil
-	}
-	c.suspended.Store(false)
+	c.susp.End()
 	c.setViableLocked(true, nil)
 	c.reportLocked(ViabilityEvent{Kind: Reconnected})
 	return nil

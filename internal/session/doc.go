@@ -9,6 +9,7 @@
 //   - Acks: when to acknowledge what was received;
 //   - Better, CheckBase, WatchGap: duplicate resolution and base messages;
 //   - LinkEnded: what the end of a link means for the session;
+//   - Suspension: waiting for a link to resume the session, within a window;
 //   - Viability: whether traffic gets through, and its debounced report;
 //   - Machine: the state and its watchers.
 //
