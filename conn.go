@@ -29,17 +29,13 @@ type Conn struct {
 	links  session.Links[link, *link] // attached links not yet ended, and the send link
 	orphan *time.Timer                // fails the Conn if no link replaces a dropped one
 
-	rx         session.Recv    // received messages, in order across links
-	direct     bool            // a ReceiveMessage caller is reading a link itself
-	directCtx  context.Context // its ctx
-	directLink *link           // the link it reads
-	watchCtx   context.Context // the ctx whose end interrupts direct reads (read.go)
-	watchStop  func() bool     // removes that registration
-	dstats     DatagramStats   // datagram counters of links that ended
-	draining   datagramFlow    // the last link's flow, open for datagramLinger after the peer closed
-	closed     bool            // Close or Abort was called
-	done       chan struct{}   // closed when the last link has ended after the Conn ended
-	ended      chan struct{}   // closed when the Conn reaches a terminal state
+	rx       session.Recv          // received messages, in order across links
+	direct   session.Direct[*link] // a ReceiveMessage caller reading a link itself (read.go)
+	dstats   DatagramStats         // datagram counters of links that ended
+	draining datagramFlow          // the last link's flow, open for datagramLinger after the peer closed
+	closed   bool                  // Close or Abort was called
+	done     chan struct{}         // closed when the last link has ended after the Conn ended
+	ended    chan struct{}         // closed when the Conn reaches a terminal state
 
 	// Streams (stream.go) and resources (resource.go).
 	streams         map[*Stream]struct{}      // open streams, for Abort and Node.Close
@@ -114,7 +110,7 @@ func (c *Conn) setStateLocked(s State) {
 		return
 	}
 	if s.Terminal() {
-		c.unwatchLocked()
+		c.direct.Unwatch()
 		c.links.End()
 		if c.orphan != nil {
 			c.orphan.Stop()
@@ -255,12 +251,12 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 		if l := c.directLinkLocked(); l != nil {
-			c.watchLocked(ctx)
-			c.direct, c.directCtx, c.directLink = true, ctx, l
+			c.direct.Watch(ctx, &c.mu)
+			c.direct.Begin(ctx, l)
 			c.mu.Unlock()
 			m, err := l.ReadDirect(ctx)
 			c.mu.Lock()
-			c.direct, c.directCtx, c.directLink = false, nil, nil
+			c.direct.End()
 			if err != errNotRead {
 				c.mu.Unlock()
 				return m, err
@@ -366,7 +362,7 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 		l.start()
 		return true
 	}
-	if other, ok := c.links.Only(); ok && c.direct {
+	if other, ok := c.links.Only(); ok && c.direct.Busy() {
 		// A ReceiveMessage caller is reading the other link itself: wake
 		// it, since messages may now arrive on this one (read.go).
 		other.Kick()

@@ -1,7 +1,6 @@
 package nearnet
 
 import (
-	"context"
 	"errors"
 	"os"
 	"time"
@@ -12,8 +11,9 @@ import (
 // The direct read: a ReceiveMessage that finds the queue empty on a
 // single-link Conn reads the link itself (linkpkg.Link.ReadDirect, where
 // the reasons are), which asks the Conn what it needs through the methods
-// below. The Conn lets one caller at a time in (c.direct) and kicks it when
-// its ctx ends (watchLocked) or another link joins (addLink).
+// below. The Conn lets one caller at a time in (c.direct, a session.Direct,
+// which also kicks it when its ctx ends) and kicks it when another link
+// joins (addLink).
 
 // aLongTimeAgo is a deadline that interrupts a blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -27,7 +27,7 @@ var errNotRead = linkpkg.ErrNotRead
 // directLinkLocked returns the link a ReceiveMessage caller may read
 // itself: the only link, when no other caller is reading it.
 func (c *Conn) directLinkLocked() *link {
-	if c.direct || c.state.Cur().Kind != StateReady {
+	if c.direct.Busy() || c.state.Cur().Kind != StateReady {
 		return nil
 	}
 	l, _ := c.links.Only()
@@ -78,31 +78,4 @@ func (c *Conn) takeDirect(seq uint64, m []byte) linkpkg.DirectResult {
 		return linkpkg.DirectMine
 	}
 	return linkpkg.DirectQueued
-}
-
-// watchLocked makes sure that ctx ending interrupts a direct read made
-// with it. The registration is kept for the next ReceiveMessage with the
-// same ctx (a receive loop usually passes one ctx every time), so that a
-// read does not pay for registering and removing a context callback. c.mu
-// is held.
-func (c *Conn) watchLocked(ctx context.Context) {
-	if ctx.Done() == nil || c.watchCtx == ctx {
-		return
-	}
-	c.unwatchLocked()
-	c.watchCtx = ctx
-	c.watchStop = context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.direct && c.directCtx == ctx && c.directLink != nil {
-			c.directLink.Kick()
-		}
-	})
-}
-
-func (c *Conn) unwatchLocked() {
-	if c.watchStop != nil {
-		c.watchStop()
-		c.watchStop, c.watchCtx = nil, nil
-	}
 }

@@ -7,6 +7,7 @@
 //   - Log: the messages sent and not yet acknowledged, which resume resends;
 //   - Recv: the receive queue, ordered by sequence number across links;
 //   - Acks: when to acknowledge what was received;
+//   - Direct: the one reader reading a link itself, kicked when its ctx ends;
 //   - Better, CheckBase, WatchGap: duplicate resolution and base messages;
 //   - LinkEnded: what the end of a link means for the session;
 //   - Suspension: waiting for a link to resume the session, within a window;
