@@ -3,12 +3,13 @@ package nearnet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -23,33 +24,18 @@ type Conn struct {
 	n    *Node
 	peer Peer
 
-	send atomic.Pointer[link] // where SendMessage queues; nil between links
+	mu     sync.Mutex                 // guards everything below
+	state  session.Machine[State]     // and the channel closed at its next change
+	links  session.Links[link, *link] // attached links not yet ended, and the send link
+	orphan *time.Timer                // fails the Conn if no link replaces a dropped one
 
-	mu       sync.Mutex // guards everything below
-	state    State
-	stateCh  chan struct{} // closed at the next state change
-	links    []*link       // attached links not yet ended
-	sentBase uint64        // data messages carried by retired send links
-	linkCh   chan struct{} // closed when send changes or the Conn ends
-	orphan   *time.Timer   // fails the Conn if no link replaces a dropped one
-
-	q          [][]byte        // received messages not yet taken
-	qh         int             // head of q
-	qbytes     int             // bytes in q, with per-message overhead
-	delivered  uint64          // sequence number of the next message to queue
-	rwait      chan struct{}   // closed when q gains a message or rerr is set
-	dwait      chan struct{}   // closed when q drains to half or delivered advances
-	rerr       error           // returned by ReceiveMessage once q is empty
-	direct     bool            // a ReceiveMessage caller is reading a link itself
-	directCtx  context.Context // its ctx
-	directLink *link           // the link it reads
-	watchCtx   context.Context // the ctx whose end interrupts direct reads (read.go)
-	watchStop  func() bool     // removes that registration
-	dstats     DatagramStats   // datagram counters of links that ended
-	draining   datagramFlow    // the last link's flow, open for datagramLinger after the peer closed
-	closed     bool            // Close or Abort was called
-	done       chan struct{}   // closed when the last link has ended after the Conn ended
-	ended      chan struct{}   // closed when the Conn reaches a terminal state
+	rx       session.Recv          // received messages, in order across links
+	direct   session.Direct[*link] // a ReceiveMessage caller reading a link itself (read.go)
+	dstats   DatagramStats         // datagram counters of links that ended
+	draining datagramFlow          // the last link's flow, open for datagramLinger after the peer closed
+	closed   bool                  // Close or Abort was called
+	done     chan struct{}         // closed when the last link has ended after the Conn ended
+	ended    chan struct{}         // closed when the Conn reaches a terminal state
 
 	// Streams (stream.go) and resources (resource.go).
 	streams         map[*Stream]struct{}      // open streams, for Abort and Node.Close
@@ -63,41 +49,30 @@ type Conn struct {
 	aborted         bool                      // failed or aborted: streams are aborted too
 
 	// Session resume (resume.go) and viability (viability.go).
-	txmu           sync.Mutex  // guards tx; taken after mu, before a link's mu
-	tx             txLog       // sent messages not yet acknowledged (resume on)
-	suspended      atomic.Bool // the last link broke; waiting for a new one
-	resumeTimer    *time.Timer // fails the Conn at the end of ResumeWindow
-	retry          chan struct{}
-	peerBoot       string      // the peer node's boot ID when the session began
-	peerResumes    atomic.Bool // peerBoot is set: the peer acks and resumes
-	unackedBytes   int         // received since the last ack we sent
-	ackedSent      uint64      // the count our last ack carried
-	ackTimer       *time.Timer
-	ackArmed       bool
-	viableNow      bool
-	viableReported bool
-	viaErr         error
-	viaTimer       *time.Timer
+	txmu        sync.Mutex         // guards tx; taken after mu, before a link's mu
+	tx          session.Log        // sent messages not yet acknowledged (resume on)
+	susp        session.Suspension // the last link broke; waiting for a new one until the window ends
+	retry       chan struct{}
+	peerBoot    string            // the peer node's boot ID when the session began
+	peerResumes atomic.Bool       // peerBoot is set: the peer acks and resumes
+	acks        session.Acks      // when to acknowledge what we received
+	ackFire     func()            // sends the delayed ack (ackFireFunc)
+	via         session.Viability // whether traffic gets through, and its debounced report
 }
-
-// perMessageOverhead is charged against ReceiveBuffer for each queued
-// message, so that many empty messages are bounded too.
-const perMessageOverhead = 32
 
 func newConn(n *Node, peer Peer, st StateKind) *Conn {
 	c := &Conn{
 		n:       n,
 		peer:    peer,
-		state:   State{Kind: st},
-		stateCh: make(chan struct{}),
-		linkCh:  make(chan struct{}),
 		done:    make(chan struct{}),
 		ended:   make(chan struct{}),
 		retry:   make(chan struct{}, 1),
 		streamq: make(chan *Stream, n.cfg.StreamBacklog),
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
-	c.viableNow, c.viableReported = true, true
+	c.state.Init(State{Kind: st})
+	c.links.Init()
+	c.ackFire = c.ackFireFunc()
 	if f := n.cfg.OnStateChange; f != nil {
 		c.mu.Lock()
 		c.notifyLocked(func() { f(c, State{Kind: st}) })
@@ -126,40 +101,25 @@ func (c *Conn) Peer() Peer {
 func (c *Conn) State() (State, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state, c.stateCh
+	return c.state.Cur(), c.state.Changed()
 }
 
 // setStateLocked moves to s and tells watchers. c.mu is held.
 func (c *Conn) setStateLocked(s State) {
-	if c.state.Terminal() {
+	if !c.state.Set(s, s.Terminal()) {
 		return
 	}
-	c.state = s
-	close(c.stateCh)
-	c.stateCh = make(chan struct{})
 	if s.Terminal() {
-		c.unwatchLocked()
-		c.send.Store(nil)
-		close(c.linkCh)
-		c.linkCh = make(chan struct{})
+		c.direct.Unwatch()
+		c.links.End()
 		if c.orphan != nil {
 			c.orphan.Stop()
 		}
-		if c.rwait != nil {
-			close(c.rwait)
-			c.rwait = nil
-		}
-		if c.dwait != nil {
-			close(c.dwait)
-			c.dwait = nil
-		}
+		c.rx.End()
 		close(c.ended)
-		for _, t := range []*time.Timer{c.resumeTimer, c.ackTimer, c.viaTimer} {
-			if t != nil {
-				t.Stop()
-			}
-		}
-		c.suspended.Store(false)
+		c.acks.Stop()
+		c.via.Stop()
+		c.susp.End()
 		c.n.forget(c)
 		if s.Kind == StateFailed {
 			c.aborted = true
@@ -195,12 +155,9 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 		var l *link
 		if logging {
 			c.txmu.Lock()
-			if c.tx.bytes > 0 && c.tx.bytes+len(p)+perMessageOverhead > c.txLimit() {
+			if c.tx.Full(len(p), c.txLimit()) {
 				// Too much unacknowledged: wait for an ack.
-				if c.tx.room == nil {
-					c.tx.room = make(chan struct{})
-				}
-				wait = c.tx.room
+				wait = c.tx.Room()
 				c.txmu.Unlock()
 				select {
 				case <-wait:
@@ -212,13 +169,13 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 				}
 			}
 		}
-		l = c.send.Load()
+		l = c.links.Send()
 		if l != nil {
 			var err error
 			wait, err = l.EnqueueData(p)
 			if err == nil && wait == nil {
 				if logging {
-					c.tx.add(p)
+					c.tx.Add(p)
 					c.txmu.Unlock()
 				}
 				return nil
@@ -235,10 +192,10 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 				}
 			}
 		} else if logging {
-			if c.suspended.Load() {
+			if c.susp.Suspended() {
 				// No link until the session resumes: the message is
 				// logged and goes out with the resend.
-				c.tx.add(p)
+				c.tx.Add(p)
 				c.txmu.Unlock()
 				return nil
 			}
@@ -252,8 +209,8 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 			c.mu.Unlock()
 			return err
 		}
-		ch := c.linkCh
-		changed := c.send.Load() != l || c.suspended.Load()
+		ch := c.links.Changed()
+		changed := c.links.Send() != l || c.susp.Suspended()
 		c.mu.Unlock()
 		if changed {
 			continue
@@ -267,8 +224,8 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 }
 
 func (c *Conn) sendErrLocked() error {
-	if c.state.Kind == StateFailed && c.state.Err != nil {
-		return c.state.Err
+	if c.state.Cur().Kind == StateFailed && c.state.Cur().Err != nil {
+		return c.state.Cur().Err
 	}
 	return ErrClosed
 }
@@ -285,43 +242,28 @@ func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if c.qh < len(c.q) {
-			m := c.q[c.qh]
-			c.q[c.qh] = nil
-			c.qh++
-			if c.qh == len(c.q) {
-				c.q, c.qh = c.q[:0], 0
-			}
-			c.qbytes -= len(m) + perMessageOverhead
-			if c.dwait != nil && c.qbytes <= c.n.cfg.ReceiveBuffer/2 {
-				close(c.dwait)
-				c.dwait = nil
-			}
+		if m, ok := c.rx.Take(c.n.cfg.ReceiveBuffer); ok {
 			c.mu.Unlock()
 			return m, nil
 		}
-		if c.rerr != nil {
-			err := c.rerr
+		if err := c.rx.Err(); err != nil {
 			c.mu.Unlock()
 			return nil, err
 		}
 		if l := c.directLinkLocked(); l != nil {
-			c.watchLocked(ctx)
-			c.direct, c.directCtx, c.directLink = true, ctx, l
+			c.direct.Watch(ctx, &c.mu)
+			c.direct.Begin(ctx, l)
 			c.mu.Unlock()
 			m, err := l.ReadDirect(ctx)
 			c.mu.Lock()
-			c.direct, c.directCtx, c.directLink = false, nil, nil
+			c.direct.End()
 			if err != errNotRead {
 				c.mu.Unlock()
 				return m, err
 			}
 			continue
 		}
-		if c.rwait == nil {
-			c.rwait = make(chan struct{})
-		}
-		ch := c.rwait
+		ch, _ := c.rx.ReaderWait() // neither a message nor an error: a channel
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -348,30 +290,16 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 			c.mu.Unlock()
 			return false
 		}
-		if seq < c.delivered {
+		switch c.rx.Offer(seq, m, limit, c.links.Len() > 1) {
+		case session.Duplicate:
 			c.mu.Unlock() // already delivered through another link
 			return true
-		}
-		if seq == c.delivered && (c.qbytes == 0 || c.qbytes+len(m)+perMessageOverhead <= limit) {
-			c.q = append(c.q, m)
-			c.qbytes += len(m) + perMessageOverhead
-			c.delivered++
+		case session.Queued:
 			c.noteDeliveredLocked(len(m))
-			if c.rwait != nil {
-				close(c.rwait)
-				c.rwait = nil
-			}
-			if c.dwait != nil && len(c.links) > 1 {
-				close(c.dwait) // another link may be waiting for this sequence number
-				c.dwait = nil
-			}
 			c.mu.Unlock()
 			return true
 		}
-		if c.dwait == nil {
-			c.dwait = make(chan struct{})
-		}
-		ch := c.dwait
+		ch := c.rx.WriterWait()
 		c.mu.Unlock()
 		select {
 		case <-ch:
@@ -382,52 +310,33 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 	}
 }
 
-// checkBase checks a base message on link l, which numbers the data
-// messages of a link that takes over from another (PROTOCOL.md sections 8
-// and 11). On a resumed link it carries exactly the count our hello
-// announced. Otherwise (a duplicate swap) it may not rewind below what was
-// delivered (what follows would be dropped as duplicates). It may skip
-// ahead while the link it takes over from still delivers the messages in
-// between; that link may even still be in its handshake here. So a gap
-// with no other link is given the handshake timeout for one to come and
-// fill it; after that it is a protocol error (it would hold back every
-// later message for good).
+// checkBase checks a base message on link l (session.CheckBase); a base
+// that skips ahead with no other link is given the handshake timeout for
+// one to come and fill the gap (session.WatchGap).
 func (c *Conn) checkBase(l *link, seq uint64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case l.resumed:
-		if want := l.myResume.Recv; seq != want {
-			return &wire.ProtocolError{What: fmt.Sprintf("base %d on a resumed link whose hello announced %d messages received", seq, want)}
-		}
-	case seq < c.delivered:
-		return &wire.ProtocolError{What: fmt.Sprintf("base %d rewinds below the %d messages delivered", seq, c.delivered)}
-	case seq > c.delivered && len(c.links) == 1:
-		time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
-			c.mu.Lock()
-			gap := c.delivered < seq && len(c.links) == 1 && c.links[0] == l && !c.state.Terminal()
-			delivered := c.delivered
-			c.mu.Unlock()
-			if gap {
-				l.FailProtocol(&wire.ProtocolError{What: fmt.Sprintf(
-					"base %d skipped messages that no other link delivered (%d delivered)", seq, delivered)})
-			}
-		})
+	var announced uint64
+	if l.resumed {
+		announced = l.myResume.Recv
 	}
-	return nil
+	gap, err := session.CheckBase(seq, l.resumed, announced, c.rx.Delivered(), c.links.Len() == 1)
+	if gap {
+		session.WatchGap(session.Real, c.n.cfg.HandshakeTimeout, seq, func() (bool, uint64) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			delivered := c.rx.Delivered()
+			only, _ := c.links.Only()
+			return delivered < seq && only == l && !c.state.Terminal(), delivered
+		}, l.FailProtocol)
+	}
+	return err
 }
 
-// better reports whether link a should survive over link b. Both peers
-// compute the same answer: the side with the greater PeerID drops its
-// outgoing link, the other its incoming one; two links in the same
-// direction keep the one with the smaller Sec-WebSocket-Key.
+// better reports whether link a should survive over link b; both peers
+// compute the same answer (session.Better).
 func (c *Conn) better(a, b *link) bool {
-	dropOutgoing := c.n.id.Compare(c.peer.ID) > 0
-	aWorse, bWorse := a.Outgoing() == dropOutgoing, b.Outgoing() == dropOutgoing
-	if aWorse != bWorse {
-		return !aWorse
-	}
-	return a.Key() < b.Key()
+	return session.Better(c.n.id.Compare(c.peer.ID) > 0, a, b)
 }
 
 // addLink attaches a freshly handshaken link and starts it. If the Conn
@@ -447,31 +356,31 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	if resume {
 		l.resumed = true
 		if err := c.resumeLocked(l, l.peerResume.Recv); err != nil {
-			c.links = append(c.links, l) // it ends with the Conn
+			c.links.Add(l) // it ends with the Conn
 			c.failLocked(err)
 		}
 		l.start()
 		return true
 	}
-	if c.direct && len(c.links) == 1 {
+	if other, ok := c.links.Only(); ok && c.direct.Busy() {
 		// A ReceiveMessage caller is reading the other link itself: wake
 		// it, since messages may now arrive on this one (read.go).
-		c.links[0].Kick()
+		other.Kick()
 	}
-	c.links = append(c.links, l)
-	if c.state.Kind == StatePreparing {
+	c.links.Add(l)
+	if c.state.Cur().Kind == StatePreparing {
 		c.peer = l.peer
 		c.peerBoot = l.peerBoot
 		c.peerResumes.Store(l.peerBoot != "")
 		c.setStateLocked(State{Kind: StateReady})
 		*becameReady = true
 	}
-	cur := c.send.Load()
+	cur := c.links.Send()
 	switch {
 	case cur == nil:
 		c.promoteLocked(l)
 	case c.better(l, cur):
-		c.sentBase += cur.CloseWith(wire.CloseDuplicate, "duplicate connection")
+		c.links.Retired(cur.CloseWith(wire.CloseDuplicate, "duplicate connection"))
 		c.promoteLocked(l)
 	default:
 		l.CloseWith(wire.CloseDuplicate, "duplicate connection")
@@ -480,32 +389,20 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 	return true
 }
 
-// promoteLocked makes l the send link.
+// promoteLocked makes l the send link (session.Links.Promote).
 func (c *Conn) promoteLocked(l *link) {
-	if c.sentBase > 0 {
-		l.Enqueue(wire.OpBinary, 0, wire.AppendBase(nil, c.sentBase))
-	}
 	if c.orphan != nil {
 		c.orphan.Stop()
 		c.orphan = nil
 	}
-	c.send.Store(l)
-	close(c.linkCh)
-	c.linkCh = make(chan struct{})
+	c.links.Promote(l)
 }
 
 // linkEnded is called by a link's reader when the link is gone.
 func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	found := false
-	for i, x := range c.links {
-		if x == l {
-			c.links = append(c.links[:i], c.links[i+1:]...)
-			found = true
-			break
-		}
-	}
+	found, wasSend := c.links.Remove(l)
 	if !found && !c.state.Terminal() {
 		// Replaced by a resumed link (resumeLocked): nothing depends on it.
 		if f := l.flow; f != nil {
@@ -515,7 +412,7 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		return
 	}
 	if f := l.flow; f != nil {
-		if peerClosed && len(c.links) == 0 && !c.closed {
+		if peerClosed && c.links.Len() == 0 && !c.closed {
 			// Datagrams the peer sent just before closing may still be on
 			// their way: keep the flow open a moment for ReceiveDatagram.
 			c.draining = f
@@ -533,54 +430,33 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 			f.Close()
 		}
 	}
-	wasSend := c.send.Load() == l
-	if wasSend {
-		c.sentBase += l.Sent()
-		c.send.Store(nil)
-	}
 	if c.state.Terminal() {
-		if len(c.links) == 0 {
+		if c.links.Len() == 0 {
 			c.finishLocked()
 		}
 		return
 	}
-	if c.dwait != nil {
-		close(c.dwait) // a reader waiting on l's sequence numbers must re-check
-		c.dwait = nil
-	}
-	dup := peerClosed && code == wire.CloseDuplicate
-	if len(c.links) > 0 {
-		if !peerClosed || !(dup || code == wire.CloseNormal || code == wire.CloseGoingAway) {
-			// A link died while a duplicate was being swapped: messages
-			// in flight on it are lost, so the Conn cannot go on.
-			c.failLocked(errors.Join(errors.New("nearnet: a duplicate connection to the peer failed during the swap"), err))
-			return
-		}
+	c.rx.WakeWriters() // a link waiting on l's sequence numbers must re-check
+	switch session.LinkEnded(c.links.Len(), peerClosed, code, c.resumeOn() && !c.closed, resumable(err)) {
+	case session.Continue:
 		if wasSend {
-			c.promoteLocked(c.bestLocked())
+			c.promoteLocked(c.links.Best(c.n.id.Compare(c.peer.ID) > 0))
 		}
-		return
-	}
-	switch {
-	case dup:
-		// The peer dropped this link as a duplicate; its successor is on
-		// the way. Wait for it, but not forever.
+	case session.SwapFailed:
+		c.failLocked(errors.Join(errors.New("nearnet: a duplicate connection to the peer failed during the swap"), err))
+	case session.AwaitSuccessor:
 		c.orphan = time.AfterFunc(c.n.cfg.HandshakeTimeout, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if len(c.links) == 0 {
+			if c.links.Len() == 0 {
 				c.failLocked(errors.New("nearnet: the peer dropped a duplicate connection and no other connection followed"))
 			}
 		})
-	case peerClosed && code == wire.CloseResume && c.resumeOn() && !c.closed:
-		c.suspendLocked(l, &CloseError{Code: code, Reason: reason}, c.n.cfg.ResumeWindow)
-	case peerClosed && (code == wire.CloseNormal || code == wire.CloseGoingAway || code == wire.CloseNoStatus):
-		c.rerr = io.EOF
-		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
-		c.finishLocked()
-	case peerClosed:
-		c.failLocked(closeErrorFor(code, reason))
-	case c.resumeOn() && !c.closed && resumable(err):
+	case session.Suspend:
+		if peerClosed { // 4005: the peer asked us to resume
+			c.suspendLocked(l, &CloseError{Code: code, Reason: reason}, c.n.cfg.ResumeWindow)
+			return
+		}
 		// The transport broke. If the peer's host closed it (a FIN
 		// without a close frame, or a reset while traffic got through),
 		// its process may be gone: wait no longer than DropTime for it.
@@ -590,34 +466,30 @@ func (c *Conn) linkEnded(l *link, err error, peerClosed bool, code int, reason s
 		// there and redials. A FIN is never that: a host sends it only
 		// when the socket is closed.
 		window := c.n.cfg.ResumeWindow
-		if peerHostClosed(err) && (c.viableNow || peerHostFinished(err)) {
+		if peerHostClosed(err) && (c.via.Viable() || peerHostFinished(err)) {
 			window = min(window, c.n.cfg.DropTime)
 		}
 		c.suspendLocked(l, err, window)
+	case session.PeerClosed:
+		c.rx.SetErr(io.EOF)
+		c.setStateLocked(State{Kind: StateCancelled, Err: &CloseError{Code: code, Reason: reason}})
+		c.finishLocked()
+	case session.PeerFailed:
+		c.failLocked(closeErrorFor(code, reason))
 	default:
 		c.failLocked(err)
 	}
 }
 
-func (c *Conn) bestLocked() *link {
-	best := c.links[0]
-	for _, l := range c.links[1:] {
-		if c.better(l, best) {
-			best = l
-		}
-	}
-	return best
-}
-
 func (c *Conn) failLocked(err error) {
-	if c.rerr == nil {
-		c.rerr = err
+	if c.rx.Err() == nil {
+		c.rx.SetErr(err)
 	}
 	c.setStateLocked(State{Kind: StateFailed, Err: err})
-	for _, l := range c.links {
+	for _, l := range c.links.All() {
 		go l.Fail(err)
 	}
-	if len(c.links) == 0 {
+	if c.links.Len() == 0 {
 		c.finishLocked()
 	}
 }
@@ -657,12 +529,12 @@ func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 	c.mu.Lock()
 	if !c.closed {
 		c.closed = true
-		c.rerr = ErrClosed
+		c.rx.SetErr(ErrClosed)
 		c.setStateLocked(State{Kind: StateCancelled})
-		if len(c.links) == 0 {
+		if c.links.Len() == 0 {
 			c.finishLocked()
 		}
-		for _, l := range c.links {
+		for _, l := range c.links.All() {
 			l.CloseWith(code, reason)
 		}
 	}
@@ -682,8 +554,8 @@ func (c *Conn) shutdown(ctx context.Context, code int, reason string) error {
 func (c *Conn) awaitResume(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		waiting := c.suspended.Load() && !c.closed && !c.state.Terminal()
-		ch := c.linkCh
+		waiting := c.susp.Suspended() && !c.closed && !c.state.Terminal()
+		ch := c.links.Changed()
 		c.mu.Unlock()
 		if !waiting {
 			return nil
@@ -705,9 +577,9 @@ func (c *Conn) Abort() {
 	c.mu.Lock()
 	c.closed = true
 	c.aborted = true
-	c.rerr = ErrClosed
+	c.rx.SetErr(ErrClosed)
 	c.setStateLocked(State{Kind: StateCancelled})
-	links := append([]*link(nil), c.links...)
+	links := slices.Clone(c.links.All())
 	if len(links) == 0 {
 		c.finishLocked()
 	}

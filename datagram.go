@@ -103,7 +103,7 @@ func (l *link) startFlow() {
 // queue (32 datagrams). A payload over MaxDatagramSize fails
 // with an error wrapping [ErrDatagramTooLarge].
 func (c *Conn) SendDatagram(p []byte) error {
-	l := c.send.Load()
+	l := c.links.Send()
 	if l == nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -171,24 +171,24 @@ func (c *Conn) currentFlow() (datagramFlow, <-chan struct{}, error) {
 	case c.draining != nil:
 		return c.draining, nil, nil
 	case c.state.Terminal():
-		if c.rerr != nil {
-			return nil, nil, c.rerr
+		if err := c.rx.Err(); err != nil {
+			return nil, nil, err
 		}
 		return nil, nil, c.sendErrLocked()
 	}
-	l := c.send.Load()
+	l := c.links.Send()
 	if l == nil {
-		return nil, c.linkCh, nil
+		return nil, c.links.Changed(), nil
 	}
 	if l.flow == nil {
 		return nil, nil, ErrDatagramsUnavailable
 	}
 	select {
 	case <-l.flow.Done():
-		return nil, c.linkCh, nil
+		return nil, c.links.Changed(), nil
 	default:
 	}
-	return l.flow, c.linkCh, nil
+	return l.flow, c.links.Changed(), nil
 }
 
 // MaxDatagramSize returns the largest payload SendDatagram accepts now:
@@ -196,7 +196,7 @@ func (c *Conn) currentFlow() (datagramFlow, <-chan struct{}, error) {
 // bytes on Ethernet with IPv4 and TLS). It is 0 when datagrams are
 // unavailable.
 func (c *Conn) MaxDatagramSize() int {
-	if l := c.send.Load(); l != nil && l.flow != nil {
+	if l := c.links.Send(); l != nil && l.flow != nil {
 		return l.flow.MaxSize()
 	}
 	return 0
@@ -212,7 +212,7 @@ func (c *Conn) DatagramStats() DatagramStats {
 	for k, v := range c.dstats.Dropped {
 		s.Dropped[k] = v
 	}
-	for _, l := range c.links {
+	for _, l := range c.links.All() {
 		if l.flow != nil {
 			s.add(l.flow.Stats())
 		}

@@ -67,6 +67,10 @@ func linkConfig(cfg *Config) linkpkg.Config {
 // start hands l to its Conn (l.c, set) and starts it.
 func (l *link) start() { l.Start(l) }
 
+// SendBase queues a base message: the data messages that follow on l are
+// numbered from n (session.Link).
+func (l *link) SendBase(n uint64) { l.Enqueue(wire.OpBinary, 0, wire.AppendBase(nil, n)) }
+
 func (l *link) Deliver(seq uint64, m []byte) bool { return l.c.deliver(l, seq, m) }
 func (l *link) Base(seq uint64) error             { return l.c.checkBase(l, seq) }
 func (l *link) Acked(n uint64) error              { return l.c.acked(n) }

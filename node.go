@@ -454,7 +454,7 @@ func (c *Conn) sessionOverLocked(l *link) bool {
 	if c.peerBoot == "" {
 		return false // preparing: l establishes the session
 	}
-	return l.peerBoot != c.peerBoot || c.suspended.Load()
+	return l.peerBoot != c.peerBoot || c.susp.Suspended()
 }
 
 // resumeOffer returns the resume offer for l's hello, or nil.
@@ -475,7 +475,7 @@ func (n *Node) resumeOffer(l *link) *wire.Resume {
 	if c.state.Terminal() || c.peerBoot == "" || (!l.Outgoing() && c.peerBoot != l.peerBoot) {
 		return nil
 	}
-	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.delivered}
+	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.rx.Delivered()}
 }
 
 // pathChanged returns a channel closed at the next path change.
@@ -681,7 +681,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		var retry <-chan struct{}
 		if c != nil {
 			c.mu.Lock()
-			if c.state.Kind == StateReady {
+			if c.state.Cur().Kind == StateReady {
 				c.mu.Unlock()
 				return c, nil // an incoming link made it ready meanwhile
 			}
@@ -704,7 +704,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		}
 		if c != nil {
 			c.mu.Lock()
-			if c.state.Kind == StateWaiting {
+			if c.state.Cur().Kind == StateWaiting {
 				c.setStateLocked(State{Kind: StatePreparing})
 			}
 			c.mu.Unlock()
@@ -722,7 +722,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	if c != nil {
 		// Unless an incoming link made it ready meanwhile, the attempt failed.
 		c.mu.Lock()
-		if c.state.Kind == StatePreparing || c.state.Kind == StateWaiting {
+		if c.state.Cur().Kind == StatePreparing || c.state.Cur().Kind == StateWaiting {
 			c.failLocked(err)
 		}
 		c.mu.Unlock()

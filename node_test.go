@@ -615,7 +615,7 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 	a, b := newNode(t, Config{}), newNode(t, Config{})
 	ca, cb := pair(t, a, b)
 	ctx := ctxT(t)
-	l := ca.send.Load()
+	l := ca.links.Send()
 	before := writeThroughOf(l.t).(interface{ Writes() int64 }).Writes()
 	const n = 20000
 	go func() {

@@ -33,7 +33,7 @@ func newNodeOn(t testing.TB, tr Transport, cfg Config) *Node {
 
 // transportOf says which transport c's current link runs over.
 func transportOf(c *Conn) Transport {
-	if l := c.send.Load(); l != nil {
+	if l := c.links.Send(); l != nil {
 		if l.t.LocalAddr().Network() == "udp" {
 			return TransportQUIC
 		}
@@ -181,7 +181,7 @@ func TestSimultaneousOpenAcrossTransports(t *testing.T) {
 				}
 				waitOneLink(t, c)
 			}
-			la, lb := conns[0].send.Load(), conns[1].send.Load()
+			la, lb := conns[0].links.Send(), conns[1].links.Send()
 			if la == nil || lb == nil || la.Key() != lb.Key() {
 				t.Fatal("the two sides kept different links")
 			}

@@ -1,7 +1,6 @@
 package nearnet
 
 import (
-	"context"
 	"errors"
 	"os"
 	"time"
@@ -12,8 +11,9 @@ import (
 // The direct read: a ReceiveMessage that finds the queue empty on a
 // single-link Conn reads the link itself (linkpkg.Link.ReadDirect, where
 // the reasons are), which asks the Conn what it needs through the methods
-// below. The Conn lets one caller at a time in (c.direct) and kicks it when
-// its ctx ends (watchLocked) or another link joins (addLink).
+// below. The Conn lets one caller at a time in (c.direct, a session.Direct,
+// which also kicks it when its ctx ends) and kicks it when another link
+// joins (addLink).
 
 // aLongTimeAgo is a deadline that interrupts a blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -27,10 +27,11 @@ var errNotRead = linkpkg.ErrNotRead
 // directLinkLocked returns the link a ReceiveMessage caller may read
 // itself: the only link, when no other caller is reading it.
 func (c *Conn) directLinkLocked() *link {
-	if c.direct || len(c.links) != 1 || c.state.Kind != StateReady {
+	if c.direct.Busy() || c.state.Cur().Kind != StateReady {
 		return nil
 	}
-	return c.links[0]
+	l, _ := c.links.Only()
+	return l
 }
 
 // othersWaiting reports whether another ReceiveMessage caller waits for
@@ -38,7 +39,7 @@ func (c *Conn) directLinkLocked() *link {
 func (c *Conn) othersWaiting() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rwait != nil
+	return c.rx.ReaderWaiting()
 }
 
 // busyElsewhere reports whether a direct reader should stop: another link
@@ -46,7 +47,7 @@ func (c *Conn) othersWaiting() bool {
 func (c *Conn) busyElsewhere() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.links) != 1 || c.qh < len(c.q)
+	return c.links.Len() != 1 || c.rx.HasQueued()
 }
 
 // readWait reports whether the queue has a message or its end for a
@@ -54,13 +55,7 @@ func (c *Conn) busyElsewhere() bool {
 func (c *Conn) readWait() (<-chan struct{}, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.qh < len(c.q) || c.rerr != nil {
-		return nil, true
-	}
-	if c.rwait == nil {
-		c.rwait = make(chan struct{})
-	}
-	return c.rwait, false
+	return c.rx.ReaderWait()
 }
 
 // takeDirect accounts for message m, numbered seq, that a ReceiveMessage
@@ -70,50 +65,17 @@ func (c *Conn) takeDirect(seq uint64, m []byte) linkpkg.DirectResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case seq < c.delivered:
+	case seq < c.rx.Delivered():
 		return linkpkg.DirectDuplicate
-	case seq > c.delivered:
+	case seq > c.rx.Delivered():
 		return linkpkg.DirectLater
 	case c.closed:
 		return linkpkg.DirectQueued // discarded; ReceiveMessage reports the close
 	}
-	c.delivered++
+	mine := c.rx.TakeDirect(m)
 	c.noteDeliveredLocked(len(m))
-	if c.dwait != nil {
-		close(c.dwait)
-		c.dwait = nil
-	}
-	if c.qh == len(c.q) {
+	if mine {
 		return linkpkg.DirectMine
 	}
-	c.q = append(c.q, m) // over the limit by one message at most
-	c.qbytes += len(m) + perMessageOverhead
 	return linkpkg.DirectQueued
-}
-
-// watchLocked makes sure that ctx ending interrupts a direct read made
-// with it. The registration is kept for the next ReceiveMessage with the
-// same ctx (a receive loop usually passes one ctx every time), so that a
-// read does not pay for registering and removing a context callback. c.mu
-// is held.
-func (c *Conn) watchLocked(ctx context.Context) {
-	if ctx.Done() == nil || c.watchCtx == ctx {
-		return
-	}
-	c.unwatchLocked()
-	c.watchCtx = ctx
-	c.watchStop = context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.direct && c.directCtx == ctx && c.directLink != nil {
-			c.directLink.Kick()
-		}
-	})
-}
-
-func (c *Conn) unwatchLocked() {
-	if c.watchStop != nil {
-		c.watchStop()
-		c.watchStop, c.watchCtx = nil, nil
-	}
 }

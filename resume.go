@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -30,97 +29,6 @@ import (
 // occur: numbering continues. If no link comes within ResumeWindow, the
 // Conn fails with a SessionLostError listing the messages never
 // acknowledged.
-
-// txLog holds the messages sent and not yet acknowledged, in order.
-// Guarded by Conn.txmu.
-type txLog struct {
-	msgs  [][]byte // msgs[head:] carry sequence numbers base, base+1, ...
-	head  int
-	base  uint64 // sequence number of msgs[head]: the peer acknowledged all before
-	bytes int    // bytes in the log, with per-message overhead
-	slab  []byte // small messages are copied into shared slabs
-	room  chan struct{}
-}
-
-const txSlab = 64 << 10
-
-// Large messages are copied into pooled buffers, one size class per power
-// of two, and go back to the pool when acknowledged: a stream of 1 MiB
-// messages then costs a copy each, not an allocation, zeroing and garbage.
-var txPools [31]sync.Pool
-
-func txBuf(n int) []byte {
-	c := bits.Len(uint(n - 1))
-	if b, ok := txPools[c].Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	return make([]byte, n, 1<<c)
-}
-
-func txFree(m []byte) {
-	if c := bits.Len(uint(cap(m) - 1)); cap(m) == 1<<c && c < len(txPools) {
-		m = m[:0]
-		txPools[c].Put(&m)
-	}
-}
-
-func (t *txLog) add(p []byte) {
-	var m []byte
-	if len(p) > txSlab/8 {
-		m = txBuf(len(p))
-		copy(m, p)
-	} else {
-		if cap(t.slab)-len(t.slab) < len(p) {
-			t.slab = make([]byte, 0, txSlab)
-		}
-		i := len(t.slab)
-		t.slab = append(t.slab, p...)
-		m = t.slab[i:len(t.slab):len(t.slab)]
-	}
-	t.msgs = append(t.msgs, m)
-	t.bytes += len(p) + perMessageOverhead
-}
-
-// next is the sequence number of the next message.
-func (t *txLog) next() uint64 { return t.base + uint64(len(t.msgs)-t.head) }
-
-// ackTo drops the messages before n.
-func (t *txLog) ackTo(n uint64) error {
-	if n <= t.base {
-		return nil // stale: an earlier ack, or a resume from what we know
-	}
-	if n > t.next() {
-		return &wire.ProtocolError{What: fmt.Sprintf("acknowledged %d messages of %d sent", n, t.next())}
-	}
-	for ; t.base < n; t.base++ {
-		m := t.msgs[t.head]
-		t.bytes -= len(m) + perMessageOverhead
-		if len(m) > txSlab/8 {
-			txFree(m)
-		}
-		t.msgs[t.head] = nil
-		t.head++
-	}
-	if t.head == len(t.msgs) {
-		t.msgs, t.head = t.msgs[:0], 0
-	} else if t.head > len(t.msgs)/2 && t.head > 64 {
-		t.msgs = t.msgs[:copy(t.msgs, t.msgs[t.head:])]
-		t.head = 0
-	}
-	if t.room != nil {
-		close(t.room)
-		t.room = nil
-	}
-	return nil
-}
-
-func (t *txLog) pending() [][]byte {
-	out := make([][]byte, 0, len(t.msgs)-t.head)
-	for _, m := range t.msgs[t.head:] {
-		out = append(out, slices.Clone(m))
-	}
-	return out
-}
 
 // SessionLostError is the error of a connection whose transport broke and
 // did not come back within Config.ResumeWindow, or whose peer no longer
@@ -176,48 +84,35 @@ func (c *Conn) resumeOn() bool { return c.n.cfg.ResumeWindow > 0 && c.peerResume
 // arrive, so a steady stream never waits for them.
 func (c *Conn) txLimit() int { return 2*c.n.cfg.SendBuffer + 256<<10 }
 
-// ackEvery is how much the receiver takes before it acknowledges at once;
-// less is acknowledged after ackDelay.
-const (
-	ackEveryBytes = 64 << 10
-	ackDelay      = 20 * time.Millisecond
-)
-
 // noteDeliveredLocked counts a message taken into the Conn for the next
-// ack. c.mu is held.
+// ack (session.Acks). c.mu is held.
 func (c *Conn) noteDeliveredLocked(size int) {
-	if !c.resumeOn() {
-		return
-	}
-	c.unackedBytes += size + perMessageOverhead
-	if c.unackedBytes >= ackEveryBytes {
+	if c.resumeOn() && c.acks.Note(size, session.Real, c.ackFire) {
 		c.sendAckLocked()
-		return
 	}
-	if c.ackTimer == nil {
-		c.ackTimer = time.AfterFunc(ackDelay, func() {
-			c.mu.Lock()
-			c.sendAckLocked()
-			c.mu.Unlock()
-		})
-	} else if !c.ackArmed {
-		c.ackTimer.Reset(ackDelay)
+}
+
+// ackFireFunc makes c.ackFire, which sends the delayed ack. It is made once,
+// in newConn, so that noteDeliveredLocked passes it without allocating.
+func (c *Conn) ackFireFunc() func() {
+	return func() {
+		c.mu.Lock()
+		c.sendAckLocked()
+		c.mu.Unlock()
 	}
-	c.ackArmed = true
 }
 
 func (c *Conn) sendAckLocked() {
-	c.ackArmed = false
-	if c.ackedSent == c.delivered {
+	delivered := c.rx.Delivered()
+	if !c.acks.Due(delivered) {
 		return
 	}
-	l := c.send.Load()
+	l := c.links.Send()
 	if l == nil {
 		return // the resume hello carries the count
 	}
-	if l.Enqueue(wire.OpBinary, 0, wire.AppendAck(nil, c.delivered)) {
-		c.ackedSent = c.delivered
-		c.unackedBytes = 0
+	if l.Enqueue(wire.OpBinary, 0, wire.AppendAck(nil, delivered)) {
+		c.acks.Sent(delivered)
 	}
 }
 
@@ -225,7 +120,7 @@ func (c *Conn) sendAckLocked() {
 func (c *Conn) acked(n uint64) error {
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	return c.tx.ackTo(n)
+	return c.tx.AckTo(n)
 }
 
 // resumable reports whether a link that ended with err (no close frame)
@@ -262,18 +157,16 @@ var errDropped = errors.New("nearnet: peer silent for DropTime; transport droppe
 // suspendLocked keeps the Conn through the loss of its last link l. c.mu
 // is held.
 func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
-	c.suspended.Store(true)
-	// Wake SendMessage callers that caught l failing: they log from now on.
-	close(c.linkCh)
-	c.linkCh = make(chan struct{})
-	c.setViableLocked(false, err)
-	c.resumeTimer = time.AfterFunc(window, func() {
+	c.susp.Begin(session.Real, window, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.suspended.Load() && !c.state.Terminal() {
+		if c.susp.Suspended() && !c.state.Terminal() {
 			c.failLocked(c.sessionLost(fmt.Errorf("no new connection within %v: %w", window, err)))
 		}
 	})
+	// Wake SendMessage callers that caught l failing: they log from now on.
+	c.links.Wake()
+	c.setViableLocked(false, err)
 	if l.Outgoing() && l.dialed != "" {
 		c.n.wg.Add(1)
 		go c.redial(l.dialed)
@@ -290,7 +183,7 @@ func (c *Conn) sessionLost(err error) error {
 	}
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	return &SessionLostError{Err: err, Undelivered: c.tx.pending()}
+	return &SessionLostError{Err: err, Undelivered: c.tx.Pending()}
 }
 
 // Restart retries at once: a connection waiting to connect or to resume
@@ -303,8 +196,8 @@ func (c *Conn) Restart() {
 		c.mu.Unlock()
 		return
 	}
-	suspended := c.suspended.Load()
-	l := c.send.Load()
+	suspended := c.susp.Suspended()
+	l := c.links.Send()
 	c.mu.Unlock()
 	c.kick()
 	if !suspended && l != nil && l.Outgoing() && c.resumeOn() {
@@ -332,7 +225,7 @@ func backoff(i int) time.Duration {
 func (c *Conn) redial(addr string) {
 	defer c.n.wg.Done()
 	for i := 0; ; i++ {
-		if !c.suspended.Load() {
+		if !c.susp.Suspended() {
 			return
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -358,7 +251,7 @@ func (c *Conn) redial(addr string) {
 			break
 		}
 		start := time.Now()
-		if !refused && c.suspended.Load() {
+		if !refused && c.susp.Suspended() {
 			// The peer may have moved to another address: ask discovery
 			// where it is now, for the next round.
 			c.n.rediscover(ctx, c.peer.ID)
@@ -367,13 +260,13 @@ func (c *Conn) redial(addr string) {
 		if refused && last != nil {
 			// Hosts answered and nothing listens: the peer's node is gone.
 			c.mu.Lock()
-			if c.suspended.Load() && !c.state.Terminal() {
+			if c.susp.Suspended() && !c.state.Terminal() {
 				c.failLocked(c.sessionLost(fmt.Errorf("the peer no longer listens: %w", last)))
 			}
 			c.mu.Unlock()
 			return
 		}
-		if !c.suspended.Load() {
+		if !c.susp.Suspended() {
 			return
 		}
 		t := time.NewTimer(max(0, backoff(i)-time.Since(start)))
@@ -433,33 +326,27 @@ func (n *Node) addrsOf(id PeerID, first string) []string {
 // holds peerRecv of our messages: older links go, and l carries a base
 // message and everything logged from peerRecv on. c.mu is held.
 func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
-	for _, old := range c.links {
+	for _, old := range c.links.Clear() {
 		go old.Fail(errors.New("nearnet: replaced by a resumed connection"))
 	}
-	c.links = c.links[:0]
-	c.send.Store(nil)
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	if err := c.tx.ackTo(peerRecv); err != nil {
+	if err := c.tx.AckTo(peerRecv); err != nil {
 		return err
 	}
-	if peerRecv < c.tx.base {
+	if peerRecv < c.tx.Base() {
 		return &wire.ProtocolError{What: "resume from before what the peer acknowledged"}
 	}
-	c.links = append(c.links, l)
+	c.links.Add(l)
 	if l.peer.Addr != nil {
 		c.peer.Addr = l.peer.Addr // the peer may have moved (a new address)
 	}
-	c.sentBase = peerRecv
+	c.links.Resume(peerRecv)
 	c.promoteLocked(l) // a base message first: holding txmu, no message can come between
-	for _, m := range c.tx.msgs[c.tx.head:] {
+	for _, m := range c.tx.Unacked() {
 		l.EnqueueResend(m)
 	}
-	if c.resumeTimer != nil {
-		c.resumeTimer.Stop()
-		c.resumeTimer = nil
-	}
-	c.suspended.Store(false)
+	c.susp.End()
 	c.setViableLocked(true, nil)
 	c.reportLocked(ViabilityEvent{Kind: Reconnected})
 	return nil

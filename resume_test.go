@@ -233,7 +233,7 @@ func TestConnectWaitsForListener(t *testing.T) {
 func ackedAll(c *Conn) bool {
 	c.txmu.Lock()
 	defer c.txmu.Unlock()
-	return c.tx.bytes == 0
+	return c.tx.Bytes() == 0
 }
 
 // A path that goes silent makes the connection inviable once keepalive
@@ -438,7 +438,7 @@ func TestViabilityFlagsClearInEitherOrder(t *testing.T) {
 	a := newNode(t, Config{DisablePathMonitor: true})
 	b := newNode(t, Config{DisablePathMonitor: true})
 	ca, _ := pair(t, a, b)
-	l := ca.send.Load()
+	l := ca.links.Send()
 	l.pathDown.Store(true)
 	l.kaInviable.Store(true)
 	ca.linkViability(l, errNoPath)

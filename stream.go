@@ -217,8 +217,8 @@ func (c *Conn) takeStream(s *Stream) *Stream {
 func (c *Conn) endErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Err != nil {
-		return c.state.Err
+	if c.state.Cur().Err != nil {
+		return c.state.Cur().Err
 	}
 	return ErrClosed
 }
@@ -227,7 +227,7 @@ func (c *Conn) endErr() error {
 // duplicate swap.
 func (c *Conn) streamLink(ctx context.Context) (*link, error) {
 	for {
-		if l := c.send.Load(); l != nil {
+		if l := c.links.Send(); l != nil {
 			return l, nil
 		}
 		c.mu.Lock()
@@ -235,7 +235,7 @@ func (c *Conn) streamLink(ctx context.Context) (*link, error) {
 			c.mu.Unlock()
 			return nil, c.endErr()
 		}
-		ch := c.linkCh
+		ch := c.links.Changed()
 		c.mu.Unlock()
 		select {
 		case <-ch:

@@ -362,7 +362,7 @@ func TestStreamNameLimits(t *testing.T) {
 func TestStreamForgedProofRefused(t *testing.T) {
 	a, b := newNode(t, Config{Security: SecurityNone}), newNode(t, Config{Security: SecurityNone})
 	ca, cb := pair(t, a, b)
-	l := ca.send.Load()
+	l := ca.links.Send()
 	raw, err := net.Dial("tcp", b.Addr().String())
 	if err != nil {
 		t.Fatal(err)

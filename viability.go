@@ -5,8 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"time"
+	"slices"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/pathmon"
 )
 
@@ -21,31 +22,25 @@ import (
 func (c *Conn) Viable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.viableNow
+	return c.via.Viable()
 }
 
 // setViableLocked records the current viability and schedules the
-// debounced report. c.mu is held.
+// debounced report (session.Viability). c.mu is held.
 func (c *Conn) setViableLocked(v bool, err error) {
-	if c.viableNow == v {
-		return
-	}
-	c.viableNow, c.viaErr = v, err
-	if c.viaTimer != nil {
-		c.viaTimer.Stop()
-	}
-	c.viaTimer = time.AfterFunc(c.n.cfg.ViabilityDebounce, func() {
+	c.via.Set(v, err, session.Real, c.n.cfg.ViabilityDebounce, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.viableNow == c.viableReported || c.state.Terminal() {
+		if c.state.Terminal() {
 			return
 		}
-		c.viableReported = c.viableNow
-		e := ViabilityEvent{Kind: Viable}
-		if !c.viableNow {
-			e = ViabilityEvent{Kind: Inviable, Err: c.viaErr}
+		if viable, err, ok := c.via.Due(); ok {
+			e := ViabilityEvent{Kind: Viable}
+			if !viable {
+				e = ViabilityEvent{Kind: Inviable, Err: err}
+			}
+			c.reportLocked(e)
 		}
-		c.reportLocked(e)
 	})
 }
 
@@ -65,7 +60,7 @@ func (c *Conn) reportLocked(e ViabilityEvent) {
 func (c *Conn) linkViability(l *link, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.send.Load() == l {
+	if c.links.Send() == l {
 		c.setViableLocked(!l.kaInviable.Load() && !l.pathDown.Load(), err)
 	}
 }
@@ -129,7 +124,7 @@ func (n *Node) pathEvent(e pathmon.Event) {
 	n.mu.Unlock()
 	for _, c := range conns {
 		c.mu.Lock()
-		links := append([]*link(nil), c.links...)
+		links := slices.Clone(c.links.All())
 		c.mu.Unlock()
 		for _, l := range links {
 			ap, err := netip.ParseAddrPort(l.t.LocalAddr().String())
