@@ -157,29 +157,38 @@ func (n *Node) dialRace(ctx context.Context, addrs []string, order []transport.T
 		l   *link
 		err error
 	}
+	attemptOne := func(ctx context.Context, a attempt, limit time.Duration) (*link, error) {
+		l, err := n.dial(ctx, a.t, a.addr, nil, limit)
+		if err == nil && !want.IsZero() && l.peer.ID != want {
+			l.sendCloseNow(&RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
+			l.Fail(errors.New("wrong peer"))
+			l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, l.peer.ID, want)
+		}
+		return l, err
+	}
+	if len(attempts) == 1 {
+		// Nothing to race: no goroutine, no timer.
+		l, err := attemptOne(ctx, attempts[0], 0)
+		if err != nil {
+			return nil, []error{err}
+		}
+		return l, nil
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan result, len(attempts))
 	start := func(i int) {
 		a := attempts[i]
-		var limit time.Duration
-		if len(attempts) > 1 {
-			limit = a.t.FallbackAfter()
-		}
 		go func() {
-			l, err := n.dial(rctx, a.t, a.addr, nil, limit)
-			if err == nil && !want.IsZero() && l.peer.ID != want {
-				l.sendCloseNow(&RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
-				l.Fail(errors.New("wrong peer"))
-				l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, l.peer.ID, want)
-			}
+			l, err := attemptOne(rctx, a, a.t.FallbackAfter())
 			results <- result{i, l, err}
 		}()
 	}
 	firstErr := map[string]error{}
 	var won *link
-	next, running := 0, 0
-	timer := time.NewTimer(0)
+	start(0) // the first at once; the next after connectAttemptDelay
+	next, running := 1, 1
+	timer := time.NewTimer(connectAttemptDelay)
 	defer timer.Stop()
 	for won == nil && (next < len(attempts) || running > 0) {
 		select {
