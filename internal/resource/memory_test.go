@@ -70,8 +70,17 @@ func TestMemoryFlat(t *testing.T) {
 	}
 	const tr = 2                         // tls
 	transferGenerated(t, tr, small, dir) // warm up pools and the file system
-	gSmall := heapGrowth(func() { transferGenerated(t, tr, small, dir) })
-	gLarge := heapGrowth(func() { transferGenerated(t, tr, large, dir) })
+	// The peak in use swings by a few MiB with when the collector runs:
+	// the least of three runs of each size is what each needs. A transfer
+	// whose memory grew with its size would exceed it in every run.
+	growth := func(size int64) uint64 {
+		g := heapGrowth(func() { transferGenerated(t, tr, size, dir) })
+		for range 2 {
+			g = min(g, heapGrowth(func() { transferGenerated(t, tr, size, dir) }))
+		}
+		return g
+	}
+	gSmall, gLarge := growth(small), growth(large)
 	t.Logf("heap growth over %s: %d KiB for 2 MiB, %d KiB for 256 MiB", transports[tr].name, gSmall>>10, gLarge>>10)
 	if gLarge > gSmall+4<<20 {
 		t.Errorf("heap grew %d KiB for 256 MiB but %d KiB for 2 MiB: memory is not flat", gLarge>>10, gSmall>>10)
