@@ -307,7 +307,7 @@ func (t *Transport) dialSocket() (*quict.Transport, error) {
 }
 
 func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
-	if err := checkZone(addr); err != nil {
+	if err := transport.CheckZone(addr); err != nil {
 		return nil, &transport.StageError{Stage: "quic", Err: err}
 	}
 	qt, err := t.dialSocket()

@@ -318,7 +318,7 @@ func (t *Transport) dialTCP(ctx context.Context, addr string) (c net.Conn, proxi
 
 // Dial connects to addr and runs TLS over the connection.
 func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
-	if err := checkZone(addr); err != nil {
+	if err := transport.CheckZone(addr); err != nil {
 		return nil, &transport.StageError{Stage: "tcp", Err: err}
 	}
 	raw, proxied, err := t.dialTCP(ctx, addr)

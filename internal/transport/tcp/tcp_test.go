@@ -77,8 +77,8 @@ func TestDialUnknownZone(t *testing.T) {
 		t.Fatalf("Dial with an unknown zone = %v; want a *net.AddrError naming the address", err)
 	}
 	for _, ok := range []string{"[fe80::1%lo]:7000", "[fe80::1%1]:7000", "127.0.0.1:7000", "[::1]:7000"} {
-		if err := checkZone(ok); err != nil {
-			t.Errorf("checkZone(%s) = %v; want nil", ok, err)
+		if err := transport.CheckZone(ok); err != nil {
+			t.Errorf("transport.CheckZone(%s) = %v; want nil", ok, err)
 		}
 	}
 }

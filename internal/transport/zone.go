@@ -1,4 +1,4 @@
-package quic
+package transport
 
 import (
 	"net"
@@ -6,13 +6,12 @@ import (
 	"strconv"
 )
 
-// checkZone fails, with a [*net.AddrError] naming the zone, when addr is an
+// CheckZone fails, with a [*net.AddrError] naming the zone, when addr is an
 // IPv6 address whose zone names no network interface of this host
 // ("[fe80::1%nosuch]:7000"): the system's own error ("invalid argument",
 // or "network is unreachable" over UDP) does not say what is wrong. A
-// numeric zone is left to the system. (The same check is in the tcp
-// transport.)
-func checkZone(addr string) error {
+// numeric zone is left to the system. Transports call it before dialling.
+func CheckZone(addr string) error {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil || ap.Addr().Zone() == "" {
 		return nil
