@@ -67,11 +67,7 @@ func release(key string) {
 // with a week) so that abandoned ones do not pile up. It does not follow
 // symbolic links. It goes on past errors and returns the first.
 func RemovePartials(dir string, olderThan time.Duration) (int, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return 0, err
-	}
-	root, err := os.OpenRoot(dir)
+	abs, root, err := openDir(dir)
 	if err != nil {
 		return 0, err
 	}
@@ -120,4 +116,18 @@ func RemovePartials(dir string, olderThan time.Duration) (int, error) {
 		keep(walkErr)
 	}
 	return removed, first
+}
+
+// openDir returns dir's absolute path and a root on it, for walking its
+// partial files without following links out of it.
+func openDir(dir string) (string, *os.Root, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	return abs, root, nil
 }

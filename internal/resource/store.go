@@ -236,11 +236,7 @@ func PrunePartials(dir string, opts *AcceptOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return 0, err
-	}
-	root, err := os.OpenRoot(dir)
+	abs, root, err := openDir(dir)
 	if err != nil {
 		return 0, err
 	}
