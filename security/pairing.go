@@ -389,3 +389,11 @@ func decodePairingMessage(b []byte) (y, ad []byte, err error) {
 	}
 	return y, rest[1:], nil
 }
+
+// Err reports why the offer accepts no more runs ([ErrPairingCodeUsedUp]
+// or [ErrPairingCodeExpired]), or nil while it still does.
+func (o *Offer) Err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.usable()
+}

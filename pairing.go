@@ -1,0 +1,657 @@
+package nearnet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	linkpkg "github.com/nearnet/nearnet/internal/link"
+	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/security"
+)
+
+// Pairing by a short code (PROTOCOL.md, Appendix B): one side shows a
+// code ([Node.OfferPairing]), the other types it ([Node.AnswerPairing]);
+// either side may dial ([Pairing.Connect]) or be dialed ([Pairing.Wait]).
+// The exchange runs in the link handshake, between the WebSocket upgrade
+// and the hello, so that the connection it ran on becomes an ordinary
+// [Conn] once both sides have pinned each other.
+
+var (
+	// ErrPairingCodeMismatch means the two sides of a pairing run held
+	// different codes (or were not on the same TLS session, as through a
+	// relay). Both sides see it at once.
+	ErrPairingCodeMismatch = security.ErrPairingCodeMismatch
+
+	// ErrPairingCodeExpired means the code's lifetime is over.
+	ErrPairingCodeExpired = security.ErrPairingCodeExpired
+
+	// ErrPairingCodeUsedUp means the code has paired a peer or has been
+	// tried as often as it allows.
+	ErrPairingCodeUsedUp = security.ErrPairingCodeUsedUp
+
+	// ErrNotPairing means the peer shows no code and typed none: it is
+	// not pairing now.
+	ErrNotPairing = errors.New("nearnet: the peer is not pairing (it shows no code and was given none)")
+)
+
+// PairingError is a pairing run that failed. Err is one of
+// [ErrPairingCodeMismatch], [ErrPairingCodeExpired],
+// [ErrPairingCodeUsedUp] or [ErrNotPairing], or nil for another fault
+// (both sides in the same role, a malformed message), which Reason
+// describes.
+type PairingError struct {
+	Remote bool   // the peer reported it in a close frame; false: this side found it
+	Reason string // what went wrong
+	Err    error
+}
+
+func (e *PairingError) Error() string {
+	if e.Remote {
+		return "nearnet: pairing failed at the peer: " + e.Reason
+	}
+	return "nearnet: pairing failed: " + e.Reason
+}
+
+func (e *PairingError) Unwrap() error { return e.Err }
+
+// pairingSentinels are the errors a close frame's reason maps back to.
+var pairingSentinels = []error{ErrPairingCodeMismatch, ErrPairingCodeExpired, ErrPairingCodeUsedUp, ErrNotPairing}
+
+// pairingFailure wraps err, found on this side, as a *PairingError.
+func pairingFailure(err error) error {
+	if _, ok := errorsAs[*PairingError](err); ok {
+		return err
+	}
+	pe := &PairingError{Reason: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "nearnet: "), "security: pairing: ")}
+	for _, s := range pairingSentinels {
+		if errors.Is(err, s) {
+			pe.Err = s
+		}
+	}
+	return pe
+}
+
+// pairingClosed is the error a close frame with code 4007 means.
+func pairingClosed(reason string) error {
+	pe := &PairingError{Remote: true, Reason: reason}
+	for _, s := range pairingSentinels {
+		if strings.HasPrefix(reason, strings.TrimPrefix(s.Error(), "nearnet: ")) {
+			pe.Err = s
+		}
+	}
+	return pe
+}
+
+// PairingOptions sets the limits of a [Pairing]. A nil *PairingOptions
+// gives the defaults.
+type PairingOptions struct {
+	// MaxAttempts is how many runs may use the code: each run in which
+	// the peer had its guess counts, whether it succeeded or not. If zero,
+	// 3 (security.DefaultPairingAttempts); at most 10.
+	MaxAttempts int
+
+	// Lifetime is how long the code is accepted. If zero, 5 minutes
+	// (security.DefaultPairingLifetime); at most an hour.
+	Lifetime time.Duration
+
+	// OnFailure, if set, is called with each failed run's error (a
+	// *PairingError), on the node's callback goroutine, with no lock
+	// held. The pairing goes on while it has attempts left.
+	OnFailure func(err error)
+}
+
+// Pairing is a code this node shows or was given, until it has paired one
+// peer, its attempts are used up, it expires, or it is closed. A node runs
+// at most one Pairing at a time; while it runs, incoming connections that
+// ask to pair are paired against it. Its methods are safe for concurrent
+// use.
+//
+// Pairing needs a node in SecurityPinned mode. The peer it pairs is
+// trusted by this Node from then on, and added to Config.KnownPeersFile,
+// if set (replacing an earlier entry for the same identity), so later
+// connections between the two need no code.
+type Pairing struct {
+	n         *Node
+	offer     *security.Offer // the offering side; nil when answering
+	code      security.PairingCode
+	max       int
+	expires   time.Time
+	onFailure func(error)
+
+	mu       sync.Mutex  // guards the fields below
+	timer    *time.Timer // ends the pairing at expires
+	attempts int         // runs started (answering side; the Offer counts its own)
+	peer     *Peer       // set once paired
+	err      error       // why no more runs are accepted; set with done closed
+	done     chan struct{}
+}
+
+// pairState is a node's pairing: the running Pairing and the identities
+// paired since the node started.
+type pairState struct {
+	cur atomic.Pointer[Pairing]
+
+	mu     sync.Mutex // guards pinned
+	pinned map[security.Fingerprint]bool
+}
+
+func (s *pairState) pin(fp security.Fingerprint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pinned == nil {
+		s.pinned = map[security.Fingerprint]bool{}
+	}
+	s.pinned[fp] = true
+}
+
+// verifier trusts the identities paired at runtime, then asks base (which
+// may be nil: a node in SecurityPinned mode with nothing configured yet).
+func (s *pairState) verifier(base func(*x509.Certificate) error) func(*x509.Certificate) error {
+	return func(c *x509.Certificate) error {
+		fp := security.FingerprintOf(c)
+		s.mu.Lock()
+		ok := s.pinned[fp]
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if base == nil {
+			return &security.UntrustedPeerError{Fingerprint: fp}
+		}
+		return base(c)
+	}
+}
+
+// OfferPairing makes a new code for the user to show (see
+// [security.PairingCode.Reveal]) and accepts it from the peer that types
+// it, until it has paired one peer or runs out of attempts or time.
+func (n *Node) OfferPairing(opts *PairingOptions) (*Pairing, error) {
+	return n.newPairing(security.NewPairingCode(), true, opts)
+}
+
+// AnswerPairing pairs with the peer that shows code, which the user typed
+// (see [security.ParsePairingCode]). Every run gives the peer on the other
+// end one guess at the code, so the answering side has the same limits as
+// the offering one.
+func (n *Node) AnswerPairing(code security.PairingCode, opts *PairingOptions) (*Pairing, error) {
+	if code.IsZero() {
+		return nil, errors.New("nearnet: AnswerPairing: the code is unset; parse it with security.ParsePairingCode")
+	}
+	return n.newPairing(code, false, opts)
+}
+
+func (n *Node) newPairing(code security.PairingCode, offering bool, opts *PairingOptions) (*Pairing, error) {
+	if n.cfg.Security != SecurityPinned {
+		return nil, &ConfigError{Field: "Config.Security", Value: n.cfg.Security,
+			Reason: "pairing pins the peer's identity: it needs SecurityPinned (set KnownPeersFile to keep what it pins)"}
+	}
+	var o PairingOptions
+	if opts != nil {
+		o = *opts
+	}
+	off, err := security.NewOffer(code, &security.OfferConfig{MaxAttempts: o.MaxAttempts, Lifetime: o.Lifetime})
+	if err != nil {
+		field := "PairingOptions.MaxAttempts"
+		if strings.Contains(err.Error(), "Lifetime") {
+			field = "PairingOptions.Lifetime"
+		}
+		return nil, &ConfigError{Field: field, Value: o, Reason: strings.TrimPrefix(err.Error(), "security: ")}
+	}
+	p := &Pairing{n: n, code: code, max: o.MaxAttempts, expires: off.Expires(), onFailure: o.OnFailure, done: make(chan struct{})}
+	if p.max == 0 {
+		p.max = security.DefaultPairingAttempts
+	}
+	if offering {
+		p.offer = off
+	}
+	for {
+		old := n.pair.cur.Load()
+		if old != nil && old.Err() == nil {
+			return nil, errors.New("nearnet: this node is already pairing; close that Pairing first")
+		}
+		if n.pair.cur.CompareAndSwap(old, p) {
+			break
+		}
+	}
+	p.mu.Lock() // finish reads p.timer
+	p.timer = time.AfterFunc(time.Until(p.expires), func() { p.finish(nil, ErrPairingCodeExpired) })
+	p.mu.Unlock()
+	return p, nil
+}
+
+// Code returns the code: the one to show, or the one typed.
+func (p *Pairing) Code() security.PairingCode { return p.code }
+
+// Offering reports whether this side shows the code (else it typed it).
+func (p *Pairing) Offering() bool { return p.offer != nil }
+
+// Expires returns when the code stops being accepted.
+func (p *Pairing) Expires() time.Time { return p.expires }
+
+// Err returns why the pairing accepts no more runs, or nil while it does.
+// After a success it is [ErrPairingCodeUsedUp].
+func (p *Pairing) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.peer != nil {
+		return ErrPairingCodeUsedUp
+	}
+	return p.err
+}
+
+// Wait returns the peer once a run has paired it, dialed or accepted; its
+// connection is then a ready [Conn] (for an incoming one, from
+// [Node.Accept] as usual). It returns [ErrPairingCodeUsedUp],
+// [ErrPairingCodeExpired] or [ErrClosed] once the pairing can no longer
+// succeed, or ctx's error.
+func (p *Pairing) Wait(ctx context.Context) (Peer, error) {
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return Peer{}, ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.peer != nil {
+		return *p.peer, nil
+	}
+	return Peer{}, p.err
+}
+
+// Close ends the pairing: the code is no longer accepted. A peer already
+// paired stays trusted.
+func (p *Pairing) Close() {
+	p.finish(nil, ErrClosed)
+	p.n.pair.cur.CompareAndSwap(p, nil)
+}
+
+// finish records the outcome once: the paired peer, or why no run can
+// succeed any more.
+func (p *Pairing) finish(peer *Peer, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.peer != nil || p.err != nil {
+		return
+	}
+	p.peer, p.err = peer, err
+	p.timer.Stop()
+	close(p.done)
+}
+
+// start begins a run over a TLS connection whose handshake is done.
+func (p *Pairing) start(cs *tls.ConnectionState, local security.Fingerprint) (*security.Pairing, error) {
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if p.offer != nil {
+		return p.offer.Start(cs, local)
+	}
+	p.mu.Lock()
+	switch {
+	case !time.Now().Before(p.expires):
+		p.mu.Unlock()
+		return nil, ErrPairingCodeExpired
+	case p.attempts >= p.max:
+		p.mu.Unlock()
+		return nil, ErrPairingCodeUsedUp
+	}
+	p.attempts++
+	p.mu.Unlock()
+	return security.StartAnswer(p.code, cs, local)
+}
+
+// failed reports a failed run, and ends the pairing if it has no attempts
+// left.
+func (p *Pairing) failed(err error) {
+	err = pairingFailure(err)
+	if p.offer != nil {
+		if dead := p.offer.Err(); dead != nil {
+			p.finish(nil, dead)
+		}
+	} else {
+		p.mu.Lock()
+		used := p.attempts >= p.max
+		p.mu.Unlock()
+		if used {
+			p.finish(nil, ErrPairingCodeUsedUp)
+		}
+	}
+	if f := p.onFailure; f != nil {
+		p.n.notify(func() { f(err) })
+	}
+}
+
+// Connect dials target ("host:port", a PeerID or an instance name, as
+// [Node.Connect]) and pairs with it: the peer must be pairing in the other
+// role (showing the code this side typed, or having typed the code this
+// side shows). It returns the connection, ready, once both sides have
+// pinned each other; [Conn.Peer] names the peer. A code mismatch is a
+// [*PairingError] for which errors.Is(err, ErrPairingCodeMismatch) holds,
+// returned as soon as the exchange shows it.
+//
+// Connect always dials, even if a connection to the peer exists, and
+// tries the peer's addresses one at a time (each run is one guess at the
+// code).
+func (p *Pairing) Connect(ctx context.Context, target string) (*Conn, error) {
+	n := p.n
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	var addrs, offered []string
+	if _, port, err := net.SplitHostPort(target); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return nil, fmt.Errorf("nearnet: Connect %q: bad port", target)
+		}
+		addrs = []string{target}
+	} else {
+		a, err := n.Resolve(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		if addrs, offered, err = advertTargets(a); err != nil {
+			return nil, err
+		}
+	}
+	order := n.dialOrder(offered)
+	if len(order) == 0 {
+		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
+	}
+	n.startPathMonitor()
+	pctx := context.WithValue(ctx, pairingKey{}, p)
+	var first error
+	for _, addr := range interleaveFamilies(addrs) {
+		l, err := n.dialVia(pctx, order, addr, nil)
+		if err == nil {
+			c, _, err := n.attach(l)
+			return c, err
+		}
+		if first == nil {
+			first = err
+		}
+		if isRejection(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, unwrapSingleRejection(first)
+}
+
+// pairingKey carries the Pairing a dial runs (Pairing.Connect) to dial.
+type pairingKey struct{}
+
+// pairingFor returns the pairing run a dial with ctx is to carry, or nil.
+func pairingFor(ctx context.Context) *pairRun {
+	if p, ok := ctx.Value(pairingKey{}).(*Pairing); ok {
+		return &pairRun{p: p}
+	}
+	return nil
+}
+
+// pairRun is a link's part in a pairing: set on a dialed link by dial, on
+// an accepted one when its first message asks to pair.
+type pairRun struct {
+	p    *Pairing
+	peer security.Fingerprint // set once the peer confirmed
+}
+
+// pairMessage reads the peer's next pairing message, of kind want.
+func (l *link) pairMessage(want wire.Kind) ([]byte, error) {
+	_, m, err := l.readFirst()
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, &wire.ProtocolError{What: "a hello where a pairing message belongs"}
+	}
+	k, body, err := wire.ParsePair(m)
+	if err != nil {
+		return nil, err
+	}
+	if k != want {
+		return nil, &wire.ProtocolError{What: fmt.Sprintf("pairing message kind %#x, want %#x", byte(k), byte(want))}
+	}
+	return body, nil
+}
+
+// handshakeErr turns a close frame read during the handshake into the
+// error it means.
+func (l *link) handshakeErr(err error) error {
+	if cf, ok := errorsAs[*linkpkg.CloseFrameError](err); ok {
+		return closeErrorFor(cf.Code, cf.Reason)
+	}
+	return fromTransport(err)
+}
+
+// readFirst reads the peer's first message: a hello or a pairing message
+// (or a close frame, which becomes the error it means).
+func (l *link) readFirst() (*wire.Hello, []byte, error) {
+	h, pair, err := l.ReadFirst()
+	if err != nil {
+		return nil, nil, l.handshakeErr(err)
+	}
+	return h, pair, nil
+}
+
+// pairClientHandshake is clientHandshake for a dialed link that pairs:
+// the upgrade with this side's CPace message behind it, the listener's
+// message and tag, this side's tag, then (paired) the hellos. The PAKE
+// replaces the trust check: the peer is pinned when its tag verifies.
+func (n *Node) pairClientHandshake(l *link, addr string, cs *tls.ConnectionState) (string, error) {
+	fail := func(stage string, err error) (string, error) {
+		if isLocalFault(err) {
+			err = pairingFailure(err)
+			l.sendCloseNow(err) // the peer learns why at once, not by a timeout
+			l.drop(err)
+		} else {
+			l.drop(nil)
+		}
+		if stage == "pairing" {
+			l.pairing.p.failed(err)
+		}
+		return stage, err
+	}
+	if cs == nil {
+		l.Drop()
+		return "tls", &PairingError{Reason: "pairing needs TLS (SecurityPinned)"}
+	}
+	run, err := l.pairing.p.start(cs, n.Fingerprint())
+	if err != nil {
+		l.Drop()
+		return "pairing", pairingFailure(err)
+	}
+	if err := l.SendUpgrade(addr, wire.AppendPair(nil, wire.KindPair, run.Message())); err != nil {
+		return fail("upgrade", err)
+	}
+	if err := l.ReadUpgradeResponse(); err != nil {
+		return fail("upgrade", explainTLSAlert(err, n))
+	}
+	theirs, err := l.pairMessage(wire.KindPair)
+	if err != nil {
+		return fail("pairing", err)
+	}
+	tag, err := run.Receive(theirs)
+	if err != nil {
+		return fail("pairing", err)
+	}
+	if err := l.SendHandshake(wire.AppendPair(nil, wire.KindPairConfirm, tag)); err != nil {
+		return fail("pairing", err)
+	}
+	theirTag, err := l.pairMessage(wire.KindPairConfirm)
+	if err != nil {
+		return fail("pairing", err)
+	}
+	if err := run.Confirm(theirTag); err != nil {
+		return fail("pairing", err)
+	}
+	n.pair.pin(run.Peer())
+	l.pairing.peer = run.Peer()
+	hello, err := n.hello(l, cs, true)
+	if err == nil {
+		err = l.SendHandshake(hello)
+	}
+	if err != nil {
+		l.drop(nil)
+		return "hello", err
+	}
+	h, err := l.readHello()
+	if err != nil {
+		l.drop(nil)
+		return "hello", err
+	}
+	if err := n.checkHello(l, h, cs, false); err != nil {
+		l.sendCloseNow(err)
+		l.drop(err)
+		return "hello", err
+	}
+	if err := n.pairDone(l); err != nil {
+		l.drop(nil)
+		return "pairing", err
+	}
+	if err := l.setStreamKey(cs); err != nil {
+		l.drop(nil)
+		return "hello", err
+	}
+	l.startFlow()
+	return "", nil
+}
+
+// pairAccepted runs the listener's side of a pairing whose first message,
+// the dialer's CPace message, is first: this side's message and tag, the
+// dialer's tag, then the dialer's hello, which it returns. An error is to
+// be refused with a close frame (closeCodeFor gives 4007 and its reason).
+func (n *Node) pairAccepted(l *link, cs *tls.ConnectionState, first []byte) (*wire.Hello, error) {
+	p := n.pair.cur.Load()
+	if p == nil || cs == nil {
+		return nil, pairingFailure(ErrNotPairing)
+	}
+	k, theirs, err := wire.ParsePair(first)
+	if err != nil {
+		return nil, err
+	}
+	if k != wire.KindPair {
+		return nil, &wire.ProtocolError{What: "a pairing confirmation before the pairing message"}
+	}
+	run, err := p.start(cs, n.Fingerprint())
+	if err != nil {
+		return nil, pairingFailure(err)
+	}
+	l.pairing = &pairRun{p: p}
+	tag, err := run.Receive(theirs)
+	if err != nil {
+		p.failed(err)
+		return nil, pairingFailure(err)
+	}
+	if err := l.SendHandshake(wire.AppendPair(nil, wire.KindPair, run.Message()), wire.AppendPair(nil, wire.KindPairConfirm, tag)); err != nil {
+		p.failed(err)
+		return nil, err
+	}
+	theirTag, err := l.pairMessage(wire.KindPairConfirm)
+	if err == nil {
+		err = run.Confirm(theirTag)
+	}
+	if err != nil {
+		p.failed(err)
+		if errors.Is(err, ErrPairingCodeMismatch) {
+			// The dialer sees the mismatch too and waits for this side to
+			// end the connection (QUIC's refusal does): end it now, with
+			// the code and reason where the transport carries them.
+			err = pairingFailure(err)
+			l.sendCloseNow(err)
+			l.t.End(closeCodeFor(err))
+			return nil, err
+		}
+		if isLocalFault(err) {
+			return nil, pairingFailure(err)
+		}
+		return nil, err
+	}
+	n.pair.pin(run.Peer())
+	l.pairing.peer = run.Peer()
+	return l.readHello()
+}
+
+// isLocalFault reports whether err is a fault this side found (so it
+// tells the peer), rather than the peer's close or a broken connection.
+func isLocalFault(err error) bool {
+	if pe, ok := errorsAs[*PairingError](err); ok {
+		return !pe.Remote
+	}
+	if _, ok := errorsAs[*wire.ProtocolError](err); ok {
+		return true
+	}
+	for _, s := range pairingSentinels {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return strings.HasPrefix(err.Error(), "security: pairing")
+}
+
+// pairingReason is the close reason for a pairing failure: the sentinel's
+// text (which pairingClosed maps back) or the error's own.
+func pairingReason(err error) string {
+	for _, s := range pairingSentinels {
+		if errors.Is(err, s) {
+			return strings.TrimPrefix(s.Error(), "nearnet: ")
+		}
+	}
+	if pe, ok := errorsAs[*PairingError](err); ok {
+		return pe.Reason
+	}
+	return strings.TrimPrefix(err.Error(), "security: pairing: ")
+}
+
+// pairDone finishes a paired link once the peer's hello is checked: the
+// peer's identity goes into Config.KnownPeersFile, if set, under the name
+// in its hello, and the Pairing has its peer. It does nothing for a link
+// that did not pair.
+func (n *Node) pairDone(l *link) error {
+	r := l.pairing
+	if r == nil {
+		return nil
+	}
+	if f := n.cfg.KnownPeersFile; f != "" {
+		kp, err := security.LoadKnownPeers(f)
+		if err == nil {
+			err = kp.Replace(r.peer, l.peer.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("nearnet: pinning the paired peer: %w", err)
+		}
+	}
+	peer := l.peer
+	r.p.finish(&peer, nil)
+	return nil
+}
+
+// advertTargets returns the addresses ("host:port") an advert offers and
+// the transports to reach them by.
+func advertTargets(a Advert) (addrs, offered []string, err error) {
+	if a.ID.IsZero() {
+		return nil, nil, fmt.Errorf("nearnet: %q is not a nearnet peer (no peer ID in its TXT record)", a.Name)
+	}
+	addrs = make([]string, 0, len(a.Addrs))
+	for _, ip := range a.Addrs {
+		addrs = append(addrs, net.JoinHostPort(ip.String(), strconv.Itoa(a.Port)))
+	}
+	if len(addrs) == 0 {
+		return nil, nil, fmt.Errorf("nearnet: %q advertises no address", a.Name)
+	}
+	offered = a.Transports
+	if len(offered) == 0 {
+		// No "tr" entry: the transport the service type names.
+		offered = []string{"ws"}
+		if strings.HasSuffix(a.Service, "._udp") {
+			offered = []string{"quic"}
+		}
+	}
+	return addrs, offered, nil
+}
