@@ -18,7 +18,7 @@ import (
 	"github.com/nearnet/nearnet/security"
 )
 
-// Pairing by a short code (PROTOCOL.md, Appendix B): one side shows a
+// Pairing by a short code (PROTOCOL.md, section 16): one side shows a
 // code ([Node.OfferPairing]), the other types it ([Node.AnswerPairing]);
 // either side may dial ([Pairing.Connect]) or be dialed ([Pairing.Wait]).
 // The exchange runs in the link handshake, between the WebSocket upgrade

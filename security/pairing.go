@@ -14,7 +14,7 @@ import (
 
 // Pairing by a short code: CPace (cpace.go) over a [PairingCode], bound to
 // the TLS session and to both peers' fingerprints, with key confirmation.
-// security/PAIRING.md specifies the exchange.
+// PROTOCOL.md section 16 specifies the exchange.
 
 const (
 	// pairingExporterLabel is the TLS exporter label of CPace's sid.

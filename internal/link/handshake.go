@@ -116,7 +116,7 @@ func (l *Link) ReadHello() (*wire.Hello, error) {
 }
 
 // ReadFirst reads the peer's first message: a hello, or a pairing message
-// (PROTOCOL.md, Appendix B), returned whole with its kind byte, or a close
+// (PROTOCOL.md, section 16), returned whole with its kind byte, or a close
 // frame explaining why neither (a *CloseFrameError).
 func (l *Link) ReadFirst() (h *wire.Hello, pair []byte, err error) {
 	for {

@@ -1,6 +1,6 @@
 package wire
 
-// Pairing by a short code (PROTOCOL.md, Appendix B): two messages each way
+// Pairing by a short code (PROTOCOL.md, section 16): two messages each way
 // between the upgrade and the hello. Their bodies are the security
 // package's: the CPace message lv_cat(Y, AD) and the 64-byte
 // confirmation tag. The wire checks only their sizes; security decodes and
@@ -20,7 +20,7 @@ const (
 )
 
 // ClosePairingFailed closes a link whose pairing failed; the reason says
-// why (PROTOCOL.md, Appendix B).
+// why (PROTOCOL.md, section 16).
 const ClosePairingFailed = 4007
 
 // AppendPair appends a pairing message of kind k with body b.
