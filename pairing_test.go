@@ -1,10 +1,13 @@
 package nearnet
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,8 +130,11 @@ func TestPairingPinsBothSides(t *testing.T) {
 // dead on the offering side even for the right code, and nothing is pinned.
 func TestPairingWrongCode(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr Transport) {
-		a, kpA := pairingNode(t, tr, "shows", nil)
-		b, kpB := pairingNode(t, tr, "types", nil)
+		var logs lockedBuffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		kpA, kpB := filepath.Join(t.TempDir(), "known_peers"), filepath.Join(t.TempDir(), "known_peers")
+		a := newNodeOn(t, tr, Config{Name: "shows", Security: SecurityPinned, KnownPeersFile: kpA, Logger: logger})
+		b := newNodeOn(t, tr, Config{Name: "types", Security: SecurityPinned, KnownPeersFile: kpB, Logger: logger})
 		ctx := ctxT(t)
 		fails := newFailures()
 		offer, err := a.OfferPairing(&PairingOptions{OnFailure: fails.add})
@@ -165,6 +171,12 @@ func TestPairingWrongCode(t *testing.T) {
 		var pe *PairingError
 		if !errors.As(err, &pe) || !pe.Remote || !errors.Is(err, ErrPairingCodeUsedUp) {
 			t.Fatalf("the right code after the attempts: %v, want the peer's ErrPairingCodeUsedUp", err)
+		}
+		if digits := strings.ReplaceAll(offer.Code().Reveal(), "-", ""); strings.Contains(logs.String(), digits) {
+			t.Fatalf("the code's digits are in the logs:\n%s", logs.String())
+		}
+		if !strings.Contains(logs.String(), "pairing code mismatch") {
+			t.Fatalf("the logs do not show the refused runs:\n%s", logs.String())
 		}
 		for _, f := range []string{kpA, kpB} {
 			if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
@@ -271,4 +283,22 @@ func TestPairingRepairReplacesEntry(t *testing.T) {
 	if want := idB.Fingerprint().String() + " new name\n"; string(data) != want {
 		t.Fatalf("known peers after pairing twice:\n%s\nwant:\n%s", data, want)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
