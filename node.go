@@ -112,7 +112,7 @@ func NewNode(cfg *Config) (*Node, error) {
 			return nil, err
 		}
 		if c.Security == SecurityPinned {
-			n.verify = n.pair.verifier(n.verify) // and the peers paired since
+			n.verify = n.pair.pins.Verifier(n.verify) // and the peers paired since
 		}
 		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}

@@ -3,17 +3,16 @@ package nearnet
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	linkpkg "github.com/nearnet/nearnet/internal/link"
+	"github.com/nearnet/nearnet/internal/pairing"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
 )
@@ -121,54 +120,15 @@ type PairingOptions struct {
 // connections between the two need no code.
 type Pairing struct {
 	n         *Node
-	offer     *security.Offer // the offering side; nil when answering
-	code      security.PairingCode
-	max       int
-	expires   time.Time
+	s         *pairing.State[Peer]
 	onFailure func(error)
-
-	mu       sync.Mutex  // guards the fields below
-	timer    *time.Timer // ends the pairing at expires
-	attempts int         // runs started (answering side; the Offer counts its own)
-	peer     *Peer       // set once paired
-	err      error       // why no more runs are accepted; set with done closed
-	done     chan struct{}
 }
 
 // pairState is a node's pairing: the running Pairing and the identities
 // paired since the node started.
 type pairState struct {
-	cur atomic.Pointer[Pairing]
-
-	mu     sync.Mutex // guards pinned
-	pinned map[security.Fingerprint]bool
-}
-
-func (s *pairState) pin(fp security.Fingerprint) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.pinned == nil {
-		s.pinned = map[security.Fingerprint]bool{}
-	}
-	s.pinned[fp] = true
-}
-
-// verifier trusts the identities paired at runtime, then asks base (which
-// may be nil: a node in SecurityPinned mode with nothing configured yet).
-func (s *pairState) verifier(base func(*x509.Certificate) error) func(*x509.Certificate) error {
-	return func(c *x509.Certificate) error {
-		fp := security.FingerprintOf(c)
-		s.mu.Lock()
-		ok := s.pinned[fp]
-		s.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if base == nil {
-			return &security.UntrustedPeerError{Fingerprint: fp}
-		}
-		return base(c)
-	}
+	cur  atomic.Pointer[Pairing]
+	pins pairing.Pins
 }
 
 // OfferPairing makes a new code for the user to show (see
@@ -198,133 +158,55 @@ func (n *Node) newPairing(code security.PairingCode, offering bool, opts *Pairin
 	if opts != nil {
 		o = *opts
 	}
-	off, err := security.NewOffer(code, &security.OfferConfig{MaxAttempts: o.MaxAttempts, Lifetime: o.Lifetime})
-	if err != nil {
-		field := "PairingOptions.MaxAttempts"
-		if strings.Contains(err.Error(), "Lifetime") {
-			field = "PairingOptions.Lifetime"
-		}
-		return nil, &ConfigError{Field: field, Value: o, Reason: strings.TrimPrefix(err.Error(), "security: ")}
+	s, err := pairing.New[Peer](code, offering, o.MaxAttempts, o.Lifetime)
+	if oe, ok := errorsAs[*pairing.OptionError](err); ok {
+		return nil, &ConfigError{Field: "PairingOptions." + oe.Field, Value: o, Reason: oe.Reason}
 	}
-	p := &Pairing{n: n, code: code, max: o.MaxAttempts, expires: off.Expires(), onFailure: o.OnFailure, done: make(chan struct{})}
-	if p.max == 0 {
-		p.max = security.DefaultPairingAttempts
-	}
-	if offering {
-		p.offer = off
-	}
+	p := &Pairing{n: n, s: s, onFailure: o.OnFailure}
 	for {
 		old := n.pair.cur.Load()
 		if old != nil && old.Err() == nil {
+			s.Close(ErrClosed)
 			return nil, errors.New("nearnet: this node is already pairing; close that Pairing first")
 		}
 		if n.pair.cur.CompareAndSwap(old, p) {
-			break
+			return p, nil
 		}
 	}
-	p.mu.Lock() // finish reads p.timer
-	p.timer = time.AfterFunc(time.Until(p.expires), func() { p.finish(nil, ErrPairingCodeExpired) })
-	p.mu.Unlock()
-	return p, nil
 }
 
 // Code returns the code: the one to show, or the one typed.
-func (p *Pairing) Code() security.PairingCode { return p.code }
+func (p *Pairing) Code() security.PairingCode { return p.s.Code() }
 
 // Offering reports whether this side shows the code (else it typed it).
-func (p *Pairing) Offering() bool { return p.offer != nil }
+func (p *Pairing) Offering() bool { return p.s.Offering() }
 
 // Expires returns when the code stops being accepted.
-func (p *Pairing) Expires() time.Time { return p.expires }
+func (p *Pairing) Expires() time.Time { return p.s.Expires() }
 
 // Err returns why the pairing accepts no more runs, or nil while it does.
 // After a success it is [ErrPairingCodeUsedUp].
-func (p *Pairing) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.peer != nil {
-		return ErrPairingCodeUsedUp
-	}
-	return p.err
-}
+func (p *Pairing) Err() error { return p.s.Err() }
 
 // Wait returns the peer once a run has paired it, dialed or accepted; its
 // connection is then a ready [Conn] (for an incoming one, from
 // [Node.Accept] as usual). It returns [ErrPairingCodeUsedUp],
 // [ErrPairingCodeExpired] or [ErrClosed] once the pairing can no longer
 // succeed, or ctx's error.
-func (p *Pairing) Wait(ctx context.Context) (Peer, error) {
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		return Peer{}, ctx.Err()
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.peer != nil {
-		return *p.peer, nil
-	}
-	return Peer{}, p.err
-}
+func (p *Pairing) Wait(ctx context.Context) (Peer, error) { return p.s.Wait(ctx) }
 
 // Close ends the pairing: the code is no longer accepted. A peer already
 // paired stays trusted.
 func (p *Pairing) Close() {
-	p.finish(nil, ErrClosed)
+	p.s.Close(ErrClosed)
 	p.n.pair.cur.CompareAndSwap(p, nil)
 }
 
-// finish records the outcome once: the paired peer, or why no run can
-// succeed any more.
-func (p *Pairing) finish(peer *Peer, err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.peer != nil || p.err != nil {
-		return
-	}
-	p.peer, p.err = peer, err
-	p.timer.Stop()
-	close(p.done)
-}
-
-// start begins a run over a TLS connection whose handshake is done.
-func (p *Pairing) start(cs *tls.ConnectionState, local security.Fingerprint) (*security.Pairing, error) {
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	if p.offer != nil {
-		return p.offer.Start(cs, local)
-	}
-	p.mu.Lock()
-	switch {
-	case !time.Now().Before(p.expires):
-		p.mu.Unlock()
-		return nil, ErrPairingCodeExpired
-	case p.attempts >= p.max:
-		p.mu.Unlock()
-		return nil, ErrPairingCodeUsedUp
-	}
-	p.attempts++
-	p.mu.Unlock()
-	return security.StartAnswer(p.code, cs, local)
-}
-
-// failed reports a failed run, and ends the pairing if it has no attempts
-// left.
+// failed reports a failed run to OnFailure, and ends the pairing if it has
+// no attempts left.
 func (p *Pairing) failed(err error) {
 	err = pairingFailure(err)
-	if p.offer != nil {
-		if dead := p.offer.Err(); dead != nil {
-			p.finish(nil, dead)
-		}
-	} else {
-		p.mu.Lock()
-		used := p.attempts >= p.max
-		p.mu.Unlock()
-		if used {
-			p.finish(nil, ErrPairingCodeUsedUp)
-		}
-	}
+	p.s.Failed()
 	if f := p.onFailure; f != nil {
 		p.n.notify(func() { f(err) })
 	}
@@ -402,25 +284,6 @@ type pairRun struct {
 	peer security.Fingerprint // set once the peer confirmed
 }
 
-// pairMessage reads the peer's next pairing message, of kind want.
-func (l *link) pairMessage(want wire.Kind) ([]byte, error) {
-	_, m, err := l.readFirst()
-	if err != nil {
-		return nil, err
-	}
-	if m == nil {
-		return nil, &wire.ProtocolError{What: "a hello where a pairing message belongs"}
-	}
-	k, body, err := wire.ParsePair(m)
-	if err != nil {
-		return nil, err
-	}
-	if k != want {
-		return nil, &wire.ProtocolError{What: fmt.Sprintf("pairing message kind %#x, want %#x", byte(k), byte(want))}
-	}
-	return body, nil
-}
-
 // handshakeErr turns a close frame read during the handshake into the
 // error it means.
 func (l *link) handshakeErr(err error) error {
@@ -440,58 +303,33 @@ func (l *link) readFirst() (*wire.Hello, []byte, error) {
 	return h, pair, nil
 }
 
-// pairClientHandshake is clientHandshake for a dialed link that pairs:
-// the upgrade with this side's CPace message behind it, the listener's
-// message and tag, this side's tag, then (paired) the hellos. The PAKE
-// replaces the trust check: the peer is pinned when its tag verifies.
+// pairClientHandshake is clientHandshake for a dialed link that pairs
+// (internal/pairing.Dial), then, paired, the hellos. The PAKE replaces the
+// trust check: the peer is pinned when its tag verifies.
 func (n *Node) pairClientHandshake(l *link, addr string, cs *tls.ConnectionState) (string, error) {
-	fail := func(stage string, err error) (string, error) {
-		if isLocalFault(err) {
-			err = pairingFailure(err)
-			l.sendCloseNow(err) // the peer learns why at once, not by a timeout
-			l.drop(err)
-		} else {
-			l.drop(nil)
-		}
-		if stage == "pairing" {
-			l.pairing.p.failed(err)
-		}
-		return stage, err
-	}
+	p := l.pairing.p
 	if cs == nil {
 		l.Drop()
 		return "tls", &PairingError{Reason: "pairing needs TLS (SecurityPinned)"}
 	}
-	run, err := l.pairing.p.start(cs, n.Fingerprint())
+	run, err := p.s.Start(cs, n.Fingerprint())
 	if err != nil {
 		l.Drop()
 		return "pairing", pairingFailure(err)
 	}
-	if err := l.SendUpgrade(addr, wire.AppendPair(nil, wire.KindPair, run.Message())); err != nil {
-		return fail("upgrade", err)
+	if err := pairing.Dial(l.Link, addr, run); err != nil {
+		if le, ok := errorsAs[*pairing.LocalError](err); ok {
+			err = pairingFailure(le.Err)
+			l.sendCloseNow(err) // the peer learns why at once, not by a timeout
+			l.drop(err)
+		} else {
+			err = explainTLSAlert(l.handshakeErr(err), n)
+			l.drop(nil)
+		}
+		p.failed(err)
+		return "pairing", err
 	}
-	if err := l.ReadUpgradeResponse(); err != nil {
-		return fail("upgrade", explainTLSAlert(err, n))
-	}
-	theirs, err := l.pairMessage(wire.KindPair)
-	if err != nil {
-		return fail("pairing", err)
-	}
-	tag, err := run.Receive(theirs)
-	if err != nil {
-		return fail("pairing", err)
-	}
-	if err := l.SendHandshake(wire.AppendPair(nil, wire.KindPairConfirm, tag)); err != nil {
-		return fail("pairing", err)
-	}
-	theirTag, err := l.pairMessage(wire.KindPairConfirm)
-	if err != nil {
-		return fail("pairing", err)
-	}
-	if err := run.Confirm(theirTag); err != nil {
-		return fail("pairing", err)
-	}
-	n.pair.pin(run.Peer())
+	n.pair.pins.Pin(run.Peer())
 	l.pairing.peer = run.Peer()
 	hello, err := n.hello(l, cs, true)
 	if err == nil {
@@ -524,75 +362,43 @@ func (n *Node) pairClientHandshake(l *link, addr string, cs *tls.ConnectionState
 }
 
 // pairAccepted runs the listener's side of a pairing whose first message,
-// the dialer's CPace message, is first: this side's message and tag, the
-// dialer's tag, then the dialer's hello, which it returns. An error is to
-// be refused with a close frame (closeCodeFor gives 4007 and its reason).
+// the dialer's CPace message, is first (internal/pairing.Accept), then
+// reads the dialer's hello, which it returns. An error is to be refused
+// with a close frame (closeCodeFor gives 4007 and its reason).
 func (n *Node) pairAccepted(l *link, cs *tls.ConnectionState, first []byte) (*wire.Hello, error) {
 	p := n.pair.cur.Load()
 	if p == nil || cs == nil {
 		return nil, pairingFailure(ErrNotPairing)
 	}
-	k, theirs, err := wire.ParsePair(first)
+	theirs, err := pairing.First(first)
 	if err != nil {
-		return nil, err
+		return nil, pairingFailure(err)
 	}
-	if k != wire.KindPair {
-		return nil, &wire.ProtocolError{What: "a pairing confirmation before the pairing message"}
-	}
-	run, err := p.start(cs, n.Fingerprint())
+	run, err := p.s.Start(cs, n.Fingerprint())
 	if err != nil {
 		return nil, pairingFailure(err)
 	}
 	l.pairing = &pairRun{p: p}
-	tag, err := run.Receive(theirs)
-	if err != nil {
+	if err := pairing.Accept(l.Link, theirs, run); err != nil {
+		le, local := errorsAs[*pairing.LocalError](err)
+		if local {
+			err = pairingFailure(le.Err)
+		} else {
+			err = l.handshakeErr(err)
+		}
 		p.failed(err)
-		return nil, pairingFailure(err)
-	}
-	if err := l.SendHandshake(wire.AppendPair(nil, wire.KindPair, run.Message()), wire.AppendPair(nil, wire.KindPairConfirm, tag)); err != nil {
-		p.failed(err)
-		return nil, err
-	}
-	theirTag, err := l.pairMessage(wire.KindPairConfirm)
-	if err == nil {
-		err = run.Confirm(theirTag)
-	}
-	if err != nil {
-		p.failed(err)
-		if errors.Is(err, ErrPairingCodeMismatch) {
-			// The dialer sees the mismatch too and waits for this side to
-			// end the connection (QUIC's refusal does): end it now, with
-			// the code and reason where the transport carries them.
-			err = pairingFailure(err)
+		if pairing.IsMismatch(err) {
+			// The dialer finds the mismatch too and waits for this side
+			// to end the connection (QUIC's refusal does): end it now,
+			// with the code and reason where the transport carries them.
 			l.sendCloseNow(err)
 			l.t.End(closeCodeFor(err))
-			return nil, err
-		}
-		if isLocalFault(err) {
-			return nil, pairingFailure(err)
 		}
 		return nil, err
 	}
-	n.pair.pin(run.Peer())
+	n.pair.pins.Pin(run.Peer())
 	l.pairing.peer = run.Peer()
 	return l.readHello()
-}
-
-// isLocalFault reports whether err is a fault this side found (so it
-// tells the peer), rather than the peer's close or a broken connection.
-func isLocalFault(err error) bool {
-	if pe, ok := errorsAs[*PairingError](err); ok {
-		return !pe.Remote
-	}
-	if _, ok := errorsAs[*wire.ProtocolError](err); ok {
-		return true
-	}
-	for _, s := range pairingSentinels {
-		if errors.Is(err, s) {
-			return true
-		}
-	}
-	return strings.HasPrefix(err.Error(), "security: pairing")
 }
 
 // pairingReason is the close reason for a pairing failure: the sentinel's
@@ -627,8 +433,7 @@ func (n *Node) pairDone(l *link) error {
 			return fmt.Errorf("nearnet: pinning the paired peer: %w", err)
 		}
 	}
-	peer := l.peer
-	r.p.finish(&peer, nil)
+	r.p.s.Paired(l.peer)
 	return nil
 }
 
