@@ -320,8 +320,22 @@ func (n *Node) pairClientHandshake(l *link, addr string, cs *tls.ConnectionState
 	if err := pairing.Dial(l.Link, addr, run); err != nil {
 		if le, ok := errorsAs[*pairing.LocalError](err); ok {
 			err = pairingFailure(le.Err)
-			l.sendCloseNow(err) // the peer learns why at once, not by a timeout
-			l.drop(err)
+			if pairing.IsMismatch(err) {
+				// The listener finds the mismatch from this side's tag
+				// and refuses with 4007: take its close (a moment at
+				// most), so that neither side waits for the other to
+				// end the connection.
+				l.SetDeadline(time.Now().Add(time.Second))
+				for {
+					if _, _, err := l.ReadFirst(); err != nil {
+						break
+					}
+				}
+				l.drop(nil)
+			} else {
+				l.sendCloseNow(err) // the peer learns why at once, not by a timeout
+				l.drop(err)
+			}
 		} else {
 			err = explainTLSAlert(l.handshakeErr(err), n)
 			l.drop(nil)
@@ -387,12 +401,10 @@ func (n *Node) pairAccepted(l *link, cs *tls.ConnectionState, first []byte) (*wi
 			err = l.handshakeErr(err)
 		}
 		p.failed(err)
-		if pairing.IsMismatch(err) {
-			// The dialer finds the mismatch too and waits for this side
-			// to end the connection (QUIC's refusal does): end it now,
-			// with the code and reason where the transport carries them.
-			l.sendCloseNow(err)
-			l.t.End(closeCodeFor(err))
+		if !local {
+			// The dialer closed or the connection broke: nothing to
+			// refuse (and a refusal over QUIC would wait for the dialer).
+			l.Drop()
 		}
 		return nil, err
 	}
