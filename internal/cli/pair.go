@@ -131,9 +131,9 @@ func pairAnswer(ctx context.Context, fs *flagSet, cfg *nearnet.Config, out *prin
 	}
 	var last error // the failure with the peer tried last
 	for {
-		target := to
+		target, label := to, to
 		if found != nil {
-			if target, err = found.next(wctx, last == nil); err != nil {
+			if target, label, err = found.next(wctx, last == nil); err != nil {
 				switch {
 				case last != nil:
 					return last
@@ -151,12 +151,12 @@ func pairAnswer(ctx context.Context, fs *flagSet, cfg *nearnet.Config, out *prin
 			c.Close()
 			return nil
 		}
-		out.print("", newPairFailed(target, err))
+		out.print("", newPairFailed(label, err))
 		// A peer found by discovery that turns out not to be the one (it
 		// has another code: another host answering under the name, or a
 		// mistyped code) is passed over for the next one already found,
 		// while the code has tries left; a peer named is final.
-		last = fmt.Errorf("pairing with %s: %s", target, pairErrText(err))
+		last = fmt.Errorf("pairing with %s: %s", label, pairErrText(err))
 		if found == nil || p.Err() != nil || ctx.Err() != nil {
 			return last
 		}

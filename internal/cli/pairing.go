@@ -219,26 +219,27 @@ func findPairingPeers(ctx context.Context, node *nearnet.Node, role string) *pai
 	return pp
 }
 
-// next returns the next peer to try, by peer ID; with wait false only one
-// already found, else ok is false.
-func (pp *pairingPeers) next(ctx context.Context, wait bool) (string, error) {
+// next returns the next peer to try: its peer ID to dial, and its name to
+// show. With wait false it returns only one already found, else
+// errNoMorePeers.
+func (pp *pairingPeers) next(ctx context.Context, wait bool) (id, name string, err error) {
 	for {
 		pp.mu.Lock()
 		for _, a := range pp.seen {
 			if !pp.tried[a.ID] {
 				pp.tried[a.ID] = true
 				pp.mu.Unlock()
-				return a.ID.String(), nil
+				return a.ID.String(), a.Name, nil
 			}
 		}
 		pp.mu.Unlock()
 		if !wait {
-			return "", errNoMorePeers
+			return "", "", errNoMorePeers
 		}
 		select {
 		case <-pp.ch:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return "", "", ctx.Err()
 		}
 	}
 }
@@ -295,10 +296,10 @@ func pairWith(ctx context.Context, node *nearnet.Node, p *nearnet.Pairing, to, r
 		found = findPairingPeers(ctx, node, role)
 	}
 	for {
-		target := to
+		target, label := to, to
 		if found != nil {
 			var err error
-			if target, err = found.next(ctx, true); err != nil {
+			if target, label, err = found.next(ctx, true); err != nil {
 				return nil, fmt.Errorf("no peer waiting with a code was found before the code expired: %w", err)
 			}
 		}
@@ -307,7 +308,7 @@ func pairWith(ctx context.Context, node *nearnet.Node, p *nearnet.Pairing, to, r
 		case err == nil:
 			return c, nil
 		case isPairingFault(err):
-			out.print("", newPairFailed(target, err))
+			out.print("", newPairFailed(label, err))
 			return nil, errors.New(pairErrText(err))
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("the code expired or the wait was interrupted: %s", pairErrText(err))
