@@ -2,8 +2,11 @@ package nearnet
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -301,4 +304,70 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestPairingThroughTLSRelayFails: a machine in the middle that terminates
+// TLS with each side and forwards every byte between them, unchanged,
+// cannot complete a pairing even with both sides holding the right code:
+// its two TLS sessions have different exporters. Both sides fail with the
+// mismatch, and neither pins anything.
+func TestPairingThroughTLSRelayFails(t *testing.T) {
+	ctx := ctxT(t)
+	a, kpA := pairingNode(t, TransportTCP, "shows", nil)
+	b, kpB := pairingNode(t, TransportTCP, "types", nil)
+	relayID := newIdentity(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", security.ServerConfig(relayID, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := tls.Dial("tcp", a.Addr().String(), security.ClientConfig(relayID, nil))
+			if err != nil {
+				in.Close()
+				continue
+			}
+			wg.Add(2)
+			for _, p := range [][2]net.Conn{{in, out}, {out, in}} {
+				go func() {
+					defer wg.Done()
+					io.Copy(p[1], p[0])
+					p[1].Close()
+				}()
+			}
+		}
+	}()
+	fails := newFailures()
+	offer, err := a.OfferPairing(&PairingOptions{OnFailure: fails.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer offer.Close()
+	answer, _ := b.AnswerPairing(offer.Code(), nil)
+	if _, err := answer.Connect(ctx, ln.Addr().String()); !errors.Is(err, ErrPairingCodeMismatch) {
+		t.Fatalf("pairing through a TLS relay: %v, want ErrPairingCodeMismatch", err)
+	}
+	if err := <-fails.ch; !errors.Is(err, ErrPairingCodeMismatch) {
+		t.Fatalf("the offering side behind the relay saw %v", err)
+	}
+	for _, f := range []string{kpA, kpB} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s written after a relayed pairing: %v", f, err)
+		}
+	}
+	// The offer is still good for the peer itself.
+	answer.Close()
+	direct, _ := b.AnswerPairing(offer.Code(), nil)
+	if _, err := direct.Connect(ctx, a.Addr().String()); err != nil {
+		t.Fatalf("pairing directly after the relay failed: %v", err)
+	}
 }
