@@ -743,6 +743,9 @@ func (n *Node) Close() error {
 	}
 	n.closed.Store(true)
 	close(n.done)
+	if p := n.pair.cur.Load(); p != nil {
+		p.s.Close(ErrClosed) // its Wait returns
+	}
 	lns, disc, pm := n.listeners, n.disc, n.pm
 	conns := make([]*Conn, 0, len(n.conns))
 	for _, c := range n.conns {

@@ -247,6 +247,17 @@ func TestPairingRefusals(t *testing.T) {
 		t.Fatalf("answering an expired code: %v", err)
 	}
 
+	// Closing the node ends its pairing.
+	c, _ := pairingNode(t, TransportTCP, "c", nil)
+	oc, err := c.OfferPairing(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := oc.Wait(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Node.Close: %v", err)
+	}
+
 	psk := newNode(t, Config{})
 	var ce *ConfigError
 	if _, err := psk.OfferPairing(nil); !errors.As(err, &ce) || ce.Field != "Config.Security" {
