@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	documented["code"] = map[string]string{"code": "string", "name": "string", "fingerprint": "string", "expires": "string", "attempts": "number"}
+	documented["code"] = map[string]string{"code": "string", "name": "string", "fingerprint": "string", "expires": "string", "attempts": "number", "uri": "string"}
 	documented["paired"] = map[string]string{"name": "string", "peer": "string", "fingerprint": "string"}
 	documented["pair_failed"] = map[string]string{"reason": "string"}
 	documented["known_peer"] = map[string]string{"fingerprint": "string"}

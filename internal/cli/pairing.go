@@ -61,6 +61,7 @@ type codeEvent struct {
 	Fingerprint string `json:"fingerprint"`
 	Expires     string `json:"expires"`
 	Attempts    int    `json:"attempts"`
+	URI         string `json:"uri"` // what the QR code carries: the code and this node's fingerprint
 	qr          string // the QR code's lines, readable output only
 }
 
@@ -75,9 +76,10 @@ func (e *codeEvent) text() string {
 
 func newCodeEvent(node *nearnet.Node, p *nearnet.Pairing, attempts int, withQR bool) *codeEvent {
 	e := &codeEvent{head: head{Event: "code"}, Code: p.Code().Reveal(), Name: node.Name(),
-		Fingerprint: node.Fingerprint().String(), Expires: p.Expires().Local().Format("15:04:05"), Attempts: attempts}
+		Fingerprint: node.Fingerprint().String(), Expires: p.Expires().Local().Format("15:04:05"), Attempts: attempts,
+		URI: pairURI(p.Code(), node.Fingerprint())}
 	if withQR {
-		e.qr = qrText(pairURI(p.Code(), node.Fingerprint()))
+		e.qr = qrText(e.URI)
 	}
 	return e
 }
