@@ -442,7 +442,7 @@ func (n *Node) pairDone(l *link) error {
 			err = kp.Replace(r.peer, l.peer.Name)
 		}
 		if err != nil {
-			return fmt.Errorf("nearnet: pinning the paired peer: %w", err)
+			return &PairingError{Reason: "pinning the paired peer in Config.KnownPeersFile: " + strings.TrimPrefix(err.Error(), "security: ")}
 		}
 	}
 	r.p.s.Paired(l.peer)
