@@ -193,3 +193,16 @@ func TestPairQRCode(t *testing.T) {
 		t.Fatalf("the QR code decodes to %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestPairExpires: a code not typed within --lifetime dies; pair says so
+// and exits 1.
+func TestPairExpires(t *testing.T) {
+	a := newPairFiles(t)
+	out, _, err := run(t, nil, append([]string{"pair", "--json", "--interface", "lo", "--service", service(t), "--lifetime", "50ms"}, a.args()...)...)
+	if err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("pair past its lifetime: %v", err)
+	}
+	if e := out.waitEvent(t, "pair_failed", isEvent("pair_failed")); !strings.Contains(e["reason"].(string), "pairing code expired") {
+		t.Fatalf("pair_failed %v", e)
+	}
+}
