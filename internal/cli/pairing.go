@@ -95,12 +95,12 @@ func pairURI(code security.PairingCode, fp security.Fingerprint) string {
 // line with the half-block characters, dark on light, with the 4-module
 // quiet zone the standard asks for. It returns "" if s does not fit.
 //
-// The QR code comes from github.com/piglig/go-qr, a port of Nayuki's
-// reference QR Code generator with no dependencies and releases in
-// 2024-2025; skip2/go-qrcode has had none since 2020, and
-// yeqown/go-qrcode/v2 splits its terminal and image writers into further
-// modules. Drawing the modules is a few lines and keeps the output plain
-// text.
+// The QR code comes from github.com/piglig/go-qr (v1.1.0 in
+// go-partial.tsv), a port of Nayuki's reference QR Code generator with no
+// dependencies, still maintained, whose own decoder lets the test read the
+// terminal rendering back. skip2/go-qrcode has not changed since 2020;
+// yeqown/go-qrcode/v2 splits its writers into further modules and pulls in
+// image libraries. Drawing the modules as text is a few lines.
 func qrText(s string) string {
 	code, err := qr.EncodeText(s, qr.Medium)
 	if err != nil {
