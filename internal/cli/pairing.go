@@ -297,6 +297,7 @@ func pairWith(ctx context.Context, node *nearnet.Node, p *nearnet.Pairing, to, r
 	if to == "" {
 		found = findPairingPeers(ctx, node, role)
 	}
+	delay := 300 * time.Millisecond // between tries, doubling up to 3s
 	for {
 		target, label := to, to
 		if found != nil {
@@ -318,11 +319,12 @@ func pairWith(ctx context.Context, node *nearnet.Node, p *nearnet.Pairing, to, r
 		if found != nil {
 			found.retry(target)
 		}
-		t := time.NewTimer(300 * time.Millisecond)
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 		}
 		t.Stop()
+		delay = min(2*delay, 3*time.Second)
 	}
 }
