@@ -47,6 +47,12 @@ deleted for them is a pruned event with its path and the reason.
 
 --dir must be writable: receive checks that at start-up.
 
+With --code CODE (shown by nearnet send --code) receive needs no key: it
+pairs with the sender by the code (nearnet pair -h), pinning it in
+--known-peers if given, and advertises that it waits with a code so that
+the sender finds it. A code that is wrong for 3 tries, or not used within 5
+minutes, ends receive with exit status 1.
+
 receive runs until interrupted, or with --count N until N files have been
 received; it exits 0 either way. Messages peers send are printed as with
 listen.`

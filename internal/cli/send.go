@@ -36,6 +36,12 @@ last file, send prints a summary and exits 0 only if every file was sent;
 otherwise 1, after sending what it could (a file the receiver rejects or
 fails does not stop the others; a lost connection does).
 
+With --code, send needs no key and no identity prepared: it shows a
+six-digit code (and a QR code), the receiver runs nearnet receive --code
+CODE, and the two pair by the code (nearnet pair -h) before the files go
+over the same connection. Without --to it sends to the receiver found
+waiting with a code. A wrong code ends both with "pairing code mismatch".
+
 Interrupting send (Ctrl-C) stops the current file at once; the receiver
 keeps what it got, and sending the same file again (same name and size)
 resumes after it once its SHA-256 matches: the progress shows "resumed
