@@ -141,10 +141,13 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 }
 
 // Browse looks for services of Config.Service on Config.Interfaces (and,
-// when the node dials QUIC, of the same type with "_udp") and calls fn for
-// each change until ctx is done; it then returns ctx's error. A nearnet
+// when the node dials QUIC, of the same type with "_udp"), and with
+// Config.Domain in that wide-area domain too, and calls fn for
+// each change until ctx is done; it then returns ctx's error (or, before,
+// a permanent wide-area failure: a *discovery.DNSError). A nearnet
 // peer that offers both transports advertises under both types but is
-// reported once per interface: Found when first seen under either,
+// reported once per interface (the wide-area domain counting as one, with
+// Advert.Domain set and no Interface): Found when first seen under either,
 // Updated when what it advertises changes (Advert.Service names the type
 // of the sighting reported), Lost once it is gone from both. fn is called
 // once at a time; this node's own advertisement is skipped. Nearnet peers

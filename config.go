@@ -186,8 +186,8 @@ type Config struct {
 	// TSIGKey signs the updates that register the node in Domain
 	// (discovery.LoadTSIGKeyFile reads a key file; it is never printed).
 	// The server must allow updates with it: a key it rejects makes Listen
-	// fail at once with a *discovery.DNSError matching
-	// discovery.ErrTSIGKey. If zero, the node browses Domain without
+	// return at once a *discovery.DNSError matching discovery.ErrTSIGKey
+	// (the node still listens and advertises on the link). If zero, the node browses Domain without
 	// registering. Set without Domain, or with Hidden, it is an error.
 	TSIGKey discovery.TSIGKey
 

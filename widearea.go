@@ -46,8 +46,8 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 		return ErrClosed
 	}
 	n.wide = r
+	n.wg.Add(1) // under mu, with closed false: before Close's Wait
 	n.mu.Unlock()
-	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		for {
