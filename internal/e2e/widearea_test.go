@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/nearnet/nearnet/internal/filetest"
 	"github.com/nearnet/nearnet/internal/netns"
 	"github.com/nearnet/nearnet/internal/unicastdns"
 	"github.com/nearnet/nearnet/internal/unicastdns/dnstest"
@@ -68,7 +70,7 @@ func TestWideAreaDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Start(t, "named", srv.Args()...)
+	named := gw.Start(t, "named", srv.Args()...)
 	if err := bob.Do(func() error { return srv.Wait(ctx) }); err != nil {
 		t.Fatalf("named on gw, from bob: %v", err)
 	}
@@ -144,6 +146,24 @@ func TestWideAreaDiscovery(t *testing.T) {
 		return ""
 	}
 
+	t.Run("send a file by name", func(t *testing.T) {
+		src, dst := t.TempDir(), t.TempDir()
+		sum := filetest.WriteRandom(t, filepath.Join(src, "far.bin"), 256<<10)
+		r := start(t, bob, append([]string{"receive", "--json", "--interface", "hb", "--name", "bob-rx", "--key-file", key,
+			"--yes", "--dir", dst, "--count", "1"}, reg...)...)
+		waitEvent(t, r, "receive's ready event", isEvent("ready"))
+		out, stderr, err := runCLI(t, alice, append([]string{"send", "--json", "--interface", "ha", "--key-file", key, "--to", "bob-rx",
+			filepath.Join(src, "far.bin")}, wide...)...)
+		if err != nil {
+			t.Fatalf("send far.bin to bob-rx: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr)
+		}
+		waitEvent(t, r, "received far.bin", func(e event) bool { return e.Event == "received" && e.Name == "far.bin" })
+		checkReceived(t, r, dst, "far.bin", sum)
+		if err := waitExit(t, r); err != nil {
+			t.Fatalf("receive --count 1: %v", err)
+		}
+	})
+
 	t.Run("records are refreshed", func(t *testing.T) {
 		host := hostOf("alice")
 		if host == "" {
@@ -214,6 +234,16 @@ func TestWideAreaDiscovery(t *testing.T) {
 		}
 		if strings.Contains(p.Stderr(), "MDEyMzQ1Njc4") {
 			t.Fatalf("stderr shows the secret: %s", p.Stderr())
+		}
+		// Permanent: the server saw the wrong key once, nothing was retried.
+		n := 0
+		for _, l := range named.StderrLines() {
+			if strings.Contains(l, "BADSIG") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("named logged %d updates with a bad signature, want exactly 1 (no retry)", n)
 		}
 	})
 }
