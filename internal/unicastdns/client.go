@@ -124,6 +124,7 @@ func (c *Client) Update(ctx context.Context, u *Update) error {
 	}
 	m := new(dns.Msg)
 	m.SetUpdate(c.zone)
+	m.Answer = append(m.Answer, u.prereqs...) // the prerequisite section
 	m.Ns = append(m.Ns, u.ops...)
 	_, err := c.exchange(ctx, "update", c.zone, m, true)
 	return err

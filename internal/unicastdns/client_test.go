@@ -251,3 +251,55 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("Update without a zone = %v, want a ConfigError", err)
 	}
 }
+
+// TestPrerequisites: an update whose prerequisite fails changes nothing and
+// reports ErrPrerequisite, permanently; one whose prerequisites hold applies.
+func TestPrerequisites(t *testing.T) {
+	s := needServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := mustClient(t, s.Config())
+	name := "prereq." + s.Zone
+	var u unicastdns.Update
+	u.RequireNameNotInUse(name)
+	u.Add(rr(t, name+" 30 IN TXT \"first\""))
+	if err := c.Update(ctx, &u); err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	// The name is in use now: a second claim fails and adds nothing.
+	u = unicastdns.Update{}
+	u.RequireNameNotInUse(name)
+	u.Add(rr(t, name+" 30 IN TXT \"second\""))
+	err := c.Update(ctx, &u)
+	if !errors.Is(err, unicastdns.ErrPrerequisite) || !unicastdns.IsPermanent(err) {
+		t.Fatalf("second claim = %v, want a permanent ErrPrerequisite", err)
+	}
+	u = unicastdns.Update{}
+	u.RequireNoRRset(name, dns.TypeTXT)
+	if err := c.Update(ctx, &u); !errors.Is(err, unicastdns.ErrPrerequisite) {
+		t.Fatalf("RequireNoRRset of an existing RRset = %v, want ErrPrerequisite", err)
+	}
+	u = unicastdns.Update{}
+	u.RequireNoRRset(name, dns.TypeSRV)
+	if err := c.Update(ctx, &u); err != nil {
+		t.Fatalf("RequireNoRRset of a missing RRset: %v", err)
+	}
+	// Replace the record only if it is still "first".
+	u = unicastdns.Update{}
+	u.RequireRRset(rr(t, name+" 30 IN TXT \"stale\""))
+	u.DeleteRRset(name, dns.TypeTXT)
+	if err := c.Update(ctx, &u); !errors.Is(err, unicastdns.ErrPrerequisite) {
+		t.Fatalf("replace with a wrong prerequisite = %v, want ErrPrerequisite", err)
+	}
+	u = unicastdns.Update{}
+	u.RequireRRset(rr(t, name+" 30 IN TXT \"first\""))
+	u.DeleteRRset(name, dns.TypeTXT)
+	u.Add(rr(t, name+" 30 IN TXT \"third\""))
+	if err := c.Update(ctx, &u); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	got, _ := c.Query(ctx, name, dns.TypeTXT)
+	if tx := texts(got); len(tx) != 1 || tx[0] != "third" {
+		t.Fatalf("TXT = %v, want [third]", tx)
+	}
+}

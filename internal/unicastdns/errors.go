@@ -7,6 +7,12 @@ import (
 	"github.com/miekg/dns"
 )
 
+// ErrPrerequisite is matched (errors.Is) by an [*Error] saying a
+// prerequisite of the update did not hold (YXDOMAIN, YXRRSET, NXRRSET):
+// the records changed since they were read. It is permanent for this
+// update; the caller reads again and decides.
+var ErrPrerequisite = errors.New("unicastdns: an update prerequisite does not hold")
+
 // ErrBadKey is matched (errors.Is) by an [*Error] saying the server rejected
 // the TSIG key: unknown key name (BADKEY), wrong secret or algorithm
 // (BADSIG), or a response whose signature does not verify with our key.
@@ -54,6 +60,8 @@ func (e *Error) Error() string {
 			msg += ": the server is not authoritative for the zone, or the update is not signed with a key it accepts"
 		case dns.RcodeNotZone:
 			msg += ": a name is outside the zone"
+		case dns.RcodeYXDomain, dns.RcodeNXRrset, dns.RcodeYXRrset:
+			msg += ": a prerequisite of the update does not hold (someone else changed the records)"
 		}
 	}
 	if e.Err != nil {
@@ -64,9 +72,17 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is matches [ErrBadKey] when the server rejected the key.
+// Is matches [ErrBadKey] when the server rejected the key, and
+// [ErrPrerequisite] when a prerequisite failed.
 func (e *Error) Is(target error) bool {
-	return target == ErrBadKey && e.badKey()
+	switch target {
+	case ErrBadKey:
+		return e.badKey()
+	case ErrPrerequisite:
+		return e.Op == "update" && e.TSIGError == 0 &&
+			(e.Rcode == dns.RcodeYXDomain || e.Rcode == dns.RcodeYXRrset || e.Rcode == dns.RcodeNXRrset)
+	}
+	return false
 }
 
 func (e *Error) badKey() bool {

@@ -9,7 +9,35 @@ import (
 // methods below and send it with [Client.Update]. The zero Update is empty
 // and ready to use.
 type Update struct {
-	ops []dns.RR
+	prereqs []dns.RR
+	ops     []dns.RR
+}
+
+// RequireNameNotInUse makes the update apply only if no record at all
+// exists at name (RFC 2136 §2.4.5); otherwise the server answers YXDOMAIN
+// and changes nothing.
+func (u *Update) RequireNameNotInUse(name string) {
+	u.prereqs = append(u.prereqs, &dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: dns.TypeANY, Class: dns.ClassNONE}})
+}
+
+// RequireNoRRset makes the update apply only if no record of type rrtype
+// exists at name (RFC 2136 §2.4.4); otherwise the server answers YXRRSET
+// and changes nothing.
+func (u *Update) RequireNoRRset(name string, rrtype uint16) {
+	u.prereqs = append(u.prereqs, &dns.ANY{Hdr: dns.RR_Header{Name: dns.Fqdn(name), Rrtype: rrtype, Class: dns.ClassNONE}})
+}
+
+// RequireRRset makes the update apply only if the RRset of the given
+// records' name and type holds exactly these records (RFC 2136 §2.4.2,
+// value dependent; TTLs are ignored); otherwise the server answers NXRRSET
+// and changes nothing.
+func (u *Update) RequireRRset(rrs ...dns.RR) {
+	for _, rr := range rrs {
+		rr = dns.Copy(rr)
+		rr.Header().Class = dns.ClassINET
+		rr.Header().Ttl = 0
+		u.prereqs = append(u.prereqs, rr)
+	}
 }
 
 // Add adds each record (class IN, with its TTL) to its RRset. Adding a record
