@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -122,10 +123,13 @@ type WideAreaRegistration struct {
 	w    *wideArea
 	host string // "nn-<hex>.<domain>."
 
-	mu      sync.Mutex // guards svcs, err, registered
+	mu      sync.Mutex // guards svcs, err, records, claims
 	svcs    []Service
 	err     error // of the last refresh
 	records []dns.RR
+	claims  []claim // what claimName saw, the prerequisites of the first update; nil after it
+
+	fixedAddrs []netip.Addr // the Service's Addrs, if given: published instead of the interfaces'
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -147,8 +151,9 @@ type WideAreaRegistration struct {
 // what it registered on Close.
 //
 // An instance name already registered by another live host is renamed to
-// "name (2)" and so on, as on the link (only between registrants that
-// check: two registering the same name at the same moment both win).
+// "name (2)" and so on, as on the link; the first update requires (RFC 2136
+// prerequisites) that the name is still as the check saw it, so of two
+// hosts claiming a name at once one is renamed.
 // Expired instances (their host's lease ended more than one refresh ago)
 // are deleted from the zone by every registrant's refresh, so a node that
 // crashed disappears for every browser, not only nearnet's.
@@ -197,10 +202,21 @@ func RegisterWideArea(ctx context.Context, cfg WideAreaConfig, svcs ...Service) 
 		s.Host = r.host
 		r.svcs = append(r.svcs, s)
 	}
-	if err := r.claimName(ctx); err != nil {
-		return nil, err
+	r.fixedAddrs = r.svcs[0].Addrs
+	for try := 0; ; try++ {
+		if err := r.claimName(ctx); err != nil {
+			return nil, err
+		}
+		if testHookAfterClaim != nil {
+			testHookAfterClaim()
+		}
+		err = r.refresh(ctx)
+		if !isPrerequisite(err) || try >= 8 {
+			break
+		}
+		// Another host took the name between our check and our update:
+		// check again.
 	}
-	err = r.refresh(ctx)
 	if err != nil && isPermanent(err) {
 		return nil, err
 	}
@@ -208,22 +224,49 @@ func RegisterWideArea(ctx context.Context, cfg WideAreaConfig, svcs ...Service) 
 	return r, err
 }
 
+// testHookAfterClaim, if set by a test, runs between the name check and
+// the first update.
+var testHookAfterClaim func()
+
+// claim is what claimName saw at an instance name: the SRV record of an
+// expired holder, or nil for none. The first update requires it unchanged,
+// so that of two hosts claiming one name at once only one wins.
+type claim struct {
+	inst string
+	srv  *dns.SRV
+}
+
+func isPrerequisite(err error) bool {
+	var de *DNSError
+	return errors.As(err, &de) && errors.Is(de.err, unicastdns.ErrPrerequisite)
+}
+
 // claimName renames the instance while another live host holds its name
 // under any of the types.
 func (r *WideAreaRegistration) claimName(ctx context.Context) error {
+	r.mu.Lock()
 	base := r.svcs[0].Instance
+	types := make([]string, len(r.svcs))
+	for i, s := range r.svcs {
+		types[i] = s.Type
+	}
+	r.mu.Unlock()
 	name := base
+	var claims []claim
 	for n := 2; ; n++ {
 		taken := false
-		for _, s := range r.svcs {
-			holder, live, err := r.w.holder(ctx, instanceName(name, s.Type, r.w.domain))
+		claims = claims[:0]
+		for _, typ := range types {
+			inst := instanceName(name, typ, r.w.domain)
+			srv, live, err := r.w.holder(ctx, inst)
 			if err != nil {
 				return dnsErr(err)
 			}
-			if holder != "" && !strings.EqualFold(holder, r.host) && live {
+			if srv != nil && !strings.EqualFold(srv.Target, r.host) && live {
 				taken = true
 				break
 			}
+			claims = append(claims, claim{inst: inst, srv: srv})
 		}
 		if !taken {
 			break
@@ -233,33 +276,36 @@ func (r *WideAreaRegistration) claimName(ctx context.Context) error {
 		}
 		name = renameInstance(base, n)
 	}
+	r.mu.Lock()
 	for i := range r.svcs {
 		r.svcs[i].Instance = name
 	}
+	r.claims = claims
+	r.mu.Unlock()
 	return nil
 }
 
-// holder returns the SRV target of the instance name and whether its lease
-// is live (an instance without a lease, registered by something else than
-// nearnet, counts as live).
-func (w *wideArea) holder(ctx context.Context, inst string) (host string, live bool, err error) {
+// holder returns the SRV record at the instance name (nil if none) and
+// whether its host's lease is live (an instance without a lease,
+// registered by something else than nearnet, counts as live).
+func (w *wideArea) holder(ctx context.Context, inst string) (srv *dns.SRV, live bool, err error) {
 	rrs, err := w.client.Query(ctx, inst, dns.TypeSRV)
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
 	for _, rr := range rrs {
-		if srv, ok := rr.(*dns.SRV); ok {
-			host = srv.Target
+		if s, ok := rr.(*dns.SRV); ok {
+			srv = s
 		}
 	}
-	if host == "" {
-		return "", false, nil
+	if srv == nil || len(rrs) != 1 {
+		return srv, srv != nil, nil // several SRV records: not one of ours, leave it alone
 	}
-	end, ok, err := w.leaseEnd(ctx, host)
+	end, ok, err := w.leaseEnd(ctx, srv.Target)
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
-	return host, !ok || time.Now().Before(end), nil
+	return srv, !ok || time.Now().Before(end), nil
 }
 
 // leaseEnd reads the lease TXT record at host.
@@ -339,7 +385,15 @@ func (r *WideAreaRegistration) loop() {
 			case <-ctx.Done():
 			}
 		}()
-		if err := r.refresh(ctx); err != nil {
+		err := r.refresh(ctx)
+		if isPrerequisite(err) {
+			// The first update failed for a transient reason, and the name
+			// was taken meanwhile: check it again.
+			if err = r.claimName(ctx); err == nil {
+				err = r.refresh(ctx)
+			}
+		}
+		if err != nil {
 			r.w.log.Warn("dns-sd: wide-area refresh failed", "domain", r.w.cfg.Domain, "err", err)
 		}
 		r.sweep(ctx)
@@ -349,8 +403,8 @@ func (r *WideAreaRegistration) loop() {
 
 // addrs returns the addresses to publish.
 func (r *WideAreaRegistration) addrs() []netip.Addr {
-	if len(r.svcs[0].Addrs) > 0 {
-		return r.svcs[0].Addrs
+	if len(r.fixedAddrs) > 0 {
+		return r.fixedAddrs
 	}
 	return wideAreaAddrs(r.w.cfg.Interfaces)
 }
@@ -380,6 +434,7 @@ func wideAreaAddrs(names []string) []netip.Addr {
 func (r *WideAreaRegistration) refresh(ctx context.Context) error {
 	r.mu.Lock()
 	svcs := append([]Service(nil), r.svcs...)
+	claims := r.claims
 	r.mu.Unlock()
 	addrs := r.addrs()
 	ttl := r.w.ttl()
@@ -387,6 +442,13 @@ func (r *WideAreaRegistration) refresh(ctx context.Context) error {
 		return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 	}
 	var u unicastdns.Update
+	for _, c := range claims {
+		if c.srv == nil {
+			u.RequireNoRRset(c.inst, dns.TypeSRV)
+		} else {
+			u.RequireRRset(c.srv)
+		}
+	}
 	var records []dns.RR
 	for _, s := range svcs {
 		typeName := serviceName(s.Type, r.w.domain)
@@ -424,6 +486,7 @@ func (r *WideAreaRegistration) refresh(ctx context.Context) error {
 	r.err = err
 	if err == nil {
 		r.records = records
+		r.claims = nil
 		for i := range r.svcs {
 			r.svcs[i].Addrs = append([]netip.Addr(nil), addrs...)
 		}
@@ -459,9 +522,10 @@ func (r *WideAreaRegistration) sweep(ctx context.Context) {
 				return
 			}
 			var host string
+			var srv *dns.SRV
 			for _, rr := range srvs {
-				if srv, ok := rr.(*dns.SRV); ok {
-					host = srv.Target
+				if s, ok := rr.(*dns.SRV); ok {
+					srv, host = s, s.Target
 				}
 			}
 			if strings.EqualFold(host, r.host) {
@@ -477,6 +541,9 @@ func (r *WideAreaRegistration) sweep(ctx context.Context) {
 				}
 			}
 			var u unicastdns.Update
+			if srv != nil {
+				u.RequireRRset(srv) // unless it was registered again meanwhile
+			}
 			u.Delete(ptr)
 			u.DeleteName(ptr.Ptr)
 			if host != "" {

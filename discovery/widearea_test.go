@@ -329,3 +329,30 @@ func FuzzParseLease(f *testing.F) {
 		}
 	})
 }
+
+// TestWideAreaClaimRace: another host registers the name between our check
+// and our first update; the update's prerequisite fails, and we check again
+// and take "name (2)" rather than overwrite it.
+func TestWideAreaClaimRace(t *testing.T) {
+	s := needNamed(t)
+	cfg := wideConfig(s)
+	typ := testType(t)
+	var rival *WideAreaRegistration
+	testHookAfterClaim = func() {
+		testHookAfterClaim = nil
+		rival = mustRegisterWide(t, cfg, Service{Instance: "Racer", Type: typ, Port: 3001})
+	}
+	defer func() { testHookAfterClaim = nil }()
+	r := mustRegisterWide(t, cfg, Service{Instance: "Racer", Type: typ, Port: 3002})
+	if rival == nil {
+		t.Fatal("the hook did not run")
+	}
+	if a, b := rival.Services()[0].Instance, r.Services()[0].Instance; a != "Racer" || b != "Racer (2)" {
+		t.Fatalf("names %q and %q, want \"Racer\" and \"Racer (2)\"", a, b)
+	}
+	c, _ := unicastdns.New(unicastdns.Config{Server: s.Addr.String()})
+	rrs, _ := c.Query(context.Background(), instanceName("Racer", typ, s.Zone+"."), dns.TypeSRV)
+	if len(rrs) != 1 || rrs[0].(*dns.SRV).Port != 3001 {
+		t.Fatalf("SRV of Racer = %v, want the rival's alone", rrs)
+	}
+}
