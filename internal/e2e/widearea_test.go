@@ -188,6 +188,15 @@ func TestWideAreaDiscovery(t *testing.T) {
 		}
 	})
 
+	t.Run("a new address is published", func(t *testing.T) {
+		if _, err := alice.Run(ctx, "ip", "addr", "add", "10.98.1.3/24", "dev", "ha"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, browseB, "alice updated with 10.98.1.3", func(e wideEvent) bool {
+			return e.Event == "updated" && e.Name == "alice" && e.Domain == "nearnet.test." && addrsHave(e.Addrs, netip.MustParseAddr("10.98.1.3"))
+		})
+	})
+
 	t.Run("a closed node is lost and its records removed", func(t *testing.T) {
 		host := hostOf("bob")
 		if err := lb.Signal(syscall.SIGINT); err != nil {
