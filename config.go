@@ -401,6 +401,14 @@ type Config struct {
 	// OnStateChange does, in order with it.
 	OnViability func(c *Conn, e ViabilityEvent)
 
+	// OnWideArea, if set, hears when the registration in Domain starts
+	// failing (with the error; it is retried every DNSRefresh) or works
+	// again (nil). A first registration that fails for a transient reason
+	// (no answer, SERVFAIL) is reported here too, since Listen does not fail
+	// for it; a permanent failure is Listen's error instead. It runs as
+	// OnStateChange does. Not allowed without Domain and TSIGKey.
+	OnWideArea func(err error)
+
 	// Logging.
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.
@@ -468,6 +476,8 @@ func (c *Config) contradictions() error {
 		return bad("DNSRefresh", c.DNSRefresh, "set without Domain: there is no wide-area registration or browse to refresh")
 	case c.Domain != "" && c.DNSServer == "":
 		return bad("Domain", c.Domain, "needs DNSServer, the address of the domain's authoritative DNS server")
+	case c.OnWideArea != nil && (c.Domain == "" || c.TSIGKey.IsZero() || c.Hidden):
+		return bad("OnWideArea", "set", "set without a wide-area registration to report on (Domain and TSIGKey, not Hidden)")
 	case c.Hidden && !c.TSIGKey.IsZero():
 		return bad("TSIGKey", c.TSIGKey.String(), "set with Hidden, which registers nothing")
 	case c.DisableDatagrams && c.DatagramIdleTimeout != 0:

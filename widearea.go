@@ -15,8 +15,12 @@ import (
 
 // wideAreaConfig is the discovery configuration for Config.Domain.
 func (n *Node) wideAreaConfig() discovery.WideAreaConfig {
-	return discovery.WideAreaConfig{Domain: n.cfg.Domain, Server: n.cfg.DNSServer, Key: n.cfg.TSIGKey,
+	cfg := discovery.WideAreaConfig{Domain: n.cfg.Domain, Server: n.cfg.DNSServer, Key: n.cfg.TSIGKey,
 		Refresh: n.cfg.DNSRefresh, Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger}
+	if cb := n.cfg.OnWideArea; cb != nil {
+		cfg.OnRefresh = func(err error) { n.notify(func() { cb(err) }) }
+	}
+	return cfg
 }
 
 // registerWideArea registers the node's instances (one per service type)
@@ -38,6 +42,9 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	}
 	if err != nil {
 		n.cfg.Logger.Warn("nearnet: wide-area registration failed; retrying at every refresh", "domain", n.cfg.Domain, "err", err)
+		if cb := n.cfg.OnWideArea; cb != nil {
+			n.notify(func() { cb(err) })
+		}
 	}
 	n.mu.Lock()
 	if n.closed.Load() {

@@ -30,6 +30,8 @@ func TestConfigWideArea(t *testing.T) {
 		{Config{Key: k, Domain: "example.test", DNSServer: "10.0.0.53", DNSRefresh: time.Millisecond}, "Config.DNSRefresh"},
 		{Config{Key: k, Domain: "example.test", DNSServer: "10.0.0.53", TSIGKey: discovery.TSIGKey{Name: "k", Algorithm: "hmac-md5", Secret: []byte("very secret bytes")}}, "Config.TSIGKey"},
 		{Config{Key: k, Domain: "example.test", DNSServer: "10.0.0.53", TSIGKey: discovery.TSIGKey{Secret: []byte("very secret bytes")}}, "Config.TSIGKey"},
+		{Config{Key: k, OnWideArea: func(error) {}}, "Config.OnWideArea"},
+		{Config{Key: k, Domain: "example.test", DNSServer: "10.0.0.53", OnWideArea: func(error) {}}, "Config.OnWideArea"},
 	} {
 		_, err := NewNode(&tc.cfg)
 		var ce *ConfigError

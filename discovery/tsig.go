@@ -106,9 +106,10 @@ func fieldErr(err error) error {
 	return err
 }
 
-// isPermanent reports whether err is a permanent DNSError or a FieldError.
+// isPermanent reports whether err is a permanent DNSError, a FieldError or
+// ErrConflict.
 func isPermanent(err error) bool {
 	var de *DNSError
 	var fe *FieldError
-	return errors.As(err, &de) && de.Permanent || errors.As(err, &fe)
+	return errors.As(err, &de) && de.Permanent || errors.As(err, &fe) || errors.Is(err, ErrConflict)
 }

@@ -68,6 +68,15 @@ type WideAreaConfig struct {
 	// are never published: they mean nothing beyond their link.
 	Interfaces []string
 
+	// OnRefresh, if set, hears how a registration's refreshes go when
+	// that changes: with the error when a refresh fails after the previous
+	// one (or the first update, whose error RegisterWideArea returned)
+	// succeeded, and with nil when one succeeds after failures. Failed
+	// refreshes are retried at the next interval. It is called from the
+	// registration's goroutine, holding no lock, and must not block for
+	// long. If nil, failures are only logged.
+	OnRefresh func(err error)
+
 	// Logger receives debug messages and warnings (failed refreshes). If
 	// nil, nothing is logged.
 	Logger *slog.Logger
@@ -130,6 +139,7 @@ type WideAreaRegistration struct {
 	claims  []claim // what claimName saw, the prerequisites of the first update; nil after it
 
 	fixedAddrs []netip.Addr // the Service's Addrs, if given: published instead of the interfaces'
+	claimed    bool         // the name is checked; owned by the registering goroutine (RegisterWideArea, then loop)
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -203,25 +213,39 @@ func RegisterWideArea(ctx context.Context, cfg WideAreaConfig, svcs ...Service) 
 		r.svcs = append(r.svcs, s)
 	}
 	r.fixedAddrs = r.svcs[0].Addrs
-	for try := 0; ; try++ {
-		if err := r.claimName(ctx); err != nil {
-			return nil, err
-		}
-		if testHookAfterClaim != nil {
-			testHookAfterClaim()
-		}
-		err = r.refresh(ctx)
-		if !isPrerequisite(err) || try >= 8 {
-			break
-		}
-		// Another host took the name between our check and our update:
-		// check again.
-	}
+	err = r.register(ctx)
 	if err != nil && isPermanent(err) {
 		return nil, err
 	}
-	go r.loop()
+	go r.loop(err != nil)
 	return r, err
+}
+
+// register checks the instance name if that is still to do, then writes
+// the records; if another host took the name between the check and the
+// update (a prerequisite failed), it checks again.
+func (r *WideAreaRegistration) register(ctx context.Context) (err error) {
+	defer func() {
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+	}()
+	for try := 0; ; try++ {
+		if !r.claimed {
+			if err := r.claimName(ctx); err != nil {
+				return err
+			}
+			r.claimed = true
+			if testHookAfterClaim != nil {
+				testHookAfterClaim()
+			}
+		}
+		err = r.refresh(ctx)
+		if !isPrerequisite(err) || try >= 8 {
+			return err
+		}
+		r.claimed = false
+	}
 }
 
 // testHookAfterClaim, if set by a test, runs between the name check and
@@ -366,7 +390,8 @@ func (r *WideAreaRegistration) Refresh() {
 	}
 }
 
-func (r *WideAreaRegistration) loop() {
+// loop refreshes until Close; failing says whether the first update failed.
+func (r *WideAreaRegistration) loop(failing bool) {
 	defer close(r.done)
 	t := time.NewTicker(r.w.cfg.Refresh)
 	defer t.Stop()
@@ -385,16 +410,15 @@ func (r *WideAreaRegistration) loop() {
 			case <-ctx.Done():
 			}
 		}()
-		err := r.refresh(ctx)
-		if isPrerequisite(err) {
-			// The first update failed for a transient reason, and the name
-			// was taken meanwhile: check it again.
-			if err = r.claimName(ctx); err == nil {
-				err = r.refresh(ctx)
-			}
-		}
+		err := r.register(ctx)
 		if err != nil {
 			r.w.log.Warn("dns-sd: wide-area refresh failed", "domain", r.w.cfg.Domain, "err", err)
+		}
+		if (err != nil) != failing {
+			failing = err != nil
+			if r.w.cfg.OnRefresh != nil {
+				r.w.cfg.OnRefresh(err)
+			}
 		}
 		r.sweep(ctx)
 		cancel()

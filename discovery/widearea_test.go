@@ -356,3 +356,55 @@ func TestWideAreaClaimRace(t *testing.T) {
 		t.Fatalf("SRV of Racer = %v, want the rival's alone", rrs)
 	}
 }
+
+// TestWideAreaServerComesBack: a registration made while the DNS server is
+// down gets a transient error and a registration that keeps trying; when
+// named starts, the next refresh registers it (OnRefresh(nil)) and a
+// browser finds it; when named stops, OnRefresh reports the failure.
+func TestWideAreaServerComesBack(t *testing.T) {
+	needNamed(t) // root and named are here
+	srv, err := dnstest.Write(dnstest.Options{Dir: t.TempDir(), Zone: "back.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := WideAreaConfig{Domain: srv.Zone, Server: srv.Addr.String(), Key: tsigKeyOf(srv.Key), Refresh: time.Second, Interfaces: []string{"lo"}}
+	refreshes := make(chan error, 16)
+	cfg.OnRefresh = func(err error) { refreshes <- err }
+	typ := testType(t)
+	r, err := RegisterWideArea(context.Background(), cfg, Service{Instance: "Patient", Type: typ, Port: 4001})
+	var de *DNSError
+	if r == nil || !errors.As(err, &de) || de.Permanent {
+		t.Fatalf("RegisterWideArea with the server down = %v, %v; want a registration and a transient DNSError", r, err)
+	}
+	defer r.Close()
+	if r.Err() == nil {
+		t.Fatal("Err() is nil after a failed update")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-refreshes:
+		if err != nil {
+			t.Fatalf("OnRefresh(%v), want nil once the server is up", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no OnRefresh(nil) after named started")
+	}
+	if r.Err() != nil {
+		t.Fatalf("Err() = %v after a successful refresh", r.Err())
+	}
+	ev := browseWide(t, cfg, typ)
+	ev.wait(t, Found, "Patient", 20*time.Second)
+	srv.Close()
+	select {
+	case err := <-refreshes:
+		if err == nil || isPermanent(err) {
+			t.Fatalf("OnRefresh(%v) after named stopped, want a transient error", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no OnRefresh(err) after named stopped")
+	}
+}

@@ -140,6 +140,7 @@ func (fs *flagSet) parse(e *env, args []string) error {
 	}
 	fs.g.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { fs.g.set[f.Name] = true })
+	fs.g.wide.stderr = e.stderr
 	if fs.g.tofu && fs.g.knownPeers == "" {
 		return fs.usageError("--tofu needs --known-peers PATH: it records the peers it trusts there")
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/nearnet/nearnet"
@@ -16,6 +17,8 @@ type wideArea struct {
 	tsig    string
 	keyFile string
 	refresh durationValue
+
+	stderr io.Writer // set by parse: where registration trouble is reported
 }
 
 func (w *wideArea) addFlags(fs *flagSet) {
@@ -26,8 +29,13 @@ func (w *wideArea) addFlags(fs *flagSet) {
 	fs.Var(&w.refresh, "dns-refresh", "with --domain: refresh the registration and poll the domain every `D` (default 30s); a node that stops refreshing disappears after 3 D")
 }
 
-// apply sets cfg's wide-area fields from the flags.
+// apply sets cfg's wide-area fields from the flags. doctor checks the
+// link's interfaces one by one with hidden nodes: it accepts the flags and
+// ignores them, as commands do with the global flags they have no use for.
 func (w *wideArea) apply(fs *flagSet, cfg *nearnet.Config) error {
+	if fs.cmd == "doctor" {
+		return nil
+	}
 	set := fs.g.set
 	switch {
 	case w.domain == "" && (set["dns-server"] || set["dns-key"] || set["tsig"] || set["dns-refresh"]):
@@ -51,6 +59,20 @@ func (w *wideArea) apply(fs *flagSet, cfg *nearnet.Config) error {
 			return fs.usageError("invalid --tsig: " + errText(err))
 		}
 		cfg.TSIGKey = k
+	}
+	if !cfg.TSIGKey.IsZero() && w.stderr != nil {
+		every := time.Duration(w.refresh)
+		if every == 0 {
+			every = discovery.DefaultWideAreaRefresh
+		}
+		domain, stderr := w.domain, w.stderr
+		cfg.OnWideArea = func(err error) {
+			if err != nil {
+				fmt.Fprintf(stderr, "nearnet: registration in %s failing, retrying every %v: %s\n", domain, every, errText(err))
+			} else {
+				fmt.Fprintf(stderr, "nearnet: registered in %s again\n", domain)
+			}
+		}
 	}
 	return nil
 }

@@ -46,3 +46,16 @@ func TestWideAreaFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWideAreaDoctorIgnores: doctor, which checks the link, accepts the
+// wide-area flags and ignores them (a registration with its hidden nodes
+// would contradict Hidden).
+func TestWideAreaDoctorIgnores(t *testing.T) {
+	t.Parallel()
+	_, _, err := run(t, nil, "doctor", "--interface", "lo", "--timeout", "100ms", "--domain", "example.test",
+		"--dns-server", "127.0.0.1:1", "--tsig", "k:hmac-sha256:c2VjcmV0c2VjcmV0")
+	var ue *UsageError
+	if errors.As(err, &ue) || err != nil && strings.Contains(err.Error(), "TSIG") {
+		t.Fatalf("doctor with wide-area flags: %v", err)
+	}
+}
