@@ -140,6 +140,7 @@ type WideAreaRegistration struct {
 
 	fixedAddrs []netip.Addr // the Service's Addrs, if given: published instead of the interfaces'
 	claimed    bool         // the name is checked; owned by the registering goroutine (RegisterWideArea, then loop)
+	base       string       // the instance name asked for, before any rename
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -213,6 +214,7 @@ func RegisterWideArea(ctx context.Context, cfg WideAreaConfig, svcs ...Service) 
 		r.svcs = append(r.svcs, s)
 	}
 	r.fixedAddrs = r.svcs[0].Addrs
+	r.base = r.svcs[0].Instance
 	err = r.register(ctx)
 	if err != nil && isPermanent(err) {
 		return nil, err
@@ -268,8 +270,8 @@ func isPrerequisite(err error) bool {
 // claimName renames the instance while another live host holds its name
 // under any of the types.
 func (r *WideAreaRegistration) claimName(ctx context.Context) error {
+	base := r.base
 	r.mu.Lock()
-	base := r.svcs[0].Instance
 	types := make([]string, len(r.svcs))
 	for i, s := range r.svcs {
 		types[i] = s.Type
@@ -469,8 +471,11 @@ func (r *WideAreaRegistration) refresh(ctx context.Context) error {
 	for _, c := range claims {
 		if c.srv == nil {
 			u.RequireNoRRset(c.inst, dns.TypeSRV)
-		} else {
-			u.RequireRRset(c.srv)
+			continue
+		}
+		u.RequireRRset(c.srv)
+		if !strings.EqualFold(c.srv.Target, r.host) {
+			u.DeleteName(c.srv.Target) // the expired holder's host records, which nothing would sweep after this
 		}
 	}
 	var records []dns.RR

@@ -105,6 +105,7 @@ func mustRegisterWide(t *testing.T, cfg WideAreaConfig, svcs ...Service) *WideAr
 // queries (resolved: port, TXT, the loopback addresses), and loses it
 // when the registration is closed and its records removed.
 func TestWideAreaRegisterBrowse(t *testing.T) {
+	t.Parallel() // not TestWideAreaClaimRace, whose hook would catch the others
 	s := needNamed(t)
 	cfg := wideConfig(s)
 	typ := testType(t)
@@ -165,6 +166,7 @@ func containsAddr(as []netip.Addr, a netip.Addr) bool {
 // still in the zone; the next live registrant's refresh then deletes them.
 // Refreshes renew the lease meanwhile.
 func TestWideAreaLease(t *testing.T) {
+	t.Parallel() // not TestWideAreaClaimRace, whose hook would catch the others
 	s := needNamed(t)
 	cfg := wideConfig(s)
 	typ := testType(t)
@@ -263,6 +265,7 @@ func contains(s, sub string) bool {
 // TestWideAreaRename: an instance name held by another live registration
 // is renamed, as on the link.
 func TestWideAreaRename(t *testing.T) {
+	t.Parallel() // not TestWideAreaClaimRace, whose hook would catch the others
 	s := needNamed(t)
 	cfg := wideConfig(s)
 	typ := testType(t)
@@ -362,6 +365,7 @@ func TestWideAreaClaimRace(t *testing.T) {
 // named starts, the next refresh registers it (OnRefresh(nil)) and a
 // browser finds it; when named stops, OnRefresh reports the failure.
 func TestWideAreaServerComesBack(t *testing.T) {
+	t.Parallel() // not TestWideAreaClaimRace, whose hook would catch the others
 	needNamed(t) // root and named are here
 	srv, err := dnstest.Write(dnstest.Options{Dir: t.TempDir(), Zone: "back.test"})
 	if err != nil {
@@ -406,5 +410,31 @@ func TestWideAreaServerComesBack(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no OnRefresh(err) after named stopped")
+	}
+}
+
+// TestWideAreaTakeOverExpired: a name whose holder's lease has ended is
+// taken as it is (no rename), and the old holder's host records go with it.
+func TestWideAreaTakeOverExpired(t *testing.T) {
+	t.Parallel() // not TestWideAreaClaimRace, whose hook would catch the others
+	s := needNamed(t)
+	cfg := wideConfig(s)
+	typ := testType(t)
+	ev := browseWide(t, cfg, typ)
+	old := mustRegisterWide(t, cfg, Service{Instance: "Ghost", Type: typ, Port: 5001})
+	oldHost := old.Services()[0].Host
+	ev.wait(t, Found, "Ghost", 20*time.Second)
+	old.abandon()
+	ev.wait(t, Lost, "Ghost", 30*time.Second) // the lease has ended
+	r := mustRegisterWide(t, cfg, Service{Instance: "Ghost", Type: typ, Port: 5002})
+	if got := r.Services()[0].Instance; got != "Ghost" {
+		t.Fatalf("registered as %q, want the expired name \"Ghost\"", got)
+	}
+	if e := ev.wait(t, Found, "Ghost", 20*time.Second); e.Service.Port != 5002 {
+		t.Fatalf("found %+v, want the new holder", e.Service)
+	}
+	c, _ := unicastdns.New(unicastdns.Config{Server: s.Addr.String()})
+	if rrs, err := c.Query(context.Background(), oldHost, dns.TypeA); err != nil || len(rrs) != 0 {
+		t.Fatalf("the old holder's host records = %v, %v; want none", rrs, err)
 	}
 }
