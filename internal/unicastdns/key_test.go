@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/nearnet/nearnet/internal/netns"
 	"github.com/nearnet/nearnet/internal/unicastdns"
 )
 
@@ -121,4 +123,29 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("parsed an invalid key %v: %v", k, err)
 		}
 	})
+}
+
+// TestParseKeyFileFromBIND parses what BIND's own tools write, for every
+// algorithm, when they are installed (Debian's bind9).
+func TestParseKeyFileFromBIND(t *testing.T) {
+	if _, err := exec.LookPath("tsig-keygen"); err != nil {
+		netns.Require(t, "tsig-keygen (Debian package bind9) in $PATH", false)
+	}
+	for _, alg := range []string{"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"} {
+		out, err := exec.Command("tsig-keygen", "-a", alg, "key-"+alg).Output()
+		if err != nil {
+			t.Fatalf("tsig-keygen -a %s: %v", alg, err)
+		}
+		k, err := unicastdns.ParseKeyFile(out)
+		if err != nil || k.Name != "key-"+alg || k.Algorithm != alg || len(k.Secret) == 0 {
+			t.Fatalf("ParseKeyFile(tsig-keygen -a %s) = %v, %v", alg, k, err)
+		}
+	}
+	out, err := exec.Command("ddns-confgen", "-q", "-k", "ddns-key").Output()
+	if err != nil {
+		t.Fatalf("ddns-confgen -q: %v", err)
+	}
+	if k, err := unicastdns.ParseKeyFile(out); err != nil || k.Name != "ddns-key" {
+		t.Fatalf("ParseKeyFile(ddns-confgen -q) = %v, %v", k, err)
+	}
 }
