@@ -15,6 +15,11 @@
 //   - [Conn.Close] ends gracefully once the peer has everything;
 //     [Node.Close] ends it all.
 //
+// Beyond the link, Config.Domain and Config.DNSServer (with a TSIGKey to be
+// found, not only to find) add a wide-area DNS-SD domain on unicast DNS:
+// the node registers there and browses there too, with the same adverts
+// and events.
+//
 // Two nodes that trust nothing yet can pair by a short code: one calls
 // [Node.OfferPairing] and shows the code, the other types it into
 // [Node.AnswerPairing]; [Pairing.Connect] and [Pairing.Wait] return the

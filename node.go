@@ -50,7 +50,8 @@ type Node struct {
 	listeners []transport.Listener
 	listening bool
 	disc      *discovery.Responder
-	closed    atomic.Bool // set by Close
+	wide      *discovery.WideAreaRegistration // Config.Domain (widearea.go)
+	closed    atomic.Bool                     // set by Close
 
 	boot   string           // names this run of the node in hellos (session resume)
 	pm     *pathmon.Monitor // path monitor; guarded by mu
@@ -760,6 +761,9 @@ func (n *Node) Close() error {
 		if err := disc.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := n.closeWideArea(); err != nil {
+		errs = append(errs, err)
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {
