@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"os"
@@ -48,6 +49,14 @@ func TestPairCommand(t *testing.T) {
 	a, b := newPairFiles(t), newPairFiles(t)
 	shows := start(t, nil, append([]string{"pair", "--json", "--interface", "lo", "--service", svc, "--name", "desk"}, a.args()...)...)
 	code := shows.stdout.waitEvent(t, "the code", isEvent("code"))["code"].(string)
+	// The advert says that desk is pairing, and nothing of the code.
+	browse := start(t, nil, "browse", "--json", "--interface", "lo", "--service", svc)
+	found := browse.stdout.waitEvent(t, "desk's advert", func(e map[string]any) bool { return e["event"] == "found" && e["name"] == "desk" })
+	if txt, _ := found["txt"].(map[string]any); txt["pair"] != "offer" || strings.Contains(fmt.Sprint(found), strings.ReplaceAll(code, "-", "")) {
+		t.Fatalf("desk's advert %v: want pair=offer and no code", found)
+	}
+	browse.cancel()
+	browse.wait(t)
 	out, _, err := run(t, nil, append([]string{"pair", code, "--json", "--interface", "lo", "--service", svc, "--name", "laptop"}, b.args()...)...)
 	if err != nil {
 		t.Fatalf("pair CODE: %v\n%s", err, out)
