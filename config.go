@@ -32,7 +32,10 @@ const (
 	// exporter, binding the key to this TLS session.
 	SecurityPSK
 	// SecurityPinned: the peer's identity fingerprint must be in Trust or
-	// the KnownPeersFile (or is added there on first use if TrustOnFirstUse).
+	// the KnownPeersFile (or is added there on first use if TrustOnFirstUse),
+	// or paired by a short code (Node.OfferPairing). Set explicitly with
+	// neither Trust nor KnownPeersFile, the node trusts only the peers it
+	// pairs with.
 	SecurityPinned
 	// SecurityPKI: the peer's certificate must chain to Roots.
 	SecurityPKI
@@ -649,9 +652,8 @@ func validateSecurity(c *Config, bad func(string, any, string) error) error {
 			return bad("Key", nil, "SecurityPSK needs a Key")
 		}
 	case SecurityPinned:
-		if !hasPins {
-			return bad("Trust", nil, "SecurityPinned needs Trust or KnownPeersFile")
-		}
+		// With neither Trust nor KnownPeersFile the node trusts only
+		// the peers it pairs with (Node.OfferPairing, Node.AnswerPairing).
 	case SecurityPKI:
 		if !hasRoots {
 			return bad("Roots", nil, "SecurityPKI needs Roots")

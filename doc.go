@@ -20,6 +20,11 @@
 // the node registers there and browses there too, with the same adverts
 // and events.
 //
+// Two nodes that trust nothing yet can pair by a short code: one calls
+// [Node.OfferPairing] and shows the code, the other types it into
+// [Node.AnswerPairing]; [Pairing.Connect] and [Pairing.Wait] return the
+// peer, pinned from then on (SecurityPinned, Config.KnownPeersFile).
+//
 // A Node keeps one Conn per peer: when two peers dial each other at once,
 // both keep the same connection and no message is lost.
 package nearnet
