@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
-	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/session"
 )
 
 // Best-effort datagrams, Multipeer's .unreliable mode. Each link negotiates
@@ -28,10 +27,6 @@ var (
 	// implementation has none), or the flow expired (Config.DatagramIdleTimeout).
 	ErrDatagramsUnavailable = errors.New("nearnet: datagrams unavailable on this connection")
 )
-
-// datagramFlow is where a link's datagrams go: a UDP flow beside a TCP
-// link (*dgram.Flow), or the DATAGRAM frames of a QUIC link (quicFlow).
-type datagramFlow = transport.Flow
 
 // DatagramTooLargeError is returned by SendDatagram for a payload larger
 // than the path takes without IP fragmentation, which nearnet never does.
@@ -77,21 +72,16 @@ func (s *DatagramStats) add(d dgram.Stats) {
 	}
 }
 
-// datagramLinger is how long the flow of a connection the peer closed
-// stays open, so that datagrams sent just before the close are not lost to
-// the race between UDP and the TCP close.
-const datagramLinger = 250 * time.Millisecond
-
-// startFlow opens the link's datagram flow if both hellos offered one. A
+// startFlow opens l's datagram flow if both hellos offered one. A
 // failure costs the link its datagrams, not the link.
-func (l *link) startFlow() {
-	f, err := l.t.Datagrams(l.hello)
+func (n *Node) startFlow(l *link) {
+	f, err := l.T.Datagrams(l.Hello)
 	if err != nil {
-		l.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", l.peer.ID.Short(), "err", err)
+		n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", PeerID(l.Peer.ID).Short(), "err", err)
 		return
 	}
 	if f != nil {
-		l.flow = f
+		l.Flow = f
 	}
 }
 
@@ -103,19 +93,14 @@ func (l *link) startFlow() {
 // queue (32 datagrams). A payload over MaxDatagramSize fails
 // with an error wrapping [ErrDatagramTooLarge].
 func (c *Conn) SendDatagram(p []byte) error {
-	l := c.links.Send()
+	l := c.s.SendPath()
 	if l == nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.state.Terminal() {
-			return c.sendErrLocked()
-		}
-		return nil // between two links: best effort, this one is dropped
+		return c.s.SendEnded() // nil between two links: best effort, this one is dropped
 	}
-	if l.flow == nil {
+	if l.Flow == nil {
 		return ErrDatagramsUnavailable
 	}
-	err := l.flow.Send(p)
+	err := l.Flow.Send(p)
 	switch {
 	case err == nil:
 		return nil
@@ -134,7 +119,10 @@ func (c *Conn) SendDatagram(p []byte) error {
 // (ErrClosed after Close).
 func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 	for {
-		f, linkCh, err := c.currentFlow()
+		f, linkCh, err := c.s.Flow()
+		if errors.Is(err, session.ErrNoFlow) {
+			return nil, ErrDatagramsUnavailable
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -160,44 +148,13 @@ func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 	}
 }
 
-// currentFlow returns the flow of the send link, or nil between links
-// (with the channel that announces the next one), or why there is none.
-func (c *Conn) currentFlow() (datagramFlow, <-chan struct{}, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.closed:
-		return nil, nil, ErrClosed
-	case c.draining != nil:
-		return c.draining, nil, nil
-	case c.state.Terminal():
-		if err := c.rx.Err(); err != nil {
-			return nil, nil, err
-		}
-		return nil, nil, c.sendErrLocked()
-	}
-	l := c.links.Send()
-	if l == nil {
-		return nil, c.links.Changed(), nil
-	}
-	if l.flow == nil {
-		return nil, nil, ErrDatagramsUnavailable
-	}
-	select {
-	case <-l.flow.Done():
-		return nil, c.links.Changed(), nil
-	default:
-	}
-	return l.flow, c.links.Changed(), nil
-}
-
 // MaxDatagramSize returns the largest payload SendDatagram accepts now:
 // the path MTU to the peer less the IP, UDP and nearnet headers (1439
 // bytes on Ethernet with IPv4 and TLS). It is 0 when datagrams are
 // unavailable.
 func (c *Conn) MaxDatagramSize() int {
-	if l := c.links.Send(); l != nil && l.flow != nil {
-		return l.flow.MaxSize()
+	if l := c.s.SendPath(); l != nil && l.Flow != nil {
+		return l.Flow.MaxSize()
 	}
 	return 0
 }
@@ -205,17 +162,7 @@ func (c *Conn) MaxDatagramSize() int {
 // DatagramStats returns the connection's datagram counters, over all the
 // links it has had.
 func (c *Conn) DatagramStats() DatagramStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.dstats
-	s.Dropped = make(map[string]uint64, len(c.dstats.Dropped))
-	for k, v := range c.dstats.Dropped {
-		s.Dropped[k] = v
-	}
-	for _, l := range c.links.All() {
-		if l.flow != nil {
-			s.add(l.flow.Stats())
-		}
-	}
+	var s DatagramStats
+	s.add(c.s.DatagramStats())
 	return s
 }

@@ -28,9 +28,7 @@ func drainAccept(t *testing.T, n *Node) {
 }
 
 func linkCount(c *Conn) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.links.Len()
+	return len(c.s.Paths())
 }
 
 // waitOneLink waits (bounded) for the losing duplicate link to finish its
@@ -140,7 +138,7 @@ func TestSimultaneousOpenRace(t *testing.T) {
 				for i := range ns {
 					for j := i + 1; j < nodes; j++ {
 						a, b := byPair[[2]int{i, j}], byPair[[2]int{j, i}]
-						la, lb := a.links.Send(), b.links.Send()
+						la, lb := a.s.SendPath(), b.s.SendPath()
 						if la == nil || lb == nil || la.Key() != lb.Key() {
 							t.Fatalf("nodes %d and %d kept different connections", i, j)
 						}

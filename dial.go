@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 )
@@ -97,8 +98,11 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 		}
 		return nil, herr(stage, err)
 	}
-	l := newLink(n, tc, writeThroughOf(tc), true)
-	l.dialed, l.resumeFor = addr, c
+	l := session.NewPath(tc, writeThroughOf(tc), true, &n.linkCfg)
+	l.Dialed = addr
+	if c != nil {
+		l.ResumeFor = c.s
+	}
 	l.SetDeadline(n.deadlineFor(ctx))
 	stop := context.AfterFunc(ctx, func() { l.SetDeadline(aLongTimeAgo) })
 	defer stop()
@@ -159,10 +163,10 @@ func (n *Node) dialRace(ctx context.Context, addrs []string, order []transport.T
 	}
 	attemptOne := func(ctx context.Context, a attempt, limit time.Duration) (*link, error) {
 		l, err := n.dial(ctx, a.t, a.addr, nil, limit)
-		if err == nil && !want.IsZero() && l.peer.ID != want {
-			l.sendCloseNow(&RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
+		if err == nil && !want.IsZero() && PeerID(l.Peer.ID) != want {
+			sendCloseNow(l, &RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
 			l.Fail(errors.New("wrong peer"))
-			l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, l.peer.ID, want)
+			l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, PeerID(l.Peer.ID), want)
 		}
 		return l, err
 	}
@@ -282,3 +286,6 @@ func interleaveFamilies(addrs []string) []string {
 	}
 	return append(out, other...)
 }
+
+// aLongTimeAgo is a deadline that interrupts a blocked read at once.
+var aLongTimeAgo = time.Unix(1, 0)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	linkpkg "github.com/nearnet/nearnet/internal/link"
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/proxy"
@@ -66,45 +68,45 @@ func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (s
 		// the upgrade request without waiting for the 101.
 		l.SendUpgrade(addr, nil)
 		reject := &RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()}
-		l.sendCloseNow(reject)
-		l.drop(reject)
+		sendCloseNow(l, reject)
+		drop(l, reject)
 		return "tls", err
 	}
 	hello, err := n.hello(l, cs, true)
 	if err != nil {
-		l.drop(nil)
+		drop(l, nil)
 		return "hello", err
 	}
 	if err := l.SendUpgrade(addr, hello); err != nil { // the hello pipelined behind the request
-		l.drop(nil)
+		drop(l, nil)
 		return "upgrade", err
 	}
 	if err := l.ReadUpgradeResponse(); err != nil {
-		l.drop(nil)
+		drop(l, nil)
 		return "upgrade", explainTLSAlert(err, n)
 	}
-	h, err := l.readHello()
+	h, err := readHello(l)
 	if err != nil {
-		l.drop(nil)
+		drop(l, nil)
 		return "hello", explainTLSAlert(err, n)
 	}
 	if err := n.checkHello(l, h, cs, false); err != nil {
-		l.sendCloseNow(err)
-		l.drop(err)
+		sendCloseNow(l, err)
+		drop(l, err)
 		return "hello", err
 	}
-	if err := l.setStreamKey(cs); err != nil {
-		l.drop(nil)
+	if err := setStreamKey(l, cs); err != nil {
+		drop(l, nil)
 		return "hello", err
 	}
-	l.startFlow()
+	n.startFlow(l)
 	return "", nil
 }
 
 // drop closes l's transport during the handshake: after a refusal (err
 // set, its close frame written) so that the frame reaches the peer first,
 // otherwise at once.
-func (l *link) drop(err error) {
+func drop(l *link, err error) {
 	if err != nil {
 		l.Refuse(closeCodeFor(err))
 		return
@@ -134,7 +136,7 @@ func explainTLSAlert(err error, n *Node) error {
 
 // readHello reads the peer's first message, which must be a hello (or a
 // close frame explaining why not, which becomes the error it means).
-func (l *link) readHello() (*wire.Hello, error) {
+func readHello(l *link) (*wire.Hello, error) {
 	h, err := l.ReadHello()
 	if cf, ok := errorsAs[*linkpkg.CloseFrameError](err); ok {
 		return nil, closeErrorFor(cf.Code, cf.Reason)
@@ -149,9 +151,9 @@ func (l *link) readHello() (*wire.Hello, error) {
 // key is set and the datagram offer unless datagrams are off.
 func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, error) {
 	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata, Boot: n.boot}
-	l.t.OfferDatagrams(&h)
+	l.T.OfferDatagrams(&h)
 	h.Resume = n.resumeOffer(l)
-	l.myResume = h.Resume
+	l.MyResume = h.Resume
 	if n.cfg.Key != nil && cs != nil {
 		p, err := security.Proof(*n.cfg.Key, cs, client)
 		if err != nil {
@@ -194,9 +196,9 @@ func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromC
 			return err
 		}
 	}
-	l.peer = Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.t.RemoteAddr(), Version: min(h.Version, wire.Version), Fingerprint: certFingerprint(cs)}
-	l.peerBoot, l.peerResume = h.Boot, h.Resume
-	l.hello = h
+	l.Peer = session.Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.T.RemoteAddr(), Version: min(h.Version, wire.Version), Fingerprint: certFingerprint(cs)}
+	l.PeerBoot, l.PeerResume = h.Boot, h.Resume
+	l.Hello = h
 	return nil
 }
 
@@ -225,7 +227,7 @@ func closeCodeFor(err error) (int, string) {
 
 // sendCloseNow writes a close frame explaining err, during the handshake
 // (before the writer goroutine exists).
-func (l *link) sendCloseNow(err error) { l.SendCloseNow(closeCodeFor(err)) }
+func sendCloseNow(l *link, err error) { l.SendCloseNow(closeCodeFor(err)) }
 
 // acceptLink runs the listener side of the link handshake on c, an
 // accepted connection. A connection that carries a stream (its first bytes
@@ -235,12 +237,12 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 	herr := func(stage string, err error) error {
 		return &HandshakeError{Addr: c.RemoteAddr().String(), Incoming: true, Stage: stage, Err: err}
 	}
-	l := newLink(n, c, writeThroughOf(c), false)
+	l := session.NewPath(c, writeThroughOf(c), false, &n.linkCfg)
 	l.SetDeadline(n.deadlineFor(ctx))
 	if magic, err := l.Reader().Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
 		st, ok := c.AsStream()
 		if !ok {
-			l.drop(nil)
+			drop(l, nil)
 			return nil, herr("stream", errors.New("a stream where this transport carries none"))
 		}
 		if err := n.acceptStream(st, l.Reader()); err != nil {
@@ -262,26 +264,26 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 // transport is closed (after a close frame saying why, for a refusal).
 func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionState) (stage string, err error) {
 	if err := l.AcceptUpgrade(); err != nil {
-		l.drop(nil)
+		drop(l, nil)
 		return "upgrade", err
 	}
 	refuse := func(stage string, err error) (string, error) {
 		// A close frame that says why, so the dialer gets a reason and
 		// not a reset.
-		l.sendCloseNow(err)
-		l.drop(err)
+		sendCloseNow(l, err)
+		drop(l, err)
 		return stage, err
 	}
-	h, err := l.readHello()
+	h, err := readHello(l)
 	if err != nil {
-		if isTimeout(err) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = &wire.HelloError{What: "no hello within the handshake timeout"}
 		}
 		_, bad := errorsAs[*wire.HelloError](err)
 		if _, proto := errorsAs[*wire.ProtocolError](err); bad || proto {
 			return refuse("hello", err)
 		}
-		l.drop(nil)
+		drop(l, nil)
 		return "hello", err
 	}
 	if err := n.checkPeerCert(cs); err != nil {
@@ -291,23 +293,23 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 		return refuse("hello", err)
 	}
 	if n.cfg.Admit != nil {
-		if err := n.cfg.Admit(ctx, l.peer); err != nil {
+		if err := n.cfg.Admit(ctx, publicPeer(l.Peer)); err != nil {
 			return refuse("admission", &RejectedError{Code: wire.CloseRejected, Reason: err.Error()})
 		}
 	}
 	hello, err := n.hello(l, cs, false)
 	if err == nil {
-		err = l.setStreamKey(cs)
+		err = setStreamKey(l, cs)
 	}
 	if err != nil {
-		l.drop(nil)
+		drop(l, nil)
 		return "hello", err
 	}
 	if err := l.SendHello(hello); err != nil {
-		l.drop(nil)
+		drop(l, nil)
 		return "hello", err
 	}
-	l.startFlow()
+	n.startFlow(l)
 	return "", nil
 }
 

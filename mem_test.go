@@ -126,7 +126,7 @@ func TestMemSimultaneousOpen(t *testing.T) {
 			}
 			waitOneLink(t, x.c)
 		}
-		if la, lb := ca.links.Send(), cb.links.Send(); la == nil || lb == nil || la.Key() != lb.Key() {
+		if la, lb := ca.s.SendPath(), cb.s.SendPath(); la == nil || lb == nil || la.Key() != lb.Key() {
 			t.Fatalf("round %d: the two sides kept different links", r)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/quic"
 	"github.com/nearnet/nearnet/internal/transport/tcp"
@@ -34,6 +35,7 @@ import (
 type Node struct {
 	cfg     *Config
 	linkCfg linkpkg.Config // what links take of cfg
+	sessCfg session.Config // what sessions take of cfg
 	id      PeerID
 	ident   *security.Identity
 	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
@@ -94,6 +96,21 @@ func NewNode(cfg *Config) (*Node, error) {
 	if n.id.IsZero() {
 		n.id = NewPeerID()
 	}
+	n.sessCfg = session.Config{
+		ReceiveBuffer: c.ReceiveBuffer, SendBuffer: c.SendBuffer,
+		HandshakeTimeout: c.HandshakeTimeout, ResumeWindow: c.ResumeWindow, DropTime: c.DropTime,
+		ViabilityDebounce: c.ViabilityDebounce, Logger: c.Logger, NodeDone: n.done,
+		Go: func(f func()) {
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				f()
+			}()
+		},
+		ErrClosed: ErrClosed, FromTransport: fromTransport, PeerError: closeErrorFor,
+		CloseError: func(code int, reason string) error { return &CloseError{Code: code, Reason: reason} },
+		Lost:       func(err error, un [][]byte) error { return &SessionLostError{Err: err, Undelivered: un} },
+	}
 	var boot [8]byte
 	rand.Read(boot[:])
 	n.boot = hex.EncodeToString(boot[:])
@@ -117,6 +134,15 @@ func NewNode(cfg *Config) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// linkConfig is what the link protocol takes of cfg.
+func linkConfig(cfg *Config) linkpkg.Config {
+	return linkpkg.Config{
+		MaxMessageSize: cfg.MaxMessageSize, SendBuffer: cfg.SendBuffer, CloseTimeout: cfg.CloseTimeout,
+		KeepAliveIdle: cfg.KeepAliveIdle, KeepAliveInterval: cfg.KeepAliveInterval,
+		KeepAliveCount: cfg.KeepAliveCount, Logger: cfg.Logger,
+	}
 }
 
 // maxReadAhead is the largest read-ahead buffer of a stream connection; a
@@ -386,10 +412,11 @@ func (a acceptor) HandleFailure(remote net.Addr, err error) {
 // the Conn ready (it was created here, or was preparing).
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 	endLink := func(reason string) (*Conn, bool, error) {
-		l.sendCloseNow(&CloseError{Code: wire.CloseNormal, Reason: reason})
+		sendCloseNow(l, &CloseError{Code: wire.CloseNormal, Reason: reason})
 		l.Fail(ErrClosed)
 		return nil, false, ErrClosed
 	}
+	id := PeerID(l.Peer.ID)
 	for {
 		n.mu.Lock()
 		if n.closed.Load() {
@@ -397,85 +424,58 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 			l.Fail(ErrClosed)
 			return nil, false, ErrClosed
 		}
-		c = n.conns[l.peer.ID]
-		if l.resumeFor != nil && c != l.resumeFor {
+		c = n.conns[id]
+		if l.ResumeFor != nil && (c == nil || c.s != l.ResumeFor) {
 			n.mu.Unlock()
 			return endLink("session ended") // what this link was dialed to resume is gone
 		}
 		created := c == nil
 		if created {
-			c = newConn(n, l.peer, StateReady)
-			c.peerBoot = l.peerBoot
-			c.peerResumes.Store(l.peerBoot != "")
-			n.conns[l.peer.ID] = c
+			c = newConn(n, l.Peer, StateReady)
+			c.s.SetPeerBoot(l.PeerBoot)
+			n.conns[id] = c
 		}
 		n.mu.Unlock()
 		resume := false
 		if !created {
-			c.mu.Lock()
-			resume = n.continuesLocked(l, c)
-			over := !resume && c.sessionOverLocked(l)
-			if over && !c.state.Terminal() {
-				c.failLocked(c.sessionLost(errors.New("the peer no longer has the session (it restarted or gave up on it)")))
-			}
-			c.mu.Unlock()
+			var over bool
+			resume, over = c.s.Admit(l, n.boot)
 			if over {
 				n.forget(c)
-				if l.resumeFor != nil {
+				if l.ResumeFor != nil {
 					return endLink("session lost")
 				}
 				continue // a new session with this link
 			}
 		}
-		becameReady := false
-		if c.addLink(l, &becameReady, resume) {
+		if ok, becameReady := c.s.Attach(l, resume); ok {
 			n.acceptStreams(l)
 			return c, created || becameReady, nil
 		}
-		// c ended between the lookup and addLink; forget it and retry.
+		// c ended between the lookup and Attach; forget it and retry.
 		n.forget(c)
-		if l.resumeFor != nil {
+		if l.ResumeFor != nil {
 			return endLink("session ended")
 		}
 	}
 }
 
-// continuesLocked reports whether link l resumes c's session: both
-// hellos offered it, naming each other's runs. c.mu is held.
-func (n *Node) continuesLocked(l *link, c *Conn) bool {
-	return l.myResume != nil && l.peerResume != nil && l.peerResume.PeerBoot == n.boot &&
-		c.peerBoot != "" && l.peerBoot == c.peerBoot
-}
-
-// sessionOverLocked reports whether c cannot take link l, which does not
-// resume it: the peer restarted, or c was waiting to resume and the peer
-// started afresh instead. c.mu is held.
-func (c *Conn) sessionOverLocked(l *link) bool {
-	if c.peerBoot == "" {
-		return false // preparing: l establishes the session
-	}
-	return l.peerBoot != c.peerBoot || c.susp.Suspended()
-}
-
 // resumeOffer returns the resume offer for l's hello, or nil.
 func (n *Node) resumeOffer(l *link) *wire.Resume {
-	var c *Conn
+	var s *session.Session
 	if l.Outgoing() {
-		c = l.resumeFor
-	} else if l.peerResume != nil && l.peerResume.PeerBoot == n.boot {
+		s = l.ResumeFor
+	} else if l.PeerResume != nil && l.PeerResume.PeerBoot == n.boot {
 		n.mu.Lock()
-		c = n.conns[l.peer.ID]
+		if c := n.conns[PeerID(l.Peer.ID)]; c != nil {
+			s = c.s
+		}
 		n.mu.Unlock()
 	}
-	if c == nil {
+	if s == nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state.Terminal() || c.peerBoot == "" || (!l.Outgoing() && c.peerBoot != l.peerBoot) {
-		return nil
-	}
-	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.rx.Delivered()}
+	return s.ResumeOffer(l)
 }
 
 // pathChanged returns a channel closed at the next path change.
@@ -491,7 +491,7 @@ func (n *Node) pathChanged() <-chan struct{} {
 // addHandle lets streams that name l's handle find c.
 func (n *Node) addHandle(l *link, c *Conn) {
 	n.smu.Lock()
-	n.handles[l.handle] = streamEntry{c: c, key: l.streamKey}
+	n.handles[l.Handle] = streamEntry{c: c, key: l.StreamKey}
 	if n.handleCh != nil {
 		close(n.handleCh)
 		n.handleCh = nil
@@ -536,11 +536,11 @@ func (n *Node) dropHandles(hs []string) {
 }
 
 // forget removes an ended Conn from the peer table. It may be called with
-// c.mu held: n.mu is never held while taking a Conn's lock.
+// the session's lock held: n.mu is never held while taking a session's.
 func (n *Node) forget(c *Conn) {
 	n.mu.Lock()
-	if n.conns[c.peer.ID] == c {
-		delete(n.conns, c.peer.ID)
+	if n.conns[c.id] == c {
+		delete(n.conns, c.id)
 	}
 	n.mu.Unlock()
 }
@@ -582,7 +582,7 @@ func (n *Node) Broadcast(ctx context.Context, p []byte) error {
 	var errs []error
 	for _, c := range n.Peers() {
 		if err := c.SendMessage(ctx, p); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.peer.ID.Short(), err))
+			errs = append(errs, fmt.Errorf("%s: %w", c.id.Short(), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -656,7 +656,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 			n.mu.Unlock()
 			return old.waitReady(ctx)
 		}
-		c = newConn(n, Peer{ID: id, Name: name}, StatePreparing)
+		c = newConn(n, session.Peer{ID: id, Name: name}, StatePreparing)
 		n.conns[id] = c
 		n.mu.Unlock()
 	}
@@ -680,16 +680,12 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		// or on Restart.
 		var retry <-chan struct{}
 		if c != nil {
-			c.mu.Lock()
-			if c.state.Cur().Kind == StateReady {
-				c.mu.Unlock()
+			if !c.s.Wait(unwrapSingleRejection(last)) {
 				return c, nil // an incoming link made it ready meanwhile
 			}
-			c.setStateLocked(State{Kind: StateWaiting, Err: unwrapSingleRejection(last)})
-			c.mu.Unlock()
-			retry = c.retry
+			retry = c.s.RetryWake()
 		}
-		t := time.NewTimer(backoff(attempt))
+		t := time.NewTimer(session.Backoff(attempt))
 		select {
 		case <-t.C:
 		case <-retry:
@@ -703,11 +699,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 			break
 		}
 		if c != nil {
-			c.mu.Lock()
-			if c.state.Cur().Kind == StateWaiting {
-				c.setStateLocked(State{Kind: StatePreparing})
-			}
-			c.mu.Unlock()
+			c.s.Retry()
 		}
 	}
 	if n.cfg.RetryConnect && ctx.Err() != nil && len(errs) > 1 {
@@ -721,12 +713,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	err = unwrapSingleRejection(err)
 	if c != nil {
 		// Unless an incoming link made it ready meanwhile, the attempt failed.
-		c.mu.Lock()
-		if c.state.Cur().Kind == StatePreparing || c.state.Cur().Kind == StateWaiting {
-			c.failLocked(err)
-		}
-		c.mu.Unlock()
-		if s, _ := c.State(); s.Kind == StateReady {
+		if c.s.FailConnect(err) {
 			return c, nil
 		}
 	}

@@ -332,7 +332,7 @@ func (c *Conn) AcceptResource(ctx context.Context) (*IncomingResource, error) {
 	case r := <-c.resq:
 		c.takeResource(r)
 		return r, nil
-	case <-c.ended:
+	case <-c.s.Ended():
 		return nil, c.endErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -363,13 +363,13 @@ func (c *Conn) offerResource(s *Stream) {
 			_, malformed := errorsAs[*resource.ProtocolError](err)
 			if !unsafe && !malformed {
 				// No offer came (a broken stream, the handshake timeout).
-				c.n.cfg.Logger.Debug("nearnet: no resource offer", "peer", c.peer.ID.Short(), "err", err)
+				c.n.cfg.Logger.Debug("nearnet: no resource offer", "peer", c.id.Short(), "err", err)
 				s.Abort()
 				return
 			}
 			// ReadOffer wrote the refusal: let it reach the sender.
 			s.Close()
-			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
+			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.id.Short(), "err", err)
 			if f := c.n.cfg.OnResourceRefused; f != nil {
 				f(c.Peer(), exported(err))
 			}

@@ -198,7 +198,7 @@ func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
 	select {
 	case s := <-c.streamq:
 		return c.takeStream(s), nil
-	case <-c.ended:
+	case <-c.s.Ended():
 		return nil, c.endErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -214,43 +214,14 @@ func (c *Conn) takeStream(s *Stream) *Stream {
 }
 
 // endErr is what stream calls return once the Conn has ended.
-func (c *Conn) endErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state.Cur().Err != nil {
-		return c.state.Cur().Err
-	}
-	return ErrClosed
-}
-
-// streamLink returns the link to open a stream over, waiting through a
-// duplicate swap.
-func (c *Conn) streamLink(ctx context.Context) (*link, error) {
-	for {
-		if l := c.links.Send(); l != nil {
-			return l, nil
-		}
-		c.mu.Lock()
-		if c.state.Terminal() {
-			c.mu.Unlock()
-			return nil, c.endErr()
-		}
-		ch := c.links.Changed()
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
+func (c *Conn) endErr() error { return c.s.EndErr() }
 
 func (c *Conn) openStream(ctx context.Context, name string, meta map[string]string, kind string) (*Stream, error) {
 	serr := func(err error) error { return &StreamError{Name: name, Err: err} }
 	if err := wire.CheckStream(name, meta, kind); err != nil {
 		return nil, serr(err)
 	}
-	l, err := c.streamLink(ctx)
+	l, err := c.s.StreamPath(ctx)
 	if err != nil {
 		return nil, serr(err)
 	}
@@ -292,7 +263,7 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 			return nil, serr(r.err)
 		}
 		return r.s, nil
-	case <-c.ended:
+	case <-c.s.Ended():
 		return nil, serr(c.endErr())
 	case <-ctx.Done():
 		// The dialer's stream may still come; acceptStream finds no
@@ -320,12 +291,12 @@ const (
 )
 
 // setStreamKey derives the link's stream key and handle (streamKeys).
-func (l *link) setStreamKey(cs *tls.ConnectionState) error {
+func setStreamKey(l *link, cs *tls.ConnectionState) error {
 	k, h, err := streamKeys(l.Key(), cs)
 	if err != nil {
 		return err
 	}
-	l.streamKey, l.handle = k, h
+	l.StreamKey, l.Handle = k, h
 	return nil
 }
 
@@ -375,7 +346,7 @@ func streamExporter(cs *tls.ConnectionState) ([]byte, error) {
 // its handshake. It returns transport.ErrPeerOpens where only the peer can
 // open streams of l's connection.
 func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*Stream, error) {
-	st, err := l.t.OpenStream(ctx)
+	st, err := l.T.OpenStream(ctx)
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			err = c.endErr()
@@ -392,7 +363,7 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	cs := st.TLS()
-	if cs != nil && certFingerprint(cs) != l.peer.Fingerprint {
+	if cs != nil && certFingerprint(cs) != l.Peer.Fingerprint {
 		return nil, errors.New("the stream's TLS peer is not the connection's peer")
 	}
 	exp, err := streamExporter(cs)
@@ -415,8 +386,8 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 // exp, or nil when it shares the link's): the StreamOpen with its proof,
 // the acceptor's answer and its proof.
 func (c *Conn) streamHandshake(ctx context.Context, l *link, st transport.Stream, exp []byte, o *wire.StreamOpen) (*Stream, error) {
-	o.Handle = l.handle
-	o.Proof = streamProof(&l.streamKey, "client", exp, o)
+	o.Handle = l.Handle
+	o.Proof = streamProof(&l.StreamKey, "client", exp, o)
 	b, err := wire.AppendStreamOpen(nil, o)
 	if err != nil {
 		return nil, err
@@ -434,7 +405,7 @@ func (c *Conn) streamHandshake(ctx context.Context, l *link, st transport.Stream
 	if !a.OK {
 		return nil, &RejectedError{Code: 0, Reason: a.Error}
 	}
-	if !hmac.Equal(a.Proof, streamProof(&l.streamKey, "server", exp, o)) {
+	if !hmac.Equal(a.Proof, streamProof(&l.StreamKey, "server", exp, o)) {
 		return nil, errors.New("the peer's stream proof does not match: not the connection's peer")
 	}
 	st.SetDeadline(time.Time{})
@@ -455,7 +426,7 @@ func (c *Conn) keepOpened(s *Stream, o *wire.StreamOpen) (*Stream, error) {
 func (c *Conn) keepStream(s *Stream) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Terminal() {
+	if c.s.Terminal() { // the session's lock comes after c.mu
 		return false
 	}
 	if c.streams == nil {
@@ -495,7 +466,7 @@ func (c *Conn) abortStreams() {
 // not taken are aborted, and all of them if the Conn failed or was
 // aborted. (keep runs with c.mu held.)
 func (c *Conn) endStreams() {
-	for _, s := range c.streamsWhere(func(s *Stream) bool { return !s.taken || c.aborted }) {
+	for _, s := range c.streamsWhere(func(s *Stream) bool { return !s.taken || c.aborted.Load() }) {
 		s.Abort()
 	}
 }
@@ -554,7 +525,7 @@ func (n *Node) acceptStream(st transport.Stream, br *bufio.Reader) error {
 	var ps *pendingStream
 	c.mu.Lock()
 	switch {
-	case c.state.Terminal():
+	case c.s.Terminal():
 		c.mu.Unlock()
 		return refuse("the connection has ended")
 	case o.Reply:
@@ -602,7 +573,7 @@ func (n *Node) acceptStreams(l *link) {
 		defer n.wg.Done()
 		for {
 			// Ends with the connection (or at once: transport.ErrNoStreams).
-			st, err := l.t.AcceptStream(context.Background())
+			st, err := l.T.AcceptStream(context.Background())
 			if err != nil {
 				return
 			}
@@ -611,7 +582,7 @@ func (n *Node) acceptStreams(l *link) {
 				defer n.wg.Done()
 				st.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
 				if err := n.acceptStream(st, bufio.NewReader(st)); err != nil {
-					n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", l.peer.ID.Short(), "err", err)
+					n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", PeerID(l.Peer.ID).Short(), "err", err)
 				}
 			}()
 		}

@@ -362,14 +362,14 @@ func TestStreamNameLimits(t *testing.T) {
 func TestStreamForgedProofRefused(t *testing.T) {
 	a, b := newNode(t, Config{Security: SecurityNone}), newNode(t, Config{Security: SecurityNone})
 	ca, cb := pair(t, a, b)
-	l := ca.links.Send()
+	l := ca.s.SendPath()
 	raw, err := net.Dial("tcp", b.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
 	o := []byte("NNS1")
-	body := []byte(`{"handle":"` + l.handle + `","id":1,"proof":"` + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" + `"}`)
+	body := []byte(`{"handle":"` + l.Handle + `","id":1,"proof":"` + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" + `"}`)
 	o = append(o, byte(len(body)>>8), byte(len(body)))
 	raw.Write(append(o, body...))
 	reply, _ := io.ReadAll(raw)
@@ -394,7 +394,7 @@ func TestStreamHandleAwaited(t *testing.T) {
 		got <- ok
 	}()
 	time.Sleep(20 * time.Millisecond) // let it wait; the test passes either way if it did not yet
-	n.addHandle(&link{handle: "late"}, nil)
+	n.addHandle(&link{Handle: "late"}, nil)
 	if !<-got {
 		t.Fatal("a handle added while the open waited was not found")
 	}
