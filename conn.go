@@ -3,10 +3,10 @@ package nearnet
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 
 	"github.com/nearnet/nearnet/internal/session"
+	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -25,14 +25,9 @@ type Conn struct {
 	aborted atomic.Bool // failed or aborted: streams are aborted too
 
 	// Streams (stream.go) and resources (resource.go).
-	mu              sync.Mutex                // guards the fields below; never held while calling s
-	streams         map[*Stream]struct{}      // open streams, for Abort and Node.Close
-	streamq         chan *Stream              // accepted by the node, not yet by AcceptStream
-	resq            chan *IncomingResource    // offers not yet taken by AcceptResource
-	streamsQueued   int                       // places taken in streamq, counting those being set up
-	resourcesQueued int                       // the same for resq
-	nextStream      uint64                    // the last stream number used
-	pending         map[uint64]*pendingStream // our stream requests the peer has yet to open
+	streams stream.Table[*Stream]  // open streams, backlog places, our requests
+	streamq chan *Stream           // accepted by the node, not yet by AcceptStream
+	resq    chan *IncomingResource // offers not yet taken by AcceptResource
 }
 
 // link is one transport connection to the peer as the session sees it
@@ -46,6 +41,7 @@ func newConn(n *Node, peer session.Peer, st StateKind) *Conn {
 		streamq: make(chan *Stream, n.cfg.StreamBacklog),
 		resq:    make(chan *IncomingResource, n.cfg.StreamBacklog),
 	}
+	c.streams.Init(n.cfg.StreamBacklog)
 	c.s = session.New(&n.sessCfg, (*connOwner)(c), peer, session.Kind(st), n.id.Compare(c.id) > 0)
 	(*connOwner)(c).StateChanged(session.State{Kind: session.Kind(st)})
 	return c
@@ -196,7 +192,7 @@ func (o *connOwner) Ended(s session.State, handles []string) {
 	if s.Kind == session.Failed {
 		c.aborted.Store(true)
 	}
-	o.n.dropHandles(handles)
+	o.n.handles.Drop(handles)
 	go c.endStreams()
 }
 

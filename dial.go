@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -106,7 +105,7 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 	l.SetDeadline(n.deadlineFor(ctx))
 	stop := context.AfterFunc(ctx, func() { l.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	if stage, err := n.clientHandshake(l, addr, tc.TLS()); err != nil {
+	if stage, err := n.hs.Client(l, addr, tc.TLS()); err != nil {
 		err = fromTransport(err)
 		if x, ok := tc.(interface{ Err() error }); ok && !isRejection(err) {
 			// The listener's refusal may have come as the transport's
@@ -119,6 +118,7 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 		return nil, herr(stage, err)
 	}
 	l.SetDeadline(time.Time{})
+	n.startFlow(l)
 	return l, nil
 }
 
@@ -131,116 +131,32 @@ func writeThroughOf(c transport.Conn) transport.WriteThrough {
 	return nil
 }
 
-// connectAttemptDelay is how long a connection attempt has before the next
-// one starts beside it (RFC 8305, Happy Eyeballs: 250 ms recommended): a
-// dead address family or a filtered address costs this, not a timeout.
-const connectAttemptDelay = 250 * time.Millisecond
-
 // dialRace dials addrs over the transports of order, racing them in the
-// way of Happy Eyeballs (RFC 8305): the attempts, every address over the
-// first transport (address families interleaved), then over the next, are
-// started one after another, each connectAttemptDelay after the one before
-// or as soon as it failed; the first to give a link wins and the others
-// are cancelled. A rejection ends the race (the peer would repeat it).
-// want, if not zero, is the peer the link must lead to. It returns the
-// link, or one error per address (its first transport's, as dialVia).
+// way of Happy Eyeballs (transport.Race): every address over the first
+// transport (address families interleaved), then over the next; the first
+// to give a link wins. want, if not zero, is the peer the link must lead
+// to. It returns the link, or one error per address (its first
+// transport's, as dialVia).
 func (n *Node) dialRace(ctx context.Context, addrs []string, order []transport.Transport, want PeerID) (*link, []error) {
-	type attempt struct {
-		addr string
-		t    transport.Transport
-	}
-	var attempts []attempt
-	ordered := interleaveFamilies(addrs)
-	for _, t := range order {
-		for _, a := range ordered {
-			attempts = append(attempts, attempt{a, t})
-		}
-	}
-	type result struct {
-		i   int
-		l   *link
-		err error
-	}
-	attemptOne := func(ctx context.Context, a attempt, limit time.Duration) (*link, error) {
-		l, err := n.dial(ctx, a.t, a.addr, nil, limit)
+	try := func(ctx context.Context, a transport.Attempt, limit time.Duration) (*link, error) {
+		l, err := n.dial(ctx, a.T, a.Addr, nil, limit)
 		if err == nil && !want.IsZero() && PeerID(l.Peer.ID) != want {
 			sendCloseNow(l, &RejectedError{Code: wire.CloseBadHello, Reason: "wrong peer"})
 			l.Fail(errors.New("wrong peer"))
-			l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.addr, PeerID(l.Peer.ID), want)
+			l, err = nil, fmt.Errorf("nearnet: %s answered as peer %v, not %v", a.Addr, PeerID(l.Peer.ID), want)
 		}
 		return l, err
 	}
-	if len(attempts) == 1 {
-		// Nothing to race: no goroutine, no timer.
-		l, err := attemptOne(ctx, attempts[0], 0)
-		if err != nil {
-			return nil, []error{err}
-		}
-		return l, nil
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan result, len(attempts))
-	start := func(i int) {
-		a := attempts[i]
-		go func() {
-			l, err := attemptOne(rctx, a, a.t.FallbackAfter())
-			results <- result{i, l, err}
-		}()
-	}
-	firstErr := map[string]error{}
-	var won *link
-	start(0) // the first at once; the next after connectAttemptDelay
-	next, running := 1, 1
-	timer := time.NewTimer(connectAttemptDelay)
-	defer timer.Stop()
-	for won == nil && (next < len(attempts) || running > 0) {
-		select {
-		case <-timer.C:
-			if next < len(attempts) {
-				start(next)
-				next++
-				running++
-				timer.Reset(connectAttemptDelay)
-			}
-		case r := <-results:
-			running--
-			if r.err == nil {
-				won = r.l
-				break
-			}
-			if a := attempts[r.i]; firstErr[a.addr] == nil {
-				firstErr[a.addr] = r.err
-			}
-			if isRejection(r.err) || ctx.Err() != nil {
-				next = len(attempts) // start nothing more; wait for the others
-				cancel()
-			} else if next < len(attempts) {
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
-				timer.Reset(0) // the next one now
-			}
-		}
-	}
-	cancel()
-	if running > 0 {
-		// Attempts still running end cancelled; one that won anyway
-		// joins its Conn as a duplicate, which the peers resolve.
+	spawn := func(f func()) {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			for ; running > 0; running-- {
-				if r := <-results; r.err == nil {
-					n.attach(r.l)
-				}
-			}
+			f()
 		}()
 	}
-	if won != nil {
+	late := func(l *link) { n.attach(l) }
+	won, ok, firstErr := transport.Race(ctx, transport.Attempts(addrs, order), try, isRejection, late, spawn)
+	if ok {
 		return won, nil
 	}
 	var errs []error
@@ -253,38 +169,6 @@ func (n *Node) dialRace(ctx context.Context, addrs []string, order []transport.T
 		errs = append(errs, errNoTransport)
 	}
 	return nil, errs
-}
-
-// interleaveFamilies orders addresses "host:port" alternating between
-// address families, each family keeping its order, starting with the
-// family of the first (RFC 8305, section 4).
-func interleaveFamilies(addrs []string) []string {
-	var v4, v6, other []string
-	for _, a := range addrs {
-		ap, err := netip.ParseAddrPort(a)
-		switch {
-		case err != nil:
-			other = append(other, a)
-		case ap.Addr().Unmap().Is4():
-			v4 = append(v4, a)
-		default:
-			v6 = append(v6, a)
-		}
-	}
-	first, second := v4, v6
-	if len(addrs) > 0 && len(v6) > 0 && v6[0] == addrs[0] {
-		first, second = v6, v4
-	}
-	out := make([]string, 0, len(addrs))
-	for i := 0; i < max(len(first), len(second)); i++ {
-		if i < len(first) {
-			out = append(out, first[i])
-		}
-		if i < len(second) {
-			out = append(out, second[i])
-		}
-	}
-	return append(out, other...)
 }
 
 // aLongTimeAgo is a deadline that interrupts a blocked read at once.

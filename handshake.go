@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
-	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
@@ -57,63 +55,6 @@ func (n *Node) deadlineFor(ctx context.Context) time.Time {
 	return d
 }
 
-// clientHandshake runs the dialer's side of the link handshake over l,
-// whose transport (and TLS, described by cs; nil without) is up: the
-// trust check, the upgrade request with the hello behind it, the
-// listener's answer and hello. It is the same over TCP and over a QUIC
-// control stream. On failure l's transport is closed and the stage named.
-func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (stage string, err error) {
-	if err := n.checkPeerCert(cs); err != nil {
-		// Tell the listener why before leaving: a close frame may follow
-		// the upgrade request without waiting for the 101.
-		l.SendUpgrade(addr, nil)
-		reject := &RejectedError{Code: wire.CloseUntrusted, Reason: "the dialer does not trust this listener's identity " + certFingerprint(cs).String()}
-		sendCloseNow(l, reject)
-		drop(l, reject)
-		return "tls", err
-	}
-	hello, err := n.hello(l, cs, true)
-	if err != nil {
-		drop(l, nil)
-		return "hello", err
-	}
-	if err := l.SendUpgrade(addr, hello); err != nil { // the hello pipelined behind the request
-		drop(l, nil)
-		return "upgrade", err
-	}
-	if err := l.ReadUpgradeResponse(); err != nil {
-		drop(l, nil)
-		return "upgrade", explainTLSAlert(err, n)
-	}
-	h, err := readHello(l)
-	if err != nil {
-		drop(l, nil)
-		return "hello", explainTLSAlert(err, n)
-	}
-	if err := n.checkHello(l, h, cs, false); err != nil {
-		sendCloseNow(l, err)
-		drop(l, err)
-		return "hello", err
-	}
-	if err := setStreamKey(l, cs); err != nil {
-		drop(l, nil)
-		return "hello", err
-	}
-	n.startFlow(l)
-	return "", nil
-}
-
-// drop closes l's transport during the handshake: after a refusal (err
-// set, its close frame written) so that the frame reaches the peer first,
-// otherwise at once.
-func drop(l *link, err error) {
-	if err != nil {
-		l.Refuse(closeCodeFor(err))
-		return
-	}
-	l.Drop()
-}
-
 // isRejection reports a permanent failure, which trying again (another
 // address, the other transport, a retry) would only repeat: the peer
 // refused us, we refuse its identity, or the proxy refused our credentials.
@@ -122,84 +63,6 @@ func isRejection(err error) bool {
 	_, untrusted := errorsAs[*security.UntrustedPeerError](err)
 	pe, viaProxy := errorsAs[*proxy.Error](err)
 	return ok || untrusted || errors.Is(err, ErrKeyMismatch) || viaProxy && (pe.Kind == proxy.AuthRequired || pe.Kind == proxy.AuthFailed)
-}
-
-// explainTLSAlert turns the terse "remote error: tls: bad certificate" a
-// TLS 1.3 client sees after the server refused its certificate into advice.
-func explainTLSAlert(err error, n *Node) error {
-	var ne *net.OpError
-	if errors.As(err, &ne) && ne.Err != nil && ne.Err.Error() == "remote error: tls: bad certificate" {
-		return &RejectedError{Code: wire.CloseUntrusted, Reason: fmt.Sprintf("the peer does not trust this node's identity %v", n.Fingerprint())}
-	}
-	return err
-}
-
-// readHello reads the peer's first message, which must be a hello (or a
-// close frame explaining why not, which becomes the error it means).
-func readHello(l *link) (*wire.Hello, error) {
-	h, err := l.ReadHello()
-	if cf, ok := errorsAs[*linkpkg.CloseFrameError](err); ok {
-		return nil, closeErrorFor(cf.Code, cf.Reason)
-	}
-	if err != nil {
-		return nil, fromTransport(err)
-	}
-	return h, nil
-}
-
-// hello encodes this node's hello for link l, with the PSK proof when a
-// key is set and the datagram offer unless datagrams are off.
-func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, error) {
-	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata, Boot: n.boot}
-	l.T.OfferDatagrams(&h)
-	h.Resume = n.resumeOffer(l)
-	l.MyResume = h.Resume
-	if n.cfg.Key != nil && cs != nil {
-		p, err := security.Proof(*n.cfg.Key, cs, client)
-		if err != nil {
-			return nil, err
-		}
-		h.Proof = p
-	}
-	return wire.AppendHello(nil, &h)
-}
-
-// checkPeerCert applies the pinned or PKI trust rules to the peer's
-// certificate. It is not done inside crypto/tls so that a refused peer
-// learns why in a close frame rather than from a bare TLS alert.
-func (n *Node) checkPeerCert(cs *tls.ConnectionState) error {
-	if cs == nil || n.verify == nil {
-		return nil
-	}
-	if len(cs.PeerCertificates) == 0 {
-		return &RejectedError{Code: wire.CloseUntrusted, Reason: "peer presented no certificate"}
-	}
-	return n.verify(cs.PeerCertificates[0])
-}
-
-// checkHello validates the peer's hello: identity, proof, and not ourselves.
-func (n *Node) checkHello(l *link, h *wire.Hello, cs *tls.ConnectionState, fromClient bool) error {
-	id, err := ParsePeerID(h.Peer)
-	if err != nil {
-		return &wire.HelloError{What: err.Error()}
-	}
-	if id == n.id {
-		return &wire.HelloError{What: "the peer has this node's own peer ID (connected to itself?)"}
-	}
-	if !fromClient {
-		if err := h.CheckAnswer(); err != nil {
-			return err
-		}
-	}
-	if n.cfg.Key != nil && cs != nil {
-		if err := security.VerifyProof(*n.cfg.Key, cs, fromClient, h.Proof); err != nil {
-			return err
-		}
-	}
-	l.Peer = session.Peer{ID: id, Name: h.Name, Meta: h.Meta, Addr: l.T.RemoteAddr(), Version: min(h.Version, wire.Version), Fingerprint: certFingerprint(cs)}
-	l.PeerBoot, l.PeerResume = h.Boot, h.Resume
-	l.Hello = h
-	return nil
 }
 
 // closeCodeFor picks the close code that tells the peer why we refuse it.
@@ -225,10 +88,6 @@ func closeCodeFor(err error) (int, string) {
 	return wire.CloseProtocolError, err.Error()
 }
 
-// sendCloseNow writes a close frame explaining err, during the handshake
-// (before the writer goroutine exists).
-func sendCloseNow(l *link, err error) { l.SendCloseNow(closeCodeFor(err)) }
-
 // acceptLink runs the listener side of the link handshake on c, an
 // accepted connection. A connection that carries a stream (its first bytes
 // are the stream magic) is handed to the stream's Conn: acceptLink then
@@ -242,7 +101,7 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 	if magic, err := l.Reader().Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
 		st, ok := c.AsStream()
 		if !ok {
-			drop(l, nil)
+			n.hs.Drop(l, nil)
 			return nil, herr("stream", errors.New("a stream where this transport carries none"))
 		}
 		if err := n.acceptStream(st, l.Reader()); err != nil {
@@ -250,67 +109,12 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 		}
 		return nil, nil
 	}
-	if stage, err := n.serverHandshake(ctx, l, c.TLS()); err != nil {
+	if stage, err := n.hs.Server(ctx, l, c.TLS()); err != nil {
 		return nil, herr(stage, err)
 	}
+	n.startFlow(l)
 	l.SetDeadline(time.Time{})
 	return l, nil
-}
-
-// serverHandshake runs the listener's side of the link handshake over l,
-// whose transport (and TLS, described by cs; nil without) is up: the
-// upgrade, the dialer's hello and the checks on it, admission, our hello.
-// It is the same over TCP and over a QUIC control stream. On failure l's
-// transport is closed (after a close frame saying why, for a refusal).
-func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionState) (stage string, err error) {
-	if err := l.AcceptUpgrade(); err != nil {
-		drop(l, nil)
-		return "upgrade", err
-	}
-	refuse := func(stage string, err error) (string, error) {
-		// A close frame that says why, so the dialer gets a reason and
-		// not a reset.
-		sendCloseNow(l, err)
-		drop(l, err)
-		return stage, err
-	}
-	h, err := readHello(l)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = &wire.HelloError{What: "no hello within the handshake timeout"}
-		}
-		_, bad := errorsAs[*wire.HelloError](err)
-		if _, proto := errorsAs[*wire.ProtocolError](err); bad || proto {
-			return refuse("hello", err)
-		}
-		drop(l, nil)
-		return "hello", err
-	}
-	if err := n.checkPeerCert(cs); err != nil {
-		return refuse("tls", err)
-	}
-	if err := n.checkHello(l, h, cs, true); err != nil {
-		return refuse("hello", err)
-	}
-	if n.cfg.Admit != nil {
-		if err := n.cfg.Admit(ctx, publicPeer(l.Peer)); err != nil {
-			return refuse("admission", &RejectedError{Code: wire.CloseRejected, Reason: err.Error()})
-		}
-	}
-	hello, err := n.hello(l, cs, false)
-	if err == nil {
-		err = setStreamKey(l, cs)
-	}
-	if err != nil {
-		drop(l, nil)
-		return "hello", err
-	}
-	if err := l.SendHello(hello); err != nil {
-		drop(l, nil)
-		return "hello", err
-	}
-	n.startFlow(l)
-	return "", nil
 }
 
 // verifierFor returns the certificate check for the configured mode, or
@@ -349,8 +153,32 @@ func verifierFor(cfg *Config) (func(*x509.Certificate) error, error) {
 }
 
 func certFingerprint(cs *tls.ConnectionState) security.Fingerprint {
-	if cs == nil || len(cs.PeerCertificates) == 0 {
-		return security.Fingerprint{}
-	}
-	return security.FingerprintOf(cs.PeerCertificates[0])
+	return session.CertFingerprint(cs)
 }
+
+// handshaker is the node's side of the link handshake (session.Handshaker).
+func (n *Node) handshaker() session.Handshaker {
+	return session.Handshaker{
+		ID: n.id, Name: n.Name, Meta: n.cfg.Metadata, Boot: n.boot, Key: n.cfg.Key, Verify: n.verify,
+		Admit: func(ctx context.Context, p session.Peer) error {
+			if n.cfg.Admit == nil {
+				return nil
+			}
+			return n.cfg.Admit(ctx, publicPeer(p))
+		},
+		Resume:        n.resumeOffer,
+		Rejected:      func(code int, reason string) error { return &RejectedError{Code: code, Reason: reason} },
+		CloseCode:     closeCodeFor,
+		PeerClose:     closeErrorFor,
+		FromTransport: fromTransport,
+		Distrusted: func(err error) error {
+			if session.TLSAlertBadCertificate(err) {
+				return &RejectedError{Code: wire.CloseUntrusted, Reason: fmt.Sprintf("the peer does not trust this node's identity %v", n.Fingerprint())}
+			}
+			return nil
+		},
+	}
+}
+
+// sendCloseNow writes a close frame explaining err during the handshake.
+func sendCloseNow(l *link, err error) { l.SendCloseNow(closeCodeFor(err)) }

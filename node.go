@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,12 +18,11 @@ import (
 	"github.com/nearnet/nearnet/discovery"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/session"
+	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/transport"
-	"github.com/nearnet/nearnet/internal/transport/quic"
-	"github.com/nearnet/nearnet/internal/transport/tcp"
+	"github.com/nearnet/nearnet/internal/transport/all"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
-	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -34,8 +32,9 @@ import (
 // concurrent use by multiple goroutines; Close ends everything it started.
 type Node struct {
 	cfg     *Config
-	linkCfg linkpkg.Config // what links take of cfg
-	sessCfg session.Config // what sessions take of cfg
+	linkCfg linkpkg.Config     // what links take of cfg
+	sessCfg session.Config     // what sessions take of cfg
+	hs      session.Handshaker // the link handshake
 	id      PeerID
 	ident   *security.Identity
 	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
@@ -60,13 +59,9 @@ type Node struct {
 	pmStop context.CancelFunc
 	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
 
-	smu      sync.Mutex             // guards handles and handleCh
-	handles  map[string]streamEntry // link stream handles, for incoming streams (stream.go)
-	handleCh chan struct{}          // closed when a handle is added; nil if nobody waits
+	handles stream.Handles[streamEntry] // link stream handles, for incoming streams (stream.go)
 
-	evmu          sync.Mutex // guards events and eventsRunning; taken after any other lock
-	events        []func()   // callbacks waiting for the event goroutine (notify)
-	eventsRunning bool
+	events session.Events // the application's callbacks, in order (notify)
 
 	dials   chan struct{} // a place per dial running (Config.MaxDials)
 	acceptq chan *Conn
@@ -88,7 +83,6 @@ func NewNode(cfg *Config) (*Node, error) {
 		ident:   c.Identity,
 		conns:   make(map[PeerID]*Conn),
 		adverts: make(map[PeerID]Advert),
-		handles: make(map[string]streamEntry),
 		acceptq: make(chan *Conn, c.AcceptBacklog),
 		dials:   make(chan struct{}, c.MaxDials),
 		done:    make(chan struct{}),
@@ -133,6 +127,7 @@ func NewNode(cfg *Config) (*Node, error) {
 	if err := n.makeTransports(server, client); err != nil {
 		return nil, err
 	}
+	n.hs = n.handshaker()
 	return n, nil
 }
 
@@ -145,98 +140,26 @@ func linkConfig(cfg *Config) linkpkg.Config {
 	}
 }
 
-// maxReadAhead is the largest read-ahead buffer of a stream connection; a
-// smaller Config.StreamBuffer makes it smaller.
-const maxReadAhead = 256 << 10
-
 // makeTransports sets up the transports of Config.Transport and the
-// order Connect tries them: TCP first unless PreferQUIC, and TCP alone
-// through a proxy (QUIC cannot follow one).
-func (n *Node) makeTransports(server, client *tls.Config) error {
+// order Connect tries them (internal/transport/all).
+func (n *Node) makeTransports(server, client *tls.Config) (err error) {
 	c := n.cfg
-	var tcpT, quicT transport.Transport
-	if c.Transport != TransportQUIC {
-		o := tcp.Options{
-			Server: server, Client: client,
-			ProxyFromEnvironment: c.ProxyFromEnvironment,
-			KeepAlive:            net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount},
-			DropTime:             c.DropTime,
-			HandshakeTimeout:     c.HandshakeTimeout,
-			StreamReadAhead:      min(c.StreamBuffer, maxReadAhead),
-			DisableDatagrams:     c.DisableDatagrams,
-			DatagramIdleTimeout:  c.DatagramIdleTimeout,
-			Loopback:             allLoopback(c.Interfaces),
-			Logger:               c.Logger,
-		}
-		if c.Proxy != "" {
-			var err error
-			if o.Proxy, err = proxy.ParseWith(c.Proxy, tcp.New(o).Dialer()); err != nil {
-				var ue *proxy.URLError
-				value := "(redacted)"
-				if errors.As(err, &ue) {
-					value = ue.URL
-				}
-				return &ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
-			}
-		}
-		tcpT = tcp.New(o)
-		n.transports = append(n.transports, tcpT)
-	}
-	if c.Transport != TransportTCP {
-		qserver, qclient := server, client
-		if server == nil {
-			// No TLS over TCP in SecurityNone, but QUIC cannot run
-			// without it: the node's identity, authenticating nobody.
-			qserver, qclient = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
-		}
-		quicT = quic.New(quic.Options{
-			Server: qserver, Client: qclient, Authenticated: c.Security != SecurityNone,
-			HandshakeTimeout: c.HandshakeTimeout, DropTime: c.DropTime, KeepAliveIdle: c.KeepAliveIdle,
-			DisableDatagrams: c.DisableDatagrams, Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
-		})
-		n.transports = append(n.transports, quicT)
-	}
-	switch {
-	case tcpT == nil || quicT == nil:
-		n.dialers = n.transports
-	case c.Proxy != "" || c.ProxyFromEnvironment:
-		n.dialers = []transport.Transport{tcpT}
-	case c.PreferQUIC:
-		n.dialers = []transport.Transport{quicT, tcpT}
-	default:
-		n.dialers = []transport.Transport{tcpT, quicT}
-	}
-	return nil
+	n.transports, n.dialers, err = all.Make(all.Options{
+		TCP: c.Transport != TransportQUIC, QUIC: c.Transport != TransportTCP,
+		Server: server, Client: client, Identity: n.ident,
+		Proxy: c.Proxy, ProxyFromEnvironment: c.ProxyFromEnvironment, PreferQUIC: c.PreferQUIC,
+		KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval, KeepAliveCount: c.KeepAliveCount,
+		DropTime: c.DropTime, HandshakeTimeout: c.HandshakeTimeout, StreamBuffer: c.StreamBuffer,
+		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
+		Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
+	})
+	return exported(err)
 }
 
-// notify queues an application callback (OnStateChange, OnViability).
-// They run one at a time, in the order the changes happened, on a
-// goroutine that holds no lock of the library: a callback may call any
-// method of a Conn or the Node, Close included, without deadlocking.
-func (n *Node) notify(f func()) {
-	n.evmu.Lock()
-	defer n.evmu.Unlock()
-	n.events = append(n.events, f)
-	if n.eventsRunning {
-		return
-	}
-	n.eventsRunning = true
-	go func() {
-		for {
-			n.evmu.Lock()
-			if len(n.events) == 0 {
-				n.events, n.eventsRunning = nil, false
-				n.evmu.Unlock()
-				return
-			}
-			f := n.events[0]
-			n.events[0] = nil
-			n.events = n.events[1:]
-			n.evmu.Unlock()
-			f()
-		}
-	}()
-}
+// notify queues an application callback (OnStateChange, OnViability):
+// they run one at a time, in the order the changes happened, holding no
+// lock of the library (session.Events).
+func (n *Node) notify(f func()) { n.events.Queue(f) }
 
 // ID returns this node's PeerID.
 func (n *Node) ID() PeerID { return n.id }
@@ -291,7 +214,7 @@ func (n *Node) Listen(ctx context.Context) error {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
-	lns, err := n.listen(ctx, addr)
+	lns, err := transport.ListenAll(ctx, n.transports, addr, acceptor{n})
 	if err != nil {
 		return fmt.Errorf("nearnet: listen: %w", err)
 	}
@@ -312,40 +235,6 @@ func (n *Node) Listen(ctx context.Context) error {
 	_, port, _ := net.SplitHostPort(lns[0].Addr().String())
 	p, _ := strconv.Atoi(port)
 	return n.advertise(ctx, p)
-}
-
-// listen opens the listeners of the node's transports on addr. All take
-// the same port number, so that "host:port" and an advertisement's port
-// name any of them: with port 0, a few system-chosen ports of the first
-// are tried until the same port is free for the others too.
-func (n *Node) listen(ctx context.Context, addr string) ([]transport.Listener, error) {
-	host, port, _ := net.SplitHostPort(addr)
-	acc := acceptor{n}
-	for try := 0; ; try++ {
-		first, err := n.transports[0].Listen(ctx, addr, acc)
-		if err != nil {
-			return nil, err
-		}
-		lns := []transport.Listener{first}
-		_, p, _ := net.SplitHostPort(first.Addr().String())
-		for _, t := range n.transports[1:] {
-			ln, lerr := t.Listen(ctx, net.JoinHostPort(host, p), acc)
-			if lerr != nil {
-				err = fmt.Errorf("%s on port %s (the %s listener's): %w", t.Name(), p, n.transports[0].Name(), lerr)
-				break
-			}
-			lns = append(lns, ln)
-		}
-		if err == nil {
-			return lns, nil
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if port != "0" || try == 15 {
-			return nil, err
-		}
-	}
 }
 
 func allLoopback(ifaces []string) bool {
@@ -490,49 +379,7 @@ func (n *Node) pathChanged() <-chan struct{} {
 
 // addHandle lets streams that name l's handle find c.
 func (n *Node) addHandle(l *link, c *Conn) {
-	n.smu.Lock()
-	n.handles[l.Handle] = streamEntry{c: c, key: l.StreamKey}
-	if n.handleCh != nil {
-		close(n.handleCh)
-		n.handleCh = nil
-	}
-	n.smu.Unlock()
-}
-
-// handle finds the link a stream open names. The dialer may open a stream
-// as soon as it has our hello, which we send before the link joins its
-// Conn: so a handle not known yet is waited for, until deadline.
-func (n *Node) handle(h string, deadline time.Time) (streamEntry, bool) {
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	for {
-		n.smu.Lock()
-		e, ok := n.handles[h]
-		if ok {
-			n.smu.Unlock()
-			return e, true
-		}
-		if n.handleCh == nil {
-			n.handleCh = make(chan struct{})
-		}
-		ch := n.handleCh
-		n.smu.Unlock()
-		select {
-		case <-ch:
-		case <-t.C:
-			return streamEntry{}, false
-		case <-n.done:
-			return streamEntry{}, false
-		}
-	}
-}
-
-func (n *Node) dropHandles(hs []string) {
-	n.smu.Lock()
-	for _, h := range hs {
-		delete(n.handles, h)
-	}
-	n.smu.Unlock()
+	n.handles.Add(l.Handle, streamEntry{c: c, key: l.StreamKey})
 }
 
 // forget removes an ended Conn from the peer table. It may be called with
@@ -661,46 +508,24 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		n.mu.Unlock()
 	}
 	n.startPathMonitor()
-	var errs []error
-	for attempt := 0; ; attempt++ {
-		l, errs1 := n.dialRace(ctx, addrs, order, id)
-		if l != nil {
-			got, _, err := n.attach(l)
-			return got, err
-		}
-		errs = append(errs[:0], errs1...)
-		last := errs[len(errs)-1]
-		if i := slices.IndexFunc(errs, isRejection); i >= 0 {
-			last = errs[i] // the peer answered: final
-		}
-		if !n.cfg.RetryConnect || isRejection(last) || ctx.Err() != nil {
-			break
-		}
-		// Waiting: retry with backoff, at once when the network changes
-		// or on Restart.
-		var retry <-chan struct{}
-		if c != nil {
-			if !c.s.Wait(unwrapSingleRejection(last)) {
-				return c, nil // an incoming link made it ready meanwhile
-			}
-			retry = c.s.RetryWake()
-		}
-		t := time.NewTimer(session.Backoff(attempt))
-		select {
-		case <-t.C:
-		case <-retry:
-		case <-n.pathChanged():
-		case <-ctx.Done():
-		case <-n.done:
-		}
-		t.Stop()
-		if ctx.Err() != nil || n.closed.Load() {
-			errs = append(errs, ctx.Err())
-			break
-		}
-		if c != nil {
-			c.s.Retry()
-		}
+	var s *session.Session
+	if c != nil {
+		s = c.s
+	}
+	l, ready, errs := session.Connect(ctx, s, session.Dialer{
+		Round:       func() (*link, []error) { return n.dialRace(ctx, addrs, order, id) },
+		Final:       isRejection,
+		Waiting:     unwrapSingleRejection,
+		Retry:       n.cfg.RetryConnect,
+		PathChanged: n.pathChanged,
+		NodeDone:    n.done,
+	})
+	switch {
+	case l != nil:
+		got, _, err := n.attach(l)
+		return got, err
+	case ready:
+		return c, nil
 	}
 	if n.cfg.RetryConnect && ctx.Err() != nil && len(errs) > 1 {
 		errs = errs[:len(errs)-1]

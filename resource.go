@@ -333,19 +333,18 @@ func (c *Conn) AcceptResource(ctx context.Context) (*IncomingResource, error) {
 		c.takeResource(r)
 		return r, nil
 	case <-c.s.Ended():
-		return nil, c.endErr()
+		return nil, c.s.EndErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
 func (c *Conn) takeResource(r *IncomingResource) {
-	c.mu.Lock()
-	c.resourcesQueued--
+	var s *Stream
 	if r != nil {
-		r.s.taken = true
+		s = r.s
 	}
-	c.mu.Unlock()
+	c.streams.Take(s, wire.StreamKindResource)
 }
 
 // offerResource reads the offer on a resource stream, in the background,

@@ -383,26 +383,6 @@ func TestStreamForgedProofRefused(t *testing.T) {
 	}
 }
 
-// A stream open may arrive before the link it names has joined its Conn
-// (the dialer has our hello, sent before the link is attached): the
-// listener waits for the handle instead of refusing at once.
-func TestStreamHandleAwaited(t *testing.T) {
-	n := newNode(t, Config{DisablePathMonitor: true})
-	got := make(chan bool, 1)
-	go func() {
-		_, ok := n.handle("late", time.Now().Add(10*time.Second))
-		got <- ok
-	}()
-	time.Sleep(20 * time.Millisecond) // let it wait; the test passes either way if it did not yet
-	n.addHandle(&link{Handle: "late"}, nil)
-	if !<-got {
-		t.Fatal("a handle added while the open waited was not found")
-	}
-	if _, ok := n.handle("never", time.Now().Add(10*time.Millisecond)); ok {
-		t.Fatal("an unknown handle was found")
-	}
-}
-
 // A stream whose peer falls silent ends after its idle timeout: Read fails
 // with ErrStreamIdle (a timeout), and the peer sees the stream end. Bytes
 // moving keep it alive.
