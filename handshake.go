@@ -3,7 +3,6 @@ package nearnet
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -115,41 +114,6 @@ func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) 
 	n.startFlow(l)
 	l.SetDeadline(time.Time{})
 	return l, nil
-}
-
-// verifierFor returns the certificate check for the configured mode, or
-// nil if certificates are not checked (PSK: the proof authenticates).
-func verifierFor(cfg *Config) (func(*x509.Certificate) error, error) {
-	var pins []func(*x509.Certificate) error
-	if len(cfg.Trust) > 0 {
-		pins = append(pins, security.PinVerifier(cfg.Trust...))
-	}
-	if cfg.KnownPeersFile != "" {
-		kp, err := security.LoadKnownPeers(cfg.KnownPeersFile)
-		if err != nil {
-			return nil, &ConfigError{Field: "Config.KnownPeersFile", Value: cfg.KnownPeersFile, Reason: err.Error()}
-		}
-		pins = append(pins, security.KnownPeersVerifier(kp, cfg.TrustOnFirstUse))
-	}
-	if cfg.Roots != nil {
-		pins = append(pins, security.RootsVerifier(cfg.Roots))
-	}
-	switch len(pins) {
-	case 0:
-		return nil, nil
-	case 1:
-		return pins[0], nil
-	}
-	// Trust and a known-peers file: either one vouching is enough.
-	return func(c *x509.Certificate) error {
-		var err error
-		for _, p := range pins {
-			if err = p(c); err == nil {
-				return nil
-			}
-		}
-		return err
-	}, nil
 }
 
 func certFingerprint(cs *tls.ConnectionState) security.Fingerprint {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/config"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/stream"
@@ -119,8 +120,8 @@ func NewNode(cfg *Config) (*Node, error) {
 	}
 	var server, client *tls.Config // none with SecurityNone
 	if c.Security != SecurityNone {
-		if n.verify, err = verifierFor(c); err != nil {
-			return nil, err
+		if n.verify, err = config.Verifier(c.Trust, c.KnownPeersFile, c.TrustOnFirstUse, c.Roots); err != nil {
+			return nil, exported(err)
 		}
 		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
