@@ -3,10 +3,8 @@ package nearnet
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/nearnet/nearnet/internal/dgram"
-	"github.com/nearnet/nearnet/internal/session"
 )
 
 // Best-effort datagrams, Multipeer's .unreliable mode. Each link negotiates
@@ -92,72 +90,18 @@ func (n *Node) startFlow(l *link) {
 // frame, and may wait briefly while QUIC's congestion control paces the
 // queue (32 datagrams). A payload over MaxDatagramSize fails
 // with an error wrapping [ErrDatagramTooLarge].
-func (c *Conn) SendDatagram(p []byte) error {
-	l := c.s.SendPath()
-	if l == nil {
-		return c.s.SendEnded() // nil between two links: best effort, this one is dropped
-	}
-	if l.Flow == nil {
-		return ErrDatagramsUnavailable
-	}
-	err := l.Flow.Send(p)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrDatagramTooLarge):
-		return exported(err) // a *DatagramTooLargeError
-	case errors.Is(err, dgram.ErrExpired):
-		return fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
-	case errors.Is(err, dgram.ErrClosed):
-		return nil // the link is being replaced; best effort
-	}
-	return err
-}
+func (c *Conn) SendDatagram(p []byte) error { return exported(c.s.SendDatagram(p)) }
 
 // ReceiveDatagram returns the next datagram, blocking until one arrives or
 // ctx is done. After the connection ends it returns the connection's error
 // (ErrClosed after Close).
-func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
-	for {
-		f, linkCh, err := c.s.Flow()
-		if errors.Is(err, session.ErrNoFlow) {
-			return nil, ErrDatagramsUnavailable
-		}
-		if err != nil {
-			return nil, err
-		}
-		if f != nil {
-			p, err := f.Receive(ctx)
-			switch {
-			case err == nil:
-				return p, nil
-			case ctx.Err() != nil:
-				return nil, ctx.Err()
-			case errors.Is(err, dgram.ErrExpired):
-				return nil, fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
-			case linkCh == nil:
-				continue // the draining flow closed: report the Conn's end
-			}
-			// The flow closed with its link: wait for the Conn to move on.
-		}
-		select {
-		case <-linkCh:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
+func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) { return c.s.ReceiveDatagram(ctx) }
 
 // MaxDatagramSize returns the largest payload SendDatagram accepts now:
 // the path MTU to the peer less the IP, UDP and nearnet headers (1439
 // bytes on Ethernet with IPv4 and TLS). It is 0 when datagrams are
 // unavailable.
-func (c *Conn) MaxDatagramSize() int {
-	if l := c.s.SendPath(); l != nil && l.Flow != nil {
-		return l.Flow.MaxSize()
-	}
-	return 0
-}
+func (c *Conn) MaxDatagramSize() int { return c.s.MaxDatagramSize() }
 
 // DatagramStats returns the connection's datagram counters, over all the
 // links it has had.

@@ -102,7 +102,7 @@ func NewNode(cfg *Config) (*Node, error) {
 				f()
 			}()
 		},
-		ErrClosed: ErrClosed, FromTransport: fromTransport, PeerError: closeErrorFor,
+		ErrClosed: ErrClosed, ErrNoDatagrams: ErrDatagramsUnavailable, FromTransport: fromTransport, PeerError: closeErrorFor,
 		CloseError: func(code int, reason string) error { return &CloseError{Code: code, Reason: reason} },
 		Lost:       func(err error, un [][]byte) error { return &SessionLostError{Err: err, Undelivered: un} },
 	}

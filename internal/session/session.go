@@ -93,11 +93,12 @@ type Config struct {
 	NodeDone <-chan struct{} // closed when the node closes: nothing resumes any more
 	Go       func(f func())  // runs f on a goroutine the node waits for at its close
 
-	ErrClosed     error                                       // the API's ErrClosed
-	FromTransport func(err error) error                       // maps the peer's close as a transport reports it
-	CloseError    func(code int, reason string) error         // the API's *CloseError
-	PeerError     func(code int, reason string) error         // what a close code means to the application
-	Lost          func(err error, undelivered [][]byte) error // the API's *SessionLostError
+	ErrClosed      error                                       // the API's ErrClosed
+	ErrNoDatagrams error                                       // the API's ErrDatagramsUnavailable
+	FromTransport  func(err error) error                       // maps the peer's close as a transport reports it
+	CloseError     func(code int, reason string) error         // the API's *CloseError
+	PeerError      func(code int, reason string) error         // what a close code means to the application
+	Lost           func(err error, undelivered [][]byte) error // the API's *SessionLostError
 }
 
 // DatagramLinger is how long the flow of a session the peer closed stays
