@@ -106,26 +106,13 @@ func (n *Node) transportsTXT() string {
 // advertise registers this node's service instances, one per transport,
 // all on port (both transports listen on the same port number).
 func (n *Node) advertise(ctx context.Context, port int) error {
-	r, err := discovery.NewResponder(n.discoveryConfig())
-	if err != nil {
-		return fmt.Errorf("nearnet: advertise: %w", err)
-	}
 	txt := map[string]string{txtID: n.id.String(), txtVersion: "1", txtTransports: n.transportsTXT()}
 	for k, v := range n.cfg.TXT {
 		txt[k] = v
 	}
-	name := n.Name()
-	for i, typ := range n.serviceTypes() {
-		reg, err := r.Register(ctx, discovery.Service{Instance: name, Type: typ, Port: port, TXT: txt})
-		if err != nil {
-			r.Close()
-			return fmt.Errorf("nearnet: advertise %s: %w", typ, err)
-		}
-		if i == 0 {
-			// The first registration settles a name conflict; the
-			// others take the name it settled on.
-			name = reg.Service().Instance
-		}
+	r, name, err := advert.Advertise(ctx, n.discoveryConfig(), n.Name(), n.serviceTypes(), port, txt)
+	if err != nil {
+		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -209,7 +196,7 @@ func (n *Node) preferAdvert(a, old Advert) bool {
 	if a.Service == old.Service {
 		return true
 	}
-	order := n.dialOrder(nil)
+	order := n.dialer.Order(nil)
 	return len(order) > 0 && order[0].Service(n.cfg.Service) == a.Service
 }
 

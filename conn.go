@@ -173,14 +173,14 @@ func (o *connOwner) conn() *Conn { return (*Conn)(o) }
 func (o *connOwner) StateChanged(s session.State) {
 	if f := o.n.cfg.OnStateChange; f != nil {
 		c, st := o.conn(), State{Kind: StateKind(s.Kind), Err: s.Err}
-		o.n.notify(func() { f(c, st) })
+		o.n.events.Queue(func() { f(c, st) })
 	}
 }
 
 func (o *connOwner) ViabilityChanged(k session.ViabilityKind, err error) {
 	if f := o.n.cfg.OnViability; f != nil {
 		c, e := o.conn(), ViabilityEvent{Kind: ViabilityKind(k), Err: err}
-		o.n.notify(func() { f(c, e) })
+		o.n.events.Queue(func() { f(c, e) })
 	}
 }
 

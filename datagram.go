@@ -51,38 +51,6 @@ type DatagramStats struct {
 	Dropped map[string]uint64
 }
 
-func (s *DatagramStats) add(d dgram.Stats) {
-	s.Sent += d.Sent
-	s.SentBytes += d.SentBytes
-	s.Received += d.Received
-	s.ReceivedBytes += d.ReceivedBytes
-	if s.Dropped == nil {
-		s.Dropped = map[string]uint64{}
-	}
-	for k, v := range map[string]uint64{
-		"too_large": d.Dropped.TooLarge, "send_buffer": d.Dropped.SendBuffer, "send_error": d.Dropped.SendError,
-		"auth": d.Dropped.Auth, "replay": d.Dropped.Replay, "too_old": d.Dropped.TooOld,
-		"truncated": d.Dropped.Truncated, "address": d.Dropped.Address, "queue_full": d.Dropped.QueueFull,
-	} {
-		if v > 0 {
-			s.Dropped[k] += v
-		}
-	}
-}
-
-// startFlow opens l's datagram flow if both hellos offered one. A
-// failure costs the link its datagrams, not the link.
-func (n *Node) startFlow(l *link) {
-	f, err := l.T.Datagrams(l.Hello)
-	if err != nil {
-		n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", PeerID(l.Peer.ID).Short(), "err", err)
-		return
-	}
-	if f != nil {
-		l.Flow = f
-	}
-}
-
 // SendDatagram sends p as one best-effort datagram: it may be lost,
 // duplicated by nothing but the network, or arrive out of order, and is
 // never fragmented. Over TCP it never blocks: when the socket's buffer is
@@ -106,7 +74,6 @@ func (c *Conn) MaxDatagramSize() int { return c.s.MaxDatagramSize() }
 // DatagramStats returns the connection's datagram counters, over all the
 // links it has had.
 func (c *Conn) DatagramStats() DatagramStats {
-	var s DatagramStats
-	s.add(c.s.DatagramStats())
-	return s
+	d := c.s.DatagramStats()
+	return DatagramStats{Sent: d.Sent, SentBytes: d.SentBytes, Received: d.Received, ReceivedBytes: d.ReceivedBytes, Dropped: d.Dropped.ByReason()}
 }

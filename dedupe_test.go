@@ -117,9 +117,8 @@ func TestSimultaneousOpenRace(t *testing.T) {
 							continue
 						}
 						c := byPair[[2]int{i, j}]
-						ns[i].mu.Lock()
-						same := ns[i].conns[ns[j].ID()] == c
-						ns[i].mu.Unlock()
+						got, _ := ns[i].conns.Get(ns[j].ID())
+						same := got == c
 						if !same {
 							t.Fatalf("node %d: Connect to %d returned a Conn that is not the peer's", i, j)
 						}

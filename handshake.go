@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/nearnet/nearnet/internal/session"
-	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
@@ -45,15 +43,6 @@ func (e *HandshakeError) Error() string {
 
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
-// deadlineFor bounds a handshake by ctx and HandshakeTimeout.
-func (n *Node) deadlineFor(ctx context.Context) time.Time {
-	d := time.Now().Add(n.cfg.HandshakeTimeout)
-	if t, ok := ctx.Deadline(); ok && t.Before(d) {
-		d = t
-	}
-	return d
-}
-
 // isRejection reports a permanent failure, which trying again (another
 // address, the other transport, a retry) would only repeat: the peer
 // refused us, we refuse its identity, or the proxy refused our credentials.
@@ -85,35 +74,6 @@ func closeCodeFor(err error) (int, string) {
 		return wire.CloseProtocolError, p.What
 	}
 	return wire.CloseProtocolError, err.Error()
-}
-
-// acceptLink runs the listener side of the link handshake on c, an
-// accepted connection. A connection that carries a stream (its first bytes
-// are the stream magic) is handed to the stream's Conn: acceptLink then
-// returns neither link nor error.
-func (n *Node) acceptLink(ctx context.Context, c transport.Conn) (*link, error) {
-	herr := func(stage string, err error) error {
-		return &HandshakeError{Addr: c.RemoteAddr().String(), Incoming: true, Stage: stage, Err: err}
-	}
-	l := session.NewPath(c, writeThroughOf(c), false, &n.linkCfg)
-	l.SetDeadline(n.deadlineFor(ctx))
-	if magic, err := l.Reader().Peek(len(wire.StreamMagic)); err == nil && string(magic) == wire.StreamMagic {
-		st, ok := c.AsStream()
-		if !ok {
-			n.hs.Drop(l, nil)
-			return nil, herr("stream", errors.New("a stream where this transport carries none"))
-		}
-		if err := n.acceptStream(st, l.Reader()); err != nil {
-			return nil, herr("stream", err)
-		}
-		return nil, nil
-	}
-	if stage, err := n.hs.Server(ctx, l, c.TLS()); err != nil {
-		return nil, herr(stage, err)
-	}
-	n.startFlow(l)
-	l.SetDeadline(time.Time{})
-	return l, nil
 }
 
 func certFingerprint(cs *tls.ConnectionState) security.Fingerprint {

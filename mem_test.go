@@ -36,7 +36,7 @@ func newMemNode(t testing.TB, nw *mem.Network, cfg Config) *Node {
 		o.Server, o.Client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
 	n.transports = []transport.Transport{nw.Transport(o)}
-	n.dialers = n.transports
+	n.dialer.Dialers = n.transports
 	if err := n.Listen(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -36,18 +36,18 @@ type Node struct {
 	linkCfg linkpkg.Config     // what links take of cfg
 	sessCfg session.Config     // what sessions take of cfg
 	hs      session.Handshaker // the link handshake
+	dialer  session.Dials      // makes links: dials and accepts
 	id      PeerID
 	ident   *security.Identity
 	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
 
 	// The transports of Config.Transport, in the order they listen (the
-	// first one's address is Addr), and the order Connect tries them.
+	// first one's address is Addr); dialer.Dialers is the order Connect
+	// tries them.
 	transports []transport.Transport
-	dialers    []transport.Transport
 
 	mu        sync.Mutex // guards the fields below
 	name      string
-	conns     map[PeerID]*Conn
 	adverts   map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
 	listeners []transport.Listener
 	listening bool
@@ -60,9 +60,10 @@ type Node struct {
 	pmStop context.CancelFunc
 	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
 
+	conns   session.Table[*Conn]        // the Conn of each peer (its own lock; after a session's)
 	handles stream.Handles[streamEntry] // link stream handles, for incoming streams (stream.go)
 
-	events session.Events // the application's callbacks, in order (notify)
+	events session.Events // OnStateChange and OnViability: one at a time, in order, holding no lock
 
 	dials   chan struct{} // a place per dial running (Config.MaxDials)
 	acceptq chan *Conn
@@ -82,7 +83,6 @@ func NewNode(cfg *Config) (*Node, error) {
 		linkCfg: linkConfig(c),
 		id:      c.PeerID,
 		ident:   c.Identity,
-		conns:   make(map[PeerID]*Conn),
 		adverts: make(map[PeerID]Advert),
 		acceptq: make(chan *Conn, c.AcceptBacklog),
 		dials:   make(chan struct{}, c.MaxDials),
@@ -125,10 +125,20 @@ func NewNode(cfg *Config) (*Node, error) {
 		}
 		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
-	if err := n.makeTransports(server, client); err != nil {
+	dialers, err := n.makeTransports(server, client)
+	if err != nil {
 		return nil, err
 	}
 	n.hs = n.handshaker()
+	n.conns.Init(func(c *Conn) *session.Session { return c.s }, ErrClosed)
+	n.dialer = session.Dials{
+		HS: &n.hs, LinkCfg: &n.linkCfg, Dialers: dialers, Slots: n.dials, NodeDone: n.done,
+		HandshakeTimeout: c.HandshakeTimeout, Logger: c.Logger,
+		Wrap: func(addr string, incoming bool, stage string, err error) error {
+			return &HandshakeError{Addr: addr, Incoming: incoming, Stage: stage, Err: err}
+		},
+		Final: isRejection, FromTransport: fromTransport, ErrClosed: ErrClosed, ErrNoTransport: errNoTransport,
+	}
 	return n, nil
 }
 
@@ -143,9 +153,9 @@ func linkConfig(cfg *Config) linkpkg.Config {
 
 // makeTransports sets up the transports of Config.Transport and the
 // order Connect tries them (internal/transport/all).
-func (n *Node) makeTransports(server, client *tls.Config) (err error) {
+func (n *Node) makeTransports(server, client *tls.Config) (dialers []transport.Transport, err error) {
 	c := n.cfg
-	n.transports, n.dialers, err = all.Make(all.Options{
+	n.transports, dialers, err = all.Make(all.Options{
 		TCP: c.Transport != TransportQUIC, QUIC: c.Transport != TransportTCP,
 		Server: server, Client: client, Identity: n.ident,
 		Proxy: c.Proxy, ProxyFromEnvironment: c.ProxyFromEnvironment, PreferQUIC: c.PreferQUIC,
@@ -154,13 +164,8 @@ func (n *Node) makeTransports(server, client *tls.Config) (err error) {
 		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
 		Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
 	})
-	return exported(err)
+	return dialers, exported(err)
 }
-
-// notify queues an application callback (OnStateChange, OnViability):
-// they run one at a time, in the order the changes happened, holding no
-// lock of the library (session.Events).
-func (n *Node) notify(f func()) { n.events.Queue(f) }
 
 // ID returns this node's PeerID.
 func (n *Node) ID() PeerID { return n.id }
@@ -260,7 +265,7 @@ func (a acceptor) HandleConn(c transport.Conn, deadline time.Time) {
 	n := a.n
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	l, err := n.acceptLink(ctx, c)
+	l, err := n.dialer.Accept(ctx, c, n.acceptStream)
 	if err == nil && l == nil {
 		return // a stream connection, now handed to its Conn
 	}
@@ -298,75 +303,29 @@ func (a acceptor) HandleFailure(remote net.Addr, err error) {
 }
 
 // attach gives a handshaken link to the peer's Conn, creating the Conn if
-// it is the first link to that peer. isNew reports whether this link made
-// the Conn ready (it was created here, or was preparing).
+// it is the first link to that peer (session.Table.Attach). isNew reports
+// whether this link made the Conn ready (it was created here, or was
+// preparing).
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
-	endLink := func(reason string) (*Conn, bool, error) {
+	mk := func(l *link) *Conn {
+		c := newConn(n, l.Peer, StateReady)
+		c.s.SetPeerBoot(l.PeerBoot)
+		return c
+	}
+	end := func(reason string) {
 		sendCloseNow(l, &CloseError{Code: wire.CloseNormal, Reason: reason})
 		l.Fail(ErrClosed)
+	}
+	c, isNew, ok := n.conns.Attach(l, n.boot, mk, end)
+	if !ok {
 		return nil, false, ErrClosed
 	}
-	id := PeerID(l.Peer.ID)
-	for {
-		n.mu.Lock()
-		if n.closed.Load() {
-			n.mu.Unlock()
-			l.Fail(ErrClosed)
-			return nil, false, ErrClosed
-		}
-		c = n.conns[id]
-		if l.ResumeFor != nil && (c == nil || c.s != l.ResumeFor) {
-			n.mu.Unlock()
-			return endLink("session ended") // what this link was dialed to resume is gone
-		}
-		created := c == nil
-		if created {
-			c = newConn(n, l.Peer, StateReady)
-			c.s.SetPeerBoot(l.PeerBoot)
-			n.conns[id] = c
-		}
-		n.mu.Unlock()
-		resume := false
-		if !created {
-			var over bool
-			resume, over = c.s.Admit(l, n.boot)
-			if over {
-				n.forget(c)
-				if l.ResumeFor != nil {
-					return endLink("session lost")
-				}
-				continue // a new session with this link
-			}
-		}
-		if ok, becameReady := c.s.Attach(l, resume); ok {
-			n.acceptStreams(l)
-			return c, created || becameReady, nil
-		}
-		// c ended between the lookup and Attach; forget it and retry.
-		n.forget(c)
-		if l.ResumeFor != nil {
-			return endLink("session ended")
-		}
-	}
+	n.acceptStreams(l)
+	return c, isNew, nil
 }
 
 // resumeOffer returns the resume offer for l's hello, or nil.
-func (n *Node) resumeOffer(l *link) *wire.Resume {
-	var s *session.Session
-	if l.Outgoing() {
-		s = l.ResumeFor
-	} else if l.PeerResume != nil && l.PeerResume.PeerBoot == n.boot {
-		n.mu.Lock()
-		if c := n.conns[PeerID(l.Peer.ID)]; c != nil {
-			s = c.s
-		}
-		n.mu.Unlock()
-	}
-	if s == nil {
-		return nil
-	}
-	return s.ResumeOffer(l)
-}
+func (n *Node) resumeOffer(l *link) *wire.Resume { return n.conns.ResumeOffer(l, n.boot) }
 
 // pathChanged returns a channel closed at the next path change.
 func (n *Node) pathChanged() <-chan struct{} {
@@ -384,14 +343,8 @@ func (n *Node) addHandle(l *link, c *Conn) {
 }
 
 // forget removes an ended Conn from the peer table. It may be called with
-// the session's lock held: n.mu is never held while taking a session's.
-func (n *Node) forget(c *Conn) {
-	n.mu.Lock()
-	if n.conns[c.id] == c {
-		delete(n.conns, c.id)
-	}
-	n.mu.Unlock()
-}
+// the session's lock held: the table's lock comes after it.
+func (n *Node) forget(c *Conn) { n.conns.Forget(c.id, c) }
 
 // Accept returns the next connection a peer opened to this node. A peer
 // that both dialed and was dialed at the same moment yields one Conn,
@@ -409,12 +362,7 @@ func (n *Node) Accept(ctx context.Context) (*Conn, error) {
 
 // Peers returns the connections that are currently ready.
 func (n *Node) Peers() []*Conn {
-	n.mu.Lock()
-	cs := make([]*Conn, 0, len(n.conns))
-	for _, c := range n.conns {
-		cs = append(cs, c)
-	}
-	n.mu.Unlock()
+	cs := n.conns.All()
 	ready := cs[:0]
 	for _, c := range cs {
 		if s, _ := c.State(); s.Kind == StateReady {
@@ -484,29 +432,25 @@ func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
 	return n.connectAddrs(ctx, a.ID, a.Name, addrs, offered)
 }
 
-// connectAddrs dials addrs in turn, each over the transports of dialOrder
+// connectAddrs dials addrs in turn, each over the transports of dialer.Order
 // for what the peer offers, until one works. With a known peer ID
 // the Conn exists from the start, in state preparing, and concurrent
 // Connects to the same peer wait for it instead of dialing again.
 func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs []string, offered []string) (*Conn, error) {
-	order := n.dialOrder(offered)
+	order := n.dialer.Order(offered)
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
 	}
 	var c *Conn
 	if !id.IsZero() {
-		n.mu.Lock()
-		if n.closed.Load() {
-			n.mu.Unlock()
+		var old, closed bool
+		c, old, closed = n.conns.Open(id, func() *Conn { return newConn(n, session.Peer{ID: id, Name: name}, StatePreparing) })
+		switch {
+		case closed:
 			return nil, ErrClosed
+		case old:
+			return c.waitReady(ctx)
 		}
-		if old := n.conns[id]; old != nil {
-			n.mu.Unlock()
-			return old.waitReady(ctx)
-		}
-		c = newConn(n, session.Peer{ID: id, Name: name}, StatePreparing)
-		n.conns[id] = c
-		n.mu.Unlock()
 	}
 	n.startPathMonitor()
 	var s *session.Session
@@ -568,10 +512,7 @@ func (n *Node) Close() error {
 	n.closed.Store(true)
 	close(n.done)
 	lns, disc, pm := n.listeners, n.disc, n.pm
-	conns := make([]*Conn, 0, len(n.conns))
-	for _, c := range n.conns {
-		conns = append(conns, c)
-	}
+	conns := n.conns.Close()
 	n.mu.Unlock()
 	var errs []error
 	for _, ln := range lns {
@@ -582,25 +523,12 @@ func (n *Node) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
-			defer cancel()
-			c.shutdown(ctx, wire.CloseGoingAway, "node shutting down")
-		}()
-	}
-	wg.Wait()
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.closeStreams()
-		}()
-	}
-	wg.Wait()
+	session.Parallel(conns, func(c *Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
+		defer cancel()
+		c.shutdown(ctx, wire.CloseGoingAway, "node shutting down")
+	})
+	session.Parallel(conns, (*Conn).closeStreams)
 	// Every QUIC connection still open ends with code 1001 as its
 	// socket closes.
 	for _, t := range n.transports {

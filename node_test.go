@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
@@ -616,7 +617,7 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 	ca, cb := pair(t, a, b)
 	ctx := ctxT(t)
 	l := ca.s.SendPath()
-	before := writeThroughOf(l.T).(interface{ Writes() int64 }).Writes()
+	before := session.WriteThroughOf(l.T).(interface{ Writes() int64 }).Writes()
 	const n = 20000
 	go func() {
 		msg := make([]byte, 64)
@@ -632,7 +633,7 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writes := writeThroughOf(l.T).(interface{ Writes() int64 }).Writes() - before
+	writes := session.WriteThroughOf(l.T).(interface{ Writes() int64 }).Writes() - before
 	t.Logf("%d messages in %d writes", n, writes)
 	// Typically ~1 % without the race detector, a quarter with it; one
 	// write per message means no batching at all.

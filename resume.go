@@ -2,11 +2,9 @@ package nearnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
-	"syscall"
 	"time"
 )
 
@@ -65,19 +63,7 @@ type ViabilityEvent struct {
 // that works. refused reports that every host answered and nothing
 // listens (the peer's node is gone), with the last error.
 func (n *Node) redialRound(ctx context.Context, c *Conn, addr string) (refused bool, last error) {
-	refused = true
-	for _, a := range n.addrsOf(c.id, addr) {
-		l, err := n.dialResume(ctx, a, c)
-		if err != nil {
-			n.cfg.Logger.Debug("nearnet: resume attempt failed", "peer", c.id.Short(), "addr", a, "err", err)
-			refused = refused && errors.Is(err, syscall.ECONNREFUSED)
-			last = err
-			continue
-		}
-		n.attach(l)
-		return false, nil
-	}
-	return refused, last
+	return n.dialer.Round(ctx, n.addrsOf(c.id, addr), c.s, func(l *link) { n.attach(l) })
 }
 
 // rediscoverTime bounds the browse of one redial round.

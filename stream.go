@@ -208,7 +208,7 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 			st.Abort()
 		}
 	}()
-	st.SetDeadline(c.n.deadlineFor(ctx))
+	st.SetDeadline(c.n.dialer.Deadline(ctx))
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	cs := st.TLS()

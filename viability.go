@@ -2,9 +2,9 @@ package nearnet
 
 import (
 	"context"
-	"net"
 	"net/netip"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/pathmon"
 )
 
@@ -51,19 +51,12 @@ func (n *Node) pathMonitor() *pathmon.Monitor {
 // anything waiting to connect or resume retries at once.
 func (n *Node) pathEvent(e pathmon.Event) {
 	n.cfg.Logger.Debug("nearnet: path change", "event", e.String())
-	up := map[netip.Addr]bool{}
+	var up map[netip.Addr]bool // nil: no monitor, no address known
 	if m := n.pathMonitor(); m != nil {
-		for _, ifi := range m.Snapshot() {
-			for _, p := range ifi.Prefixes {
-				up[p.Addr()] = ifi.Up() || ifi.Flags&net.FlagLoopback != 0
-			}
-		}
+		up = session.UpAddrs(m.Snapshot())
 	}
+	conns := n.conns.All()
 	n.mu.Lock()
-	conns := make([]*Conn, 0, len(n.conns))
-	for _, c := range n.conns {
-		conns = append(conns, c)
-	}
 	if n.pathCh != nil {
 		close(n.pathCh)
 		n.pathCh = nil

@@ -1,9 +1,12 @@
-// Package advert holds what a node does with DNS-SD sightings beyond
-// discovery itself: merging the sightings of one nearnet peer under both
-// service types (TCP's and QUIC's) into one story.
+// Package advert holds what a node does with DNS-SD beyond discovery
+// itself: registering its instance under each transport's service type
+// (Advertise), and merging the sightings of one nearnet peer under both
+// types into one story (Merger).
 package advert
 
 import (
+	"context"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -77,4 +80,26 @@ func (p *peer) report(kind discovery.EventKind, s discovery.Service) (discovery.
 // service type each was seen under.
 func sameOffer(a, b discovery.Service) bool {
 	return a.Host == b.Host && a.Port == b.Port && slices.Equal(a.Addrs, b.Addrs) && maps.Equal(a.TXT, b.TXT)
+}
+
+// Advertise registers a node's service instances named name, one per
+// service type of types, all on port with txt, and returns the responder
+// and the name the first registration settled on after a conflict (the
+// others take it too).
+func Advertise(ctx context.Context, cfg discovery.Config, name string, types []string, port int, txt map[string]string) (*discovery.Responder, string, error) {
+	r, err := discovery.NewResponder(cfg)
+	if err != nil {
+		return nil, "", fmt.Errorf("nearnet: advertise: %w", err)
+	}
+	for i, typ := range types {
+		reg, err := r.Register(ctx, discovery.Service{Instance: name, Type: typ, Port: port, TXT: txt})
+		if err != nil {
+			r.Close()
+			return nil, "", fmt.Errorf("nearnet: advertise %s: %w", typ, err)
+		}
+		if i == 0 {
+			name = reg.Service().Instance
+		}
+	}
+	return r, name, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/pathmon"
 )
 
 // Session resume (PROTOCOL.md, "Session resume").
@@ -393,4 +394,16 @@ func (s *Session) takeDirect(seq uint64, m []byte) link.DirectResult {
 		return link.DirectMine
 	}
 	return link.DirectQueued
+}
+
+// UpAddrs maps each local address of ifs to whether its interface is up
+// (loopback counts as up), for PathChanged.
+func UpAddrs(ifs []pathmon.Interface) map[netip.Addr]bool {
+	up := map[netip.Addr]bool{}
+	for _, ifi := range ifs {
+		for _, p := range ifi.Prefixes {
+			up[p.Addr()] = ifi.Up() || ifi.Flags&net.FlagLoopback != 0
+		}
+	}
+	return up
 }
