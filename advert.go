@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/advert"
 )
 
 // TXT keys nearnet puts in its advertisement (PROTOCOL.md, "Discovery").
@@ -107,26 +107,13 @@ func (n *Node) transportsTXT() string {
 // advertise registers this node's service instances, one per transport,
 // all on port (both transports listen on the same port number).
 func (n *Node) advertise(ctx context.Context, port int) error {
-	r, err := discovery.NewResponder(n.discoveryConfig())
-	if err != nil {
-		return fmt.Errorf("nearnet: advertise: %w", err)
-	}
 	txt := map[string]string{txtID: n.id.String(), txtVersion: "1", txtTransports: n.transportsTXT()}
 	for k, v := range n.cfg.TXT {
 		txt[k] = v
 	}
-	name := n.Name()
-	for i, typ := range n.serviceTypes() {
-		reg, err := r.Register(ctx, discovery.Service{Instance: name, Type: typ, Port: port, TXT: txt})
-		if err != nil {
-			r.Close()
-			return fmt.Errorf("nearnet: advertise %s: %w", typ, err)
-		}
-		if i == 0 {
-			// The first registration settles a name conflict; the
-			// others take the name it settled on.
-			name = reg.Service().Instance
-		}
+	r, name, err := advert.Advertise(ctx, n.discoveryConfig(), n.Name(), n.serviceTypes(), port, txt)
+	if err != nil {
+		return err
 	}
 	n.mu.Lock()
 	if n.closed.Load() {
@@ -153,8 +140,8 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 // once at a time; this node's own advertisement is skipped. Nearnet peers
 // seen here are remembered for Connect by name or PeerID.
 func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
-	var fnMu sync.Mutex // guards merged too
-	merged := newBrowseMerger()
+	var fnMu sync.Mutex      // guards merged too
+	var merged advert.Merger // the same peer under both service types: one story
 	handle := func(e discovery.Event) {
 		a := advertOf(e.Service)
 		if a.ID == n.id {
@@ -184,8 +171,8 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 		}
 		if fn != nil {
 			fnMu.Lock()
-			if e, ok := merged.add(BrowseEvent{Kind: kind, Advert: a}); ok {
-				fn(e)
+			if k, svc, ok := merged.Add(e.Kind, e.Service, a.ID); ok {
+				fn(BrowseEvent{Kind: BrowseEventKind(k), Advert: advertOf(svc)})
 			}
 			fnMu.Unlock()
 		}
@@ -217,7 +204,7 @@ func (n *Node) preferAdvert(a, old Advert) bool {
 	if a.Service == old.Service {
 		return true
 	}
-	order := n.dialOrder(nil)
+	order := n.dialer.Order(nil)
 	return len(order) > 0 && order[0].Service(n.cfg.Service) == a.Service
 }
 
@@ -268,69 +255,4 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 		return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network (peers seen: %s): %w", target, strings.Join(seen, ", "), berr)
 	}
 	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network (no nearnet peer seen): %w", target, berr)
-}
-
-// browseMerger turns the sightings of nearnet peers under both service
-// types into one story per peer and interface (see Browse). Services
-// without a peer ID pass through as they are.
-type browseMerger struct {
-	peers map[mergeKey]*mergedPeer
-}
-
-type mergeKey struct {
-	id          PeerID
-	name, iface string
-}
-
-type mergedPeer struct {
-	by       map[string]Advert // by service type, what is seen now
-	reported Advert            // what the last event reported
-}
-
-func newBrowseMerger() *browseMerger { return &browseMerger{peers: map[mergeKey]*mergedPeer{}} }
-
-// add takes one sighting and returns the event to report, if any.
-func (m *browseMerger) add(e BrowseEvent) (BrowseEvent, bool) {
-	if e.ID.IsZero() {
-		return e, true
-	}
-	k := mergeKey{e.ID, e.Name, e.Interface}
-	p := m.peers[k]
-	if e.Kind == Lost {
-		if p == nil {
-			return e, false
-		}
-		delete(p.by, e.Service)
-		for _, rest := range p.by {
-			// Still seen under the other type: report it only if what it
-			// advertises there differs.
-			return p.report(Updated, rest)
-		}
-		delete(m.peers, k)
-		return e, true
-	}
-	if p == nil {
-		p = &mergedPeer{by: map[string]Advert{}, reported: e.Advert}
-		m.peers[k] = p
-		p.by[e.Service] = e.Advert
-		return BrowseEvent{Kind: Found, Advert: e.Advert}, true
-	}
-	p.by[e.Service] = e.Advert
-	return p.report(Updated, e.Advert)
-}
-
-// report returns an event of kind for a unless a advertises what the last
-// event reported.
-func (p *mergedPeer) report(kind BrowseEventKind, a Advert) (BrowseEvent, bool) {
-	if sameOffer(a, p.reported) {
-		return BrowseEvent{}, false
-	}
-	p.reported = a
-	return BrowseEvent{Kind: kind, Advert: a}, true
-}
-
-// sameOffer reports whether a and b advertise the same thing, whatever
-// service type each was seen under.
-func sameOffer(a, b Advert) bool {
-	return a.Host == b.Host && a.Port == b.Port && slices.Equal(a.Addrs, b.Addrs) && maps.Equal(a.TXT, b.TXT)
 }

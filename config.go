@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/config"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -424,8 +424,8 @@ func (c *Config) clone() (*Config, error) {
 	if c == nil {
 		return nil, &ConfigError{Field: "Config", Value: nil, Reason: "a Config is required: it must choose a security mode"}
 	}
-	if err := c.contradictions(); err != nil {
-		return nil, err
+	if err := config.Contradictions(c.values()); err != nil {
+		return nil, exported(err)
 	}
 	n := *c
 	n.Metadata = maps.Clone(c.Metadata)
@@ -455,40 +455,37 @@ func (c *Config) clone() (*Config, error) {
 	if n.Logger == nil {
 		n.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := n.validate(); err != nil {
-		return nil, err
+	mode, err := config.Check(n.values())
+	if err != nil {
+		return nil, exported(err)
 	}
+	if n.Domain != "" {
+		if err := validateWideArea(&n); err != nil {
+			return nil, err
+		}
+	}
+	n.Security = SecurityMode(mode)
 	return &n, nil
 }
 
-// contradictions returns a ConfigError for the first field set (as the
-// caller gave it, before defaults) that another field makes pointless:
-// a value the node would ignore is a mistake to report, not to accept.
-func (c *Config) contradictions() error {
-	bad := func(field string, v any, reason string) error {
-		return &ConfigError{Field: "Config." + field, Value: v, Reason: reason}
+// values are c's fields the rules of internal/config check.
+func (c *Config) values() *config.Values {
+	return &config.Values{
+		Name: c.Name, Service: c.Service, ListenAddr: c.ListenAddr, TXT: c.TXT, Metadata: c.Metadata,
+		Hidden: c.Hidden, PreferQUIC: c.PreferQUIC, Transport: c.Transport, TransportN: int(c.Transport),
+		TransportString: c.Transport.String(), Proxy: c.Proxy, ProxyFromEnvironment: c.ProxyFromEnvironment,
+		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
+		Security: c.Security, SecurityN: int(c.Security), HasKey: c.Key != nil,
+		ZeroKey: c.Key != nil && *c.Key == (security.Key{}), HasRoots: c.Roots != nil, Trust: len(c.Trust),
+		KnownPeersFile: c.KnownPeersFile, TrustOnFirstUse: c.TrustOnFirstUse,
+		MaxMessageSize: c.MaxMessageSize, SendBuffer: c.SendBuffer, ReceiveBuffer: c.ReceiveBuffer,
+		StreamBuffer: c.StreamBuffer, AcceptBacklog: c.AcceptBacklog, StreamBacklog: c.StreamBacklog,
+		MaxDials: c.MaxDials, KeepAliveCount: c.KeepAliveCount, HandshakeTimeout: c.HandshakeTimeout,
+		CloseTimeout: c.CloseTimeout, KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval,
+		DropTime: c.DropTime, ResumeWindow: c.ResumeWindow, ViabilityDebounce: c.ViabilityDebounce,
+		Domain: c.Domain, DNSServer: c.DNSServer, TSIGKey: c.TSIGKey.String(), HasTSIGKey: !c.TSIGKey.IsZero(),
+		HasOnWideArea: c.OnWideArea != nil, DNSRefresh: c.DNSRefresh,
 	}
-	switch {
-	case c.Hidden && len(c.TXT) > 0:
-		return bad("TXT", c.TXT, "set with Hidden, which advertises nothing to carry it")
-	case c.Domain == "" && c.DNSServer != "":
-		return bad("DNSServer", c.DNSServer, "set without Domain: there is no wide-area domain to ask it about")
-	case c.Domain == "" && !c.TSIGKey.IsZero():
-		return bad("TSIGKey", c.TSIGKey.String(), "set without Domain: there is no wide-area domain to register in")
-	case c.Domain == "" && c.DNSRefresh != 0:
-		return bad("DNSRefresh", c.DNSRefresh, "set without Domain: there is no wide-area registration or browse to refresh")
-	case c.Domain != "" && c.DNSServer == "":
-		return bad("Domain", c.Domain, "needs DNSServer, the address of the domain's authoritative DNS server")
-	case c.OnWideArea != nil && (c.Domain == "" || c.TSIGKey.IsZero() || c.Hidden):
-		return bad("OnWideArea", "set", "set without a wide-area registration to report on (Domain and TSIGKey, not Hidden)")
-	case c.Hidden && !c.TSIGKey.IsZero():
-		return bad("TSIGKey", c.TSIGKey.String(), "set with Hidden, which registers nothing")
-	case c.DisableDatagrams && c.DatagramIdleTimeout != 0:
-		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "set with DisableDatagrams, which opens no datagram flow to time out")
-	case c.PreferQUIC && c.Transport == TransportAuto && (c.Proxy != "" || c.ProxyFromEnvironment):
-		return bad("PreferQUIC", true, "set with Proxy or ProxyFromEnvironment: QUIC cannot follow a proxy, so only TCP is dialed")
-	}
-	return nil
 }
 
 func setDefault[T comparable](p *T, def T) {
@@ -496,174 +493,4 @@ func setDefault[T comparable](p *T, def T) {
 	if *p == zero {
 		*p = def
 	}
-}
-
-func (c *Config) validate() error {
-	bad := func(field string, v any, reason string) error {
-		return &ConfigError{Field: "Config." + field, Value: v, Reason: reason}
-	}
-	if len(c.Name) > 63 || !utf8.ValidString(c.Name) {
-		return bad("Name", c.Name, "must be UTF-8 of at most 63 bytes")
-	}
-	if err := discovery.ValidateServiceType(c.Service); err != nil {
-		return bad("Service", c.Service, err.Error())
-	}
-	if !isTCPServiceType(c.Service) {
-		return bad("Service", c.Service, `must end in "._tcp": it names the WebSocket-over-TCP listener`)
-	}
-	for k := range c.TXT {
-		switch k {
-		case txtID, txtVersion, txtTransports:
-			return bad("TXT", k, `keys "id", "v" and "tr" are set by nearnet`)
-		}
-	}
-	if _, err := discovery.EncodeTXT(c.TXT); err != nil {
-		return bad("TXT", c.TXT, err.Error())
-	}
-	if c.Domain != "" {
-		if err := validateWideArea(c); err != nil {
-			return err
-		}
-	}
-	if len(c.Metadata) > 64 {
-		return bad("Metadata", len(c.Metadata), "at most 64 keys")
-	}
-	metaLen := 0
-	for k, v := range c.Metadata {
-		if k == "" {
-			return bad("Metadata", c.Metadata, "empty key")
-		}
-		metaLen += len(k) + len(v)
-	}
-	if metaLen > 4096 {
-		return bad("Metadata", metaLen, "at most 4096 bytes of keys and values")
-	}
-	if c.ListenAddr != "" {
-		if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil {
-			return bad("ListenAddr", c.ListenAddr, `must be "host:port" (host may be empty)`)
-		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			return bad("ListenAddr", c.ListenAddr, "port must be 0-65535")
-		}
-	}
-	switch c.Transport {
-	case TransportAuto:
-	case TransportTCP, TransportQUIC:
-		if c.PreferQUIC {
-			return bad("PreferQUIC", true, "only applies to TransportAuto, which dials both transports; Transport is "+c.Transport.String())
-		}
-	default:
-		return bad("Transport", int(c.Transport), "unknown transport; use TransportAuto, TransportTCP or TransportQUIC")
-	}
-	if c.Transport == TransportQUIC && (c.Proxy != "" || c.ProxyFromEnvironment) {
-		return bad("Transport", c.Transport, "QUIC cannot go through an HTTP CONNECT or SOCKS5 proxy: use TransportTCP or TransportAuto with Proxy")
-	}
-	if err := validateSecurity(c, bad); err != nil {
-		return err
-	}
-	if c.MaxMessageSize < 1 || c.MaxMessageSize > 1<<30 {
-		return bad("MaxMessageSize", c.MaxMessageSize, "must be 1 byte to 1 GiB")
-	}
-	if c.SendBuffer < 1024 {
-		return bad("SendBuffer", c.SendBuffer, "must be at least 1024 bytes")
-	}
-	if c.ReceiveBuffer < 1024 {
-		return bad("ReceiveBuffer", c.ReceiveBuffer, "must be at least 1024 bytes")
-	}
-	if c.HandshakeTimeout < 0 {
-		return bad("HandshakeTimeout", c.HandshakeTimeout, "must not be negative")
-	}
-	if c.CloseTimeout < 0 {
-		return bad("CloseTimeout", c.CloseTimeout, "must not be negative")
-	}
-	if c.DatagramIdleTimeout < 10*time.Millisecond || c.DatagramIdleTimeout > 24*time.Hour {
-		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "must be 0 (24 hours) or 10ms to 24h")
-	}
-	if c.AcceptBacklog < 0 {
-		return bad("AcceptBacklog", c.AcceptBacklog, "must not be negative")
-	}
-	if c.StreamBuffer < 4<<10 || c.StreamBuffer > 64<<20 {
-		return bad("StreamBuffer", c.StreamBuffer, "must be 0 (256 KiB) or 4 KiB to 64 MiB")
-	}
-	if c.KeepAliveIdle < 10*time.Millisecond || c.KeepAliveIdle > time.Hour {
-		return bad("KeepAliveIdle", c.KeepAliveIdle, "must be 0 (1s) or 10ms to 1h")
-	}
-	if c.KeepAliveInterval < 10*time.Millisecond || c.KeepAliveInterval > time.Hour {
-		return bad("KeepAliveInterval", c.KeepAliveInterval, "must be 0 (500ms) or 10ms to 1h")
-	}
-	if c.KeepAliveCount < 1 || c.KeepAliveCount > 100 {
-		return bad("KeepAliveCount", c.KeepAliveCount, "must be 0 (4) or 1 to 100")
-	}
-	if c.DropTime <= c.KeepAliveIdle || c.DropTime > 24*time.Hour {
-		return bad("DropTime", c.DropTime, "must be 0 (10s) or longer than KeepAliveIdle, at most 24h")
-	}
-	if c.ResumeWindow > 24*time.Hour {
-		return bad("ResumeWindow", c.ResumeWindow, "must be at most 24h (negative: off)")
-	}
-	if c.ViabilityDebounce < 0 || c.ViabilityDebounce > time.Minute {
-		return bad("ViabilityDebounce", c.ViabilityDebounce, "must be 0 (250ms) to 1m")
-	}
-	if c.MaxDials < 1 || c.MaxDials > 4096 {
-		return bad("MaxDials", c.MaxDials, "must be 0 (16) or 1 to 4096")
-	}
-	if c.StreamBacklog < 1 || c.StreamBacklog > 4096 {
-		return bad("StreamBacklog", c.StreamBacklog, "must be 0 (16) or 1 to 4096")
-	}
-	return nil
-}
-
-func validateSecurity(c *Config, bad func(string, any, string) error) error {
-	if c.Key != nil && *c.Key == (security.Key{}) {
-		// Not the key itself in Value, even this one: a Key's String is
-		// the secret.
-		return bad("Key", "all zeros", "an all-zero key protects nothing (it is what a missing key file read with the error ignored gives): did loading the key file fail? Make one with security.GenerateKey or nearnet keygen")
-	}
-	hasKey := c.Key != nil
-	hasPins := len(c.Trust) > 0 || c.KnownPeersFile != ""
-	hasRoots := c.Roots != nil
-	if c.TrustOnFirstUse && c.KnownPeersFile == "" {
-		return bad("TrustOnFirstUse", true, "needs KnownPeersFile to record what it trusts")
-	}
-	switch c.Security {
-	case SecurityAuto:
-		n := 0
-		for _, b := range []bool{hasKey, hasPins, hasRoots} {
-			if b {
-				n++
-			}
-		}
-		switch {
-		case n == 0:
-			return bad("Security", c.Security, "no security configured: set Key, Trust, KnownPeersFile or Roots, or set Security to SecurityNone to run without it")
-		case n > 1:
-			return bad("Security", c.Security, "more than one of Key, Trust/KnownPeersFile and Roots is set: name the mode in Security")
-		case hasKey:
-			c.Security = SecurityPSK
-		case hasPins:
-			c.Security = SecurityPinned
-		default:
-			c.Security = SecurityPKI
-		}
-	case SecurityNone:
-		if hasKey || hasPins || hasRoots {
-			return bad("Security", c.Security, "SecurityNone with Key, Trust, KnownPeersFile or Roots set: they would be ignored")
-		}
-	case SecurityPSK:
-		if !hasKey {
-			return bad("Key", nil, "SecurityPSK needs a Key")
-		}
-	case SecurityPinned:
-		// With neither Trust nor KnownPeersFile the node trusts only
-		// the peers it pairs with (Node.OfferPairing, Node.AnswerPairing).
-	case SecurityPKI:
-		if !hasRoots {
-			return bad("Roots", nil, "SecurityPKI needs Roots")
-		}
-	default:
-		return bad("Security", int(c.Security), "unknown security mode; use SecurityAuto, SecurityNone, SecurityPSK, SecurityPinned or SecurityPKI")
-	}
-	return nil
-}
-
-func isTCPServiceType(s string) bool {
-	return len(s) > 5 && s[len(s)-5:] == "._tcp"
 }

@@ -3,11 +3,8 @@ package nearnet
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/nearnet/nearnet/internal/dgram"
-	"github.com/nearnet/nearnet/internal/transport"
 )
 
 // Best-effort datagrams, Multipeer's .unreliable mode. Each link negotiates
@@ -28,10 +25,6 @@ var (
 	// implementation has none), or the flow expired (Config.DatagramIdleTimeout).
 	ErrDatagramsUnavailable = errors.New("nearnet: datagrams unavailable on this connection")
 )
-
-// datagramFlow is where a link's datagrams go: a UDP flow beside a TCP
-// link (*dgram.Flow), or the DATAGRAM frames of a QUIC link (quicFlow).
-type datagramFlow = transport.Flow
 
 // DatagramTooLargeError is returned by SendDatagram for a payload larger
 // than the path takes without IP fragmentation, which nearnet never does.
@@ -58,43 +51,6 @@ type DatagramStats struct {
 	Dropped map[string]uint64
 }
 
-func (s *DatagramStats) add(d dgram.Stats) {
-	s.Sent += d.Sent
-	s.SentBytes += d.SentBytes
-	s.Received += d.Received
-	s.ReceivedBytes += d.ReceivedBytes
-	if s.Dropped == nil {
-		s.Dropped = map[string]uint64{}
-	}
-	for k, v := range map[string]uint64{
-		"too_large": d.Dropped.TooLarge, "send_buffer": d.Dropped.SendBuffer, "send_error": d.Dropped.SendError,
-		"auth": d.Dropped.Auth, "replay": d.Dropped.Replay, "too_old": d.Dropped.TooOld,
-		"truncated": d.Dropped.Truncated, "address": d.Dropped.Address, "queue_full": d.Dropped.QueueFull,
-	} {
-		if v > 0 {
-			s.Dropped[k] += v
-		}
-	}
-}
-
-// datagramLinger is how long the flow of a connection the peer closed
-// stays open, so that datagrams sent just before the close are not lost to
-// the race between UDP and the TCP close.
-const datagramLinger = 250 * time.Millisecond
-
-// startFlow opens the link's datagram flow if both hellos offered one. A
-// failure costs the link its datagrams, not the link.
-func (l *link) startFlow() {
-	f, err := l.t.Datagrams(l.hello)
-	if err != nil {
-		l.n.cfg.Logger.Warn("nearnet: no datagrams on this connection", "peer", l.peer.ID.Short(), "err", err)
-		return
-	}
-	if f != nil {
-		l.flow = f
-	}
-}
-
 // SendDatagram sends p as one best-effort datagram: it may be lost,
 // duplicated by nothing but the network, or arrive out of order, and is
 // never fragmented. Over TCP it never blocks: when the socket's buffer is
@@ -102,120 +58,22 @@ func (l *link) startFlow() {
 // frame, and may wait briefly while QUIC's congestion control paces the
 // queue (32 datagrams). A payload over MaxDatagramSize fails
 // with an error wrapping [ErrDatagramTooLarge].
-func (c *Conn) SendDatagram(p []byte) error {
-	l := c.links.Send()
-	if l == nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.state.Terminal() {
-			return c.sendErrLocked()
-		}
-		return nil // between two links: best effort, this one is dropped
-	}
-	if l.flow == nil {
-		return ErrDatagramsUnavailable
-	}
-	err := l.flow.Send(p)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrDatagramTooLarge):
-		return exported(err) // a *DatagramTooLargeError
-	case errors.Is(err, dgram.ErrExpired):
-		return fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
-	case errors.Is(err, dgram.ErrClosed):
-		return nil // the link is being replaced; best effort
-	}
-	return err
-}
+func (c *Conn) SendDatagram(p []byte) error { return exported(c.s.SendDatagram(p)) }
 
 // ReceiveDatagram returns the next datagram, blocking until one arrives or
 // ctx is done. After the connection ends it returns the connection's error
 // (ErrClosed after Close).
-func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
-	for {
-		f, linkCh, err := c.currentFlow()
-		if err != nil {
-			return nil, err
-		}
-		if f != nil {
-			p, err := f.Receive(ctx)
-			switch {
-			case err == nil:
-				return p, nil
-			case ctx.Err() != nil:
-				return nil, ctx.Err()
-			case errors.Is(err, dgram.ErrExpired):
-				return nil, fmt.Errorf("%w: %v", ErrDatagramsUnavailable, err)
-			case linkCh == nil:
-				continue // the draining flow closed: report the Conn's end
-			}
-			// The flow closed with its link: wait for the Conn to move on.
-		}
-		select {
-		case <-linkCh:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// currentFlow returns the flow of the send link, or nil between links
-// (with the channel that announces the next one), or why there is none.
-func (c *Conn) currentFlow() (datagramFlow, <-chan struct{}, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.closed:
-		return nil, nil, ErrClosed
-	case c.draining != nil:
-		return c.draining, nil, nil
-	case c.state.Terminal():
-		if err := c.rx.Err(); err != nil {
-			return nil, nil, err
-		}
-		return nil, nil, c.sendErrLocked()
-	}
-	l := c.links.Send()
-	if l == nil {
-		return nil, c.links.Changed(), nil
-	}
-	if l.flow == nil {
-		return nil, nil, ErrDatagramsUnavailable
-	}
-	select {
-	case <-l.flow.Done():
-		return nil, c.links.Changed(), nil
-	default:
-	}
-	return l.flow, c.links.Changed(), nil
-}
+func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) { return c.s.ReceiveDatagram(ctx) }
 
 // MaxDatagramSize returns the largest payload SendDatagram accepts now:
 // the path MTU to the peer less the IP, UDP and nearnet headers (1439
 // bytes on Ethernet with IPv4 and TLS). It is 0 when datagrams are
 // unavailable.
-func (c *Conn) MaxDatagramSize() int {
-	if l := c.links.Send(); l != nil && l.flow != nil {
-		return l.flow.MaxSize()
-	}
-	return 0
-}
+func (c *Conn) MaxDatagramSize() int { return c.s.MaxDatagramSize() }
 
 // DatagramStats returns the connection's datagram counters, over all the
 // links it has had.
 func (c *Conn) DatagramStats() DatagramStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.dstats
-	s.Dropped = make(map[string]uint64, len(c.dstats.Dropped))
-	for k, v := range c.dstats.Dropped {
-		s.Dropped[k] = v
-	}
-	for _, l := range c.links.All() {
-		if l.flow != nil {
-			s.add(l.flow.Stats())
-		}
-	}
-	return s
+	d := c.s.DatagramStats()
+	return DatagramStats{Sent: d.Sent, SentBytes: d.SentBytes, Received: d.Received, ReceivedBytes: d.ReceivedBytes, Dropped: d.Dropped.ByReason()}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport/tcp"
 )
 
@@ -100,8 +101,8 @@ func TestDatagramsShareOneSocket(t *testing.T) {
 	if m4 == nil || m6 != nil {
 		t.Fatal("want exactly one (IPv4) datagram socket")
 	}
-	// Flows of connections the peer closed linger for datagramLinger.
-	deadline := time.Now().Add(10 * datagramLinger)
+	// Flows of connections the peer closed linger for session.DatagramLinger.
+	deadline := time.Now().Add(10 * session.DatagramLinger)
 	for m4.Flows() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d flows left open after every connection closed", m4.Flows())

@@ -28,9 +28,7 @@ func drainAccept(t *testing.T, n *Node) {
 }
 
 func linkCount(c *Conn) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.links.Len()
+	return len(c.s.Paths())
 }
 
 // waitOneLink waits (bounded) for the losing duplicate link to finish its
@@ -119,9 +117,8 @@ func TestSimultaneousOpenRace(t *testing.T) {
 							continue
 						}
 						c := byPair[[2]int{i, j}]
-						ns[i].mu.Lock()
-						same := ns[i].conns[ns[j].ID()] == c
-						ns[i].mu.Unlock()
+						got, _ := ns[i].conns.Get(ns[j].ID())
+						same := got == c
 						if !same {
 							t.Fatalf("node %d: Connect to %d returned a Conn that is not the peer's", i, j)
 						}
@@ -140,7 +137,7 @@ func TestSimultaneousOpenRace(t *testing.T) {
 				for i := range ns {
 					for j := i + 1; j < nodes; j++ {
 						a, b := byPair[[2]int{i, j}], byPair[[2]int{j, i}]
-						la, lb := a.links.Send(), b.links.Send()
+						la, lb := a.s.SendPath(), b.s.SendPath()
 						if la == nil || lb == nil || la.Key() != lb.Key() {
 							t.Fatalf("nodes %d and %d kept different connections", i, j)
 						}

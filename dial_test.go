@@ -3,7 +3,6 @@ package nearnet
 import (
 	"errors"
 	"net"
-	"slices"
 	"testing"
 	"time"
 
@@ -64,17 +63,5 @@ func TestConnectRaceStopsAtRefusal(t *testing.T) {
 	_, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{wrong.Addr().String(), good.Addr().String()}, nil)
 	if !errors.Is(err, ErrKeyMismatch) {
 		t.Fatalf("got %v; want the refusal of the first address", err)
-	}
-}
-
-func TestInterleaveFamilies(t *testing.T) {
-	for _, tc := range []struct{ in, want []string }{
-		{[]string{"[fe80::1%eth0]:1", "[fe80::2%eth0]:1", "10.0.0.1:1"}, []string{"[fe80::1%eth0]:1", "10.0.0.1:1", "[fe80::2%eth0]:1"}},
-		{[]string{"10.0.0.1:1", "10.0.0.2:1", "[::1]:1", "mem:3"}, []string{"10.0.0.1:1", "[::1]:1", "10.0.0.2:1", "mem:3"}},
-		{nil, []string{}},
-	} {
-		if got := interleaveFamilies(tc.in); !slices.Equal(got, tc.want) {
-			t.Errorf("interleaveFamilies(%q) = %q; want %q", tc.in, got, tc.want)
-		}
 	}
 }

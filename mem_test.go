@@ -36,7 +36,7 @@ func newMemNode(t testing.TB, nw *mem.Network, cfg Config) *Node {
 		o.Server, o.Client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
 	n.transports = []transport.Transport{nw.Transport(o)}
-	n.dialers = n.transports
+	n.dialer.Dialers = n.transports
 	if err := n.Listen(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestMemSimultaneousOpen(t *testing.T) {
 			}
 			waitOneLink(t, x.c)
 		}
-		if la, lb := ca.links.Send(), cb.links.Send(); la == nil || lb == nil || la.Key() != lb.Key() {
+		if la, lb := ca.s.SendPath(), cb.s.SendPath(); la == nil || lb == nil || la.Key() != lb.Key() {
 			t.Fatalf("round %d: the two sides kept different links", r)
 		}
 	}

@@ -9,20 +9,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/config"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
+	"github.com/nearnet/nearnet/internal/session"
+	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/transport"
-	"github.com/nearnet/nearnet/internal/transport/quic"
-	"github.com/nearnet/nearnet/internal/transport/tcp"
+	"github.com/nearnet/nearnet/internal/transport/all"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/pathmon"
-	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -32,20 +32,22 @@ import (
 // concurrent use by multiple goroutines; Close ends everything it started.
 type Node struct {
 	cfg     *Config
-	linkCfg linkpkg.Config // what links take of cfg
+	linkCfg linkpkg.Config     // what links take of cfg
+	sessCfg session.Config     // what sessions take of cfg
+	hs      session.Handshaker // the link handshake
+	dialer  session.Dials      // makes links: dials and accepts
 	id      PeerID
 	ident   *security.Identity
 	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
 	pair    pairState                     // pairing by a short code (pairing.go)
 
 	// The transports of Config.Transport, in the order they listen (the
-	// first one's address is Addr), and the order Connect tries them.
+	// first one's address is Addr); dialer.Dialers is the order Connect
+	// tries them.
 	transports []transport.Transport
-	dialers    []transport.Transport
 
 	mu        sync.Mutex // guards the fields below
 	name      string
-	conns     map[PeerID]*Conn
 	adverts   map[PeerID]Advert // nearnet peers seen by any browse, for Connect by name or ID
 	listeners []transport.Listener
 	listening bool
@@ -59,13 +61,10 @@ type Node struct {
 	pmStop context.CancelFunc
 	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
 
-	smu      sync.Mutex             // guards handles and handleCh
-	handles  map[string]streamEntry // link stream handles, for incoming streams (stream.go)
-	handleCh chan struct{}          // closed when a handle is added; nil if nobody waits
+	conns   session.Table[*Conn]        // the Conn of each peer (its own lock; after a session's)
+	handles stream.Handles[streamEntry] // link stream handles, for incoming streams (stream.go)
 
-	evmu          sync.Mutex // guards events and eventsRunning; taken after any other lock
-	events        []func()   // callbacks waiting for the event goroutine (notify)
-	eventsRunning bool
+	events session.Events // OnStateChange and OnViability: one at a time, in order, holding no lock
 
 	dials   chan struct{} // a place per dial running (Config.MaxDials)
 	acceptq chan *Conn
@@ -85,15 +84,28 @@ func NewNode(cfg *Config) (*Node, error) {
 		linkCfg: linkConfig(c),
 		id:      c.PeerID,
 		ident:   c.Identity,
-		conns:   make(map[PeerID]*Conn),
 		adverts: make(map[PeerID]Advert),
-		handles: make(map[string]streamEntry),
 		acceptq: make(chan *Conn, c.AcceptBacklog),
 		dials:   make(chan struct{}, c.MaxDials),
 		done:    make(chan struct{}),
 	}
 	if n.id.IsZero() {
 		n.id = NewPeerID()
+	}
+	n.sessCfg = session.Config{
+		ReceiveBuffer: c.ReceiveBuffer, SendBuffer: c.SendBuffer,
+		HandshakeTimeout: c.HandshakeTimeout, ResumeWindow: c.ResumeWindow, DropTime: c.DropTime,
+		ViabilityDebounce: c.ViabilityDebounce, Logger: c.Logger, NodeDone: n.done,
+		Go: func(f func()) {
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				f()
+			}()
+		},
+		ErrClosed: ErrClosed, ErrNoDatagrams: ErrDatagramsUnavailable, FromTransport: fromTransport, PeerError: closeErrorFor,
+		CloseError: func(code int, reason string) error { return &CloseError{Code: code, Reason: reason} },
+		Lost:       func(err error, un [][]byte) error { return &SessionLostError{Err: err, Undelivered: un} },
 	}
 	var boot [8]byte
 	rand.Read(boot[:])
@@ -109,111 +121,55 @@ func NewNode(cfg *Config) (*Node, error) {
 	}
 	var server, client *tls.Config // none with SecurityNone
 	if c.Security != SecurityNone {
-		if n.verify, err = verifierFor(c); err != nil {
-			return nil, err
+		if n.verify, err = config.Verifier(c.Trust, c.KnownPeersFile, c.TrustOnFirstUse, c.Roots); err != nil {
+			return nil, exported(err)
 		}
 		if c.Security == SecurityPinned {
 			n.verify = n.pair.pins.Verifier(n.verify) // and the peers paired since
 		}
 		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
-	if err := n.makeTransports(server, client); err != nil {
+	dialers, err := n.makeTransports(server, client)
+	if err != nil {
 		return nil, err
+	}
+	n.hs = n.handshaker()
+	n.conns.Init(func(c *Conn) *session.Session { return c.s }, ErrClosed)
+	n.dialer = session.Dials{
+		HS: &n.hs, LinkCfg: &n.linkCfg, Dialers: dialers, Slots: n.dials, NodeDone: n.done,
+		HandshakeTimeout: c.HandshakeTimeout, Logger: c.Logger,
+		Wrap: func(addr string, incoming bool, stage string, err error) error {
+			return &HandshakeError{Addr: addr, Incoming: incoming, Stage: stage, Err: err}
+		},
+		Final: isRejection, FromTransport: fromTransport, ErrClosed: ErrClosed, ErrNoTransport: errNoTransport,
+		PairingFor: pairingFor,
 	}
 	return n, nil
 }
 
-// maxReadAhead is the largest read-ahead buffer of a stream connection; a
-// smaller Config.StreamBuffer makes it smaller.
-const maxReadAhead = 256 << 10
-
-// makeTransports sets up the transports of Config.Transport and the
-// order Connect tries them: TCP first unless PreferQUIC, and TCP alone
-// through a proxy (QUIC cannot follow one).
-func (n *Node) makeTransports(server, client *tls.Config) error {
-	c := n.cfg
-	var tcpT, quicT transport.Transport
-	if c.Transport != TransportQUIC {
-		o := tcp.Options{
-			Server: server, Client: client,
-			ProxyFromEnvironment: c.ProxyFromEnvironment,
-			KeepAlive:            net.KeepAliveConfig{Enable: true, Idle: c.KeepAliveIdle, Interval: c.KeepAliveInterval, Count: c.KeepAliveCount},
-			DropTime:             c.DropTime,
-			HandshakeTimeout:     c.HandshakeTimeout,
-			StreamReadAhead:      min(c.StreamBuffer, maxReadAhead),
-			DisableDatagrams:     c.DisableDatagrams,
-			DatagramIdleTimeout:  c.DatagramIdleTimeout,
-			Loopback:             allLoopback(c.Interfaces),
-			Logger:               c.Logger,
-		}
-		if c.Proxy != "" {
-			var err error
-			if o.Proxy, err = proxy.ParseWith(c.Proxy, tcp.New(o).Dialer()); err != nil {
-				var ue *proxy.URLError
-				value := "(redacted)"
-				if errors.As(err, &ue) {
-					value = ue.URL
-				}
-				return &ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
-			}
-		}
-		tcpT = tcp.New(o)
-		n.transports = append(n.transports, tcpT)
+// linkConfig is what the link protocol takes of cfg.
+func linkConfig(cfg *Config) linkpkg.Config {
+	return linkpkg.Config{
+		MaxMessageSize: cfg.MaxMessageSize, SendBuffer: cfg.SendBuffer, CloseTimeout: cfg.CloseTimeout,
+		KeepAliveIdle: cfg.KeepAliveIdle, KeepAliveInterval: cfg.KeepAliveInterval,
+		KeepAliveCount: cfg.KeepAliveCount, Logger: cfg.Logger,
 	}
-	if c.Transport != TransportTCP {
-		qserver, qclient := server, client
-		if server == nil {
-			// No TLS over TCP in SecurityNone, but QUIC cannot run
-			// without it: the node's identity, authenticating nobody.
-			qserver, qclient = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
-		}
-		quicT = quic.New(quic.Options{
-			Server: qserver, Client: qclient, Authenticated: c.Security != SecurityNone,
-			HandshakeTimeout: c.HandshakeTimeout, DropTime: c.DropTime, KeepAliveIdle: c.KeepAliveIdle,
-			DisableDatagrams: c.DisableDatagrams, Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
-		})
-		n.transports = append(n.transports, quicT)
-	}
-	switch {
-	case tcpT == nil || quicT == nil:
-		n.dialers = n.transports
-	case c.Proxy != "" || c.ProxyFromEnvironment:
-		n.dialers = []transport.Transport{tcpT}
-	case c.PreferQUIC:
-		n.dialers = []transport.Transport{quicT, tcpT}
-	default:
-		n.dialers = []transport.Transport{tcpT, quicT}
-	}
-	return nil
 }
 
-// notify queues an application callback (OnStateChange, OnViability).
-// They run one at a time, in the order the changes happened, on a
-// goroutine that holds no lock of the library: a callback may call any
-// method of a Conn or the Node, Close included, without deadlocking.
-func (n *Node) notify(f func()) {
-	n.evmu.Lock()
-	defer n.evmu.Unlock()
-	n.events = append(n.events, f)
-	if n.eventsRunning {
-		return
-	}
-	n.eventsRunning = true
-	go func() {
-		for {
-			n.evmu.Lock()
-			if len(n.events) == 0 {
-				n.events, n.eventsRunning = nil, false
-				n.evmu.Unlock()
-				return
-			}
-			f := n.events[0]
-			n.events[0] = nil
-			n.events = n.events[1:]
-			n.evmu.Unlock()
-			f()
-		}
-	}()
+// makeTransports sets up the transports of Config.Transport and the
+// order Connect tries them (internal/transport/all).
+func (n *Node) makeTransports(server, client *tls.Config) (dialers []transport.Transport, err error) {
+	c := n.cfg
+	n.transports, dialers, err = all.Make(all.Options{
+		TCP: c.Transport != TransportQUIC, QUIC: c.Transport != TransportTCP,
+		Server: server, Client: client, Identity: n.ident,
+		Proxy: c.Proxy, ProxyFromEnvironment: c.ProxyFromEnvironment, PreferQUIC: c.PreferQUIC,
+		KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval, KeepAliveCount: c.KeepAliveCount,
+		DropTime: c.DropTime, HandshakeTimeout: c.HandshakeTimeout, StreamBuffer: c.StreamBuffer,
+		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
+		Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
+	})
+	return dialers, exported(err)
 }
 
 // ID returns this node's PeerID.
@@ -269,7 +225,7 @@ func (n *Node) Listen(ctx context.Context) error {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
-	lns, err := n.listen(ctx, addr)
+	lns, err := transport.ListenAll(ctx, n.transports, addr, acceptor{n})
 	if err != nil {
 		return fmt.Errorf("nearnet: listen: %w", err)
 	}
@@ -290,40 +246,6 @@ func (n *Node) Listen(ctx context.Context) error {
 	_, port, _ := net.SplitHostPort(lns[0].Addr().String())
 	p, _ := strconv.Atoi(port)
 	return n.advertise(ctx, p)
-}
-
-// listen opens the listeners of the node's transports on addr. All take
-// the same port number, so that "host:port" and an advertisement's port
-// name any of them: with port 0, a few system-chosen ports of the first
-// are tried until the same port is free for the others too.
-func (n *Node) listen(ctx context.Context, addr string) ([]transport.Listener, error) {
-	host, port, _ := net.SplitHostPort(addr)
-	acc := acceptor{n}
-	for try := 0; ; try++ {
-		first, err := n.transports[0].Listen(ctx, addr, acc)
-		if err != nil {
-			return nil, err
-		}
-		lns := []transport.Listener{first}
-		_, p, _ := net.SplitHostPort(first.Addr().String())
-		for _, t := range n.transports[1:] {
-			ln, lerr := t.Listen(ctx, net.JoinHostPort(host, p), acc)
-			if lerr != nil {
-				err = fmt.Errorf("%s on port %s (the %s listener's): %w", t.Name(), p, n.transports[0].Name(), lerr)
-				break
-			}
-			lns = append(lns, ln)
-		}
-		if err == nil {
-			return lns, nil
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		if port != "0" || try == 15 {
-			return nil, err
-		}
-	}
 }
 
 func allLoopback(ifaces []string) bool {
@@ -348,7 +270,7 @@ func (a acceptor) HandleConn(c transport.Conn, deadline time.Time) {
 	n := a.n
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	l, err := n.acceptLink(ctx, c)
+	l, err := n.dialer.Accept(ctx, c, n.acceptStream)
 	if err == nil && l == nil {
 		return // a stream connection, now handed to its Conn
 	}
@@ -386,101 +308,29 @@ func (a acceptor) HandleFailure(remote net.Addr, err error) {
 }
 
 // attach gives a handshaken link to the peer's Conn, creating the Conn if
-// it is the first link to that peer. isNew reports whether this link made
-// the Conn ready (it was created here, or was preparing).
+// it is the first link to that peer (session.Table.Attach). isNew reports
+// whether this link made the Conn ready (it was created here, or was
+// preparing).
 func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
-	endLink := func(reason string) (*Conn, bool, error) {
-		l.sendCloseNow(&CloseError{Code: wire.CloseNormal, Reason: reason})
+	mk := func(l *link) *Conn {
+		c := newConn(n, l.Peer, StateReady)
+		c.s.SetPeerBoot(l.PeerBoot)
+		return c
+	}
+	end := func(reason string) {
+		sendCloseNow(l, &CloseError{Code: wire.CloseNormal, Reason: reason})
 		l.Fail(ErrClosed)
+	}
+	c, isNew, ok := n.conns.Attach(l, n.boot, mk, end)
+	if !ok {
 		return nil, false, ErrClosed
 	}
-	for {
-		n.mu.Lock()
-		if n.closed.Load() {
-			n.mu.Unlock()
-			l.Fail(ErrClosed)
-			return nil, false, ErrClosed
-		}
-		c = n.conns[l.peer.ID]
-		if l.resumeFor != nil && c != l.resumeFor {
-			n.mu.Unlock()
-			return endLink("session ended") // what this link was dialed to resume is gone
-		}
-		created := c == nil
-		if created {
-			c = newConn(n, l.peer, StateReady)
-			c.peerBoot = l.peerBoot
-			c.peerResumes.Store(l.peerBoot != "")
-			n.conns[l.peer.ID] = c
-		}
-		n.mu.Unlock()
-		resume := false
-		if !created {
-			c.mu.Lock()
-			resume = n.continuesLocked(l, c)
-			over := !resume && c.sessionOverLocked(l)
-			if over && !c.state.Terminal() {
-				c.failLocked(c.sessionLost(errors.New("the peer no longer has the session (it restarted or gave up on it)")))
-			}
-			c.mu.Unlock()
-			if over {
-				n.forget(c)
-				if l.resumeFor != nil {
-					return endLink("session lost")
-				}
-				continue // a new session with this link
-			}
-		}
-		becameReady := false
-		if c.addLink(l, &becameReady, resume) {
-			n.acceptStreams(l)
-			return c, created || becameReady, nil
-		}
-		// c ended between the lookup and addLink; forget it and retry.
-		n.forget(c)
-		if l.resumeFor != nil {
-			return endLink("session ended")
-		}
-	}
-}
-
-// continuesLocked reports whether link l resumes c's session: both
-// hellos offered it, naming each other's runs. c.mu is held.
-func (n *Node) continuesLocked(l *link, c *Conn) bool {
-	return l.myResume != nil && l.peerResume != nil && l.peerResume.PeerBoot == n.boot &&
-		c.peerBoot != "" && l.peerBoot == c.peerBoot
-}
-
-// sessionOverLocked reports whether c cannot take link l, which does not
-// resume it: the peer restarted, or c was waiting to resume and the peer
-// started afresh instead. c.mu is held.
-func (c *Conn) sessionOverLocked(l *link) bool {
-	if c.peerBoot == "" {
-		return false // preparing: l establishes the session
-	}
-	return l.peerBoot != c.peerBoot || c.susp.Suspended()
+	n.acceptStreams(l)
+	return c, isNew, nil
 }
 
 // resumeOffer returns the resume offer for l's hello, or nil.
-func (n *Node) resumeOffer(l *link) *wire.Resume {
-	var c *Conn
-	if l.Outgoing() {
-		c = l.resumeFor
-	} else if l.peerResume != nil && l.peerResume.PeerBoot == n.boot {
-		n.mu.Lock()
-		c = n.conns[l.peer.ID]
-		n.mu.Unlock()
-	}
-	if c == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state.Terminal() || c.peerBoot == "" || (!l.Outgoing() && c.peerBoot != l.peerBoot) {
-		return nil
-	}
-	return &wire.Resume{PeerBoot: c.peerBoot, Recv: c.rx.Delivered()}
-}
+func (n *Node) resumeOffer(l *link) *wire.Resume { return n.conns.ResumeOffer(l, n.boot) }
 
 // pathChanged returns a channel closed at the next path change.
 func (n *Node) pathChanged() <-chan struct{} {
@@ -494,60 +344,12 @@ func (n *Node) pathChanged() <-chan struct{} {
 
 // addHandle lets streams that name l's handle find c.
 func (n *Node) addHandle(l *link, c *Conn) {
-	n.smu.Lock()
-	n.handles[l.handle] = streamEntry{c: c, key: l.streamKey}
-	if n.handleCh != nil {
-		close(n.handleCh)
-		n.handleCh = nil
-	}
-	n.smu.Unlock()
-}
-
-// handle finds the link a stream open names. The dialer may open a stream
-// as soon as it has our hello, which we send before the link joins its
-// Conn: so a handle not known yet is waited for, until deadline.
-func (n *Node) handle(h string, deadline time.Time) (streamEntry, bool) {
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	for {
-		n.smu.Lock()
-		e, ok := n.handles[h]
-		if ok {
-			n.smu.Unlock()
-			return e, true
-		}
-		if n.handleCh == nil {
-			n.handleCh = make(chan struct{})
-		}
-		ch := n.handleCh
-		n.smu.Unlock()
-		select {
-		case <-ch:
-		case <-t.C:
-			return streamEntry{}, false
-		case <-n.done:
-			return streamEntry{}, false
-		}
-	}
-}
-
-func (n *Node) dropHandles(hs []string) {
-	n.smu.Lock()
-	for _, h := range hs {
-		delete(n.handles, h)
-	}
-	n.smu.Unlock()
+	n.handles.Add(l.Handle, streamEntry{c: c, key: l.StreamKey})
 }
 
 // forget removes an ended Conn from the peer table. It may be called with
-// c.mu held: n.mu is never held while taking a Conn's lock.
-func (n *Node) forget(c *Conn) {
-	n.mu.Lock()
-	if n.conns[c.peer.ID] == c {
-		delete(n.conns, c.peer.ID)
-	}
-	n.mu.Unlock()
-}
+// the session's lock held: the table's lock comes after it.
+func (n *Node) forget(c *Conn) { n.conns.Forget(c.id, c) }
 
 // Accept returns the next connection a peer opened to this node. A peer
 // that both dialed and was dialed at the same moment yields one Conn,
@@ -565,12 +367,7 @@ func (n *Node) Accept(ctx context.Context) (*Conn, error) {
 
 // Peers returns the connections that are currently ready.
 func (n *Node) Peers() []*Conn {
-	n.mu.Lock()
-	cs := make([]*Conn, 0, len(n.conns))
-	for _, c := range n.conns {
-		cs = append(cs, c)
-	}
-	n.mu.Unlock()
+	cs := n.conns.All()
 	ready := cs[:0]
 	for _, c := range cs {
 		if s, _ := c.State(); s.Kind == StateReady {
@@ -586,7 +383,7 @@ func (n *Node) Broadcast(ctx context.Context, p []byte) error {
 	var errs []error
 	for _, c := range n.Peers() {
 		if err := c.SendMessage(ctx, p); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.peer.ID.Short(), err))
+			errs = append(errs, fmt.Errorf("%s: %w", c.id.Short(), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -626,79 +423,45 @@ func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
 	return n.connectAddrs(ctx, a.ID, a.Name, addrs, offered)
 }
 
-// connectAddrs dials addrs in turn, each over the transports of dialOrder
+// connectAddrs dials addrs in turn, each over the transports of dialer.Order
 // for what the peer offers, until one works. With a known peer ID
 // the Conn exists from the start, in state preparing, and concurrent
 // Connects to the same peer wait for it instead of dialing again.
 func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs []string, offered []string) (*Conn, error) {
-	order := n.dialOrder(offered)
+	order := n.dialer.Order(offered)
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
 	}
 	var c *Conn
 	if !id.IsZero() {
-		n.mu.Lock()
-		if n.closed.Load() {
-			n.mu.Unlock()
+		var old, closed bool
+		c, old, closed = n.conns.Open(id, func() *Conn { return newConn(n, session.Peer{ID: id, Name: name}, StatePreparing) })
+		switch {
+		case closed:
 			return nil, ErrClosed
+		case old:
+			return c.waitReady(ctx)
 		}
-		if old := n.conns[id]; old != nil {
-			n.mu.Unlock()
-			return old.waitReady(ctx)
-		}
-		c = newConn(n, Peer{ID: id, Name: name}, StatePreparing)
-		n.conns[id] = c
-		n.mu.Unlock()
 	}
 	n.startPathMonitor()
-	var errs []error
-	for attempt := 0; ; attempt++ {
-		l, errs1 := n.dialRace(ctx, addrs, order, id)
-		if l != nil {
-			got, _, err := n.attach(l)
-			return got, err
-		}
-		errs = append(errs[:0], errs1...)
-		last := errs[len(errs)-1]
-		if i := slices.IndexFunc(errs, isRejection); i >= 0 {
-			last = errs[i] // the peer answered: final
-		}
-		if !n.cfg.RetryConnect || isRejection(last) || ctx.Err() != nil {
-			break
-		}
-		// Waiting: retry with backoff, at once when the network changes
-		// or on Restart.
-		var retry <-chan struct{}
-		if c != nil {
-			c.mu.Lock()
-			if c.state.Cur().Kind == StateReady {
-				c.mu.Unlock()
-				return c, nil // an incoming link made it ready meanwhile
-			}
-			c.setStateLocked(State{Kind: StateWaiting, Err: unwrapSingleRejection(last)})
-			c.mu.Unlock()
-			retry = c.retry
-		}
-		t := time.NewTimer(backoff(attempt))
-		select {
-		case <-t.C:
-		case <-retry:
-		case <-n.pathChanged():
-		case <-ctx.Done():
-		case <-n.done:
-		}
-		t.Stop()
-		if ctx.Err() != nil || n.closed.Load() {
-			errs = append(errs, ctx.Err())
-			break
-		}
-		if c != nil {
-			c.mu.Lock()
-			if c.state.Cur().Kind == StateWaiting {
-				c.setStateLocked(State{Kind: StatePreparing})
-			}
-			c.mu.Unlock()
-		}
+	var s *session.Session
+	if c != nil {
+		s = c.s
+	}
+	l, ready, errs := session.Connect(ctx, s, session.Dialer{
+		Round:       func() (*link, []error) { return n.dialRace(ctx, addrs, order, id) },
+		Final:       isRejection,
+		Waiting:     unwrapSingleRejection,
+		Retry:       n.cfg.RetryConnect,
+		PathChanged: n.pathChanged,
+		NodeDone:    n.done,
+	})
+	switch {
+	case l != nil:
+		got, _, err := n.attach(l)
+		return got, err
+	case ready:
+		return c, nil
 	}
 	if n.cfg.RetryConnect && ctx.Err() != nil && len(errs) > 1 {
 		errs = errs[:len(errs)-1]
@@ -711,12 +474,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	err = unwrapSingleRejection(err)
 	if c != nil {
 		// Unless an incoming link made it ready meanwhile, the attempt failed.
-		c.mu.Lock()
-		if c.state.Cur().Kind == StatePreparing || c.state.Cur().Kind == StateWaiting {
-			c.failLocked(err)
-		}
-		c.mu.Unlock()
-		if s, _ := c.State(); s.Kind == StateReady {
+		if c.s.FailConnect(err) {
 			return c, nil
 		}
 	}
@@ -748,10 +506,7 @@ func (n *Node) Close() error {
 		p.s.Close(ErrClosed) // its Wait returns
 	}
 	lns, disc, pm := n.listeners, n.disc, n.pm
-	conns := make([]*Conn, 0, len(n.conns))
-	for _, c := range n.conns {
-		conns = append(conns, c)
-	}
+	conns := n.conns.Close()
 	n.mu.Unlock()
 	var errs []error
 	for _, ln := range lns {
@@ -765,25 +520,12 @@ func (n *Node) Close() error {
 	if err := n.closeWideArea(); err != nil {
 		errs = append(errs, err)
 	}
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
-			defer cancel()
-			c.shutdown(ctx, wire.CloseGoingAway, "node shutting down")
-		}()
-	}
-	wg.Wait()
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.closeStreams()
-		}()
-	}
-	wg.Wait()
+	session.Parallel(conns, func(c *Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
+		defer cancel()
+		c.shutdown(ctx, wire.CloseGoingAway, "node shutting down")
+	})
+	session.Parallel(conns, (*Conn).closeStreams)
 	// Every QUIC connection still open ends with code 1001 as its
 	// socket closes.
 	for _, t := range n.transports {

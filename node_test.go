@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
@@ -615,8 +616,8 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 	a, b := newNode(t, Config{}), newNode(t, Config{})
 	ca, cb := pair(t, a, b)
 	ctx := ctxT(t)
-	l := ca.links.Send()
-	before := writeThroughOf(l.t).(interface{ Writes() int64 }).Writes()
+	l := ca.s.SendPath()
+	before := session.WriteThroughOf(l.T).(interface{ Writes() int64 }).Writes()
 	const n = 20000
 	go func() {
 		msg := make([]byte, 64)
@@ -632,7 +633,7 @@ func TestStreamOfMessagesIsBatched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	writes := writeThroughOf(l.t).(interface{ Writes() int64 }).Writes() - before
+	writes := session.WriteThroughOf(l.T).(interface{ Writes() int64 }).Writes() - before
 	t.Logf("%d messages in %d writes", n, writes)
 	// Typically ~1 % without the race detector, a quarter with it; one
 	// write per message means no batching at all.

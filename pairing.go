@@ -13,7 +13,8 @@ import (
 
 	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/pairing"
-	"github.com/nearnet/nearnet/internal/wire"
+	"github.com/nearnet/nearnet/internal/session"
+	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -208,7 +209,7 @@ func (p *Pairing) failed(err error) {
 	err = pairingFailure(err)
 	p.s.Failed()
 	if f := p.onFailure; f != nil {
-		p.n.notify(func() { f(err) })
+		p.n.events.Queue(func() { f(err) })
 	}
 }
 
@@ -243,15 +244,15 @@ func (p *Pairing) Connect(ctx context.Context, target string) (*Conn, error) {
 			return nil, err
 		}
 	}
-	order := n.dialOrder(offered)
+	order := n.dialer.Order(offered)
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
 	}
 	n.startPathMonitor()
 	pctx := context.WithValue(ctx, pairingKey{}, p)
 	var first error
-	for _, addr := range interleaveFamilies(addrs) {
-		l, err := n.dialVia(pctx, order, addr, nil)
+	for _, addr := range transport.InterleaveFamilies(addrs) {
+		l, err := n.dialer.Via(pctx, order, addr, nil)
 		if err == nil {
 			c, _, err := n.attach(l)
 			return c, err
@@ -269,8 +270,9 @@ func (p *Pairing) Connect(ctx context.Context, target string) (*Conn, error) {
 // pairingKey carries the Pairing a dial runs (Pairing.Connect) to dial.
 type pairingKey struct{}
 
-// pairingFor returns the pairing run a dial with ctx is to carry, or nil.
-func pairingFor(ctx context.Context) *pairRun {
+// pairingFor returns the pairing run a dial with ctx is to carry (as a
+// session.Path's Pairing), or nil.
+func pairingFor(ctx context.Context) any {
 	if p, ok := ctx.Value(pairingKey{}).(*Pairing); ok {
 		return &pairRun{p: p}
 	}
@@ -284,38 +286,31 @@ type pairRun struct {
 	peer security.Fingerprint // set once the peer confirmed
 }
 
+// pairer is the node's session.Pairer: pairing in the link handshake.
+type pairer struct{ n *Node }
+
 // handshakeErr turns a close frame read during the handshake into the
 // error it means.
-func (l *link) handshakeErr(err error) error {
+func handshakeErr(err error) error {
 	if cf, ok := errorsAs[*linkpkg.CloseFrameError](err); ok {
 		return closeErrorFor(cf.Code, cf.Reason)
 	}
 	return fromTransport(err)
 }
 
-// readFirst reads the peer's first message: a hello or a pairing message
-// (or a close frame, which becomes the error it means).
-func (l *link) readFirst() (*wire.Hello, []byte, error) {
-	h, pair, err := l.ReadFirst()
-	if err != nil {
-		return nil, nil, l.handshakeErr(err)
-	}
-	return h, pair, nil
-}
-
-// pairClientHandshake is clientHandshake for a dialed link that pairs
-// (internal/pairing.Dial), then, paired, the hellos. The PAKE replaces the
-// trust check: the peer is pinned when its tag verifies.
-func (n *Node) pairClientHandshake(l *link, addr string, cs *tls.ConnectionState) (string, error) {
-	p := l.pairing.p
+// Dial runs the dialer's exchange (internal/pairing.Dial) on l. The PAKE
+// replaces the trust check: the peer is pinned when its tag verifies.
+func (pr pairer) Dial(l *session.Path, addr string, cs *tls.ConnectionState) error {
+	n, r := pr.n, l.Pairing.(*pairRun)
+	p := r.p
 	if cs == nil {
 		l.Drop()
-		return "tls", &PairingError{Reason: "pairing needs TLS (SecurityPinned)"}
+		return &PairingError{Reason: "pairing needs TLS (SecurityPinned)"}
 	}
 	run, err := p.s.Start(cs, n.Fingerprint())
 	if err != nil {
 		l.Drop()
-		return "pairing", pairingFailure(err)
+		return pairingFailure(err)
 	}
 	if err := pairing.Dial(l.Link, addr, run); err != nil {
 		if le, ok := errorsAs[*pairing.LocalError](err); ok {
@@ -331,74 +326,52 @@ func (n *Node) pairClientHandshake(l *link, addr string, cs *tls.ConnectionState
 						break
 					}
 				}
-				l.drop(nil)
+				n.hs.Drop(l, nil)
 			} else {
-				l.sendCloseNow(err) // the peer learns why at once, not by a timeout
-				l.drop(err)
+				n.hs.SendCloseNow(l, err) // the peer learns why at once, not by a timeout
+				n.hs.Drop(l, err)
 			}
 		} else {
-			err = explainTLSAlert(l.handshakeErr(err), n)
-			l.drop(nil)
+			err = handshakeErr(err)
+			if d := n.hs.Distrusted(err); d != nil {
+				err = d
+			}
+			n.hs.Drop(l, nil)
 		}
 		p.failed(err)
-		return "pairing", err
+		return err
 	}
 	n.pair.pins.Pin(run.Peer())
-	l.pairing.peer = run.Peer()
-	hello, err := n.hello(l, cs, true)
-	if err == nil {
-		err = l.SendHandshake(hello)
-	}
-	if err != nil {
-		l.drop(nil)
-		return "hello", err
-	}
-	h, err := l.readHello()
-	if err != nil {
-		l.drop(nil)
-		return "hello", err
-	}
-	if err := n.checkHello(l, h, cs, false); err != nil {
-		l.sendCloseNow(err)
-		l.drop(err)
-		return "hello", err
-	}
-	if err := n.pairDone(l); err != nil {
-		l.drop(nil)
-		return "pairing", err
-	}
-	if err := l.setStreamKey(cs); err != nil {
-		l.drop(nil)
-		return "hello", err
-	}
-	l.startFlow()
-	return "", nil
+	r.peer = run.Peer()
+	return nil
 }
 
-// pairAccepted runs the listener's side of a pairing whose first message,
-// the dialer's CPace message, is first (internal/pairing.Accept), then
-// reads the dialer's hello, which it returns. An error is to be refused
-// with a close frame (closeCodeFor gives 4007 and its reason).
-func (n *Node) pairAccepted(l *link, cs *tls.ConnectionState, first []byte) (*wire.Hello, error) {
+// Accept runs the listener's side of a pairing whose first message, the
+// dialer's CPace message, is first (internal/pairing.Accept). An error is
+// to be refused with a close frame (closeCodeFor gives 4007 and its
+// reason).
+func (pr pairer) Accept(l *session.Path, cs *tls.ConnectionState, first []byte) error {
+	n := pr.n
 	p := n.pair.cur.Load()
 	if p == nil || cs == nil {
-		return nil, pairingFailure(ErrNotPairing)
+		return pairingFailure(ErrNotPairing)
 	}
 	theirs, err := pairing.First(first)
 	if err != nil {
-		return nil, pairingFailure(err)
+		return pairingFailure(err)
 	}
 	run, err := p.s.Start(cs, n.Fingerprint())
 	if err != nil {
-		return nil, pairingFailure(err)
+		return pairingFailure(err)
 	}
-	l.pairing = &pairRun{p: p}
+	r := &pairRun{p: p}
+	l.Pairing = r
 	if err := pairing.Accept(l.Link, theirs, run); err != nil {
 		le, local := errorsAs[*pairing.LocalError](err)
 		if local {
 			err = pairingFailure(le.Err)
 		} else {
-			err = l.handshakeErr(err)
+			err = handshakeErr(err)
 		}
 		p.failed(err)
 		if !local {
@@ -406,11 +379,11 @@ func (n *Node) pairAccepted(l *link, cs *tls.ConnectionState, first []byte) (*wi
 			// refuse (and a refusal over QUIC would wait for the dialer).
 			l.Drop()
 		}
-		return nil, err
+		return err
 	}
 	n.pair.pins.Pin(run.Peer())
-	l.pairing.peer = run.Peer()
-	return l.readHello()
+	r.peer = run.Peer()
+	return nil
 }
 
 // pairingReason is the close reason for a pairing failure: the sentinel's
@@ -427,25 +400,21 @@ func pairingReason(err error) string {
 	return strings.TrimPrefix(err.Error(), "security: pairing: ")
 }
 
-// pairDone finishes a paired link once the peer's hello is checked: the
+// Done finishes a paired link once the peer's hello is checked: the
 // peer's identity goes into Config.KnownPeersFile, if set, under the name
-// in its hello, and the Pairing has its peer. It does nothing for a link
-// that did not pair.
-func (n *Node) pairDone(l *link) error {
-	r := l.pairing
-	if r == nil {
-		return nil
-	}
-	if f := n.cfg.KnownPeersFile; f != "" {
+// in its hello, and the Pairing has its peer.
+func (pr pairer) Done(l *session.Path) error {
+	r := l.Pairing.(*pairRun)
+	if f := pr.n.cfg.KnownPeersFile; f != "" {
 		kp, err := security.LoadKnownPeers(f)
 		if err == nil {
-			err = kp.Replace(r.peer, l.peer.Name)
+			err = kp.Replace(r.peer, l.Peer.Name)
 		}
 		if err != nil {
 			return &PairingError{Reason: "pinning the paired peer in Config.KnownPeersFile: " + strings.TrimPrefix(err.Error(), "security: ")}
 		}
 	}
-	r.p.s.Paired(l.peer)
+	r.p.s.Paired(publicPeer(l.Peer))
 	return nil
 }
 

@@ -33,8 +33,8 @@ func newNodeOn(t testing.TB, tr Transport, cfg Config) *Node {
 
 // transportOf says which transport c's current link runs over.
 func transportOf(c *Conn) Transport {
-	if l := c.links.Send(); l != nil {
-		if l.t.LocalAddr().Network() == "udp" {
+	if l := c.s.SendPath(); l != nil {
+		if l.T.LocalAddr().Network() == "udp" {
 			return TransportQUIC
 		}
 	}
@@ -181,7 +181,7 @@ func TestSimultaneousOpenAcrossTransports(t *testing.T) {
 				}
 				waitOneLink(t, c)
 			}
-			la, lb := conns[0].links.Send(), conns[1].links.Send()
+			la, lb := conns[0].s.SendPath(), conns[1].s.SendPath()
 			if la == nil || lb == nil || la.Key() != lb.Key() {
 				t.Fatal("the two sides kept different links")
 			}

@@ -332,20 +332,19 @@ func (c *Conn) AcceptResource(ctx context.Context) (*IncomingResource, error) {
 	case r := <-c.resq:
 		c.takeResource(r)
 		return r, nil
-	case <-c.ended:
-		return nil, c.endErr()
+	case <-c.s.Ended():
+		return nil, c.s.EndErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
 func (c *Conn) takeResource(r *IncomingResource) {
-	c.mu.Lock()
-	c.resourcesQueued--
+	var s *Stream
 	if r != nil {
-		r.s.taken = true
+		s = r.s
 	}
-	c.mu.Unlock()
+	c.streams.Take(s, wire.StreamKindResource)
 }
 
 // offerResource reads the offer on a resource stream, in the background,
@@ -363,13 +362,13 @@ func (c *Conn) offerResource(s *Stream) {
 			_, malformed := errorsAs[*resource.ProtocolError](err)
 			if !unsafe && !malformed {
 				// No offer came (a broken stream, the handshake timeout).
-				c.n.cfg.Logger.Debug("nearnet: no resource offer", "peer", c.peer.ID.Short(), "err", err)
+				c.n.cfg.Logger.Debug("nearnet: no resource offer", "peer", c.id.Short(), "err", err)
 				s.Abort()
 				return
 			}
 			// ReadOffer wrote the refusal: let it reach the sender.
 			s.Close()
-			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.peer.ID.Short(), "err", err)
+			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.id.Short(), "err", err)
 			if f := c.n.cfg.OnResourceRefused; f != nil {
 				f(c.Peer(), exported(err))
 			}

@@ -19,7 +19,7 @@ func TestDropTimeSetsUserTimeout(t *testing.T) {
 		c    *Conn
 		want int
 	}{{ca, 3000}, {cb, 4000}} {
-		raw := tc.c.links.Send().t.(interface{ NetConn() net.Conn }).NetConn()
+		raw := tc.c.s.SendPath().T.(interface{ NetConn() net.Conn }).NetConn()
 		rc, err := raw.(syscall.Conn).SyscallConn()
 		if err != nil {
 			t.Fatal(err)

@@ -3,18 +3,13 @@ package nearnet
 import (
 	"bufio"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net"
-	"sync"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 )
@@ -35,131 +30,76 @@ import (
 // Conn gracefully leaves it to finish; [Conn.Abort], a failed Conn and
 // [Node.Close] end it.
 type Stream struct {
-	c    *Conn
-	id   uint64
-	name string
-	meta map[string]string
-	kind string
-	st   transport.Stream // reads, deadlines, addresses
-	w    transport.Sink   // writes
-
-	taken bool // handed to the application; guarded by c.mu
-
-	mu     sync.Mutex
-	closed bool
-
-	idle streamIdle // SetIdleTimeout (streamidle.go)
+	c *Conn
+	s *stream.Stream // the stream itself (internal/stream)
 }
 
+// ErrStreamIdle is the error of a stream ended by its idle timeout
+// ([Stream.SetIdleTimeout]). It is a timeout: errors.As to net.Error says
+// so.
+var ErrStreamIdle error = stream.ErrIdle
+
 func (c *Conn) newStream(id uint64, name string, meta map[string]string, kind string, st transport.Stream) *Stream {
-	s := &Stream{c: c, id: id, name: name, meta: meta, kind: kind, st: st}
-	s.idle.start = time.Now()
-	s.w = st.Sink(c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.dropStream(s) })
+	s := &Stream{c: c}
+	s.s = stream.New(id, name, meta, kind, st, c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.streams.Drop(s) })
 	return s
 }
 
 // Name returns the name the opener gave the stream.
-func (s *Stream) Name() string { return s.name }
+func (s *Stream) Name() string { return s.s.Name }
 
 // Meta returns the metadata the opener gave the stream (nil if none).
 // The map must not be modified.
-func (s *Stream) Meta() map[string]string { return s.meta }
+func (s *Stream) Meta() map[string]string { return s.s.Meta }
 
 // Conn returns the connection the stream belongs to.
 func (s *Stream) Conn() *Conn { return s.c }
 
 // Read reads bytes the peer wrote. It returns io.EOF once the peer has
 // half-closed or closed the stream and everything before was read.
-func (s *Stream) Read(p []byte) (int, error) {
-	n, err := s.st.Read(p)
-	if n > 0 {
-		s.idle.touch()
-	}
-	if err != nil {
-		if s.idle.expired.Load() {
-			return n, s.idleErr("read", err)
-		}
-		s.mu.Lock()
-		closed := s.closed
-		s.mu.Unlock()
-		if closed {
-			return n, &net.OpError{Op: "read", Net: "nearnet", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: net.ErrClosed}
-		}
-	}
-	return n, err
-}
+func (s *Stream) Read(p []byte) (int, error) { return s.s.Read(p) }
 
 // Write queues p for the peer; see Config.StreamBuffer. Bytes Write
 // accepted are sent even if the stream is closed right after.
-func (s *Stream) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	if n > 0 {
-		s.idle.touch()
-	}
-	if err != nil {
-		err = s.idleErr("write", err)
-	}
-	return n, err
-}
+func (s *Stream) Write(p []byte) (int, error) { return s.s.Write(p) }
 
 // CloseWrite half-closes the stream: the peer reads EOF after the bytes
 // already written, and this side can still read. Writes after it fail.
-func (s *Stream) CloseWrite() error { return s.w.CloseWrite() }
+func (s *Stream) CloseWrite() error { return s.s.CloseWrite() }
 
 // Close closes the stream: pending Reads and Writes return at once; bytes
 // already written are still sent, for up to Config.CloseTimeout, then the
 // peer reads EOF.
-func (s *Stream) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return &net.OpError{Op: "close", Net: "nearnet", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: net.ErrClosed}
-	}
-	s.closed = true
-	s.mu.Unlock()
-	s.st.SetReadDeadline(aLongTimeAgo)
-	s.w.Close(false)
-	return nil
-}
+func (s *Stream) Close() error { return s.s.Close() }
 
 // Abort closes the stream at once, dropping bytes not yet sent; the peer
 // sees the connection reset.
-func (s *Stream) Abort() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.st.Abort()
-	s.w.Close(true)
-}
+func (s *Stream) Abort() { s.s.Abort() }
 
 // LocalAddr returns the local address of the stream's connection.
-func (s *Stream) LocalAddr() net.Addr { return s.st.LocalAddr() }
+func (s *Stream) LocalAddr() net.Addr { return s.s.LocalAddr() }
 
 // RemoteAddr returns the peer's address of the stream's connection.
-func (s *Stream) RemoteAddr() net.Addr { return s.st.RemoteAddr() }
+func (s *Stream) RemoteAddr() net.Addr { return s.s.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
-func (s *Stream) SetDeadline(t time.Time) error {
-	s.SetReadDeadline(t)
-	return s.SetWriteDeadline(t)
-}
+func (s *Stream) SetDeadline(t time.Time) error { return s.s.SetDeadline(t) }
 
 // SetReadDeadline sets the deadline for pending and future Reads.
-func (s *Stream) SetReadDeadline(t time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil // Close set its own to wake readers
-	}
-	return s.st.SetReadDeadline(t)
-}
+func (s *Stream) SetReadDeadline(t time.Time) error { return s.s.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the deadline for pending and future Writes. A
 // Write that times out has sent what it reports; the stream goes on.
-func (s *Stream) SetWriteDeadline(t time.Time) error {
-	s.w.SetDeadline(t)
-	return nil
-}
+func (s *Stream) SetWriteDeadline(t time.Time) error { return s.s.SetWriteDeadline(t) }
+
+// SetIdleTimeout ends the stream when no byte has been read or written
+// for d: pending and later Reads and Writes fail with an error matching
+// [ErrStreamIdle], and the peer sees the stream reset (over QUIC with
+// the stream's reset code, over TCP as a connection reset). It bounds what
+// a peer that opened a stream and fell silent can hold (a descriptor, a
+// name the application reserved for it). d <= 0 turns it off. Calling it
+// again restarts the count.
+func (s *Stream) SetIdleTimeout(d time.Duration) { s.s.SetIdleTimeout(d) }
 
 // StreamError reports a stream the peer refused or that could not be set
 // up; the Conn itself is unaffected.
@@ -192,56 +132,18 @@ func (c *Conn) OpenStreamMeta(ctx context.Context, name string, meta map[string]
 func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
 	select {
 	case s := <-c.streamq:
-		return c.takeStream(s), nil
+		c.streams.Take(s, wire.StreamKindBytes)
+		return s, nil
 	default:
 	}
 	select {
 	case s := <-c.streamq:
-		return c.takeStream(s), nil
-	case <-c.ended:
-		return nil, c.endErr()
+		c.streams.Take(s, wire.StreamKindBytes)
+		return s, nil
+	case <-c.s.Ended():
+		return nil, c.s.EndErr()
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	}
-}
-
-func (c *Conn) takeStream(s *Stream) *Stream {
-	c.mu.Lock()
-	c.streamsQueued--
-	s.taken = true
-	c.mu.Unlock()
-	return s
-}
-
-// endErr is what stream calls return once the Conn has ended.
-func (c *Conn) endErr() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state.Cur().Err != nil {
-		return c.state.Cur().Err
-	}
-	return ErrClosed
-}
-
-// streamLink returns the link to open a stream over, waiting through a
-// duplicate swap.
-func (c *Conn) streamLink(ctx context.Context) (*link, error) {
-	for {
-		if l := c.links.Send(); l != nil {
-			return l, nil
-		}
-		c.mu.Lock()
-		if c.state.Terminal() {
-			c.mu.Unlock()
-			return nil, c.endErr()
-		}
-		ch := c.links.Changed()
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
 	}
 }
 
@@ -250,14 +152,11 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 	if err := wire.CheckStream(name, meta, kind); err != nil {
 		return nil, serr(err)
 	}
-	l, err := c.streamLink(ctx)
+	l, err := c.s.StreamPath(ctx)
 	if err != nil {
 		return nil, serr(err)
 	}
-	c.mu.Lock()
-	c.nextStream++
-	id := c.nextStream
-	c.mu.Unlock()
+	id := c.streams.NextID()
 	s, err := c.dialStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
 	if !errors.Is(err, transport.ErrPeerOpens) {
 		if err != nil {
@@ -271,29 +170,20 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 	if err != nil {
 		return nil, serr(err)
 	}
-	ch := make(chan streamResult, 1)
-	c.mu.Lock()
-	if c.pending == nil {
-		c.pending = make(map[uint64]*pendingStream)
-	}
-	c.pending[id] = &pendingStream{name: name, meta: meta, kind: kind, ch: ch}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-	}()
+	ch := make(chan stream.Result[*Stream], 1)
+	c.streams.Request(id, &stream.Pending[*Stream]{Name: name, Meta: meta, Kind: kind, Ch: ch})
+	defer c.streams.Answered(id)
 	if !l.Enqueue(wire.OpBinary, 0, req) {
 		return nil, serr(errors.New("the connection is closing"))
 	}
 	select {
 	case r := <-ch:
-		if r.err != nil {
-			return nil, serr(r.err)
+		if r.Err != nil {
+			return nil, serr(r.Err)
 		}
-		return r.s, nil
-	case <-c.ended:
-		return nil, serr(c.endErr())
+		return r.S, nil
+	case <-c.s.Ended():
+		return nil, serr(c.s.EndErr())
 	case <-ctx.Done():
 		// The dialer's stream may still come; acceptStream finds no
 		// pending entry then and refuses it.
@@ -301,84 +191,14 @@ func (c *Conn) openStream(ctx context.Context, name string, meta map[string]stri
 	}
 }
 
-type streamResult struct {
-	s   *Stream
-	err error
-}
-
-type pendingStream struct {
-	name string
-	meta map[string]string
-	kind string
-	ch   chan streamResult
-}
-
-// Stream handshake labels (PROTOCOL.md, "Streams").
-const (
-	streamKeyLabel      = "EXPORTER-nearnet-stream-key"
-	streamExporterLabel = "EXPORTER-nearnet-stream"
-)
-
-// setStreamKey derives the link's stream key and handle (streamKeys).
-func (l *link) setStreamKey(cs *tls.ConnectionState) error {
-	k, h, err := streamKeys(l.Key(), cs)
-	if err != nil {
-		return err
-	}
-	l.streamKey, l.handle = k, h
-	return nil
-}
-
-// streamKeys derives a link's stream key and handle from its TLS session
-// (or, with SecurityNone, from its WebSocket key wsKey, which protects
-// nothing, as nothing is protected in that mode).
-func streamKeys(wsKey string, cs *tls.ConnectionState) (key [32]byte, handle string, err error) {
-	if cs != nil {
-		k, err := cs.ExportKeyingMaterial(streamKeyLabel, nil, 32)
-		if err != nil {
-			return key, "", err
-		}
-		copy(key[:], k)
-	} else {
-		key = sha256.Sum256([]byte("nearnet-stream-none\x00" + wsKey))
-	}
-	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte("handle"))
-	return key, hex.EncodeToString(m.Sum(nil)[:16]), nil
-}
-
-// streamProof binds a stream connection's TLS session (its exporter) to
-// the link's key, so that only the two peers of the link can tie a stream
-// to it, and a relay between two TLS sessions cannot.
-func streamProof(key *[32]byte, role string, exporter []byte, o *wire.StreamOpen) []byte {
-	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte("nearnet-stream-v1 " + role + "\x00"))
-	m.Write(exporter)
-	m.Write([]byte(o.Handle))
-	var b [9]byte
-	binary.BigEndian.PutUint64(b[:8], o.ID)
-	if o.Reply {
-		b[8] = 1
-	}
-	m.Write(b[:])
-	return m.Sum(nil)
-}
-
-func streamExporter(cs *tls.ConnectionState) ([]byte, error) {
-	if cs == nil {
-		return nil, nil
-	}
-	return cs.ExportKeyingMaterial(streamExporterLabel, nil, 32)
-}
-
 // dialStream opens a stream to the peer of l over l's transport and runs
 // its handshake. It returns transport.ErrPeerOpens where only the peer can
 // open streams of l's connection.
 func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*Stream, error) {
-	st, err := l.t.OpenStream(ctx)
+	st, err := l.T.OpenStream(ctx)
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
-			err = c.endErr()
+			err = c.s.EndErr()
 		}
 		return nil, fromTransport(err)
 	}
@@ -388,123 +208,58 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 			st.Abort()
 		}
 	}()
-	st.SetDeadline(c.n.deadlineFor(ctx))
+	st.SetDeadline(c.n.dialer.Deadline(ctx))
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	cs := st.TLS()
-	if cs != nil && certFingerprint(cs) != l.peer.Fingerprint {
+	if cs != nil && certFingerprint(cs) != l.Peer.Fingerprint {
 		return nil, errors.New("the stream's TLS peer is not the connection's peer")
 	}
-	exp, err := streamExporter(cs)
+	exp, err := stream.Exporter(cs)
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.streamHandshake(ctx, l, st, exp, o)
-	if err != nil {
+	if err := stream.Open(ctx, st, &l.StreamKey, l.Handle, exp, o); err != nil {
+		if r, ok := errorsAs[*stream.RefusedError](err); ok {
+			err = &RejectedError{Code: 0, Reason: r.Reason}
+		}
 		return nil, err
 	}
+	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, st)
 	ok = true
 	if !stop() {
 		s.Abort()
 		return nil, ctx.Err()
 	}
-	return c.keepOpened(s, o)
-}
-
-// streamHandshake opens a stream over st (its own TLS session's exporter
-// exp, or nil when it shares the link's): the StreamOpen with its proof,
-// the acceptor's answer and its proof.
-func (c *Conn) streamHandshake(ctx context.Context, l *link, st transport.Stream, exp []byte, o *wire.StreamOpen) (*Stream, error) {
-	o.Handle = l.handle
-	o.Proof = streamProof(&l.streamKey, "client", exp, o)
-	b, err := wire.AppendStreamOpen(nil, o)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.Write(b); err != nil {
-		return nil, err
-	}
-	a, err := wire.ReadStreamAnswer(st)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, err
-	}
-	if !a.OK {
-		return nil, &RejectedError{Code: 0, Reason: a.Error}
-	}
-	if !hmac.Equal(a.Proof, streamProof(&l.streamKey, "server", exp, o)) {
-		return nil, errors.New("the peer's stream proof does not match: not the connection's peer")
-	}
-	st.SetDeadline(time.Time{})
-	return c.newStream(o.ID, o.Name, o.Meta, o.Kind, st), nil
-}
-
-// keepOpened records a stream this side opened, unless c has ended.
-func (c *Conn) keepOpened(s *Stream, o *wire.StreamOpen) (*Stream, error) {
-	s.taken = !o.Reply // opened by the application, not for its AcceptStream
-	if !c.keepStream(s) {
+	// Opened by the application (taken), or for its AcceptStream (a reply).
+	if !c.streams.Keep(s, !o.Reply, c.s.Terminal) {
 		s.Abort()
-		return nil, c.endErr()
+		return nil, c.s.EndErr()
 	}
 	return s, nil
 }
 
-// keepStream records s as one of c's streams, unless c has ended.
-func (c *Conn) keepStream(s *Stream) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state.Terminal() {
-		return false
-	}
-	if c.streams == nil {
-		c.streams = make(map[*Stream]struct{})
-	}
-	c.streams[s] = struct{}{}
-	return true
-}
-
-func (c *Conn) dropStream(s *Stream) {
-	c.mu.Lock()
-	delete(c.streams, s)
-	c.mu.Unlock()
-}
-
-// streamsWhere returns c's streams that keep says to take.
-func (c *Conn) streamsWhere(keep func(*Stream) bool) []*Stream {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var ss []*Stream
-	for s := range c.streams {
-		if keep(s) {
-			ss = append(ss, s)
-		}
-	}
-	return ss
-}
-
 // abortStreams ends every stream of c at once, queued ones included.
 func (c *Conn) abortStreams() {
-	for _, s := range c.streamsWhere(func(*Stream) bool { return true }) {
+	for _, s := range c.streams.Where(func(bool) bool { return true }) {
 		s.Abort()
 	}
 }
 
 // endStreams runs once the Conn has ended: streams the application has
 // not taken are aborted, and all of them if the Conn failed or was
-// aborted. (keep runs with c.mu held.)
+// aborted.
 func (c *Conn) endStreams() {
-	for _, s := range c.streamsWhere(func(s *Stream) bool { return !s.taken || c.aborted }) {
+	for _, s := range c.streams.Where(func(taken bool) bool { return !taken || c.aborted.Load() }) {
 		s.Abort()
 	}
 }
 
 // closeStreams closes every stream of c gracefully (Node.Close).
 func (c *Conn) closeStreams() {
-	for _, s := range c.streamsWhere(func(*Stream) bool { return true }) {
+	for _, s := range c.streams.Where(func(bool) bool { return true }) {
 		s.Close()
-		<-s.w.Done()
+		<-s.s.Done()
 	}
 }
 
@@ -517,74 +272,48 @@ type streamEntry struct {
 // acceptStream handles an incoming stream connection whose first bytes
 // were the stream magic. br holds what was read from nc.
 func (n *Node) acceptStream(st transport.Stream, br *bufio.Reader) error {
-	refuse := func(msg string) error {
-		b, _ := wire.AppendStreamAnswer(nil, &wire.StreamAnswer{Error: msg})
-		st.SetWriteDeadline(time.Now().Add(time.Second))
-		st.Write(b)
-		st.Close()
-		return errors.New(msg)
-	}
-	o, err := wire.ReadStreamOpen(br)
+	o, err := stream.ReadOpen(st, br)
 	if err != nil {
-		if _, ok := errorsAs[*wire.StreamError](err); ok {
-			return refuse(err.Error())
-		}
-		st.Close()
 		return err
 	}
-	if br.Buffered() > 0 {
-		return refuse("bytes after the stream open before the answer")
-	}
-	e, found := n.handle(o.Handle, time.Now().Add(min(n.cfg.HandshakeTimeout, 2*time.Second)))
+	e, found := n.handles.Find(o.Handle, time.Now().Add(min(n.cfg.HandshakeTimeout, 2*time.Second)), n.done)
 	if !found {
-		return refuse("no such connection (unknown handle)")
+		return stream.Refuse(st, "no such connection (unknown handle)")
 	}
 	c := e.c
 	cs := st.TLS()
 	if cs != nil && certFingerprint(cs) != c.Peer().Fingerprint {
-		return refuse("the stream's TLS peer is not the connection's peer")
+		return stream.Refuse(st, "the stream's TLS peer is not the connection's peer")
 	}
-	exp, err := streamExporter(cs)
+	exp, err := stream.Exporter(cs)
 	if err != nil {
-		return refuse(err.Error())
+		return stream.Refuse(st, err.Error())
 	}
-	if !hmac.Equal(o.Proof, streamProof(&e.key, "client", exp, o)) {
-		return refuse("stream proof does not match")
+	if !stream.CheckProof(&e.key, exp, o) {
+		return stream.Refuse(st, "stream proof does not match")
 	}
-	var ps *pendingStream
-	c.mu.Lock()
-	switch {
-	case c.state.Terminal():
-		c.mu.Unlock()
-		return refuse("the connection has ended")
-	case o.Reply:
-		ps = c.pending[o.ID]
-		delete(c.pending, o.ID)
-		if ps == nil {
-			c.mu.Unlock()
-			return refuse("no stream request with that id is waiting")
-		}
-		o.Name, o.Meta, o.Kind = ps.name, ps.meta, ps.kind
-	case !c.reserveLocked(o.Kind):
-		c.mu.Unlock()
-		return refuse(errBacklogFull.Error())
+	ps, refusal := c.streams.Admit(o, c.s.Terminal)
+	if refusal != "" {
+		return stream.Refuse(st, refusal)
 	}
-	c.mu.Unlock()
-	b, _ := wire.AppendStreamAnswer(nil, &wire.StreamAnswer{OK: true, Proof: streamProof(&e.key, "server", exp, o)})
-	_, err = st.Write(b)
-	st.SetDeadline(time.Time{})
+	if ps != nil {
+		o.Name, o.Meta, o.Kind = ps.Name, ps.Meta, ps.Kind
+	}
+	err = stream.Accept(st, &e.key, exp, o)
 	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, st)
-	if err != nil || !c.keepStream(s) {
+	if err != nil || !c.streams.Keep(s, false, c.s.Terminal) {
 		s.Abort()
-		c.unreserve(o)
+		if !o.Reply {
+			c.streams.Unreserve(o.Kind)
+		}
 		if ps != nil {
-			ps.ch <- streamResult{err: errors.New("the stream connection failed")}
+			ps.Ch <- stream.Result[*Stream]{Err: errors.New("the stream connection failed")}
 		}
 		return err
 	}
 	switch {
 	case ps != nil:
-		ps.ch <- streamResult{s: s}
+		ps.Ch <- stream.Result[*Stream]{S: s}
 	case o.Kind == wire.StreamKindResource:
 		c.offerResource(s)
 	default:
@@ -602,7 +331,7 @@ func (n *Node) acceptStreams(l *link) {
 		defer n.wg.Done()
 		for {
 			// Ends with the connection (or at once: transport.ErrNoStreams).
-			st, err := l.t.AcceptStream(context.Background())
+			st, err := l.T.AcceptStream(context.Background())
 			if err != nil {
 				return
 			}
@@ -611,40 +340,11 @@ func (n *Node) acceptStreams(l *link) {
 				defer n.wg.Done()
 				st.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
 				if err := n.acceptStream(st, bufio.NewReader(st)); err != nil {
-					n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", l.peer.ID.Short(), "err", err)
+					n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", PeerID(l.Peer.ID).Short(), "err", err)
 				}
 			}()
 		}
 	}()
-}
-
-var errBacklogFull = errors.New("too many streams or resource offers waiting to be accepted")
-
-// reserveLocked takes a place in the backlog of streams or of resource
-// offers, if there is one. c.mu is held.
-func (c *Conn) reserveLocked(kind string) bool {
-	n := &c.streamsQueued
-	if kind == wire.StreamKindResource {
-		n = &c.resourcesQueued
-	}
-	if *n >= c.n.cfg.StreamBacklog {
-		return false
-	}
-	*n++
-	return true
-}
-
-func (c *Conn) unreserve(o *wire.StreamOpen) {
-	if o.Reply {
-		return
-	}
-	c.mu.Lock()
-	if o.Kind == wire.StreamKindResource {
-		c.resourcesQueued--
-	} else {
-		c.streamsQueued--
-	}
-	c.mu.Unlock()
 }
 
 // answerStreamRequest runs on the link's dialer when the listener asked
@@ -654,11 +354,8 @@ func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) {
 	refuse := func(err error) {
 		l.Enqueue(wire.OpBinary, 0, wire.AppendStreamRefused(nil, &wire.StreamRefused{ID: q.ID, Error: err.Error()}))
 	}
-	c.mu.Lock()
-	ok := c.reserveLocked(q.Kind)
-	c.mu.Unlock()
-	if !ok {
-		refuse(errBacklogFull)
+	if !c.streams.Reserve(q.Kind) {
+		refuse(stream.ErrBacklogFull)
 		return
 	}
 	o := &wire.StreamOpen{ID: q.ID, Reply: true}
@@ -666,11 +363,11 @@ func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) {
 	defer cancel()
 	s, err := c.dialStream(ctx, l, o)
 	if err != nil {
-		c.unreserve(&wire.StreamOpen{Kind: q.Kind})
+		c.streams.Unreserve(q.Kind)
 		refuse(err)
 		return
 	}
-	s.name, s.meta, s.kind = q.Name, q.Meta, q.Kind
+	s.s.Name, s.s.Meta, s.s.Kind = q.Name, q.Meta, q.Kind
 	if q.Kind == wire.StreamKindResource {
 		c.offerResource(s)
 		return
@@ -680,11 +377,7 @@ func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) {
 
 // streamRefused runs on the link's listener when its request failed.
 func (c *Conn) streamRefused(r *wire.StreamRefused) {
-	c.mu.Lock()
-	ps := c.pending[r.ID]
-	delete(c.pending, r.ID)
-	c.mu.Unlock()
-	if ps != nil {
-		ps.ch <- streamResult{err: &RejectedError{Reason: r.Error}}
+	if ps := c.streams.Answered(r.ID); ps != nil {
+		ps.Ch <- stream.Result[*Stream]{Err: &RejectedError{Reason: r.Error}}
 	}
 }

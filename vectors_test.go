@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nearnet/nearnet/internal/specvec"
+	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -15,21 +16,21 @@ func TestStreamVectors(t *testing.T) {
 	v := specvec.Load(t)
 	l := &link{}
 	var err error
-	l.streamKey, l.handle, err = streamKeys(v.Get("stream.websocket_key"), nil) // mode none
+	l.StreamKey, l.Handle, err = stream.Keys(v.Get("stream.websocket_key"), nil) // mode none
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Check("stream.key_none", hex.EncodeToString(l.streamKey[:]))
-	v.Check("stream.handle", l.handle)
+	v.Check("stream.key_none", hex.EncodeToString(l.StreamKey[:]))
+	v.Check("stream.handle", l.Handle)
 	e, err := hex.DecodeString(v.Get("stream.exporter"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := &wire.StreamOpen{Handle: l.handle, ID: 1}
-	p := streamProof(&l.streamKey, "client", e, open)
+	open := &wire.StreamOpen{Handle: l.Handle, ID: 1}
+	p := stream.Proof(&l.StreamKey, "client", e, open)
 	v.Check("stream.proof_client", hex.EncodeToString(p))
 	v.Check("stream.proof_client_base64", base64.StdEncoding.EncodeToString(p))
-	v.Check("stream.proof_server", hex.EncodeToString(streamProof(&l.streamKey, "server", e, open)))
-	reply := &wire.StreamOpen{Handle: l.handle, ID: 7, Reply: true}
-	v.Check("stream.proof_client_reply", hex.EncodeToString(streamProof(&l.streamKey, "client", nil, reply)))
+	v.Check("stream.proof_server", hex.EncodeToString(stream.Proof(&l.StreamKey, "server", e, open)))
+	reply := &wire.StreamOpen{Handle: l.Handle, ID: 7, Reply: true}
+	v.Check("stream.proof_client_reply", hex.EncodeToString(stream.Proof(&l.StreamKey, "client", nil, reply)))
 }

@@ -18,7 +18,7 @@ func (n *Node) wideAreaConfig() discovery.WideAreaConfig {
 	cfg := discovery.WideAreaConfig{Domain: n.cfg.Domain, Server: n.cfg.DNSServer, Key: n.cfg.TSIGKey,
 		Refresh: n.cfg.DNSRefresh, Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger}
 	if cb := n.cfg.OnWideArea; cb != nil {
-		cfg.OnRefresh = func(err error) { n.notify(func() { cb(err) }) }
+		cfg.OnRefresh = func(err error) { n.events.Queue(func() { cb(err) }) }
 	}
 	return cfg
 }
@@ -43,7 +43,7 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	if err != nil {
 		n.cfg.Logger.Warn("nearnet: wide-area registration failed; retrying at every refresh", "domain", n.cfg.Domain, "err", err)
 		if cb := n.cfg.OnWideArea; cb != nil {
-			n.notify(func() { cb(err) })
+			n.events.Queue(func() { cb(err) })
 		}
 	}
 	n.mu.Lock()

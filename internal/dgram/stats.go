@@ -81,3 +81,19 @@ func (c *muxCounters) snapshot() MuxStats {
 		},
 	}
 }
+
+// ByReason returns the nonzero counts by reason, named as the API's
+// DatagramStats.Dropped names them; never nil.
+func (d Drops) ByReason() map[string]uint64 {
+	m := map[string]uint64{}
+	for k, v := range map[string]uint64{
+		"too_large": d.TooLarge, "send_buffer": d.SendBuffer, "send_error": d.SendError,
+		"auth": d.Auth, "replay": d.Replay, "too_old": d.TooOld,
+		"truncated": d.Truncated, "address": d.Address, "queue_full": d.QueueFull,
+	} {
+		if v > 0 {
+			m[k] = v
+		}
+	}
+	return m
+}

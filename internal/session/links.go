@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // Link is what the session needs of a link: duplicate resolution's view of
 // it (Dup), how many data messages it carried, and a base message to
-// continue the numbering on it. The root's per-link wrapper implements it.
+// continue the numbering on it. Path implements it.
 type Link interface {
 	Dup
 	Sent() uint64      // data messages queued on it so far

@@ -9,8 +9,8 @@ package session
 // bounded by bytes, with PerMessageOverhead per message, except that one
 // message always fits an empty queue.
 //
-// A Recv is not safe for concurrent use: its owner's lock (the root's
-// Conn.mu) guards it, and the channels it hands out are closed under that
+// A Recv is not safe for concurrent use: its owner's lock (the
+// Session's) guards it, and the channels it hands out are closed under that
 // lock. Senders on links wait on WriterWait, readers of the queue on
 // ReaderWait.
 type Recv struct {

@@ -1,11 +1,11 @@
 package session
 
-// Machine holds a session's state, of the owner's type S (the root's
+// Machine holds a session's state, of the owner's type S (the Session's
 // State), and tells watchers of each change: Changed returns a channel
 // closed at the next one. Once a final state is reached, it never changes
 // again. Set reports whether the state changed, so that the owner queues
 // its callbacks in the order of the changes; the owner runs them later,
-// outside its lock (the root's Node.notify).
+// outside its lock (Events).
 //
 // A Machine is not safe for concurrent use: its owner's lock guards it.
 // Init it before use.

@@ -1,16 +1,13 @@
-package nearnet
+package stream
 
 import (
-	"errors"
-	"net"
 	"sync/atomic"
 	"time"
 )
 
-// ErrStreamIdle is the error of a stream ended by its idle timeout
-// ([Stream.SetIdleTimeout]). It is a timeout: errors.As to net.Error says
-// so.
-var ErrStreamIdle error = idleError{}
+// ErrIdle is the error of a stream ended by its idle timeout. It is a
+// timeout: errors.As to net.Error says so.
+var ErrIdle error = idleError{}
 
 type idleError struct{}
 
@@ -18,8 +15,8 @@ func (idleError) Error() string   { return "nearnet: stream idle longer than its
 func (idleError) Timeout() bool   { return true }
 func (idleError) Temporary() bool { return false }
 
-// streamIdle is a stream's idle timeout; a zero value is off.
-type streamIdle struct {
+// idle is a stream's idle timeout; a zero value is off.
+type idle struct {
 	d       atomic.Int64 // the timeout, ns; 0: off
 	last    atomic.Int64 // when bytes last moved, ns since the stream began
 	expired atomic.Bool
@@ -28,12 +25,7 @@ type streamIdle struct {
 }
 
 // SetIdleTimeout ends the stream when no byte has been read or written
-// for d: pending and later Reads and Writes fail with an error matching
-// [ErrStreamIdle], and the peer sees the stream reset (over QUIC with
-// the stream's reset code, over TCP as a connection reset). It bounds what
-// a peer that opened a stream and fell silent can hold (a descriptor, a
-// name the application reserved for it). d <= 0 turns it off. Calling it
-// again restarts the count.
+// for d (d <= 0: off); calling it again restarts the count.
 func (s *Stream) SetIdleTimeout(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -51,7 +43,7 @@ func (s *Stream) SetIdleTimeout(d time.Duration) {
 }
 
 // touch records that bytes moved; only with a timeout set.
-func (i *streamIdle) touch() {
+func (i *idle) touch() {
 	if i.d.Load() != 0 {
 		i.last.Store(int64(time.Since(i.start)))
 	}
@@ -75,16 +67,4 @@ func (s *Stream) checkIdle() {
 	s.idle.expired.Store(true)
 	s.mu.Unlock()
 	s.Abort()
-}
-
-// idleErr returns the error a Read or Write of a stream ended by its idle
-// timeout reports, or err.
-func (s *Stream) idleErr(op string, err error) error {
-	if err == nil || !s.idle.expired.Load() {
-		return err
-	}
-	if errors.Is(err, ErrStreamIdle) {
-		return err
-	}
-	return &net.OpError{Op: op, Net: "nearnet", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: ErrStreamIdle}
 }

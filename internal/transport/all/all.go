@@ -1,0 +1,102 @@
+// Package all sets up a node's transports (TCP and QUIC) from its
+// configuration: which of them listen, and in which order Connect dials
+// them.
+package all
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/nnerr"
+	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/transport/quic"
+	"github.com/nearnet/nearnet/internal/transport/tcp"
+	"github.com/nearnet/nearnet/proxy"
+	"github.com/nearnet/nearnet/security"
+)
+
+// MaxReadAhead is the largest read-ahead buffer of a stream connection; a
+// smaller stream buffer makes it smaller.
+const MaxReadAhead = 256 << 10
+
+// Options are what the transports take of the node's configuration.
+type Options struct {
+	TCP, QUIC            bool        // which transports the node runs
+	Server, Client       *tls.Config // nil with SecurityNone
+	Identity             *security.Identity
+	Proxy                string
+	ProxyFromEnvironment bool
+	PreferQUIC           bool
+	KeepAliveIdle        time.Duration
+	KeepAliveInterval    time.Duration
+	KeepAliveCount       int
+	DropTime             time.Duration
+	HandshakeTimeout     time.Duration
+	StreamBuffer         int
+	DisableDatagrams     bool
+	DatagramIdleTimeout  time.Duration
+	Loopback             bool // every interface the node uses is a loopback interface
+	Logger               *slog.Logger
+}
+
+// Make sets up the transports, in the order they listen (the first one's
+// address is the node's), and the order Connect tries them: TCP first
+// unless PreferQUIC, and TCP alone through a proxy (QUIC cannot follow
+// one). A bad Proxy is a ConfigError.
+func Make(o Options) (listen, dial []transport.Transport, err error) {
+	var tcpT, quicT transport.Transport
+	if o.TCP {
+		to := tcp.Options{
+			Server: o.Server, Client: o.Client,
+			ProxyFromEnvironment: o.ProxyFromEnvironment,
+			KeepAlive:            net.KeepAliveConfig{Enable: true, Idle: o.KeepAliveIdle, Interval: o.KeepAliveInterval, Count: o.KeepAliveCount},
+			DropTime:             o.DropTime,
+			HandshakeTimeout:     o.HandshakeTimeout,
+			StreamReadAhead:      min(o.StreamBuffer, MaxReadAhead),
+			DisableDatagrams:     o.DisableDatagrams,
+			DatagramIdleTimeout:  o.DatagramIdleTimeout,
+			Loopback:             o.Loopback,
+			Logger:               o.Logger,
+		}
+		if o.Proxy != "" {
+			if to.Proxy, err = proxy.ParseWith(o.Proxy, tcp.New(to).Dialer()); err != nil {
+				var ue *proxy.URLError
+				value := "(redacted)"
+				if errors.As(err, &ue) {
+					value = ue.URL
+				}
+				return nil, nil, &nnerr.ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
+			}
+		}
+		tcpT = tcp.New(to)
+		listen = append(listen, tcpT)
+	}
+	if o.QUIC {
+		qserver, qclient := o.Server, o.Client
+		if o.Server == nil {
+			// No TLS over TCP in SecurityNone, but QUIC cannot run
+			// without it: the node's identity, authenticating nobody.
+			qserver, qclient = security.ServerConfig(o.Identity, nil), security.ClientConfig(o.Identity, nil)
+		}
+		quicT = quic.New(quic.Options{
+			Server: qserver, Client: qclient, Authenticated: o.Server != nil,
+			HandshakeTimeout: o.HandshakeTimeout, DropTime: o.DropTime, KeepAliveIdle: o.KeepAliveIdle,
+			DisableDatagrams: o.DisableDatagrams, Loopback: o.Loopback, Logger: o.Logger,
+		})
+		listen = append(listen, quicT)
+	}
+	switch {
+	case tcpT == nil || quicT == nil:
+		dial = listen
+	case o.Proxy != "" || o.ProxyFromEnvironment:
+		dial = []transport.Transport{tcpT}
+	case o.PreferQUIC:
+		dial = []transport.Transport{quicT, tcpT}
+	default:
+		dial = []transport.Transport{tcpT, quicT}
+	}
+	return listen, dial, nil
+}
