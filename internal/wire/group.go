@@ -194,7 +194,7 @@ func ParseGroupFrame(p []byte) (*GroupFrame, error) {
 	if len(p) == 0 {
 		return nil, groupErr("empty frame")
 	}
-	r := &reader{b: p[1:]}
+	r := &greader{b: p[1:]}
 	f := &GroupFrame{Kind: p[0]}
 	switch f.Kind {
 	case GroupHello:
@@ -230,13 +230,13 @@ func ParseGroupFrame(p []byte) (*GroupFrame, error) {
 	return f, nil
 }
 
-// reader decodes from b; the first error sticks.
-type reader struct {
+// greader decodes from b; the first error sticks.
+type greader struct {
 	b   []byte
 	err error
 }
 
-func (r *reader) take(n int, what string) []byte {
+func (r *greader) take(n int, what string) []byte {
 	if r.err != nil {
 		return nil
 	}
@@ -249,40 +249,40 @@ func (r *reader) take(n int, what string) []byte {
 	return p
 }
 
-func (r *reader) u8() byte {
+func (r *greader) u8() byte {
 	if p := r.take(1, "frame"); p != nil {
 		return p[0]
 	}
 	return 0
 }
 
-func (r *reader) u16() uint16 {
+func (r *greader) u16() uint16 {
 	if p := r.take(2, "frame"); p != nil {
 		return binary.BigEndian.Uint16(p)
 	}
 	return 0
 }
 
-func (r *reader) u32() uint32 {
+func (r *greader) u32() uint32 {
 	if p := r.take(4, "frame"); p != nil {
 		return binary.BigEndian.Uint32(p)
 	}
 	return 0
 }
 
-func (r *reader) u64() uint64 {
+func (r *greader) u64() uint64 {
 	if p := r.take(8, "frame"); p != nil {
 		return binary.BigEndian.Uint64(p)
 	}
 	return 0
 }
 
-func (r *reader) id() (id [16]byte) {
+func (r *greader) id() (id [16]byte) {
 	copy(id[:], r.take(16, "peer ID"))
 	return id
 }
 
-func (r *reader) str(max int, what string) string {
+func (r *greader) str(max int, what string) string {
 	n := int(r.u8())
 	if r.err == nil && n > max {
 		r.err = groupErr("%s of %d bytes, at most %d", what, n, max)
@@ -294,7 +294,7 @@ func (r *reader) str(max int, what string) string {
 	return s
 }
 
-func (r *reader) record() *GroupRecord {
+func (r *greader) record() *GroupRecord {
 	g := &GroupRecord{ID: r.id(), Epoch: r.u64(), Inc: r.u64(), Status: r.u8(), Head: r.u64()}
 	if r.err == nil && (g.Status < StatusAlive || g.Status > StatusDead) {
 		r.err = groupErr("member status %d", g.Status)
@@ -320,7 +320,7 @@ func (r *reader) record() *GroupRecord {
 	return g
 }
 
-func (r *reader) entries() []GroupEntry {
+func (r *greader) entries() []GroupEntry {
 	n := int(r.u16())
 	if r.err == nil && n > MaxDigest {
 		r.err = groupErr("%d digest entries, at most %d", n, MaxDigest)
@@ -335,7 +335,7 @@ func (r *reader) entries() []GroupEntry {
 	return es
 }
 
-func (r *reader) data() *GroupDataFrame {
+func (r *greader) data() *GroupDataFrame {
 	d := &GroupDataFrame{Origin: r.id(), Epoch: r.u64(), Seq: r.u64()}
 	if r.err == nil && d.Seq == 0 {
 		r.err = groupErr("data sequence number 0")
