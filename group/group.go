@@ -55,6 +55,7 @@ type Group struct {
 	members  map[nearnet.PeerID]*member
 	streams  map[skey]*stream
 	nbrs     map[nearnet.PeerID]*nbr
+	retired  map[*nearnet.Conn]bool // Conns of retiring neighbours, until closed
 	dialing  map[string]bool      // targets being dialed, by address or ID
 	retryAt  map[string]time.Time // when a failed target may be dialed again
 	fails    map[string]int
@@ -160,6 +161,7 @@ func Join(ctx context.Context, cfg *Config) (*Group, error) {
 		members: map[nearnet.PeerID]*member{},
 		streams: map[skey]*stream{},
 		nbrs:    map[nearnet.PeerID]*nbr{},
+		retired: map[*nearnet.Conn]bool{},
 		dialing: map[string]bool{},
 		retryAt: map[string]time.Time{},
 		fails:   map[string]int{},
@@ -467,7 +469,7 @@ func (g *Group) tickLocked(now time.Time) {
 		}
 	}
 	for k, st := range g.streams {
-		if len(st.pending) > 0 && now.Sub(st.stuckSince) > 5*g.cfg.SyncInterval {
+		if len(st.pending) > 0 && now.Sub(st.stuckSince) > max(g.cfg.LagTimeout, 10*g.cfg.SyncInterval) {
 			g.skipLocked(k, st)
 		}
 	}

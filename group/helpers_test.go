@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,14 +38,31 @@ func nodeConfig(key *security.Key) *nearnet.Config {
 
 func join(t testing.TB, cfg *Config) *Group {
 	t.Helper()
+	g := joinNoCleanup(t, cfg)
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
+func joinNoCleanup(t testing.TB, cfg *Config) *Group {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	g, err := Join(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { g.Close() })
 	return g
+}
+
+// closeAll closes gs at once (one by one, each would see the others'
+// edges change).
+func closeAll(gs []*Group) {
+	var wg sync.WaitGroup
+	for _, g := range gs {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.Close() }()
+	}
+	wg.Wait()
 }
 
 // seeded starts n members that find each other through the first one's
@@ -62,8 +80,9 @@ func seeded(t testing.TB, n int, key *security.Key, tune func(*Config)) []*Group
 		if tune != nil {
 			tune(c)
 		}
-		gs = append(gs, join(t, c))
+		gs = append(gs, joinNoCleanup(t, c))
 	}
+	t.Cleanup(func() { closeAll(gs) })
 	return gs
 }
 

@@ -27,7 +27,8 @@ type nbr struct {
 	ready    bool          // its hello arrived
 	behind   map[skey]uint64
 	unwanted time.Time     // since when the topology has not wanted it; zero if wanted
-	ended    bool          // removed from Group.nbrs
+	ended    bool          // removed from Group.nbrs, its queue dropped
+	retiring bool          // removed from Group.nbrs, its queue still going; then closed
 	drained  chan struct{} // closed when q is empty after Close
 	done     chan struct{} // closed when the writer returns
 }
@@ -47,6 +48,9 @@ func (g *Group) addConn(c *nearnet.Conn, dialed bool) {
 	if g.closed {
 		go c.Close()
 		return
+	}
+	if g.retired[c] {
+		return // it is closing; a later dial makes a new one
 	}
 	if old := g.nbrs[p.ID]; old != nil {
 		if old.conn == c {
@@ -108,6 +112,7 @@ func (g *Group) endLocked(n *nbr) {
 		return
 	}
 	n.ended = true
+	n.retiring = false
 	n.q = nil
 	if g.nbrs[n.id] == n {
 		delete(g.nbrs, n.id)
@@ -119,12 +124,38 @@ func (g *Group) endLocked(n *nbr) {
 	wake(&g.roomCh)
 }
 
+// retireLocked removes n from the neighbours without losing what is
+// queued for it: the writer sends it, then closes the Conn gracefully (the
+// other side sees an end that loses no member).
+func (g *Group) retireLocked(n *nbr) {
+	if n.ended || n.retiring {
+		return
+	}
+	n.retiring = true
+	g.retired[n.conn] = true
+	if g.nbrs[n.id] == n {
+		delete(g.nbrs, n.id)
+	}
+	select {
+	case n.qch <- struct{}{}:
+	default:
+	}
+}
+
 func (g *Group) writeLoop(n *nbr) {
 	defer g.wg.Done()
 	defer close(n.done)
 	for {
 		g.mu.Lock()
 		for len(n.q) == 0 && !n.ended {
+			if n.retiring {
+				g.mu.Unlock()
+				n.conn.Close()
+				g.mu.Lock()
+				delete(g.retired, n.conn)
+				g.mu.Unlock()
+				return
+			}
 			if g.closed {
 				select {
 				case <-n.drained:
@@ -206,7 +237,7 @@ func (g *Group) readLoop(n *nbr) {
 func (g *Group) connEnded(n *nbr, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	wasNbr := !n.ended
+	wasNbr := !n.ended && !n.retiring
 	g.endLocked(n)
 	if g.closed || !wasNbr || errors.Is(err, io.EOF) || errors.Is(err, nearnet.ErrClosed) {
 		g.evalLocked()

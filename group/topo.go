@@ -82,6 +82,62 @@ func chords(ids []nearnet.PeerID, id nearnet.PeerID, degree int) []nearnet.PeerI
 	return out
 }
 
+func sortRing(ids []nearnet.PeerID) {
+	slices.SortFunc(ids, func(a, b nearnet.PeerID) int {
+		pa, pb := ringPos(a), ringPos(b)
+		if pa < pb {
+			return -1
+		} else if pa > pb {
+			return 1
+		}
+		return a.Compare(b)
+	})
+}
+
+// edges returns whom each member dials in the sparse regime: its chords,
+// except that a member takes chords from at most degree others (those
+// nearest before it on the ring); its successor always dials it. So every
+// member has at most 2*degree+1 neighbours, whatever the spread of IDs.
+// ids is sorted by ring position.
+func edges(ids []nearnet.PeerID, degree int) map[nearnet.PeerID][]nearnet.PeerID {
+	n := len(ids)
+	all := make(map[nearnet.PeerID][]nearnet.PeerID, n)
+	choosers := make(map[nearnet.PeerID][]int, n) // indexes of the members choosing each, ring order
+	for i, id := range ids {
+		cs := chords(ids, id, degree)
+		all[id] = cs
+		for _, c := range cs[1:] {
+			choosers[c] = append(choosers[c], i)
+		}
+	}
+	index := make(map[nearnet.PeerID]int, n)
+	for i, id := range ids {
+		index[id] = i
+	}
+	refused := map[[2]nearnet.PeerID]bool{}
+	for x, cs := range choosers {
+		if len(cs) <= degree {
+			continue
+		}
+		xi := index[x]
+		// Nearest before x first: the smallest distance back along the ring.
+		slices.SortFunc(cs, func(a, b int) int { return (xi-a+n)%n - (xi-b+n)%n })
+		for _, a := range cs[degree:] {
+			refused[[2]nearnet.PeerID{ids[a], x}] = true
+		}
+	}
+	for id, cs := range all {
+		kept := cs[:1:1]
+		for _, c := range cs[1:] {
+			if !refused[[2]nearnet.PeerID{id, c}] {
+				kept = append(kept, c)
+			}
+		}
+		all[id] = kept
+	}
+	return all
+}
+
 // wantedLocked returns the members this one should be connected to, and
 // which of them it dials.
 func (g *Group) wantedLocked() (want map[nearnet.PeerID]bool, dial []nearnet.PeerID) {
@@ -107,22 +163,15 @@ func (g *Group) wantedLocked() (want map[nearnet.PeerID]bool, dial []nearnet.Pee
 		}
 		return want, dial
 	}
-	slices.SortFunc(ids, func(a, b nearnet.PeerID) int {
-		pa, pb := ringPos(a), ringPos(b)
-		if pa < pb {
-			return -1
-		} else if pa > pb {
-			return 1
-		}
-		return a.Compare(b)
-	})
-	dial = chords(ids, g.id, g.cfg.Degree)
+	sortRing(ids)
+	dials := edges(ids, g.cfg.Degree)
+	dial = dials[g.id]
 	for _, id := range dial {
 		want[id] = true
 	}
-	for _, id := range ids {
-		if id != g.id && !want[id] && slices.Contains(chords(ids, id, g.cfg.Degree), g.id) {
-			want[id] = true
+	for a, ds := range dials {
+		if slices.Contains(ds, g.id) {
+			want[a] = true
 		}
 	}
 	return want, dial
@@ -195,10 +244,7 @@ func (g *Group) evalLocked() {
 		if n.unwanted.IsZero() {
 			n.unwanted = now
 		} else if now.Sub(n.unwanted) > 3*g.cfg.SyncInterval {
-			// Close gracefully: what is queued still goes, and the
-			// other side sees an end that loses no member.
-			g.endLocked(n)
-			go n.conn.Close()
+			g.retireLocked(n)
 		}
 	}
 }
