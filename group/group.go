@@ -49,26 +49,28 @@ type Group struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex // guards everything below
-	self     *wire.GroupRecord
-	seq      uint64 // the last sequence number sent
-	members  map[nearnet.PeerID]*member
-	streams  map[skey]*stream
-	nbrs     map[nearnet.PeerID]*nbr
-	retired  map[*nearnet.Conn]bool // Conns of retiring neighbours, until closed
-	dialing  map[string]bool      // targets being dialed, by address or ID
-	retryAt  map[string]time.Time // when a failed target may be dialed again
-	fails    map[string]int
-	cands    map[nearnet.PeerID]nearnet.Advert // group nodes seen by browsing
-	seenAt   map[nearnet.PeerID]time.Time      // when each candidate was first seen
-	wantAt   map[nearnet.PeerID]time.Time      // since when an unconnected member has been wanted
-	recvq    []Message
-	recvCh   chan struct{} // closed and replaced when recvq grows
-	roomCh   chan struct{} // closed and replaced when recvq shrinks or a queue drains
-	events   []Event
-	eventCh  chan struct{}
-	closed   bool
-	maxQueue int // the most frames ever queued for one neighbour (for measurements)
+	mu         sync.Mutex // guards everything below
+	self       *wire.GroupRecord
+	seq        uint64 // the last sequence number sent
+	members    map[nearnet.PeerID]*member
+	streams    map[skey]*stream
+	nbrs       map[nearnet.PeerID]*nbr
+	retired    map[*nearnet.Conn]bool // Conns of retiring neighbours, until closed
+	dialing    map[string]bool        // targets being dialed, by address or ID
+	retryAt    map[string]time.Time   // when a failed target may be dialed again
+	fails      map[string]int
+	cands      map[nearnet.PeerID]nearnet.Advert // group nodes seen by browsing
+	seenAt     map[nearnet.PeerID]time.Time      // when each candidate was first seen
+	wantAt     map[nearnet.PeerID]time.Time      // since when an unconnected member has been wanted
+	recvq      []Message
+	recvCh     chan struct{} // closed and replaced when recvq grows
+	roomCh     chan struct{} // closed and replaced when recvq shrinks or a queue drains
+	events     []Event
+	eventCh    chan struct{}
+	closed     bool
+	ticks      int  // SyncIntervals so far
+	progressed bool // a stream moved since the last digest
+	maxQueue   int  // the most frames ever queued for one neighbour (for measurements)
 }
 
 type member struct {
@@ -303,6 +305,7 @@ func (g *Group) Send(ctx context.Context, p []byte, to ...nearnet.PeerID) error 
 	st := g.streams[skey{g.id, g.self.Epoch}]
 	st.appendLog(raw, g.cfg.Retain)
 	st.next = g.seq + 1
+	g.progressed = true
 	for _, n := range g.nbrs {
 		g.enqueueLocked(n, raw)
 	}
@@ -374,10 +377,7 @@ func (g *Group) Close() error {
 	bye.Head = g.seq
 	if err := g.signRecord(&bye); err == nil {
 		g.self = &bye
-		raw := wire.AppendGroupMembers(nil, []*wire.GroupRecord{&bye})
-		for _, n := range g.nbrs {
-			g.enqueueLocked(n, raw)
-		}
+		g.floodRecordLocked(&bye, nil)
 	}
 	g.closed = true
 	wake(&g.recvCh)
@@ -459,18 +459,48 @@ func (g *Group) tickLoop() {
 }
 
 func (g *Group) tickLocked(now time.Time) {
-	digest := wire.AppendGroupDigest(nil, g.digestLocked())
+	g.ticks++
+	stuck := false
+	for _, st := range g.streams {
+		if len(st.pending) > 0 {
+			stuck = true
+			break
+		}
+	}
+	// A digest when this member got further, when it waits behind a gap,
+	// and now and then (a neighbour may be behind without knowing it).
+	var digest []byte
+	if g.progressed || stuck || g.ticks%8 == 0 {
+		digest = wire.AppendGroupDigest(nil, g.digestLocked())
+		g.progressed = false
+	}
 	for _, n := range g.nbrs {
-		if n.ready {
+		if n.ready && digest != nil {
 			g.enqueueLocked(n, digest)
 		}
 		if len(n.q) > 0 && now.Sub(n.progress) > g.cfg.LagTimeout {
 			g.dropSlowLocked(n, fmt.Errorf("took nothing for %v with %d messages waiting", now.Sub(n.progress).Round(time.Millisecond), len(n.q)))
 		}
 	}
+	// Stuck behind a gap for four intervals: ask every neighbour for
+	// what it has, every fourth interval while it lasts. (A gap is given
+	// up only when Retain messages wait behind it: never for time alone,
+	// which on a slow machine would lose what is merely late.)
+	var pull []wire.GroupEntry
 	for k, st := range g.streams {
-		if len(st.pending) > 0 && now.Sub(st.stuckSince) > max(g.cfg.LagTimeout, 10*g.cfg.SyncInterval) {
-			g.skipLocked(k, st)
+		if len(st.pending) == 0 {
+			continue
+		}
+		if now.Sub(st.stuckSince) > 4*g.cfg.SyncInterval && g.ticks%4 == 0 {
+			pull = append(pull, wire.GroupEntry{Origin: k.origin, Epoch: k.epoch, Next: st.next})
+		}
+	}
+	if pull != nil {
+		raw := wire.AppendGroupPull(nil, pull)
+		for _, n := range g.nbrs {
+			if n.ready {
+				g.enqueueLocked(n, raw)
+			}
 		}
 	}
 	g.evalLocked()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet"
+	"github.com/nearnet/nearnet/internal/wire"
 )
 
 func broadcastAndCheck(t *testing.T, gs []*Group, senders []*Group, count int) {
@@ -73,4 +74,21 @@ func TestGroupSparse(t *testing.T) {
 		maxN = max(maxN, len(g.Neighbours()))
 	}
 	t.Logf("most neighbours: %d", maxN)
+}
+
+// A message a member missed (here dropped on arrival) is given to it by a
+// neighbour that has it, after its digest shows it behind.
+func TestGroupRepair(t *testing.T) {
+	gs := seeded(t, 3, testKey(t), nil)
+	waitMembers(t, gs, 3)
+	var once sync.Once
+	testDrop = func(g *Group, from nearnet.PeerID, d *wire.GroupDataFrame) bool {
+		drop := false
+		if g == gs[1] && d.Seq == 3 {
+			once.Do(func() { drop = true })
+		}
+		return drop
+	}
+	t.Cleanup(func() { testDrop = nil })
+	broadcastAndCheck(t, gs, gs[:1], 10)
 }

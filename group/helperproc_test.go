@@ -43,6 +43,13 @@ type hmember struct {
 }
 
 func helperMain() int {
+	debugSkip = func(g *Group, k skey, st *stream, first uint64) {
+		var ns []string
+		for _, n := range g.nbrs {
+			ns = append(ns, fmt.Sprintf("%s ready=%v q=%d behind=%v", n.id.Short(), n.ready, len(n.q), n.behind[k]))
+		}
+		fmt.Fprintf(os.Stderr, "SKIP %s stream %s next=%d first=%d pending=%d nbrs=%v\n", g.id.Short(), k.origin.Short(), st.next, first, len(st.pending), ns)
+	}
 	key, err := security.ParseKey(os.Getenv("NN_KEY"))
 	if err != nil {
 		fmt.Println("ERR", err)
@@ -62,67 +69,84 @@ func helperMain() int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := func(n int) {
-		for range n {
-			mmu.Lock()
-			idx := len(members)
-			var seeds []string
-			first := idx == 0
-			if !first {
-				seeds = []string{members[0].g.Node().Addr().String()}
-			}
-			mmu.Unlock()
-			nc := &nearnet.Config{
-				Key: &key, Interfaces: []string{"eth0"}, Transport: nearnet.TransportTCP,
-				DisableDatagrams: true, DisablePathMonitor: true, ResumeWindow: 4 * time.Second,
-				Service: "_nngroup._tcp",
-			}
-			// One member per process browses; the others join through it.
-			c := &Config{Name: os.Getenv("NN_GROUP"), Node: nc, Seeds: seeds, DisableBrowse: !first,
-				MeshLimit: meshLimit, SyncInterval: 250 * time.Millisecond}
-			jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
-			g, err := Join(jctx, c)
-			jcancel()
-			if err != nil {
-				say("ERR join: %v", err)
-				continue
-			}
-			m := &hmember{g: g, original: idx < startN(), next: map[nearnet.PeerID]int{}}
-			mmu.Lock()
-			members = append(members, m)
-			mmu.Unlock()
-			say("ID %d %s", idx, g.ID())
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				for {
-					msg, err := g.Receive(ctx)
-					if err != nil {
-						return
-					}
-					i, err := strconv.Atoi(strings.TrimPrefix(string(msg.Payload), msg.From.Short()+":"))
-					m.mu.Lock()
-					want, seen := m.next[msg.From]
-					if err != nil || (seen && i != want) || (!seen && m.original && i != 0) {
-						say("VIOLATION %d from %s got %q want %d (seen %v)", idx, msg.From.Short(), msg.Payload, want, seen)
-					}
-					m.next[msg.From] = i + 1
-					m.mu.Unlock()
-				}
-			}()
-			go func() {
-				defer wg.Done()
-				for {
-					e, err := g.NextEvent(ctx)
-					if err != nil {
-						return
-					}
-					if e.Kind == Forged || e.Kind == Gap {
-						say("EVENT %d %s %s %v", idx, e.Kind, e.Member.ID.Short(), e.Err)
-					}
-				}
-			}()
+	// startOne starts member idx; the first one browses and the others
+	// join through it.
+	startOne := func(idx int, seed string) {
+		nc := &nearnet.Config{
+			Key: &key, Interfaces: []string{"eth0"}, Transport: nearnet.TransportTCP,
+			DisableDatagrams: true, DisablePathMonitor: true, ResumeWindow: 4 * time.Second,
+			Service: "_nngroup._tcp",
 		}
+		c := &Config{Name: os.Getenv("NN_GROUP"), Node: nc, DisableBrowse: seed != "",
+			MeshLimit: meshLimit, SyncInterval: 250 * time.Millisecond}
+		if seed != "" {
+			c.Seeds = []string{seed}
+		}
+		jctx, jcancel := context.WithTimeout(ctx, 30*time.Second)
+		g, err := Join(jctx, c)
+		jcancel()
+		if err != nil {
+			say("ERR join: %v", err)
+			return
+		}
+		m := &hmember{g: g, original: idx < startN(), next: map[nearnet.PeerID]int{}}
+		mmu.Lock()
+		for len(members) <= idx {
+			members = append(members, nil)
+		}
+		members[idx] = m
+		mmu.Unlock()
+		say("ID %d %s", idx, g.ID())
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for {
+				msg, err := g.Receive(ctx)
+				if err != nil {
+					return
+				}
+				i, err := strconv.Atoi(strings.TrimPrefix(string(msg.Payload), msg.From.Short()+":"))
+				m.mu.Lock()
+				want, seen := m.next[msg.From]
+				if err != nil || (seen && i != want) || (!seen && m.original && i != 0) {
+					say("VIOLATION %d from %s got %q want %d (seen %v)", idx, msg.From.Short(), msg.Payload, want, seen)
+				}
+				m.next[msg.From] = i + 1
+				m.mu.Unlock()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				e, err := g.NextEvent(ctx)
+				if err != nil {
+					return
+				}
+				if e.Kind == Forged || e.Kind == Gap {
+					say("EVENT %d %s %s %v", idx, e.Kind, e.Member.ID.Short(), e.Err)
+				}
+			}
+		}()
+	}
+	// start starts n more members at once (the very first before the
+	// others, which need its address).
+	start := func(n int) {
+		mmu.Lock()
+		base := len(members)
+		mmu.Unlock()
+		if base == 0 {
+			startOne(0, "")
+			base, n = 1, n-1
+		}
+		mmu.Lock()
+		seed := members[0].g.Node().Addr().String()
+		mmu.Unlock()
+		var swg sync.WaitGroup
+		for i := range n {
+			swg.Add(1)
+			go func() { defer swg.Done(); startOne(base+i, seed) }()
+		}
+		swg.Wait()
 		say("STARTED")
 	}
 	sc := bufio.NewScanner(os.Stdin)

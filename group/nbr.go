@@ -21,14 +21,19 @@ import (
 type nbr struct {
 	id       nearnet.PeerID
 	conn     *nearnet.Conn
-	q        [][]byte      // frames waiting for the writer
-	qch      chan struct{} // signalled when q grows
-	progress time.Time     // when the writer last took a frame, or q became non-empty
-	ready    bool          // its hello arrived
-	behind   map[skey]uint64
+	q        [][]byte            // frames waiting for the writer
+	recs     []*wire.GroupRecord // records waiting for the writer, sent (batched) before q once the hello is out
+	helloOut bool                // the writer has sent the hello
+	qch      chan struct{}       // signalled when q grows
+	progress time.Time           // when the writer last took a frame, or q became non-empty
+	ready    bool                // its hello arrived
+	behind   map[skey]uint64 // the neighbour's next, for streams where it was behind at its last digest
+	stale    map[skey]int    // digests in a row it has been behind without progress
+	floor    map[skey]uint64 // per stream, where forwarding to it began: what it can only get by repair is below
 	unwanted time.Time     // since when the topology has not wanted it; zero if wanted
 	ended    bool          // removed from Group.nbrs, its queue dropped
 	retiring bool          // removed from Group.nbrs, its queue still going; then closed
+	dialed   bool          // this member dialed it: it decides whether the edge stays
 	drained  chan struct{} // closed when q is empty after Close
 	done     chan struct{} // closed when the writer returns
 }
@@ -58,8 +63,16 @@ func (g *Group) addConn(c *nearnet.Conn, dialed bool) {
 		}
 		g.endLocked(old)
 	}
-	n := &nbr{id: p.ID, conn: c, qch: make(chan struct{}, 1), progress: time.Now(),
-		behind: map[skey]uint64{}, drained: make(chan struct{}), done: make(chan struct{})}
+	n := &nbr{id: p.ID, conn: c, dialed: dialed, qch: make(chan struct{}, 1), progress: time.Now(),
+		behind: map[skey]uint64{}, stale: map[skey]int{}, floor: map[skey]uint64{},
+		drained: make(chan struct{}), done: make(chan struct{})}
+	for k, st := range g.streams {
+		f := st.next
+		for s := range st.pending {
+			f = max(f, s+1)
+		}
+		n.floor[k] = f
+	}
 	g.nbrs[p.ID] = n
 	delete(g.wantAt, p.ID)
 	g.enqueueLocked(n, wire.AppendGroupHello(nil, g.self, g.digestLocked()))
@@ -114,6 +127,7 @@ func (g *Group) endLocked(n *nbr) {
 	n.ended = true
 	n.retiring = false
 	n.q = nil
+	n.recs = nil
 	if g.nbrs[n.id] == n {
 		delete(g.nbrs, n.id)
 	}
@@ -147,7 +161,7 @@ func (g *Group) writeLoop(n *nbr) {
 	defer close(n.done)
 	for {
 		g.mu.Lock()
-		for len(n.q) == 0 && !n.ended {
+		for len(n.q) == 0 && (len(n.recs) == 0 || !n.helloOut) && !n.ended {
 			if n.retiring {
 				g.mu.Unlock()
 				n.conn.Close()
@@ -175,9 +189,17 @@ func (g *Group) writeLoop(n *nbr) {
 			g.mu.Unlock()
 			return
 		}
-		raw := n.q[0]
-		n.q[0] = nil
-		n.q = n.q[1:]
+		var raw []byte
+		if len(n.recs) > 0 && n.helloOut {
+			k := min(len(n.recs), 256)
+			raw = wire.AppendGroupMembers(nil, n.recs[:k])
+			n.recs = n.recs[k:]
+		} else {
+			raw = n.q[0]
+			n.q[0] = nil
+			n.q = n.q[1:]
+			n.helloOut = true
+		}
 		g.mu.Unlock()
 		err := n.conn.SendMessage(g.ctx, raw)
 		g.mu.Lock()
@@ -294,6 +316,14 @@ func (g *Group) handleLocked(n *nbr, f *wire.GroupFrame) {
 		}
 	case wire.GroupDigest:
 		g.digestFromLocked(n, f.Entries)
+	case wire.GroupPull:
+		for _, e := range f.Entries {
+			if st := g.streams[skey{e.Origin, e.Epoch}]; st != nil {
+				for s := max(e.Next, st.logStart); s < st.next; s++ {
+					g.enqueueLocked(n, st.log[s-st.logStart])
+				}
+			}
+		}
 	case wire.GroupData:
 		g.dataLocked(n, f.Data)
 	}
@@ -329,7 +359,7 @@ func (g *Group) mergeLocked(r *wire.GroupRecord, from *nbr, lost error) {
 			if g.signRecord(&ref) == nil {
 				g.self = &ref
 				g.members[g.id].rec = &ref
-				g.floodLocked(wire.AppendGroupMembers(nil, []*wire.GroupRecord{&ref}), nil)
+				g.floodRecordLocked(&ref, nil)
 			}
 		} else if r.Status == wire.StatusAlive && !bytes.Equal(r.Key, g.self.Key) && from != nil {
 			g.forgedLocked(from, r.ID, "a record of this member")
@@ -424,15 +454,20 @@ func (g *Group) mergeLocked(r *wire.GroupRecord, from *nbr, lost error) {
 		}
 		g.eventLocked(Event{Kind: Left, Member: m.info, Err: err})
 	}
-	g.floodLocked(wire.AppendGroupMembers(nil, []*wire.GroupRecord{r}), from)
+	g.floodRecordLocked(r, from)
 	g.evalLocked()
 }
 
-// floodLocked queues raw for every neighbour but from.
-func (g *Group) floodLocked(raw []byte, from *nbr) {
+// floodRecordLocked queues r for every neighbour but from; each
+// neighbour's writer sends what gathered in one frame.
+func (g *Group) floodRecordLocked(r *wire.GroupRecord, from *nbr) {
 	for _, n := range g.nbrs {
-		if n != from {
-			g.enqueueLocked(n, raw)
+		if n != from && !n.ended {
+			n.recs = append(n.recs, r)
+			select {
+			case n.qch <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -459,6 +494,9 @@ func (g *Group) dataLocked(n *nbr, d *wire.GroupDataFrame) {
 	}
 	if d.Seq < st.next || st.pending[d.Seq] != nil {
 		return // a duplicate
+	}
+	if testDrop != nil && testDrop(g, n.id, d) {
+		return
 	}
 	if !verify(m.pub, wire.DataSigned(g.name, d), d.Sig) {
 		g.forgedLocked(n, d.Origin, "a message")
@@ -509,6 +547,9 @@ func (g *Group) drainLocked(k skey, st *stream) {
 // skipLocked gives up the messages missing before the first pending one.
 func (g *Group) skipLocked(k skey, st *stream) {
 	first := slices.Min(slices.Collect(maps.Keys(st.pending)))
+	if debugSkip != nil {
+		debugSkip(g, k, st, first)
+	}
 	g.eventLocked(Event{Kind: Gap, Member: g.memberInfo(k.origin),
 		Err: fmt.Errorf("group: messages %d to %d of %s were lost", st.next, first-1, k.origin.Short())})
 	st.next = first
@@ -519,6 +560,7 @@ func (g *Group) skipLocked(k skey, st *stream) {
 
 func (g *Group) deliverLocked(d *wire.GroupDataFrame, raw []byte, st *stream) {
 	st.next = d.Seq + 1
+	g.progressed = true
 	st.appendLog(raw, g.cfg.Retain)
 	if len(d.Dests) > 0 && !slices.Contains(d.Dests, [16]byte(g.id)) {
 		return
@@ -533,24 +575,46 @@ func (g *Group) deliverLocked(d *wire.GroupDataFrame, raw []byte, st *stream) {
 
 // digestFromLocked answers a neighbour's digest: for each sender it has
 // been behind on for two digests in a row, it gets what this member has
-// (what is merely in flight catches up by itself within one).
+// and never sent it. In the sparse regime what arrived here after the
+// neighbour joined was forwarded to it and is on its way, so only what
+// is older goes (all of it once it has been stuck for eight digests);
+// in the full mesh senders do not forward, so everything goes.
 func (g *Group) digestFromLocked(n *nbr, es []wire.GroupEntry) {
+	sparse := g.sparseLocked()
 	for _, e := range es {
 		k := skey{e.Origin, e.Epoch}
 		st := g.streams[k]
 		if st == nil || e.Next >= st.next {
 			delete(n.behind, k)
+			delete(n.stale, k)
 			continue
 		}
 		prev, was := n.behind[k]
 		n.behind[k] = e.Next
 		if !was || prev < e.Next {
+			n.stale[k] = 0
 			continue
 		}
-		from := max(e.Next, st.logStart)
-		for s := from; s < st.next; s++ {
+		n.stale[k]++
+		to := st.next
+		if (sparse || k.origin == g.id) && n.stale[k] < 8 {
+			if f, ok := n.floor[k]; ok {
+				to = min(to, f)
+			} else {
+				to = 0 // a stream that began after the neighbour came: all forwarded
+			}
+		}
+		for s := max(e.Next, st.logStart); s < to; s++ {
 			g.enqueueLocked(n, st.log[s-st.logStart])
 		}
-		delete(n.behind, k)
+		if n.stale[k] >= 8 {
+			n.stale[k] = 0
+		}
 	}
 }
+
+// testDrop, set by tests, drops the data frames it returns true for, as
+// if the link had lost them.
+var testDrop func(g *Group, from nearnet.PeerID, d *wire.GroupDataFrame) bool
+
+var debugSkip func(g *Group, k skey, st *stream, first uint64)

@@ -82,7 +82,10 @@ func (p *ghelper) wait(t *testing.T, prefix string, timeout time.Duration) strin
 		var s string
 		fmt.Sscanf(line, "ID %d %s", &idx, &s)
 		id, _ := nearnet.ParsePeerID(s)
-		p.ids = append(p.ids, id)
+		for len(p.ids) <= idx {
+			p.ids = append(p.ids, nearnet.PeerID{})
+		}
+		p.ids[idx] = id
 	}
 	return line
 }
@@ -132,6 +135,7 @@ func TestGroup64(t *testing.T) {
 	for _, h := range hs {
 		h.started(t, per)
 	}
+	t.Logf("64 members started after %v", time.Since(began).Round(time.Millisecond))
 	for _, h := range hs {
 		h.cmd(t, "members 64")
 	}

@@ -235,6 +235,12 @@ func (g *Group) evalLocked() {
 		}
 		return
 	}
+	// The side that dialed an edge retires it when its topology no longer
+	// wants it; the other side keeps it (their views of the membership may
+	// differ for a moment, and edges must not flap), unless it has more
+	// neighbours than the topology allows and has not wanted this one for
+	// long.
+	limit := 2*g.cfg.Degree + 1
 	for _, n := range g.nbrs {
 		m := g.members[n.id]
 		if want[n.id] || m == nil || !m.alive || len(g.nbrs) <= 1 {
@@ -243,7 +249,9 @@ func (g *Group) evalLocked() {
 		}
 		if n.unwanted.IsZero() {
 			n.unwanted = now
-		} else if now.Sub(n.unwanted) > 3*g.cfg.SyncInterval {
+		}
+		unwanted := now.Sub(n.unwanted)
+		if (n.dialed && unwanted > 3*g.cfg.SyncInterval) || (len(g.nbrs) > limit && unwanted > 12*g.cfg.SyncInterval) {
 			g.retireLocked(n)
 		}
 	}

@@ -16,6 +16,7 @@ const (
 	GroupData    byte = 0x02 // one application message of one origin
 	GroupMembers byte = 0x03 // member records
 	GroupDigest  byte = 0x04 // how far the sender has delivered each origin
+	GroupPull    byte = 0x05 // a digest of streams the sender is stuck on: send me all you have past Next
 )
 
 // Limits of group frames.
@@ -168,6 +169,11 @@ func AppendGroupDigest(b []byte, es []GroupEntry) []byte {
 	return appendEntries(append(b, GroupDigest), es)
 }
 
+// AppendGroupPull appends a pull frame.
+func AppendGroupPull(b []byte, es []GroupEntry) []byte {
+	return appendEntries(append(b, GroupPull), es)
+}
+
 func appendEntries(b []byte, es []GroupEntry) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(es)))
 	for _, e := range es {
@@ -182,7 +188,7 @@ func appendEntries(b []byte, es []GroupEntry) []byte {
 type GroupFrame struct {
 	Kind    byte
 	Record  *GroupRecord   // hello
-	Entries []GroupEntry   // hello, digest
+	Entries []GroupEntry   // hello, digest, pull
 	Records []*GroupRecord // members
 	Data    *GroupDataFrame
 }
@@ -213,7 +219,7 @@ func ParseGroupFrame(p []byte) (*GroupFrame, error) {
 		for i := 0; i < n && r.err == nil; i++ {
 			f.Records = append(f.Records, r.record())
 		}
-	case GroupDigest:
+	case GroupDigest, GroupPull:
 		f.Entries = r.entries()
 	default:
 		if f.Kind >= 0x80 {
