@@ -59,13 +59,14 @@ type Config struct {
 
 	// MaxLag bounds the group messages queued for one neighbour. Send
 	// blocks while a neighbour holds more than half of it; a neighbour
-	// that reaches MaxLag, or makes no progress for LagTimeout while
-	// messages wait, is dropped ([Slow] event) and its queue freed. If
-	// zero, DefaultMaxLag (4096); at least 16.
+	// that reaches MaxLag, or whose oldest queued message has waited
+	// LagTimeout, is dropped ([Slow] event) and its queue freed. If zero,
+	// DefaultMaxLag (4096); at least 16.
 	MaxLag int
 
-	// LagTimeout is how long a neighbour may take nothing while messages
-	// wait for it before it is dropped. If zero, DefaultLagTimeout (10 s).
+	// LagTimeout is how long a message may wait in a neighbour's queue
+	// before the neighbour is dropped as too slow. If zero,
+	// DefaultLagTimeout (10 s).
 	LagTimeout time.Duration
 
 	// ReceiveBuffer bounds the messages received and not yet taken by
@@ -76,8 +77,9 @@ type Config struct {
 
 	// Retain is how many recent messages of each sender a member keeps to
 	// give to a neighbour that missed them (after a link was cut, or when
-	// neighbours change). A member more than Retain messages behind a
-	// sender skips ahead and reports a [Gap] event. If zero,
+	// neighbours change), and how many messages of one sender it holds
+	// back behind a missing one: a member with more than Retain waiting
+	// gives the missing ones up and reports a [Gap] event. If zero,
 	// DefaultRetain (4096); at least 16.
 	Retain int
 

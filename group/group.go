@@ -478,8 +478,8 @@ func (g *Group) tickLocked(now time.Time) {
 		if n.ready && digest != nil {
 			g.enqueueLocked(n, digest)
 		}
-		if len(n.q) > 0 && now.Sub(n.progress) > g.cfg.LagTimeout {
-			g.dropSlowLocked(n, fmt.Errorf("took nothing for %v with %d messages waiting", now.Sub(n.progress).Round(time.Millisecond), len(n.q)))
+		if len(n.q) > 0 && now.Sub(n.qat[0]) > g.cfg.LagTimeout {
+			g.dropSlowLocked(n, fmt.Errorf("%v behind, %d messages waiting", now.Sub(n.qat[0]).Round(time.Millisecond), len(n.q)))
 		}
 	}
 	// Stuck behind a gap for four intervals: ask every neighbour for

@@ -140,7 +140,7 @@ func waitEvent(t testing.TB, g *Group, kind EventKind, match func(Event) bool) E
 		if err != nil {
 			t.Fatalf("no %v event: %v (saw %s)", kind, err, strings.Join(seen, ", "))
 		}
-		seen = append(seen, e.Kind.String())
+		seen = append(seen, e.Kind.String()+" "+e.Member.ID.Short()+" via "+e.Via.Short()+fmt.Sprint(e.Err))
 		if e.Kind == kind && (match == nil || match(e)) {
 			return e
 		}

@@ -25,17 +25,17 @@ type nbr struct {
 	recs     []*wire.GroupRecord // records waiting for the writer, sent (batched) before q once the hello is out
 	helloOut bool                // the writer has sent the hello
 	qch      chan struct{}       // signalled when q grows
-	progress time.Time           // when the writer last took a frame, or q became non-empty
+	qat      []time.Time         // when each frame of q was queued
 	ready    bool                // its hello arrived
-	behind   map[skey]uint64 // the neighbour's next, for streams where it was behind at its last digest
-	stale    map[skey]int    // digests in a row it has been behind without progress
-	floor    map[skey]uint64 // per stream, where forwarding to it began: what it can only get by repair is below
-	unwanted time.Time     // since when the topology has not wanted it; zero if wanted
-	ended    bool          // removed from Group.nbrs, its queue dropped
-	retiring bool          // removed from Group.nbrs, its queue still going; then closed
-	dialed   bool          // this member dialed it: it decides whether the edge stays
-	drained  chan struct{} // closed when q is empty after Close
-	done     chan struct{} // closed when the writer returns
+	behind   map[skey]uint64     // the neighbour's next, for streams where it was behind at its last digest
+	stale    map[skey]int        // digests in a row it has been behind without progress
+	floor    map[skey]uint64     // per stream, where forwarding to it began: what it can only get by repair is below
+	unwanted time.Time           // since when the topology has not wanted it; zero if wanted
+	ended    bool                // removed from Group.nbrs, its queue dropped
+	retiring bool                // removed from Group.nbrs, its queue still going; then closed
+	dialed   bool                // this member dialed it: it decides whether the edge stays
+	drained  chan struct{}       // closed when q is empty after Close
+	done     chan struct{}       // closed when the writer returns
 }
 
 // addConn makes c a neighbour, unless it already is one.
@@ -63,7 +63,7 @@ func (g *Group) addConn(c *nearnet.Conn, dialed bool) {
 		}
 		g.endLocked(old)
 	}
-	n := &nbr{id: p.ID, conn: c, dialed: dialed, qch: make(chan struct{}, 1), progress: time.Now(),
+	n := &nbr{id: p.ID, conn: c, dialed: dialed, qch: make(chan struct{}, 1),
 		behind: map[skey]uint64{}, stale: map[skey]int{}, floor: map[skey]uint64{},
 		drained: make(chan struct{}), done: make(chan struct{})}
 	for k, st := range g.streams {
@@ -98,10 +98,8 @@ func (g *Group) enqueueLocked(n *nbr, raw []byte) {
 	if n.ended {
 		return
 	}
-	if len(n.q) == 0 {
-		n.progress = time.Now()
-	}
 	n.q = append(n.q, raw)
+	n.qat = append(n.qat, time.Now())
 	g.maxQueue = max(g.maxQueue, len(n.q))
 	if len(n.q) >= g.cfg.MaxLag {
 		g.dropSlowLocked(n, fmt.Errorf("%d messages queued", len(n.q)))
@@ -127,6 +125,7 @@ func (g *Group) endLocked(n *nbr) {
 	n.ended = true
 	n.retiring = false
 	n.q = nil
+	n.qat = nil
 	n.recs = nil
 	if g.nbrs[n.id] == n {
 		delete(g.nbrs, n.id)
@@ -198,12 +197,12 @@ func (g *Group) writeLoop(n *nbr) {
 			raw = n.q[0]
 			n.q[0] = nil
 			n.q = n.q[1:]
+			n.qat = n.qat[1:]
 			n.helloOut = true
 		}
 		g.mu.Unlock()
 		err := n.conn.SendMessage(g.ctx, raw)
 		g.mu.Lock()
-		n.progress = time.Now()
 		wake(&g.roomCh)
 		g.mu.Unlock()
 		if err != nil {
