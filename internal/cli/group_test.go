@@ -33,6 +33,7 @@ func TestGroupChat(t *testing.T) {
 		t.Errorf("joined %v; want talker %s", joined, talker)
 	}
 	watcher.stdout.waitEvent(t, "left", isEvent("left"))
+	watcher.stdout.waitEvent(t, "the last message", func(e map[string]any) bool { return e["event"] == "message" && e["text"] == "three" })
 	var got []string
 	for _, e := range watcher.stdout.events(t) {
 		if e["event"] == "message" {
