@@ -235,8 +235,12 @@ func helperMain() int {
 		case "leave":
 			idx, _ := strconv.Atoi(f[1])
 			ms[idx].gone.Store(true)
-			ms[idx].g.Close()
-			say("LEFT %d", idx)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ms[idx].g.Close()
+				say("LEFT %d", idx)
+			}()
 		case "stats":
 			maxN, maxQ := 0, 0
 			for _, m := range ms {

@@ -269,12 +269,41 @@ func (g *Group) connEnded(n *nbr, err error) {
 		g.evalLocked()
 		return
 	}
-	dead := *m.rec
-	dead.Status = wire.StatusDead
-	dead.By = g.id
-	if g.signRecord(&dead) == nil {
-		g.mergeLocked(&dead, nil, err)
-	}
+	// A failed connection is not yet a lost member (the neighbour may
+	// have dropped this one, or the link alone broke): dial it. Only if
+	// that fails too is it lost.
+	rec := m.rec
+	addrs := slices.Clone(rec.Addrs)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		var derr error = err
+		for _, a := range addrs {
+			c, cerr := g.connect(a)
+			if cerr == nil && c.Peer().ID == rec.ID {
+				g.addConn(c, true)
+				return
+			}
+			if cerr == nil {
+				c.Close()
+				cerr = errWrongPeer
+			}
+			derr = fmt.Errorf("%w; then dialing it: %w", err, cerr)
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		cur := g.members[rec.ID]
+		if g.closed || cur == nil || cur.rec != rec || g.nbrs[rec.ID] != nil {
+			return // it came back meanwhile, or changed
+		}
+		dead := *rec
+		dead.Status = wire.StatusDead
+		dead.By = g.id
+		if g.signRecord(&dead) == nil {
+			g.mergeLocked(&dead, nil, derr)
+		}
+		g.evalLocked()
+	}()
 	g.evalLocked()
 }
 
