@@ -21,8 +21,7 @@ import (
 type ghelper struct {
 	*netns.Proc
 	host *netns.Host
-	next int // the first stdout line no wait has passed
-	sent int // the same for "SENT" lines, which come whenever sending ends
+	next map[string]int // per line prefix, the first stdout line no wait for it has passed: lines of different kinds come in any order
 	ids  []nearnet.PeerID
 }
 
@@ -35,7 +34,7 @@ func startGroupHelper(t *testing.T, h *netns.Host, key security.Key, n int) *ghe
 	cmd := h.Command(context.Background(), exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1", "NN_KEY="+key.String(), "NN_GROUP=big",
 		fmt.Sprintf("NN_START=%d", n), "NN_MESHLIMIT=8")
-	p := &ghelper{Proc: netns.StartCmd(t, cmd), host: h}
+	p := &ghelper{Proc: netns.StartCmd(t, cmd), host: h, next: map[string]int{}}
 	t.Cleanup(func() {
 		p.CloseStdin()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -63,17 +62,13 @@ func (p *ghelper) wait(t *testing.T, prefix string, timeout time.Duration) strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cursor := &p.next
-	if prefix == "SENT" {
-		cursor = &p.sent
-	}
-	line, i, err := p.WaitLineFrom(ctx, *cursor, func(l string) bool {
+	line, i, err := p.WaitLineFrom(ctx, p.next[prefix], func(l string) bool {
 		return strings.HasPrefix(l, prefix) || strings.HasPrefix(l, "VIOLATION") || strings.HasPrefix(l, "ERR")
 	})
 	if err != nil {
 		t.Fatalf("%s: no %q within %v: %v", p.host.Name, prefix, timeout, err)
 	}
-	*cursor = i + 1
+	p.next[prefix] = i + 1
 	if !strings.HasPrefix(line, prefix) || strings.Contains(line, " err ") {
 		t.Fatalf("%s: %s", p.host.Name, line)
 	}
