@@ -37,7 +37,8 @@ type Advert struct {
 	Port       int               // SRV port
 	Addrs      []netip.Addr      // addresses of Host, IPv4 first; IPv6 link-local ones carry the interface they were seen on as zone (fe80::1%eth0) and are dialled only there
 	TXT        map[string]string // every TXT entry, keys in lower case
-	Interface  string            // where it was seen
+	Interface  string            // where it was seen: the network interface; empty for a wide-area domain
+	Domain     string            // the DNS-SD domain: "local." on the link, or Config.Domain ("example.test.")
 	Group      string            // from TXT "grp": the group it is a member of; empty if none
 }
 
@@ -70,7 +71,7 @@ type BrowseEvent struct {
 }
 
 func advertOf(s discovery.Service) Advert {
-	a := Advert{Name: s.Instance, Service: s.Type, Host: s.Host, Port: s.Port, Addrs: s.Addrs, TXT: s.TXT, Interface: s.Interface}
+	a := Advert{Name: s.Instance, Service: s.Type, Host: s.Host, Port: s.Port, Addrs: s.Addrs, TXT: s.TXT, Interface: s.Interface, Domain: s.Domain}
 	if id, err := ParsePeerID(s.TXT[txtID]); err == nil {
 		a.ID = id
 	}
@@ -134,21 +135,25 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 		}
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed.Load() {
+		n.mu.Unlock()
 		r.Close()
 		return ErrClosed
 	}
 	n.disc = r
 	n.name = name
-	return nil
+	n.mu.Unlock()
+	return n.registerWideArea(ctx, name, port, txt)
 }
 
 // Browse looks for services of Config.Service on Config.Interfaces (and,
-// when the node dials QUIC, of the same type with "_udp") and calls fn for
-// each change until ctx is done; it then returns ctx's error. A nearnet
+// when the node dials QUIC, of the same type with "_udp"), and with
+// Config.Domain in that wide-area domain too, and calls fn for
+// each change until ctx is done; it then returns ctx's error (or, before,
+// a permanent wide-area failure: a *discovery.DNSError). A nearnet
 // peer that offers both transports advertises under both types but is
-// reported once per interface: Found when first seen under either,
+// reported once per interface (the wide-area domain counting as one, with
+// Advert.Domain set and no Interface): Found when first seen under either,
 // Updated when what it advertises changes (Advert.Service names the type
 // of the sighting reported), Lost once it is gone from both. fn is called
 // once at a time; this node's own advertisement is skipped. Nearnet peers
@@ -175,7 +180,7 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 		if !a.ID.IsZero() {
 			n.mu.Lock()
 			if kind == Lost {
-				if old, ok := n.adverts[a.ID]; ok && old.Name == a.Name && old.Service == a.Service {
+				if old, ok := n.adverts[a.ID]; ok && old.Name == a.Name && old.Service == a.Service && old.Domain == a.Domain {
 					delete(n.adverts, a.ID)
 				}
 			} else if old, ok := n.adverts[a.ID]; !ok || n.preferAdvert(a, old) {
@@ -191,15 +196,15 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 			fnMu.Unlock()
 		}
 	}
-	types := n.serviceTypes()
+	browsers := n.browsers(n.serviceTypes())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, len(types))
-	for _, typ := range types {
-		go func() { errs <- discovery.Browse(ctx, n.discoveryConfig(), typ, handle) }()
+	errs := make(chan error, len(browsers))
+	for _, browse := range browsers {
+		go func() { errs <- browse(ctx, handle) }()
 	}
 	var err error
-	for range types {
+	for range browsers {
 		if e := <-errs; err == nil {
 			err = e
 			cancel() // one browse failed: end the other
@@ -212,6 +217,9 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 // replace old for Connect by name or ID: the one under the type of the
 // transport dialed first wins.
 func (n *Node) preferAdvert(a, old Advert) bool {
+	if a.isWideArea() != old.isWideArea() {
+		return !a.isWideArea() // the link's is the shorter path
+	}
 	if a.Service == old.Service {
 		return true
 	}

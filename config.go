@@ -32,7 +32,10 @@ const (
 	// exporter, binding the key to this TLS session.
 	SecurityPSK
 	// SecurityPinned: the peer's identity fingerprint must be in Trust or
-	// the KnownPeersFile (or is added there on first use if TrustOnFirstUse).
+	// the KnownPeersFile (or is added there on first use if TrustOnFirstUse),
+	// or paired by a short code (Node.OfferPairing). Set explicitly with
+	// neither Trust nor KnownPeersFile, the node trusts only the peers it
+	// pairs with.
 	SecurityPinned
 	// SecurityPKI: the peer's certificate must chain to Roots.
 	SecurityPKI
@@ -167,6 +170,36 @@ type Config struct {
 	// Hidden makes Listen accept connections without advertising them. If
 	// false, Listen advertises the node over DNS-SD.
 	Hidden bool
+
+	// Domain, if set, is a wide-area DNS-SD domain such as "example.test"
+	// (RFC 6763 over unicast DNS; PROTOCOL.md, "Wide-area discovery"):
+	// with TSIGKey, Listen also registers the node there with DNS UPDATE,
+	// refreshes the registration and removes it on Close; Browse also
+	// lists the peers registered there (Advert.Domain says where a peer
+	// was seen), and Connect finds them by name or PeerID, preferring the
+	// link's advert when a peer is seen both ways. It needs DNSServer. If
+	// empty, discovery stays on the link (mDNS).
+	Domain string
+
+	// DNSServer is the address of the DNS server authoritative for
+	// Domain, "host:port" (port 53 if omitted); queries and updates go to
+	// it directly. Required with Domain; set without Domain it is an error.
+	DNSServer string
+
+	// TSIGKey signs the updates that register the node in Domain
+	// (discovery.LoadTSIGKeyFile reads a key file; it is never printed).
+	// The server must allow updates with it: a key it rejects makes Listen
+	// return at once a *discovery.DNSError matching discovery.ErrTSIGKey
+	// (the node still listens and advertises on the link). If zero, the node browses Domain without
+	// registering. Set without Domain, or with Hidden, it is an error.
+	TSIGKey discovery.TSIGKey
+
+	// DNSRefresh is how often the registration in Domain is refreshed
+	// and Browse polls the server for changes. A node that stops
+	// refreshing (it crashed) disappears from browsing after 3 ×
+	// DNSRefresh, its lease. If zero, 30 seconds; at least 1 second. Set
+	// without Domain it is an error.
+	DNSRefresh time.Duration
 
 	// Transports.
 
@@ -371,6 +404,14 @@ type Config struct {
 	// OnStateChange does, in order with it.
 	OnViability func(c *Conn, e ViabilityEvent)
 
+	// OnWideArea, if set, hears when the registration in Domain starts
+	// failing (with the error; it is retried every DNSRefresh) or works
+	// again (nil). A first registration that fails for a transient reason
+	// (no answer, SERVFAIL) is reported here too, since Listen does not fail
+	// for it; a permanent failure is Listen's error instead. It runs as
+	// OnStateChange does. Not allowed without Domain and TSIGKey.
+	OnWideArea func(err error)
+
 	// Logging.
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.
@@ -391,6 +432,7 @@ func (c *Config) clone() (*Config, error) {
 	n.TXT = maps.Clone(c.TXT)
 	n.Interfaces = slices.Clone(c.Interfaces)
 	n.Trust = slices.Clone(c.Trust)
+	n.TSIGKey.Secret = slices.Clone(c.TSIGKey.Secret)
 	if n.Service == "" {
 		n.Service = DefaultService
 	}
@@ -429,6 +471,18 @@ func (c *Config) contradictions() error {
 	switch {
 	case c.Hidden && len(c.TXT) > 0:
 		return bad("TXT", c.TXT, "set with Hidden, which advertises nothing to carry it")
+	case c.Domain == "" && c.DNSServer != "":
+		return bad("DNSServer", c.DNSServer, "set without Domain: there is no wide-area domain to ask it about")
+	case c.Domain == "" && !c.TSIGKey.IsZero():
+		return bad("TSIGKey", c.TSIGKey.String(), "set without Domain: there is no wide-area domain to register in")
+	case c.Domain == "" && c.DNSRefresh != 0:
+		return bad("DNSRefresh", c.DNSRefresh, "set without Domain: there is no wide-area registration or browse to refresh")
+	case c.Domain != "" && c.DNSServer == "":
+		return bad("Domain", c.Domain, "needs DNSServer, the address of the domain's authoritative DNS server")
+	case c.OnWideArea != nil && (c.Domain == "" || c.TSIGKey.IsZero() || c.Hidden):
+		return bad("OnWideArea", "set", "set without a wide-area registration to report on (Domain and TSIGKey, not Hidden)")
+	case c.Hidden && !c.TSIGKey.IsZero():
+		return bad("TSIGKey", c.TSIGKey.String(), "set with Hidden, which registers nothing")
 	case c.DisableDatagrams && c.DatagramIdleTimeout != 0:
 		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "set with DisableDatagrams, which opens no datagram flow to time out")
 	case c.PreferQUIC && c.Transport == TransportAuto && (c.Proxy != "" || c.ProxyFromEnvironment):
@@ -465,6 +519,11 @@ func (c *Config) validate() error {
 	}
 	if _, err := discovery.EncodeTXT(c.TXT); err != nil {
 		return bad("TXT", c.TXT, err.Error())
+	}
+	if c.Domain != "" {
+		if err := validateWideArea(c); err != nil {
+			return err
+		}
 	}
 	if len(c.Metadata) > 64 {
 		return bad("Metadata", len(c.Metadata), "at most 64 keys")
@@ -593,9 +652,8 @@ func validateSecurity(c *Config, bad func(string, any, string) error) error {
 			return bad("Key", nil, "SecurityPSK needs a Key")
 		}
 	case SecurityPinned:
-		if !hasPins {
-			return bad("Trust", nil, "SecurityPinned needs Trust or KnownPeersFile")
-		}
+		// With neither Trust nor KnownPeersFile the node trusts only
+		// the peers it pairs with (Node.OfferPairing, Node.AnswerPairing).
 	case SecurityPKI:
 		if !hasRoots {
 			return bad("Roots", nil, "SecurityPKI needs Roots")

@@ -99,6 +99,7 @@ func (n *Node) dial(ctx context.Context, t transport.Transport, addr string, c *
 	}
 	l := newLink(n, tc, writeThroughOf(tc), true)
 	l.dialed, l.resumeFor = addr, c
+	l.pairing = pairingFor(ctx)
 	l.SetDeadline(n.deadlineFor(ctx))
 	stop := context.AfterFunc(ctx, func() { l.SetDeadline(aLongTimeAgo) })
 	defer stop()

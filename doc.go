@@ -15,6 +15,16 @@
 //   - [Conn.Close] ends gracefully once the peer has everything;
 //     [Node.Close] ends it all.
 //
+// Beyond the link, Config.Domain and Config.DNSServer (with a TSIGKey to be
+// found, not only to find) add a wide-area DNS-SD domain on unicast DNS:
+// the node registers there and browses there too, with the same adverts
+// and events.
+//
+// Two nodes that trust nothing yet can pair by a short code: one calls
+// [Node.OfferPairing] and shows the code, the other types it into
+// [Node.AnswerPairing]; [Pairing.Connect] and [Pairing.Wait] return the
+// peer, pinned from then on (SecurityPinned, Config.KnownPeersFile).
+//
 // A Node keeps one Conn per peer: when two peers dial each other at once,
 // both keep the same connection and no message is lost.
 package nearnet

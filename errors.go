@@ -87,6 +87,8 @@ func closeErrorFor(code int, reason string) error {
 		return ErrKeyMismatch
 	case wire.CloseRejected, wire.CloseUntrusted, wire.CloseBadHello:
 		return &RejectedError{Code: code, Reason: reason}
+	case wire.ClosePairingFailed:
+		return pairingClosed(reason)
 	}
 	return &CloseError{Code: code, Reason: reason}
 }

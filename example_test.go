@@ -62,3 +62,38 @@ func ExampleConn_SendMessage() {
 	// phone says "lights on" (connected to kitchen)
 	// EOF
 }
+
+// Two nodes that trust nothing yet pair by a six-digit code: one shows it,
+// the other types it. Each then trusts the other's identity, here for the
+// life of the node (Config.KnownPeersFile would keep it).
+func ExampleNode_OfferPairing() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	desk, _ := nearnet.NewNode(&nearnet.Config{Name: "desk", Security: nearnet.SecurityPinned, ListenAddr: "127.0.0.1:0", Hidden: true})
+	defer desk.Close()
+	if err := desk.Listen(ctx); err != nil {
+		panic(err)
+	}
+	offer, err := desk.OfferPairing(nil)
+	if err != nil {
+		panic(err)
+	}
+	defer offer.Close()
+	shown := offer.Code().Reveal() // "123-456": show it to the user, never log it
+
+	laptop, _ := nearnet.NewNode(&nearnet.Config{Name: "laptop", Security: nearnet.SecurityPinned})
+	defer laptop.Close()
+	typed, _ := security.ParsePairingCode(shown) // what the user typed
+	answer, _ := laptop.AnswerPairing(typed, nil)
+	defer answer.Close()
+	c, err := answer.Connect(ctx, desk.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	peer, _ := offer.Wait(ctx)
+	fmt.Println(c.Peer().Name, c.Peer().Fingerprint == desk.Fingerprint())
+	fmt.Println(peer.Name, peer.Fingerprint == laptop.Fingerprint())
+	// Output:
+	// desk true
+	// laptop true
+}

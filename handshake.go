@@ -61,6 +61,9 @@ func (n *Node) deadlineFor(ctx context.Context) time.Time {
 // listener's answer and hello. It is the same over TCP and over a QUIC
 // control stream. On failure l's transport is closed and the stage named.
 func (n *Node) clientHandshake(l *link, addr string, cs *tls.ConnectionState) (stage string, err error) {
+	if l.pairing != nil {
+		return n.pairClientHandshake(l, addr, cs)
+	}
 	if err := n.checkPeerCert(cs); err != nil {
 		// Tell the listener why before leaving: a close frame may follow
 		// the upgrade request without waiting for the 101.
@@ -119,7 +122,8 @@ func isRejection(err error) bool {
 	_, ok := errorsAs[*RejectedError](err)
 	_, untrusted := errorsAs[*security.UntrustedPeerError](err)
 	pe, viaProxy := errorsAs[*proxy.Error](err)
-	return ok || untrusted || errors.Is(err, ErrKeyMismatch) || viaProxy && (pe.Kind == proxy.AuthRequired || pe.Kind == proxy.AuthFailed)
+	_, pairing := errorsAs[*PairingError](err)
+	return ok || untrusted || pairing || errors.Is(err, ErrKeyMismatch) || viaProxy && (pe.Kind == proxy.AuthRequired || pe.Kind == proxy.AuthFailed)
 }
 
 // explainTLSAlert turns the terse "remote error: tls: bad certificate" a
@@ -211,6 +215,9 @@ func closeCodeFor(err error) (int, string) {
 	if r, ok := errorsAs[*RejectedError](err); ok {
 		return r.Code, r.Reason
 	}
+	if _, ok := errorsAs[*PairingError](err); ok {
+		return wire.ClosePairingFailed, pairingReason(err)
+	}
 	if u, ok := errorsAs[*security.UntrustedPeerError](err); ok {
 		return wire.CloseUntrusted, u.Error()
 	}
@@ -272,7 +279,12 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 		l.drop(err)
 		return stage, err
 	}
-	h, err := l.readHello()
+	h, pair, err := l.readFirst()
+	if err == nil && pair != nil {
+		if h, err = n.pairAccepted(l, cs, pair); err != nil {
+			return refuse("pairing", err)
+		}
+	}
 	if err != nil {
 		if isTimeout(err) {
 			err = &wire.HelloError{What: "no hello within the handshake timeout"}
@@ -289,6 +301,9 @@ func (n *Node) serverHandshake(ctx context.Context, l *link, cs *tls.ConnectionS
 	}
 	if err := n.checkHello(l, h, cs, true); err != nil {
 		return refuse("hello", err)
+	}
+	if err := n.pairDone(l); err != nil {
+		return refuse("pairing", err)
 	}
 	if n.cfg.Admit != nil {
 		if err := n.cfg.Admit(ctx, l.peer); err != nil {

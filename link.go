@@ -40,6 +40,8 @@ type link struct {
 	peerBoot   string
 	resumed    bool // the link resumed its Conn's session; set before it starts
 
+	pairing *pairRun // the pairing the handshake runs (pairing.go); nil: none
+
 	// Viability (viability.go).
 	kaInviable atomic.Bool // keepalives unanswered (KeepaliveChanged)
 	pathDown   atomic.Bool // the interface of the local address is down

@@ -11,7 +11,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +36,7 @@ type Node struct {
 	id      PeerID
 	ident   *security.Identity
 	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
+	pair    pairState                     // pairing by a short code (pairing.go)
 
 	// The transports of Config.Transport, in the order they listen (the
 	// first one's address is Addr), and the order Connect tries them.
@@ -50,7 +50,8 @@ type Node struct {
 	listeners []transport.Listener
 	listening bool
 	disc      *discovery.Responder
-	closed    atomic.Bool // set by Close
+	wide      *discovery.WideAreaRegistration // Config.Domain (widearea.go)
+	closed    atomic.Bool                     // set by Close
 
 	boot   string           // names this run of the node in hellos (session resume)
 	pm     *pathmon.Monitor // path monitor; guarded by mu
@@ -110,6 +111,9 @@ func NewNode(cfg *Config) (*Node, error) {
 	if c.Security != SecurityNone {
 		if n.verify, err = verifierFor(c); err != nil {
 			return nil, err
+		}
+		if c.Security == SecurityPinned {
+			n.verify = n.pair.pins.Verifier(n.verify) // and the peers paired since
 		}
 		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
@@ -615,23 +619,9 @@ func (n *Node) Connect(ctx context.Context, target string) (*Conn, error) {
 
 // ConnectAdvert connects to a peer found by Browse.
 func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
-	if a.ID.IsZero() {
-		return nil, fmt.Errorf("nearnet: %q is not a nearnet peer (no peer ID in its TXT record)", a.Name)
-	}
-	addrs := make([]string, 0, len(a.Addrs))
-	for _, ip := range a.Addrs {
-		addrs = append(addrs, net.JoinHostPort(ip.String(), strconv.Itoa(a.Port)))
-	}
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("nearnet: %q advertises no address", a.Name)
-	}
-	offered := a.Transports
-	if len(offered) == 0 {
-		// No "tr" entry: the transport the service type names.
-		offered = []string{"ws"}
-		if strings.HasSuffix(a.Service, "._udp") {
-			offered = []string{"quic"}
-		}
+	addrs, offered, err := advertTargets(a)
+	if err != nil {
+		return nil, err
 	}
 	return n.connectAddrs(ctx, a.ID, a.Name, addrs, offered)
 }
@@ -754,6 +744,9 @@ func (n *Node) Close() error {
 	}
 	n.closed.Store(true)
 	close(n.done)
+	if p := n.pair.cur.Load(); p != nil {
+		p.s.Close(ErrClosed) // its Wait returns
+	}
 	lns, disc, pm := n.listeners, n.disc, n.pm
 	conns := make([]*Conn, 0, len(n.conns))
 	for _, c := range n.conns {
@@ -768,6 +761,9 @@ func (n *Node) Close() error {
 		if err := disc.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := n.closeWideArea(); err != nil {
+		errs = append(errs, err)
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {

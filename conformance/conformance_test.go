@@ -5,10 +5,10 @@
 // them is wrong.
 //
 // The test builds cmd/nearnet (or uses NEARNET_CONFORMANCE_BIN), starts
-// four nodes on loopback (listen in mode psk, in mode pinned and in mode
-// none, and receive) and runs the client against them. It needs
+// five nodes on loopback (listen in mode psk, in mode pinned and in mode
+// none, receive, and receive --code, which pairs) and runs the client against them. It needs
 // /usr/bin/python3 with python3-websockets, python3-openssl and
-// python3-cryptography; without them it skips, unless NEARNET_INTEROP=required
+// python3-cryptography, and libsodium23 (ristretto255, for pairing); without them it skips, unless NEARNET_INTEROP=required
 // (as in CI), where it fails. Run it as the suite does, in a private network
 // namespace:
 //
@@ -42,8 +42,8 @@ const python = "/usr/bin/python3"
 const waitTimeout = 60 * time.Second
 
 func TestConformance(t *testing.T) {
-	err := exec.Command(python, "-c", "import websockets.client, OpenSSL.SSL, cryptography").Run()
-	netns.Require(t, python+" with python3-websockets, python3-openssl and python3-cryptography: "+fmt.Sprint(err), err == nil)
+	err := exec.Command(python, "-c", "import websockets.client, OpenSSL.SSL, cryptography, ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('sodium') or 'libsodium.so.23')").Run()
+	netns.Require(t, python+" with python3-websockets, python3-openssl, python3-cryptography and libsodium23: "+fmt.Sprint(err), err == nil)
 	bin := binary(t)
 	dir := t.TempDir()
 	key := make([]byte, 32)
@@ -64,6 +64,13 @@ func TestConformance(t *testing.T) {
 	pinned := startNode(t, bin, "listen", append(common, "--name", "pinned", "--trust", "sha256:"+hex.EncodeToString(stranger)))
 	none := startNode(t, bin, "listen", append(common, "--name", "plain", "--echo", "--insecure"))
 	recv := startNode(t, bin, "receive", append(common, "--name", "rcv", "--yes", "--dir", recvDir, "--key-file", keyFile))
+	pairDir := filepath.Join(dir, "paired")
+	if err := os.Mkdir(pairDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	knownPeers := filepath.Join(dir, "known_peers")
+	const pairCode, wrongCode = "314-159", "314-158"
+	pair := startNode(t, bin, "receive", append(common, "--name", "pairs", "--yes", "--dir", pairDir, "--code", pairCode, "--known-peers", knownPeers))
 
 	protocol, err := filepath.Abs("../PROTOCOL.md")
 	if err != nil {
@@ -74,6 +81,7 @@ func TestConformance(t *testing.T) {
 		"--psk", psk.addr(), "--psk-peer", psk.peer, "--psk-pid", strconv.Itoa(psk.cmd.Process.Pid),
 		"--pinned", pinned.addr(), "--none", none.addr(),
 		"--receive", recv.addr(), "--receive-dir", recvDir,
+		"--pair", pair.addr(), "--pair-code", pairCode, "--pair-code-wrong", wrongCode,
 	}
 	if only := os.Getenv("NEARNET_CONFORMANCE_ONLY"); only != "" {
 		args = append(args, "--only", only)
@@ -91,6 +99,12 @@ func TestConformance(t *testing.T) {
 	}
 	if err != nil && !t.Failed() {
 		t.Fatalf("nearnet_conformance.py: %v", err)
+	}
+	if only := os.Getenv("NEARNET_CONFORMANCE_ONLY"); only == "" || strings.Contains(only, "pairing") {
+		// The client paired with the receive --code node as "py-paired".
+		if data, err := os.ReadFile(knownPeers); err != nil || !strings.HasSuffix(string(data), " py-paired\n") {
+			t.Errorf("known-peers file after the client paired: %q, %v; want an entry for py-paired", data, err)
+		}
 	}
 	if os.Getenv("NEARNET_CONFORMANCE_ONLY") == "" {
 		// The client's last check sent the psk listener SIGTERM: it

@@ -5,12 +5,14 @@ It drives running `nearnet` processes on loopback through what the document
 requires of a listener: the WebSocket upgrade (section 4), framing and its
 limits (5), hellos, versions and PSK proofs (6), close codes and refusal
 reasons (7), datagrams (9), acks (11), streams (12), resources with resume
-(13), and node shutdown (7, 1001). It also checks the document's test
-vectors (appendix A) with its own arithmetic.
+(13), pairing by a short code with CPace over ristretto255 (16), and node
+shutdown (7, 1001). It also checks the document's test vectors (appendix A)
+with its own arithmetic.
 
 It uses Debian's packages only: python3-websockets (its sans-I/O client does
 the RFC 6455 framing), python3-openssl (TLS 1.3 with the exporter, which
-Python's ssl module lacks) and python3-cryptography (AES-GCM, certificates).
+Python's ssl module lacks) and python3-cryptography (AES-GCM, certificates),
+and libsodium (libsodium23, through ctypes) for ristretto255.
 QUIC (section 14) is not checked: Debian 12 packages no Python QUIC stack.
 
 Each check prints "ok NAME" or "FAIL NAME: why"; the exit status is 1 if
@@ -19,6 +21,8 @@ any failed. conformance_test.go runs it against a freshly built binary.
 
 import argparse
 import base64
+import ctypes
+import ctypes.util
 import datetime
 import hashlib
 import hmac
@@ -49,6 +53,7 @@ TIMEOUT = 10.0  # one wait for the peer; a hang, not a measurement
 MAX_MESSAGE = 4 << 20  # the default maximum message size (section 5)
 
 KIND_HELLO, KIND_DATA, KIND_BASE, KIND_REQ, KIND_REFUSED, KIND_ACK = 1, 2, 3, 4, 5, 6
+KIND_PAIR, KIND_PAIR_CONFIRM = 7, 8
 
 
 class Fail(Exception):
@@ -319,6 +324,81 @@ def psk_proof(t, key, role):
 
 def new_peer():
     return os.urandom(16).hex()
+
+
+# ----------------------------------------------------------- pairing (16)
+
+_sodium = None
+
+
+def sodium():
+    global _sodium
+    if _sodium is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+        expect(lib.sodium_init() >= 0, "sodium_init failed")
+        _sodium = lib
+    return _sodium
+
+
+def ristretto_from_hash(h):
+    """RFC 9496 4.3.4 on 64 uniform bytes (libsodium's crypto_core_ristretto255_from_hash)."""
+    out = ctypes.create_string_buffer(32)
+    sodium().crypto_core_ristretto255_from_hash(out, h)
+    return out.raw
+
+
+def ristretto_mul(y, point):
+    """scalar_mult_vfy: decode point (canonical only), multiply, encode; fails on the identity."""
+    out = ctypes.create_string_buffer(32)
+    expect(sodium().crypto_scalarmult_ristretto255(out, y, point) == 0, "scalar_mult_vfy: invalid point or identity")
+    return out.raw
+
+
+def lv(*xs):
+    """lv_cat with one-byte lengths (every input of section 16 is below 128 bytes)."""
+    out = b""
+    for x in xs:
+        expect(len(x) < 128, "an lv_cat input of %d bytes" % len(x))
+        out += bytes([len(x)]) + x
+    return out
+
+
+class CPace:
+    """One side of section 16's exchange: role "answer" (typed the code) or "offer" (shows it)."""
+
+    def __init__(self, code, sid, fp_answer, fp_offer, role, y=None):
+        self.sid, self.role = sid, role
+        self.ci = lv(b"nearnet-pairing-v1", fp_answer, fp_offer)
+        dsi = b"CPaceRistretto255"
+        zpad = max(0, 128 - 1 - (1 + len(code)) - (1 + len(dsi)))
+        self.gen_str = lv(dsi, code, b"\0" * zpad, self.ci, sid)
+        self.g = ristretto_from_hash(hashlib.sha512(self.gen_str).digest())
+        if y is None:
+            b = bytearray(os.urandom(32))
+            b[31] &= 0x0F
+            y = bytes(b)
+        self.y = y
+        self.msg = lv(ristretto_mul(y, self.g), role.encode())
+
+    def receive(self, peer):
+        """The peer's message in; this side's tag out (self.want: the tag the peer must send)."""
+        expect(len(peer) >= 35 and peer[0] == 32 and peer[33] == len(peer) - 34, "malformed CPace message %s" % peer.hex())
+        other = b"offer" if self.role == "answer" else b"answer"
+        expect(peer[34:] == other, "the peer's AD is %r, want %r" % (peer[34:], other))
+        self.k = ristretto_mul(self.y, peer[1:33])
+        ma, mb = (self.msg, peer) if self.role == "answer" else (peer, self.msg)
+        self.isk = hashlib.sha512(lv(b"CPaceRistretto255_ISK", self.sid, self.k) + ma + mb).digest()
+        self.mac_key = hashlib.sha512(b"CPaceMac" + self.sid + self.isk).digest()
+        self.want = hmac.new(self.mac_key, peer, hashlib.sha512).digest()
+        return hmac.new(self.mac_key, self.msg, hashlib.sha512).digest()
+
+
+def spki_fingerprint(cert):
+    """The raw 32-byte fingerprint of a pyOpenSSL certificate (section 3)."""
+    spki = cert.to_cryptography().public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).digest()
 
 
 # ------------------------------------------------------------------ checks
@@ -726,6 +806,45 @@ class Suite:
         for name in ("res.offer", "res.accept_new", "res.accept_resume", "res.start", "res.trailer", "res.result"):
             length, body = v[name].split(" ", 1)
             expect(int(length, 16) == len(body.encode()), name + ": length")
+        code, sid = v["pair.code"].encode(), h(v["pair.exporter"])
+        fa, fo = h(v["pair.fingerprint_answer"]), h(v["pair.fingerprint_offer"])
+        a = CPace(code, sid, fa, fo, "answer", h(v["pair.scalar_answer"]))
+        o = CPace(code, sid, fa, fo, "offer", h(v["pair.scalar_offer"]))
+        for name, got in (("ci", a.ci), ("generator_string", a.gen_str), ("generator", a.g),
+                          ("message_answer", a.msg), ("message_offer", o.msg)):
+            expect(got.hex() == v["pair." + name], "pair." + name)
+        ta, to = a.receive(o.msg), o.receive(a.msg)
+        for name, got in (("k", a.k), ("isk", a.isk), ("mac_key", a.mac_key), ("tag_answer", ta), ("tag_offer", to)):
+            expect(got.hex() == v["pair." + name], "pair." + name)
+        expect(a.want == to and o.want == ta and o.k == a.k, "the two sides of the pairing vector do not agree")
+
+    def pairing(self):
+        """Section 16, as the side showing a code, dialing nearnet receive --code: a wrong code, then the right one."""
+        for code, right in ((self.a.pair_code_wrong, False), (self.a.pair_code, True)):
+            l = Link(self.a.pair, self.ident)
+            sid = l.t.exporter(b"EXPORTER-nearnet-pairing", 32, b"")
+            mine = bytes.fromhex(self.ident.fingerprint[len("sha256:"):])
+            theirs = spki_fingerprint(l.t.tls.get_peer_certificate())
+            c = CPace(code.replace("-", "").encode(), sid, theirs, mine, "offer")
+            l.send(KIND_PAIR, c.msg)
+            kind, body = l.nearnet()
+            expect(kind == KIND_PAIR, "kind 0x%02x where the listener's pair message belongs" % kind)
+            l.send(KIND_PAIR_CONFIRM, c.receive(body))  # without waiting for the listener's tag
+            kind, tag = l.nearnet()
+            expect(kind == KIND_PAIR_CONFIRM and len(tag) == 64, "kind 0x%02x (%d bytes) where the listener's tag belongs" % (kind, len(tag)))
+            if not right:
+                expect(not hmac.compare_digest(tag, c.want), "the listener's tag verified for a wrong code")
+                l.expect_close(4007, "^pairing code mismatch", "a wrong code")
+                l.t.close()
+                continue
+            expect(hmac.compare_digest(tag, c.want), "the listener's tag does not verify for the right code")
+            l.send(KIND_HELLO, json.dumps(hello_dict(new_peer(), name="py-paired")).encode())
+            kind, body = l.nearnet()
+            expect(kind == KIND_HELLO, "kind 0x%02x where the listener's hello belongs" % kind)
+            expect(json.loads(body).get("version") == 1, "hello %r" % body)
+            l.close()
+            l.expect_close(1000, None, "closing after pairing")
+            l.t.close()
 
     def shutdown(self):
         l = self.psk_link()
@@ -748,6 +867,9 @@ def main():
     ap.add_argument("--none", type=addr, required=True, help="nearnet listen --insecure --echo")
     ap.add_argument("--receive", type=addr, required=True, help="nearnet receive --yes --key-file KEY")
     ap.add_argument("--receive-dir", required=True, help="its --dir")
+    ap.add_argument("--pair", type=addr, required=True, help="nearnet receive --code CODE (mode pinned, nothing trusted)")
+    ap.add_argument("--pair-code", required=True, help="its CODE")
+    ap.add_argument("--pair-code-wrong", required=True, help="another code")
     ap.add_argument("--protocol", required=True, help="PROTOCOL.md")
     ap.add_argument("--only", help="run only the checks whose names match this regular expression")
     a = ap.parse_args()
@@ -768,6 +890,7 @@ def main():
         ("stream", s.stream),
         ("insecure", s.insecure),
         ("resource_resume", s.resource),
+        ("pairing", s.pairing),
         ("shutdown_1001", s.shutdown),  # last: it ends the listener
     ]
     for name, fn in checks:

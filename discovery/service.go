@@ -25,8 +25,10 @@ type Service struct {
 	// see [ValidateServiceType]), for example "_nearnet._tcp".
 	Type string
 
-	// Domain is the DNS-SD domain. Only "local." (mDNS) is supported; empty
-	// means "local.".
+	// Domain is the DNS-SD domain. A [Responder] supports only "local."
+	// (mDNS; empty means "local."); [RegisterWideArea] sets it to its
+	// WideAreaConfig.Domain, and wide-area browse results carry that
+	// domain ("example.test.").
 	Domain string
 
 	// Host is the target host name of the SRV record, for example

@@ -38,6 +38,9 @@ func TestGroupForgedForward(t *testing.T) {
 	evil.mu.Lock()
 	first := evil.nbrs[b.ID()]
 	evil.mu.Unlock()
+	b.mu.Lock()
+	bFirst := b.nbrs[evil.ID()]
+	b.mu.Unlock()
 	forge(func(d *wire.GroupDataFrame) { d.Payload = []byte("forged") })
 	e := waitEvent(t, b, Forged, nil)
 	if e.Via != evil.ID() || e.Member.ID != a.ID() {
@@ -47,6 +50,7 @@ func TestGroupForgedForward(t *testing.T) {
 	// The forger was dropped; it comes back (the topology wants it) and
 	// tries once more with its own signature.
 	waitLinked(t, evil, b, first)
+	waitLinked(t, b, evil, bFirst)
 	forge(func(d *wire.GroupDataFrame) { d.Sig, _ = evil.sign(wire.DataSigned(evil.name, d)) })
 	waitEvent(t, b, Forged, func(e Event) bool { return e.Via == evil.ID() })
 	broadcastAndCheck(t, gs[:2], gs[:1], 5)

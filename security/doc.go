@@ -17,5 +17,6 @@
 // runs an [Offer]; the other types it ([ParsePairingCode]) and calls
 // [StartAnswer]. Each connection then runs a [Pairing] (CPace, bound to the
 // TLS session); when [Pairing.Confirm] returns nil, pin [Pairing.Peer].
-// PAIRING.md specifies the exchange.
+// PROTOCOL.md, section 16, specifies the exchange; nearnet.Node.OfferPairing
+// and AnswerPairing run it in the link handshake.
 package security

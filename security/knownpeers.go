@@ -1,11 +1,13 @@
 package security
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -171,4 +173,128 @@ func appendLine(path, line string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// KnownPeer is one entry of a [KnownPeers] set.
+type KnownPeer struct {
+	Fingerprint Fingerprint
+	Name        string
+}
+
+// List returns the entries, ordered by name and then fingerprint.
+func (kp *KnownPeers) List() []KnownPeer {
+	kp.mu.Lock()
+	defer kp.mu.Unlock()
+	out := make([]KnownPeer, 0, len(kp.names))
+	for fp, name := range kp.names {
+		out = append(out, KnownPeer{fp, name})
+	}
+	slices.SortFunc(out, func(a, b KnownPeer) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Fingerprint[:], b.Fingerprint[:])
+	})
+	return out
+}
+
+// Replace trusts fp under name, replacing the entry fp already has (what
+// pairing again with a peer does), and rewrites the file. Unlike
+// [KnownPeers.Add] it reads the file afresh first, so that entries other
+// processes added since it was loaded are kept.
+func (kp *KnownPeers) Replace(fp Fingerprint, name string) error {
+	name = strings.TrimSpace(name)
+	if reason := checkName(name); reason != "" {
+		return &ParseError{What: "known-peers entry", Input: shorten(name), Reason: reason}
+	}
+	return kp.rewrite(fp, &name)
+}
+
+// Remove stops trusting fp and rewrites the file without its lines. It
+// reports whether fp was in the file.
+func (kp *KnownPeers) Remove(fp Fingerprint) (bool, error) {
+	kp.mu.Lock()
+	_, had := kp.names[fp]
+	kp.mu.Unlock()
+	if err := kp.rewrite(fp, nil); err != nil {
+		return false, err
+	}
+	return had, nil
+}
+
+// rewrite rewrites the file with every line for fp dropped and, if name is
+// not nil, one entry for fp under *name added at the end. Comments and
+// other entries are kept as they are. The new file replaces the old one
+// by a rename, so a crash leaves one or the other.
+func (kp *KnownPeers) rewrite(fp Fingerprint, name *string) error {
+	kp.mu.Lock()
+	defer kp.mu.Unlock()
+	data, err := readFile(kp.path, "known-peers file", 0o022, "could add peers to it")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if _, err := parseKnownPeers(kp.path, data); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		t := strings.TrimSpace(line)
+		if t != "" && t[0] != '#' {
+			fpText := t
+			if j := strings.IndexAny(t, " \t"); j >= 0 {
+				fpText = t[:j]
+			}
+			if f, err := ParseFingerprint(fpText); err == nil && f == fp {
+				continue
+			}
+		}
+		b.WriteString(line)
+	}
+	if s := b.String(); s != "" && !strings.HasSuffix(s, "\n") {
+		b.WriteString("\n")
+	}
+	if name != nil {
+		b.WriteString(formatKnownPeer(fp, *name))
+	}
+	if err := replaceFile(kp.path, []byte(b.String())); err != nil {
+		return fmt.Errorf("security: rewriting known-peers file: %w", err)
+	}
+	names, err := parseKnownPeers(kp.path, []byte(b.String()))
+	if err != nil {
+		return err
+	}
+	kp.names = names
+	return nil
+}
+
+// replaceFile writes data to a temporary file beside path, syncs it and
+// renames it over path, with mode 0600 (and the directory made with mode
+// 0700 if missing).
+func replaceFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".known-peers-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful rename there is nothing to remove
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -199,3 +199,49 @@ func FuzzLoadKnownPeers(f *testing.F) {
 		}
 	})
 }
+
+// TestKnownPeersReplaceRemoveList: Replace rewrites one peer's entry and
+// keeps the other lines (comments too, and entries another process added),
+// Remove drops it, List orders by name.
+func TestKnownPeersReplaceRemoveList(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "known_peers")
+	a, b := Fingerprint{1}, Fingerprint{2}
+	if err := os.WriteFile(path, []byte("# mine\n"+a.String()+" alpha\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kp, err := LoadKnownPeers(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process adds b meanwhile.
+	other, _ := LoadKnownPeers(path)
+	if err := other.Add(b, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kp.Replace(a, "zeta"); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if want := "# mine\n" + b.String() + " beta\n" + a.String() + " zeta\n"; string(data) != want {
+		t.Fatalf("after Replace:\n%s\nwant:\n%s", data, want)
+	}
+	if got := kp.List(); len(got) != 2 || got[0] != (KnownPeer{b, "beta"}) || got[1] != (KnownPeer{a, "zeta"}) {
+		t.Fatalf("List: %v", got)
+	}
+	if had, err := kp.Remove(a); err != nil || !had {
+		t.Fatalf("Remove: %v %v", had, err)
+	}
+	if kp.Contains(a) {
+		t.Fatal("removed peer still trusted")
+	}
+	if had, err := kp.Remove(a); err != nil || had {
+		t.Fatalf("Remove again: %v %v", had, err)
+	}
+	data, _ = os.ReadFile(path)
+	if want := "# mine\n" + b.String() + " beta\n"; string(data) != want {
+		t.Fatalf("after Remove:\n%s\nwant:\n%s", data, want)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+}

@@ -14,7 +14,7 @@ import (
 
 // Pairing by a short code: CPace (cpace.go) over a [PairingCode], bound to
 // the TLS session and to both peers' fingerprints, with key confirmation.
-// security/PAIRING.md specifies the exchange.
+// PROTOCOL.md section 16 specifies the exchange.
 
 const (
 	// pairingExporterLabel is the TLS exporter label of CPace's sid.
@@ -388,4 +388,12 @@ func decodePairingMessage(b []byte) (y, ad []byte, err error) {
 		return fail(fmt.Sprintf("associated data length byte is %d, %d bytes follow", n, len(rest)-1))
 	}
 	return y, rest[1:], nil
+}
+
+// Err reports why the offer accepts no more runs ([ErrPairingCodeUsedUp]
+// or [ErrPairingCodeExpired]), or nil while it still does.
+func (o *Offer) Err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.usable()
 }

@@ -1,57 +1,21 @@
 package security
 
 import (
-	"bufio"
 	"encoding/hex"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
+
+	"github.com/nearnet/nearnet/internal/specvec"
 )
 
-// pairingVectors reads the "name = value" lines of PAIRING.md, in the form
-// internal/specvec reads from PROTOCOL.md's appendix. When the section moves
-// into PROTOCOL.md, this becomes specvec.Load(t).
-func pairingVectors(t *testing.T) map[string]string {
-	t.Helper()
-	f, err := os.Open("PAIRING.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	line := regexp.MustCompile(`^    ([a-z0-9_.]+) += (.+)$`)
-	v := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if m := line.FindStringSubmatch(sc.Text()); m != nil {
-			v[m[1]] = strings.TrimSpace(m[2])
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// TestPairingVectors asserts PAIRING.md's test vector: the document's inputs
-// run through the code give the document's outputs, and the two sides
-// confirm each other.
+// TestPairingVectors asserts PROTOCOL.md's pairing vectors (section 16,
+// appendix A): the document's inputs run through the code give the
+// document's outputs, and the two sides confirm each other.
 func TestPairingVectors(t *testing.T) {
-	v := pairingVectors(t)
-	get := func(name string) string {
-		t.Helper()
-		s, ok := v[name]
-		if !ok {
-			t.Fatalf("PAIRING.md has no test vector %q", name)
-		}
-		return s
-	}
+	v := specvec.Load(t)
+	get := v.Get
 	checkHex := func(name string, got []byte) {
 		t.Helper()
-		if want := get(name); want != hex.EncodeToString(got) {
-			t.Errorf("PAIRING.md's %s = %s, the code computes %x", name, want, got)
-		}
+		v.Check(name, hex.EncodeToString(got))
 	}
 	code, err := ParsePairingCode(get("pair.code"))
 	if err != nil {

@@ -41,7 +41,10 @@ func init() {
 	commands = map[string]command{
 		"demo":   {runDemo, "", "three peers on loopback find each other, connect and exchange messages"},
 		"keygen": {runKeygen, "", "print a new 256-bit pre-shared key for --key-file"},
-		"id":     {runID, "[--identity PATH]", "print this node's identity fingerprint (for --trust)"},
+		"id": {runID, "[--identity PATH] [--known-peers PATH [--forget FINGERPRINT]]",
+			"print this node's identity fingerprint (for --trust), and list or forget known peers"},
+		"pair": {runPair, "[CODE] --identity PATH --known-peers PATH [--to TARGET]",
+			"show a pairing code, or type one shown on another machine; both then trust each other"},
 		"listen": {runListen, "[--echo]", "advertise, accept peers and print what they send"},
 		"browse": {runBrowse, "[--timeout D]", "print peers as they are found, updated and lost"},
 		"chat":   {runChat, "[--to TARGET]... [--wait D] [--datagram] [--group NAME]", "send stdin lines to peers and print what they send"},

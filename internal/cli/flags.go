@@ -35,6 +35,7 @@ type globals struct {
 	proxy      string
 	proxyEnv   bool
 	transport  transportValue
+	wide       wideArea // --domain and its companions (widearea.go)
 
 	dropTime     durationValue
 	resumeWindow durationValue
@@ -98,6 +99,7 @@ func newFlagSet(cmd string) *flagSet {
 	fs.Var(&g.resumeWindow, "resume-window", "keep a connection whose transport broke for `D`, waiting for a new one, before reporting it disconnected with the undelivered messages; 0 turns resume off")
 	fs.Var(&g.keepalive, "keepalive", "ping a peer silent for `D`, then every D/2; unanswered pings make the connection inviable")
 	fs.Var(&g.transport, "transport", "transport `T`: quic, tcp (WebSocket over TLS over TCP) or auto (offer both on one port, dial TCP first, then QUIC)")
+	g.wide.addFlags(fs)
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
 	return fs
 }
@@ -138,6 +140,7 @@ func (fs *flagSet) parse(e *env, args []string) error {
 	}
 	fs.g.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { fs.g.set[f.Name] = true })
+	fs.g.wide.stderr = e.stderr
 	if fs.g.tofu && fs.g.knownPeers == "" {
 		return fs.usageError("--tofu needs --known-peers PATH: it records the peers it trusts there")
 	}
@@ -245,6 +248,9 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	if err := fs.resumeConfig(cfg); err != nil {
 		return nil, err
 	}
+	if err := g.wide.apply(fs, cfg); err != nil {
+		return nil, err
+	}
 	if g.port.set {
 		// No host: the library binds all addresses, or loopback only when
 		// every --interface is a loopback interface.
@@ -298,6 +304,9 @@ func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
 			"Config.ResumeWindow":   "--resume-window",
 			"Config.KeepAliveIdle":  "--keepalive",
 		}[ce.Field]
+		if f, ok := wideAreaFlags[ce.Field]; ok {
+			flagName = f
+		}
 		if flagName == "--known-peers" {
 			return nil, fmt.Errorf("--known-peers: %s", ce.Reason)
 		}

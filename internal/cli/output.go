@@ -193,6 +193,7 @@ type browseEvent struct {
 	Addrs     []string          `json:"addrs"`
 	TXT       map[string]string `json:"txt"`
 	Interface string            `json:"interface"`
+	Domain    string            `json:"domain"` // "local." on the link, else the wide-area domain
 
 	showTXT bool // in the readable line (browse)
 }
@@ -200,7 +201,7 @@ type browseEvent struct {
 func newBrowseEvent(be nearnet.BrowseEvent) *browseEvent {
 	e := &browseEvent{
 		head: head{Event: be.Kind.String()}, Name: be.Name, Port: be.Port, Host: be.Host,
-		Addrs: []string{}, TXT: be.TXT, Interface: be.Interface,
+		Addrs: []string{}, TXT: be.TXT, Interface: be.Interface, Domain: be.Domain,
 	}
 	if !be.ID.IsZero() {
 		e.Peer = be.ID.String()
@@ -219,6 +220,9 @@ func (e *browseEvent) text() string {
 	fmt.Fprintf(&b, "%s %s", e.Event, peerLabel(e.Name, e.Peer))
 	if e.Peer == "" {
 		b.WriteString(" (not a nearnet peer)")
+	}
+	if e.Domain != "" && e.Domain != "local." {
+		b.WriteString(" in " + clean(e.Domain))
 	}
 	if e.Event != "lost" {
 		if len(e.Addrs) == 0 {

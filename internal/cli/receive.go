@@ -16,6 +16,7 @@ import (
 
 	"github.com/nearnet/nearnet"
 	"github.com/nearnet/nearnet/internal/resource"
+	"github.com/nearnet/nearnet/security"
 )
 
 const receiveHelp = `receive advertises and accepts peers like listen, and saves the files they
@@ -45,6 +46,12 @@ that did not finish is bounded by --max-partials, --max-partial-mib and
 deleted for them is a pruned event with its path and the reason.
 
 --dir must be writable: receive checks that at start-up.
+
+With --code CODE (shown by nearnet send --code) receive needs no key: it
+pairs with the sender by the code (nearnet pair -h), pinning it in
+--known-peers if given, and advertises that it waits with a code so that
+the sender finds it. A code that is wrong for 3 tries, or not used within 5
+minutes, ends receive with exit status 1.
 
 receive runs until interrupted, or with --count N until N files have been
 received; it exits 0 either way. Messages peers send are printed as with
@@ -78,8 +85,16 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	maxPartialMiB := fs.Int64("max-partial-mib", resource.DefaultMaxPartialBytes>>20, "keep at most `MIB` MiB of partial files in --dir (the oldest go first)")
 	partialAge := durationValue(resource.DefaultMaxPartialAge)
 	fs.Var(&partialAge, "partial-age", "delete partial files in --dir not written for `D`")
+	codeText := fs.String("code", "", "pair with the sender showing `CODE` (nearnet send --code) before receiving; the code is good for 3 tries")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
+	}
+	var code security.PairingCode
+	if *codeText != "" {
+		var err error
+		if code, err = security.ParsePairingCode(*codeText); err != nil {
+			return fs.usageError("--code: " + errText(err))
+		}
 	}
 	switch {
 	case *count < 0:
@@ -105,7 +120,13 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		return fs.usageError("stdin is not a terminal, so there is no one to ask about offers: " +
 			"pass --yes to accept every offer (a name that exists gets a new one)")
 	}
-	cfg, err := fs.config(true)
+	var cfg *nearnet.Config
+	var err error
+	if code.IsZero() {
+		cfg, err = fs.config(true)
+	} else if cfg, err = fs.pairingConfig("receive --code"); err == nil {
+		cfg.TXT = map[string]string{txtPair: "answer"}
+	}
 	if err != nil {
 		return err
 	}
@@ -142,6 +163,30 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	to.out.print("", newReady(node, fs.g.insecure))
+	var wg sync.WaitGroup
+	pairErr := make(chan error, 1) // why the code died unpaired
+	if !code.IsZero() {
+		p, err := node.AnswerPairing(code, &nearnet.PairingOptions{
+			OnFailure: func(err error) { to.out.print("", newPairFailed("", err)) },
+		})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peer, err := p.Wait(ctx)
+			switch {
+			case err == nil:
+				to.out.print("", newPairedEvent(peer, fs.g.knownPeers))
+			case ctx.Err() == nil:
+				pairErr <- fmt.Errorf("nothing paired: %s", errText(err))
+				to.out.print("", newPairFailed("", err))
+				cancel()
+			}
+		}()
+	}
 
 	r := &receiver{to: to, dir: *dir, opts: opts, count: *count, stop: cancel, stderr: &lockedWriter{w: e.stderr}}
 	if !*yes {
@@ -149,7 +194,6 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		r.answers, stopReading = readAnswers(e.stdin)
 		defer stopReading()
 	}
-	var wg sync.WaitGroup
 	for {
 		c, err := node.Accept(ctx)
 		if err != nil {
@@ -173,7 +217,15 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		}()
 	}
 	wg.Wait()
-	return node.Close()
+	if err := node.Close(); err != nil {
+		return err
+	}
+	select {
+	case err := <-pairErr:
+		return err
+	default:
+		return nil
+	}
 }
 
 // receiver takes the offers of every connection.

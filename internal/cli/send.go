@@ -13,6 +13,7 @@ import (
 
 	"github.com/nearnet/nearnet"
 	"github.com/nearnet/nearnet/internal/resource"
+	"github.com/nearnet/nearnet/security"
 )
 
 const sendHelp = `send connects to TARGET (an instance name or peer ID, found by discovery on
@@ -35,6 +36,12 @@ last file, send prints a summary and exits 0 only if every file was sent;
 otherwise 1, after sending what it could (a file the receiver rejects or
 fails does not stop the others; a lost connection does).
 
+With --code, send needs no key and no identity prepared: it shows a
+six-digit code (and a QR code), the receiver runs nearnet receive --code
+CODE, and the two pair by the code (nearnet pair -h) before the files go
+over the same connection. Without --to it sends to the receiver found
+waiting with a code. A wrong code ends both with "pairing code mismatch".
+
 Interrupting send (Ctrl-C) stops the current file at once; the receiver
 keeps what it got, and sending the same file again (same name and size)
 resumes after it once its SHA-256 matches: the progress shows "resumed
@@ -49,8 +56,12 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	wait := durationValue(5 * time.Second)
 	fs.StringVar(&to, "to", "", "send to `TARGET`, an instance name, peer ID or host:port (required)")
 	fs.Var(&wait, "wait", "give up finding and connecting to TARGET after `D`; 0 waits without limit")
+	code := fs.Bool("code", false, "pair first: show a code for the receiver to type (nearnet receive --code CODE); --to is then optional")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
+	}
+	if *code {
+		return sendWithCode(ctx, e, fs, to)
 	}
 	if to == "" {
 		return fs.usageError("--to TARGET is required: an instance name, a peer ID or host:port")
@@ -66,6 +77,12 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	return sendFiles(ctx, e, fs, cfg, files, to, time.Duration(wait), nil)
+}
+
+// sendFiles connects to to (unless pair does, with the node) and sends files.
+func sendFiles(ctx context.Context, e *env, fs *flagSet, cfg *nearnet.Config, files []sendFile, to string, wait time.Duration,
+	pair func(context.Context, *nearnet.Node, *printer) (*nearnet.Conn, error)) error {
 	// A target not listening yet is waited for, within --wait, as chat
 	// --to does; a refusal (key, trust, admission, proxy credentials)
 	// ends the wait at once.
@@ -77,10 +94,23 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	defer node.Close()
 
+	var c *nearnet.Conn
+	if pair != nil {
+		if c, err = pair(ctx, node, to2.out); err != nil {
+			return err
+		}
+	} else if c, err = connectTo(ctx, node, to, wait, to2); err != nil {
+		return err
+	}
+	return sendOver(ctx, c, files, to2)
+}
+
+// connectTo connects to to for send, within wait.
+func connectTo(ctx context.Context, node *nearnet.Node, to string, wait time.Duration, to2 *transferOut) (*nearnet.Conn, error) {
 	cctx := ctx
 	if wait > 0 {
 		var cancel context.CancelFunc
-		cctx, cancel = context.WithTimeout(ctx, time.Duration(wait))
+		cctx, cancel = context.WithTimeout(ctx, wait)
 		defer cancel()
 	}
 	c, err := node.Connect(cctx, to)
@@ -91,12 +121,17 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		}
 		switch {
 		case ctx.Err() != nil:
-			return fmt.Errorf("interrupted while connecting to %q: nothing sent", to)
+			return nil, fmt.Errorf("interrupted while connecting to %q: nothing sent", to)
 		case cctx.Err() != nil:
-			return fmt.Errorf("connecting to %q: gave up after --wait %v: %s", to, time.Duration(wait), dialErrText(err))
+			return nil, fmt.Errorf("connecting to %q: gave up after --wait %v: %s", to, wait, dialErrText(err))
 		}
-		return fmt.Errorf("connecting to %q: %s", to, dialErrText(err))
+		return nil, fmt.Errorf("connecting to %q: %s", to, dialErrText(err))
 	}
+	return c, nil
+}
+
+// sendOver sends files over c, one after the other, and closes it.
+func sendOver(ctx context.Context, c *nearnet.Conn, files []sendFile, to2 *transferOut) error {
 	to2.out.print("", newConnEvent("connected", c, "dialed"))
 
 	s := &sender{to: to2, c: c, hook: progressHook(ctx)}
@@ -137,6 +172,37 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%d of %d files not sent (%d rejected, %d failed)", sum.Files-sum.Sent, sum.Files, sum.Rejected, sum.Failed)
 	}
 	return nil
+}
+
+// sendWithCode is send --code: pair with the receiver by a code this side
+// shows (the receiver runs receive --code CODE), then send over the
+// connection the pairing ran on.
+func sendWithCode(ctx context.Context, e *env, fs *flagSet, to string) error {
+	if len(fs.args) == 0 {
+		return fs.usageError("no FILE given: name the files and directories to send")
+	}
+	files, err := collectFiles(fs.args, func(msg string) { fmt.Fprintln(e.stderr, "nearnet: "+msg) })
+	if err != nil {
+		return err
+	}
+	cfg, err := fs.pairingConfig("send --code")
+	if err != nil {
+		return err
+	}
+	return sendFiles(ctx, e, fs, cfg, files, to, 0, func(ctx context.Context, node *nearnet.Node, out *printer) (*nearnet.Conn, error) {
+		p, err := node.OfferPairing(nil)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		showCode(out, node, p, security.DefaultPairingAttempts)
+		c, err := pairWith(ctx, node, p, to, "answer", out)
+		if err != nil {
+			return nil, fmt.Errorf("nothing sent: %w", err)
+		}
+		out.print("", newPairedEvent(c.Peer(), fs.g.knownPeers))
+		return c, nil
+	})
 }
 
 // connEnded reports whether c has ended, so that no further file can go.

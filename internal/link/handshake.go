@@ -108,26 +108,54 @@ func (l *Link) SendHello(hello []byte) error {
 // ReadHello reads the peer's first message, which must be a hello, or a
 // close frame explaining why not (a *CloseFrameError).
 func (l *Link) ReadHello() (*wire.Hello, error) {
+	h, pair, err := l.ReadFirst()
+	if err == nil && pair != nil {
+		return nil, &wire.HelloError{What: "a pairing message where the hello belongs"}
+	}
+	return h, err
+}
+
+// ReadFirst reads the peer's first message: a hello, or a pairing message
+// (PROTOCOL.md, section 16), returned whole with its kind byte, or a close
+// frame explaining why neither (a *CloseFrameError).
+func (l *Link) ReadFirst() (h *wire.Hello, pair []byte, err error) {
 	for {
 		op, p, err := l.rd.Next()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch op {
 		case wire.OpPing, wire.OpPong:
 			continue
 		case wire.OpClose:
 			code, reason, _ := wire.ParseClose(p)
-			return nil, &CloseFrameError{Code: code, Reason: reason}
+			return nil, nil, &CloseFrameError{Code: code, Reason: reason}
 		case wire.OpBinary:
-			if len(p) == 0 || wire.Kind(p[0]) != wire.KindHello {
-				return nil, &wire.HelloError{What: "first message is not a hello"}
+			if len(p) > 0 && (wire.Kind(p[0]) == wire.KindPair || wire.Kind(p[0]) == wire.KindPairConfirm) {
+				return nil, append([]byte(nil), p...), nil
 			}
-			return wire.ParseHello(p[1:])
+			if len(p) == 0 || wire.Kind(p[0]) != wire.KindHello {
+				return nil, nil, &wire.HelloError{What: "first message is not a hello"}
+			}
+			h, err := wire.ParseHello(p[1:])
+			return h, nil, err
 		default:
-			return nil, &wire.ProtocolError{What: "the hello came in a text frame; nearnet messages are binary (PROTOCOL.md section 5)"}
+			return nil, nil, &wire.ProtocolError{What: "the hello came in a text frame; nearnet messages are binary (PROTOCOL.md section 5)"}
 		}
 	}
+}
+
+// SendHandshake writes messages (each with its kind byte) in one write
+// during the handshake: the pairing messages, and the hello behind them.
+func (l *Link) SendHandshake(msgs ...[]byte) error {
+	var buf []byte
+	l.mu.Lock()
+	for _, m := range msgs {
+		buf = l.appendFrameLocked(buf, wire.OpBinary, 0, m)
+	}
+	l.mu.Unlock()
+	_, err := l.nc.Write(buf)
+	return err
 }
 
 // SendCloseNow writes a close frame with code and reason during the

@@ -91,3 +91,26 @@ func FuzzClose(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPair: ParsePair accepts only the two pairing kinds at their sizes and
+// gives back what AppendPair wrote.
+func FuzzPair(f *testing.F) {
+	f.Add(AppendPair(nil, KindPair, append(append([]byte{32}, make([]byte, 32)...), 5, 'o', 'f', 'f', 'e', 'r')))
+	f.Add(AppendPair(nil, KindPairConfirm, make([]byte, PairTagLen)))
+	f.Add([]byte{byte(KindHello)})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		k, b, err := ParsePair(p)
+		if err != nil {
+			return
+		}
+		if k != KindPair && k != KindPairConfirm {
+			t.Fatalf("kind %#x accepted", k)
+		}
+		if k == KindPairConfirm && len(b) != PairTagLen || len(b) > MaxPairMessage {
+			t.Fatalf("body of %d bytes accepted for kind %#x", len(b), k)
+		}
+		if !bytes.Equal(AppendPair(nil, k, b), p) {
+			t.Fatal("ParsePair and AppendPair disagree")
+		}
+	})
+}
