@@ -645,4 +645,6 @@ func (g *Group) digestFromLocked(n *nbr, es []wire.GroupEntry) {
 // if the link had lost them.
 var testDrop func(g *Group, from nearnet.PeerID, d *wire.GroupDataFrame) bool
 
+// debugSkip, set by the multi-host test's helper process, is told each
+// time a member gives messages up, to print the state behind the gap.
 var debugSkip func(g *Group, k skey, st *stream, first uint64)
