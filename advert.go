@@ -21,6 +21,10 @@ const (
 	txtTransports = "tr" // comma-separated transports: "ws", "quic"
 )
 
+// TXTGroup is the TXT key naming the group a node has joined (package
+// group sets it; PROTOCOL.md, "Groups"); [Advert.Group] holds its value.
+const TXTGroup = "grp"
+
 // Advert is a service seen over DNS-SD: a nearnet peer, or any other
 // service of the browsed type (then ID is zero).
 type Advert struct {
@@ -35,6 +39,7 @@ type Advert struct {
 	TXT        map[string]string // every TXT entry, keys in lower case
 	Interface  string            // where it was seen: the network interface; empty for a wide-area domain
 	Domain     string            // the DNS-SD domain: "local." on the link, or Config.Domain ("example.test.")
+	Group      string            // from TXT "grp": the group it is a member of; empty if none
 }
 
 // BrowseEventKind says what happened to an advertised service.
@@ -71,6 +76,7 @@ func advertOf(s discovery.Service) Advert {
 		a.ID = id
 	}
 	a.Version, _ = strconv.Atoi(s.TXT[txtVersion])
+	a.Group = s.TXT[TXTGroup]
 	if tr := s.TXT[txtTransports]; tr != "" {
 		a.Transports = strings.Split(tr, ",")
 	}

@@ -90,7 +90,7 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		o.Transport = nearnet.TransportTCP
 	}
 	steps := []func(context.Context, Options) ([]Result, error){
-		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, browseFamilies, datagrams1200,
+		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, browseFamilies, datagrams1200, groups,
 	}
 	var out []Result
 	for _, step := range steps {

@@ -49,6 +49,8 @@ not been read when the connection closes is lost.
 Datagrams received, with or without --datagram, are printed as datagram
 events ("<name> (datagram) text" without --json).
 
+` + chatGroupHelp + `
+
 ` + resumeHelp
 
 // runChat: see chatHelp.
@@ -60,8 +62,15 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	fs.Var(&targets, "to", "connect to `TARGET`, an instance name, peer ID or host:port (repeatable)")
 	fs.Var(&wait, "wait", "wait up to `D` for a peer before sending a line, and for each --to target; 0 waits without limit")
 	datagram := fs.Bool("datagram", false, "send each line as a best-effort datagram instead of a message")
+	groupName := fs.String("group", "", "chat in the group `NAME`: lines go to every member (--to: seeds)")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
+	}
+	if *groupName != "" {
+		if *datagram {
+			return fs.usageError("--datagram does not go with --group: a group carries messages")
+		}
+		return runGroupChat(ctx, e, fs, *groupName, targets, time.Duration(wait))
 	}
 	cfg, err := fs.config(true)
 	if err != nil {

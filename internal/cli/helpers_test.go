@@ -88,6 +88,8 @@ var documented = map[string]map[string]string{
 	"stream":       {"name": "string", "peer": "string", "stream": "string", "bytes": "number"},
 	"rejected":     {"reason": "string"},
 	"proxy":        {"proxy": "string", "latency_ms": "number", "error": "string"},
+	"joined":       {"name": "string", "peer": "string", "fingerprint": "string"},
+	"left":         {"name": "string", "peer": "string"},
 }
 
 func checkFields(t testing.TB, m map[string]any) {

@@ -53,6 +53,20 @@ import (
 //	proxy         proxy, latency_ms, error (proxy-rank: one proxy measured;
 //	              latency_ms 0 for a failure, error "" for a usable proxy)
 //
+// group and chat --group (group.go) print ready with group (the group's
+// name), and:
+//
+//	joined        peer, name, fingerprint, addrs (a member joined)
+//	left          peer, name, [reason] (a member left; reason when it was
+//	              lost rather than said goodbye)
+//	message       from (the sender, as its signature proves), peer (the
+//	              same), name, seq (the sender's number), [to] (the
+//	              members it was sent to, when not all), text, [base64]
+//	slow, forged, gap
+//	              peer, name, [via], reason (a neighbour dropped for lagging;
+//	              a neighbour that forwarded a frame signed by another than
+//	              its sender; messages of peer given up)
+//
 // send and receive add file events (fileEvent in transfer.go), each with
 // name (the file's '/'-separated name), bytes (its size) and peer, plus
 // from (receive: the sender's instance name) or to (send: the receiver's):
