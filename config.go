@@ -3,6 +3,7 @@ package nearnet
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -249,6 +250,31 @@ type Config struct {
 	// reading and the sender slows down. If zero, DefaultReceiveBuffer
 	// (1 MiB); at least 1 KiB.
 	ReceiveBuffer int
+
+	// MemoryBudget bounds the message bytes the node holds for all its
+	// peers together. Half of it is for what was received and not yet
+	// taken: a message counts from its frame header (before it is read)
+	// until the application's next ReceiveMessage after the one that
+	// returned it. Half is for what was sent: from SendMessage until it is
+	// written to the network, and, for a peer that resumes, until the
+	// peer acknowledges it. A connection may take more only while what is
+	// left of a half is at least what the connection then holds of it;
+	// otherwise the node stops reading from that connection (TCP's or
+	// QUIC's flow control pushes back on the peer) or SendMessage waits,
+	// until memory is released. So the peers holding the most wait first,
+	// and a peer holding little is still served. Each connection costs a
+	// fixed amount on top (PROTOCOL.md, "What a peer can make a node
+	// hold").
+	//
+	// Known limit: acknowledgements travel behind data, so a connection
+	// whose application sends what it receives (an echo), whose peer
+	// stopped reading for a while, can stay blocked once the budget is
+	// full even after the peer reads again.
+	//
+	// If zero, no node-wide bound (each connection is bounded by
+	// MaxMessageSize, SendBuffer and ReceiveBuffer alone); otherwise at
+	// least 16 × MaxMessageSize.
+	MemoryBudget int64
 
 	// StreamBuffer bounds the bytes a [Stream] holds that its Write accepted
 	// and the network has not yet taken. A Write blocks (up to the write
@@ -542,6 +568,9 @@ func (c *Config) validate() error {
 	}
 	if c.ViabilityDebounce < 0 || c.ViabilityDebounce > time.Minute {
 		return bad("ViabilityDebounce", c.ViabilityDebounce, "must be 0 (250ms) to 1m")
+	}
+	if c.MemoryBudget != 0 && c.MemoryBudget < 16*int64(c.MaxMessageSize) {
+		return bad("MemoryBudget", c.MemoryBudget, fmt.Sprintf("must be 0 (no node-wide bound) or at least 16 × MaxMessageSize (%d)", 16*int64(c.MaxMessageSize)))
 	}
 	if c.MaxDials < 1 || c.MaxDials > 4096 {
 		return bad("MaxDials", c.MaxDials, "must be 0 (16) or 1 to 4096")

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/budget"
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/wire"
 )
@@ -48,6 +49,11 @@ type Conn struct {
 	handles         []string                  // stream handles of our links, in Node.handles
 	aborted         bool                      // failed or aborted: streams are aborted too
 
+	// The memory budget (budget.go).
+	rxAcct, txAcct *budget.Account
+	rm             budget.Meter // the queue and the message the application holds last
+	lent           int          // what rm counts for that message
+
 	// Session resume (resume.go) and viability (viability.go).
 	txmu        sync.Mutex         // guards tx; taken after mu, before a link's mu
 	tx          session.Log        // sent messages not yet acknowledged (resume on)
@@ -72,6 +78,7 @@ func newConn(n *Node, peer Peer, st StateKind) *Conn {
 	}
 	c.state.Init(State{Kind: st})
 	c.links.Init()
+	c.initBudget()
 	c.ackFire = c.ackFireFunc()
 	if f := n.cfg.OnStateChange; f != nil {
 		c.mu.Lock()
@@ -116,6 +123,7 @@ func (c *Conn) setStateLocked(s State) {
 			c.orphan.Stop()
 		}
 		c.rx.End()
+		c.closeBudgetLocked()
 		close(c.ended)
 		c.acks.Stop()
 		c.via.Stop()
@@ -181,6 +189,7 @@ func (c *Conn) SendMessage(ctx context.Context, p []byte) error {
 				return nil
 			}
 			if logging {
+				c.tx.Unreserve()
 				c.txmu.Unlock()
 			}
 			if err == nil {
@@ -237,12 +246,14 @@ func (c *Conn) sendErrLocked() error {
 // [ErrClosed].
 func (c *Conn) ReceiveMessage(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
+	c.returnedLocked()
 	for {
 		if c.closed {
 			c.mu.Unlock()
 			return nil, ErrClosed
 		}
 		if m, ok := c.rx.Take(c.n.cfg.ReceiveBuffer); ok {
+			c.lendLocked(m)
 			c.mu.Unlock()
 			return m, nil
 		}
@@ -283,6 +294,7 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 	c.mu.Lock()
 	for {
 		if c.closed {
+			c.droppedLocked(l.Link, m)
 			c.mu.Unlock() // discarded; keep reading to the peer's close frame
 			return true
 		}
@@ -292,9 +304,11 @@ func (c *Conn) deliver(l *link, seq uint64, m []byte) bool {
 		}
 		switch c.rx.Offer(seq, m, limit, c.links.Len() > 1) {
 		case session.Duplicate:
+			c.droppedLocked(l.Link, m)
 			c.mu.Unlock() // already delivered through another link
 			return true
 		case session.Queued:
+			c.keptLocked(l.Link, m)
 			c.noteDeliveredLocked(len(m))
 			c.mu.Unlock()
 			return true
@@ -351,6 +365,7 @@ func (c *Conn) addLink(l *link, becameReady *bool, resume bool) bool {
 		return false
 	}
 	l.c = c
+	c.budgetLink(l)
 	c.handles = append(c.handles, l.handle)
 	c.n.addHandle(l, c)
 	if resume {

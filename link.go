@@ -95,7 +95,9 @@ func (l *link) Ended(err error, peerClosed bool, code int, reason string) {
 	l.c.linkEnded(l, fromTransport(err), peerClosed, code, reason)
 }
 
-func (l *link) TakeDirect(seq uint64, m []byte) linkpkg.DirectResult { return l.c.takeDirect(seq, m) }
-func (l *link) BusyElsewhere() bool                                  { return l.c.busyElsewhere() }
-func (l *link) OthersWaiting() bool                                  { return l.c.othersWaiting() }
-func (l *link) ReadWait() (<-chan struct{}, bool)                    { return l.c.readWait() }
+func (l *link) TakeDirect(seq uint64, m []byte) linkpkg.DirectResult {
+	return l.c.takeDirect(l, seq, m)
+}
+func (l *link) BusyElsewhere() bool               { return l.c.busyElsewhere() }
+func (l *link) OthersWaiting() bool               { return l.c.othersWaiting() }
+func (l *link) ReadWait() (<-chan struct{}, bool) { return l.c.readWait() }

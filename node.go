@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/budget"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/quic"
@@ -66,10 +67,12 @@ type Node struct {
 	events        []func()   // callbacks waiting for the event goroutine (notify)
 	eventsRunning bool
 
-	dials   chan struct{} // a place per dial running (Config.MaxDials)
-	acceptq chan *Conn
-	done    chan struct{} // closed by Close
-	wg      sync.WaitGroup
+	dials chan struct{} // a place per dial running (Config.MaxDials)
+
+	rxBudget, txBudget *budget.Budget // Config.MemoryBudget (budget.go); nil: no bound
+	acceptq            chan *Conn
+	done               chan struct{} // closed by Close
+	wg                 sync.WaitGroup
 }
 
 // NewNode validates cfg and returns a Node that has opened nothing yet.
@@ -91,6 +94,7 @@ func NewNode(cfg *Config) (*Node, error) {
 		dials:   make(chan struct{}, c.MaxDials),
 		done:    make(chan struct{}),
 	}
+	n.rxBudget, n.txBudget = newBudgets(c.MemoryBudget)
 	if n.id.IsZero() {
 		n.id = NewPeerID()
 	}

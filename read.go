@@ -61,20 +61,24 @@ func (c *Conn) readWait() (<-chan struct{}, bool) {
 // takeDirect accounts for message m, numbered seq, that a ReceiveMessage
 // caller read itself. It never blocks: the caller is the one who would
 // have to make room.
-func (c *Conn) takeDirect(seq uint64, m []byte) linkpkg.DirectResult {
+func (c *Conn) takeDirect(l *link, seq uint64, m []byte) linkpkg.DirectResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case seq < c.rx.Delivered():
+		c.droppedLocked(l.Link, m)
 		return linkpkg.DirectDuplicate
 	case seq > c.rx.Delivered():
 		return linkpkg.DirectLater
 	case c.closed:
+		c.droppedLocked(l.Link, m)
 		return linkpkg.DirectQueued // discarded; ReceiveMessage reports the close
 	}
+	c.keptLocked(l.Link, m)
 	mine := c.rx.TakeDirect(m)
 	c.noteDeliveredLocked(len(m))
 	if mine {
+		c.lendLocked(m)
 		return linkpkg.DirectMine
 	}
 	return linkpkg.DirectQueued
