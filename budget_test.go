@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/transport/mem"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -238,4 +239,58 @@ func TestMemoryBudgetCrowdPeers(t *testing.T) {
 		c.Abort()
 	}
 	senders.Wait()
+}
+
+// TestMemoryBudgetResume: under a tight budget (16 × MaxMessageSize) both
+// ways at once, with a cut and a resume in the middle (the log's resend
+// is counted), every message arrives once and in order, and after Close
+// the node counts nothing.
+func TestMemoryBudgetResume(t *testing.T) {
+	nw := mem.NewNetwork()
+	cfg := Config{MaxMessageSize: 64 << 10, MemoryBudget: 16 * 64 << 10, SendBuffer: 64 << 10, ReceiveBuffer: 64 << 10}
+	a := newMemNode(t, nw, cfg)
+	b := newMemNode(t, nw, cfg)
+	ca, cb := pair(t, a, b)
+	cut := make(chan int, 1)
+	exchange(t, ca, cb, 3000, func() { cut <- nw.Cut(b.Addr().String()) })
+	if n := <-cut; n == 0 {
+		t.Fatal("nothing was cut")
+	}
+	// Messages of every size up to the maximum, both ways at once.
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	for _, p := range [][2]*Conn{{ca, cb}, {cb, ca}} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				m := make([]byte, 8+(i*331)%(64<<10-8))
+				binary.BigEndian.PutUint64(m, uint64(i))
+				if err := p[0].SendMessage(ctx, m); err != nil {
+					t.Errorf("send %d: %v", i, err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				m, err := p[1].ReceiveMessage(ctx)
+				if err != nil || len(m) != 8+(i*331)%(64<<10-8) || binary.BigEndian.Uint64(m) != uint64(i) {
+					t.Errorf("receive %d: %d bytes, %v", i, len(m), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, n := range []*Node{a, b} {
+		if n.rxBudget.Used() > n.rxBudget.Limit() || n.txBudget.Used() > n.txBudget.Limit() {
+			t.Errorf("over the budget: %d received, %d sent, of %d each", n.rxBudget.Used(), n.txBudget.Used(), n.rxBudget.Limit())
+		}
+		n.Close()
+		if rx, tx := n.rxBudget.Used(), n.txBudget.Used(); rx != 0 || tx != 0 {
+			t.Errorf("after Close the node still counts %d bytes received and %d sent", rx, tx)
+		}
+	}
 }
