@@ -150,9 +150,13 @@ func (m *Meter) Held() int64 { return m.held }
 // from the budget if m has not got them spare. It reports false if the
 // budget refuses; then nothing changed.
 func (m *Meter) Ensure(n int) bool {
-	if m.a == nil || m.closed {
-		return true
+	if m.held+int64(n) <= m.res || m.a == nil || m.closed {
+		return true // the fast path, inlined
 	}
+	return m.ensure(n)
+}
+
+func (m *Meter) ensure(n int) bool {
 	need := m.held + int64(n) - m.res
 	if need <= 0 {
 		return true
@@ -173,27 +177,39 @@ func (m *Meter) Ensure(n int) bool {
 // Add counts n more bytes held; room for them should have been made with
 // Ensure, else they are taken whatever the budget has left.
 func (m *Meter) Add(n int) {
+	m.held += int64(n)
+	if m.held > m.res {
+		m.force()
+	}
+}
+
+func (m *Meter) force() {
 	if m.a == nil || m.closed {
+		m.held = 0 // counts nothing
 		return
 	}
-	m.held += int64(n)
-	if d := m.held - m.res; d > 0 {
-		m.a.force(d)
-		m.res += d
-	}
+	d := m.held - m.res
+	m.a.force(d)
+	m.res += d
 }
 
 // Sub counts n bytes no longer held, giving back to the budget all but a
 // Chunk of what m has spare once that is over two chunks.
 func (m *Meter) Sub(n int) {
+	m.held -= int64(n)
+	if m.res-m.held > 2*Chunk {
+		m.trim()
+	}
+}
+
+func (m *Meter) trim() {
 	if m.a == nil || m.closed {
+		m.held = 0 // counts nothing
 		return
 	}
-	m.held -= int64(n)
-	if spare := m.res - m.held; spare > 2*Chunk {
-		m.res -= spare - Chunk
-		m.a.give(spare - Chunk)
-	}
+	spare := m.res - m.held
+	m.res -= spare - Chunk
+	m.a.give(spare - Chunk)
 }
 
 // Trim gives back all m has spare: room made with Ensure that will not be

@@ -146,3 +146,28 @@ func TestNil(t *testing.T) {
 	m.Sub(1 << 40)
 	m.Close()
 }
+
+// BenchmarkSmallMessage is what the budget costs one 64-byte message on
+// its way: the reader's grant, the move to the queue, the release when
+// the application comes back, and the send buffer's charge and release.
+func BenchmarkSmallMessage(b *testing.B) {
+	bud := New(256 << 20)
+	rx, tx := NewAccount(bud), NewAccount(bud)
+	var reader, queue, send Meter
+	reader.Init(rx)
+	queue.Init(rx)
+	send.Init(tx)
+	for range b.N {
+		if !reader.Ensure(65) {
+			b.Fatal("refused")
+		}
+		reader.Add(65)
+		reader.MoveTo(&queue, 65)
+		queue.Sub(65)
+		if !send.Ensure(80) {
+			b.Fatal("refused")
+		}
+		send.Add(80)
+		send.Sub(80)
+	}
+}
