@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,7 @@ func newTarpit(t *testing.T) *tarpit {
 						break
 					}
 				}
-				tp.open.Add(-1)
+				tp.forget(c)
 				c.Close()
 			}()
 		}
@@ -71,14 +72,28 @@ func newTarpit(t *testing.T) *tarpit {
 	return tp
 }
 
-// drop closes every connection held, so the dials fail at once.
+// drop closes every connection held, so the dials fail at once. They
+// stop counting as open here, before the dialer can learn of the close and
+// dial again, not when their reader goroutines notice.
 func (tp *tarpit) drop() {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	for _, c := range tp.conns {
+		tp.open.Add(-1)
 		c.Close()
 	}
 	tp.conns = nil
+}
+
+// forget stops counting c as open if drop has not already: the dialer gave
+// up on it.
+func (tp *tarpit) forget(c net.Conn) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if i := slices.Index(tp.conns, c); i >= 0 {
+		tp.conns = slices.Delete(tp.conns, i, i+1)
+		tp.open.Add(-1)
+	}
 }
 
 func openFDs(t *testing.T) int {
