@@ -283,6 +283,20 @@ type Config struct {
 	// (1 MiB); at least 1 KiB.
 	ReceiveBuffer int
 
+	// MemoryBudget bounds the message bytes the node holds for all its
+	// peers together: half for what was received and not yet taken (from
+	// its frame header, before it is read, until the application's next
+	// ReceiveMessage after the one that returned it), half for what was
+	// sent and not yet written or, for a peer that resumes, acknowledged.
+	// A connection may take more only while what is left of a half is at
+	// least what it then holds of it; otherwise the node stops reading
+	// from it (flow control pushes back on the peer) or SendMessage waits,
+	// so the peers holding the most wait first. Each connection costs a
+	// fixed amount on top, and an echo whose peer stopped reading can stay
+	// blocked (PROTOCOL.md, "What a peer can make a node hold"). If zero,
+	// no node-wide bound; otherwise at least 16 × MaxMessageSize.
+	MemoryBudget int64
+
 	// StreamBuffer bounds the bytes a [Stream] holds that its Write accepted
 	// and the network has not yet taken. A Write blocks (up to the write
 	// deadline) while it is full, so a peer that stops reading slows the
@@ -485,6 +499,7 @@ func (c *Config) values() *config.Values {
 		DropTime: c.DropTime, ResumeWindow: c.ResumeWindow, ViabilityDebounce: c.ViabilityDebounce,
 		Domain: c.Domain, DNSServer: c.DNSServer, TSIGKey: c.TSIGKey.String(), HasTSIGKey: !c.TSIGKey.IsZero(),
 		HasOnWideArea: c.OnWideArea != nil, DNSRefresh: c.DNSRefresh,
+		MemoryBudget: c.MemoryBudget,
 	}
 }
 

@@ -2,7 +2,6 @@ package nearnet
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -78,10 +77,6 @@ func closeCodeFor(err error) (int, string) {
 		return wire.CloseProtocolError, p.What
 	}
 	return wire.CloseProtocolError, err.Error()
-}
-
-func certFingerprint(cs *tls.ConnectionState) security.Fingerprint {
-	return session.CertFingerprint(cs)
 }
 
 // handshaker is the node's side of the link handshake (session.Handshaker).

@@ -92,8 +92,9 @@ func NewNode(cfg *Config) (*Node, error) {
 	if n.id.IsZero() {
 		n.id = NewPeerID()
 	}
+	rxBudget, txBudget := session.NewBudgets(c.MemoryBudget)
 	n.sessCfg = session.Config{
-		ReceiveBuffer: c.ReceiveBuffer, SendBuffer: c.SendBuffer,
+		ReceiveBuffer: c.ReceiveBuffer, SendBuffer: c.SendBuffer, RxBudget: rxBudget, TxBudget: txBudget,
 		HandshakeTimeout: c.HandshakeTimeout, ResumeWindow: c.ResumeWindow, DropTime: c.DropTime,
 		ViabilityDebounce: c.ViabilityDebounce, Logger: c.Logger, NodeDone: n.done,
 		Go: func(f func()) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
@@ -212,7 +213,7 @@ func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*St
 	stop := context.AfterFunc(ctx, func() { st.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	cs := st.TLS()
-	if cs != nil && certFingerprint(cs) != l.Peer.Fingerprint {
+	if cs != nil && session.CertFingerprint(cs) != l.Peer.Fingerprint {
 		return nil, errors.New("the stream's TLS peer is not the connection's peer")
 	}
 	exp, err := stream.Exporter(cs)
@@ -282,7 +283,7 @@ func (n *Node) acceptStream(st transport.Stream, br *bufio.Reader) error {
 	}
 	c := e.c
 	cs := st.TLS()
-	if cs != nil && certFingerprint(cs) != c.Peer().Fingerprint {
+	if cs != nil && session.CertFingerprint(cs) != c.Peer().Fingerprint {
 		return stream.Refuse(st, "the stream's TLS peer is not the connection's peer")
 	}
 	exp, err := stream.Exporter(cs)

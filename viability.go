@@ -1,7 +1,6 @@
 package nearnet
 
 import (
-	"context"
 	"net/netip"
 
 	"github.com/nearnet/nearnet/internal/session"
@@ -21,21 +20,12 @@ func (n *Node) startPathMonitor() {
 		return
 	}
 	n.pmOnce.Do(func() {
-		m, err := pathmon.New(pathmon.Options{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger})
-		if err != nil {
-			n.cfg.Logger.Warn("nearnet: no path monitor; viability follows keepalives only", "err", err)
-			return
-		}
-		n.mu.Lock()
-		n.pm = m
-		n.mu.Unlock()
-		ctx, cancel := context.WithCancel(context.Background())
-		n.pmStop = cancel
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			m.Watch(ctx, n.pathEvent)
-		}()
+		opts := pathmon.Options{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger}
+		n.pmStop = session.WatchPaths(opts, n.sessCfg.Go, func(m *pathmon.Monitor) {
+			n.mu.Lock()
+			n.pm = m
+			n.mu.Unlock()
+		}, n.pathEvent)
 	})
 }
 

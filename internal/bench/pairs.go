@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
+	"strconv"
 
 	"github.com/nearnet/nearnet"
 	"github.com/nearnet/nearnet/security"
@@ -130,6 +132,11 @@ type nnPair struct {
 
 func newNode(tr nearnet.Transport, extra func(*nearnet.Config)) (*nearnet.Node, error) {
 	cfg := nearnet.Config{Key: benchKey, ListenAddr: "127.0.0.1:0", Hidden: true, Transport: tr}
+	// NEARNET_BENCH_MEMORY_BUDGET (bytes) measures with Config.MemoryBudget
+	// set: the metering's cost on the message path.
+	if v, err := strconv.ParseInt(os.Getenv("NEARNET_BENCH_MEMORY_BUDGET"), 10, 64); err == nil {
+		cfg.MemoryBudget = v
+	}
 	if extra != nil {
 		extra(&cfg)
 	}

@@ -23,7 +23,9 @@ func (l *Link) keepaliveTick() {
 	default:
 	}
 	now := time.Now()
-	if f := l.rframes.Load(); f != l.kaFrames || l.kaSilent.IsZero() {
+	if f := l.rframes.Load(); f != l.kaFrames || l.kaSilent.IsZero() || l.noRoom.Load() {
+		// (Waiting for room in the memory budget, the link reads nothing:
+		// the silence is ours.)
 		l.kaFrames, l.kaSilent, l.kaPings = f, now, 0
 		if l.kaInviable {
 			l.kaInviable = false

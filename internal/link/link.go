@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/budget"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 )
@@ -159,10 +160,12 @@ type Link struct {
 	peerClosed  bool          // the peer's close frame arrived
 	peerCode    int           // its code and reason
 	peerReason  string
-	err         error       // why the link failed, if it did
-	closeTimer  *time.Timer // bounds the wait for the peer's close frame
-	writing     bool        // the writer goroutine or a write-through is writing to nc
-	lastWrite   time.Time   // when the last write to nc ended (writethrough.go)
+	err         error        // why the link failed, if it did
+	closeTimer  *time.Timer  // bounds the wait for the peer's close frame
+	writing     bool         // the writer goroutine or a write-through is writing to nc
+	lastWrite   time.Time    // when the last write to nc ended (writethrough.go)
+	sm          budget.Meter // data frames in buf and being written (budget.go)
+	bufCharge   int          // what sm counts for the data frames in buf
 
 	// Reading (read.go): one goroutine at a time holds rmu and reads frames,
 	// either the link's background reader or a ReadDirect caller.
@@ -175,6 +178,9 @@ type Link struct {
 	resume   *time.Timer   // hands reading back to the background after a caller
 	stash    []byte        // a message a caller read out of turn; guarded by rmu
 	stashSeq uint64
+	rm       budget.Meter    // data read and not yet handed to the Handler; guarded by rmu (budget.go)
+	roomWait <-chan struct{} // the budget's release, while the reader waits for room; guarded by rmu
+	noRoom   atomic.Bool     // the reader waits for room: silence is ours, not the peer's
 
 	wake       chan struct{} // cap 1: the writer has work
 	dead       chan struct{} // closed when the link fails or is aborted
@@ -286,7 +292,13 @@ func (l *Link) EnqueueData(p []byte) (wait <-chan struct{}, err error) {
 		l.mu.Unlock()
 		return ch, nil
 	}
+	n := len(l.buf)
+	if ch := l.ensureSendLocked(len(p) + wire.MaxHeaderLen + 1); ch != nil {
+		l.mu.Unlock()
+		return ch, nil
+	}
 	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, p)
+	l.chargeLocked(len(l.buf) - n)
 	l.sent++
 	if l.writeThroughLocked() {
 		l.mu.Unlock()
@@ -301,7 +313,9 @@ func (l *Link) EnqueueData(p []byte) (wait <-chan struct{}, err error) {
 // regardless of the send buffer limit (the log is bounded).
 func (l *Link) EnqueueResend(m []byte) {
 	l.mu.Lock()
+	n := len(l.buf)
 	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, m)
+	l.chargeLocked(len(l.buf) - n) // forced: the bytes are in the log already
 	l.sent++
 	l.mu.Unlock()
 	l.signal()
@@ -411,6 +425,8 @@ func (l *Link) writeLoop() {
 		}
 		b := l.buf
 		l.buf, l.spare = l.spare[:0], nil
+		charge := l.bufCharge
+		l.bufCharge = 0
 		last := l.closeQueued
 		if l.room != nil {
 			close(l.room)
@@ -428,6 +444,7 @@ func (l *Link) writeLoop() {
 		l.mu.Lock()
 		l.writing = false
 		l.lastWrite = time.Now()
+		l.sm.Sub(charge)
 		l.mu.Unlock()
 		if err != nil {
 			l.Fail(err)
@@ -490,7 +507,11 @@ func (l *Link) finish(err error) {
 	l.Fail(err)
 	<-l.writerDone
 	l.resume.Stop()
+	l.rmu.Lock()
+	l.rm.Close()
+	l.rmu.Unlock()
 	l.mu.Lock()
+	l.sm.Close()
 	if l.closeTimer != nil {
 		l.closeTimer.Stop()
 	}
@@ -546,6 +567,9 @@ func (l *Link) readOne() ([]byte, uint64, error) {
 		case wire.OpBinary:
 			if len(p) == 0 {
 				return nil, 0, &wire.ProtocolError{What: "empty message (no kind byte)"}
+			}
+			if wire.Kind(p[0]) != wire.KindData {
+				l.rm.Sub(len(p)) // taken when its header was read (budget.go)
 			}
 			switch wire.Kind(p[0]) {
 			case wire.KindData:

@@ -3,8 +3,11 @@ package link
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/wire"
 )
 
 // Reading a link, and why two kinds of goroutine do it.
@@ -82,6 +85,15 @@ func (l *Link) readLoop() {
 			}
 			l.mu.Unlock()
 			l.rmu.Unlock()
+			continue
+		}
+		if err == wire.ErrNoRoom {
+			ok := l.waitRoom() // holding rmu: no one could read the link meanwhile
+			l.rmu.Unlock()
+			if !ok {
+				l.finish(net.ErrClosed) // failed meanwhile: finish reports why
+				return
+			}
 			continue
 		}
 		if err != nil {
@@ -199,6 +211,12 @@ func (l *Link) ReadDirect(ctx context.Context) ([]byte, error) {
 	}
 	for {
 		m, seq, err := l.readOne()
+		if err == wire.ErrNoRoom {
+			// The budget refused the next message: the background reader
+			// waits for room, and the caller on the queue.
+			busy = true
+			return nil, ErrNotRead
+		}
 		if err != nil {
 			if isTimeout(err) {
 				l.mu.Lock()

@@ -39,6 +39,8 @@ func (l *Link) writeThroughLocked() bool {
 	}
 	b := l.buf
 	l.buf, l.spare = l.spare[:0], nil
+	charge := l.bufCharge
+	l.bufCharge = 0
 	l.writing = true
 	l.mu.Unlock()
 	l.wc.SetNonblock(true)
@@ -47,6 +49,7 @@ func (l *Link) writeThroughLocked() bool {
 	l.mu.Lock()
 	l.writing = false
 	l.lastWrite = time.Now()
+	l.sm.Sub(charge)
 	if cap(b) <= 2*writeThroughMax {
 		l.spare = b[:0]
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/nearnet/nearnet/internal/budget"
 	"github.com/nearnet/nearnet/internal/wire"
 )
 
@@ -26,6 +27,26 @@ type Log struct {
 	bytes int    // bytes in the log, with per-message overhead
 	slab  []byte // small messages are copied into shared slabs
 	room  chan struct{}
+
+	meter  budget.Meter    // the node's memory budget (SetAccount)
+	noRoom <-chan struct{} // Full was refused by the budget: Room returns its release
+}
+
+// SetAccount puts the log's copies on account a of the node's memory
+// budget (nil: no bound). Full then also waits for the budget.
+func (t *Log) SetAccount(a *budget.Account) { t.meter.Init(a) }
+
+// CloseAccount gives back what the log holds of the budget: the session
+// ended, nothing more is sent (the messages stay for Pending).
+func (t *Log) CloseAccount() { t.meter.Close() }
+
+// charge is what a copy of an n-byte message costs the budget: a pooled
+// buffer's whole capacity for a large one.
+func charge(n int) int {
+	if n > txSlab/8 {
+		return 1 << bits.Len(uint(n-1))
+	}
+	return n
 }
 
 const txSlab = 64 << 10
@@ -66,6 +87,7 @@ func (t *Log) Add(p []byte) {
 	}
 	t.msgs = append(t.msgs, m)
 	t.bytes += len(p) + PerMessageOverhead
+	t.meter.Add(charge(len(p)))
 }
 
 // Bytes is the size of the log, with per-message overhead.
@@ -79,14 +101,36 @@ func (t *Log) Base() uint64 { return t.base }
 func (t *Log) Next() uint64 { return t.base + uint64(len(t.msgs)-t.head) }
 
 // Full reports whether adding a message of n bytes would take a non-empty
-// log over limit bytes.
+// log over limit bytes, or the node's memory budget refuses it.
 func (t *Log) Full(n, limit int) bool {
-	return t.bytes > 0 && t.bytes+n+PerMessageOverhead > limit
+	if t.bytes > 0 && t.bytes+n+PerMessageOverhead > limit {
+		return true
+	}
+	c := charge(n)
+	if t.meter.Ensure(c) {
+		return false
+	}
+	ch := t.meter.Account().Budget().Wait()
+	if t.meter.Ensure(c) { // a release came between
+		return false
+	}
+	t.noRoom = ch
+	return true
 }
 
-// Room returns a channel closed at the next acknowledgement that drops
-// messages.
+// Unreserve gives back the room Full made in the budget for a message
+// that is not added now (the link had no room for it): a sender must not
+// hold the budget while it waits.
+func (t *Log) Unreserve() { t.meter.Trim() }
+
+// Room returns a channel closed when what made Full report true may have
+// changed: the next acknowledgement that drops messages, or the budget's
+// next release.
 func (t *Log) Room() <-chan struct{} {
+	if ch := t.noRoom; ch != nil {
+		t.noRoom = nil
+		return ch
+	}
 	if t.room == nil {
 		t.room = make(chan struct{})
 	}
@@ -105,6 +149,7 @@ func (t *Log) AckTo(n uint64) error {
 	for ; t.base < n; t.base++ {
 		m := t.msgs[t.head]
 		t.bytes -= len(m) + PerMessageOverhead
+		t.meter.Sub(charge(len(m)))
 		if len(m) > txSlab/8 {
 			txFree(m)
 		}

@@ -89,7 +89,7 @@ func (l *Path) Ended(err error, peerClosed bool, code int, reason string) {
 	l.s.linkEnded(l, l.s.cfg.FromTransport(err), peerClosed, code, reason)
 }
 
-func (l *Path) TakeDirect(seq uint64, m []byte) link.DirectResult { return l.s.takeDirect(seq, m) }
+func (l *Path) TakeDirect(seq uint64, m []byte) link.DirectResult { return l.s.takeDirect(l, seq, m) }
 func (l *Path) BusyElsewhere() bool                               { return l.s.busyElsewhere() }
 func (l *Path) OthersWaiting() bool                               { return l.s.othersWaiting() }
 func (l *Path) ReadWait() (<-chan struct{}, bool)                 { return l.s.readWait() }

@@ -377,20 +377,24 @@ func (s *Session) readWait() (<-chan struct{}, bool) {
 // takeDirect accounts for message m, numbered seq, that a ReceiveMessage
 // caller read itself. It never blocks: the caller is the one who would
 // have to make room.
-func (s *Session) takeDirect(seq uint64, m []byte) link.DirectResult {
+func (s *Session) takeDirect(l *Path, seq uint64, m []byte) link.DirectResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case seq < s.rx.Delivered():
+		s.droppedLocked(l, m)
 		return link.DirectDuplicate
 	case seq > s.rx.Delivered():
 		return link.DirectLater
 	case s.closed:
+		s.droppedLocked(l, m)
 		return link.DirectQueued // discarded; ReceiveMessage reports the close
 	}
+	s.keptLocked(l, m)
 	mine := s.rx.TakeDirect(m)
 	s.noteDeliveredLocked(len(m))
 	if mine {
+		s.lendLocked(m)
 		return link.DirectMine
 	}
 	return link.DirectQueued

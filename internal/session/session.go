@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/budget"
 	"github.com/nearnet/nearnet/internal/dgram"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
@@ -90,6 +91,8 @@ type Config struct {
 	ViabilityDebounce time.Duration
 	Logger            *slog.Logger
 
+	RxBudget, TxBudget *budget.Budget // the memory budget's halves (NewBudgets); nil: no bound
+
 	NodeDone <-chan struct{} // closed when the node closes: nothing resumes any more
 	Go       func(f func())  // runs f on a goroutine the node waits for at its close
 
@@ -146,6 +149,8 @@ type Session struct {
 	acks        Acks        // when to acknowledge what we received
 	ackFire     func()      // sends the delayed ack
 	via         Viability   // whether traffic gets through, and its debounced report
+
+	budgetState // the memory budget (budget.go)
 }
 
 // New makes a session with peer, in state st (Preparing for a Connect, or
@@ -169,6 +174,7 @@ func New(cfg *Config, owner Owner, peer Peer, st Kind, localGreater bool) *Sessi
 	}
 	s.state.Init(State{Kind: st})
 	s.links.Init()
+	s.initBudget()
 	s.ackFire = func() {
 		s.mu.Lock()
 		s.sendAckLocked()
@@ -228,6 +234,7 @@ func (s *Session) setStateLocked(st State) {
 			s.orphan.Stop()
 		}
 		s.rx.End()
+		s.closeBudgetLocked()
 		close(s.ended)
 		s.acks.Stop()
 		s.via.Stop()
@@ -308,6 +315,7 @@ func (s *Session) SendMessage(ctx context.Context, p []byte) error {
 				return nil
 			}
 			if logging {
+				s.tx.Unreserve()
 				s.txmu.Unlock()
 			}
 			if err == nil {
@@ -361,12 +369,14 @@ func (s *Session) sendErrLocked() error {
 // Conn.ReceiveMessage.
 func (s *Session) ReceiveMessage(ctx context.Context) ([]byte, error) {
 	s.mu.Lock()
+	s.returnedLocked()
 	for {
 		if s.closed {
 			s.mu.Unlock()
 			return nil, s.cfg.ErrClosed
 		}
 		if m, ok := s.rx.Take(s.cfg.ReceiveBuffer); ok {
+			s.lendLocked(m)
 			s.mu.Unlock()
 			return m, nil
 		}
@@ -407,6 +417,7 @@ func (s *Session) deliver(l *Path, seq uint64, m []byte) bool {
 	s.mu.Lock()
 	for {
 		if s.closed {
+			s.droppedLocked(l, m)
 			s.mu.Unlock() // discarded; keep reading to the peer's close frame
 			return true
 		}
@@ -416,9 +427,11 @@ func (s *Session) deliver(l *Path, seq uint64, m []byte) bool {
 		}
 		switch s.rx.Offer(seq, m, limit, s.links.Len() > 1) {
 		case Duplicate:
+			s.droppedLocked(l, m)
 			s.mu.Unlock() // already delivered through another link
 			return true
 		case Queued:
+			s.keptLocked(l, m)
 			s.noteDeliveredLocked(len(m))
 			s.mu.Unlock()
 			return true
@@ -470,6 +483,7 @@ func (s *Session) Attach(l *Path, resume bool) (ok, becameReady bool) {
 		return false, false
 	}
 	l.s = s
+	s.budgetLink(l)
 	s.handles = append(s.handles, l.Handle)
 	s.owner.Attached(l)
 	if resume {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"io"
 	"unicode/utf8"
 )
@@ -121,7 +122,26 @@ type Reader struct {
 	cur     header
 	buf     []byte // where the payload goes
 	off     int
+
+	reserve  func(n int, kind byte) bool // SetReserve; nil: none
+	held     bool                        // hdr was read, but its payload not set up (reserve refused, or peeking failed)
+	hdr      header
+	fragKind byte // the first payload byte of the fragmented message in progress
 }
+
+// ErrNoRoom means the function set with [Reader.SetReserve] refused a
+// data frame's payload. Nothing of the payload was read or allocated
+// (the transport's flow control pushes back on the peer); Next may be
+// called again, and asks again.
+var ErrNoRoom = errors.New("nearnet: no room for the message in the memory budget")
+
+// SetReserve makes the Reader ask reserve for room for each data frame's
+// payload (n > 0 bytes) after reading its header and before allocating
+// it, so a data message's whole payload was granted when Next returns it.
+// kind is the message's first payload byte (nearnet's message kind),
+// peeked at before the payload is read. Control frames (at most 125
+// bytes) are not asked for.
+func (r *Reader) SetReserve(reserve func(n int, kind byte) bool) { r.reserve = reserve }
 
 // NewReader returns a Reader. server says which side we are: a server
 // requires masked frames, a client refuses them. max bounds a message's
@@ -273,9 +293,14 @@ func (r *Reader) Next() (op Opcode, payload []byte, err error) {
 
 // startFrame reads a frame header and sets up where its payload goes.
 func (r *Reader) startFrame() error {
-	h, err := r.readHeader()
-	if err != nil {
-		return err
+	var h header
+	if r.held {
+		h = r.hdr
+	} else {
+		var err error
+		if h, err = r.readHeader(); err != nil {
+			return err
+		}
 	}
 	if h.op.isControl() {
 		r.cur, r.buf, r.off, r.inFrame = h, make([]byte, h.n), 0, true
@@ -292,6 +317,29 @@ func (r *Reader) startFrame() error {
 	if h.n < 0 || h.n > r.max-have {
 		return ErrMessageTooLarge
 	}
+	if r.reserve != nil && h.n > 0 {
+		kind := r.fragKind
+		if !r.inFrag {
+			b, err := r.br.Peek(1)
+			if err != nil {
+				r.held, r.hdr = true, h
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			kind = b[0]
+			if h.masked {
+				kind ^= h.key[0]
+			}
+			r.fragKind = kind
+		}
+		if !r.reserve(h.n, kind) {
+			r.held, r.hdr = true, h
+			return ErrNoRoom
+		}
+	}
+	r.held = false
 	if h.fin && !r.inFrag {
 		r.cur, r.buf, r.off, r.inFrame = h, make([]byte, h.n), 0, true
 		return nil

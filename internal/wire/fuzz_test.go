@@ -114,3 +114,62 @@ func FuzzPair(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReaderReserve: a Reader whose reserve function refuses every other
+// request returns, after retrying each ErrNoRoom, the same messages and
+// error as one without, and every data message it returns was granted
+// whole, in the frames' sizes.
+func FuzzReaderReserve(f *testing.F) {
+	key := [4]byte{1, 2, 3, 4}
+	f.Add(frame(true, OpBinary, []byte("\x02hello"), &key), true)
+	f.Add(append(frame(false, OpBinary, []byte("\x02b"), nil), frame(true, OpContinuation, []byte("cd"), nil)...), false)
+	f.Add(append(frame(true, OpPing, []byte("p"), nil), frame(true, OpBinary, []byte("\x06\x00"), nil)...), false)
+	f.Fuzz(func(t *testing.T, b []byte, server bool) {
+		type result struct {
+			op  Opcode
+			p   string
+			err string
+		}
+		read := func(r *Reader, granted *int) []result {
+			var out []result
+			for i := 0; i < 100; i++ {
+				op, p, err := r.Next()
+				if err == ErrNoRoom {
+					i--
+					continue
+				}
+				if err != nil {
+					return append(out, result{err: err.Error()})
+				}
+				if !op.isControl() && granted != nil {
+					if *granted != len(p) {
+						t.Fatalf("a message of %d bytes with %d granted", len(p), *granted)
+					}
+					*granted = 0
+				}
+				out = append(out, result{op, string(p), ""})
+			}
+			return out
+		}
+		want := read(NewReader(bufio.NewReader(bytes.NewReader(b)), server, 4096), nil)
+		r := NewReader(bufio.NewReader(bytes.NewReader(b)), server, 4096)
+		asked, granted := 0, 0
+		r.SetReserve(func(n int, kind byte) bool {
+			asked++
+			if asked%2 == 1 {
+				return false
+			}
+			granted += n
+			return true
+		})
+		got := read(r, &granted)
+		if len(got) != len(want) {
+			t.Fatalf("%d results with refusals, %d without", len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("result %d: %+v with refusals, %+v without", i, got[i], want[i])
+			}
+		}
+	})
+}

@@ -1,0 +1,296 @@
+package nearnet
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/transport/mem"
+	"github.com/nearnet/nearnet/security"
+)
+
+// The crowd of TestMemoryBudgetCrowd: crowdPeers authenticated peers, each
+// sending crowdMessages messages of crowdSize bytes to an echo listener and
+// reading nothing back.
+const (
+	crowdPeers    = 24
+	crowdMessages = 8
+	crowdSize     = 1 << 20
+	crowdBudget   = 16 * crowdSize // the smallest budget allowed with 1 MiB messages
+
+	// crowdPerConn bounds the fixed cost of one connection on top of the
+	// budget (PROTOCOL.md, "What a peer can make a node hold"): the
+	// link's 64 KiB read buffer, TLS's buffers, the writer's spare buffer
+	// (what its last write held, here up to about 1 MiB), goroutines;
+	// over QUIC, the stream's receive window instead of TLS (512 KiB,
+	// growing while the reader keeps up, as it does before the crowd
+	// stalls it).
+	crowdPerConnTCP  = 3 << 19
+	crowdPerConnQUIC = 3 << 20
+)
+
+// TestMemoryBudgetCrowd: a crowd of authenticated peers that send large
+// messages to an echo listener and never read the echoes pins no more than
+// the node's MemoryBudget plus a fixed cost per connection (without the
+// budget the live heap passed 150 MiB over TCP and 125 MiB over QUIC
+// here); a peer that reads is still served meanwhile; and everything
+// counted goes back when the node closes.
+// The crowd runs in a child process (this test binary, as
+// TestMemoryBudgetCrowdPeers), so the heap measured here is the listener's.
+func TestMemoryBudgetCrowd(t *testing.T) {
+	for _, tr := range []Transport{TransportTCP, TransportQUIC} {
+		t.Run(tr.String(), func(t *testing.T) { testMemoryBudgetCrowd(t, tr) })
+	}
+}
+
+func testMemoryBudgetCrowd(t *testing.T, tr Transport) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ln := newNode(t, Config{Transport: tr, MaxMessageSize: crowdSize, MemoryBudget: crowdBudget})
+	var echoes sync.WaitGroup
+	defer echoes.Wait()
+	go func() {
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			echoes.Add(1)
+			go func() {
+				defer echoes.Done()
+				for {
+					m, err := c.ReceiveMessage(ctx)
+					if err != nil {
+						return
+					}
+					if c.SendMessage(ctx, m) != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	base := liveHeap()
+
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMemoryBudgetCrowdPeers$", "-test.v")
+	cmd.Env = append(os.Environ(), "NEARNET_CROWD_ADDR="+ln.Addr().String(), "NEARNET_CROWD_KEY="+testKey.String(),
+		"NEARNET_CROWD_TRANSPORT="+tr.String())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	lines := bufio.NewScanner(stdout)
+	var out []string
+	expect := func(prefix string) string {
+		t.Helper()
+		for lines.Scan() {
+			if s, ok := strings.CutPrefix(lines.Text(), prefix); ok {
+				return s
+			}
+			out = append(out, lines.Text())
+		}
+		t.Fatalf("the crowd ended before %q: %v\n%s\n%s", prefix, lines.Err(), strings.Join(out, "\n"), stderr.String())
+		return ""
+	}
+	expect("connected")
+
+	// Wait until the crowd has filled both halves of the budget (with
+	// crowdPeers holders, the rule leaves about 1/(crowdPeers+1) free),
+	// sampling the live heap meanwhile: it must stay bounded throughout.
+	perConn := uint64(crowdPerConnTCP)
+	if tr == TransportQUIC {
+		perConn = crowdPerConnQUIC
+	}
+	bound := base + crowdBudget + crowdPeers*perConn
+	var peak uint64
+	full := false
+	for range 100 {
+		h := liveHeap()
+		peak = max(peak, h)
+		if h > bound {
+			t.Fatalf("live heap %.1f MiB, over the bound %.1f MiB (%.1f before the crowd + the budget %d MiB + %d × %.1f MiB per connection)",
+				mib(h), mib(bound), mib(base), crowdBudget>>20, crowdPeers, mib(perConn))
+		}
+		if ln.sessCfg.RxBudget.Used() > ln.sessCfg.RxBudget.Limit()/2 && ln.sessCfg.TxBudget.Used() > ln.sessCfg.TxBudget.Limit()/2 {
+			full = true
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !full {
+		t.Fatalf("the crowd did not fill the budget: received %d, sent %d of %d bytes each",
+			ln.sessCfg.RxBudget.Used(), ln.sessCfg.TxBudget.Used(), ln.sessCfg.RxBudget.Limit())
+	}
+	for range 5 { // a few more samples, now that it is full
+		h := liveHeap()
+		peak = max(peak, h)
+		if h > bound {
+			t.Fatalf("live heap %.1f MiB with the budget full, over the bound %.1f MiB", mib(h), mib(bound))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("live heap: %.1f MiB before the crowd, peak %.1f MiB with it (bound %.1f MiB)", mib(base), mib(peak), mib(bound))
+
+	// A peer that reads is served: small messages and one of 64 KiB.
+	other := newNode(t, Config{Transport: tr, MaxMessageSize: crowdSize})
+	c, err := other.Connect(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		msg := make([]byte, 100)
+		if i == 49 {
+			msg = make([]byte, 64<<10)
+		}
+		binary.BigEndian.PutUint32(msg, uint32(i))
+		if err := c.SendMessage(ctx, msg); err != nil {
+			t.Fatalf("a reading peer's message %d: %v", i, err)
+		}
+		m, err := c.ReceiveMessage(ctx)
+		if err != nil || len(m) != len(msg) || binary.BigEndian.Uint32(m) != uint32(i) {
+			t.Fatalf("a reading peer's echo %d: %d bytes, %v", i, len(m), err)
+		}
+	}
+	c.Close()
+
+	// Everything goes back to the budget when the node closes.
+	stdin.Close()
+	ln.Close()
+	if rx, tx := ln.sessCfg.RxBudget.Used(), ln.sessCfg.TxBudget.Used(); rx != 0 || tx != 0 {
+		t.Errorf("after Close the node still counts %d bytes received and %d sent", rx, tx)
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// TestMemoryBudgetCrowdPeers is the crowd of TestMemoryBudgetCrowd, run
+// in a child process until its stdin ends; it does nothing on its own.
+func TestMemoryBudgetCrowdPeers(t *testing.T) {
+	addr := os.Getenv("NEARNET_CROWD_ADDR")
+	if addr == "" {
+		t.Skip("the crowd of TestMemoryBudgetCrowd, run by it")
+	}
+	key, err := security.ParseKey(os.Getenv("NEARNET_CROWD_KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := TransportTCP
+	if os.Getenv("NEARNET_CROWD_TRANSPORT") == TransportQUIC.String() {
+		tr = TransportQUIC
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	conns := make([]*Conn, crowdPeers)
+	for i := range conns {
+		n, err := NewNode(&Config{Key: &key, Transport: tr, MaxMessageSize: crowdSize, Hidden: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if conns[i], err = n.Connect(ctx, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Println("connected")
+	var senders sync.WaitGroup
+	for i, c := range conns {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			msg := make([]byte, crowdSize)
+			for j := range crowdMessages {
+				binary.BigEndian.PutUint64(msg, uint64(i)<<32|uint64(j))
+				if c.SendMessage(ctx, msg) != nil {
+					return // the listener's test is over
+				}
+			}
+		}()
+	}
+	io.Copy(io.Discard, os.Stdin) // until the listener's test is done
+	cancel()
+	for _, c := range conns {
+		c.Abort()
+	}
+	senders.Wait()
+}
+
+// TestMemoryBudgetResume: under a tight budget (16 × MaxMessageSize) both
+// ways at once, with a cut and a resume in the middle (the log's resend
+// is counted), every message arrives once and in order, and after Close
+// the node counts nothing.
+func TestMemoryBudgetResume(t *testing.T) {
+	nw := mem.NewNetwork()
+	cfg := Config{MaxMessageSize: 64 << 10, MemoryBudget: 16 * 64 << 10, SendBuffer: 64 << 10, ReceiveBuffer: 64 << 10}
+	a := newMemNode(t, nw, cfg)
+	b := newMemNode(t, nw, cfg)
+	ca, cb := pair(t, a, b)
+	cut := make(chan int, 1)
+	exchange(t, ca, cb, 3000, func() { cut <- nw.Cut(b.Addr().String()) })
+	if n := <-cut; n == 0 {
+		t.Fatal("nothing was cut")
+	}
+	// Messages of every size up to the maximum, both ways at once.
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	for _, p := range [][2]*Conn{{ca, cb}, {cb, ca}} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				m := make([]byte, 8+(i*331)%(64<<10-8))
+				binary.BigEndian.PutUint64(m, uint64(i))
+				if err := p[0].SendMessage(ctx, m); err != nil {
+					t.Errorf("send %d: %v", i, err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				m, err := p[1].ReceiveMessage(ctx)
+				if err != nil || len(m) != 8+(i*331)%(64<<10-8) || binary.BigEndian.Uint64(m) != uint64(i) {
+					t.Errorf("receive %d: %d bytes, %v", i, len(m), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, n := range []*Node{a, b} {
+		if n.sessCfg.RxBudget.Used() > n.sessCfg.RxBudget.Limit() || n.sessCfg.TxBudget.Used() > n.sessCfg.TxBudget.Limit() {
+			t.Errorf("over the budget: %d received, %d sent, of %d each", n.sessCfg.RxBudget.Used(), n.sessCfg.TxBudget.Used(), n.sessCfg.RxBudget.Limit())
+		}
+		n.Close()
+		if rx, tx := n.sessCfg.RxBudget.Used(), n.sessCfg.TxBudget.Used(); rx != 0 || tx != 0 {
+			t.Errorf("after Close the node still counts %d bytes received and %d sent", rx, tx)
+		}
+	}
+}
