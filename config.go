@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nearnet/nearnet/internal/config"
+	"github.com/nearnet/nearnet/internal/icepath"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -370,6 +371,13 @@ type Config struct {
 	// OnStateChange does, in order with it.
 	OnViability func(c *Conn, e ViabilityEvent)
 
+	// ICEServers are the STUN and TURN servers for paths through NATs
+	// (ICE). With any set, a node and a peer that also has some prepare
+	// such a path over their session, and the session resumes on it
+	// when the LAN path goes (PROTOCOL.md, "Paths beyond the LAN"). If
+	// empty, sessions use the LAN transports only.
+	ICEServers []ICEServer
+
 	// Logging.
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.
@@ -390,6 +398,7 @@ func (c *Config) clone() (*Config, error) {
 	n.TXT = maps.Clone(c.TXT)
 	n.Interfaces = slices.Clone(c.Interfaces)
 	n.Trust = slices.Clone(c.Trust)
+	n.ICEServers = slices.Clone(c.ICEServers)
 	if n.Service == "" {
 		n.Service = DefaultService
 	}
@@ -435,6 +444,7 @@ func (c *Config) values() *config.Values {
 		MaxDials: c.MaxDials, KeepAliveCount: c.KeepAliveCount, HandshakeTimeout: c.HandshakeTimeout,
 		CloseTimeout: c.CloseTimeout, KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval,
 		DropTime: c.DropTime, ResumeWindow: c.ResumeWindow, ViabilityDebounce: c.ViabilityDebounce,
+		ICEServers: icepath.Servers(c.ICEServers),
 	}
 }
 
