@@ -193,6 +193,7 @@ type Transport struct {
 	qt     *quict.Transport
 	ln     *quict.Listener
 	qdial  *quict.Transport
+	over   map[*quict.Transport]struct{} // on callers' packet paths (over.go)
 	closed bool
 	cancel context.CancelFunc // stops the accept loop
 	wg     sync.WaitGroup
@@ -339,6 +340,7 @@ func (t *Transport) Close() error {
 			s.Close()
 		}
 	}
+	t.closeOver()
 	t.wg.Wait()
 	return nil
 }
