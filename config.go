@@ -371,6 +371,15 @@ type Config struct {
 	// OnStateChange does, in order with it.
 	OnViability func(c *Conn, e ViabilityEvent)
 
+	// Beyond the LAN (ice.go).
+
+	// ICEServers are the STUN and TURN servers for paths through NATs
+	// (ICE). With any set, a node and a peer that also has some prepare
+	// such a path over their session, and the session resumes on it
+	// when the LAN path goes (PROTOCOL.md, "Paths beyond the LAN"). If
+	// empty, sessions use the LAN transports only.
+	ICEServers []ICEServer
+
 	// Logging.
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.
@@ -391,6 +400,7 @@ func (c *Config) clone() (*Config, error) {
 	n.TXT = maps.Clone(c.TXT)
 	n.Interfaces = slices.Clone(c.Interfaces)
 	n.Trust = slices.Clone(c.Trust)
+	n.ICEServers = slices.Clone(c.ICEServers)
 	if n.Service == "" {
 		n.Service = DefaultService
 	}
@@ -549,7 +559,7 @@ func (c *Config) validate() error {
 	if c.StreamBacklog < 1 || c.StreamBacklog > 4096 {
 		return bad("StreamBacklog", c.StreamBacklog, "must be 0 (16) or 1 to 4096")
 	}
-	return nil
+	return validateICE(c, bad)
 }
 
 func validateSecurity(c *Config, bad func(string, any, string) error) error {

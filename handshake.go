@@ -150,6 +150,7 @@ func (l *link) readHello() (*wire.Hello, error) {
 func (n *Node) hello(l *link, cs *tls.ConnectionState, client bool) ([]byte, error) {
 	h := wire.Hello{Version: 1, Peer: n.id.String(), Name: n.Name(), Meta: n.cfg.Metadata, Boot: n.boot}
 	l.t.OfferDatagrams(&h)
+	n.offerICE(&h)
 	h.Resume = n.resumeOffer(l)
 	l.myResume = h.Resume
 	if n.cfg.Key != nil && cs != nil {

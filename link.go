@@ -86,6 +86,9 @@ func (l *link) StreamRequest(q *wire.StreamRequest) {
 
 func (l *link) StreamRefused(r *wire.StreamRefused) { l.c.streamRefused(r) }
 
+// Extension takes the extension messages nearnet knows (ice.go).
+func (l *link) Extension(k wire.Kind, body []byte) { l.n.iceMessage(l, k, body) }
+
 func (l *link) KeepaliveChanged(inviable bool, err error) {
 	l.kaInviable.Store(inviable)
 	l.c.linkViability(l, err)

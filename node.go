@@ -55,6 +55,7 @@ type Node struct {
 	boot   string           // names this run of the node in hellos (session resume)
 	pm     *pathmon.Monitor // path monitor; guarded by mu
 	pmOnce sync.Once
+	ice    *iceNode // paths beyond the LAN (ice.go); nil without Config.ICEServers
 	pmStop context.CancelFunc
 	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
 
@@ -116,6 +117,7 @@ func NewNode(cfg *Config) (*Node, error) {
 	if err := n.makeTransports(server, client); err != nil {
 		return nil, err
 	}
+	n.setupICE(server, client)
 	return n, nil
 }
 
@@ -430,6 +432,7 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		becameReady := false
 		if c.addLink(l, &becameReady, resume) {
 			n.acceptStreams(l)
+			n.iceAttached(c, l)
 			return c, created || becameReady, nil
 		}
 		// c ended between the lookup and addLink; forget it and retry.
@@ -793,6 +796,7 @@ func (n *Node) Close() error {
 	for _, t := range n.transports {
 		t.Close()
 	}
+	n.closeICE()
 	if n.pmStop != nil {
 		n.pmStop()
 	}

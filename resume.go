@@ -72,7 +72,8 @@ func (k ViabilityKind) String() string {
 // ViabilityEvent is reported through Config.OnViability.
 type ViabilityEvent struct {
 	Kind ViabilityKind
-	Err  error // why it became inviable, if known
+	Err  error    // why it became inviable, if known
+	Path PathInfo // for Reconnected: the path the session now runs on (ice.go)
 }
 
 // resumeOn reports whether the session can resume: configured here, and
@@ -238,6 +239,10 @@ func (c *Conn) redial(addr string) {
 		}()
 		refused := true
 		var last error
+		if c.n.redialICE(ctx, c) {
+			cancel()
+			return
+		}
 		for _, a := range c.n.addrsOf(c.peer.ID, addr) {
 			l, err := c.n.dialResume(ctx, a, c)
 			if err != nil {
@@ -348,6 +353,6 @@ func (c *Conn) resumeLocked(l *link, peerRecv uint64) error {
 	}
 	c.susp.End()
 	c.setViableLocked(true, nil)
-	c.reportLocked(ViabilityEvent{Kind: Reconnected})
+	c.reportLocked(ViabilityEvent{Kind: Reconnected, Path: c.n.pathOf(l)})
 	return nil
 }

@@ -261,3 +261,19 @@ func (tu *TURN) RelayedBytes(ctx context.Context) (int64, error) {
 	_, err = fmt.Sscan(out[i+len("bytes "):], &n)
 	return n, err
 }
+
+// DualHomeB gives bob a second uplink, as a phone has Wi-Fi and mobile
+// data: his link to home B (hb) comes up and becomes his default route,
+// while home A stays his LAN (10.99.0.0/24, on eth0). Cutting eth0
+// ([Host.LinkDown]) then leaves him reachable beyond the LAN only.
+func (in *Internet) DualHomeB() error {
+	for _, args := range [][]string{
+		{"-n", in.B.NS, "link", "set", "hb", "up"},
+		{"-n", in.B.NS, "route", "replace", "default", "via", "10.2.1.1"},
+	} {
+		if err := ipCmd(args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -51,12 +51,16 @@ func NewAgent(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	types := []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay}
+	if cfg.NoHost {
+		types = types[1:]
+	}
 	failed := cfg.checkTimeout()
 	disconnected := min(failed/2, 3*time.Second)
 	opts := []pice.AgentOption{
 		pice.WithUrls(urls),
 		pice.WithNetworkTypes([]pice.NetworkType{pice.NetworkTypeUDP4, pice.NetworkTypeUDP6}),
-		pice.WithCandidateTypes([]pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay}),
+		pice.WithCandidateTypes(types),
 		pice.WithMulticastDNSMode(pice.MulticastDNSModeDisabled),
 		pice.WithDisconnectedTimeout(disconnected),
 		pice.WithFailedTimeout(failed - disconnected),

@@ -60,6 +60,11 @@ type Config struct {
 	// zero, 10 seconds.
 	CheckTimeout time.Duration
 
+	// NoHost leaves out host candidates: the agent looks for paths beyond
+	// the LAN only (through NATs and relays), as a session that has a LAN
+	// path already wants a second path that does not share its fate.
+	NoHost bool
+
 	// Net opens the agent's sockets; nil: the machine's own network. Tests
 	// give one that opens them in a network namespace.
 	Net ptransport.Net

@@ -40,6 +40,11 @@ type Path struct {
 	a    *Agent
 	c    *pice.Conn
 	once sync.Once
+
+	mu      sync.Mutex // guards the fields below (lease.go)
+	cur     *lease
+	reading bool
+	readErr error
 }
 
 func newPath(a *Agent, c *pice.Conn) *Path { return &Path{a: a, c: c} }

@@ -91,12 +91,12 @@ func exchange(t *testing.T, ctx context.Context, px, py *ice.Path, size int) {
 	t.Helper()
 	tx, ty := quicTransport(t), quicTransport(t)
 	acc := make(connAcceptor, 1)
-	ln, err := ty.ListenOver(py, acc)
+	ln, err := ty.ListenOver(py.Lease(), acc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cx, err := tx.DialOver(ctx, px, ice.PeerAddr)
+	cx, err := tx.DialOver(ctx, px.Lease(), ice.PeerAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ type plainPath struct{ net.PacketConn }
 type connAcceptor chan transport.Conn
 
 func (a connAcceptor) HandleConn(c transport.Conn, _ time.Time) { a <- c }
-func (a connAcceptor) HandleFailure(net.Addr, error)           {}
+func (a connAcceptor) HandleFailure(net.Addr, error)            {}
 
 func newTestTransport(t *testing.T) *Transport {
 	id, err := security.NewIdentity()

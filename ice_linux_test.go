@@ -1,0 +1,215 @@
+package nearnet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/netns"
+	"github.com/nearnet/nearnet/internal/transport/ice/icetest"
+)
+
+// iceNodeOn makes a node on host h with ICE servers, its agents' sockets
+// and its LAN redials in h's namespace, listening there on TCP.
+func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- ViabilityEvent) *Node {
+	t.Helper()
+	cfg := Config{
+		Transport: TransportTCP, Key: testKey, Hidden: true, ICEServers: servers,
+		ListenAddr:         net.JoinHostPort(h.Addr().String(), "0"),
+		DisablePathMonitor: true, DisableDatagrams: true,
+		DropTime: 2 * time.Second, KeepAliveIdle: 500 * time.Millisecond,
+		Logger: iceTestLogger(h.Name),
+		OnStateChange: func(c *Conn, s State) {
+			t.Logf("%s: state %v %v", h.Name, s.Kind, s.Err)
+		},
+		OnViability: func(c *Conn, e ViabilityEvent) {
+			t.Logf("%s: %v %v %+v", h.Name, e.Kind, e.Err, e.Path)
+			if e.Kind == Reconnected {
+				events <- e
+			}
+		},
+	}
+	n, err := NewNode(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	pn, err := icetest.NewNet(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.ice.cfg.Net = pn
+	n.ice.do = h.Do
+	if err := h.Do(func() error { return n.Listen(context.Background()) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitPath waits until c's ICE path stands by.
+func waitPath(t *testing.T, ctx context.Context, n *Node, c *Conn) {
+	t.Helper()
+	for ctx.Err() == nil {
+		n.ice.mu.Lock()
+		ic := n.ice.conns[c]
+		n.ice.mu.Unlock()
+		if ic != nil {
+			ic.mu.Lock()
+			p := ic.path
+			ic.mu.Unlock()
+			if p != nil {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no ICE path stood by")
+}
+
+// waitReconnected waits for the next Reconnected event.
+func waitReconnected(t *testing.T, ctx context.Context, events <-chan ViabilityEvent, who string) ViabilityEvent {
+	t.Helper()
+	select {
+	case e := <-events:
+		return e
+	case <-ctx.Done():
+		t.Fatalf("%s: no Reconnected event", who)
+	}
+	return ViabilityEvent{}
+}
+
+// TestSessionMovesBeyondLAN: alice and bob share home A's LAN and run a
+// session over it; bob also has an uplink through home B (a phone's mobile
+// data). Their nodes prepare an ICE path over the session. When bob's LAN
+// link is cut, the session resumes over the ICE path (direct through both
+// NATs, or relayed through coturn when rb's NAT randomises ports), and
+// when it comes back, over the LAN again; messages sent all along arrive
+// exactly once, in order, and the events name the path.
+func TestSessionMovesBeyondLAN(t *testing.T) {
+	in := netns.NewInternet(t)
+	in.StartTURN(t, "nearnet", "6b1f0c2e9a")
+	if err := in.DualHomeB(); err != nil {
+		t.Fatal(err)
+	}
+	pub := netns.PublicAddr.String() + ":3478"
+	servers := []ICEServer{
+		{URL: "stun:" + pub},
+		{URL: "turn:" + pub + "?transport=udp", Username: "nearnet", Password: "6b1f0c2e9a"},
+	}
+	for _, tc := range []struct {
+		name string
+		nat  netns.NAT
+		want PathKind
+	}{
+		{"direct", netns.NATKeepPorts, PathDirect},
+		{"relayed", netns.NATRandom, PathRelayed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in.SetNAT(t, in.RB, tc.nat)
+			defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			aev, bev := make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
+			na := iceNodeOn(t, in.A, servers, aev)
+			nb := iceNodeOn(t, in.B, servers, bev)
+			_, port, _ := net.SplitHostPort(nb.Addr().String())
+			var ca *Conn
+			if err := in.A.Do(func() error {
+				var err error
+				ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			cb, err := nb.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitPath(t, ctx, na, ca)
+			waitPath(t, ctx, nb, cb)
+
+			const batch, total = 100, 300
+			// send sends messages from..to-1 at a chat's pace, so that
+			// they go out while the path changes.
+			send := func(from, to int) <-chan error {
+				errc := make(chan error, 1)
+				go func() {
+					for i := from; i < to; i++ {
+						if err := ca.SendMessage(ctx, []byte(strconv.Itoa(i))); err != nil {
+							errc <- err
+							return
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+					errc <- nil
+				}()
+				return errc
+			}
+			recvd := make(chan error, 1)
+			go func() {
+				for i := range total {
+					m, err := cb.ReceiveMessage(ctx)
+					if err != nil {
+						recvd <- fmt.Errorf("message %d: %w", i, err)
+						return
+					}
+					if string(m) != strconv.Itoa(i) {
+						recvd <- fmt.Errorf("message %d is %q: lost, duplicated or out of order", i, m)
+						return
+					}
+				}
+				recvd <- nil
+			}()
+			if err := <-send(0, batch); err != nil {
+				t.Fatal(err)
+			}
+
+			if err := in.B.LinkDown(); err != nil {
+				t.Fatal(err)
+			}
+			moving := send(batch, 2*batch)
+			ea := waitReconnected(t, ctx, aev, "alice")
+			eb := waitReconnected(t, ctx, bev, "bob")
+			t.Logf("LAN cut: alice now on %+v (Conn.Path %+v), bob on %+v", ea.Path, ca.Path(), eb.Path)
+			if ea.Path.Kind != tc.want || eb.Path.Kind != tc.want {
+				t.Fatalf("resumed on %v / %v, want %v", ea.Path.Kind, eb.Path.Kind, tc.want)
+			}
+			if ea.Path.RTT <= 0 && eb.Path.RTT <= 0 {
+				t.Errorf("no round-trip time for the ICE path")
+			}
+			if err := <-moving; err != nil {
+				t.Fatal(err)
+			}
+
+			if err := in.B.LinkUp(); err != nil {
+				t.Fatal(err)
+			}
+			returning := send(2*batch, total)
+			ea = waitReconnected(t, ctx, aev, "alice")
+			t.Logf("alice: %+v", ea)
+			eb = waitReconnected(t, ctx, bev, "bob")
+			t.Logf("LAN back: alice on %+v, bob on %+v", ea.Path, eb.Path)
+			if ea.Path.Kind != PathLAN || eb.Path.Kind != PathLAN || ca.Path().Kind != PathLAN {
+				t.Fatalf("back on %v / %v, want the LAN", ea.Path.Kind, eb.Path.Kind)
+			}
+			if err := <-returning; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-recvd; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func iceTestLogger(name string) *slog.Logger {
+	if os.Getenv("NEARNET_ICE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", name)
+}
