@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"syscall"
@@ -66,8 +67,9 @@ func (k PathKind) String() string {
 // PathInfo describes the path a connection runs on.
 type PathInfo struct {
 	Kind PathKind
-	// RTT is the latest round trip ICE measured on the path; 0 for a LAN
-	// path (not measured) or before a measurement.
+	// RTT is the path's round-trip time: ICE's latest check on an ICE
+	// path, QUIC's smoothed RTT on a relayed path through a mailbox and on
+	// a LAN path over QUIC; 0 on a LAN path over TCP (not measured).
 	RTT time.Duration
 }
 
@@ -108,8 +110,11 @@ type iceNode struct {
 
 	mu    sync.Mutex
 	conns map[*Conn]*iceConn
-	paths map[transport.Conn]*ice.Path // transport connections over an ICE path
+	paths map[transport.Conn]infoer // transport connections over an ICE path or a mailbox
 }
+
+// infoer is an ICE path or a mailbox's relayed path.
+type infoer interface{ Info() ice.Info }
 
 // iceConn is one session's ICE exchange and path.
 type iceConn struct {
@@ -124,6 +129,15 @@ type iceConn struct {
 	ln         transport.Listener
 	returning  bool
 	lanDialing bool // returnToLAN dials the LAN address
+
+	// The mailboxes (PROTOCOL.md section 16): ours, the peer's address,
+	// the listener on a relayed path through ours (the side that did not
+	// dial), and whether a dial through it is under way.
+	mbox        *ice.Mailbox
+	peerMbox    string
+	mln         transport.Listener
+	mailDialing bool
+	knocking    bool
 }
 
 // setupICE readies the node for ICE when Config.ICEServers has servers.
@@ -152,7 +166,7 @@ func (n *Node) setupICE(server, client *tls.Config) {
 		ctx: ctx, cancel: cancel,
 		do:    func(f func() error) error { return f() },
 		conns: map[*Conn]*iceConn{},
-		paths: map[transport.Conn]*ice.Path{},
+		paths: map[transport.Conn]infoer{},
 	}
 }
 
@@ -184,21 +198,29 @@ func (n *Node) offerICE(h *wire.Hello) {
 
 // pathOf describes the path of link l.
 func (n *Node) pathOf(l *link) PathInfo {
-	if n.ice == nil {
-		return PathInfo{}
+	var p infoer
+	if n.ice != nil {
+		n.ice.mu.Lock()
+		p = n.ice.paths[l.t]
+		n.ice.mu.Unlock()
 	}
-	n.ice.mu.Lock()
-	p := n.ice.paths[l.t]
-	n.ice.mu.Unlock()
 	if p == nil {
-		return PathInfo{}
+		var lan PathInfo
+		if x, ok := l.t.(interface{ RTT() time.Duration }); ok {
+			lan.RTT = x.RTT()
+		}
+		return lan
 	}
 	inf := p.Info()
 	k := PathDirect
 	if inf.Kind == ice.Relayed {
 		k = PathRelayed
 	}
-	return PathInfo{Kind: k, RTT: inf.RTT}
+	rtt := inf.RTT
+	if x, ok := l.t.(interface{ RTT() time.Duration }); ok && rtt == 0 {
+		rtt = x.RTT() // QUIC's, where ICE measured none (a mailbox path)
+	}
+	return PathInfo{Kind: k, RTT: rtt}
 }
 
 // iceAttached is told of each link attached to c: the first LAN link the
@@ -273,14 +295,26 @@ func (ni *iceNode) reset(ic *iceConn, a *ice.Agent) {
 	ic.mu.Lock()
 	oldA, oldP, oldLn := ic.agent, ic.path, ic.ln
 	ic.agent, ic.path, ic.ln = a, nil, nil
+	var mbox *ice.Mailbox
+	var mln transport.Listener
+	if a == nil { // the session ended
+		mbox, mln = ic.mbox, ic.mln
+		ic.mbox, ic.mln = nil, nil
+	}
 	ic.mu.Unlock()
+	if mln != nil {
+		mln.Close()
+	}
+	if mbox != nil {
+		mbox.Close()
+	}
 	if oldLn != nil {
 		oldLn.Close()
 	}
 	if oldP != nil {
 		ni.mu.Lock()
 		for tc, p := range ni.paths {
-			if p == oldP {
+			if p == infoer(oldP) {
 				delete(ni.paths, tc)
 			}
 		}
@@ -320,7 +354,170 @@ func (ni *iceNode) offer(ic *iceConn) {
 	ic.gen++
 	gen := ic.gen
 	ic.mu.Unlock()
-	ni.send(ic.c, &wire.ICE{Gen: gen, Ufrag: d.Ufrag, Pwd: d.Pwd, Candidates: d.Candidates})
+	ni.send(ic.c, &wire.ICE{Gen: gen, Ufrag: d.Ufrag, Pwd: d.Pwd, Candidates: d.Candidates, Mailbox: ni.mailbox(ic)})
+}
+
+// mailbox opens ic's mailbox once, and returns its address ("" if none:
+// no TURN server over UDP, or it did not answer).
+func (ni *iceNode) mailbox(ic *iceConn) string {
+	ic.mu.Lock()
+	m := ic.mbox
+	ic.mu.Unlock()
+	if m == nil {
+		ctx, cancel := ni.ctxFor(ic.c, 10*time.Second)
+		var err error
+		m, err = ice.OpenMailbox(ctx, ni.cfg)
+		cancel()
+		if err != nil {
+			ni.n.cfg.Logger.Debug("nearnet: ICE: no mailbox", "err", err)
+			return ""
+		}
+		ic.mu.Lock()
+		ic.mbox = m
+		ic.mu.Unlock()
+		if ic.controlling {
+			ni.goRun(func() { ni.hearKnocks(ic, m) })
+		}
+	}
+	return m.Addr()
+}
+
+// peerMailbox records the peer's mailbox and knocks once, which lets the
+// peer's later packets through our TURN server's relay address.
+func (ni *iceNode) peerMailbox(ic *iceConn, addr string) {
+	if addr == "" {
+		return
+	}
+	ic.mu.Lock()
+	ic.peerMbox = addr
+	m := ic.mbox
+	ic.mu.Unlock()
+	if m != nil {
+		m.Knock(addr, nil)
+	}
+}
+
+// hearKnocks takes the knocks on the mailbox of the side that dialed the
+// LAN link: one arriving while the session is suspended or inviable is
+// the peer, moved, asking to be dialed through the mailbox.
+func (ni *iceNode) hearKnocks(ic *iceConn, m *ice.Mailbox) {
+	c := ic.c
+	for {
+		var k ice.Knock
+		select {
+		case k = <-m.Knocks():
+		case <-c.ended:
+			return
+		case <-ni.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		wanted := !c.state.Terminal() && (c.susp.Suspended() || !c.via.Viable())
+		c.mu.Unlock()
+		ic.mu.Lock()
+		if ic.mailDialing || !wanted {
+			ic.mu.Unlock()
+			continue
+		}
+		ic.mailDialing = true
+		ic.mu.Unlock()
+		ni.goRun(func() {
+			defer func() {
+				ic.mu.Lock()
+				ic.mailDialing = false
+				ic.mu.Unlock()
+			}()
+			ctx, cancel := ni.ctxFor(c, ni.n.cfg.HandshakeTimeout)
+			defer cancel()
+			p := m.Path(k.From)
+			l, err := ni.n.dial(ctx, overTransport{ni: ni, pc: p, info: p}, "ice-mailbox", c, 0)
+			if err != nil {
+				ni.n.cfg.Logger.Debug("nearnet: ICE: resume through the mailbox failed", "err", err)
+				return
+			}
+			ni.n.attach(l)
+		})
+	}
+}
+
+// iceSuspended is told that c lost its last link: the side that did not
+// dial it has no redial, so it opens a new mailbox (its network may have
+// changed) and knocks on the peer's until the session resumes.
+func (n *Node) iceSuspended(c *Conn) {
+	ni := n.ice
+	if ni == nil {
+		return
+	}
+	ni.mu.Lock()
+	ic := ni.conns[c]
+	ni.mu.Unlock()
+	if ic == nil || ic.controlling {
+		return
+	}
+	ic.mu.Lock()
+	start := !ic.knocking && ic.peerMbox != ""
+	ic.knocking = start || ic.knocking
+	peer := ic.peerMbox
+	ic.mu.Unlock()
+	if start {
+		ni.goRun(func() { ni.knock(ic, peer) })
+	}
+}
+
+func (ni *iceNode) knock(ic *iceConn, peer string) {
+	c := ic.c
+	defer func() {
+		ic.mu.Lock()
+		ic.knocking = false
+		ic.mu.Unlock()
+	}()
+	ctx, cancel := ni.ctxFor(c, 10*time.Second)
+	m, err := ice.OpenMailbox(ctx, ni.cfg)
+	cancel()
+	if err != nil {
+		ni.n.cfg.Logger.Debug("nearnet: ICE: no mailbox to knock from", "err", err)
+		return
+	}
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		m.Close()
+		return
+	}
+	p := m.Path(ap)
+	ln, err := ni.q.ListenOver(p, iceAcceptor{ni, p})
+	if err != nil {
+		m.Close()
+		return
+	}
+	ic.mu.Lock()
+	oldM, oldLn := ic.mbox, ic.mln
+	ic.mbox, ic.mln = m, ln
+	ic.mu.Unlock()
+	if oldLn != nil {
+		oldLn.Close()
+	}
+	if oldM != nil {
+		oldM.Close()
+	}
+	for {
+		c.mu.Lock()
+		waiting := c.susp.Suspended() && !c.state.Terminal()
+		c.mu.Unlock()
+		if !waiting {
+			return
+		}
+		m.Knock(peer, nil)
+		t := time.NewTimer(300 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-c.ended:
+			t.Stop()
+			return
+		case <-ni.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
 }
 
 func (ni *iceNode) gather(c *Conn) (*ice.Agent, ice.Description, error) {
@@ -378,7 +575,10 @@ func (n *Node) iceMessage(l *link, k wire.Kind, body []byte) {
 		a, current := ic.agent, ic.gen == m.Gen
 		ic.mu.Unlock()
 		if a != nil && current {
-			ni.goRun(func() { ni.connect(ic, a, remote) })
+			ni.goRun(func() {
+				ni.peerMailbox(ic, m.Mailbox)
+				ni.connect(ic, a, remote)
+			})
 		}
 		return
 	}
@@ -399,7 +599,8 @@ func (n *Node) iceMessage(l *link, k wire.Kind, body []byte) {
 		ic.mu.Lock()
 		ic.gen = m.Gen
 		ic.mu.Unlock()
-		ni.send(c, &wire.ICE{Gen: m.Gen, Answer: true, Ufrag: d.Ufrag, Pwd: d.Pwd, Candidates: d.Candidates})
+		ni.send(c, &wire.ICE{Gen: m.Gen, Answer: true, Ufrag: d.Ufrag, Pwd: d.Pwd, Candidates: d.Candidates, Mailbox: ni.mailbox(ic)})
+		ni.peerMailbox(ic, m.Mailbox)
 		ni.connect(ic, a, remote)
 	})
 }
@@ -440,7 +641,7 @@ func (ni *iceNode) connect(ic *iceConn, a *ice.Agent, remote ice.Description) {
 // listener does, noting that they run over it.
 type iceAcceptor struct {
 	ni *iceNode
-	p  *ice.Path
+	p  infoer
 }
 
 func (a iceAcceptor) HandleConn(c transport.Conn, deadline time.Time) {
@@ -457,8 +658,9 @@ func (a iceAcceptor) HandleFailure(remote net.Addr, err error) {
 
 // overTransport dials QUIC over an ICE path, for Node.dial.
 type overTransport struct {
-	ni *iceNode
-	p  *ice.Path
+	ni   *iceNode
+	pc   net.PacketConn // a lease of an ICE path, or a mailbox path
+	info infoer
 }
 
 func (t overTransport) Name() string                 { return "ice" }
@@ -471,13 +673,13 @@ func (t overTransport) Listen(context.Context, string, transport.Acceptor) (tran
 }
 
 func (t overTransport) Dial(ctx context.Context, _ string) (transport.Conn, error) {
-	qc, err := t.ni.q.DialOver(ctx, t.p.Lease(), ice.PeerAddr)
+	qc, err := t.ni.q.DialOver(ctx, t.pc, ice.PeerAddr)
 	if err != nil {
 		return nil, err
 	}
 	tc := iceTC{qc}
 	t.ni.mu.Lock()
-	t.ni.paths[tc] = t.p
+	t.ni.paths[tc] = t.info
 	t.ni.mu.Unlock()
 	return tc, nil
 }
@@ -490,6 +692,14 @@ func (t overTransport) Dial(ctx context.Context, _ string) (transport.Conn, erro
 type iceTC struct{ transport.Conn }
 
 func (c iceTC) Control() net.Conn { return iceControl{c.Conn.Control()} }
+
+// RTT is the QUIC connection's.
+func (c iceTC) RTT() time.Duration {
+	if x, ok := c.Conn.(interface{ RTT() time.Duration }); ok {
+		return x.RTT()
+	}
+	return 0
+}
 
 // Err is the QUIC connection's (see Node.dial).
 func (c iceTC) Err() error {
@@ -531,10 +741,10 @@ func (n *Node) redialICE(ctx context.Context, c *Conn) bool {
 	ic.mu.Lock()
 	p, lan := ic.path, ic.lanDialing
 	ic.mu.Unlock()
-	if p == nil || lan {
-		return false // no path, or the LAN is answering again (returnToLAN)
+	if p == nil || lan || !p.Alive() {
+		return false // no path (or it stopped answering), or the LAN is answering again (returnToLAN)
 	}
-	l, err := n.dial(ctx, overTransport{ni, p}, "ice", c, 0)
+	l, err := n.dial(ctx, overTransport{ni: ni, pc: p.Lease(), info: p}, "ice", c, 0)
 	if err != nil {
 		n.cfg.Logger.Debug("nearnet: ICE: resume over the path failed", "peer", c.peer.ID.Short(), "err", err)
 		return false

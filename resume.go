@@ -167,6 +167,7 @@ func (c *Conn) suspendLocked(l *link, err error, window time.Duration) {
 	})
 	// Wake SendMessage callers that caught l failing: they log from now on.
 	c.links.Wake()
+	c.n.iceSuspended(c)
 	c.setViableLocked(false, err)
 	if l.Outgoing() && l.dialed != "" {
 		c.n.wg.Add(1)

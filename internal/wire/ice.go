@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"unicode/utf8"
 )
 
@@ -35,6 +36,9 @@ type ICE struct {
 	Ufrag      string   `json:"ufrag"`
 	Pwd        string   `json:"pwd"`
 	Candidates []string `json:"cands"`
+	// Mailbox is the sender's TURN mailbox (PROTOCOL.md section 16): a
+	// relayed "ip:port" the peer knocks on after it moved; empty if none.
+	Mailbox string `json:"mailbox,omitempty"`
 }
 
 // ICEError reports an ICE message that cannot be used.
@@ -83,6 +87,10 @@ func (m *ICE) check() error {
 		return &ICEError{fmt.Sprintf("pwd is %d bytes, want 22 to %d", len(m.Pwd), maxICEField)}
 	case !printable(m.Ufrag) || !printable(m.Pwd):
 		return &ICEError{"ufrag and pwd must be printable ASCII"}
+	case len(m.Mailbox) > 64:
+		return &ICEError{"mailbox longer than 64 bytes"}
+	case m.Mailbox != "" && !validAddrPort(m.Mailbox):
+		return &ICEError{"mailbox is not an ip:port"}
 	case len(m.Candidates) > MaxICECandidates:
 		return &ICEError{fmt.Sprintf("%d candidates, at most %d", len(m.Candidates), MaxICECandidates)}
 	}
@@ -92,6 +100,11 @@ func (m *ICE) check() error {
 		}
 	}
 	return nil
+}
+
+func validAddrPort(s string) bool {
+	ap, err := netip.ParseAddrPort(s)
+	return err == nil && ap.Port() != 0
 }
 
 func printable(s string) bool {

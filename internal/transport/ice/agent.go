@@ -174,6 +174,13 @@ func (a *Agent) AddRemote(cands []string) error {
 	return nil
 }
 
+// alive reports whether the agent has a working pair.
+func (a *Agent) alive() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state == pice.ConnectionStateConnected || a.state == pice.ConnectionStateCompleted
+}
+
 // closed reports whether the agent has closed.
 func (a *Agent) closed() bool {
 	a.mu.Lock()

@@ -73,6 +73,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
 // DefaultCheckTimeout is Config.CheckTimeout's default.
 const DefaultCheckTimeout = 10 * time.Second
 

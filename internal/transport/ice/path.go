@@ -94,6 +94,10 @@ func (p *Path) SetDeadline(t time.Time) error      { return p.c.SetDeadline(t) }
 func (p *Path) SetReadDeadline(t time.Time) error  { return p.c.SetReadDeadline(t) }
 func (p *Path) SetWriteDeadline(t time.Time) error { return nil }
 
+// Alive reports whether the pair in use still gets ICE's answers (not
+// disconnected or failed).
+func (p *Path) Alive() bool { return p.a.alive() }
+
 // Info describes the pair in use.
 func (p *Path) Info() Info {
 	var inf Info

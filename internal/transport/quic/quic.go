@@ -369,8 +369,11 @@ func (t *Transport) conn(qc *quict.Conn) *quicConn {
 
 func (t *quicConn) Control() net.Conn         { return t.control }
 func (t *quicConn) TLS() *tls.ConnectionState { return t.cs }
-func (t *quicConn) LocalAddr() net.Addr       { return t.qc.LocalAddr() }
-func (t *quicConn) RemoteAddr() net.Addr      { return t.qc.RemoteAddr() }
+
+// RTT is QUIC's smoothed round-trip time (root ice.go reports it).
+func (t *quicConn) RTT() time.Duration   { return t.qc.RTT() }
+func (t *quicConn) LocalAddr() net.Addr  { return t.qc.LocalAddr() }
+func (t *quicConn) RemoteAddr() net.Addr { return t.qc.RemoteAddr() }
 
 // Close ends a handshake that failed with nothing refused.
 func (t *quicConn) Close() error {
