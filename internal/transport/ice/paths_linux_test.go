@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,6 +149,24 @@ func TestPaths(t *testing.T) {
 		{URL: "turn:" + pub + "?transport=tcp", Username: turnUser, Password: turnPass},
 	}
 	const size = 4 << 20
+
+	t.Run("wrong-credentials", func(t *testing.T) {
+		// A TURN server refusing the credentials is a clear error within
+		// seconds, not a hang.
+		n, err := icetest.NewNet(in.C)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err = ice.OpenMailbox(ctx, ice.Config{Net: n, Servers: []ice.Server{
+			{URL: "turn:" + pub + "?transport=udp", Username: turnUser, Password: "wrong"},
+		}})
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("got %v, want the server's 401 refusal", err)
+		}
+		t.Logf("wrong credentials: %v", err)
+	})
 
 	for _, tc := range []struct {
 		name  string
