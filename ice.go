@@ -234,6 +234,7 @@ func (n *Node) iceAttached(c *Conn, l *link) {
 	ni.mu.Lock()
 	ic := ni.conns[c]
 	overICE := ni.paths[l.t] != nil
+	_, overMailbox := ni.paths[l.t].(*ice.MailPath)
 	if ic == nil {
 		if !l.Outgoing() || overICE {
 			ni.mu.Unlock()
@@ -255,6 +256,35 @@ func (n *Node) iceAttached(c *Conn, l *link) {
 			ni.goRun(func() { ni.returnToLAN(ic) })
 		}
 	}
+	if overMailbox && l.Outgoing() && ic.controlling {
+		// Relayed through the mailboxes after the peer moved: a new
+		// exchange from where the peer is now may find a direct path.
+		ni.goRun(func() { ni.offer(ic) })
+	}
+}
+
+// upgrade moves a session running through the mailboxes to the ICE path
+// p found since, by a resume over it (the side that dialed does it).
+func (ni *iceNode) upgrade(ic *iceConn, p *ice.Path) {
+	c := ic.c
+	cur := c.links.Send()
+	if cur == nil {
+		return
+	}
+	ni.mu.Lock()
+	_, overMailbox := ni.paths[cur.t].(*ice.MailPath)
+	ni.mu.Unlock()
+	if !overMailbox {
+		return
+	}
+	ctx, cancel := ni.ctxFor(c, ni.n.cfg.HandshakeTimeout)
+	defer cancel()
+	l, err := ni.n.dial(ctx, overTransport{ni: ni, pc: p.Lease(), info: p}, "ice", c, 0)
+	if err != nil {
+		ni.n.cfg.Logger.Debug("nearnet: ICE: moving to the new path failed", "err", err)
+		return
+	}
+	ni.n.attach(l)
 }
 
 // add registers c's exchange and drops it when c ends. ni.mu is held.
@@ -634,6 +664,9 @@ func (ni *iceNode) connect(ic *iceConn, a *ice.Agent, remote ice.Description) {
 	}
 	ic.path, ic.ln = p, ln
 	ic.mu.Unlock()
+	if ic.controlling {
+		ni.upgrade(ic, p)
+	}
 	ni.n.cfg.Logger.Debug("nearnet: ICE: path ready", "peer", ic.c.peer.ID.Short(), "path", fmt.Sprintf("%+v", p.Info()))
 }
 

@@ -84,12 +84,14 @@ func waitReconnected(t *testing.T, ctx context.Context, events <-chan ViabilityE
 }
 
 // TestSessionMovesBeyondLAN: alice and bob share home A's LAN and run a
-// session over it; bob also has an uplink through home B (a phone's mobile
-// data). Their nodes prepare an ICE path over the session. When bob's LAN
-// link is cut, the session resumes over the ICE path (direct through both
-// NATs, or relayed through coturn when rb's NAT randomises ports), and
-// when it comes back, over the LAN again; messages sent all along arrive
-// exactly once, in order, and the events name the path.
+// session over it; their nodes prepare an ICE path over the session.
+// "moves": bob leaves for home B (new address, behind another NAT) and
+// comes back. "dual-homed": bob also has an uplink through home B (a
+// phone's mobile data) and his LAN link is cut and restored; the session
+// resumes over the standing ICE path (direct through both NATs, or
+// relayed through coturn when rb's NAT randomises ports). Either way it
+// returns to the LAN; messages sent all along arrive exactly once, in
+// order, and the events name the path and its RTT.
 func TestSessionMovesBeyondLAN(t *testing.T) {
 	in := netns.NewInternet(t)
 	in.StartTURN(t, "nearnet", "6b1f0c2e9a")
@@ -99,7 +101,9 @@ func TestSessionMovesBeyondLAN(t *testing.T) {
 		// and comes back: no pair of the ICE exchange survives the move,
 		// so he knocks on alice's TURN mailbox from his new network and
 		// the session resumes relayed through it.
-		runMove(t, in, servers, netns.NATKeepPorts, in.MoveToB, in.MoveToA, PathRelayed)
+		// A new exchange over that path then finds a direct one (both NATs
+		// keep ports), and the session moves to it.
+		runMove(t, in, servers, netns.NATKeepPorts, in.MoveToB, in.MoveToA, PathRelayed, PathDirect)
 	})
 	if err := in.DualHomeB(); err != nil {
 		t.Fatal(err)
@@ -130,7 +134,7 @@ func testICEServers(user, pass string) []ICEServer {
 // during and after leave() and back(), and checks that they all arrive
 // exactly once and in order, that the session resumed on a path of kind
 // want after leave and on the LAN after back.
-func runMove(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.NAT, leave, back func() error, want PathKind) {
+func runMove(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.NAT, leave, back func() error, want PathKind, then ...PathKind) {
 	in.SetNAT(t, in.RB, nat)
 	defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -202,6 +206,18 @@ func runMove(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.NA
 	}
 	if ea.Path.RTT <= 0 || eb.Path.RTT <= 0 {
 		t.Errorf("no round-trip time for the path: %v / %v", ea.Path.RTT, eb.Path.RTT)
+	}
+	for _, k := range then {
+		for _, side := range []struct {
+			name   string
+			events <-chan ViabilityEvent
+		}{{"alice", aev}, {"bob", bev}} {
+			e := waitReconnected(t, ctx, side.events, side.name)
+			t.Logf("then: %s on %+v", side.name, e.Path)
+			if e.Path.Kind != k {
+				t.Fatalf("%s moved to %v, want %v", side.name, e.Path.Kind, k)
+			}
+		}
 	}
 	if err := <-moving; err != nil {
 		t.Fatal(err)
