@@ -88,7 +88,7 @@ func advertOf(s discovery.Service) Advert {
 // addresses and interfaces as they come and go.
 func (n *Node) discoveryConfig() discovery.Config {
 	n.startPathMonitor()
-	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.pathMonitor()}
+	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.paths.Monitor()}
 }
 
 // serviceTypes are the DNS-SD service types of Config.Transport: the TCP

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/config"
+	"github.com/nearnet/nearnet/internal/icepath"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -426,6 +427,13 @@ type Config struct {
 	// OnStateChange does. Not allowed without Domain and TSIGKey.
 	OnWideArea func(err error)
 
+	// ICEServers are the STUN and TURN servers for paths through NATs
+	// (ICE). With any set, a node and a peer that also has some prepare
+	// such a path over their session, and the session resumes on it
+	// when the LAN path goes (PROTOCOL.md, "Paths beyond the LAN"). If
+	// empty, sessions use the LAN transports only.
+	ICEServers []ICEServer
+
 	// Logging.
 
 	// Logger receives debug and warning logs. If nil, logs are discarded.
@@ -447,6 +455,7 @@ func (c *Config) clone() (*Config, error) {
 	n.Interfaces = slices.Clone(c.Interfaces)
 	n.Trust = slices.Clone(c.Trust)
 	n.TSIGKey.Secret = slices.Clone(c.TSIGKey.Secret)
+	n.ICEServers = slices.Clone(c.ICEServers)
 	if n.Service == "" {
 		n.Service = DefaultService
 	}
@@ -500,6 +509,8 @@ func (c *Config) values() *config.Values {
 		Domain: c.Domain, DNSServer: c.DNSServer, TSIGKey: c.TSIGKey.String(), HasTSIGKey: !c.TSIGKey.IsZero(),
 		HasOnWideArea: c.OnWideArea != nil, DNSRefresh: c.DNSRefresh,
 		MemoryBudget: c.MemoryBudget,
+
+		ICEServers: icepath.Servers(c.ICEServers),
 	}
 }
 

@@ -180,6 +180,9 @@ func (o *connOwner) StateChanged(s session.State) {
 func (o *connOwner) ViabilityChanged(k session.ViabilityKind, err error) {
 	if f := o.n.cfg.OnViability; f != nil {
 		c, e := o.conn(), ViabilityEvent{Kind: ViabilityKind(k), Err: err}
+		if k == session.Reconnected {
+			e.Path = c.Path()
+		}
 		o.n.events.Queue(func() { f(c, e) })
 	}
 }

@@ -16,13 +16,14 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/config"
+	"github.com/nearnet/nearnet/internal/icepath"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/all"
+	"github.com/nearnet/nearnet/internal/transport/quic"
 	"github.com/nearnet/nearnet/internal/wire"
-	"github.com/nearnet/nearnet/pathmon"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -35,6 +36,7 @@ type Node struct {
 	linkCfg linkpkg.Config     // what links take of cfg
 	sessCfg session.Config     // what sessions take of cfg
 	hs      session.Handshaker // the link handshake
+	ice     *icepath.Node      // paths beyond the LAN; nil without Config.ICEServers
 	dialer  session.Dials      // makes links: dials and accepts
 	id      PeerID
 	ident   *security.Identity
@@ -55,11 +57,8 @@ type Node struct {
 	wide      *discovery.WideAreaRegistration // Config.Domain (widearea.go)
 	closed    atomic.Bool                     // set by Close
 
-	boot   string           // names this run of the node in hellos (session resume)
-	pm     *pathmon.Monitor // path monitor; guarded by mu
-	pmOnce sync.Once
-	pmStop context.CancelFunc
-	pathCh chan struct{} // closed and replaced at each path change; guarded by mu
+	boot  string            // names this run of the node in hellos (session resume)
+	paths session.PathWatch // the path monitor
 
 	conns   session.Table[*Conn]        // the Conn of each peer (its own lock; after a session's)
 	handles stream.Handles[streamEntry] // link stream handles, for incoming streams (stream.go)
@@ -145,6 +144,13 @@ func NewNode(cfg *Config) (*Node, error) {
 		Final: isRejection, FromTransport: fromTransport, ErrClosed: ErrClosed, ErrNoTransport: errNoTransport,
 		PairingFor: pairingFor,
 	}
+	n.ice = icepath.New(icepath.Config{
+		Servers: icepath.Servers(c.ICEServers), Server: server, Client: client, Identity: n.ident,
+		Authenticated: c.Security != SecurityNone, ResumeWindow: c.ResumeWindow, Logger: c.Logger,
+		QUIC:  quic.Options{HandshakeTimeout: c.HandshakeTimeout, DropTime: c.DropTime, KeepAliveIdle: c.KeepAliveIdle, DisableDatagrams: c.DisableDatagrams},
+		Dials: &n.dialer, Acceptor: acceptor{n}, Go: n.sessCfg.Go,
+		Attach: func(l *link) error { _, _, err := n.attach(l); return err },
+	}, &n.sessCfg, &n.hs)
 	return n, nil
 }
 
@@ -168,7 +174,7 @@ func (n *Node) makeTransports(server, client *tls.Config) (dialers []transport.T
 		KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval, KeepAliveCount: c.KeepAliveCount,
 		DropTime: c.DropTime, HandshakeTimeout: c.HandshakeTimeout, StreamBuffer: c.StreamBuffer,
 		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
-		Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
+		Loopback: all.Loopback(c.Interfaces), Logger: c.Logger,
 	})
 	return dialers, exported(err)
 }
@@ -222,7 +228,7 @@ func (n *Node) Listen(ctx context.Context) error {
 	if addr == "" {
 		addr = ":0"
 	}
-	if host, port, _ := net.SplitHostPort(addr); host == "" && allLoopback(n.cfg.Interfaces) {
+	if host, port, _ := net.SplitHostPort(addr); host == "" && all.Loopback(n.cfg.Interfaces) {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
@@ -247,19 +253,6 @@ func (n *Node) Listen(ctx context.Context) error {
 	_, port, _ := net.SplitHostPort(lns[0].Addr().String())
 	p, _ := strconv.Atoi(port)
 	return n.advertise(ctx, p)
-}
-
-func allLoopback(ifaces []string) bool {
-	if len(ifaces) == 0 {
-		return false
-	}
-	for _, name := range ifaces {
-		ifi, err := net.InterfaceByName(name)
-		if err != nil || ifi.Flags&net.FlagLoopback == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // acceptor takes the connections the node's transports accept.
@@ -327,21 +320,12 @@ func (n *Node) attach(l *link) (c *Conn, isNew bool, err error) {
 		return nil, false, ErrClosed
 	}
 	n.acceptStreams(l)
+	n.ice.Attached(c.s, l)
 	return c, isNew, nil
 }
 
 // resumeOffer returns the resume offer for l's hello, or nil.
 func (n *Node) resumeOffer(l *link) *wire.Resume { return n.conns.ResumeOffer(l, n.boot) }
-
-// pathChanged returns a channel closed at the next path change.
-func (n *Node) pathChanged() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.pathCh == nil {
-		n.pathCh = make(chan struct{})
-	}
-	return n.pathCh
-}
 
 // addHandle lets streams that name l's handle find c.
 func (n *Node) addHandle(l *link, c *Conn) {
@@ -454,7 +438,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		Final:       isRejection,
 		Waiting:     unwrapSingleRejection,
 		Retry:       n.cfg.RetryConnect,
-		PathChanged: n.pathChanged,
+		PathChanged: n.paths.Changed,
 		NodeDone:    n.done,
 	})
 	switch {
@@ -506,7 +490,7 @@ func (n *Node) Close() error {
 	if p := n.pair.cur.Load(); p != nil {
 		p.s.Close(ErrClosed) // its Wait returns
 	}
-	lns, disc, pm := n.listeners, n.disc, n.pm
+	lns, disc := n.listeners, n.disc
 	conns := n.conns.Close()
 	n.mu.Unlock()
 	var errs []error
@@ -532,13 +516,10 @@ func (n *Node) Close() error {
 	for _, t := range n.transports {
 		t.Close()
 	}
-	if n.pmStop != nil {
-		n.pmStop()
-	}
+	n.ice.Close()
+	n.paths.Stop()
 	n.wg.Wait()
-	if pm != nil {
-		pm.Close()
-	}
+	n.paths.Close()
 	// Connections handed to neither Accept nor anyone else.
 	for {
 		select {

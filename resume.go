@@ -55,7 +55,8 @@ func (k ViabilityKind) String() string {
 // ViabilityEvent is reported through Config.OnViability.
 type ViabilityEvent struct {
 	Kind ViabilityKind
-	Err  error // why it became inviable, if known
+	Err  error    // why it became inviable, if known
+	Path PathInfo // for Reconnected: the path the session now runs on
 }
 
 // redialRound tries to reach c's peer again for its suspended session:

@@ -61,7 +61,7 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 			select {
 			case <-n.done:
 				return
-			case <-n.pathChanged():
+			case <-n.paths.Changed():
 				r.Refresh()
 			}
 		}

@@ -318,6 +318,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"browse", "--name", strings.Repeat("x", 64)}, "invalid --name"},
 		{[]string{"listen", "--insecure", "--transport", "udp"}, `invalid value "udp" for flag --transport: must be "quic", "tcp" or "auto"`},
 		{[]string{"chat", "--insecure", "--transport", "quic", "--proxy", "socks5://127.0.0.1:1"}, "--transport quic cannot go through a proxy"},
+		{[]string{"listen", "--insecure", "--turn", "turn:10.0.0.1:3478"}, "--turn turn:10.0.0.1:3478 needs --turn-credentials PATH"},
+		{[]string{"listen", "--insecure", "--turn", "http://10.0.0.1"}, "--turn"},
 	} {
 		_, stderr, err := run(t, nil, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -36,6 +36,8 @@ type globals struct {
 	proxyEnv   bool
 	transport  transportValue
 	wide       wideArea // --domain and its companions (widearea.go)
+	turn       urlList  // ICE servers (--turn)
+	turnCreds  string   // --turn-credentials
 
 	dropTime     durationValue
 	resumeWindow durationValue
@@ -98,6 +100,9 @@ func newFlagSet(cmd string) *flagSet {
 	fs.Var(&g.dropTime, "drop-time", "drop a transport connection after `D` without an answer; a peer whose host is gone is reported disconnected within about this long")
 	fs.Var(&g.resumeWindow, "resume-window", "keep a connection whose transport broke for `D`, waiting for a new one, before reporting it disconnected with the undelivered messages; 0 turns resume off")
 	fs.Var(&g.keepalive, "keepalive", "ping a peer silent for `D`, then every D/2; unanswered pings make the connection inviable")
+	fs.Var(&g.turn, "turn", "STUN or TURN server `URL` for paths beyond the LAN (stun:host:port, turn:host:port[?transport=tcp], turns:host:port; repeatable): "+
+		"a session resumes through NATs or the relay when the LAN path goes, and returns to the LAN when it comes back")
+	fs.StringVar(&g.turnCreds, "turn-credentials", "", "file `PATH` holding the TURN servers' long-term credentials, one line username:password (mode 600)")
 	fs.Var(&g.transport, "transport", "transport `T`: quic, tcp (WebSocket over TLS over TCP) or auto (offer both on one port, dial TCP first, then QUIC)")
 	g.wide.addFlags(fs)
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
@@ -278,6 +283,9 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 	default:
 		cfg.KnownPeersFile, cfg.TrustOnFirstUse = g.knownPeers, g.tofu
 	}
+	if err := fs.iceConfig(cfg); err != nil {
+		return nil, err
+	}
 	if g.identity != "" {
 		id, err := security.LoadOrCreateIdentity(g.identity)
 		if err != nil {
@@ -286,6 +294,29 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 		cfg.Identity = id
 	}
 	return cfg, nil
+}
+
+// iceConfig sets cfg.ICEServers from --turn and --turn-credentials.
+func (fs *flagSet) iceConfig(cfg *nearnet.Config) error {
+	g := fs.g
+	var user, pass string
+	if g.turnCreds != "" {
+		var err error
+		if user, pass, err = security.LoadTURNCredentials(g.turnCreds); err != nil {
+			return fmt.Errorf("--turn-credentials: %s", errText(err))
+		}
+	}
+	for _, u := range g.turn {
+		s := nearnet.ICEServer{URL: u}
+		if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+			if g.turnCreds == "" {
+				return fs.usageError("--turn " + u + " needs --turn-credentials PATH (a file with username:password)")
+			}
+			s.Username, s.Password = user, pass
+		}
+		cfg.ICEServers = append(cfg.ICEServers, s)
+	}
+	return nil
 }
 
 // newNode makes a node from cfg, reporting an invalid field as the flag
@@ -303,6 +334,7 @@ func (fs *flagSet) newNode(cfg *nearnet.Config) (*nearnet.Node, error) {
 			"Config.DropTime":       "--drop-time",
 			"Config.ResumeWindow":   "--resume-window",
 			"Config.KeepAliveIdle":  "--keepalive",
+			"Config.ICEServers":     "--turn",
 		}[ce.Field]
 		if f, ok := wideAreaFlags[ce.Field]; ok {
 			flagName = f
@@ -335,6 +367,16 @@ func (fs *flagSet) resumeConfig(cfg *nearnet.Config) error {
 	if window == 0 {
 		cfg.ResumeWindow = -1 // off; the library's zero means its default
 	}
+	return nil
+}
+
+// urlList is a repeatable flag of URLs, checked by the library.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(s string) error {
+	*l = append(*l, s)
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/nnerr"
+	"github.com/nearnet/nearnet/internal/transport/ice"
 )
 
 // The root's Transport and SecurityMode values, in its order.
@@ -35,6 +36,7 @@ const (
 // caller gave them). Transport and Security are the root's values (for
 // messages) with their numbers in TransportN and SecurityN.
 type Values struct {
+	ICEServers                     []ice.Server
 	Name, Service, ListenAddr      string
 	TXT, Metadata                  map[string]string
 	Hidden, PreferQUIC             bool
@@ -187,6 +189,15 @@ func Check(c *Values) (security int, err error) {
 	} {
 		if !r.ok {
 			return 0, bad(r.field, r.v, r.reason)
+		}
+	}
+	for _, s := range c.ICEServers {
+		if _, err := ice.ParseServer(s); err != nil {
+			reason := err.Error()
+			if ce, ok := err.(*nnerr.ConfigError); ok {
+				reason = ce.Reason
+			}
+			return 0, bad("ICEServers", s.URL, reason)
 		}
 	}
 	return security, nil

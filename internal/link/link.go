@@ -39,6 +39,13 @@ type Config struct {
 	Logger            *slog.Logger  // debug messages; nil: none
 }
 
+// ExtensionHandler is offered by a Handler that takes messages of
+// extension kinds (0x80 and above); without it they are ignored.
+// Extension must not block the reader; body is the owner's.
+type ExtensionHandler interface {
+	Extension(kind wire.Kind, body []byte)
+}
+
 // Handler is the link's owner (the session). The link calls it from its
 // reader (the background reader goroutine, or a receiver reading directly,
 // see [Link.ReadDirect]) holding only its read lock, from its keepalive
@@ -616,6 +623,9 @@ func (l *Link) readOne() ([]byte, uint64, error) {
 			default:
 				if p[0] < 0x80 {
 					return nil, 0, &wire.ProtocolError{What: "unknown message kind"}
+				}
+				if x, ok := l.h.(ExtensionHandler); ok {
+					x.Extension(wire.Kind(p[0]), append([]byte(nil), p[1:]...))
 				}
 			}
 		case wire.OpText:

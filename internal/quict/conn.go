@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"time"
 	"unicode/utf8"
 
 	"github.com/quic-go/quic-go"
@@ -153,6 +154,9 @@ func (c *Conn) CloseWithError(code uint64, reason string) error {
 
 // Close closes the connection with [CodeNormal] and no reason.
 func (c *Conn) Close() error { return c.CloseWithError(CodeNormal, "") }
+
+// RTT is QUIC's smoothed round-trip time of the connection.
+func (c *Conn) RTT() time.Duration { return c.qc.ConnectionStats().SmoothedRTT }
 
 // Context returns a context that is cancelled when the connection closes;
 // its cause (context.Cause) is [Conn.Err].

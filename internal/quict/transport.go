@@ -167,6 +167,24 @@ func (t *Transport) Dial(ctx context.Context, addr string, tlsConf *tls.Config, 
 	if err != nil {
 		return nil, err
 	}
+	return t.dial(ctx, ua, tlsConf, c)
+}
+
+// DialAddr is [Transport.Dial] to an address as the socket knows it: for
+// a Transport on a packet path other than a UDP socket (an ICE path), the
+// remote address that path reports.
+func (t *Transport) DialAddr(ctx context.Context, addr net.Addr, tlsConf *tls.Config, conf *Config) (*Conn, error) {
+	c, err := conf.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if tlsConf == nil {
+		return nil, errors.New("quict: Dial needs a TLS configuration (security.ClientConfig)")
+	}
+	return t.dial(ctx, addr, tlsConf, c)
+}
+
+func (t *Transport) dial(ctx context.Context, ua net.Addr, tlsConf *tls.Config, c Config) (*Conn, error) {
 	qc, err := t.qt.Dial(ctx, ua, cloneTLS(tlsConf), c.quicConfig())
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "quic", Addr: ua, Err: mapErr(err)}

@@ -29,6 +29,7 @@ type Handshaker struct {
 	Verify func(*x509.Certificate) error // the pinned or PKI check; nil: none
 	Admit  func(ctx context.Context, p Peer) error
 	Resume func(l *Path) *wire.Resume // the resume offer for l's hello
+	Caps   []string                   // capabilities offered beyond the transport's (the hello's caps)
 
 	Rejected  func(code int, reason string) error // the API's *RejectedError
 	CloseCode func(err error) (int, string)       // the close code that tells the peer why we refuse it
@@ -268,6 +269,7 @@ func (h *Handshaker) readHello(l *Path) (*wire.Hello, error) {
 func (h *Handshaker) hello(l *Path, cs *tls.ConnectionState, client bool) ([]byte, error) {
 	hw := wire.Hello{Version: 1, Peer: hex.EncodeToString(h.ID[:]), Name: h.Name(), Meta: h.Meta, Boot: h.Boot}
 	l.T.OfferDatagrams(&hw)
+	hw.Caps = append(hw.Caps, h.Caps...)
 	hw.Resume = h.Resume(l)
 	l.MyResume = hw.Resume
 	if h.Key != nil && cs != nil {

@@ -80,6 +80,16 @@ func (l *Path) Acked(n uint64) error                { return l.s.acked(n) }
 func (l *Path) StreamRequest(q *wire.StreamRequest) { l.s.owner.StreamRequest(l, q) }
 func (l *Path) StreamRefused(r *wire.StreamRefused) { l.s.owner.StreamRefused(r) }
 
+// Extension hands a message of an extension kind to Config.Extension.
+func (l *Path) Extension(k wire.Kind, body []byte) {
+	if l.s != nil && l.s.cfg.Extension != nil {
+		l.s.cfg.Extension(l, k, body)
+	}
+}
+
+// Session is the session l is attached to (nil before Attach).
+func (l *Path) Session() *Session { return l.s }
+
 func (l *Path) KeepaliveChanged(inviable bool, err error) {
 	l.kaInviable.Store(inviable)
 	l.s.linkViability(l, err)

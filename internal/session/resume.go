@@ -123,6 +123,9 @@ func (s *Session) suspendLocked(l *Path, err error, window time.Duration) {
 	})
 	// Wake SendMessage callers that caught l failing: they log from now on.
 	s.links.Wake()
+	if s.cfg.Suspended != nil {
+		s.cfg.Suspended(s)
+	}
 	s.setViableLocked(false, err)
 	if l.Outgoing() && l.Dialed != "" {
 		s.goNode(func() { s.redial(l.Dialed) })
@@ -195,6 +198,10 @@ func (s *Session) redial(addr string) {
 			case <-ctx.Done():
 			}
 		}()
+		if s.cfg.Redial != nil && s.cfg.Redial(ctx, s) {
+			cancel()
+			return
+		}
 		refused, last := s.owner.RedialRound(ctx, addr)
 		start := time.Now()
 		if !refused && s.susp.Suspended() {

@@ -102,6 +102,14 @@ type Config struct {
 	CloseError     func(code int, reason string) error         // the API's *CloseError
 	PeerError      func(code int, reason string) error         // what a close code means to the application
 	Lost           func(err error, undelivered [][]byte) error // the API's *SessionLostError
+
+	// Paths beyond the LAN (internal/icepath); nil: none. Suspended is
+	// told that s lost its last link (s's lock held; it must not block);
+	// Extension takes a message of an extension kind on l (link.ExtensionHandler);
+	// Redial, before each redial round, resumes s another way if it can.
+	Suspended func(s *Session)
+	Redial    func(ctx context.Context, s *Session) (resumed bool)
+	Extension func(l *Path, kind wire.Kind, body []byte)
 }
 
 // DatagramLinger is how long the flow of a session the peer closed stays

@@ -41,6 +41,16 @@ func (t *Table[C]) All() []C {
 	return t.allLocked()
 }
 
+// Sessions returns the sessions of every C.
+func (t *Table[C]) Sessions() []*Session {
+	cs := t.All()
+	out := make([]*Session, len(cs))
+	for i, c := range cs {
+		out[i] = t.sess(c)
+	}
+	return out
+}
+
 func (t *Table[C]) allLocked() []C {
 	cs := make([]C, 0, len(t.m))
 	for _, c := range t.m {

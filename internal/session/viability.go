@@ -1,10 +1,7 @@
 package session
 
 import (
-	"context"
 	"time"
-
-	"github.com/nearnet/nearnet/pathmon"
 )
 
 // Viability is whether traffic gets through a session, and the debounced
@@ -55,22 +52,4 @@ func (v *Viability) Stop() {
 	if v.timer != nil {
 		v.timer.Stop()
 	}
-}
-
-// WatchPaths starts a path monitor with opts, hands it to set, then runs
-// its watch on a goroutine of run, reporting each change to event; stop
-// ends the watch. Without a monitor (it failed to start: viability follows
-// keepalives only) it logs why and returns nil.
-func WatchPaths(opts pathmon.Options, run func(func()), set func(*pathmon.Monitor), event func(pathmon.Event)) (stop context.CancelFunc) {
-	m, err := pathmon.New(opts)
-	if err != nil {
-		if opts.Logger != nil {
-			opts.Logger.Warn("nearnet: no path monitor; viability follows keepalives only", "err", err)
-		}
-		return nil
-	}
-	set(m)
-	ctx, cancel := context.WithCancel(context.Background())
-	run(func() { m.Watch(ctx, event) })
-	return cancel
 }

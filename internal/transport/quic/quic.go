@@ -193,6 +193,7 @@ type Transport struct {
 	qt     *quict.Transport
 	ln     *quict.Listener
 	qdial  *quict.Transport
+	over   map[*quict.Transport]net.PacketConn // on callers' packet paths (over.go)
 	closed bool
 	cancel context.CancelFunc // stops the accept loop
 	wg     sync.WaitGroup
@@ -339,6 +340,7 @@ func (t *Transport) Close() error {
 			s.Close()
 		}
 	}
+	t.closeOver()
 	t.wg.Wait()
 	return nil
 }
@@ -367,8 +369,11 @@ func (t *Transport) conn(qc *quict.Conn) *quicConn {
 
 func (t *quicConn) Control() net.Conn         { return t.control }
 func (t *quicConn) TLS() *tls.ConnectionState { return t.cs }
-func (t *quicConn) LocalAddr() net.Addr       { return t.qc.LocalAddr() }
-func (t *quicConn) RemoteAddr() net.Addr      { return t.qc.RemoteAddr() }
+
+// RTT is QUIC's smoothed round-trip time (root ice.go reports it).
+func (t *quicConn) RTT() time.Duration   { return t.qc.RTT() }
+func (t *quicConn) LocalAddr() net.Addr  { return t.qc.LocalAddr() }
+func (t *quicConn) RemoteAddr() net.Addr { return t.qc.RemoteAddr() }
 
 // Close ends a handshake that failed with nothing refused.
 func (t *quicConn) Close() error {

@@ -1,0 +1,252 @@
+package nearnet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/netns"
+	"github.com/nearnet/nearnet/internal/transport/ice/icetest"
+)
+
+// iceNodeOn makes a node on host h with ICE servers, its agents' sockets
+// and its LAN redials in h's namespace, listening there on TCP.
+func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- ViabilityEvent) *Node {
+	t.Helper()
+	cfg := Config{
+		Transport: TransportTCP, Key: testKey, Hidden: true, ICEServers: servers,
+		ListenAddr:         net.JoinHostPort(h.Addr().String(), "0"),
+		DisablePathMonitor: true, DisableDatagrams: true,
+		DropTime: 2 * time.Second, KeepAliveIdle: 500 * time.Millisecond,
+		Logger: iceTestLogger(h.Name),
+		OnStateChange: func(c *Conn, s State) {
+			t.Logf("%s: state %v %v", h.Name, s.Kind, s.Err)
+		},
+		OnViability: func(c *Conn, e ViabilityEvent) {
+			t.Logf("%s: %v %v %+v", h.Name, e.Kind, e.Err, e.Path)
+			if e.Kind == Reconnected {
+				events <- e
+			}
+		},
+	}
+	n, err := NewNode(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	pn, err := icetest.NewNet(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.ice.SetNet(pn, h.Do)
+	if err := h.Do(func() error { return n.Listen(context.Background()) }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitPath waits until c's ICE path stands by.
+func waitPath(t *testing.T, ctx context.Context, n *Node, c *Conn) {
+	t.Helper()
+	for ctx.Err() == nil {
+		if n.ice.Ready(c.s) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no ICE path stood by")
+}
+
+// waitReconnected waits for the next Reconnected event.
+func waitReconnected(t *testing.T, ctx context.Context, events <-chan ViabilityEvent, who string) ViabilityEvent {
+	t.Helper()
+	select {
+	case e := <-events:
+		return e
+	case <-ctx.Done():
+		t.Fatalf("%s: no Reconnected event", who)
+	}
+	return ViabilityEvent{}
+}
+
+// TestSessionMovesBeyondLAN: alice and bob share home A's LAN and run a
+// session over it; their nodes prepare an ICE path over the session.
+// "moves": bob leaves for home B (new address, behind another NAT) and
+// comes back. "dual-homed": bob also has an uplink through home B (a
+// phone's mobile data) and his LAN link is cut and restored; the session
+// resumes over the standing ICE path (direct through both NATs, or
+// relayed through coturn when rb's NAT randomises ports). Either way it
+// returns to the LAN; messages sent all along arrive exactly once, in
+// order, and the events name the path and its RTT.
+func TestSessionMovesBeyondLAN(t *testing.T) {
+	in := netns.NewInternet(t)
+	in.StartTURN(t, "nearnet", "6b1f0c2e9a")
+	servers := testICEServers("nearnet", "6b1f0c2e9a")
+	t.Run("moves", func(t *testing.T) {
+		// Bob leaves home A for home B (a new address behind another NAT)
+		// and comes back: no pair of the ICE exchange survives the move,
+		// so he knocks on alice's TURN mailbox from his new network and
+		// the session resumes relayed through it.
+		// A new exchange over that path then finds a direct one (both NATs
+		// keep ports), and the session moves to it.
+		runMove(t, in, servers, netns.NATKeepPorts, in.MoveToB, in.MoveToA, PathRelayed, PathDirect)
+	})
+	if err := in.DualHomeB(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		nat  netns.NAT
+		want PathKind
+	}{
+		{"dual-homed-direct", netns.NATKeepPorts, PathDirect},
+		{"dual-homed-relayed", netns.NATRandom, PathRelayed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runMove(t, in, servers, tc.nat, in.B.LinkDown, in.B.LinkUp, tc.want)
+		})
+	}
+}
+
+func testICEServers(user, pass string) []ICEServer {
+	pub := netns.PublicAddr.String() + ":3478"
+	return []ICEServer{
+		{URL: "stun:" + pub},
+		{URL: "turn:" + pub + "?transport=udp", Username: user, Password: pass},
+	}
+}
+
+// runMove connects alice to bob over home A's LAN, sends messages before,
+// during and after leave() and back(), and checks that they all arrive
+// exactly once and in order, that the session resumed on a path of kind
+// want after leave and on the LAN after back.
+func runMove(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.NAT, leave, back func() error, want PathKind, then ...PathKind) {
+	in.SetNAT(t, in.RB, nat)
+	defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	aev, bev := make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
+	na := iceNodeOn(t, in.A, servers, aev)
+	nb := iceNodeOn(t, in.B, servers, bev)
+	_, port, _ := net.SplitHostPort(nb.Addr().String())
+	var ca *Conn
+	if err := in.A.Do(func() error {
+		var err error
+		ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := nb.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPath(t, ctx, na, ca)
+	waitPath(t, ctx, nb, cb)
+
+	const batch, total = 100, 300
+	// send sends messages from..to-1 at a chat's pace, so that they go
+	// out while the path changes.
+	send := func(from, to int) <-chan error {
+		errc := make(chan error, 1)
+		go func() {
+			for i := from; i < to; i++ {
+				if err := ca.SendMessage(ctx, []byte(strconv.Itoa(i))); err != nil {
+					errc <- err
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			errc <- nil
+		}()
+		return errc
+	}
+	recvd := make(chan error, 1)
+	go func() {
+		for i := range total {
+			m, err := cb.ReceiveMessage(ctx)
+			if err != nil {
+				recvd <- fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+			if string(m) != strconv.Itoa(i) {
+				recvd <- fmt.Errorf("message %d is %q: lost, duplicated or out of order", i, m)
+				return
+			}
+		}
+		recvd <- nil
+	}()
+	if err := <-send(0, batch); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := leave(); err != nil {
+		t.Fatal(err)
+	}
+	moving := send(batch, 2*batch)
+	ea := waitReconnected(t, ctx, aev, "alice")
+	eb := waitReconnected(t, ctx, bev, "bob")
+	t.Logf("left: alice now on %+v (Conn.Path %+v), bob on %+v", ea.Path, ca.Path(), eb.Path)
+	if ea.Path.Kind != want || eb.Path.Kind != want {
+		t.Fatalf("resumed on %v / %v, want %v", ea.Path.Kind, eb.Path.Kind, want)
+	}
+	if ea.Path.RTT <= 0 || eb.Path.RTT <= 0 {
+		t.Errorf("no round-trip time for the path: %v / %v", ea.Path.RTT, eb.Path.RTT)
+	}
+	for _, k := range then {
+		for _, side := range []struct {
+			name   string
+			events <-chan ViabilityEvent
+		}{{"alice", aev}, {"bob", bev}} {
+			e := waitReconnected(t, ctx, side.events, side.name)
+			t.Logf("then: %s on %+v", side.name, e.Path)
+			if e.Path.Kind != k {
+				t.Fatalf("%s moved to %v, want %v", side.name, e.Path.Kind, k)
+			}
+		}
+	}
+	if err := <-moving; err != nil {
+		t.Fatal(err)
+	}
+
+	if err := back(); err != nil {
+		t.Fatal(err)
+	}
+	returning := send(2*batch, total)
+	// The session may pass through another path first (the relayed path
+	// bob knocked open dies as he leaves home B, and the ICE path of home
+	// A answers again before the LAN does): it ends on the LAN.
+	for _, side := range []struct {
+		name   string
+		events <-chan ViabilityEvent
+	}{{"alice", aev}, {"bob", bev}} {
+		for {
+			e := waitReconnected(t, ctx, side.events, side.name)
+			t.Logf("back: %s on %+v", side.name, e.Path)
+			if e.Path.Kind == PathLAN {
+				break
+			}
+		}
+	}
+	if ca.Path().Kind != PathLAN || cb.Path().Kind != PathLAN {
+		t.Fatalf("back on %v / %v, want the LAN", ca.Path(), cb.Path())
+	}
+	if err := <-returning; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recvd; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func iceTestLogger(name string) *slog.Logger {
+	if os.Getenv("NEARNET_ICE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", name)
+}

@@ -1,0 +1,35 @@
+package icepath
+
+import (
+	ptransport "github.com/pion/transport/v5"
+
+	"github.com/nearnet/nearnet/internal/session"
+)
+
+// For the root's tests.
+
+// SetNet makes the agents open their sockets on pn (a network namespace's),
+// and do run the LAN dials of the return to the LAN.
+func (ni *Node) SetNet(pn ptransport.Net, do func(func() error) error) {
+	ni.cfg.Net, ni.do = pn, do
+}
+
+// Exchanges is the number of sessions with an ICE exchange.
+func (ni *Node) Exchanges() int {
+	ni.mu.Lock()
+	defer ni.mu.Unlock()
+	return len(ni.conns)
+}
+
+// Ready reports whether s's ICE path stands by.
+func (ni *Node) Ready(s *session.Session) bool {
+	ni.mu.Lock()
+	ic := ni.conns[s]
+	ni.mu.Unlock()
+	if ic == nil {
+		return false
+	}
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.path != nil
+}

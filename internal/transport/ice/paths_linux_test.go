@@ -1,0 +1,224 @@
+package ice_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nearnet/nearnet/internal/netns"
+	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/transport/ice"
+	"github.com/nearnet/nearnet/internal/transport/ice/icetest"
+	"github.com/nearnet/nearnet/internal/transport/quic"
+	"github.com/nearnet/nearnet/security"
+)
+
+const turnUser, turnPass = "nearnet", "d2c5e0a1f3b4"
+
+type connAcceptor chan transport.Conn
+
+func (a connAcceptor) HandleConn(c transport.Conn, _ time.Time) { a <- c }
+func (a connAcceptor) HandleFailure(net.Addr, error)            {}
+
+func quicTransport(t *testing.T) *quic.Transport {
+	id, err := security.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := quic.New(quic.Options{
+		Server: security.ServerConfig(id, nil), Client: security.ClientConfig(id, nil),
+		HandshakeTimeout: 10 * time.Second, DropTime: 10 * time.Second, KeepAliveIdle: time.Second,
+	})
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// connectPair runs ICE between an agent on host x (controlling) and one on
+// host y with the given servers, exchanging their descriptions directly,
+// and returns both paths.
+func connectPair(t *testing.T, ctx context.Context, x, y *netns.Host, servers []ice.Server) (px, py *ice.Path) {
+	t.Helper()
+	agent := func(h *netns.Host) *ice.Agent {
+		n, err := icetest.NewNet(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := ice.NewAgent(ice.Config{Servers: servers, Net: n, Logger: testLogger(t, h.Name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	ax, ay := agent(x), agent(y)
+	dx, err := ax.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dy, err := ay.Gather(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %q", x.Name, dx.Candidates)
+	t.Logf("%s: %q", y.Name, dy.Candidates)
+	type res struct {
+		p   *ice.Path
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		p, err := ay.Connect(ctx, false, dx)
+		ch <- res{p, err}
+	}()
+	px, err = ax.Connect(ctx, true, dy)
+	r := <-ch
+	if err != nil || r.err != nil {
+		ax.Close()
+		ay.Close()
+		t.Fatalf("ICE between %s and %s: %v / %v", x.Name, y.Name, err, r.err)
+	}
+	return px, r.p
+}
+
+// exchange runs a QUIC connection over the two paths and sends size bytes
+// each way on its control stream.
+func exchange(t *testing.T, ctx context.Context, px, py *ice.Path, size int) {
+	t.Helper()
+	tx, ty := quicTransport(t), quicTransport(t)
+	acc := make(connAcceptor, 1)
+	ln, err := ty.ListenOver(py.Lease(), acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cx, err := tx.DialOver(ctx, px.Lease(), ice.PeerAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cx.End(1000, "")
+	want := make([]byte, size)
+	rand.Read(want)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cx.Control().Write(want)
+		errc <- err
+	}()
+	var cy transport.Conn
+	select {
+	case cy = <-acc:
+	case <-ctx.Done():
+		t.Fatal("no QUIC connection over the ICE path")
+	}
+	defer cy.End(1000, "")
+	got := make([]byte, size)
+	if _, err := io.ReadFull(cy.Control(), got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("bytes differ")
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cy.Control().Write(want[:1024]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(cx.Control(), got[:1024]); err != nil || !bytes.Equal(got[:1024], want[:1024]) {
+		t.Fatalf("answer: %v", err)
+	}
+}
+
+// TestPaths runs ICE between alice (home A) and carol (home B), each
+// behind a NAT, with one coturn on the public network for both: a direct
+// path when the NATs let hole punching through (coturn relays nothing of
+// the data), a relayed one when rb randomises its ports, and TURN over TCP
+// when rb lets no UDP out.
+func TestPaths(t *testing.T) {
+	in := netns.NewInternet(t)
+	turn := in.StartTURN(t, turnUser, turnPass)
+	pub := netns.PublicAddr.String() + ":3478"
+	servers := []ice.Server{
+		{URL: "stun:" + pub},
+		{URL: "turn:" + pub + "?transport=udp", Username: turnUser, Password: turnPass},
+		{URL: "turn:" + pub + "?transport=tcp", Username: turnUser, Password: turnPass},
+	}
+	const size = 4 << 20
+
+	t.Run("wrong-credentials", func(t *testing.T) {
+		// A TURN server refusing the credentials is a clear error within
+		// seconds, not a hang.
+		n, err := icetest.NewNet(in.C)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, err = ice.OpenMailbox(ctx, ice.Config{Net: n, Servers: []ice.Server{
+			{URL: "turn:" + pub + "?transport=udp", Username: turnUser, Password: "wrong"},
+		}})
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("got %v, want the server's 401 refusal", err)
+		}
+		t.Logf("wrong credentials: %v", err)
+	})
+
+	for _, tc := range []struct {
+		name  string
+		nat   netns.NAT
+		kind  ice.Kind
+		relay string // the protocol carol's relay candidate reaches coturn by, when carol's side relays
+	}{
+		{"direct", netns.NATKeepPorts, ice.Direct, ""},
+		{"relayed", netns.NATRandom, ice.Relayed, ""},
+		{"turn-tcp", netns.NATBlockUDP, ice.Relayed, "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in.SetNAT(t, in.RB, tc.nat)
+			defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			pa, pc := connectPair(t, ctx, in.A, in.C, servers)
+			defer pa.Close()
+			defer pc.Close()
+			before, err := turn.RelayedBytes(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exchange(t, ctx, pa, pc, size)
+			after, err := turn.RelayedBytes(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ia, ic := pa.Info(), pc.Info()
+			t.Logf("alice %+v, carol %+v; coturn relayed %d bytes during the exchange", ia, ic, after-before)
+			if ia.Kind != tc.kind || ic.Kind != tc.kind {
+				t.Fatalf("path kinds %v / %v, want %v", ia.Kind, ic.Kind, tc.kind)
+			}
+			if ia.RTT <= 0 && ic.RTT <= 0 {
+				t.Errorf("no round-trip time measured on the path")
+			}
+			switch {
+			case tc.kind == ice.Direct && after-before >= size/4:
+				t.Errorf("direct path, but coturn relayed %d bytes of the %d sent", after-before, size)
+			case tc.kind == ice.Relayed && after-before < size:
+				t.Errorf("relayed path, but coturn relayed only %d bytes of the %d sent", after-before, size)
+			}
+			if tc.relay != "" && ic.Relay != tc.relay {
+				t.Errorf("carol's relay goes over %q, want %q", ic.Relay, tc.relay)
+			}
+		})
+	}
+}
+
+func testLogger(t *testing.T, name string) *slog.Logger {
+	if os.Getenv("NEARNET_ICE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", name)
+}
