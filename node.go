@@ -133,7 +133,7 @@ func NewNode(cfg *Config) (*Node, error) {
 	n.conns.Init(func(c *Conn) *session.Session { return c.s }, ErrClosed)
 	n.dialer = session.Dials{
 		HS: &n.hs, LinkCfg: &n.linkCfg, Dialers: dialers, Slots: n.dials, NodeDone: n.done,
-		HandshakeTimeout: c.HandshakeTimeout, Logger: c.Logger,
+		HandshakeTimeout: c.HandshakeTimeout, Logger: c.Logger, Tunnel: tunnelPaths(c),
 		Wrap: func(addr string, incoming bool, stage string, err error) error {
 			return &HandshakeError{Addr: addr, Incoming: incoming, Stage: stage, Err: err}
 		},
@@ -162,7 +162,7 @@ func (n *Node) makeTransports(server, client *tls.Config) (dialers []transport.T
 		KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval, KeepAliveCount: c.KeepAliveCount,
 		DropTime: c.DropTime, HandshakeTimeout: c.HandshakeTimeout, StreamBuffer: c.StreamBuffer,
 		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
-		Loopback: allLoopback(c.Interfaces), Logger: c.Logger,
+		Loopback: allLoopback(c.Interfaces), Logger: c.Logger, Tunnel: c.Tunnel, TunnelWithHost: c.TunnelWithHost,
 	})
 	return dialers, exported(err)
 }
@@ -216,7 +216,7 @@ func (n *Node) Listen(ctx context.Context) error {
 	if addr == "" {
 		addr = ":0"
 	}
-	if host, port, _ := net.SplitHostPort(addr); host == "" && allLoopback(n.cfg.Interfaces) {
+	if host, port, _ := net.SplitHostPort(addr); host == "" && allLoopback(n.cfg.Interfaces) && !n.cfg.tunnelOnly() {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
@@ -235,7 +235,7 @@ func (n *Node) Listen(ctx context.Context) error {
 	}
 	n.listeners = lns
 	n.mu.Unlock()
-	if n.cfg.Hidden {
+	if n.cfg.Hidden || n.cfg.tunnelOnly() {
 		return nil
 	}
 	_, port, _ := net.SplitHostPort(lns[0].Addr().String())

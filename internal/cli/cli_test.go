@@ -318,6 +318,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"browse", "--name", strings.Repeat("x", 64)}, "invalid --name"},
 		{[]string{"listen", "--insecure", "--transport", "udp"}, `invalid value "udp" for flag --transport: must be "quic", "tcp" or "auto"`},
 		{[]string{"chat", "--insecure", "--transport", "quic", "--proxy", "socks5://127.0.0.1:1"}, "--transport quic cannot go through a proxy"},
+		{[]string{"listen", "--insecure", "--tun", "nn0"}, "--tun needs --tun-addr"},
+		{[]string{"listen", "--insecure", "--tun-addr", "10.9.0.2/24"}, "--tun-addr and --tun-with-host need --tun"},
+		{[]string{"listen", "--insecure", "--tun", "nn0", "--tun-addr", "10.9.0.2"}, "--tun-addr: want an address with its prefix length"},
+		{[]string{"chat", "--insecure", "--tun", "nn0", "--tun-addr", "10.9.0.2/24", "--proxy", "socks5://127.0.0.1:1"}, "--proxy does not apply inside --tun"},
 	} {
 		_, stderr, err := run(t, nil, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

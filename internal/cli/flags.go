@@ -35,6 +35,7 @@ type globals struct {
 	proxy      string
 	proxyEnv   bool
 	transport  transportValue
+	tun        tunFlags // --tun, --tun-addr, --tun-with-host (tunnel.go)
 
 	dropTime     durationValue
 	resumeWindow durationValue
@@ -98,6 +99,7 @@ func newFlagSet(cmd string) *flagSet {
 	fs.Var(&g.resumeWindow, "resume-window", "keep a connection whose transport broke for `D`, waiting for a new one, before reporting it disconnected with the undelivered messages; 0 turns resume off")
 	fs.Var(&g.keepalive, "keepalive", "ping a peer silent for `D`, then every D/2; unanswered pings make the connection inviable")
 	fs.Var(&g.transport, "transport", "transport `T`: quic, tcp (WebSocket over TLS over TCP) or auto (offer both on one port, dial TCP first, then QUIC)")
+	fs.addTunFlags()
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
 	return fs
 }
@@ -146,6 +148,9 @@ func (fs *flagSet) parse(e *env, args []string) error {
 	}
 	if fs.g.transport.t == nearnet.TransportQUIC && (fs.g.proxy != "" || fs.g.proxyEnv) {
 		return fs.usageError("--transport quic cannot go through a proxy: use --transport tcp or auto with --proxy")
+	}
+	if err := fs.checkTun(); err != nil {
+		return err
 	}
 	if fs.g.proxy != "" {
 		// The error text never holds the password (proxy.URLError).
@@ -278,6 +283,9 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 			return nil, fmt.Errorf("--identity: %s", errText(err))
 		}
 		cfg.Identity = id
+	}
+	if err := fs.openTunnel(cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

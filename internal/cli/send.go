@@ -66,6 +66,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	// A target not listening yet is waited for, within --wait, as chat
 	// --to does; a refusal (key, trust, admission, proxy credentials)
 	// ends the wait at once.

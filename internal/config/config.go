@@ -59,6 +59,7 @@ type Values struct {
 	DropTime, ResumeWindow         time.Duration
 	ViabilityDebounce              time.Duration
 	TransportString                string // the Transport's name, for messages
+	Tunnel, TunnelWithHost         bool   // Tunnel: Config.Tunnel is not nil
 }
 
 // ReservedTXT are the TXT keys nearnet sets itself.
@@ -79,6 +80,10 @@ func Contradictions(c *Values) error {
 		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "set with DisableDatagrams, which opens no datagram flow to time out")
 	case c.PreferQUIC && c.TransportN == TransportAuto && (c.Proxy != "" || c.ProxyFromEnvironment):
 		return bad("PreferQUIC", true, "set with Proxy or ProxyFromEnvironment: QUIC cannot follow a proxy, so only TCP is dialed")
+	case c.TunnelWithHost && !c.Tunnel:
+		return bad("TunnelWithHost", true, "set without Tunnel")
+	case c.Tunnel && !c.TunnelWithHost && (c.Proxy != "" || c.ProxyFromEnvironment):
+		return bad("Proxy", c.Proxy, "set with Tunnel alone: connections inside the tunnel do not go through a proxy (set TunnelWithHost for the host's)")
 	}
 	return nil
 }

@@ -27,6 +27,7 @@ type Dials struct {
 	NodeDone         <-chan struct{}
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	Tunnel           *TunnelPaths // with Config.TunnelWithHost, else nil
 
 	// Wrap makes the API's *HandshakeError; Final reports a refusal that
 	// trying again would repeat; FromTransport maps a transport's close.
@@ -145,6 +146,7 @@ func (d *Dials) Dial(ctx context.Context, t transport.Transport, addr string, s 
 		return nil, herr(stage, err)
 	}
 	l.SetDeadline(time.Time{})
+	d.Tunnel.note(l.Peer.ID, addr)
 	d.startFlow(l)
 	return l, nil
 }
@@ -205,7 +207,7 @@ func WriteThroughOf(c transport.Conn) transport.WriteThrough {
 func (d *Dials) Round(ctx context.Context, addrs []string, s *Session, attach func(*Path)) (refused bool, last error) {
 	refused = true
 	id := s.Peer().ID
-	for _, a := range addrs {
+	for _, a := range d.Tunnel.withOther(id, addrs) {
 		l, err := d.Via(ctx, d.Order(nil), a, s)
 		if err != nil {
 			d.Logger.Debug("nearnet: resume attempt failed", "peer", fmt.Sprintf("%x", id[:4]), "addr", a, "err", err)
