@@ -206,15 +206,13 @@ type Config struct {
 	DatagramIdleTimeout time.Duration
 
 	// Tunnel, if not nil, runs the node on a userspace TCP/IP stack whose
-	// packets go through the application's packet device (a
-	// *tunnel.Stack from package tunnel's New):
-	// every connection, listener and datagram socket (TCP and QUIC) is the
-	// stack's, and nothing goes through the host's network. The wire is
-	// the same as on host sockets. Such a node has no discovery (it would
-	// leave through the host): Listen advertises nothing and Browse
-	// returns [ErrNoDiscovery]; connect by address. The node does not
-	// close the stack: close it after the node. If nil, the host's
-	// sockets.
+	// packets go through the application's packet device (a *tunnel.Stack
+	// from package tunnel's New): every connection, listener and datagram
+	// socket (TCP and QUIC) is the stack's, none the host's; the wire is
+	// the same. Such a node has no discovery (it would leave through the
+	// host): Listen advertises nothing and Browse returns [ErrNoDiscovery];
+	// connect by address. The node does not close the stack: close it
+	// after the node. If nil, the host's sockets.
 	Tunnel Tunnel
 
 	// TunnelWithHost, with Tunnel, keeps the host's sockets too: Listen

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-
-	"github.com/nearnet/nearnet/internal/session"
 )
 
 // ErrNoDiscovery is returned by Browse and Resolve (and so Connect by
@@ -35,11 +33,3 @@ type Tunnel interface {
 
 // tunnelOnly reports whether every socket of the node is the stack's.
 func (c *Config) tunnelOnly() bool { return c.Tunnel != nil && !c.TunnelWithHost }
-
-// tunnelPaths is what the Dials remember of paths with TunnelWithHost.
-func tunnelPaths(c *Config) *session.TunnelPaths {
-	if !c.TunnelWithHost {
-		return nil
-	}
-	return &session.TunnelPaths{InTunnel: c.Tunnel.Contains}
-}

@@ -15,6 +15,15 @@ type TunnelPaths struct {
 	paths    split.Paths
 }
 
+// NewTunnelPaths returns the TunnelPaths of a node whose Config has
+// TunnelWithHost set to on and Tunnel t, or nil when it runs one network.
+func NewTunnelPaths(on bool, t interface{ Contains(netip.Addr) bool }) *TunnelPaths {
+	if !on || t == nil {
+		return nil
+	}
+	return &TunnelPaths{InTunnel: t.Contains}
+}
+
 // note records that a dial to addr reached peer id.
 func (t *TunnelPaths) note(id [16]byte, addr string) {
 	if t != nil && id != ([16]byte{}) {

@@ -135,3 +135,18 @@ func Make(o Options) (listen, dial []transport.Transport, err error) {
 	}
 	return listen, dial, nil
 }
+
+// Loopback reports whether ifaces (Config.Interfaces) names only loopback
+// interfaces, and at least one.
+func Loopback(ifaces []string) bool {
+	if len(ifaces) == 0 {
+		return false
+	}
+	for _, name := range ifaces {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil || ifi.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
+}
