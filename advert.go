@@ -146,6 +146,9 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 // once at a time; this node's own advertisement is skipped. Nearnet peers
 // seen here are remembered for Connect by name or PeerID.
 func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
+	if n.cfg.tunnelOnly() {
+		return ErrNoDiscovery
+	}
 	var fnMu sync.Mutex      // guards merged too
 	var merged advert.Merger // the same peer under both service types: one story
 	handle := func(e discovery.Event) {

@@ -240,6 +240,23 @@ type Config struct {
 	// it must be zero with DisableDatagrams.
 	DatagramIdleTimeout time.Duration
 
+	// Tunnel, if not nil, runs the node on a userspace TCP/IP stack whose
+	// packets go through the application's packet device (a *tunnel.Stack
+	// from package tunnel's New): every connection, listener and datagram
+	// socket (TCP and QUIC) is the stack's, none the host's; the wire is
+	// the same. Such a node has no discovery (it would leave through the
+	// host): Listen advertises nothing and Browse returns [ErrNoDiscovery];
+	// connect by address. The node does not close the stack: close it
+	// after the node. If nil, the host's sockets.
+	Tunnel Tunnel
+
+	// TunnelWithHost, with Tunnel, keeps the host's sockets too: Listen
+	// listens on both (with the same port number), Connect dials an
+	// address on the stack's networks ([Tunnel.Contains]) through the
+	// stack and any other through the host, and discovery runs on the host.
+	// A peer reached both ways is one Conn. If false, the stack alone.
+	TunnelWithHost bool
+
 	// Security.
 
 	// Security selects the security mode; see SecurityAuto (the zero
@@ -511,6 +528,7 @@ func (c *Config) values() *config.Values {
 		MemoryBudget: c.MemoryBudget,
 
 		ICEServers: icepath.Servers(c.ICEServers),
+		Tunnel: c.Tunnel != nil, TunnelWithHost: c.TunnelWithHost,
 	}
 }
 

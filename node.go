@@ -137,7 +137,7 @@ func NewNode(cfg *Config) (*Node, error) {
 	n.conns.Init(func(c *Conn) *session.Session { return c.s }, ErrClosed)
 	n.dialer = session.Dials{
 		HS: &n.hs, LinkCfg: &n.linkCfg, Dialers: dialers, Slots: n.dials, NodeDone: n.done,
-		HandshakeTimeout: c.HandshakeTimeout, Logger: c.Logger,
+		HandshakeTimeout: c.HandshakeTimeout, Logger: c.Logger, Tunnel: session.NewTunnelPaths(c.TunnelWithHost, c.Tunnel),
 		Wrap: func(addr string, incoming bool, stage string, err error) error {
 			return &HandshakeError{Addr: addr, Incoming: incoming, Stage: stage, Err: err}
 		},
@@ -174,7 +174,7 @@ func (n *Node) makeTransports(server, client *tls.Config) (dialers []transport.T
 		KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval, KeepAliveCount: c.KeepAliveCount,
 		DropTime: c.DropTime, HandshakeTimeout: c.HandshakeTimeout, StreamBuffer: c.StreamBuffer,
 		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
-		Loopback: all.Loopback(c.Interfaces), Logger: c.Logger,
+		Loopback: all.Loopback(c.Interfaces), Logger: c.Logger, Tunnel: c.Tunnel, TunnelWithHost: c.TunnelWithHost,
 	})
 	return dialers, exported(err)
 }
@@ -228,7 +228,7 @@ func (n *Node) Listen(ctx context.Context) error {
 	if addr == "" {
 		addr = ":0"
 	}
-	if host, port, _ := net.SplitHostPort(addr); host == "" && all.Loopback(n.cfg.Interfaces) {
+	if host, port, _ := net.SplitHostPort(addr); host == "" && all.Loopback(n.cfg.Interfaces) && !n.cfg.tunnelOnly() {
 		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
 	}
 	n.startPathMonitor()
@@ -247,7 +247,7 @@ func (n *Node) Listen(ctx context.Context) error {
 	}
 	n.listeners = lns
 	n.mu.Unlock()
-	if n.cfg.Hidden {
+	if n.cfg.Hidden || n.cfg.tunnelOnly() {
 		return nil
 	}
 	_, port, _ := net.SplitHostPort(lns[0].Addr().String())
@@ -434,7 +434,9 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		s = c.s
 	}
 	l, ready, errs := session.Connect(ctx, s, session.Dialer{
-		Round:       func() (*link, []error) { return n.dialRace(ctx, addrs, order, id) },
+		Round: func() (*link, []error) {
+			return n.dialer.Race(ctx, addrs, order, id, func(l *link) { n.attach(l) }, n.spawn)
+		},
 		Final:       isRejection,
 		Waiting:     unwrapSingleRejection,
 		Retry:       n.cfg.RetryConnect,
@@ -448,15 +450,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	case ready:
 		return c, nil
 	}
-	if n.cfg.RetryConnect && ctx.Err() != nil && len(errs) > 1 {
-		errs = errs[:len(errs)-1]
-		errs[len(errs)-1] = fmt.Errorf("%w (gave up waiting: %v)", errs[len(errs)-1], ctx.Err())
-	}
-	err := errs[0]
-	if len(errs) > 1 {
-		err = errors.Join(errs...)
-	}
-	err = unwrapSingleRejection(err)
+	err := unwrapSingleRejection(session.JoinErrors(errs, n.cfg.RetryConnect, ctx.Err()))
 	if c != nil {
 		// Unless an incoming link made it ready meanwhile, the attempt failed.
 		if c.s.FailConnect(err) {

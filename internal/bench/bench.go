@@ -47,6 +47,10 @@ type Options struct {
 	// baselines). TransportAuto, the zero value, measures TCP, which it
 	// dials first.
 	Transport nearnet.Transport
+	// Tunnel measures nearnet on userspace TCP/IP stacks over an in-memory
+	// packet pipe (nearnet.Config.Tunnel) against nearnet on loopback
+	// sockets, over Transport, instead of the other rows.
+	Tunnel bool
 	// Logf, if set, receives progress lines.
 	Logf func(format string, args ...any)
 
@@ -91,6 +95,10 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	}
 	steps := []func(context.Context, Options) ([]Result, error){
 		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, browseFamilies, datagrams1200, groups,
+	}
+	if o.Tunnel {
+		steps = steps[:0]
+		steps = append(steps, tunnelRows)
 	}
 	var out []Result
 	for _, step := range steps {

@@ -58,3 +58,22 @@ func quickRun(t *testing.T, tr nearnet.Transport) {
 		}
 	}
 }
+
+// TestQuickTunnel runs the tunnel rows with a handful of samples: both
+// complete and give sane figures.
+func TestQuickTunnel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rs, err := Run(ctx, Options{tiny: true, Logf: t.Logf, Tunnel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 3 {
+		t.Fatalf("%d results, want 3", len(rs))
+	}
+	for _, r := range rs {
+		if !(r.Nearnet > 0) || !(r.Baseline > 0) || !(r.Ratio > 0) {
+			t.Errorf("%s: nearnet %v baseline %v ratio %v", r.Key, r.Nearnet, r.Baseline, r.Ratio)
+		}
+	}
+}

@@ -210,6 +210,11 @@ func NearnetPingPong(ctx context.Context, tr nearnet.Transport, size, n int) ([]
 		return nil, err
 	}
 	defer p.Close()
+	return pingPongOn(ctx, p, size, n)
+}
+
+// pingPongOn measures n round trips of a size-byte message on p.
+func pingPongOn(ctx context.Context, p *nnPair, size, n int) ([]time.Duration, error) {
 	go func() {
 		for {
 			m, err := p.cb.ReceiveMessage(ctx)

@@ -158,10 +158,18 @@ func newNNPair(ctx context.Context, tr nearnet.Transport) (*nnPair, error) {
 	if err != nil {
 		return nil, err
 	}
+	return connectPair(ctx, a, b, net.Addr.String)
+}
+
+// connectPair has b listen and a connect to it at the address target
+// makes of b's listening address; on a failure it closes both.
+func connectPair(ctx context.Context, a, b *nearnet.Node, target func(net.Addr) string) (*nnPair, error) {
 	if err := b.Listen(ctx); err != nil {
+		a.Close()
+		b.Close()
 		return nil, err
 	}
-	ca, err := a.Connect(ctx, b.Addr().String())
+	ca, err := a.Connect(ctx, target(b.Addr()))
 	if err != nil {
 		a.Close()
 		b.Close()

@@ -19,6 +19,11 @@ func NearnetStreamBulk(ctx context.Context, tr nearnet.Transport, size, count in
 		return 0, err
 	}
 	defer p.Close()
+	return streamBulkOn(ctx, p, size, count)
+}
+
+// streamBulkOn is NearnetStreamBulk on the pair p.
+func streamBulkOn(ctx context.Context, p *nnPair, size, count int) (time.Duration, error) {
 	sa, err := p.ca.OpenStream(ctx, "bulk")
 	if err != nil {
 		return 0, err

@@ -21,11 +21,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		"raw UDP), measured in the same run; with --transport quic, nearnet runs over QUIC\n" +
 		"and the baselines are raw quic-go (streams, DATAGRAM frames)."
 	quick := fs.Bool("quick", false, "run each measurement about a tenth as long (noisier)")
+	tun := fs.Bool("tunnel", false, "measure nearnet on userspace TCP/IP stacks joined by an in-memory packet pipe (--tun's stack) "+
+		"against nearnet on loopback sockets, over --transport: ping-pong and stream throughput")
 	if err := fs.parse(e, args); err != nil {
 		return helpOK(err)
 	}
 	out := newPrinter(e.stdout, false)
-	o := bench.Options{Quick: *quick, Transport: fs.g.transport.t}
+	o := bench.Options{Quick: *quick, Transport: fs.g.transport.t, Tunnel: *tun}
 	if !fs.g.json {
 		out.line(fmt.Sprintf("%-38s %12s %12s %-8s %7s  %s", "measurement", "nearnet", "baseline", "unit", "ratio", "goal"))
 		o.Logf = nil

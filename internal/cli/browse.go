@@ -23,6 +23,7 @@ func runBrowse(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	node, err := fs.newNode(cfg)
 	if err != nil {
 		return err

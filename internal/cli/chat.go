@@ -76,6 +76,7 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	ch := &chat{
 		out:      newPrinter(e.stdout, fs.g.json),
 		stderr:   &lockedWriter{w: e.stderr},

@@ -46,6 +46,7 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	ifaces, err := doctorInterfaces(cfg.Interfaces)
 	if err != nil {
 		return err

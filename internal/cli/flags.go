@@ -38,6 +38,7 @@ type globals struct {
 	wide       wideArea // --domain and its companions (widearea.go)
 	turn       urlList  // ICE servers (--turn)
 	turnCreds  string   // --turn-credentials
+	tun        tunFlags // --tun, --tun-addr, --tun-with-host (tunnel.go)
 
 	dropTime     durationValue
 	resumeWindow durationValue
@@ -105,6 +106,7 @@ func newFlagSet(cmd string) *flagSet {
 	fs.StringVar(&g.turnCreds, "turn-credentials", "", "file `PATH` holding the TURN servers' long-term credentials, one line username:password (mode 600)")
 	fs.Var(&g.transport, "transport", "transport `T`: quic, tcp (WebSocket over TLS over TCP) or auto (offer both on one port, dial TCP first, then QUIC)")
 	g.wide.addFlags(fs)
+	fs.addTunFlags()
 	fs.VisitAll(func(f *flag.Flag) { fs.global[f.Name] = true })
 	return fs
 }
@@ -154,6 +156,9 @@ func (fs *flagSet) parse(e *env, args []string) error {
 	}
 	if fs.g.transport.t == nearnet.TransportQUIC && (fs.g.proxy != "" || fs.g.proxyEnv) {
 		return fs.usageError("--transport quic cannot go through a proxy: use --transport tcp or auto with --proxy")
+	}
+	if err := fs.checkTun(); err != nil {
+		return err
 	}
 	if fs.g.proxy != "" {
 		// The error text never holds the password (proxy.URLError).
@@ -292,6 +297,9 @@ func (fs *flagSet) config(needSecurity bool) (*nearnet.Config, error) {
 			return nil, fmt.Errorf("--identity: %s", errText(err))
 		}
 		cfg.Identity = id
+	}
+	if err := fs.openTunnel(cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

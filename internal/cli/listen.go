@@ -32,6 +32,7 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	out := newPrinter(e.stdout, fs.g.json)
 	cfg.OnReject = func(remote net.Addr, err error) { out.print("", newRejectedIncoming(remote, err)) }
 	cfg.OnViability = func(c *nearnet.Conn, ve nearnet.ViabilityEvent) { out.print("", newViabilityEvent(c, ve)) }
@@ -46,7 +47,9 @@ func runListen(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}
-	out.print("", newReady(node, fs.g.insecure))
+	ready := newReady(node, fs.g.insecure)
+	fs.tunReach(ready)
+	out.print("", ready)
 	var wg sync.WaitGroup
 	for {
 		c, err := node.Accept(ctx)

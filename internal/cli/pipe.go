@@ -46,6 +46,7 @@ func runPipe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel()                 // after the node's Close, deferred later
 	out := newPrinter(e.stderr, fs.g.json) // stdout is the stream's
 	cfg.OnReject = func(remote net.Addr, err error) { out.print("", newRejectedIncoming(remote, err)) }
 	cfg.RetryConnect = to != ""

@@ -130,6 +130,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	to := newTransferOut(e.stdout, fs.g.json)
 	opts := &nearnet.AcceptOptions{
 		Rename:          true,

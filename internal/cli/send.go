@@ -83,6 +83,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 // sendFiles connects to to (unless pair does, with the node) and sends files.
 func sendFiles(ctx context.Context, e *env, fs *flagSet, cfg *nearnet.Config, files []sendFile, to string, wait time.Duration,
 	pair func(context.Context, *nearnet.Node, *printer) (*nearnet.Conn, error)) error {
+	defer fs.closeTunnel() // after the node's Close, deferred later
 	// A target not listening yet is waited for, within --wait, as chat
 	// --to does; a refusal (key, trust, admission, proxy credentials)
 	// ends the wait at once.

@@ -69,6 +69,7 @@ type Values struct {
 	Domain, DNSServer, TSIGKey string
 	HasTSIGKey, HasOnWideArea  bool
 	DNSRefresh                 time.Duration
+	Tunnel, TunnelWithHost     bool // Tunnel: Config.Tunnel is not nil
 }
 
 // ReservedTXT are the TXT keys nearnet sets itself.
@@ -101,6 +102,12 @@ func Contradictions(c *Values) error {
 		return bad("DatagramIdleTimeout", c.DatagramIdleTimeout, "set with DisableDatagrams, which opens no datagram flow to time out")
 	case c.PreferQUIC && c.TransportN == TransportAuto && (c.Proxy != "" || c.ProxyFromEnvironment):
 		return bad("PreferQUIC", true, "set with Proxy or ProxyFromEnvironment: QUIC cannot follow a proxy, so only TCP is dialed")
+	case c.TunnelWithHost && !c.Tunnel:
+		return bad("TunnelWithHost", true, "set without Tunnel")
+	case c.Tunnel && !c.TunnelWithHost && c.Domain != "":
+		return bad("Domain", c.Domain, "set with Tunnel alone, which has no discovery (set TunnelWithHost for the host's)")
+	case c.Tunnel && !c.TunnelWithHost && (c.Proxy != "" || c.ProxyFromEnvironment):
+		return bad("Proxy", c.Proxy, "set with Tunnel alone: connections inside the tunnel do not go through a proxy (set TunnelWithHost for the host's)")
 	}
 	return nil
 }

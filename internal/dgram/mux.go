@@ -3,6 +3,7 @@ package dgram
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -25,8 +26,8 @@ import (
 // done; that closes every flow.
 type Mux struct {
 	cfg   Config
-	conn  *net.UDPConn
-	sock  *sock
+	conn  io.Closer // the socket
+	sock  sockIO
 	v6    bool
 	local netip.AddrPort
 	df    error // why don't-fragment could not be set; nil if it is
@@ -92,7 +93,6 @@ func Listen(network, laddr string, cfg *Config) (*Mux, error) {
 		flows: make(map[SessionID]*Flow),
 		stop:  make(chan struct{}),
 	}
-	m.bufs.New = func() any { return &sendBuf{b: make([]byte, sendBufSize)} }
 	if m.df = setDontFragment(conn, v6); m.df != nil {
 		c.Logger.Warn("nearnet: datagrams: cannot set don't-fragment; payloads are still kept under the interface MTU", "err", m.df)
 	}
@@ -100,10 +100,102 @@ func Listen(network, laddr string, cfg *Config) (*Mux, error) {
 		conn.Close()
 		return nil, err
 	}
+	m.start()
+	return m, nil
+}
+
+// NewMux opens a Mux on pc, a UDP socket of network ("udp4" or "udp6") from elsewhere than the host's
+// network stack (a userspace TCP/IP stack), which it takes over: nothing
+// else may read from it, and Close closes it. Its WriteTo must take a
+// *net.UDPAddr. Datagrams are read and sent one a call, and flows keep
+// their payloads within mtu, the MTU of every path pc sends on.
+func NewMux(network string, pc net.PacketConn, mtu int, cfg *Config) (*Mux, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if network != "udp4" && network != "udp6" {
+		return nil, &ConfigError{Field: "network", Value: network, Reason: `want "udp4" or "udp6"`}
+	}
+	if mtu < minMTU || mtu > 65535 {
+		return nil, &ConfigError{Field: "mtu", Value: mtu, Reason: fmt.Sprintf("want %d to 65535", minMTU)}
+	}
+	ua, ok := pc.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return nil, &ConfigError{Field: "pc", Value: pc.LocalAddr(), Reason: "want a UDP socket"}
+	}
+	if b, ok := pc.(interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}); ok {
+		b.SetReadBuffer(c.SocketBuffer)
+		b.SetWriteBuffer(c.SocketBuffer)
+	}
+	local := ua.AddrPort()
+	ps := &packetSock{pc: pc, pkts: []packet{{buf: make([]byte, slotSize)}}}
+	m := &Mux{
+		cfg:   c,
+		conn:  ps,
+		sock:  ps,
+		v6:    network == "udp6",
+		local: local,
+		flows: make(map[SessionID]*Flow),
+		stop:  make(chan struct{}),
+	}
+	m.mtus.fixed = mtu
+	m.start()
+	return m, nil
+}
+
+func (m *Mux) start() {
+	m.bufs.New = func() any { return &sendBuf{b: make([]byte, sendBufSize)} }
 	m.wg.Add(2)
 	go m.readLoop()
 	go m.sweepLoop()
-	return m, nil
+}
+
+// sockIO is a Mux's socket: the host's (sock, per system) or a
+// packetSock.
+type sockIO interface {
+	read() ([]packet, error)
+	write(b []byte, p *peer) error
+}
+
+// packetSock is a net.PacketConn from elsewhere than the host's stack, one
+// datagram a call each way.
+type packetSock struct {
+	pc     net.PacketConn
+	pkts   []packet
+	closed atomic.Bool
+}
+
+// Close closes pc; reads fail with net.ErrClosed from then on, whatever
+// error pc gives for it.
+func (s *packetSock) Close() error {
+	s.closed.Store(true)
+	return s.pc.Close()
+}
+
+func (s *packetSock) read() ([]packet, error) {
+	p := &s.pkts[0]
+	n, from, err := s.pc.ReadFrom(p.buf)
+	if err != nil {
+		if s.closed.Load() {
+			return nil, net.ErrClosed
+		}
+		return nil, err
+	}
+	ua, ok := from.(*net.UDPAddr)
+	if !ok {
+		return s.pkts[:0], nil
+	}
+	p.n, p.from, p.trunc = n, ua.AddrPort(), false
+	return s.pkts, nil
+}
+
+func (s *packetSock) write(b []byte, p *peer) error {
+	_, err := s.pc.WriteTo(b, net.UDPAddrFromAddrPort(p.addr))
+	return err
 }
 
 func parseLocal(laddr string, v6 bool) (netip.AddrPort, error) {
@@ -361,8 +453,9 @@ func (m *Mux) putBuf(b *sendBuf) { m.bufs.Put(b) }
 // mtuCache remembers path MTUs per destination for a second, so that many
 // flows to one peer cost one route lookup.
 type mtuCache struct {
-	mu sync.Mutex // guards m
-	m  map[netip.Addr]mtuEntry
+	fixed int        // the MTU of every path (NewMux); 0: ask the OS
+	mu    sync.Mutex // guards m
+	m     map[netip.Addr]mtuEntry
 }
 
 type mtuEntry struct {
@@ -373,6 +466,9 @@ type mtuEntry struct {
 const mtuTTL = time.Second
 
 func (c *mtuCache) get(dst netip.AddrPort) (int, error) {
+	if c.fixed != 0 {
+		return c.fixed, nil
+	}
 	a := dst.Addr()
 	now := time.Now()
 	c.mu.Lock()

@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -65,4 +67,18 @@ func Connect(ctx context.Context, s *Session, d Dialer) (l *Path, ready bool, er
 			s.Retry()
 		}
 	}
+}
+
+// JoinErrors makes one error of a failed Connect's errs: with retry and
+// ctxErr (the wait ended by ctx), ctx's error, last in errs, is folded
+// into the error before it.
+func JoinErrors(errs []error, retry bool, ctxErr error) error {
+	if retry && ctxErr != nil && len(errs) > 1 {
+		errs = slices.Clone(errs[:len(errs)-1])
+		errs[len(errs)-1] = fmt.Errorf("%w (gave up waiting: %v)", errs[len(errs)-1], ctxErr)
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }

@@ -27,6 +27,7 @@ type Dials struct {
 	NodeDone         <-chan struct{}
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	Tunnel           *TunnelPaths // with Config.TunnelWithHost, else nil
 
 	// Wrap makes the API's *HandshakeError; Final reports a refusal that
 	// trying again would repeat; FromTransport maps a transport's close.
@@ -152,6 +153,7 @@ func (d *Dials) Dial(ctx context.Context, t transport.Transport, addr string, s 
 		return nil, herr(stage, err)
 	}
 	l.SetDeadline(time.Time{})
+	d.Tunnel.note(l.Peer.ID, addr)
 	d.startFlow(l)
 	return l, nil
 }
@@ -212,7 +214,7 @@ func WriteThroughOf(c transport.Conn) transport.WriteThrough {
 func (d *Dials) Round(ctx context.Context, addrs []string, s *Session, attach func(*Path)) (refused bool, last error) {
 	refused = true
 	id := s.Peer().ID
-	for _, a := range addrs {
+	for _, a := range d.Tunnel.withOther(id, addrs) {
 		l, err := d.Via(ctx, d.Order(nil), a, s)
 		if err != nil {
 			d.Logger.Debug("nearnet: resume attempt failed", "peer", fmt.Sprintf("%x", id[:4]), "addr", a, "err", err)
@@ -224,4 +226,38 @@ func (d *Dials) Round(ctx context.Context, addrs []string, s *Session, attach fu
 		return false, nil
 	}
 	return refused, last
+}
+
+// Race dials addrs over the transports of order, racing them in the way
+// of Happy Eyeballs (transport.Race): every address over the first
+// transport (address families interleaved), then over the next; the first
+// to give a link wins, and a link made after it goes to late. want, if not
+// zero, is the peer the link must lead to. spawn runs a dial in the
+// background. It returns the link, or one error per address (its first
+// transport's, as Via).
+func (d *Dials) Race(ctx context.Context, addrs []string, order []transport.Transport, want [16]byte,
+	late func(*Path), spawn func(func())) (*Path, []error) {
+	try := func(ctx context.Context, a transport.Attempt, limit time.Duration) (*Path, error) {
+		l, err := d.Dial(ctx, a.T, a.Addr, nil, limit)
+		if err == nil && want != ([16]byte{}) && l.Peer.ID != want {
+			l.Link.SendCloseNow(wire.CloseBadHello, "wrong peer")
+			l.Fail(errors.New("wrong peer"))
+			l, err = nil, fmt.Errorf("nearnet: %s answered as peer %x, not %x", a.Addr, l.Peer.ID, want)
+		}
+		return l, err
+	}
+	won, ok, firstErr := transport.Race(ctx, transport.Attempts(addrs, order), try, d.Final, late, spawn)
+	if ok {
+		return won, nil
+	}
+	var errs []error
+	for _, a := range addrs {
+		if err := firstErr[a]; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, d.ErrNoTransport)
+	}
+	return nil, errs
 }

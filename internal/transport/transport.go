@@ -221,3 +221,14 @@ type CloseError struct {
 func (e *CloseError) Error() string {
 	return "peer closed the connection (" + strconv.Itoa(e.Code) + " " + e.Reason + ")"
 }
+
+// Network is where a transport's sockets come from when not from the
+// host's network stack: a userspace TCP/IP stack (tunnel.Stack). Addresses
+// are numeric.
+type Network interface {
+	DialContext(ctx context.Context, network, address string) (net.Conn, error)
+	Listen(network, address string) (net.Listener, error)
+	ListenPacket(network, address string) (net.PacketConn, error)
+	// MTU is the largest IP packet on every path of the network.
+	MTU() int
+}

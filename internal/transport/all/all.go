@@ -8,11 +8,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/nnerr"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/quic"
+	"github.com/nearnet/nearnet/internal/transport/split"
 	"github.com/nearnet/nearnet/internal/transport/tcp"
 	"github.com/nearnet/nearnet/proxy"
 	"github.com/nearnet/nearnet/security"
@@ -40,6 +42,32 @@ type Options struct {
 	DatagramIdleTimeout  time.Duration
 	Loopback             bool // every interface the node uses is a loopback interface
 	Logger               *slog.Logger
+
+	// Tunnel, if not nil, is the userspace stack the transports take their
+	// sockets from; with TunnelWithHost, each runs on host and stack at
+	// once (split), an address on the stack's networks dialed through it.
+	Tunnel         Tunnel
+	TunnelWithHost bool
+}
+
+// Tunnel is a userspace TCP/IP stack: a transport.Network that tells the
+// addresses on its networks.
+type Tunnel interface {
+	transport.Network
+	Contains(ip netip.Addr) bool
+}
+
+// onTunnel returns host itself without a Tunnel, the same transport on
+// the stack alone (on) without TunnelWithHost, else both (split).
+func (o Options) onTunnel(host transport.Transport, on func(transport.Network) transport.Transport) transport.Transport {
+	if o.Tunnel == nil {
+		return host
+	}
+	t := on(o.Tunnel)
+	if !o.TunnelWithHost {
+		return t
+	}
+	return split.New(host, t, o.Tunnel.Contains)
 }
 
 // Make sets up the transports, in the order they listen (the first one's
@@ -71,7 +99,10 @@ func Make(o Options) (listen, dial []transport.Transport, err error) {
 				return nil, nil, &nnerr.ConfigError{Field: "Config.Proxy", Value: value, Reason: err.Error()}
 			}
 		}
-		tcpT = tcp.New(to)
+		tcpT = o.onTunnel(tcp.New(to), func(nw transport.Network) transport.Transport {
+			to.Net, to.Proxy, to.ProxyFromEnvironment = nw, nil, false
+			return tcp.New(to)
+		})
 		listen = append(listen, tcpT)
 	}
 	if o.QUIC {
@@ -81,10 +112,14 @@ func Make(o Options) (listen, dial []transport.Transport, err error) {
 			// without it: the node's identity, authenticating nobody.
 			qserver, qclient = security.ServerConfig(o.Identity, nil), security.ClientConfig(o.Identity, nil)
 		}
-		quicT = quic.New(quic.Options{
+		qo := quic.Options{
 			Server: qserver, Client: qclient, Authenticated: o.Server != nil,
 			HandshakeTimeout: o.HandshakeTimeout, DropTime: o.DropTime, KeepAliveIdle: o.KeepAliveIdle,
 			DisableDatagrams: o.DisableDatagrams, Loopback: o.Loopback, Logger: o.Logger,
+		}
+		quicT = o.onTunnel(quic.New(qo), func(nw transport.Network) transport.Transport {
+			qo.Net = nw
+			return quic.New(qo)
 		})
 		listen = append(listen, quicT)
 	}

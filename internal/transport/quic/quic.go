@@ -181,6 +181,10 @@ type Options struct {
 	DisableDatagrams bool
 	Loopback         bool         // a socket for dialing binds to loopback only
 	Logger           *slog.Logger // nil: discard
+
+	// Net, if not nil, gives the transport's UDP socket instead of the
+	// host's network stack: a userspace TCP/IP stack.
+	Net transport.Network
 }
 
 // Transport is the QUIC transport of a node: one UDP socket serves its
@@ -234,7 +238,7 @@ func (t *Transport) config() *quict.Config {
 
 // Listen opens the node's UDP socket on addr and its QUIC listener.
 func (t *Transport) Listen(_ context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
-	qt, err := quict.ListenUDP(addr)
+	qt, err := t.listenUDP(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -295,16 +299,29 @@ func (t *Transport) dialSocket() (*quict.Transport, error) {
 	}
 	if t.qdial == nil {
 		addr := ":0"
-		if t.o.Loopback {
+		if t.o.Loopback && t.o.Net == nil {
 			addr = "127.0.0.1:0"
 		}
-		qt, err := quict.ListenUDP(addr)
+		qt, err := t.listenUDP(addr)
 		if err != nil {
 			return nil, err
 		}
 		t.qdial = qt
 	}
 	return t.qdial, nil
+}
+
+// listenUDP opens the transport's UDP socket on addr: the host's, or
+// Options.Net's.
+func (t *Transport) listenUDP(addr string) (*quict.Transport, error) {
+	if t.o.Net == nil {
+		return quict.ListenUDP(addr)
+	}
+	pc, err := t.o.Net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return quict.NewTransport(pc), nil
 }
 
 func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, error) {

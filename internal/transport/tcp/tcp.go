@@ -85,7 +85,7 @@ func (t *tcpConn) Close() error { return t.raw.Close() }
 // close_notify is already out (the link closed Control); anything else is
 // an abort, and the peer sees a reset rather than a lingering close.
 func (t *tcpConn) End(code int, reason string) {
-	if tc, ok := t.raw.(*net.TCPConn); ok && code != wire.CloseNormal {
+	if tc, ok := t.raw.(linger); ok && code != wire.CloseNormal {
 		tc.SetLinger(0)
 	}
 	t.raw.Close()
@@ -217,7 +217,7 @@ func (s *tcpStream) Sink(size int, grace time.Duration, onEnd func()) transport.
 }
 
 func (s *tcpStream) Abort() {
-	if tc, ok := s.raw.(*net.TCPConn); ok {
+	if tc, ok := s.raw.(linger); ok {
 		tc.SetLinger(0)
 	}
 	s.raw.Close()
@@ -249,6 +249,12 @@ type Options struct {
 	DatagramIdleTimeout time.Duration // closes an idle flow
 	Loopback            bool          // bind datagram sockets to loopback only
 	Logger              *slog.Logger  // nil: discard
+
+	// Net, if not nil, gives every socket of the transport (connections,
+	// the listener, the datagram sockets) instead of the host's network
+	// stack: a userspace TCP/IP stack. Proxy and ProxyFromEnvironment do
+	// not apply to it.
+	Net transport.Network
 }
 
 // Transport is the TCP transport of a node: its listener, its dialer
@@ -291,6 +297,24 @@ func (t *Transport) Dialer() *net.Dialer {
 	return &net.Dialer{KeepAliveConfig: t.o.KeepAlive, Control: t.controlSocket}
 }
 
+// linger is a TCP connection whose Close may reset it (SetLinger(0)):
+// the host's, or Options.Net's where it has the method.
+type linger interface{ SetLinger(sec int) error }
+
+// tuneNet gives a connection of Options.Net the keepalive and drop time
+// (TCP_USER_TIMEOUT) the host's sockets get, where it has the methods
+// (tunnel.Stack's have).
+func (t *Transport) tuneNet(c net.Conn) {
+	if k, ok := c.(interface {
+		SetKeepAliveConfig(net.KeepAliveConfig) error
+	}); ok {
+		k.SetKeepAliveConfig(t.o.KeepAlive)
+	}
+	if u, ok := c.(interface{ SetUserTimeout(time.Duration) error }); ok && t.o.DropTime > 0 {
+		u.SetUserTimeout(t.o.DropTime)
+	}
+}
+
 // deadlineFor bounds a handshake by ctx and HandshakeTimeout.
 func (t *Transport) deadlineFor(ctx context.Context) time.Time {
 	d := time.Now().Add(t.o.HandshakeTimeout)
@@ -302,6 +326,12 @@ func (t *Transport) deadlineFor(ctx context.Context) time.Time {
 
 // dialTCP connects to addr, through the configured proxy if one applies.
 func (t *Transport) dialTCP(ctx context.Context, addr string) (c net.Conn, proxied bool, err error) {
+	if t.o.Net != nil {
+		if c, err = t.o.Net.DialContext(ctx, "tcp", addr); err == nil {
+			t.tuneNet(c)
+		}
+		return c, false, err
+	}
 	d := t.o.Proxy
 	if d == nil && t.o.ProxyFromEnvironment {
 		if d, err = proxy.FromEnvironment(addr, t.Dialer()); err != nil {
@@ -347,8 +377,14 @@ func (t *Transport) Dial(ctx context.Context, addr string) (transport.Conn, erro
 
 // Listen opens the TCP listener on addr.
 func (t *Transport) Listen(ctx context.Context, addr string, a transport.Acceptor) (transport.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: t.o.KeepAlive, Control: t.controlSocket}
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	var ln net.Listener
+	var err error
+	if t.o.Net != nil {
+		ln, err = t.o.Net.Listen("tcp", addr)
+	} else {
+		lc := net.ListenConfig{KeepAliveConfig: t.o.KeepAlive, Control: t.controlSocket}
+		ln, err = lc.Listen(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +426,11 @@ func (t *Transport) acceptLoop(ln net.Listener, a transport.Acceptor) {
 			return
 		}
 		delay = 0
-		t.tuneAccepted(raw)
+		if t.o.Net != nil {
+			t.tuneNet(raw)
+		} else {
+			t.tuneAccepted(raw)
+		}
 		if t.addPending(raw) {
 			t.shedOldest()
 		}
@@ -482,13 +522,25 @@ func (t *Transport) muxFor(ip netip.Addr) (*dgram.Mux, error) {
 	if *p != nil {
 		return *p, nil
 	}
-	if t.o.Loopback {
+	if t.o.Loopback && t.o.Net == nil {
 		laddr = "127.0.0.1:0"
 		if !v4 {
 			laddr = "[::1]:0"
 		}
 	}
-	m, err := dgram.Listen(network, laddr, &dgram.Config{IdleTimeout: t.o.DatagramIdleTimeout, Logger: t.o.Logger})
+	cfg := &dgram.Config{IdleTimeout: t.o.DatagramIdleTimeout, Logger: t.o.Logger}
+	var m *dgram.Mux
+	var err error
+	if t.o.Net != nil {
+		var pc net.PacketConn
+		if pc, err = t.o.Net.ListenPacket(network, laddr); err == nil {
+			if m, err = dgram.NewMux(network, pc, t.o.Net.MTU(), cfg); err != nil {
+				pc.Close()
+			}
+		}
+	} else {
+		m, err = dgram.Listen(network, laddr, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("datagram socket: %w", err)
 	}
