@@ -528,7 +528,7 @@ func (c *Config) values() *config.Values {
 		MemoryBudget: c.MemoryBudget,
 
 		ICEServers: icepath.Servers(c.ICEServers),
-		Tunnel: c.Tunnel != nil, TunnelWithHost: c.TunnelWithHost,
+		Tunnel:     c.Tunnel != nil, TunnelWithHost: c.TunnelWithHost,
 	}
 }
 
