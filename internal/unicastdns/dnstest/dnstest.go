@@ -145,7 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	cmd.Stderr = log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	killWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("dnstest: start named: %w", err)
