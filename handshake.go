@@ -94,7 +94,7 @@ func (n *Node) handshaker() session.Handshaker {
 		CloseCode:     closeCodeFor,
 		PeerClose:     closeErrorFor,
 		FromTransport: fromTransport,
-		Pair:          pairer{n},
+		Pair:          n.pairer(),
 		Distrusted: func(err error) error {
 			if session.TLSAlertBadCertificate(err) {
 				return &RejectedError{Code: wire.CloseUntrusted, Reason: fmt.Sprintf("the peer does not trust this node's identity %v", n.Fingerprint())}

@@ -2,19 +2,14 @@ package nearnet
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	linkpkg "github.com/nearnet/nearnet/internal/link"
+	"github.com/nearnet/nearnet/internal/advert"
 	"github.com/nearnet/nearnet/internal/pairing"
 	"github.com/nearnet/nearnet/internal/session"
-	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/security"
 )
 
@@ -40,7 +35,7 @@ var (
 
 	// ErrNotPairing means the peer shows no code and typed none: it is
 	// not pairing now.
-	ErrNotPairing = errors.New("nearnet: the peer is not pairing (it shows no code and was given none)")
+	ErrNotPairing = pairing.ErrNotPairing
 )
 
 // PairingError is a pairing run that failed. Err is one of
@@ -63,32 +58,28 @@ func (e *PairingError) Error() string {
 
 func (e *PairingError) Unwrap() error { return e.Err }
 
-// pairingSentinels are the errors a close frame's reason maps back to.
-var pairingSentinels = []error{ErrPairingCodeMismatch, ErrPairingCodeExpired, ErrPairingCodeUsedUp, ErrNotPairing}
-
 // pairingFailure wraps err, found on this side, as a *PairingError.
 func pairingFailure(err error) error {
 	if _, ok := errorsAs[*PairingError](err); ok {
 		return err
 	}
-	pe := &PairingError{Reason: strings.TrimPrefix(strings.TrimPrefix(err.Error(), "nearnet: "), "security: pairing: ")}
-	for _, s := range pairingSentinels {
-		if errors.Is(err, s) {
-			pe.Err = s
-		}
-	}
-	return pe
+	reason, s := pairing.Describe(err)
+	return &PairingError{Reason: reason, Err: s}
 }
 
 // pairingClosed is the error a close frame with code 4007 means.
 func pairingClosed(reason string) error {
-	pe := &PairingError{Remote: true, Reason: reason}
-	for _, s := range pairingSentinels {
-		if strings.HasPrefix(reason, strings.TrimPrefix(s.Error(), "nearnet: ")) {
-			pe.Err = s
-		}
+	return &PairingError{Remote: true, Reason: reason, Err: pairing.Named(reason)}
+}
+
+// pairingReason is the close reason for a pairing failure (which
+// pairingClosed maps back).
+func pairingReason(err error) string {
+	var own string
+	if pe, ok := errorsAs[*PairingError](err); ok {
+		own = pe.Reason
 	}
-	return pe
+	return pairing.Reason(err, own)
 }
 
 // PairingOptions sets the limits of a [Pairing]. A nil *PairingOptions
@@ -120,9 +111,8 @@ type PairingOptions struct {
 // if set (replacing an earlier entry for the same identity), so later
 // connections between the two need no code.
 type Pairing struct {
-	n         *Node
-	s         *pairing.State[Peer]
-	onFailure func(error)
+	n *Node
+	s *pairing.State[Peer]
 }
 
 // pairState is a node's pairing: the running Pairing and the identities
@@ -130,6 +120,7 @@ type Pairing struct {
 type pairState struct {
 	cur  atomic.Pointer[Pairing]
 	pins pairing.Pins
+	pr   *pairing.Pairer[Peer] // the node's session.Pairer
 }
 
 // OfferPairing makes a new code for the user to show (see
@@ -163,17 +154,13 @@ func (n *Node) newPairing(code security.PairingCode, offering bool, opts *Pairin
 	if oe, ok := errorsAs[*pairing.OptionError](err); ok {
 		return nil, &ConfigError{Field: "PairingOptions." + oe.Field, Value: o, Reason: oe.Reason}
 	}
-	p := &Pairing{n: n, s: s, onFailure: o.OnFailure}
-	for {
-		old := n.pair.cur.Load()
-		if old != nil && old.Err() == nil {
-			s.Close(ErrClosed)
-			return nil, errors.New("nearnet: this node is already pairing; close that Pairing first")
-		}
-		if n.pair.cur.CompareAndSwap(old, p) {
-			return p, nil
-		}
+	s.OnFailure = o.OnFailure
+	p := &Pairing{n: n, s: s}
+	if err := pairing.Install(&n.pair.cur, p, func(old *Pairing) bool { return old.Err() == nil }); err != nil {
+		s.Close(ErrClosed)
+		return nil, err
 	}
+	return p, nil
 }
 
 // Code returns the code: the one to show, or the one typed.
@@ -203,16 +190,6 @@ func (p *Pairing) Close() {
 	p.n.pair.cur.CompareAndSwap(p, nil)
 }
 
-// failed reports a failed run to OnFailure, and ends the pairing if it has
-// no attempts left.
-func (p *Pairing) failed(err error) {
-	err = pairingFailure(err)
-	p.s.Failed()
-	if f := p.onFailure; f != nil {
-		p.n.events.Queue(func() { f(err) })
-	}
-}
-
 // Connect dials target ("host:port", a PeerID or an instance name, as
 // [Node.Connect]) and pairs with it: the peer must be pairing in the other
 // role (showing the code this side typed, or having typed the code this
@@ -225,219 +202,51 @@ func (p *Pairing) failed(err error) {
 // tries the peer's addresses one at a time (each run is one guess at the
 // code).
 func (p *Pairing) Connect(ctx context.Context, target string) (*Conn, error) {
-	n := p.n
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	var addrs, offered []string
-	if _, port, err := net.SplitHostPort(target); err == nil {
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return nil, fmt.Errorf("nearnet: Connect %q: bad port", target)
-		}
-		addrs = []string{target}
-	} else {
-		a, err := n.Resolve(ctx, target)
-		if err != nil {
-			return nil, err
-		}
-		if addrs, offered, err = advertTargets(a); err != nil {
-			return nil, err
-		}
+	l, err := p.n.pair.pr.Connect(ctx, p.s, target)
+	if err != nil {
+		return nil, err
 	}
-	order := n.dialer.Order(offered)
-	if len(order) == 0 {
-		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
-	}
-	n.startPathMonitor()
-	pctx := context.WithValue(ctx, pairingKey{}, p)
-	var first error
-	for _, addr := range transport.InterleaveFamilies(addrs) {
-		l, err := n.dialer.Via(pctx, order, addr, nil)
-		if err == nil {
-			c, _, err := n.attach(l)
-			return c, err
-		}
-		if first == nil {
-			first = err
-		}
-		if isRejection(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, unwrapSingleRejection(first)
+	c, _, err := p.n.attach(l)
+	return c, err
 }
-
-// pairingKey carries the Pairing a dial runs (Pairing.Connect) to dial.
-type pairingKey struct{}
 
 // pairingFor returns the pairing run a dial with ctx is to carry (as a
 // session.Path's Pairing), or nil.
-func pairingFor(ctx context.Context) any {
-	if p, ok := ctx.Value(pairingKey{}).(*Pairing); ok {
-		return &pairRun{p: p}
-	}
-	return nil
-}
-
-// pairRun is a link's part in a pairing: set on a dialed link by dial, on
-// an accepted one when its first message asks to pair.
-type pairRun struct {
-	p    *Pairing
-	peer security.Fingerprint // set once the peer confirmed
-}
+var pairingFor = pairing.RunFor[Peer]
 
 // pairer is the node's session.Pairer: pairing in the link handshake.
-type pairer struct{ n *Node }
-
-// handshakeErr turns a close frame read during the handshake into the
-// error it means.
-func handshakeErr(err error) error {
-	if cf, ok := errorsAs[*linkpkg.CloseFrameError](err); ok {
-		return closeErrorFor(cf.Code, cf.Reason)
-	}
-	return fromTransport(err)
-}
-
-// Dial runs the dialer's exchange (internal/pairing.Dial) on l. The PAKE
-// replaces the trust check: the peer is pinned when its tag verifies.
-func (pr pairer) Dial(l *session.Path, addr string, cs *tls.ConnectionState) error {
-	n, r := pr.n, l.Pairing.(*pairRun)
-	p := r.p
-	if cs == nil {
-		l.Drop()
-		return &PairingError{Reason: "pairing needs TLS (SecurityPinned)"}
-	}
-	run, err := p.s.Start(cs, n.Fingerprint())
-	if err != nil {
-		l.Drop()
-		return pairingFailure(err)
-	}
-	if err := pairing.Dial(l.Link, addr, run); err != nil {
-		if le, ok := errorsAs[*pairing.LocalError](err); ok {
-			err = pairingFailure(le.Err)
-			if pairing.IsMismatch(err) {
-				// The listener finds the mismatch from this side's tag
-				// and refuses with 4007: take its close (a moment at
-				// most), so that neither side waits for the other to
-				// end the connection.
-				l.SetDeadline(time.Now().Add(time.Second))
-				for {
-					if _, _, err := l.ReadFirst(); err != nil {
-						break
-					}
+func (n *Node) pairer() session.Pairer {
+	n.pair.pr = &pairing.Pairer[Peer]{
+		HS: &n.hs, Pins: &n.pair.pins, Local: n.Fingerprint, Queue: n.events.Queue,
+		Failure: pairingFailure, Peer: publicPeer, KnownPeersFile: n.cfg.KnownPeersFile,
+		Current: func() *pairing.State[Peer] {
+			if p := n.pair.cur.Load(); p != nil {
+				return p.s
+			}
+			return nil
+		},
+		Dialing: pairing.Dialing{
+			Dials: &n.dialer, Start: n.startPathMonitor, Stop: isRejection, Unwrap: unwrapSingleRejection,
+			Resolve: func(ctx context.Context, target string) ([]string, []string, error) {
+				a, err := n.Resolve(ctx, target)
+				if err != nil {
+					return nil, nil, err
 				}
-				n.hs.Drop(l, nil)
-			} else {
-				n.hs.SendCloseNow(l, err) // the peer learns why at once, not by a timeout
-				n.hs.Drop(l, err)
-			}
-		} else {
-			err = handshakeErr(err)
-			if d := n.hs.Distrusted(err); d != nil {
-				err = d
-			}
-			n.hs.Drop(l, nil)
-		}
-		p.failed(err)
-		return err
+				return advertTargets(a)
+			},
+			NoTransport: func(offered []string) error {
+				return fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
+			},
+		},
 	}
-	n.pair.pins.Pin(run.Peer())
-	r.peer = run.Peer()
-	return nil
-}
-
-// Accept runs the listener's side of a pairing whose first message, the
-// dialer's CPace message, is first (internal/pairing.Accept). An error is
-// to be refused with a close frame (closeCodeFor gives 4007 and its
-// reason).
-func (pr pairer) Accept(l *session.Path, cs *tls.ConnectionState, first []byte) error {
-	n := pr.n
-	p := n.pair.cur.Load()
-	if p == nil || cs == nil {
-		return pairingFailure(ErrNotPairing)
-	}
-	theirs, err := pairing.First(first)
-	if err != nil {
-		return pairingFailure(err)
-	}
-	run, err := p.s.Start(cs, n.Fingerprint())
-	if err != nil {
-		return pairingFailure(err)
-	}
-	r := &pairRun{p: p}
-	l.Pairing = r
-	if err := pairing.Accept(l.Link, theirs, run); err != nil {
-		le, local := errorsAs[*pairing.LocalError](err)
-		if local {
-			err = pairingFailure(le.Err)
-		} else {
-			err = handshakeErr(err)
-		}
-		p.failed(err)
-		if !local {
-			// The dialer closed or the connection broke: nothing to
-			// refuse (and a refusal over QUIC would wait for the dialer).
-			l.Drop()
-		}
-		return err
-	}
-	n.pair.pins.Pin(run.Peer())
-	r.peer = run.Peer()
-	return nil
-}
-
-// pairingReason is the close reason for a pairing failure: the sentinel's
-// text (which pairingClosed maps back) or the error's own.
-func pairingReason(err error) string {
-	for _, s := range pairingSentinels {
-		if errors.Is(err, s) {
-			return strings.TrimPrefix(s.Error(), "nearnet: ")
-		}
-	}
-	if pe, ok := errorsAs[*PairingError](err); ok {
-		return pe.Reason
-	}
-	return strings.TrimPrefix(err.Error(), "security: pairing: ")
-}
-
-// Done finishes a paired link once the peer's hello is checked: the
-// peer's identity goes into Config.KnownPeersFile, if set, under the name
-// in its hello, and the Pairing has its peer.
-func (pr pairer) Done(l *session.Path) error {
-	r := l.Pairing.(*pairRun)
-	if f := pr.n.cfg.KnownPeersFile; f != "" {
-		kp, err := security.LoadKnownPeers(f)
-		if err == nil {
-			err = kp.Replace(r.peer, l.Peer.Name)
-		}
-		if err != nil {
-			return &PairingError{Reason: "pinning the paired peer in Config.KnownPeersFile: " + strings.TrimPrefix(err.Error(), "security: ")}
-		}
-	}
-	r.p.s.Paired(publicPeer(l.Peer))
-	return nil
+	return n.pair.pr
 }
 
 // advertTargets returns the addresses ("host:port") an advert offers and
 // the transports to reach them by.
 func advertTargets(a Advert) (addrs, offered []string, err error) {
-	if a.ID.IsZero() {
-		return nil, nil, fmt.Errorf("nearnet: %q is not a nearnet peer (no peer ID in its TXT record)", a.Name)
-	}
-	addrs = make([]string, 0, len(a.Addrs))
-	for _, ip := range a.Addrs {
-		addrs = append(addrs, net.JoinHostPort(ip.String(), strconv.Itoa(a.Port)))
-	}
-	if len(addrs) == 0 {
-		return nil, nil, fmt.Errorf("nearnet: %q advertises no address", a.Name)
-	}
-	offered = a.Transports
-	if len(offered) == 0 {
-		// No "tr" entry: the transport the service type names.
-		offered = []string{"ws"}
-		if strings.HasSuffix(a.Service, "._udp") {
-			offered = []string{"quic"}
-		}
-	}
-	return addrs, offered, nil
+	return advert.Targets(a.Name, !a.ID.IsZero(), a.Addrs, a.Port, a.Transports, a.Service)
 }

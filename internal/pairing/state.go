@@ -26,6 +26,11 @@ type State[P any] struct {
 	max     int
 	expires time.Time
 
+	// OnFailure, if set, is called (by Pairer, on the node's callback
+	// goroutine) with each failed run's error. Set it before the State is
+	// used.
+	OnFailure func(error)
+
 	mu       sync.Mutex  // guards the fields below
 	timer    *time.Timer // ends the pairing at expires
 	attempts int         // runs started (answering side; the Offer counts its own)
