@@ -484,7 +484,7 @@ func (n *Node) Close() error {
 	if p := n.pair.cur.Load(); p != nil {
 		p.s.Close(ErrClosed) // its Wait returns
 	}
-	lns, disc := n.listeners, n.disc
+	lns, disc, wide := n.listeners, n.disc, n.wide
 	conns := n.conns.Close()
 	n.mu.Unlock()
 	var errs []error
@@ -496,8 +496,10 @@ func (n *Node) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := n.closeWideArea(); err != nil {
-		errs = append(errs, err)
+	if wide != nil {
+		if err := wide.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	session.Parallel(conns, func(c *Conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
