@@ -88,24 +88,11 @@ func (n *Node) discoveryConfig() discovery.Config {
 	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.paths.Monitor()}
 }
 
-// serviceTypes are the DNS-SD service types of Config.Transport: the TCP
-// one, the UDP one (QUIC), or both.
-func (n *Node) serviceTypes() []string {
-	var types []string
-	for _, t := range n.transports {
-		types = append(types, t.Service(n.cfg.Service))
-	}
-	return types
-}
+// serviceTypes are the DNS-SD service types of Config.Transport.
+func (n *Node) serviceTypes() []string { return advert.Types(n.transports, n.cfg.Service) }
 
 // transportsTXT is the "tr" entry: the transports this node offers.
-func (n *Node) transportsTXT() string {
-	var names []string
-	for _, t := range n.transports {
-		names = append(names, t.Name())
-	}
-	return strings.Join(names, ",")
-}
+func (n *Node) transportsTXT() string { return advert.Transports(n.transports) }
 
 // advertise registers this node's service instances, one per transport,
 // all on port (both transports listen on the same port number).
@@ -118,15 +105,10 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	if n.closed.Load() {
-		n.mu.Unlock()
+	if err := n.keep(func() error { n.disc, n.name = r, name; return nil }); err != nil {
 		r.Close()
-		return ErrClosed
+		return err
 	}
-	n.disc = r
-	n.name = name
-	n.mu.Unlock()
 	return n.registerWideArea(ctx, name, port, txt)
 }
 

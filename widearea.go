@@ -41,16 +41,15 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	if n.closed.Load() {
-		n.mu.Unlock()
+	err = n.keep(func() error {
+		n.wide = r
+		n.spawn(func() { advert.Follow(r, n.done, n.paths.Changed) }) // under mu, with closed false: before Close's Wait
+		return nil
+	})
+	if err != nil {
 		r.Close()
-		return ErrClosed
 	}
-	n.wide = r
-	n.sessCfg.Go(func() { advert.Follow(r, n.done, n.paths.Changed) }) // under mu, with closed false: before Close's Wait
-	n.mu.Unlock()
-	return nil
+	return err
 }
 
 // isWideArea reports whether a was seen in a wide-area domain rather than
