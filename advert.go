@@ -2,10 +2,7 @@ package nearnet
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,24 +88,11 @@ func (n *Node) discoveryConfig() discovery.Config {
 	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.paths.Monitor()}
 }
 
-// serviceTypes are the DNS-SD service types of Config.Transport: the TCP
-// one, the UDP one (QUIC), or both.
-func (n *Node) serviceTypes() []string {
-	var types []string
-	for _, t := range n.transports {
-		types = append(types, t.Service(n.cfg.Service))
-	}
-	return types
-}
+// serviceTypes are the DNS-SD service types of Config.Transport.
+func (n *Node) serviceTypes() []string { return advert.Types(n.transports, n.cfg.Service) }
 
 // transportsTXT is the "tr" entry: the transports this node offers.
-func (n *Node) transportsTXT() string {
-	var names []string
-	for _, t := range n.transports {
-		names = append(names, t.Name())
-	}
-	return strings.Join(names, ",")
-}
+func (n *Node) transportsTXT() string { return advert.Transports(n.transports) }
 
 // advertise registers this node's service instances, one per transport,
 // all on port (both transports listen on the same port number).
@@ -121,15 +105,10 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	if n.closed.Load() {
-		n.mu.Unlock()
+	if err := n.keep(func() error { n.disc, n.name = r, name; return nil }); err != nil {
 		r.Close()
-		return ErrClosed
+		return err
 	}
-	n.disc = r
-	n.name = name
-	n.mu.Unlock()
 	return n.registerWideArea(ctx, name, port, txt)
 }
 
@@ -151,25 +130,14 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 	}
 	var fnMu sync.Mutex      // guards merged too
 	var merged advert.Merger // the same peer under both service types: one story
-	handle := func(e discovery.Event) {
+	return advert.Browse(ctx, n.discoveryConfig(), n.wideAreaConfig(), n.serviceTypes(), func(e discovery.Event) {
 		a := advertOf(e.Service)
-		if a.ID == n.id {
-			return
-		}
-		var kind BrowseEventKind
-		switch e.Kind {
-		case discovery.Found:
-			kind = Found
-		case discovery.Updated:
-			kind = Updated
-		case discovery.Lost:
-			kind = Lost
-		default:
+		if a.ID == n.id || e.Kind < discovery.Found || e.Kind > discovery.Lost {
 			return
 		}
 		if !a.ID.IsZero() {
 			n.mu.Lock()
-			if kind == Lost {
+			if e.Kind == discovery.Lost {
 				if old, ok := n.adverts[a.ID]; ok && old.Name == a.Name && old.Service == a.Service && old.Domain == a.Domain {
 					delete(n.adverts, a.ID)
 				}
@@ -185,22 +153,7 @@ func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
 			}
 			fnMu.Unlock()
 		}
-	}
-	browsers := n.browsers(n.serviceTypes())
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, len(browsers))
-	for _, browse := range browsers {
-		go func() { errs <- browse(ctx, handle) }()
-	}
-	var err error
-	for range browsers {
-		if e := <-errs; err == nil {
-			err = e
-			cancel() // one browse failed: end the other
-		}
-	}
-	return err
+	})
 }
 
 // preferAdvert reports whether a, seen under one service type, should
@@ -229,7 +182,6 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 		}
 		return strings.EqualFold(a.Name, target) && !a.ID.IsZero() // DNS-SD names ignore ASCII case
 	}
-	var seen []string // the names browsing met, for the error
 	n.mu.Lock()
 	for _, a := range n.adverts {
 		if match(a) {
@@ -238,30 +190,9 @@ func (n *Node) Resolve(ctx context.Context, target string) (Advert, error) {
 		}
 	}
 	n.mu.Unlock()
-	bctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var found Advert
-	berr := n.Browse(bctx, func(e BrowseEvent) {
-		if e.Kind != Lost && found.ID.IsZero() && match(e.Advert) {
-			found = e.Advert
-			cancel()
-		}
-		if e.Kind == Found && !e.ID.IsZero() && !slices.Contains(seen, e.Name) {
-			seen = append(seen, e.Name)
-		}
+	return advert.Find(ctx, target, func(ctx context.Context, see func(Advert, discovery.EventKind, string, bool, bool)) error {
+		return n.Browse(ctx, func(e BrowseEvent) {
+			see(e.Advert, discovery.EventKind(e.Kind), e.Name, !e.ID.IsZero(), match(e.Advert))
+		})
 	})
-	if !found.ID.IsZero() {
-		return found, nil
-	}
-	if err := ctx.Err(); err != nil {
-		berr = err
-	}
-	if berr == nil { // Browse ended without an error or a cancel: not expected, but say so
-		berr = errors.New("browsing ended")
-	}
-	if len(seen) > 0 {
-		slices.Sort(seen)
-		return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network (peers seen: %s): %w", target, strings.Join(seen, ", "), berr)
-	}
-	return Advert{}, fmt.Errorf("nearnet: no peer %q found on the network (no nearnet peer seen): %w", target, berr)
 }

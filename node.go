@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/config"
@@ -22,7 +21,6 @@ import (
 	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/all"
-	"github.com/nearnet/nearnet/internal/transport/quic"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
 )
@@ -32,16 +30,17 @@ import (
 // [Node.Listen], reach others with [Node.Connect]. A Node is safe for
 // concurrent use by multiple goroutines; Close ends everything it started.
 type Node struct {
-	cfg     *Config
-	linkCfg linkpkg.Config     // what links take of cfg
-	sessCfg session.Config     // what sessions take of cfg
-	hs      session.Handshaker // the link handshake
-	ice     *icepath.Node      // paths beyond the LAN; nil without Config.ICEServers
-	dialer  session.Dials      // makes links: dials and accepts
-	id      PeerID
-	ident   *security.Identity
-	verify  func(*x509.Certificate) error // pinned/PKI check; nil otherwise
-	pair    pairState                     // pairing by a short code (pairing.go)
+	cfg      *Config
+	linkCfg  linkpkg.Config           // what links take of cfg
+	sessCfg  session.Config           // what sessions take of cfg
+	hs       session.Handshaker       // the link handshake
+	ice      *icepath.Node            // paths beyond the LAN; nil without Config.ICEServers
+	dialer   session.Dials            // makes links: dials and accepts
+	acceptor *session.Acceptor[*Conn] // takes the connections the transports accept
+	id       PeerID
+	ident    *security.Identity
+	verify   func(*x509.Certificate) error // pinned/PKI check; nil otherwise
+	pair     pairState                     // pairing by a short code (pairing.go)
 
 	// The transports of Config.Transport, in the order they listen (the
 	// first one's address is Addr); dialer.Dialers is the order Connect
@@ -80,7 +79,6 @@ func NewNode(cfg *Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg:     c,
-		linkCfg: linkConfig(c),
 		id:      c.PeerID,
 		ident:   c.Identity,
 		adverts: make(map[PeerID]Advert),
@@ -91,18 +89,14 @@ func NewNode(cfg *Config) (*Node, error) {
 	if n.id.IsZero() {
 		n.id = NewPeerID()
 	}
+	v := c.values()
+	n.linkCfg = config.Link(v, c.Logger)
 	rxBudget, txBudget := session.NewBudgets(c.MemoryBudget)
 	n.sessCfg = session.Config{
 		ReceiveBuffer: c.ReceiveBuffer, SendBuffer: c.SendBuffer, RxBudget: rxBudget, TxBudget: txBudget,
 		HandshakeTimeout: c.HandshakeTimeout, ResumeWindow: c.ResumeWindow, DropTime: c.DropTime,
 		ViabilityDebounce: c.ViabilityDebounce, Logger: c.Logger, NodeDone: n.done,
-		Go: func(f func()) {
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				f()
-			}()
-		},
+		Go:        n.spawn,
 		ErrClosed: ErrClosed, ErrNoDatagrams: ErrDatagramsUnavailable, FromTransport: fromTransport, PeerError: closeErrorFor,
 		CloseError: func(code int, reason string) error { return &CloseError{Code: code, Reason: reason} },
 		Lost:       func(err error, un [][]byte) error { return &SessionLostError{Err: err, Undelivered: un} },
@@ -129,7 +123,7 @@ func NewNode(cfg *Config) (*Node, error) {
 		}
 		server, client = security.ServerConfig(n.ident, nil), security.ClientConfig(n.ident, nil)
 	}
-	dialers, err := n.makeTransports(server, client)
+	dialers, err := n.makeTransports(v, server, client)
 	if err != nil {
 		return nil, err
 	}
@@ -144,38 +138,23 @@ func NewNode(cfg *Config) (*Node, error) {
 		Final: isRejection, FromTransport: fromTransport, ErrClosed: ErrClosed, ErrNoTransport: errNoTransport,
 		PairingFor: pairingFor,
 	}
+	n.acceptor = &session.Acceptor[*Conn]{Dials: &n.dialer, Stream: n.acceptStream, Attach: n.attach,
+		Queue: n.acceptq, Spawn: n.spawn, Failed: n.rejected}
 	n.ice = icepath.New(icepath.Config{
 		Servers: icepath.Servers(c.ICEServers), Server: server, Client: client, Identity: n.ident,
 		Authenticated: c.Security != SecurityNone, ResumeWindow: c.ResumeWindow, Logger: c.Logger,
-		QUIC:  quic.Options{HandshakeTimeout: c.HandshakeTimeout, DropTime: c.DropTime, KeepAliveIdle: c.KeepAliveIdle, DisableDatagrams: c.DisableDatagrams},
-		Dials: &n.dialer, Acceptor: acceptor{n}, Go: n.sessCfg.Go,
+		QUIC:  config.QUIC(v),
+		Dials: &n.dialer, Acceptor: n.acceptor, Go: n.sessCfg.Go,
 		Attach: func(l *link) error { _, _, err := n.attach(l); return err },
 	}, &n.sessCfg, &n.hs)
 	return n, nil
 }
 
-// linkConfig is what the link protocol takes of cfg.
-func linkConfig(cfg *Config) linkpkg.Config {
-	return linkpkg.Config{
-		MaxMessageSize: cfg.MaxMessageSize, SendBuffer: cfg.SendBuffer, CloseTimeout: cfg.CloseTimeout,
-		KeepAliveIdle: cfg.KeepAliveIdle, KeepAliveInterval: cfg.KeepAliveInterval,
-		KeepAliveCount: cfg.KeepAliveCount, Logger: cfg.Logger,
-	}
-}
-
 // makeTransports sets up the transports of Config.Transport and the
 // order Connect tries them (internal/transport/all).
-func (n *Node) makeTransports(server, client *tls.Config) (dialers []transport.Transport, err error) {
-	c := n.cfg
-	n.transports, dialers, err = all.Make(all.Options{
-		TCP: c.Transport != TransportQUIC, QUIC: c.Transport != TransportTCP,
-		Server: server, Client: client, Identity: n.ident,
-		Proxy: c.Proxy, ProxyFromEnvironment: c.ProxyFromEnvironment, PreferQUIC: c.PreferQUIC,
-		KeepAliveIdle: c.KeepAliveIdle, KeepAliveInterval: c.KeepAliveInterval, KeepAliveCount: c.KeepAliveCount,
-		DropTime: c.DropTime, HandshakeTimeout: c.HandshakeTimeout, StreamBuffer: c.StreamBuffer,
-		DisableDatagrams: c.DisableDatagrams, DatagramIdleTimeout: c.DatagramIdleTimeout,
-		Loopback: all.Loopback(c.Interfaces), Logger: c.Logger, Tunnel: c.Tunnel, TunnelWithHost: c.TunnelWithHost,
-	})
+func (n *Node) makeTransports(v *config.Values, server, client *tls.Config) (dialers []transport.Transport, err error) {
+	n.transports, dialers, err = all.Make(config.Transports(v, all.Options{Server: server, Client: client, Identity: n.ident,
+		Loopback: all.Loopback(n.cfg.Interfaces), Logger: n.cfg.Logger, Tunnel: n.cfg.Tunnel}))
 	return dialers, exported(err)
 }
 
@@ -213,90 +192,50 @@ func (n *Node) Addr() net.Addr {
 // advertisement is registered, which includes the probing mDNS requires
 // (under a second). ctx bounds only that start-up.
 func (n *Node) Listen(ctx context.Context) error {
-	n.mu.Lock()
-	if n.closed.Load() {
-		n.mu.Unlock()
-		return ErrClosed
-	}
-	if n.listening {
-		n.mu.Unlock()
-		return errors.New("nearnet: Listen called twice")
-	}
-	n.listening = true
-	n.mu.Unlock()
-	addr := n.cfg.ListenAddr
-	if addr == "" {
-		addr = ":0"
-	}
-	if host, port, _ := net.SplitHostPort(addr); host == "" && all.Loopback(n.cfg.Interfaces) && !n.cfg.tunnelOnly() {
-		addr = net.JoinHostPort("127.0.0.1", port) // discovery stays on loopback: so does the listener
+	if err := n.keep(func() error {
+		if n.listening {
+			return errors.New("nearnet: Listen called twice")
+		}
+		n.listening = true
+		return nil
+	}); err != nil {
+		return err
 	}
 	n.startPathMonitor()
-	lns, err := transport.ListenAll(ctx, n.transports, addr, acceptor{n})
+	addr := session.ListenAddr(n.cfg.ListenAddr, all.Loopback(n.cfg.Interfaces) && !n.cfg.tunnelOnly())
+	lns, err := transport.ListenAll(ctx, n.transports, addr, n.acceptor)
 	if err != nil {
 		return fmt.Errorf("nearnet: listen: %w", err)
 	}
-	n.mu.Lock()
-	if n.closed.Load() {
-		// Close ran meanwhile and missed these.
-		n.mu.Unlock()
-		for _, ln := range lns {
+	if err := n.keep(func() error { n.listeners = lns; return nil }); err != nil {
+		for _, ln := range lns { // Close ran meanwhile and missed these.
 			ln.Close()
 		}
-		return ErrClosed
+		return err
 	}
-	n.listeners = lns
-	n.mu.Unlock()
 	if n.cfg.Hidden || n.cfg.tunnelOnly() {
 		return nil
 	}
-	_, port, _ := net.SplitHostPort(lns[0].Addr().String())
-	p, _ := strconv.Atoi(port)
-	return n.advertise(ctx, p)
+	return n.advertise(ctx, session.Port(lns[0].Addr()))
 }
 
-// acceptor takes the connections the node's transports accept.
-type acceptor struct{ n *Node }
-
-// HandleConn runs the listener side of the link handshake on c and hands
-// the link to its Conn (or the stream c carries to its Conn).
-func (a acceptor) HandleConn(c transport.Conn, deadline time.Time) {
-	n := a.n
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	l, err := n.dialer.Accept(ctx, c, n.acceptStream)
-	if err == nil && l == nil {
-		return // a stream connection, now handed to its Conn
+// keep runs set under mu unless the node is closed (ErrClosed).
+func (n *Node) keep(set func() error) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed.Load() {
+		return ErrClosed
 	}
-	if err != nil {
-		a.HandleFailure(c.RemoteAddr(), err)
-		return
-	}
-	conn, isNew, err := n.attach(l)
-	if err != nil || !isNew {
-		return
-	}
-	// The peer is authenticated: return to the transport, which counts
-	// unauthenticated connections until then, while the Conn waits for
-	// Accept (AcceptBacklog).
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		select {
-		case n.acceptq <- conn:
-		case <-n.done:
-		}
-	}()
+	return set()
 }
 
-// HandleFailure reports an incoming connection refused during its
-// handshake.
-func (a acceptor) HandleFailure(remote net.Addr, err error) {
+// rejected reports an incoming connection refused during its handshake.
+func (n *Node) rejected(remote net.Addr, err error) {
 	if se, ok := errorsAs[*transport.StageError](err); ok {
 		err = &HandshakeError{Addr: remote.String(), Incoming: true, Stage: se.Stage, Err: se.Err}
 	}
-	a.n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", remote, "err", err)
-	if f := a.n.cfg.OnReject; f != nil {
+	n.cfg.Logger.Debug("nearnet: incoming connection refused", "remote", remote, "err", err)
+	if f := n.cfg.OnReject; f != nil {
 		f(remote, err)
 	}
 }
@@ -417,47 +356,16 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
 	}
-	var c *Conn
-	if !id.IsZero() {
-		var old, closed bool
-		c, old, closed = n.conns.Open(id, func() *Conn { return newConn(n, session.Peer{ID: id, Name: name}, StatePreparing) })
-		switch {
-		case closed:
-			return nil, ErrClosed
-		case old:
-			return c.waitReady(ctx)
-		}
-	}
-	n.startPathMonitor()
-	var s *session.Session
-	if c != nil {
-		s = c.s
-	}
-	l, ready, errs := session.Connect(ctx, s, session.Dialer{
-		Round: func() (*link, []error) {
-			return n.dialer.Race(ctx, addrs, order, id, func(l *link) { n.attach(l) }, n.spawn)
+	return session.ConnectPeer(ctx, &session.Conns[*Conn]{
+		Table: &n.conns, Dials: &n.dialer, Start: n.startPathMonitor, Spawn: n.spawn, Waiting: unwrapSingleRejection,
+		New: func(id [16]byte, name string) *Conn {
+			return newConn(n, session.Peer{ID: id, Name: name}, StatePreparing)
 		},
-		Final:       isRejection,
-		Waiting:     unwrapSingleRejection,
+		WaitReady:   func(ctx context.Context, c *Conn) (*Conn, error) { return c.waitReady(ctx) },
+		Attach:      func(l *link) (*Conn, error) { c, _, err := n.attach(l); return c, err },
 		Retry:       n.cfg.RetryConnect,
 		PathChanged: n.paths.Changed,
-		NodeDone:    n.done,
-	})
-	switch {
-	case l != nil:
-		got, _, err := n.attach(l)
-		return got, err
-	case ready:
-		return c, nil
-	}
-	err := unwrapSingleRejection(session.JoinErrors(errs, n.cfg.RetryConnect, ctx.Err()))
-	if c != nil {
-		// Unless an incoming link made it ready meanwhile, the attempt failed.
-		if c.s.FailConnect(err) {
-			return c, nil
-		}
-	}
-	return nil, err
+	}, id, name, addrs, order)
 }
 
 // unwrapSingleRejection surfaces a rejection as the error itself, so that
@@ -484,7 +392,7 @@ func (n *Node) Close() error {
 	if p := n.pair.cur.Load(); p != nil {
 		p.s.Close(ErrClosed) // its Wait returns
 	}
-	lns, disc := n.listeners, n.disc
+	lns, disc, wide := n.listeners, n.disc, n.wide
 	conns := n.conns.Close()
 	n.mu.Unlock()
 	var errs []error
@@ -492,12 +400,10 @@ func (n *Node) Close() error {
 		ln.Close() // stop accepting
 	}
 	if disc != nil {
-		if err := disc.Close(); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, disc.Close())
 	}
-	if err := n.closeWideArea(); err != nil {
-		errs = append(errs, err)
+	if wide != nil {
+		errs = append(errs, wide.Close())
 	}
 	session.Parallel(conns, func(c *Conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.CloseTimeout)
@@ -515,14 +421,6 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	n.paths.Close()
 	// Connections handed to neither Accept nor anyone else.
-	for {
-		select {
-		case c := <-n.acceptq:
-			c.Abort()
-			continue
-		default:
-		}
-		break
-	}
+	session.Drain(n.acceptq, (*Conn).Abort)
 	return errors.Join(errs...)
 }

@@ -2,104 +2,54 @@ package nearnet
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/advert"
 )
 
 // Wide-area discovery (Config.Domain): the node registers in a unicast DNS
-// domain and browses it, beside mDNS on the link. The discovery package
-// does the DNS-SD; this file is the node's use of it.
+// domain and browses it, beside mDNS on the link (internal/advert).
 
-// wideAreaConfig is the discovery configuration for Config.Domain.
-func (n *Node) wideAreaConfig() discovery.WideAreaConfig {
-	cfg := discovery.WideAreaConfig{Domain: n.cfg.Domain, Server: n.cfg.DNSServer, Key: n.cfg.TSIGKey,
-		Refresh: n.cfg.DNSRefresh, Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger}
-	if cb := n.cfg.OnWideArea; cb != nil {
-		cfg.OnRefresh = func(err error) { n.events.Queue(func() { cb(err) }) }
+// wideAreaConfig is the discovery configuration for Config.Domain, or nil
+// without one.
+func (n *Node) wideAreaConfig() *discovery.WideAreaConfig {
+	if n.cfg.Domain == "" {
+		return nil
 	}
-	return cfg
+	cfg := discovery.WideAreaConfig{Domain: n.cfg.Domain, Server: n.cfg.DNSServer, Key: n.cfg.TSIGKey,
+		Refresh: n.cfg.DNSRefresh, Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, OnRefresh: n.onWideArea}
+	return &cfg
 }
 
-// registerWideArea registers the node's instances (one per service type)
-// in Config.Domain when a TSIG key is configured. A permanent failure (the
-// key rejected, the update refused) is returned; a transient one is logged
-// and the registration retries at every refresh. The registration follows
-// address changes the path monitor sees.
+// onWideArea queues Config.OnWideArea with err, if set.
+func (n *Node) onWideArea(err error) {
+	if cb := n.cfg.OnWideArea; cb != nil {
+		n.events.Queue(func() { cb(err) })
+	}
+}
+
+// registerWideArea registers the node's instances in Config.Domain when a
+// TSIG key is configured, following address changes the path monitor sees.
 func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt map[string]string) error {
 	if n.cfg.Domain == "" || n.cfg.TSIGKey.IsZero() {
 		return nil
 	}
-	var svcs []discovery.Service
-	for _, typ := range n.serviceTypes() {
-		svcs = append(svcs, discovery.Service{Instance: name, Type: typ, Port: port, TXT: txt})
-	}
-	r, err := discovery.RegisterWideArea(ctx, n.wideAreaConfig(), svcs...)
-	if r == nil {
-		return fmt.Errorf("nearnet: register in %s: %w", n.cfg.Domain, err)
-	}
-	if err != nil {
+	r, err := advert.RegisterWideArea(ctx, *n.wideAreaConfig(), name, n.serviceTypes(), port, txt, func(err error) {
 		n.cfg.Logger.Warn("nearnet: wide-area registration failed; retrying at every refresh", "domain", n.cfg.Domain, "err", err)
-		if cb := n.cfg.OnWideArea; cb != nil {
-			n.events.Queue(func() { cb(err) })
-		}
+		n.onWideArea(err)
+	})
+	if err != nil {
+		return err
 	}
-	n.mu.Lock()
-	if n.closed.Load() {
-		n.mu.Unlock()
-		r.Close()
-		return ErrClosed
-	}
-	n.wide = r
-	n.wg.Add(1) // under mu, with closed false: before Close's Wait
-	n.mu.Unlock()
-	go func() {
-		defer n.wg.Done()
-		for {
-			select {
-			case <-n.done:
-				return
-			case <-n.paths.Changed():
-				r.Refresh()
-			}
-		}
-	}()
-	return nil
-}
-
-// closeWideArea removes the node's wide-area registration, if any.
-func (n *Node) closeWideArea() error {
-	n.mu.Lock()
-	r := n.wide
-	n.mu.Unlock()
-	if r == nil {
+	err = n.keep(func() error {
+		n.wide = r
+		n.spawn(func() { advert.Follow(r, n.done, n.paths.Changed) }) // under mu, with closed false: before Close's Wait
 		return nil
+	})
+	if err != nil {
+		r.Close()
 	}
-	return r.Close()
-}
-
-// browsers returns a browse function per source of adverts for each
-// service type: mDNS on the link and, with Config.Domain, the wide-area
-// domain.
-func (n *Node) browsers(types []string) []func(context.Context, func(discovery.Event)) error {
-	var out []func(context.Context, func(discovery.Event)) error
-	for _, typ := range types {
-		out = append(out, func(ctx context.Context, fn func(discovery.Event)) error {
-			return discovery.Browse(ctx, n.discoveryConfig(), typ, fn)
-		})
-		if n.cfg.Domain != "" {
-			out = append(out, func(ctx context.Context, fn func(discovery.Event)) error {
-				err := discovery.BrowseWideArea(ctx, n.wideAreaConfig(), typ, fn)
-				if err != nil && !errors.Is(err, ctx.Err()) {
-					err = fmt.Errorf("nearnet: browse %s: %w", n.cfg.Domain, err)
-				}
-				return err
-			})
-		}
-	}
-	return out
+	return err
 }
 
 // isWideArea reports whether a was seen in a wide-area domain rather than
@@ -110,18 +60,8 @@ func (a Advert) isWideArea() bool { return a.Domain != "" && a.Domain != "local.
 // naming the Config field in the error.
 func validateWideArea(c *Config) error {
 	err := discovery.WideAreaConfig{Domain: c.Domain, Server: c.DNSServer, Key: c.TSIGKey, Refresh: c.DNSRefresh}.Validate()
-	var fe *discovery.FieldError
-	if !errors.As(err, &fe) {
-		return err
+	if fe, ok := errorsAs[*discovery.FieldError](err); ok {
+		return &ConfigError{Field: "Config." + advert.ConfigField(fe.Field), Value: fe.Value, Reason: fe.Reason}
 	}
-	field := "TSIGKey"
-	switch {
-	case strings.HasPrefix(fe.Field, "WideAreaConfig.Domain"):
-		field = "Domain"
-	case strings.HasPrefix(fe.Field, "WideAreaConfig.Server"), strings.HasPrefix(fe.Field, "WideAreaConfig.DNS server"):
-		field = "DNSServer"
-	case strings.HasPrefix(fe.Field, "WideAreaConfig.Refresh"):
-		field = "DNSRefresh"
-	}
-	return &ConfigError{Field: "Config." + field, Value: fe.Value, Reason: fe.Reason}
+	return err
 }

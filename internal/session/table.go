@@ -174,3 +174,15 @@ func (t *Table[C]) ResumeOffer(l *Path, boot string) *wire.Resume {
 	}
 	return s.ResumeOffer(l)
 }
+
+// Drain calls f with every value waiting in ch, without blocking.
+func Drain[T any](ch <-chan T, f func(T)) {
+	for {
+		select {
+		case x := <-ch:
+			f(x)
+		default:
+			return
+		}
+	}
+}
