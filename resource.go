@@ -10,7 +10,6 @@ import (
 	"github.com/nearnet/nearnet/internal/resource"
 	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/wire"
-	"github.com/nearnet/nearnet/security"
 )
 
 // Resources: whole files with progress, SHA-256 verification and resume,
@@ -290,20 +289,11 @@ type IncomingResource struct {
 // reason told to the sender. See [AcceptOptions] for what is kept; an
 // invalid field of it refuses the offer with a [*ConfigError] naming it.
 func (r *IncomingResource) Accept(ctx context.Context, dir string, opts *AcceptOptions, progress Progress) (ReceivedResource, error) {
-	got, err := r.in.AcceptAs(ctx, dir, (*resource.AcceptOptions)(opts), r.partialKey(), resource.Progress(progress))
+	got, err := r.in.AcceptAs(ctx, dir, (*resource.AcceptOptions)(opts), r.Peer.Fingerprint, r.Peer.ID.String(), resource.Progress(progress))
 	// A graceful close even after a failure: the refusal or failed result
 	// just written must reach the sender before the end of the stream.
 	r.s.Close()
 	return ReceivedResource(got), exported(err)
-}
-
-// partialKey names the sender for partial files: its certificate
-// fingerprint, or its peer ID without TLS.
-func (r *IncomingResource) partialKey() string {
-	if fp := r.Peer.Fingerprint; fp != (security.Fingerprint{}) {
-		return fp.String()
-	}
-	return r.Peer.ID.String()
 }
 
 // Reject declines the offer; the sender's SendResource fails with a

@@ -157,29 +157,20 @@ func (c *Conn) streamer() *session.Streams[*Stream] {
 	}
 }
 
+func anyStream(bool) bool { return true }
+
 // abortStreams ends every stream of c at once, queued ones included.
-func (c *Conn) abortStreams() {
-	for _, s := range c.streams.Where(func(bool) bool { return true }) {
-		s.Abort()
-	}
-}
+func (c *Conn) abortStreams() { c.streams.Each(anyStream, (*Stream).Abort) }
 
 // endStreams runs once the Conn has ended: streams the application has
 // not taken are aborted, and all of them if the Conn failed or was
 // aborted.
 func (c *Conn) endStreams() {
-	for _, s := range c.streams.Where(func(taken bool) bool { return !taken || c.aborted.Load() }) {
-		s.Abort()
-	}
+	c.streams.Each(func(taken bool) bool { return !taken || c.aborted.Load() }, (*Stream).Abort)
 }
 
 // closeStreams closes every stream of c gracefully (Node.Close).
-func (c *Conn) closeStreams() {
-	for _, s := range c.streams.Where(func(bool) bool { return true }) {
-		s.Close()
-		<-s.s.Done()
-	}
-}
+func (c *Conn) closeStreams() { c.streams.Each(anyStream, func(s *Stream) { s.Close(); <-s.s.Done() }) }
 
 // streamEntry ties a link handle to its Conn and key for incoming streams.
 type streamEntry struct {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/nearnet/nearnet/security"
 )
 
 // ServeOffer reads the offer on a resource stream s, for up to timeout,
@@ -24,15 +26,18 @@ func ServeOffer(s io.ReadWriter, timeout time.Duration, queue func(*Incoming), f
 	failed(err, errors.As(err, &ne) || errors.As(err, &pe))
 }
 
-// AcceptAs is Accept with opts possibly nil and key, the sender's name,
-// as the default PartialKey.
-func (in *Incoming) AcceptAs(ctx context.Context, dir string, opts *AcceptOptions, key string, progress Progress) (Received, error) {
+// AcceptAs is Accept with the sender's name as the default PartialKey:
+// its certificate fingerprint fp, or its peer ID id without TLS.
+func (in *Incoming) AcceptAs(ctx context.Context, dir string, opts *AcceptOptions, fp security.Fingerprint, id string, progress Progress) (Received, error) {
 	o := AcceptOptions{}
 	if opts != nil {
 		o = *opts
 	}
 	if o.PartialKey == "" {
-		o.PartialKey = key
+		o.PartialKey = id
+		if fp != (security.Fingerprint{}) {
+			o.PartialKey = fp.String()
+		}
 	}
 	return in.Accept(ctx, dir, &o, progress)
 }

@@ -23,3 +23,10 @@ func Take[T any](ctx context.Context, q <-chan T, ended <-chan struct{}, endErr 
 		return zero, ctx.Err()
 	}
 }
+
+// Each calls f on each open stream of t for which keep(taken) holds.
+func (t *Table[S]) Each(keep func(taken bool) bool, f func(S)) {
+	for _, s := range t.Where(keep) {
+		f(s)
+	}
+}
