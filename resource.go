@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/resource"
@@ -249,21 +248,10 @@ func (c *Conn) SendResource(ctx context.Context, name string, src io.Reader, siz
 
 // SendResourceOffer is SendResource with metadata in the offer.
 func (c *Conn) SendResourceOffer(ctx context.Context, offer ResourceOffer, src io.Reader, progress Progress) (SentResource, error) {
-	if _, err := resource.SafeName(offer.Name); err != nil {
-		return SentResource{}, exported(err)
-	}
-	offer.Meta = maps.Clone(offer.Meta)
-	s, err := c.openStream(ctx, "", nil, wire.StreamKindResource)
-	if err != nil {
-		return SentResource{}, err
-	}
-	sent, err := resource.Send(ctx, s, resource.Offer(offer), src, resource.Progress(progress))
-	if err != nil {
-		s.Abort()
-		return SentResource{}, exported(err)
-	}
-	s.Close()
-	return SentResource(sent), nil
+	sent, err := resource.SendOn(ctx, func() (*Stream, error) {
+		return c.openStream(ctx, "", nil, wire.StreamKindResource)
+	}, resource.Offer(offer), src, resource.Progress(progress))
+	return SentResource(sent), exported(err)
 }
 
 // IncomingResource is a resource offer from the peer: its name, size and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/nearnet/nearnet/security"
@@ -40,4 +41,29 @@ func (in *Incoming) AcceptAs(ctx context.Context, dir string, opts *AcceptOption
 		}
 	}
 	return in.Accept(ctx, dir, &o, progress)
+}
+
+// SendOn checks o's name, opens a stream with open and sends the resource
+// on it, closing the stream gracefully once the receiver verified it, or
+// aborting it on failure.
+func SendOn[S interface {
+	io.ReadWriter
+	Abort()
+	Close() error
+}](ctx context.Context, open func() (S, error), o Offer, src io.Reader, progress Progress) (Sent, error) {
+	if _, err := SafeName(o.Name); err != nil {
+		return Sent{}, err
+	}
+	o.Meta = maps.Clone(o.Meta)
+	s, err := open()
+	if err != nil {
+		return Sent{}, err
+	}
+	sent, err := Send(ctx, s, o, src, progress)
+	if err != nil {
+		s.Abort()
+		return Sent{}, err
+	}
+	s.Close()
+	return sent, nil
 }
