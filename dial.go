@@ -2,7 +2,6 @@ package nearnet
 
 import (
 	"errors"
-	"time"
 )
 
 var errNoTransport = errors.New("nearnet: the peer offers no transport this node dials")
@@ -16,6 +15,3 @@ func (n *Node) spawn(f func()) {
 		f()
 	}()
 }
-
-// aLongTimeAgo is a deadline that interrupts a blocked read at once.
-var aLongTimeAgo = time.Unix(1, 0)

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"time"
 
 	"github.com/nearnet/nearnet/internal/resource"
+	"github.com/nearnet/nearnet/internal/stream"
 	"github.com/nearnet/nearnet/internal/wire"
-	"github.com/nearnet/nearnet/security"
 )
 
 // Resources: whole files with progress, SHA-256 verification and resume,
@@ -249,21 +248,10 @@ func (c *Conn) SendResource(ctx context.Context, name string, src io.Reader, siz
 
 // SendResourceOffer is SendResource with metadata in the offer.
 func (c *Conn) SendResourceOffer(ctx context.Context, offer ResourceOffer, src io.Reader, progress Progress) (SentResource, error) {
-	if _, err := resource.SafeName(offer.Name); err != nil {
-		return SentResource{}, exported(err)
-	}
-	offer.Meta = maps.Clone(offer.Meta)
-	s, err := c.openStream(ctx, "", nil, wire.StreamKindResource)
-	if err != nil {
-		return SentResource{}, err
-	}
-	sent, err := resource.Send(ctx, s, resource.Offer(offer), src, resource.Progress(progress))
-	if err != nil {
-		s.Abort()
-		return SentResource{}, exported(err)
-	}
-	s.Close()
-	return SentResource(sent), nil
+	sent, err := resource.SendOn(ctx, func() (*Stream, error) {
+		return c.openStream(ctx, "", nil, wire.StreamKindResource)
+	}, resource.Offer(offer), src, resource.Progress(progress))
+	return SentResource(sent), exported(err)
 }
 
 // IncomingResource is a resource offer from the peer: its name, size and
@@ -289,27 +277,11 @@ type IncomingResource struct {
 // reason told to the sender. See [AcceptOptions] for what is kept; an
 // invalid field of it refuses the offer with a [*ConfigError] naming it.
 func (r *IncomingResource) Accept(ctx context.Context, dir string, opts *AcceptOptions, progress Progress) (ReceivedResource, error) {
-	o := AcceptOptions{}
-	if opts != nil {
-		o = *opts
-	}
-	if o.PartialKey == "" {
-		o.PartialKey = r.partialKey()
-	}
-	got, err := r.in.Accept(ctx, dir, (*resource.AcceptOptions)(&o), resource.Progress(progress))
+	got, err := r.in.AcceptAs(ctx, dir, (*resource.AcceptOptions)(opts), r.Peer.Fingerprint, r.Peer.ID.String(), resource.Progress(progress))
 	// A graceful close even after a failure: the refusal or failed result
 	// just written must reach the sender before the end of the stream.
 	r.s.Close()
 	return ReceivedResource(got), exported(err)
-}
-
-// partialKey names the sender for partial files: its certificate
-// fingerprint, or its peer ID without TLS.
-func (r *IncomingResource) partialKey() string {
-	if fp := r.Peer.Fingerprint; fp != (security.Fingerprint{}) {
-		return fp.String()
-	}
-	return r.Peer.ID.String()
 }
 
 // Reject declines the offer; the sender's SendResource fails with a
@@ -322,21 +294,7 @@ func (r *IncomingResource) Reject(ctx context.Context, reason string) error {
 
 // AcceptResource returns the next resource the peer offered.
 func (c *Conn) AcceptResource(ctx context.Context) (*IncomingResource, error) {
-	select {
-	case r := <-c.resq:
-		c.takeResource(r)
-		return r, nil
-	default:
-	}
-	select {
-	case r := <-c.resq:
-		c.takeResource(r)
-		return r, nil
-	case <-c.s.Ended():
-		return nil, c.s.EndErr()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return stream.Take(ctx, c.resq, c.s.Ended(), c.s.EndErr, c.takeResource)
 }
 
 func (c *Conn) takeResource(r *IncomingResource) {
@@ -353,28 +311,21 @@ func (c *Conn) offerResource(s *Stream) {
 	c.n.wg.Add(1)
 	go func() {
 		defer c.n.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.HandshakeTimeout)
-		defer cancel()
-		in, err := resource.ReadOffer(ctx, s)
-		if err != nil {
+		resource.ServeOffer(s, c.n.cfg.HandshakeTimeout, func(in *resource.Incoming) {
+			c.resq <- &IncomingResource{ResourceOffer: ResourceOffer(in.Offer), Peer: c.Peer(), c: c, s: s, in: in}
+		}, func(err error, refused bool) {
 			c.takeResource(nil)
-			_, unsafe := errorsAs[*resource.NameError](err)
-			_, malformed := errorsAs[*resource.ProtocolError](err)
-			if !unsafe && !malformed {
-				// No offer came (a broken stream, the handshake timeout).
+			if !refused { // no offer came (a broken stream, the handshake timeout)
 				c.n.cfg.Logger.Debug("nearnet: no resource offer", "peer", c.id.Short(), "err", err)
 				s.Abort()
 				return
 			}
-			// ReadOffer wrote the refusal: let it reach the sender.
-			s.Close()
+			s.Close() // let the refusal reach the sender
 			c.n.cfg.Logger.Debug("nearnet: resource offer refused", "peer", c.id.Short(), "err", err)
 			if f := c.n.cfg.OnResourceRefused; f != nil {
 				f(c.Peer(), exported(err))
 			}
-			return
-		}
-		c.resq <- &IncomingResource{ResourceOffer: ResourceOffer(in.Offer), Peer: c.Peer(), c: c, s: s, in: in}
+		})
 	}()
 }
 

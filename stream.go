@@ -3,7 +3,6 @@ package nearnet
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -39,12 +38,6 @@ type Stream struct {
 // ([Stream.SetIdleTimeout]). It is a timeout: errors.As to net.Error says
 // so.
 var ErrStreamIdle error = stream.ErrIdle
-
-func (c *Conn) newStream(id uint64, name string, meta map[string]string, kind string, st transport.Stream) *Stream {
-	s := &Stream{c: c}
-	s.s = stream.New(id, name, meta, kind, st, c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.streams.Drop(s) })
-	return s
-}
 
 // Name returns the name the opener gave the stream.
 func (s *Stream) Name() string { return s.s.Name }
@@ -131,138 +124,53 @@ func (c *Conn) OpenStreamMeta(ctx context.Context, name string, meta map[string]
 
 // AcceptStream returns the next stream the peer opened.
 func (c *Conn) AcceptStream(ctx context.Context) (*Stream, error) {
-	select {
-	case s := <-c.streamq:
-		c.streams.Take(s, wire.StreamKindBytes)
-		return s, nil
-	default:
-	}
-	select {
-	case s := <-c.streamq:
-		c.streams.Take(s, wire.StreamKindBytes)
-		return s, nil
-	case <-c.s.Ended():
-		return nil, c.s.EndErr()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return stream.Take(ctx, c.streamq, c.s.Ended(), c.s.EndErr, func(s *Stream) { c.streams.Take(s, wire.StreamKindBytes) })
 }
 
 func (c *Conn) openStream(ctx context.Context, name string, meta map[string]string, kind string) (*Stream, error) {
-	serr := func(err error) error { return &StreamError{Name: name, Err: err} }
-	if err := wire.CheckStream(name, meta, kind); err != nil {
-		return nil, serr(err)
-	}
-	l, err := c.s.StreamPath(ctx)
+	s, err := c.streamer().Open(ctx, name, meta, kind)
 	if err != nil {
-		return nil, serr(err)
-	}
-	id := c.streams.NextID()
-	s, err := c.dialStream(ctx, l, &wire.StreamOpen{ID: id, Name: name, Meta: meta, Kind: kind})
-	if !errors.Is(err, transport.ErrPeerOpens) {
-		if err != nil {
-			return nil, serr(err)
-		}
-		return s, nil
-	}
-	// Only the peer opens streams of this link's connection (we are a TCP
-	// link's listener): ask it to.
-	req, err := wire.AppendStreamRequest(nil, &wire.StreamRequest{ID: id, Name: name, Meta: meta, Kind: kind})
-	if err != nil {
-		return nil, serr(err)
-	}
-	ch := make(chan stream.Result[*Stream], 1)
-	c.streams.Request(id, &stream.Pending[*Stream]{Name: name, Meta: meta, Kind: kind, Ch: ch})
-	defer c.streams.Answered(id)
-	if !l.Enqueue(wire.OpBinary, 0, req) {
-		return nil, serr(errors.New("the connection is closing"))
-	}
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, serr(r.Err)
-		}
-		return r.S, nil
-	case <-c.s.Ended():
-		return nil, serr(c.s.EndErr())
-	case <-ctx.Done():
-		// The dialer's stream may still come; acceptStream finds no
-		// pending entry then and refuses it.
-		return nil, serr(ctx.Err())
-	}
-}
-
-// dialStream opens a stream to the peer of l over l's transport and runs
-// its handshake. It returns transport.ErrPeerOpens where only the peer can
-// open streams of l's connection.
-func (c *Conn) dialStream(ctx context.Context, l *link, o *wire.StreamOpen) (*Stream, error) {
-	st, err := l.T.OpenStream(ctx)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			err = c.s.EndErr()
-		}
-		return nil, fromTransport(err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			st.Abort()
-		}
-	}()
-	st.SetDeadline(c.n.dialer.Deadline(ctx))
-	stop := context.AfterFunc(ctx, func() { st.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	cs := st.TLS()
-	if cs != nil && session.CertFingerprint(cs) != l.Peer.Fingerprint {
-		return nil, errors.New("the stream's TLS peer is not the connection's peer")
-	}
-	exp, err := stream.Exporter(cs)
-	if err != nil {
-		return nil, err
-	}
-	if err := stream.Open(ctx, st, &l.StreamKey, l.Handle, exp, o); err != nil {
-		if r, ok := errorsAs[*stream.RefusedError](err); ok {
-			err = &RejectedError{Code: 0, Reason: r.Reason}
-		}
-		return nil, err
-	}
-	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, st)
-	ok = true
-	if !stop() {
-		s.Abort()
-		return nil, ctx.Err()
-	}
-	// Opened by the application (taken), or for its AcceptStream (a reply).
-	if !c.streams.Keep(s, !o.Reply, c.s.Terminal) {
-		s.Abort()
-		return nil, c.s.EndErr()
+		return nil, &StreamError{Name: name, Err: err}
 	}
 	return s, nil
 }
 
-// abortStreams ends every stream of c at once, queued ones included.
-func (c *Conn) abortStreams() {
-	for _, s := range c.streams.Where(func(bool) bool { return true }) {
-		s.Abort()
+// streamer hands internal/session's stream opener and acceptor c's parts.
+func (c *Conn) streamer() *session.Streams[*Stream] {
+	return &session.Streams[*Stream]{
+		S: c.s, Table: &c.streams, Dials: &c.n.dialer, Timeout: c.n.cfg.HandshakeTimeout,
+		New: func(id uint64, name string, meta map[string]string, kind string, st transport.Stream) *Stream {
+			s := &Stream{c: c}
+			s.s = stream.New(id, name, meta, kind, st, c.n.cfg.StreamBuffer, c.n.cfg.CloseTimeout, func() { c.streams.Drop(s) })
+			return s
+		},
+		Abort: (*Stream).Abort,
+		Deliver: func(s *Stream) {
+			if s.s.Kind == wire.StreamKindResource {
+				c.offerResource(s)
+			} else {
+				c.streamq <- s
+			}
+		},
+		Rejected: func(reason string) error { return &RejectedError{Reason: reason} },
+		FromT:    fromTransport,
 	}
 }
+
+func anyStream(bool) bool { return true }
+
+// abortStreams ends every stream of c at once, queued ones included.
+func (c *Conn) abortStreams() { c.streams.Each(anyStream, (*Stream).Abort) }
 
 // endStreams runs once the Conn has ended: streams the application has
 // not taken are aborted, and all of them if the Conn failed or was
 // aborted.
 func (c *Conn) endStreams() {
-	for _, s := range c.streams.Where(func(taken bool) bool { return !taken || c.aborted.Load() }) {
-		s.Abort()
-	}
+	c.streams.Each(func(taken bool) bool { return !taken || c.aborted.Load() }, (*Stream).Abort)
 }
 
 // closeStreams closes every stream of c gracefully (Node.Close).
-func (c *Conn) closeStreams() {
-	for _, s := range c.streams.Where(func(bool) bool { return true }) {
-		s.Close()
-		<-s.s.Done()
-	}
-}
+func (c *Conn) closeStreams() { c.streams.Each(anyStream, func(s *Stream) { s.Close(); <-s.s.Done() }) }
 
 // streamEntry ties a link handle to its Conn and key for incoming streams.
 type streamEntry struct {
@@ -281,104 +189,22 @@ func (n *Node) acceptStream(st transport.Stream, br *bufio.Reader) error {
 	if !found {
 		return stream.Refuse(st, "no such connection (unknown handle)")
 	}
-	c := e.c
-	cs := st.TLS()
-	if cs != nil && session.CertFingerprint(cs) != c.Peer().Fingerprint {
-		return stream.Refuse(st, "the stream's TLS peer is not the connection's peer")
-	}
-	exp, err := stream.Exporter(cs)
-	if err != nil {
-		return stream.Refuse(st, err.Error())
-	}
-	if !stream.CheckProof(&e.key, exp, o) {
-		return stream.Refuse(st, "stream proof does not match")
-	}
-	ps, refusal := c.streams.Admit(o, c.s.Terminal)
-	if refusal != "" {
-		return stream.Refuse(st, refusal)
-	}
-	if ps != nil {
-		o.Name, o.Meta, o.Kind = ps.Name, ps.Meta, ps.Kind
-	}
-	err = stream.Accept(st, &e.key, exp, o)
-	s := c.newStream(o.ID, o.Name, o.Meta, o.Kind, st)
-	if err != nil || !c.streams.Keep(s, false, c.s.Terminal) {
-		s.Abort()
-		if !o.Reply {
-			c.streams.Unreserve(o.Kind)
-		}
-		if ps != nil {
-			ps.Ch <- stream.Result[*Stream]{Err: errors.New("the stream connection failed")}
-		}
-		return err
-	}
-	switch {
-	case ps != nil:
-		ps.Ch <- stream.Result[*Stream]{S: s}
-	case o.Kind == wire.StreamKindResource:
-		c.offerResource(s)
-	default:
-		c.streamq <- s // never blocks: a place was reserved
-	}
-	return nil
+	return e.c.streamer().Accept(st, &e.key, o)
 }
 
-// acceptStreams takes, in the background, the streams the peer opens on
-// l's transport connection, where streams arrive on the connection itself
-// (QUIC); TCP stream connections arrive at the listener instead.
+// acceptStreams takes the streams the peer opens on l's transport
+// connection itself (QUIC).
 func (n *Node) acceptStreams(l *link) {
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		for {
-			// Ends with the connection (or at once: transport.ErrNoStreams).
-			st, err := l.T.AcceptStream(context.Background())
-			if err != nil {
-				return
-			}
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				st.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
-				if err := n.acceptStream(st, bufio.NewReader(st)); err != nil {
-					n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", PeerID(l.Peer.ID).Short(), "err", err)
-				}
-			}()
-		}
-	}()
+	session.AcceptLoop(&n.wg, l, n.cfg.HandshakeTimeout, func(st transport.Stream) error {
+		return n.acceptStream(st, bufio.NewReader(st))
+	}, func(err error) {
+		n.cfg.Logger.Debug("nearnet: incoming stream refused", "peer", PeerID(l.Peer.ID).Short(), "err", err)
+	})
 }
 
 // answerStreamRequest runs on the link's dialer when the listener asked
-// for a stream: it opens it and queues it for AcceptStream (or as a
-// resource offer), or tells the listener why it could not.
-func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) {
-	refuse := func(err error) {
-		l.Enqueue(wire.OpBinary, 0, wire.AppendStreamRefused(nil, &wire.StreamRefused{ID: q.ID, Error: err.Error()}))
-	}
-	if !c.streams.Reserve(q.Kind) {
-		refuse(stream.ErrBacklogFull)
-		return
-	}
-	o := &wire.StreamOpen{ID: q.ID, Reply: true}
-	ctx, cancel := context.WithTimeout(context.Background(), c.n.cfg.HandshakeTimeout)
-	defer cancel()
-	s, err := c.dialStream(ctx, l, o)
-	if err != nil {
-		c.streams.Unreserve(q.Kind)
-		refuse(err)
-		return
-	}
-	s.s.Name, s.s.Meta, s.s.Kind = q.Name, q.Meta, q.Kind
-	if q.Kind == wire.StreamKindResource {
-		c.offerResource(s)
-		return
-	}
-	c.streamq <- s
-}
+// for a stream.
+func (c *Conn) answerStreamRequest(l *link, q *wire.StreamRequest) { c.streamer().Answer(l, q) }
 
 // streamRefused runs on the link's listener when its request failed.
-func (c *Conn) streamRefused(r *wire.StreamRefused) {
-	if ps := c.streams.Answered(r.ID); ps != nil {
-		ps.Ch <- stream.Result[*Stream]{Err: &RejectedError{Reason: r.Error}}
-	}
-}
+func (c *Conn) streamRefused(r *wire.StreamRefused) { c.streamer().Refused(r) }
