@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/nearnet/nearnet/internal/fsutil"
 )
 
 // PeerID identifies a node: 128 random bits, written as 32 lowercase hex
@@ -78,7 +79,7 @@ func LoadOrCreatePeerID(path string) (PeerID, error) {
 		return PeerID{}, err
 	}
 	id := NewPeerID()
-	if err := writeFileAtomic(path, []byte(id.String()+"\n")); err != nil {
+	if err := fsutil.ReplaceFile(path, []byte(id.String()+"\n")); err != nil {
 		return PeerID{}, err
 	}
 	return id, nil
@@ -88,29 +89,5 @@ func LoadOrCreatePeerID(path string) (PeerID, error) {
 // and returns it.
 func RotatePeerID(path string) (PeerID, error) {
 	id := NewPeerID()
-	return id, writeFileAtomic(path, []byte(id.String()+"\n"))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".nearnet-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return id, fsutil.ReplaceFile(path, []byte(id.String()+"\n"))
 }

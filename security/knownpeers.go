@@ -12,6 +12,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nearnet/nearnet/internal/fsutil"
 )
 
 // KnownPeers is a set of trusted fingerprints with names, kept in a file in
@@ -256,7 +258,7 @@ func (kp *KnownPeers) rewrite(fp Fingerprint, name *string) error {
 	if name != nil {
 		b.WriteString(formatKnownPeer(fp, *name))
 	}
-	if err := replaceFile(kp.path, []byte(b.String())); err != nil {
+	if err := fsutil.ReplaceFile(kp.path, []byte(b.String())); err != nil {
 		return fmt.Errorf("security: rewriting known-peers file: %w", err)
 	}
 	names, err := parseKnownPeers(kp.path, []byte(b.String()))
@@ -265,36 +267,4 @@ func (kp *KnownPeers) rewrite(fp Fingerprint, name *string) error {
 	}
 	kp.names = names
 	return nil
-}
-
-// replaceFile writes data to a temporary file beside path, syncs it and
-// renames it over path, with mode 0600 (and the directory made with mode
-// 0700 if missing).
-func replaceFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".known-peers-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
