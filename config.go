@@ -257,6 +257,13 @@ type Config struct {
 	// A peer reached both ways is one Conn. If false, the stack alone.
 	TunnelWithHost bool
 
+	// ICEServers are the STUN and TURN servers for paths through NATs
+	// (ICE). With any set, a node and a peer that also has some prepare
+	// such a path over their session, and the session resumes on it
+	// when the LAN path goes (PROTOCOL.md, "Paths beyond the LAN"). If
+	// empty, sessions use the LAN transports only.
+	ICEServers []ICEServer
+
 	// Security.
 
 	// Security selects the security mode; see SecurityAuto (the zero
@@ -443,13 +450,6 @@ type Config struct {
 	// for it; a permanent failure is Listen's error instead. It runs as
 	// OnStateChange does. Not allowed without Domain and TSIGKey.
 	OnWideArea func(err error)
-
-	// ICEServers are the STUN and TURN servers for paths through NATs
-	// (ICE). With any set, a node and a peer that also has some prepare
-	// such a path over their session, and the session resumes on it
-	// when the LAN path goes (PROTOCOL.md, "Paths beyond the LAN"). If
-	// empty, sessions use the LAN transports only.
-	ICEServers []ICEServer
 
 	// Logging.
 
