@@ -2,8 +2,6 @@ package ice
 
 import (
 	"net"
-	"sync"
-	"time"
 )
 
 // Lease returns the path as a net.PacketConn for one user at a time (one
@@ -13,7 +11,7 @@ import (
 // leases; a packet that finds no lease, or a full one, is dropped, as UDP
 // drops it.
 func (p *Path) Lease() net.PacketConn {
-	l := &lease{p: p, in: make(chan []byte, 256), done: make(chan struct{}), wake: make(chan struct{})}
+	l := &lease{inbox: newInbox(), p: p}
 	p.mu.Lock()
 	if p.cur != nil {
 		p.cur.close()
@@ -54,48 +52,11 @@ func (p *Path) readLoop() {
 }
 
 type lease struct {
-	p        *Path
-	in       chan []byte
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	deadline time.Time
-	wake     chan struct{} // closed when the deadline changes
+	inbox
+	p *Path
 }
 
-func (l *lease) close() { l.once.Do(func() { close(l.done) }) }
-
-func (l *lease) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		l.mu.Lock()
-		dl, wake := l.deadline, l.wake
-		l.mu.Unlock()
-		var timeout <-chan time.Time
-		var t *time.Timer
-		if !dl.IsZero() {
-			t = time.NewTimer(time.Until(dl))
-			timeout = t.C
-		}
-		select {
-		case pkt := <-l.in:
-			stopTimer(t)
-			return copy(b, pkt), PeerAddr, nil
-		case <-l.done:
-			stopTimer(t)
-			return 0, nil, net.ErrClosed
-		case <-timeout:
-			return 0, nil, &timeoutError{}
-		case <-wake: // a new deadline: wait for that one
-			stopTimer(t)
-		}
-	}
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
-	}
-}
+func (l *lease) ReadFrom(b []byte) (int, net.Addr, error) { return l.read(b, nil) }
 
 func (l *lease) WriteTo(b []byte, a net.Addr) (int, error) {
 	select {
@@ -115,23 +76,6 @@ func (l *lease) Close() error {
 	l.close()
 	return nil
 }
-
-func (l *lease) LocalAddr() net.Addr { return localAddr }
-
-func (l *lease) SetDeadline(t time.Time) error { return l.SetReadDeadline(t) }
-
-func (l *lease) SetReadDeadline(t time.Time) error {
-	l.mu.Lock()
-	l.deadline = t
-	close(l.wake)
-	l.wake = make(chan struct{})
-	l.mu.Unlock()
-	return nil
-}
-
-func (l *lease) SetWriteDeadline(time.Time) error { return nil }
-func (l *lease) SetReadBuffer(int) error          { return nil }
-func (l *lease) SetWriteBuffer(int) error         { return nil }
 
 type timeoutError struct{}
 

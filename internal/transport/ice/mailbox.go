@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5/stdnet"
@@ -157,7 +156,7 @@ func (m *Mailbox) readLoop() {
 // Path returns the relayed path to peer through the mailbox, a
 // net.PacketConn for QUIC (it replaces any earlier one).
 func (m *Mailbox) Path(peer netip.AddrPort) *MailPath {
-	p := &MailPath{m: m, to: net.UDPAddrFromAddrPort(peer), in: make(chan []byte, 256), done: make(chan struct{}), wake: make(chan struct{})}
+	p := &MailPath{inbox: newInbox(), m: m, to: net.UDPAddrFromAddrPort(peer)}
 	m.mu.Lock()
 	if m.path != nil {
 		m.path.close()
@@ -185,46 +184,12 @@ func (p *MailPath) Info() Info {
 // MailPath is a relayed path through a mailbox, with the contract of a
 // Path's Lease.
 type MailPath struct {
-	m        *Mailbox
-	to       *net.UDPAddr
-	in       chan []byte
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	deadline time.Time
-	wake     chan struct{}
+	inbox
+	m  *Mailbox
+	to *net.UDPAddr
 }
 
-func (p *MailPath) close() { p.once.Do(func() { close(p.done) }) }
-
-func (p *MailPath) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		p.mu.Lock()
-		dl, wake := p.deadline, p.wake
-		p.mu.Unlock()
-		var timeout <-chan time.Time
-		var t *time.Timer
-		if !dl.IsZero() {
-			t = time.NewTimer(time.Until(dl))
-			timeout = t.C
-		}
-		select {
-		case pkt := <-p.in:
-			stopTimer(t)
-			return copy(b, pkt), PeerAddr, nil
-		case <-p.done:
-			stopTimer(t)
-			return 0, nil, net.ErrClosed
-		case <-p.m.done:
-			stopTimer(t)
-			return 0, nil, net.ErrClosed
-		case <-timeout:
-			return 0, nil, &timeoutError{}
-		case <-wake:
-			stopTimer(t)
-		}
-	}
-}
+func (p *MailPath) ReadFrom(b []byte) (int, net.Addr, error) { return p.read(b, p.m.done) }
 
 func (p *MailPath) WriteTo(b []byte, _ net.Addr) (int, error) {
 	select {
@@ -245,20 +210,3 @@ func (p *MailPath) Close() error {
 	p.close()
 	return nil
 }
-
-func (p *MailPath) LocalAddr() net.Addr { return localAddr }
-
-func (p *MailPath) SetDeadline(t time.Time) error { return p.SetReadDeadline(t) }
-
-func (p *MailPath) SetReadDeadline(t time.Time) error {
-	p.mu.Lock()
-	p.deadline = t
-	close(p.wake)
-	p.wake = make(chan struct{})
-	p.mu.Unlock()
-	return nil
-}
-
-func (p *MailPath) SetWriteDeadline(time.Time) error { return nil }
-func (p *MailPath) SetReadBuffer(int) error          { return nil }
-func (p *MailPath) SetWriteBuffer(int) error         { return nil }
