@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"slices"
 	"testing"
 	"time"
@@ -51,8 +52,39 @@ func TestGroupForgedForward(t *testing.T) {
 	// tries once more with its own signature.
 	waitLinked(t, evil, b, first)
 	waitLinked(t, b, evil, bFirst)
+	current := func() (*nbr, *nbr) {
+		evil.mu.Lock()
+		defer evil.mu.Unlock()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return evil.nbrs[b.ID()], b.nbrs[evil.ID()]
+	}
+	first, bFirst = current()
 	forge(func(d *wire.GroupDataFrame) { d.Sig, _ = evil.sign(wire.DataSigned(evil.name, d)) })
-	waitEvent(t, b, Forged, func(e Event) bool { return e.Via == evil.ID() })
+	t.Logf("event: %v", waitEvent(t, b, Forged, func(e Event) bool { return e.Via == evil.ID() }).Err)
+	// And once more with authenticators: a's real ones on a changed
+	// payload, then its own (with the pair key it shares with b) on a
+	// frame without a valid signature.
+	waitLinked(t, evil, b, first)
+	waitLinked(t, b, evil, bFirst)
+	first, bFirst = current()
+	forge(func(d *wire.GroupDataFrame) {
+		a.mu.Lock()
+		digest := sha256.Sum256(wire.DataSigned(a.name, d))
+		d.Tags = a.tagsLocked(&digest)
+		a.mu.Unlock()
+		d.Payload = []byte("forged")
+	})
+	t.Logf("event: %v", waitEvent(t, b, Forged, func(e Event) bool { return e.Via == evil.ID() }).Err)
+	waitLinked(t, evil, b, first)
+	waitLinked(t, b, evil, bFirst)
+	forge(func(d *wire.GroupDataFrame) {
+		d.Payload = []byte("forged")
+		d.Sig = nil
+		digest := sha256.Sum256(wire.DataSigned(evil.name, d))
+		d.Tags = evil.tagsLocked(&digest) // evil.mu is held by forge
+	})
+	t.Logf("event: %v", waitEvent(t, b, Forged, func(e Event) bool { return e.Via == evil.ID() }).Err)
 	broadcastAndCheck(t, gs[:2], gs[:1], 5)
 }
 

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
@@ -42,6 +43,7 @@ type Group struct {
 	node   *nearnet.Node
 	id     nearnet.PeerID
 	signer crypto.Signer
+	ecdh   *ecdh.PrivateKey              // the identity key for pair keys; nil: no authenticators
 	trust  map[security.Fingerprint]bool // pinned mode: the keys a member may have; nil: any
 	maxMsg int                           // the node's MaxMessageSize
 	log    *slog.Logger
@@ -68,9 +70,11 @@ type Group struct {
 	events     []Event
 	eventCh    chan struct{}
 	closed     bool
-	ticks      int  // SyncIntervals so far
-	progressed bool // a stream moved since the last digest
-	maxQueue   int  // the most frames ever queued for one neighbour (for measurements)
+	ticks      int                  // SyncIntervals so far
+	progressed bool                 // a stream moved since the last digest
+	maxQueue   int                  // the most frames ever queued for one neighbour (for measurements)
+	pairKeys   map[pairID]*[32]byte // keys shared with other members, nil where there is none
+	auth       authStats
 }
 
 type member struct {
@@ -153,26 +157,28 @@ func Join(ctx context.Context, cfg *Config) (*Group, error) {
 		return nil, err
 	}
 	g := &Group{
-		cfg:     c,
-		name:    c.Name,
-		node:    node,
-		id:      node.ID(),
-		signer:  signer,
-		maxMsg:  nc.MaxMessageSize,
-		log:     nc.Logger,
-		members: map[nearnet.PeerID]*member{},
-		streams: map[skey]*stream{},
-		nbrs:    map[nearnet.PeerID]*nbr{},
-		retired: map[*nearnet.Conn]bool{},
-		dialing: map[string]bool{},
-		retryAt: map[string]time.Time{},
-		fails:   map[string]int{},
-		cands:   map[nearnet.PeerID]nearnet.Advert{},
-		seenAt:  map[nearnet.PeerID]time.Time{},
-		wantAt:  map[nearnet.PeerID]time.Time{},
-		recvCh:  make(chan struct{}),
-		roomCh:  make(chan struct{}),
-		eventCh: make(chan struct{}),
+		cfg:      c,
+		name:     c.Name,
+		node:     node,
+		id:       node.ID(),
+		signer:   signer,
+		ecdh:     ecdhKey(cert.PrivateKey),
+		pairKeys: map[pairID]*[32]byte{},
+		maxMsg:   nc.MaxMessageSize,
+		log:      nc.Logger,
+		members:  map[nearnet.PeerID]*member{},
+		streams:  map[skey]*stream{},
+		nbrs:     map[nearnet.PeerID]*nbr{},
+		retired:  map[*nearnet.Conn]bool{},
+		dialing:  map[string]bool{},
+		retryAt:  map[string]time.Time{},
+		fails:    map[string]int{},
+		cands:    map[nearnet.PeerID]nearnet.Advert{},
+		seenAt:   map[nearnet.PeerID]time.Time{},
+		wantAt:   map[nearnet.PeerID]time.Time{},
+		recvCh:   make(chan struct{}),
+		roomCh:   make(chan struct{}),
+		eventCh:  make(chan struct{}),
 	}
 	if g.maxMsg == 0 {
 		g.maxMsg = nearnet.DefaultMaxMessageSize
@@ -295,12 +301,18 @@ func (g *Group) Send(ctx context.Context, p []byte, to ...nearnet.PeerID) error 
 	for _, id := range to {
 		d.Dests = append(d.Dests, id)
 	}
-	sig, err := g.sign(wire.DataSigned(g.name, d))
+	digest := sha256.Sum256(wire.DataSigned(g.name, d))
+	sig, err := g.signDigest(digest[:])
 	if err != nil {
 		g.seq--
 		return err
 	}
 	d.Sig = sig
+	if g.sparseLocked() {
+		// Forwarded: each member checks its authenticator, not the
+		// signature (which stays for members this one does not know).
+		d.Tags = g.tagsLocked(&digest)
+	}
 	raw := wire.AppendGroupData(nil, d)
 	st := g.streams[skey{g.id, g.self.Epoch}]
 	st.appendLog(raw, g.cfg.Retain)
@@ -533,7 +545,11 @@ func (g *Group) memberInfo(id nearnet.PeerID) Member {
 
 func (g *Group) sign(msg []byte) ([]byte, error) {
 	h := sha256.Sum256(msg)
-	sig, err := g.signer.Sign(rand.Reader, h[:], crypto.SHA256)
+	return g.signDigest(h[:])
+}
+
+func (g *Group) signDigest(h []byte) ([]byte, error) {
+	sig, err := g.signer.Sign(rand.Reader, h, crypto.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("group: signing: %w", err)
 	}
@@ -548,11 +564,12 @@ func (g *Group) signRecord(r *wire.GroupRecord) error {
 }
 
 func verify(pub *ecdsa.PublicKey, msg, sig []byte) bool {
-	if pub == nil {
-		return false
-	}
 	h := sha256.Sum256(msg)
-	return ecdsa.VerifyASN1(pub, h[:], sig)
+	return verifyDigest(pub, h[:], sig)
+}
+
+func verifyDigest(pub *ecdsa.PublicKey, h, sig []byte) bool {
+	return pub != nil && ecdsa.VerifyASN1(pub, h, sig)
 }
 
 func parseKey(spki []byte) (*ecdsa.PublicKey, error) {

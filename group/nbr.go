@@ -526,7 +526,7 @@ func (g *Group) dataLocked(n *nbr, d *wire.GroupDataFrame) {
 	if testDrop != nil && testDrop(g, n.id, d) {
 		return
 	}
-	if !verify(m.pub, wire.DataSigned(g.name, d), d.Sig) {
+	if !g.authenticLocked(n, m, d) {
 		g.forgedLocked(n, d.Origin, "a message")
 		return
 	}

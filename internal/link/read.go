@@ -186,6 +186,15 @@ func (l *Link) acquireRead(ctx context.Context) error {
 	}
 }
 
+// Ending reports whether reading this link is over (its end was read, or
+// it failed) though the owner may not have heard yet: a direct reader
+// would get ErrNotRead at once, so a receiver waits on the queue instead.
+func (l *Link) Ending() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.end != nil || l.err != nil
+}
+
 // ReadDirect reads the next data message in the caller's goroutine (see
 // the comment at the top of this file), for a receiver that found the
 // owner's queue empty. It returns the message, or ErrNotRead (look at the

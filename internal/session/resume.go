@@ -354,6 +354,11 @@ func (s *Session) directLinkLocked() *Path {
 		return nil
 	}
 	l, _ := s.links.Only()
+	if l != nil && l.Ending() {
+		// Its reader winds it up (up to CloseTimeout for a graceful end);
+		// reading it directly meanwhile would spin on ErrNotRead.
+		return nil
+	}
 	return l
 }
 

@@ -1,6 +1,10 @@
 package wire
 
 import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
@@ -17,6 +21,7 @@ const (
 	GroupMembers byte = 0x03 // member records
 	GroupDigest  byte = 0x04 // how far the sender has delivered each origin
 	GroupPull    byte = 0x05 // a digest of streams the sender is stuck on: send me all you have past Next
+	GroupTagged  byte = 0x06 // a data frame followed by per-member authenticators
 )
 
 // Limits of group frames.
@@ -30,6 +35,8 @@ const (
 	MaxDests       = 4096 // destinations of one data frame
 	MaxRecords     = 4096 // records in one members frame
 	MaxDigest      = 4096 // entries in one digest
+	MaxTags        = 4096 // authenticators of one data frame
+	TagLen         = 16   // bytes of one authenticator
 )
 
 // Member status values of a GroupRecord.
@@ -67,7 +74,15 @@ type GroupDataFrame struct {
 	Seq     uint64     // 1, 2, ... per origin and epoch
 	Dests   [][16]byte // empty: every member
 	Payload []byte
-	Sig     []byte // the origin's signature over DataSigned
+	Sig     []byte     // the origin's signature over DataSigned
+	Tags    []GroupTag // per-member authenticators (kind 0x06); none: kind 0x02
+}
+
+// GroupTag is one member's authenticator of a data frame: GroupTagOf
+// with the pair key of the origin and that member.
+type GroupTag struct {
+	To  [8]byte // the first 8 bytes of the member's PeerID
+	Tag [TagLen]byte
 }
 
 // GroupError reports a malformed group frame.
@@ -138,12 +153,60 @@ func appendDataBody(b []byte, d *GroupDataFrame) []byte {
 	return append(b, d.Payload...)
 }
 
-// AppendGroupData appends the frame of d, kind byte first.
+// AppendGroupData appends the frame of d, kind byte first: kind 0x02, or
+// 0x06 with d.Tags after the signature if it has any.
 func AppendGroupData(b []byte, d *GroupDataFrame) []byte {
-	b = append(b, GroupData)
+	kind := GroupData
+	if len(d.Tags) > 0 {
+		kind = GroupTagged
+	}
+	b = append(b, kind)
 	b = appendDataBody(b, d)
 	b = append(b, byte(len(d.Sig)))
-	return append(b, d.Sig...)
+	b = append(b, d.Sig...)
+	if kind == GroupTagged {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(d.Tags)))
+		for _, t := range d.Tags {
+			b = append(b, t.To[:]...)
+			b = append(b, t.Tag[:]...)
+		}
+	}
+	return b
+}
+
+// Per-member authenticators (PROTOCOL.md, "Groups"): two members' pair
+// key comes from static ECDH of their identity keys; a tag is an HMAC of
+// the digest the origin's signature covers.
+const pairContext = "nearnet group pair v1\x00"
+
+// GroupPairKey derives the pair key of members a and b of group from
+// their ECDH shared secret (the x-coordinate, 32 bytes for P-256): HKDF-
+// SHA-256 with no salt and info = context, the group name as a str8, the
+// lower ID, the higher ID. Either member derives the same key.
+func GroupPairKey(group string, a, b [16]byte, shared []byte) [32]byte {
+	if bytes.Compare(a[:], b[:]) > 0 {
+		a, b = b, a
+	}
+	info := append([]byte(pairContext), byte(len(group)))
+	info = append(info, group...)
+	info = append(info, a[:]...)
+	info = append(info, b[:]...)
+	k, err := hkdf.Key(sha256.New, shared, nil, string(info), 32)
+	if err != nil { // cannot happen: 32 bytes is within HKDF's limit
+		panic(err)
+	}
+	return [32]byte(k)
+}
+
+// GroupTagOf is the authenticator of a data frame for the member that
+// shares key with its origin: the first TagLen bytes of HMAC-SHA-256
+// under key of digest, the SHA-256 of DataSigned.
+func GroupTagOf(key *[32]byte, digest *[32]byte) [TagLen]byte {
+	m := hmac.New(sha256.New, key[:])
+	m.Write(digest[:])
+	var t [TagLen]byte
+	copy(t[:], m.Sum(nil))
+	return t
 }
 
 // AppendGroupHello appends a hello frame: the sender's record, then its
@@ -211,6 +274,22 @@ func ParseGroupFrame(p []byte) (*GroupFrame, error) {
 		f.Entries = r.entries()
 	case GroupData:
 		f.Data = r.data()
+	case GroupTagged:
+		f.Kind = GroupData // the same frame, with authenticators
+		f.Data = r.data()
+		n := int(r.u16())
+		if r.err == nil && (n == 0 || n > MaxTags) {
+			return nil, groupErr("%d authenticators, 1 to %d", n, MaxTags)
+		}
+		if r.err == nil && n*(8+TagLen) > len(r.b) {
+			return nil, groupErr("truncated authenticators")
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			var t GroupTag
+			copy(t.To[:], r.take(8, "authenticator"))
+			copy(t.Tag[:], r.take(TagLen, "authenticator"))
+			f.Data.Tags = append(f.Data.Tags, t)
+		}
 	case GroupMembers:
 		n := int(r.u16())
 		if n > MaxRecords {

@@ -22,12 +22,15 @@ func TestGroupFrameRoundTrip(t *testing.T) {
 	r := sampleRecord()
 	d := &GroupDataFrame{Origin: r.ID, Epoch: 7, Seq: 4, Dests: [][16]byte{{5}, {6}}, Payload: []byte("p"), Sig: []byte{1}}
 	es := []GroupEntry{{Origin: r.ID, Epoch: 7, Next: 5}}
+	tagged := *d
+	tagged.Tags = []GroupTag{{To: [8]byte{5}, Tag: [TagLen]byte{1, 2}}, {To: [8]byte{6}, Tag: [TagLen]byte{3}}}
 	for _, c := range []struct {
 		b    []byte
 		want *GroupFrame
 	}{
 		{AppendGroupHello(nil, r, es), &GroupFrame{Kind: GroupHello, Record: r, Entries: es}},
 		{AppendGroupData(nil, d), &GroupFrame{Kind: GroupData, Data: d}},
+		{AppendGroupData(nil, &tagged), &GroupFrame{Kind: GroupData, Data: &tagged}},
 		{AppendGroupMembers(nil, []*GroupRecord{r, r}), &GroupFrame{Kind: GroupMembers, Records: []*GroupRecord{r, r}}},
 		{AppendGroupDigest(nil, es), &GroupFrame{Kind: GroupDigest, Entries: es}},
 		{AppendGroupPull(nil, es), &GroupFrame{Kind: GroupPull, Entries: es}},
@@ -52,6 +55,9 @@ func TestGroupFrameMalformed(t *testing.T) {
 	name := *r
 	name.Name = "\xff"
 	zero := AppendGroupData(nil, &GroupDataFrame{Seq: 0})
+	tagged := AppendGroupData(nil, &GroupDataFrame{Seq: 1, Tags: []GroupTag{{To: [8]byte{1}}}})
+	noTags := append([]byte{GroupTagged}, AppendGroupData(nil, &GroupDataFrame{Seq: 1})[1:]...)
+	noTags = append(noTags, 0, 0)
 	for name, b := range map[string][]byte{
 		"empty":         {},
 		"unknown kind":  {0x07},
@@ -60,6 +66,9 @@ func TestGroupFrameMalformed(t *testing.T) {
 		"status":        bad(&status),
 		"name not utf8": bad(&name),
 		"seq zero":      zero,
+		"tag truncated": tagged[:len(tagged)-1],
+		"no tags":       noTags,
+		"many tags":     append(append([]byte{GroupTagged}, AppendGroupData(nil, &GroupDataFrame{Seq: 1})[1:]...), 0x10, 0x01),
 		"hello version": {GroupHello, 2},
 		"many records":  {GroupMembers, 0xff, 0xff},
 		"many entries":  {GroupDigest, 0x10, 0x01},
@@ -120,6 +129,8 @@ func FuzzGroupFrame(f *testing.F) {
 	f.Add(AppendGroupHello(nil, r, es))
 	f.Add(AppendGroupData(nil, &GroupDataFrame{Origin: r.ID, Seq: 1, Dests: [][16]byte{{1}}, Payload: []byte("x"), Sig: []byte{1}}))
 	f.Add(AppendGroupMembers(nil, []*GroupRecord{r}))
+	f.Add(AppendGroupData(nil, &GroupDataFrame{Origin: r.ID, Seq: 1, Payload: []byte("x"), Sig: []byte{1},
+		Tags: []GroupTag{{To: [8]byte{1}, Tag: [TagLen]byte{2}}}}))
 	f.Add(AppendGroupDigest(nil, es))
 	f.Add(AppendGroupPull(nil, es))
 	f.Add([]byte{0x80})
