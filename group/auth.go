@@ -28,6 +28,7 @@ type pairID struct {
 // tests and measurements).
 type authStats struct {
 	Direct, Tagged, Signed uint64
+	Forwarded, Pruned      uint64 // frames passed on to a neighbour, and not (pruned flooding)
 }
 
 // pairKeyLocked returns the key this member shares with m, deriving it

@@ -74,6 +74,7 @@ type Group struct {
 	progressed bool                 // a stream moved since the last digest
 	maxQueue   int                  // the most frames ever queued for one neighbour (for measurements)
 	pairKeys   map[pairID]*[32]byte // keys shared with other members, nil where there is none
+	topo       topoCache
 	auth       authStats
 }
 

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +88,55 @@ func TestGroupSparse(t *testing.T) {
 	if sum.Tagged == 0 {
 		t.Error("no forwarded message was taken by its authenticator")
 	}
+	// Once the topology has settled, flooding is pruned; a member that
+	// loses a frame pruned flooding sent it once gets it by repair.
+	deadline := time.Now().Add(30 * time.Second)
+	for !allSettled(gs) {
+		if time.Now().After(deadline) {
+			t.Fatal("the topology did not settle")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var once sync.Once
+	var dropped atomic.Bool
+	victim := gs[len(gs)-1]
+	testDrop = func(g *Group, from nearnet.PeerID, d *wire.GroupDataFrame) bool {
+		drop := false
+		if g == victim && d.Origin == gs[0].ID() && from != d.Origin && d.Seq == 35 {
+			once.Do(func() { drop = true })
+		}
+		if drop {
+			dropped.Store(true)
+		}
+		return drop
+	}
+	t.Cleanup(func() { testDrop = nil })
+	broadcastAndCheck(t, gs, gs[:4], 10)
+	if !dropped.Load() {
+		t.Error("the frame to lose never came from a forwarder")
+	}
+	var pruned, fwd uint64
+	for _, g := range gs {
+		a := g.authStats()
+		pruned += a.Pruned
+		fwd += a.Forwarded
+	}
+	t.Logf("settled: %d frames forwarded, %d not (pruned)", fwd, pruned)
+	if pruned == 0 {
+		t.Error("no frame was pruned in a settled topology")
+	}
+}
+
+func allSettled(gs []*Group) bool {
+	for _, g := range gs {
+		g.mu.Lock()
+		s := g.topo.settled
+		g.mu.Unlock()
+		if !s {
+			return false
+		}
+	}
+	return true
 }
 
 // A message a member missed (here dropped on arrival) is given to it by a

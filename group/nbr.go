@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ type nbr struct {
 	behind   map[skey]uint64     // the neighbour's next, for streams where it was behind at its last digest
 	stale    map[skey]int        // digests in a row it has been behind without progress
 	floor    map[skey]uint64     // per stream, where forwarding to it began: what it can only get by repair is below
+	pruned   map[skey]uint64     // per stream, the first frame pruned flooding did not forward to it
 	unwanted time.Time           // since when the topology has not wanted it; zero if wanted
 	ended    bool                // removed from Group.nbrs, its queue dropped
 	retiring bool                // removed from Group.nbrs, its queue still going; then closed
@@ -64,7 +66,7 @@ func (g *Group) addConn(c *nearnet.Conn, dialed bool) {
 		g.endLocked(old)
 	}
 	n := &nbr{id: p.ID, conn: c, dialed: dialed, qch: make(chan struct{}, 1),
-		behind: map[skey]uint64{}, stale: map[skey]int{}, floor: map[skey]uint64{},
+		behind: map[skey]uint64{}, stale: map[skey]int{}, floor: map[skey]uint64{}, pruned: map[skey]uint64{},
 		drained: make(chan struct{}), done: make(chan struct{})}
 	for k, st := range g.streams {
 		f := st.next
@@ -219,6 +221,9 @@ func (g *Group) readLoop(n *nbr) {
 			g.connEnded(n, err)
 			return
 		}
+		if g.duplicate(n, p) {
+			continue
+		}
 		f, err := wire.ParseGroupFrame(p)
 		if err != nil {
 			g.log.Info("group: bad frame from neighbour", "peer", n.id.Short(), "err", err)
@@ -233,7 +238,7 @@ func (g *Group) readLoop(n *nbr) {
 			g.mu.Unlock()
 			return
 		}
-		g.handleLocked(n, f)
+		g.handleLocked(n, f, p)
 		// Back-pressure: stop reading while Receive is behind.
 		for len(g.recvq) > g.cfg.ReceiveBuffer && !g.closed && !n.ended {
 			room := g.roomCh
@@ -307,7 +312,26 @@ func (g *Group) connEnded(n *nbr, err error) {
 	g.evalLocked()
 }
 
-func (g *Group) handleLocked(n *nbr, f *wire.GroupFrame) {
+// duplicate reports whether p is a data frame this member already has (a
+// copy flooding brought): it is dropped before it is decoded.
+func (g *Group) duplicate(n *nbr, p []byte) bool {
+	const hdr = 1 + 16 + 8 + 8
+	if len(p) < hdr || (p[0] != wire.GroupData && p[0] != wire.GroupTagged) {
+		return false
+	}
+	k := skey{nearnet.PeerID(p[1:17]), binary.BigEndian.Uint64(p[17:25])}
+	seq := binary.BigEndian.Uint64(p[25:33])
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !n.ready {
+		return false
+	}
+	st := g.streams[k]
+	return st != nil && seq != 0 && (seq < st.next || st.pending[seq] != nil)
+}
+
+// handleLocked takes frame f, decoded from p (which it may keep).
+func (g *Group) handleLocked(n *nbr, f *wire.GroupFrame, p []byte) {
 	if !n.ready && f.Kind != wire.GroupHello {
 		g.protocolLocked(n, "frame before the hello")
 		return
@@ -353,7 +377,7 @@ func (g *Group) handleLocked(n *nbr, f *wire.GroupFrame) {
 			}
 		}
 	case wire.GroupData:
-		g.dataLocked(n, f.Data)
+		g.dataLocked(n, f.Data, p)
 	}
 }
 
@@ -502,7 +526,7 @@ func (g *Group) floodRecordLocked(r *wire.GroupRecord, from *nbr) {
 
 // dataLocked takes a data frame from n: it delivers it in order, once,
 // and in the sparse regime forwards it.
-func (g *Group) dataLocked(n *nbr, d *wire.GroupDataFrame) {
+func (g *Group) dataLocked(n *nbr, d *wire.GroupDataFrame, raw []byte) {
 	if d.Origin == g.id {
 		return
 	}
@@ -530,13 +554,8 @@ func (g *Group) dataLocked(n *nbr, d *wire.GroupDataFrame) {
 		g.forgedLocked(n, d.Origin, "a message")
 		return
 	}
-	raw := wire.AppendGroupData(nil, d)
 	if g.sparseLocked() {
-		for _, o := range g.nbrs {
-			if o != n && o.id != d.Origin {
-				g.enqueueLocked(o, raw)
-			}
-		}
+		g.forwardLocked(n, k, d.Seq, raw)
 	}
 	if d.Seq > st.next {
 		if st.pending == nil {
@@ -625,6 +644,14 @@ func (g *Group) digestFromLocked(n *nbr, es []wire.GroupEntry) {
 		}
 		n.stale[k]++
 		to := st.next
+		if p, ok := n.pruned[k]; ok && p < st.next {
+			// Pruned flooding did not send it everything: it gets all it
+			// lacks (from the first pruned on, the rest as below).
+			for s := max(e.Next, st.logStart, p); s < st.next; s++ {
+				g.enqueueLocked(n, st.log[s-st.logStart])
+			}
+			to = min(to, p)
+		}
 		if (sparse || k.origin == g.id) && n.stale[k] < 8 {
 			if f, ok := n.floor[k]; ok {
 				to = min(to, f)

@@ -165,6 +165,7 @@ func (g *Group) wantedLocked() (want map[nearnet.PeerID]bool, dial []nearnet.Pee
 	}
 	sortRing(ids)
 	dials := edges(ids, g.cfg.Degree)
+	g.topoLocked(ids, dials, time.Now())
 	dial = dials[g.id]
 	for _, id := range dial {
 		want[id] = true
@@ -229,12 +230,20 @@ func (g *Group) evalLocked() {
 			budget--
 		}
 	}
+	g.topo.settled = false
 	if !g.sparseLocked() {
 		for _, n := range g.nbrs {
 			n.unwanted = time.Time{}
 		}
 		return
 	}
+	settled := now.Sub(g.topo.changed) >= 2*g.cfg.SyncInterval && len(g.nbrs) == len(want)
+	for id := range want {
+		if n := g.nbrs[id]; n == nil || !n.ready {
+			settled = false
+		}
+	}
+	g.topo.settled = settled
 	// The side that dialed an edge retires it when its topology no longer
 	// wants it; the other side keeps it (their views of the membership may
 	// differ for a moment, and edges must not flap), unless it has more
@@ -381,4 +390,96 @@ func (g *Group) connect(addr string) (*nearnet.Conn, error) {
 	ctx, cancel := context.WithTimeout(g.ctx, 15*time.Second)
 	defer cancel()
 	return g.node.Connect(ctx, addr)
+}
+
+// Pruned flooding. Beyond MeshLimit a member forwards each new frame to
+// its neighbours, but once its part of the topology is settled (the
+// membership it knows has not changed for two sync intervals and it is
+// connected to exactly the neighbours the topology gives it) it skips
+// those that are no farther than itself from the frame's origin in the
+// topology every member computes alike: they get it from members nearer
+// the origin (every member at distance d+1 from it from all its
+// neighbours at distance d), so each member receives a frame about once
+// per such neighbour instead of once per neighbour. Where views differ
+// for a moment, a member that was skipped and stays behind gets the
+// frames from the neighbours that skipped it, at its next digests
+// (digestFromLocked).
+
+// topoLocked brings the cached topology up to date with the members
+// alive (ids, sorted by ring position) and the edges each dials.
+func (g *Group) topoLocked(ids []nearnet.PeerID, dials map[nearnet.PeerID][]nearnet.PeerID, now time.Time) {
+	if slices.Equal(ids, g.topo.ids) {
+		return
+	}
+	adj := make(map[nearnet.PeerID][]nearnet.PeerID, len(ids))
+	for a, ds := range dials {
+		for _, b := range ds {
+			adj[a] = append(adj[a], b)
+			adj[b] = append(adj[b], a)
+		}
+	}
+	g.topo = topoCache{ids: slices.Clone(ids), adj: adj, dist: map[nearnet.PeerID]map[nearnet.PeerID]int{}, changed: now}
+}
+
+// topoCache is the sparse topology this member computed last, and the
+// distances from the origins it forwarded for.
+type topoCache struct {
+	ids     []nearnet.PeerID
+	adj     map[nearnet.PeerID][]nearnet.PeerID
+	dist    map[nearnet.PeerID]map[nearnet.PeerID]int
+	changed time.Time // when the members alive last changed
+	settled bool      // see above
+}
+
+// distLocked returns every member's hop count from origin in the cached
+// topology (nil if origin is not in it).
+func (g *Group) distLocked(origin nearnet.PeerID) map[nearnet.PeerID]int {
+	if d, ok := g.topo.dist[origin]; ok {
+		return d
+	}
+	var d map[nearnet.PeerID]int
+	if _, ok := g.topo.adj[origin]; ok {
+		d = map[nearnet.PeerID]int{origin: 0}
+		q := []nearnet.PeerID{origin}
+		for len(q) > 0 {
+			x := q[0]
+			q = q[1:]
+			for _, y := range g.topo.adj[x] {
+				if _, seen := d[y]; !seen {
+					d[y] = d[x] + 1
+					q = append(q, y)
+				}
+			}
+		}
+	}
+	g.topo.dist[origin] = d
+	return d
+}
+
+// forwardLocked passes a new frame of stream k from n on to the other
+// neighbours (the origin aside), skipping those pruned flooding allows.
+func (g *Group) forwardLocked(from *nbr, k skey, seq uint64, raw []byte) {
+	var dist map[nearnet.PeerID]int
+	var mine int
+	if g.topo.settled {
+		dist = g.distLocked(k.origin)
+		var ok bool
+		if mine, ok = dist[g.id]; !ok {
+			dist = nil
+		}
+	}
+	for _, o := range g.nbrs {
+		if o == from || o.id == k.origin {
+			continue
+		}
+		if d, ok := dist[o.id]; ok && d <= mine {
+			if _, was := o.pruned[k]; !was {
+				o.pruned[k] = seq
+			}
+			g.auth.Pruned++
+			continue
+		}
+		g.auth.Forwarded++
+		g.enqueueLocked(o, raw)
+	}
 }

@@ -284,6 +284,7 @@ func ParseGroupFrame(p []byte) (*GroupFrame, error) {
 		if r.err == nil && n*(8+TagLen) > len(r.b) {
 			return nil, groupErr("truncated authenticators")
 		}
+		f.Data.Tags = make([]GroupTag, 0, n)
 		for i := 0; i < n && r.err == nil; i++ {
 			var t GroupTag
 			copy(t.To[:], r.take(8, "authenticator"))
