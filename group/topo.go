@@ -237,7 +237,9 @@ func (g *Group) evalLocked() {
 		}
 		return
 	}
-	settled := now.Sub(g.topo.changed) >= 2*g.cfg.SyncInterval && len(g.nbrs) == len(want)
+	// Extra neighbours do not matter: they are off the trees, which reach
+	// them through the edges the topology has.
+	settled := now.Sub(g.topo.changed) >= 2*g.cfg.SyncInterval
 	for id := range want {
 		if n := g.nbrs[id]; n == nil || !n.ready {
 			settled = false
@@ -260,7 +262,10 @@ func (g *Group) evalLocked() {
 			n.unwanted = now
 		}
 		unwanted := now.Sub(n.unwanted)
-		if (n.dialed && unwanted > 3*g.cfg.SyncInterval) || (len(g.nbrs) > limit && unwanted > 12*g.cfg.SyncInterval) {
+		// An edge neither end dialed (both dialed at once and each kept
+		// the other's) is the lower ID's to close.
+		owner := n.dialed || (g.id.Compare(n.id) < 0 && unwanted > 12*g.cfg.SyncInterval)
+		if (owner && unwanted > 3*g.cfg.SyncInterval) || (len(g.nbrs) > limit && unwanted > 12*g.cfg.SyncInterval) {
 			g.retireLocked(n)
 		}
 	}
@@ -395,12 +400,11 @@ func (g *Group) connect(addr string) (*nearnet.Conn, error) {
 // Pruned flooding. Beyond MeshLimit a member forwards each new frame to
 // its neighbours, but once its part of the topology is settled (the
 // membership it knows has not changed for two sync intervals and it is
-// connected to exactly the neighbours the topology gives it) it skips
-// those that are no farther than itself from the frame's origin in the
-// topology every member computes alike: they get it from members nearer
-// the origin (every member at distance d+1 from it from all its
-// neighbours at distance d), so each member receives a frame about once
-// per such neighbour instead of once per neighbour. Where views differ
+// connected to every neighbour the topology gives it) only along
+// the origin's tree in the topology every member computes alike: to a
+// neighbour one hop farther from the origin whose parent it is (of its
+// neighbours one hop nearer the origin, the lowest ID). So each member
+// receives a frame once instead of once per neighbour. Where views differ
 // for a moment, a member that was skipped and stays behind gets the
 // frames from the neighbours that skipped it, at its next digests
 // (digestFromLocked).
@@ -418,7 +422,7 @@ func (g *Group) topoLocked(ids []nearnet.PeerID, dials map[nearnet.PeerID][]near
 			adj[b] = append(adj[b], a)
 		}
 	}
-	g.topo = topoCache{ids: slices.Clone(ids), adj: adj, dist: map[nearnet.PeerID]map[nearnet.PeerID]int{}, changed: now}
+	g.topo = topoCache{ids: slices.Clone(ids), adj: adj, dist: map[nearnet.PeerID]*tree{}, changed: now}
 }
 
 // topoCache is the sparse topology this member computed last, and the
@@ -426,53 +430,72 @@ func (g *Group) topoLocked(ids []nearnet.PeerID, dials map[nearnet.PeerID][]near
 type topoCache struct {
 	ids     []nearnet.PeerID
 	adj     map[nearnet.PeerID][]nearnet.PeerID
-	dist    map[nearnet.PeerID]map[nearnet.PeerID]int
+	dist    map[nearnet.PeerID]*tree
 	changed time.Time // when the members alive last changed
 	settled bool      // see above
 }
 
-// distLocked returns every member's hop count from origin in the cached
-// topology (nil if origin is not in it).
-func (g *Group) distLocked(origin nearnet.PeerID) map[nearnet.PeerID]int {
-	if d, ok := g.topo.dist[origin]; ok {
-		return d
+// tree is an origin's broadcast tree: every member's hop count from it,
+// and its parent (of its neighbours one hop nearer, the lowest ID).
+type tree struct {
+	dist   map[nearnet.PeerID]int
+	parent map[nearnet.PeerID]nearnet.PeerID
+}
+
+// treeLocked returns origin's tree in the cached topology (nil if origin
+// is not in it).
+func (g *Group) treeLocked(origin nearnet.PeerID) *tree {
+	if t, ok := g.topo.dist[origin]; ok {
+		return t
 	}
-	var d map[nearnet.PeerID]int
+	var t *tree
 	if _, ok := g.topo.adj[origin]; ok {
-		d = map[nearnet.PeerID]int{origin: 0}
+		t = &tree{dist: map[nearnet.PeerID]int{origin: 0}, parent: map[nearnet.PeerID]nearnet.PeerID{}}
 		q := []nearnet.PeerID{origin}
 		for len(q) > 0 {
 			x := q[0]
 			q = q[1:]
 			for _, y := range g.topo.adj[x] {
-				if _, seen := d[y]; !seen {
-					d[y] = d[x] + 1
+				dy, seen := t.dist[y]
+				switch {
+				case !seen:
+					t.dist[y] = t.dist[x] + 1
+					t.parent[y] = x
 					q = append(q, y)
+				case dy == t.dist[x]+1 && x.Compare(t.parent[y]) < 0:
+					t.parent[y] = x
 				}
 			}
 		}
 	}
-	g.topo.dist[origin] = d
-	return d
+	g.topo.dist[origin] = t
+	return t
 }
 
 // forwardLocked passes a new frame of stream k from n on to the other
 // neighbours (the origin aside), skipping those pruned flooding allows.
 func (g *Group) forwardLocked(from *nbr, k skey, seq uint64, raw []byte) {
-	var dist map[nearnet.PeerID]int
+	var t *tree
 	var mine int
 	if g.topo.settled {
-		dist = g.distLocked(k.origin)
+		t = g.treeLocked(k.origin)
 		var ok bool
-		if mine, ok = dist[g.id]; !ok {
-			dist = nil
+		if t != nil {
+			if mine, ok = t.dist[g.id]; !ok {
+				t = nil
+			}
 		}
 	}
 	for _, o := range g.nbrs {
 		if o == from || o.id == k.origin {
 			continue
 		}
-		if d, ok := dist[o.id]; ok && d <= mine {
+		if t == nil {
+			g.auth.Forwarded++
+			g.enqueueLocked(o, raw)
+			continue
+		}
+		if d, ok := t.dist[o.id]; ok && (d <= mine || t.parent[o.id] != g.id) {
 			if _, was := o.pruned[k]; !was {
 				o.pruned[k] = seq
 			}
