@@ -483,7 +483,9 @@ func (g *Group) tickLocked(now time.Time) {
 	// A digest when this member got further, when it waits behind a gap,
 	// and now and then (a neighbour may be behind without knowing it).
 	var digest []byte
-	if g.progressed || stuck || g.ticks%8 == 0 {
+	// (And while its topology has not settled: then a neighbour may have
+	// skipped it on a tree it is not on yet.)
+	if g.progressed || stuck || g.ticks%8 == 0 || (!g.topo.settled && g.sparseLocked()) {
 		digest = wire.AppendGroupDigest(nil, g.digestLocked())
 		g.progressed = false
 	}

@@ -91,6 +91,9 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 		}
 	}
 	run.Membership = time.Since(began)
+	if debugGroupReady != nil {
+		debugGroupReady(gs)
+	}
 	run.IdlePerMem = (heapAndStacks() - base) / int64(n)
 
 	// Every member but the sender counts what it receives.
@@ -159,11 +162,16 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 		return run, fmt.Errorf("burst: %w", err)
 	}
 	run.Rate = float64(burst) / time.Since(t0).Seconds()
+	if debugGroup != nil {
+		debugGroup(gs)
+	}
 	close(stopSample)
 	<-sampled
 	run.PeakPerMem = (peak - base) / int64(n)
 	return run, nil
 }
+
+var debugGroup, debugGroupReady func([]*group.Group)
 
 func heapAndStacks() int64 {
 	var m runtime.MemStats
