@@ -322,6 +322,11 @@ func (g *Group) Send(ctx context.Context, p []byte, to ...nearnet.PeerID) error 
 	for _, n := range g.nbrs {
 		g.enqueueLocked(n, raw)
 	}
+	if fs := g.takeDirectLocked(); len(fs) > 0 {
+		g.mu.Unlock()
+		g.sendDirect(fs)
+		g.mu.Lock() // for the deferred Unlock
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/binary"
@@ -25,6 +26,7 @@ type nbr struct {
 	q        [][]byte            // frames waiting for the writer
 	recs     []*wire.GroupRecord // records waiting for the writer, sent (batched) before q once the hello is out
 	helloOut bool                // the writer has sent the hello
+	writing  bool                // a goroutine is sending frames taken from q
 	qch      chan struct{}       // signalled when q grows
 	qat      []time.Time         // when each frame of q was queued
 	ready    bool                // its hello arrived
@@ -162,8 +164,8 @@ func (g *Group) writeLoop(n *nbr) {
 	defer close(n.done)
 	for {
 		g.mu.Lock()
-		for len(n.q) == 0 && (len(n.recs) == 0 || !n.helloOut) && !n.ended {
-			if n.retiring {
+		for (n.writing || !n.hasWorkLocked()) && !n.ended {
+			if !n.writing && n.retiring {
 				g.mu.Unlock()
 				n.conn.Close()
 				g.mu.Lock()
@@ -171,7 +173,7 @@ func (g *Group) writeLoop(n *nbr) {
 				g.mu.Unlock()
 				return
 			}
-			if g.closed {
+			if !n.writing && g.closed {
 				select {
 				case <-n.drained:
 				default:
@@ -190,21 +192,17 @@ func (g *Group) writeLoop(n *nbr) {
 			g.mu.Unlock()
 			return
 		}
-		var raw []byte
-		if len(n.recs) > 0 && n.helloOut {
-			k := min(len(n.recs), 256)
-			raw = wire.AppendGroupMembers(nil, n.recs[:k])
-			n.recs = n.recs[k:]
-		} else {
-			raw = n.q[0]
-			n.q[0] = nil
-			n.q = n.q[1:]
-			n.qat = n.qat[1:]
-			n.helloOut = true
-		}
+		batch := n.takeLocked()
+		n.writing = true
 		g.mu.Unlock()
-		err := n.conn.SendMessage(g.ctx, raw)
+		var err error
+		for _, raw := range batch {
+			if err = n.conn.SendMessage(g.ctx, raw); err != nil {
+				break
+			}
+		}
 		g.mu.Lock()
+		n.writing = false
 		wake(&g.roomCh)
 		g.mu.Unlock()
 		if err != nil {
@@ -212,6 +210,97 @@ func (g *Group) writeLoop(n *nbr) {
 		}
 	}
 }
+
+func (n *nbr) hasWorkLocked() bool { return len(n.q) > 0 || (len(n.recs) > 0 && n.helloOut) }
+
+// takeLocked takes what goes next to n: the hello alone, then gathered
+// records before anything else, else up to 64 queued frames.
+func (n *nbr) takeLocked() [][]byte {
+	if len(n.recs) > 0 && n.helloOut {
+		k := min(len(n.recs), 256)
+		raw := wire.AppendGroupMembers(nil, n.recs[:k])
+		n.recs = n.recs[k:]
+		return [][]byte{raw}
+	}
+	k := 1
+	if n.helloOut {
+		k = min(len(n.q), 64)
+	}
+	out := slices.Clone(n.q[:k])
+	clear(n.q[:k])
+	n.q = n.q[k:]
+	n.qat = n.qat[k:]
+	n.helloOut = true
+	return out
+}
+
+// A member passes frames on from the goroutine that has them (the reader
+// of the neighbour they came from, or Send) when the neighbour's writer is
+// idle and the connection takes them without waiting: a goroutine hand-
+// over less per hop. What would wait goes back to the writer.
+
+// flush is frames taken for a neighbour to send directly.
+type flush struct {
+	n    *nbr
+	raws [][]byte
+}
+
+// takeDirectLocked takes the queued frames of the neighbours nobody is
+// writing to.
+func (g *Group) takeDirectLocked() []flush {
+	var fs []flush
+	for _, n := range g.nbrs {
+		if n.writing || n.ended || !n.helloOut || len(n.recs) > 0 || len(n.q) == 0 {
+			continue
+		}
+		n.writing = true
+		fs = append(fs, flush{n, n.takeLocked()})
+	}
+	return fs
+}
+
+// sendDirect sends what takeDirectLocked took, without g.mu, and gives
+// what the connections would not take at once back to the writers.
+func (g *Group) sendDirect(fs []flush) {
+	rest := make([][][]byte, len(fs))
+	for i, f := range fs {
+		for j, raw := range f.raws {
+			if err := f.n.conn.SendMessage(doneCtx, raw); err != nil {
+				if errors.Is(err, context.Canceled) {
+					rest[i] = f.raws[j:]
+				}
+				break // else the connection failed: its reader handles that
+			}
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for i, f := range fs {
+		n := f.n
+		n.writing = false
+		if len(rest[i]) > 0 && !n.ended {
+			n.q = append(rest[i], n.q...)
+			qat := make([]time.Time, len(rest[i]), len(rest[i])+len(n.qat))
+			for k := range qat {
+				qat[k] = now
+			}
+			n.qat = append(qat, n.qat...)
+		}
+		select {
+		case n.qch <- struct{}{}:
+		default:
+		}
+	}
+	wake(&g.roomCh)
+}
+
+// doneCtx makes SendMessage return at once rather than wait.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 func (g *Group) readLoop(n *nbr) {
 	defer g.wg.Done()
@@ -239,6 +328,11 @@ func (g *Group) readLoop(n *nbr) {
 			return
 		}
 		g.handleLocked(n, f, p)
+		if fs := g.takeDirectLocked(); len(fs) > 0 {
+			g.mu.Unlock()
+			g.sendDirect(fs)
+			g.mu.Lock()
+		}
 		// Back-pressure: stop reading while Receive is behind.
 		for len(g.recvq) > g.cfg.ReceiveBuffer && !g.closed && !n.ended {
 			room := g.roomCh
@@ -645,11 +739,12 @@ func (g *Group) digestFromLocked(n *nbr, es []wire.GroupEntry) {
 		n.stale[k]++
 		to := st.next
 		if p, ok := n.pruned[k]; ok && p < st.next {
-			// Pruned flooding did not send it everything: it gets all it
-			// lacks (from the first pruned on, the rest as below).
+			// Pruned flooding skipped it: it gets all it lacks from the
+			// first frame skipped on, once (the rest as below).
 			for s := max(e.Next, st.logStart, p); s < st.next; s++ {
 				g.enqueueLocked(n, st.log[s-st.logStart])
 			}
+			delete(n.pruned, k)
 			to = min(to, p)
 		}
 		if (sparse || k.origin == g.id) && n.stale[k] < 8 {
