@@ -31,7 +31,7 @@ func quickRun(t *testing.T, tr nearnet.Transport) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := 12 + 10 // with the file against the disk, and two groups of five rows
+	want := 12 + 14 // with the file against the disk, and two groups of seven rows
 	if _, ok := peakRSS(); ok {
 		want += 2 // the file transfer's sender and receiver RSS
 	}

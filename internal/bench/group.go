@@ -91,9 +91,6 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 		}
 	}
 	run.Membership = time.Since(began)
-	if debugGroupReady != nil {
-		debugGroupReady(gs)
-	}
 	run.IdlePerMem = (heapAndStacks() - base) / int64(n)
 
 	// Every member but the sender counts what it receives.
@@ -162,16 +159,11 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 		return run, fmt.Errorf("burst: %w", err)
 	}
 	run.Rate = float64(burst) / time.Since(t0).Seconds()
-	if debugGroup != nil {
-		debugGroup(gs)
-	}
 	close(stopSample)
 	<-sampled
 	run.PeakPerMem = (peak - base) / int64(n)
 	return run, nil
 }
-
-var debugGroup, debugGroupReady func([]*group.Group)
 
 func heapAndStacks() int64 {
 	var m runtime.MemStats
@@ -183,9 +175,11 @@ func heapAndStacks() int64 {
 // in the package's own test). Baselines: for membership, dialing the n-1
 // connections of one full-mesh member one after another over the raw
 // baseline; for delivery, a single nearnet connection's 64 B ping-pong
-// p50 (the yardstick); for the rate, one nearnet connection's
-// 1 KiB messages one way; for memory, the same group idle at full
-// membership.
+// p50 (the yardstick), and the floor (fanout.go): one sender
+// writing the 1 KiB message to n-1 receivers over raw TLS, until the last
+// has it; for the rate, one nearnet connection's 1 KiB messages one way;
+// for memory, the same group idle at full membership. One more row puts
+// the same fan-out over nearnet Conns against the raw one.
 func groups(ctx context.Context, o Options) ([]Result, error) {
 	ctx, cancel := deadline(ctx, 3*time.Minute)
 	defer cancel()
@@ -215,6 +209,15 @@ func groups(ctx context.Context, o Options) ([]Result, error) {
 		for _, d := range dials {
 			dialSum += d
 		}
+		fanSamples := o.scale(1000, 200)
+		rawFan, err := RawFanOut(ctx, n-1, 1024, fanSamples)
+		if err != nil {
+			return out, fmt.Errorf("fan-out to %d: %w", n-1, err)
+		}
+		nnFan, err := NearnetFanOut(ctx, o.Transport, n-1, 1024, fanSamples)
+		if err != nil {
+			return out, fmt.Errorf("fan-out to %d: %w", n-1, err)
+		}
 		r, err := NearnetGroup(ctx, o.Transport, n, o.scale(200, 20), o.scale(1000, 100))
 		if err != nil {
 			return out, fmt.Errorf("group of %d: %w", n, err)
@@ -228,6 +231,11 @@ func groups(ctx context.Context, o Options) ([]Result, error) {
 			Nearnet: us(percentile(r.Delivery, 0.5)), Baseline: us(pp50), BaselineName: ppName}
 		p99 := Result{Key: k + "bcast1k_p99", Title: fmt.Sprintf("group of %d, 1 KiB to all, p99", n), Unit: "us",
 			Nearnet: us(percentile(r.Delivery, 0.99)), Baseline: us(pp50), BaselineName: ppName}
+		fanName := fmt.Sprintf("1 KiB written to %d raw TLS connections, until the last has it, p50", n-1)
+		floor := Result{Key: k + "bcast1k_p50_vs_fanout", Title: fmt.Sprintf("group of %d, 1 KiB to all, p50 vs floor", n), Unit: "us",
+			Nearnet: us(percentile(r.Delivery, 0.5)), Baseline: us(percentile(rawFan, 0.5)), BaselineName: fanName}
+		fan := Result{Key: k + "fanout1k_p50", Title: fmt.Sprintf("1 KiB to %d nearnet Conns, p50", n-1), Unit: "us",
+			Nearnet: us(percentile(nnFan, 0.5)), Baseline: us(percentile(rawFan, 0.5)), BaselineName: fanName}
 		rate := Result{Key: k + "bcast1k_rate", Title: fmt.Sprintf("group of %d, 1 KiB broadcasts", n), Unit: "msg/s",
 			Nearnet: r.Rate, Baseline: oneRate, BaselineName: "one nearnet connection, 1 KiB messages", HigherIsBetter: true}
 		heap := Result{Key: k + "mem", Title: fmt.Sprintf("group of %d, peak heap+stacks per member", n), Unit: "KiB",
@@ -240,7 +248,7 @@ func groups(ctx context.Context, o Options) ([]Result, error) {
 		out = append(out,
 			finish(mem, memGoal, func(r Result) bool { return r.Nearnet < 5000 }),
 			finish(p50, p50Goal, func(r Result) bool { return r.Ratio <= 10 }),
-			finish(p99, "", nil), finish(rate, "", nil), finish(heap, "", nil))
+			finish(p99, "", nil), finish(floor, "", nil), finish(fan, "", nil), finish(rate, "", nil), finish(heap, "", nil))
 	}
 	return out, nil
 }
