@@ -24,8 +24,9 @@ type GroupRun struct {
 }
 
 // NearnetGroup measures a group of n members: the time to full
-// membership, one sender's 1 KiB broadcasts one at a time (each until
-// every member has it), and a burst of burst broadcasts.
+// membership, then, from 1 s later, one sender's 1 KiB broadcasts one at
+// a time (each until every member has it), and a burst of burst
+// broadcasts.
 func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst int) (GroupRun, error) {
 	run := GroupRun{Members: n}
 	key, err := security.GenerateKey()
@@ -70,7 +71,7 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 	}()
 	began := time.Now()
 	for i := range n {
-		c := &group.Config{Name: "bench", DisableBrowse: true, SyncInterval: 250 * time.Millisecond,
+		c := &group.Config{Name: "bench", DisableBrowse: true, SyncInterval: syncInterval,
 			Node: &nearnet.Config{Key: &key, Hidden: true, ListenAddr: "127.0.0.1:0", Interfaces: []string{loopbackName()},
 				Transport: tr, DisableDatagrams: true, DisablePathMonitor: true}}
 		if i > 0 {
@@ -92,6 +93,16 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 	}
 	run.Membership = time.Since(began)
 	run.IdlePerMem = (heapAndStacks() - base) / int64(n)
+	// Broadcasts are measured in the group as it runs, not while its
+	// edges still form: members learn of each other before all their
+	// connections are up, and beyond MeshLimit forward along trees only
+	// once their part of the topology has been still for two sync
+	// intervals. Four intervals after full membership (1 s) it has.
+	select {
+	case <-time.After(4 * syncInterval):
+	case <-ctx.Done():
+		return run, ctx.Err()
+	}
 
 	// Every member but the sender counts what it receives.
 	var mu sync.Mutex
@@ -164,6 +175,9 @@ func NearnetGroup(ctx context.Context, tr nearnet.Transport, n, samples, burst i
 	run.PeakPerMem = (peak - base) / int64(n)
 	return run, nil
 }
+
+// syncInterval is the groups' Config.SyncInterval.
+const syncInterval = 250 * time.Millisecond
 
 func heapAndStacks() int64 {
 	var m runtime.MemStats
