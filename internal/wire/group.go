@@ -278,10 +278,13 @@ func ParseGroupFrame(p []byte) (*GroupFrame, error) {
 		f.Kind = GroupData // the same frame, with authenticators
 		f.Data = r.data()
 		n := int(r.u16())
-		if r.err == nil && (n == 0 || n > MaxTags) {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if n == 0 || n > MaxTags {
 			return nil, groupErr("%d authenticators, 1 to %d", n, MaxTags)
 		}
-		if r.err == nil && n*(8+TagLen) > len(r.b) {
+		if n*(8+TagLen) > len(r.b) {
 			return nil, groupErr("truncated authenticators")
 		}
 		f.Data.Tags = make([]GroupTag, 0, n)

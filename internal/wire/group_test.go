@@ -68,6 +68,7 @@ func TestGroupFrameMalformed(t *testing.T) {
 		"seq zero":      zero,
 		"tag truncated": tagged[:len(tagged)-1],
 		"no tags":       noTags,
+		"tagged kind":   {GroupTagged},
 		"many tags":     append(append([]byte{GroupTagged}, AppendGroupData(nil, &GroupDataFrame{Seq: 1})[1:]...), 0x10, 0x01),
 		"hello version": {GroupHello, 2},
 		"many records":  {GroupMembers, 0xff, 0xff},
