@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -11,6 +12,14 @@ import (
 
 	"github.com/nearnet/nearnet/internal/specvec"
 )
+
+func unhex2(t *testing.T, s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 func sampleRecord() *GroupRecord {
 	id := [16]byte{1, 2, 3}
@@ -116,6 +125,48 @@ func TestGroupVectors(t *testing.T) {
 		t.Error("group.record_sig does not verify")
 	}
 	v.Check("group.digest_frame", hex.EncodeToString(AppendGroupDigest(nil, []GroupEntry{{Origin: id, Epoch: 0x0102030405060708, Next: 2}})))
+	// Authenticators: the pair key of this member and a second one, from
+	// either side's ECDH, and the data frame's tag for the second.
+	aKey, err := ecdh.P256().NewPrivateKey(unhex2(t, "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bKey, err := ecdh.P256().NewPrivateKey(unhex("group.b_scalar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bPub, err := x509.ParsePKIXPublicKey(unhex("group.b_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bECDH, err := bPub.(*ecdsa.PublicKey).ECDH()
+	if err != nil || !bECDH.Equal(bKey.PublicKey()) {
+		t.Fatalf("group.b_key is not group.b_scalar's public key (%v)", err)
+	}
+	ab, err := aKey.ECDH(bECDH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ba, err := bKey.ECDH(aKey.PublicKey())
+	if err != nil || string(ab) != string(ba) {
+		t.Fatalf("the two sides' ECDH differ (%v)", err)
+	}
+	v.Check("group.ecdh", hex.EncodeToString(ab))
+	idB := [16]byte{0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00}
+	k := GroupPairKey("demo", id, idB, ab)
+	if GroupPairKey("demo", idB, id, ba) != k {
+		t.Error("the pair key depends on which member derives it")
+	}
+	v.Check("group.pair_key", hex.EncodeToString(k[:]))
+	digest := sha256.Sum256(DataSigned("demo", d))
+	tag := GroupTagOf(&k, &digest)
+	v.Check("group.data_tag", hex.EncodeToString(tag[:]))
+	td := *d
+	td.Tags = []GroupTag{{To: [8]byte(idB[:8]), Tag: tag}}
+	v.Check("group.tagged_frame", hex.EncodeToString(AppendGroupData(nil, &td)))
+	if f, err := ParseGroupFrame(unhex("group.tagged_frame")); err != nil || !reflect.DeepEqual(f.Data, &td) {
+		t.Errorf("parsing the tagged frame vector: %+v, %v", f, err)
+	}
 	if f, err := ParseGroupFrame(unhex("group.members_frame")); err != nil || !reflect.DeepEqual(f.Records[0], r) {
 		t.Errorf("parsing the members vector: %+v, %v", f, err)
 	}
