@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,7 +100,18 @@ func TestGroupSparse(t *testing.T) {
 	}
 	var once sync.Once
 	var dropped atomic.Bool
-	victim := gs[len(gs)-1]
+	// A member that is not the sender's neighbour: it gets the sender's
+	// frames from a forwarder.
+	var victim *Group
+	for _, g := range gs[1:] {
+		if !slices.Contains(g.Neighbours(), gs[0].ID()) {
+			victim = g
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatal("every member is the sender's neighbour")
+	}
 	testDrop = func(g *Group, from nearnet.PeerID, d *wire.GroupDataFrame) bool {
 		drop := false
 		if g == victim && d.Origin == gs[0].ID() && from != d.Origin && d.Seq == 35 {
