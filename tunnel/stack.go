@@ -32,6 +32,20 @@ type Options struct {
 	// MTU is the largest packet the Device carries. If zero, 1500; at
 	// least 1280 (IPv6's minimum), at most 65535.
 	MTU int
+
+	// Multicast says that the Device carries multicast between the stack
+	// and its peers: a packet to 224.0.0.251 or ff02::fb reaches each
+	// peer's stack, as on a LAN. Then [Stack.Discovery] is the stack as a
+	// network for mDNS, and a nearnet node on it alone advertises and
+	// browses through the Device. A Pipe carries it (each end is the
+	// other's one peer), and so does a Device that floods multicast to
+	// every member of the tunnel (a layer-2 or hub-like VPN). A TUN device
+	// carries it to the host's own mDNS sockets joined on that interface
+	// (Avahi on it), not beyond: the kernel does not forward multicast
+	// between interfaces. A point-to-point VPN to a server usually does not
+	// carry it: leave Multicast false there, and peers connect by address
+	// (mDNS would find nothing). If false, the stack has no discovery.
+	Multicast bool
 }
 
 // OptionsError is a bad Options field.
@@ -55,6 +69,8 @@ type Stack struct {
 	ep    *channel.Endpoint
 	v4    bool
 	v6    bool
+
+	multicast bool // Options.Multicast
 
 	cancel context.CancelFunc
 	once   sync.Once
@@ -81,7 +97,7 @@ func New(dev Device, o Options) (*Stack, error) {
 	if len(o.Addrs) == 0 {
 		return nil, &OptionsError{Field: "Addrs", Value: o.Addrs, Reason: "want at least one address with its prefix, e.g. 10.9.0.2/24"}
 	}
-	st := &Stack{dev: dev, mtu: o.MTU}
+	st := &Stack{dev: dev, mtu: o.MTU, multicast: o.Multicast}
 	for _, p := range o.Addrs {
 		a := p.Addr().Unmap()
 		if !p.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.Zone() != "" {
