@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -229,6 +230,58 @@ func TestTunnelNoDiscovery(t *testing.T) {
 		if _, err := NewNode(&cfg); !errors.As(err, &ce) {
 			t.Errorf("%+v: %v, want a ConfigError", cfg, err)
 		}
+	}
+}
+
+// Two nodes inside a tunnel alone, on stacks joined by a pipe that carries
+// multicast (tunnel.Options.Multicast): each advertises over its stack, a
+// browses and finds b with b's address inside the tunnel, and connects to
+// it by name.
+func TestTunnelDiscovery(t *testing.T) {
+	pa, pb := tunnel.Pipe()
+	var st [2]*tunnel.Stack
+	for i, d := range []tunnel.Device{pa, pb} {
+		s, err := tunnel.New(d, tunnel.Options{Multicast: true, Addrs: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("10.9.0.%d/24", i+1))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st[i] = s
+	}
+	a := newTunnelNode(t, st[0], TransportAuto, Config{Name: "inside-a"})
+	b := newTunnelNode(t, st[1], TransportAuto, Config{Name: "inside-b"})
+	ctx := ctxT(t)
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seen := make(chan Advert, 1)
+	go a.Browse(bctx, func(e BrowseEvent) {
+		if e.Kind == Found && e.ID == b.ID() {
+			select {
+			case seen <- e.Advert:
+			default:
+			}
+		}
+	})
+	var adv Advert
+	select {
+	case adv = <-seen:
+	case <-ctx.Done():
+		t.Fatal("a did not find b by browsing inside the tunnel")
+	}
+	if adv.Interface != tunnel.InterfaceName || !slices.Contains(adv.Addrs, netip.MustParseAddr("10.9.0.2")) {
+		t.Fatalf("found %+v, want b on the stack's interface at 10.9.0.2", adv)
+	}
+	ca, err := a.Connect(ctx, "inside-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendOne(t, ctx, ca, cb, "found inside the tunnel")
+	if host, _, _ := net.SplitHostPort(sendLinkAddr(ca)); host != "10.9.0.1" {
+		t.Fatalf("connected from %s, want the stack's 10.9.0.1", host)
 	}
 }
 
