@@ -16,6 +16,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
@@ -120,6 +121,12 @@ func New(dev Device, o Options) (*Stack, error) {
 		return nil, err
 	}
 	st.ep = channel.New(outQueue, uint32(o.MTU), "")
+	if _, ok := dev.(*pipeEnd); ok {
+		// A Pipe's packets are in memory: nothing to verify checksums
+		// against, and GRO (readLoop) needs the NIC not to check the
+		// headers it rewrites.
+		st.ep.LinkEPCapabilities |= stack.CapabilityRXChecksumOffload
+	}
 	if err := st.s.CreateNIC(nicID, st.ep); err != nil {
 		st.s.Close()
 		return nil, fmt.Errorf("tunnel: creating the interface: %s", err)
@@ -167,45 +174,101 @@ func (st *Stack) tune() error {
 	return nil
 }
 
-// readLoop hands the Device's packets to the stack until it fails.
+// readLoop hands the Device's packets to the stack until it fails. From a
+// Pipe it takes a batch at a time, as the other stack's buffers, and
+// coalesces consecutive TCP segments of a connection (GRO) before the
+// stack sees them: the stack's TCP then handles one segment of up to
+// 64 KiB instead of dozens.
 func (st *Stack) readLoop() {
 	defer st.wg.Done()
-	buf := make([]byte, st.mtu)
+	var g gro.GRO
+	pipe, isPipe := st.dev.(*pipeEnd)
+	g.Init(isPipe)
+	g.Dispatcher = injector{st.ep}
+	if !isPipe {
+		buf := make([]byte, st.mtu)
+		for {
+			n, err := st.dev.ReadPacket(buf)
+			if err != nil {
+				return
+			}
+			if n > 0 {
+				st.inject(&g, buffer.MakeWithData(buf[:n]))
+			}
+		}
+	}
 	for {
-		n, err := st.dev.ReadPacket(buf)
+		bs, err := pipe.readBatch()
 		if err != nil {
 			return
 		}
-		if n == 0 {
-			continue
+		for _, b := range bs {
+			st.inject(&g, b)
 		}
-		var proto tcpip.NetworkProtocolNumber
-		switch buf[0] >> 4 {
+		g.Flush()
+	}
+}
+
+// inject hands the packet in b (which it takes) to g.
+func (st *Stack) inject(g *gro.GRO, b buffer.Buffer) {
+	var proto tcpip.NetworkProtocolNumber
+	if v, ok := b.PullUp(0, 1); ok {
+		switch v.AsSlice()[0] >> 4 {
 		case 4:
 			proto = ipv4.ProtocolNumber
 		case 6:
 			proto = ipv6.ProtocolNumber
-		default:
-			continue // not IP: a network would drop it too
 		}
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(buf[:n])})
-		st.ep.InjectInbound(proto, pkt)
-		pkt.DecRef()
 	}
+	if proto == 0 {
+		b.Release()
+		return // not IP: a network would drop it too
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: b})
+	pkt.NetworkProtocolNumber = proto
+	g.Enqueue(pkt)
+	pkt.DecRef()
 }
 
-// writeLoop sends the stack's packets through the Device until Close.
+// injector hands GRO's packets to the stack.
+type injector struct{ ep *channel.Endpoint }
+
+func (i injector) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	i.ep.InjectInbound(proto, pkt)
+}
+
+func (injector) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
+
+// writeLoop sends the stack's packets through the Device until Close; to
+// a Pipe, as they are, without a copy, and all that are waiting at once.
 func (st *Stack) writeLoop(ctx context.Context) {
 	defer st.wg.Done()
+	pipe, isPipe := st.dev.(*pipeEnd)
 	for {
 		pkt := st.ep.ReadContext(ctx)
 		if pkt == nil {
 			return
 		}
-		v := pkt.ToView()
-		pkt.DecRef()
-		err := st.dev.WritePacket(v.AsSlice())
-		v.Release()
+		var err error
+		if isPipe {
+			bs := make([]buffer.Buffer, 0, pipeBatch)
+			size := 0
+			for pkt != nil {
+				b := pkt.ToBuffer()
+				pkt.DecRef()
+				bs = append(bs, b)
+				if size += int(b.Size()); len(bs) == pipeBatch || size >= pipeBatchBytes {
+					break
+				}
+				pkt = st.ep.Read()
+			}
+			err = pipe.writeBatch(bs)
+		} else {
+			v := pkt.ToView()
+			pkt.DecRef()
+			err = st.dev.WritePacket(v.AsSlice())
+			v.Release()
+		}
 		if errors.Is(err, net.ErrClosed) {
 			return
 		}
