@@ -65,20 +65,25 @@ type pipeEnd struct {
 	out chan<- []buffer.Buffer
 	s   *pipeState
 
-	pending []buffer.Buffer // what ReadPacket has yet to return of a batch
+	batch []buffer.Buffer // what ReadPacket has of a batch, from next on
+	next  int
 }
 
 func (e *pipeEnd) ReadPacket(p []byte) (int, error) {
-	if len(e.pending) == 0 {
+	if e.next == len(e.batch) {
+		if e.batch != nil {
+			freeBatch(e.batch)
+			e.batch = nil
+		}
 		bs, err := e.readBatch()
 		if err != nil {
 			return 0, err
 		}
-		e.pending = bs
+		e.batch, e.next = bs, 0
 	}
-	b := e.pending[0]
-	e.pending[0] = buffer.Buffer{}
-	e.pending = e.pending[1:]
+	b := e.batch[e.next]
+	e.batch[e.next] = buffer.Buffer{}
+	e.next++
 	n, _ := b.ReadAt(p, 0)
 	b.Release()
 	return n, nil
@@ -95,10 +100,10 @@ func (e *pipeEnd) readBatch() ([]buffer.Buffer, error) {
 }
 
 func (e *pipeEnd) WritePacket(p []byte) error {
-	return e.writeBatch([]buffer.Buffer{buffer.MakeWithData(p)})
+	return e.writeBatch(append(newBatch(), buffer.MakeWithData(p)))
 }
 
-// writeBatch sends bs, which the pipe then owns.
+// writeBatch sends bs (from newBatch), which the pipe then owns.
 func (e *pipeEnd) writeBatch(bs []buffer.Buffer) error {
 	select {
 	case <-e.s.done:
@@ -115,10 +120,28 @@ func (e *pipeEnd) writeBatch(bs []buffer.Buffer) error {
 	}
 }
 
+// batches are slices for batches, with room for pipeBatch packets: the
+// reader of a batch puts it back once it took the packets.
+var batches = sync.Pool{New: func() any { return new([pipeBatch]buffer.Buffer) }}
+
+// newBatch returns an empty batch.
+func newBatch() []buffer.Buffer { return batches.Get().(*[pipeBatch]buffer.Buffer)[:0] }
+
+// freeBatch puts bs, whose packets the caller took, back.
+func freeBatch(bs []buffer.Buffer) {
+	if cap(bs) == pipeBatch {
+		a := (*[pipeBatch]buffer.Buffer)(bs[:pipeBatch])
+		clear(a[:])
+		batches.Put(a)
+	}
+}
+
+// release releases the packets of bs, and bs.
 func release(bs []buffer.Buffer) {
 	for i := range bs {
 		bs[i].Release()
 	}
+	freeBatch(bs)
 }
 
 func (e *pipeEnd) Close() error {

@@ -205,6 +205,7 @@ func (st *Stack) readLoop() {
 		for _, b := range bs {
 			st.inject(&g, b)
 		}
+		freeBatch(bs)
 		g.Flush()
 	}
 }
@@ -251,7 +252,7 @@ func (st *Stack) writeLoop(ctx context.Context) {
 		}
 		var err error
 		if isPipe {
-			bs := make([]buffer.Buffer, 0, pipeBatch)
+			bs := newBatch()
 			size := 0
 			for pkt != nil {
 				b := pkt.ToBuffer()
