@@ -9,7 +9,7 @@ var errNoSuchInterface = errors.New("no such network interface")
 
 // Net is a network other than the host's for mDNS to run on: the
 // interfaces it has and the UDP sockets it opens. A userspace TCP/IP stack
-// is one (package tunnel's [tunnel.Stack.Discovery]): its Responders and
+// is one (package tunnel's Stack.Discovery): its Responders and
 // Browsers then send and receive every packet through the stack, and never
 // touch the host's sockets or interfaces. Set it in Config.Net; nil means
 // the host's network and the sockets described in the package doc.

@@ -31,7 +31,11 @@ type Options struct {
 	Addrs []netip.Prefix
 
 	// MTU is the largest packet the Device carries. If zero, 1500; at
-	// least 1280 (IPv6's minimum), at most 65535.
+	// least 1280 (IPv6's minimum), at most 65535. Between two stacks on a
+	// Pipe, which is memory, a larger one costs nothing and saves per
+	// packet work: at 65535, TCP moves 45 times fewer packets than at
+	// 1500 (on a 2-core machine, 3x the stream throughput of nearnet's
+	// sessions).
 	MTU int
 
 	// Multicast says that the Device carries multicast between the stack
