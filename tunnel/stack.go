@@ -207,7 +207,7 @@ func (st *Stack) readLoop() {
 				return
 			}
 			if n > 0 {
-				st.inject(&g, buffer.MakeWithData(buf[:n]))
+				st.inject(&g, buffer.MakeWithData(buf[:n]), false)
 			}
 		}
 	}
@@ -217,15 +217,16 @@ func (st *Stack) readLoop() {
 			return
 		}
 		for _, b := range bs {
-			st.inject(&g, b)
+			st.inject(&g, b, true)
 		}
 		freeBatch(bs)
 		g.Flush()
 	}
 }
 
-// inject hands the packet in b (which it takes) to g.
-func (st *Stack) inject(g *gro.GRO, b buffer.Buffer) {
+// inject hands the packet in b (which it takes) to g; intact says that
+// its checksums need no check (a Pipe's).
+func (st *Stack) inject(g *gro.GRO, b buffer.Buffer, intact bool) {
 	var proto tcpip.NetworkProtocolNumber
 	if v, ok := b.PullUp(0, 1); ok {
 		switch v.AsSlice()[0] >> 4 {
@@ -241,6 +242,7 @@ func (st *Stack) inject(g *gro.GRO, b buffer.Buffer) {
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: b})
 	pkt.NetworkProtocolNumber = proto
+	pkt.RXChecksumValidated = intact
 	g.Enqueue(pkt)
 	pkt.DecRef()
 }
