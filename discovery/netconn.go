@@ -103,11 +103,10 @@ func (c *mconn) closeNet() error {
 	c.lmu.Lock()
 	defer c.lmu.Unlock()
 	var errs []error
-	for idx, s := range c.socks {
+	for _, s := range c.socks {
 		errs = append(errs, s.close())
-		delete(c.socks, idx)
 	}
-	c.readers = nil
+	c.socks, c.readers = nil, nil // and setNetLinksLocked opens no more
 	return errors.Join(errs...)
 }
 

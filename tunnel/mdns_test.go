@@ -30,7 +30,8 @@ func multicastPair(t *testing.T) (a, b *Stack) {
 
 // mDNS over two stacks joined by a Pipe: a service registered on one is
 // found by browsing on the other, with the first stack's addresses, on
-// its interface; and a stack without Options.Multicast has no Discovery.
+// its interface; Reannounce works on the stack's interfaces; and a stack
+// without Options.Multicast has no Discovery.
 func TestStackDiscovery(t *testing.T) {
 	a, b := multicastPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -64,6 +65,10 @@ func TestStackDiscovery(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the browser on b did not find a's service")
+	}
+	// Re-reading the stack's interfaces keeps the one it has.
+	if err := r.Reannounce(); err != nil {
+		t.Fatal(err)
 	}
 	da, _ := Pipe()
 	st, err := New(da, Options{Addrs: []netip.Prefix{netip.MustParsePrefix("10.9.0.3/24")}})
