@@ -50,13 +50,8 @@ const (
 )
 
 func (k BrowseEventKind) String() string {
-	switch k {
-	case Found:
-		return "found"
-	case Updated:
-		return "updated"
-	case Lost:
-		return "lost"
+	if k >= Found && k <= Lost {
+		return [...]string{"found", "updated", "lost"}[k-Found]
 	}
 	return "BrowseEventKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -84,6 +79,9 @@ func advertOf(s discovery.Service) Advert {
 // and its path monitor, so that advertisements and browse results follow
 // addresses and interfaces as they come and go.
 func (n *Node) discoveryConfig() discovery.Config {
+	if n.cfg.tunnelOnly() { // mDNS through the stack alone
+		return discovery.Config{Logger: n.cfg.Logger, Net: advert.TunnelNet(n.cfg.Tunnel)}
+	}
 	n.startPathMonitor()
 	return discovery.Config{Interfaces: n.cfg.Interfaces, Logger: n.cfg.Logger, Monitor: n.paths.Monitor()}
 }
@@ -125,7 +123,7 @@ func (n *Node) advertise(ctx context.Context, port int) error {
 // once at a time; this node's own advertisement is skipped. Nearnet peers
 // seen here are remembered for Connect by name or PeerID.
 func (n *Node) Browse(ctx context.Context, fn func(BrowseEvent)) error {
-	if n.cfg.tunnelOnly() {
+	if n.cfg.noDiscovery() {
 		return ErrNoDiscovery
 	}
 	var fnMu sync.Mutex      // guards merged too

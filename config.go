@@ -244,10 +244,11 @@ type Config struct {
 	// packets go through the application's packet device (a *tunnel.Stack
 	// from package tunnel's New): every connection, listener and datagram
 	// socket (TCP and QUIC) is the stack's, none the host's; the wire is
-	// the same. Such a node has no discovery (it would leave through the
-	// host): Listen advertises nothing and Browse returns [ErrNoDiscovery];
-	// connect by address. The node does not close the stack: close it
-	// after the node. If nil, the host's sockets.
+	// the same. Its discovery runs over the stack where the device carries
+	// multicast (tunnel.Options.Multicast), on the stack's interface
+	// (Interfaces does not apply); otherwise Listen advertises nothing and
+	// Browse returns [ErrNoDiscovery]: connect by address. The node does
+	// not close the stack: close it after the node. If nil, the host's.
 	Tunnel Tunnel
 
 	// TunnelWithHost, with Tunnel, keeps the host's sockets too: Listen

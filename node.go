@@ -213,7 +213,7 @@ func (n *Node) Listen(ctx context.Context) error {
 		}
 		return err
 	}
-	if n.cfg.Hidden || n.cfg.tunnelOnly() {
+	if n.cfg.Hidden || n.cfg.noDiscovery() {
 		return nil
 	}
 	return n.advertise(ctx, session.Port(lns[0].Addr()))

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+
+	"github.com/nearnet/nearnet/internal/advert"
 )
 
 // ErrNoDiscovery is returned by Browse and Resolve (and so Connect by
-// name) on a node that runs inside a tunnel only (Config.Tunnel without
-// TunnelWithHost): DNS-SD over mDNS would leave through the host's network,
-// so such a node reaches its peers by address.
-var ErrNoDiscovery = errors.New("nearnet: no discovery inside a tunnel (Config.Tunnel without TunnelWithHost): connect by address")
+// name) on a node inside a tunnel only (Config.Tunnel without
+// TunnelWithHost) whose device carries no multicast (no Discovery method,
+// or it returns nil: tunnel.Options.Multicast off). Such a node reaches its
+// peers by address.
+var ErrNoDiscovery = errors.New("nearnet: no discovery inside this tunnel (it carries no multicast: tunnel.Options.Multicast): connect by address")
 
 // Tunnel is what Config.Tunnel takes: a userspace TCP/IP stack whose
 // packets go where the application says. Package tunnel's *tunnel.Stack is
@@ -33,3 +36,6 @@ type Tunnel interface {
 
 // tunnelOnly reports whether every socket of the node is the stack's.
 func (c *Config) tunnelOnly() bool { return c.Tunnel != nil && !c.TunnelWithHost }
+
+// noDiscovery: inside a tunnel alone that offers no network for mDNS.
+func (c *Config) noDiscovery() bool { return c.tunnelOnly() && advert.TunnelNet(c.Tunnel) == nil }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -232,6 +233,58 @@ func TestTunnelNoDiscovery(t *testing.T) {
 	}
 }
 
+// Two nodes inside a tunnel alone, on stacks joined by a pipe that carries
+// multicast (tunnel.Options.Multicast): each advertises over its stack, a
+// browses and finds b with b's address inside the tunnel, and connects to
+// it by name.
+func TestTunnelDiscovery(t *testing.T) {
+	pa, pb := tunnel.Pipe()
+	var st [2]*tunnel.Stack
+	for i, d := range []tunnel.Device{pa, pb} {
+		s, err := tunnel.New(d, tunnel.Options{Multicast: true, Addrs: []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("10.9.0.%d/24", i+1))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		st[i] = s
+	}
+	a := newTunnelNode(t, st[0], TransportAuto, Config{Name: "inside-a"})
+	b := newTunnelNode(t, st[1], TransportAuto, Config{Name: "inside-b"})
+	ctx := ctxT(t)
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seen := make(chan Advert, 1)
+	go a.Browse(bctx, func(e BrowseEvent) {
+		if e.Kind == Found && e.ID == b.ID() {
+			select {
+			case seen <- e.Advert:
+			default:
+			}
+		}
+	})
+	var adv Advert
+	select {
+	case adv = <-seen:
+	case <-ctx.Done():
+		t.Fatal("a did not find b by browsing inside the tunnel")
+	}
+	if adv.Interface != tunnel.InterfaceName || !slices.Contains(adv.Addrs, netip.MustParseAddr("10.9.0.2")) {
+		t.Fatalf("found %+v, want b on the stack's interface at 10.9.0.2", adv)
+	}
+	ca, err := a.Connect(ctx, "inside-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := b.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendOne(t, ctx, ca, cb, "found inside the tunnel")
+	if host, _, _ := net.SplitHostPort(sendLinkAddr(ca)); host != "10.9.0.1" {
+		t.Fatalf("connected from %s, want the stack's 10.9.0.1", host)
+	}
+}
+
 // newMixedNode starts a node on the host's loopback and on st at once.
 func newMixedNode(t testing.TB, st *tunnel.Stack, cfg Config) *Node {
 	t.Helper()
@@ -306,6 +359,84 @@ func TestTunnelWithHost(t *testing.T) {
 }
 
 var _ Tunnel = (*tunnel.Stack)(nil)
+
+// sendLinkPeer is the peer's address on c's send link (a QUIC link on
+// the stack has no local address but its port).
+func sendLinkPeer(c *Conn) string {
+	if l := c.s.SendPath(); l != nil {
+		h, _, _ := net.SplitHostPort(l.T.RemoteAddr().String())
+		return h
+	}
+	return ""
+}
+
+// Over QUIC, a session moves from the host's path to the tunnel's and back
+// (or the other way round, from whichever duplicate resolution kept): each
+// time the path it runs on goes silent, it resumes over the other, healed
+// meanwhile, with nothing lost or duplicated.
+func TestTunnelWithHostMovesQUIC(t *testing.T) {
+	sa, sb, da, db := tunnelPair(t, 0)
+	cfg := Config{Transport: TransportQUIC, DropTime: 2 * time.Second, HandshakeTimeout: 2 * time.Second}
+	a, b := newMixedNode(t, sa, cfg), newMixedNode(t, sb, cfg)
+	r := relaytest.NewUDP(t, b.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ca, cb := pairAt(t, a, b, r.Addr())
+	sendOne(t, ctx, ca, cb, "over the host")
+	ca2, err := a.Connect(ctx, tunnelAddr(b, "10.9.0.2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca2 != ca || len(a.Peers()) != 1 || len(b.Peers()) != 1 {
+		t.Fatalf("two ways to one peer made %d and %d Conns (same Conn: %v)", len(a.Peers()), len(b.Peers()), ca2 == ca)
+	}
+	waitOneLink(t, ca)
+	waitOneLink(t, cb)
+	tunnelLoss := func(loss float64) {
+		for _, d := range []*lossyDevice{da, db} {
+			d.mu.Lock()
+			d.loss = loss
+			d.mu.Unlock()
+		}
+	}
+	var moves []string
+	for round := range 2 {
+		before := sendLinkPeer(ca)
+		var want []string
+		for i := range 20 {
+			if i == 10 { // the path in use goes silent both ways
+				if before == "10.9.0.2" {
+					tunnelLoss(1)
+				} else {
+					r.Cut()
+				}
+			}
+			m := fmt.Sprintf("round %d, message %d", round, i)
+			if err := ca.SendMessage(ctx, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, m)
+		}
+		for _, w := range want {
+			got, err := cb.ReceiveMessage(ctx)
+			if err != nil || string(got) != w {
+				t.Fatalf("received %q, %v; want %q", got, err, w)
+			}
+		}
+		// Nothing duplicated: the next message is the next one sent.
+		sendOne(t, ctx, ca, cb, fmt.Sprint("end of round ", round))
+		sendOne(t, ctx, cb, ca, fmt.Sprint("and back, round ", round))
+		after := sendLinkPeer(ca)
+		if (before == "10.9.0.2") == (after == "10.9.0.2") {
+			t.Fatalf("round %d: the session ran to %s before the cut and to %s after: it did not move", round, before, after)
+		}
+		moves = append(moves, before+" -> "+after)
+		// The silent path comes back, for the move back.
+		tunnelLoss(0)
+		r.Heal()
+	}
+	t.Logf("the session moved %v", moves)
+}
 
 // Over QUIC too, a peer reached over the host's sockets and over the
 // tunnel is one Conn, and the session goes on over the link kept.

@@ -98,6 +98,7 @@ type Event struct {
 type Browser struct {
 	log     *slog.Logger
 	names   []string // Config.Interfaces
+	nw      Net      // Config.Net, or the host's
 	links   []*link  // loop-owned after NewBrowser
 	conn    *mconn   // port 5353
 	oneshot *mconn   // ephemeral port: legacy unicast one-shot queries
@@ -161,7 +162,7 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 		return nil, err
 	}
 	log := cfg.logger()
-	links, err := resolveLinks(cfg.Interfaces)
+	links, err := resolveLinks(cfg.netOf(), cfg.Interfaces)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +172,7 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 	b := &Browser{
 		log:     log,
 		names:   slices.Clone(cfg.Interfaces),
+		nw:      cfg.netOf(),
 		links:   links,
 		typ:     serviceType,
 		svcName: strings.ToLower(serviceName(serviceType, localDomain)),
@@ -183,10 +185,10 @@ func NewBrowser(cfg Config, serviceType string, fn func(Event)) (*Browser, error
 		byName:  map[string]map[cacheKey]*entry{},
 		insts:   map[string]*instance{},
 	}
-	if b.conn, err = openConn(links, mdnsPort, log, &b.stats); err != nil {
+	if b.conn, err = openConn(cfg.netOf(), links, mdnsPort, log, &b.stats); err != nil {
 		return nil, err
 	}
-	if b.oneshot, err = openConn(links, 0, log, &b.stats); err != nil {
+	if b.oneshot, err = openConn(cfg.netOf(), links, 0, log, &b.stats); err != nil {
 		b.conn.close()
 		return nil, err
 	}
@@ -430,7 +432,7 @@ func refreshTime(e *entry, step int) time.Time {
 // updated or lost), and interfaces that appeared are joined and queried at
 // once, as at start.
 func (b *Browser) relink(now time.Time) {
-	next := reselectLinks(b.names, b.links)
+	next := reselectLinks(b.nw, b.names, b.links)
 	byIdx := map[int]*link{}
 	for _, l := range next {
 		byIdx[l.ifi.Index] = l

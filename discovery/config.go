@@ -45,6 +45,13 @@ type Config struct {
 	// Logger receives debug and warning messages. If nil, nothing is
 	// logged.
 	Logger *slog.Logger
+
+	// Net, if set, is the network to run on instead of the host's: its
+	// interfaces (which Interfaces names) and its sockets, such as a
+	// userspace TCP/IP stack's. Nothing then goes through the host's
+	// sockets. Monitor watches the host, so leave it nil with Net;
+	// Reannounce re-reads Net's interfaces. If nil, the host's network.
+	Net Net
 }
 
 func (c *Config) logger() *slog.Logger {
@@ -57,6 +64,7 @@ func (c *Config) logger() *slog.Logger {
 // link is one interface we send and receive on. Its methods are safe for
 // concurrent use.
 type link struct {
+	nw    Net // where ifi is
 	ifi   net.Interface
 	limit int // largest mDNS payload in bytes: MTU minus IPv6 and UDP headers, at most maxPacket
 
@@ -93,8 +101,8 @@ func (l *link) addrs() []netip.Prefix {
 	defer l.mu.Unlock()
 	if now := time.Now(); l.readAt.IsZero() || now.Sub(l.readAt) > addrCacheTime {
 		l.prefixes, l.readAt = nil, now
-		if ifi, err := net.InterfaceByIndex(l.ifi.Index); err == nil {
-			l.prefixes = ifPrefixes(ifi)
+		if ifi, err := interfaceByIndex(l.nw, l.ifi.Index); err == nil {
+			l.prefixes = ifPrefixes(l.nw, ifi)
 		}
 	}
 	return l.prefixes
@@ -116,8 +124,8 @@ func (l *link) loopback() bool { return l.ifi.Flags&net.FlagLoopback != 0 }
 
 // ifPrefixes returns the interface's unicast IPv4 and IPv6 prefixes, IPv4
 // first.
-func ifPrefixes(ifi *net.Interface) []netip.Prefix {
-	as, err := ifi.Addrs()
+func ifPrefixes(nw Net, ifi *net.Interface) []netip.Prefix {
+	as, err := nw.InterfaceAddrs(ifi)
 	if err != nil {
 		return nil
 	}
@@ -151,15 +159,15 @@ func ifPrefixes(ifi *net.Interface) []netip.Prefix {
 }
 
 // resolveLinks turns Config.Interfaces into links.
-func resolveLinks(names []string) ([]*link, error) {
+func resolveLinks(nw Net, names []string) ([]*link, error) {
 	var ifis []net.Interface
 	if len(names) == 0 {
-		all, err := net.Interfaces()
+		all, err := nw.Interfaces()
 		if err != nil {
 			return nil, err
 		}
 		for _, ifi := range all {
-			if usableByDefault(&ifi) {
+			if usableByDefault(nw, &ifi) {
 				ifis = append(ifis, ifi)
 			}
 		}
@@ -173,9 +181,9 @@ func resolveLinks(names []string) ([]*link, error) {
 				continue
 			}
 			seen[n] = true
-			ifi, err := net.InterfaceByName(n)
+			ifi, err := interfaceByName(nw, n)
 			if err != nil {
-				return nil, &FieldError{Field: "Config.Interfaces", Value: n, Reason: "no such network interface (available: " + interfaceNames() + ")"}
+				return nil, &FieldError{Field: "Config.Interfaces", Value: n, Reason: "no such network interface (available: " + interfaceNames(nw) + ")"}
 			}
 			if ifi.Flags&net.FlagUp == 0 {
 				return nil, &FieldError{Field: "Config.Interfaces", Value: n, Reason: "interface is down"}
@@ -185,12 +193,12 @@ func resolveLinks(names []string) ([]*link, error) {
 	}
 	links := make([]*link, 0, len(ifis))
 	for _, ifi := range ifis {
-		links = append(links, newLink(ifi))
+		links = append(links, newLink(nw, ifi))
 	}
 	return links, nil
 }
 
-func newLink(ifi net.Interface) *link {
+func newLink(nw Net, ifi net.Interface) *link {
 	limit := maxPacket
 	if ifi.MTU > 0 && ifi.MTU-48 < limit {
 		limit = ifi.MTU - 48 // fits both families: IPv6 (40) + UDP (8)
@@ -198,14 +206,14 @@ func newLink(ifi net.Interface) *link {
 	if limit < 512 {
 		limit = 512
 	}
-	return &link{ifi: ifi, limit: limit}
+	return &link{nw: nw, ifi: ifi, limit: limit}
 }
 
 // usableByDefault is the rule for interfaces when Config.Interfaces is
 // empty.
-func usableByDefault(ifi *net.Interface) bool {
+func usableByDefault(nw Net, ifi *net.Interface) bool {
 	return ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 && ifi.Flags&net.FlagLoopback == 0 &&
-		len(ifPrefixes(ifi)) > 0
+		len(ifPrefixes(nw, ifi)) > 0
 }
 
 // reselectLinks applies Config.Interfaces (names) to the interfaces there
@@ -213,14 +221,14 @@ func usableByDefault(ifi *net.Interface) bool {
 // out, not an error. Links in old that still describe their interface
 // (same index, name, flags and MTU) are kept, with their address cache
 // cleared. If the system cannot be asked, old is returned.
-func reselectLinks(names []string, old []*link) []*link {
-	all, err := net.Interfaces()
+func reselectLinks(nw Net, names []string, old []*link) []*link {
+	all, err := nw.Interfaces()
 	if err != nil {
 		return old
 	}
 	var out []*link
 	for _, ifi := range all {
-		if len(names) == 0 && !usableByDefault(&ifi) {
+		if len(names) == 0 && !usableByDefault(nw, &ifi) {
 			continue
 		}
 		if len(names) > 0 && (!slices.Contains(names, ifi.Name) || ifi.Flags&net.FlagUp == 0) {
@@ -233,14 +241,14 @@ func reselectLinks(names []string, old []*link) []*link {
 			old[i].invalidate()
 			out = append(out, old[i])
 		} else {
-			out = append(out, newLink(ifi))
+			out = append(out, newLink(nw, ifi))
 		}
 	}
 	return out
 }
 
-func interfaceNames() string {
-	all, err := net.Interfaces()
+func interfaceNames(nw Net) string {
+	all, err := nw.Interfaces()
 	if err != nil {
 		return "unknown"
 	}

@@ -90,6 +90,13 @@ type mconn struct {
 	byIdx map[int]*link
 
 	wmu sync.Mutex // serializes SetMulticastInterface+WriteTo pairs
+
+	// With a Config.Net (netconn.go), nw is it, and conn and conn6 are
+	// its sockets with port 0; with port 5353, socks holds each link's
+	// (guarded by lmu) and readers starts a reader on a new one.
+	nw      Net
+	socks   map[int]*linkSocks
+	readers func(*linkSocks)
 }
 
 // openConn opens mDNS sockets on the links. With port 5353 it binds the
@@ -97,7 +104,10 @@ type mconn struct {
 // ports for one-shot (legacy unicast) queries and joins nothing. A system
 // without IPv6 gets an IPv4 socket only (and the reverse); with neither it
 // fails.
-func openConn(links []*link, port int, log *slog.Logger, stats *counters) (*mconn, error) {
+func openConn(nw Net, links []*link, port int, log *slog.Logger, stats *counters) (*mconn, error) {
+	if !isHost(nw) {
+		return openNetConn(nw, links, port, log, stats)
+	}
 	lc := net.ListenConfig{}
 	if port != 0 {
 		lc.Control = reuseControl
@@ -200,6 +210,9 @@ func (c *mconn) leave(l *link) {
 
 func (c *mconn) close() error {
 	var errs []error
+	if c.nw != nil {
+		errs = append(errs, c.closeNet())
+	}
 	if c.conn != nil {
 		errs = append(errs, c.conn.Close())
 	}
@@ -221,7 +234,9 @@ func (c *mconn) setLinks(links []*link) {
 	for _, l := range links {
 		byIdx[l.ifi.Index] = l
 	}
-	if c.joined {
+	if c.nw != nil {
+		c.setNetLinksLocked(byIdx)
+	} else if c.joined {
 		for idx, l := range c.byIdx {
 			if byIdx[idx] == nil {
 				c.leave(l)
@@ -241,6 +256,10 @@ func (c *mconn) setLinks(links []*link) {
 // start reads packets on each socket, one goroutine per family, until the
 // socket is closed or done is closed, and hands the decoded ones to out.
 func (c *mconn) start(wg *sync.WaitGroup, out chan<- inbound, done <-chan struct{}) {
+	if c.nw != nil {
+		c.startNet(wg, out, done)
+		return
+	}
 	if c.pc != nil {
 		wg.Go(func() {
 			c.readLoop(out, done, func(b []byte) (int, int, net.IP, net.Addr, error) {
@@ -390,6 +409,9 @@ func onLink(l *link, a netip.Addr) bool {
 // family could send; a family that failed beside one that worked is
 // logged at debug level.
 func (c *mconn) sendMulticast(l *link, b []byte) error {
+	if c.nw != nil {
+		return c.sendNetMulticast(l, b)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	has4, has6 := l.families()
@@ -457,6 +479,9 @@ func (c *mconn) sendUnicast(b []byte, dst netip.AddrPort) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	ua := net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port()))
+	if c.nw != nil {
+		return c.sendNetUnicast(b, ua)
+	}
 	if dst.Addr().Unmap().Is4() {
 		if c.pc == nil {
 			return errors.New("discovery: no IPv4 socket")

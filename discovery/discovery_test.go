@@ -595,7 +595,7 @@ func TestRegisterCancelled(t *testing.T) {
 // ::1), IPv4 first: what a responder on lo announces.
 func loAddrs(t testing.TB) []netip.Addr {
 	t.Helper()
-	ls, err := resolveLinks([]string{"lo"})
+	ls, err := resolveLinks(hostNet{}, []string{"lo"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,13 @@
 // are ignored with a debug log and counted ([Stats].IgnoredAddrs), and a
 // packet from a link-local address of another interface is dropped.
 //
+// Config.Net replaces all of this with another network's interfaces and
+// sockets (a userspace TCP/IP stack's: package tunnel): one socket per
+// family and interface from [Net.ListenMulticastUDP], joined to the group
+// there and sending through it, so the receiving interface is the
+// socket's; one-shot queries use [Net.ListenPacket]. Nothing then touches
+// the host's sockets.
+//
 // On a plain Linux "lo" (no MULTICAST flag), IPv4 multicast works once the
 // interface is chosen explicitly, but the kernel refuses IPv6 multicast
 // (ENETUNREACH): loopback discovery then runs over IPv4 alone, still

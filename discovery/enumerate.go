@@ -27,12 +27,12 @@ type Answerer struct {
 // else's mDNS gets through: a network where our own announcements come
 // back but nobody answers has no other responders, or filters them.
 func Responders(ctx context.Context, cfg Config) ([]Answerer, error) {
-	links, err := resolveLinks(cfg.Interfaces)
+	links, err := resolveLinks(cfg.netOf(), cfg.Interfaces)
 	if err != nil {
 		return nil, err
 	}
 	var stats counters
-	conn, err := openConn(links, 0, cfg.logger(), &stats)
+	conn, err := openConn(cfg.netOf(), links, 0, cfg.logger(), &stats)
 	if err != nil {
 		return nil, err
 	}

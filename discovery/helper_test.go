@@ -140,11 +140,11 @@ func parseTXTArg(s string) map[string]string {
 // quQuery asks for typ's PTR with the unicast-response bit from port 5353
 // and reports how the first answer arrived.
 func quQuery(cfg Config, typ string) string {
-	links, err := resolveLinks(cfg.Interfaces)
+	links, err := resolveLinks(cfg.netOf(), cfg.Interfaces)
 	if err != nil {
 		return "ERROR " + err.Error()
 	}
-	c, err := openConn(links, mdnsPort, cfg.logger(), &counters{})
+	c, err := openConn(cfg.netOf(), links, mdnsPort, cfg.logger(), &counters{})
 	if err != nil {
 		return "ERROR " + err.Error()
 	}

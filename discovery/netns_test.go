@@ -380,12 +380,12 @@ func newRaw6(t *testing.T, h *netns.Host) *raw6 {
 	t.Helper()
 	r := &raw6{h: h}
 	if err := h.Do(func() error {
-		links, err := resolveLinks([]string{"eth0"})
+		links, err := resolveLinks(hostNet{}, []string{"eth0"})
 		if err != nil {
 			return err
 		}
 		r.l = links[0]
-		r.c, err = openConn(links, mdnsPort, testLogger(t), &counters{})
+		r.c, err = openConn(hostNet{}, links, mdnsPort, testLogger(t), &counters{})
 		return err
 	}); err != nil {
 		t.Fatal(err)

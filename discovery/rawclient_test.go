@@ -24,11 +24,11 @@ type rawClient struct {
 // (ephemeral, as a legacy unicast querier).
 func newRawClient(t testing.TB, port int) *rawClient {
 	t.Helper()
-	links, err := resolveLinks([]string{"lo"})
+	links, err := resolveLinks(hostNet{}, []string{"lo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := openConn(links, port, testLogger(t), &counters{})
+	c, err := openConn(hostNet{}, links, port, testLogger(t), &counters{})
 	if err != nil {
 		t.Fatal(err)
 	}

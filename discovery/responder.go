@@ -50,6 +50,7 @@ const (
 type Responder struct {
 	log   *slog.Logger
 	names []string // Config.Interfaces
+	nw    Net      // Config.Net, or the host's
 	links []*link  // loop-owned after NewResponder
 	conn  *mconn
 	stats counters
@@ -103,13 +104,14 @@ type pendingResp struct {
 // answering. It registers nothing by itself.
 func NewResponder(cfg Config) (*Responder, error) {
 	log := cfg.logger()
-	links, err := resolveLinks(cfg.Interfaces)
+	links, err := resolveLinks(cfg.netOf(), cfg.Interfaces)
 	if err != nil {
 		return nil, err
 	}
 	r := &Responder{
 		log:       log,
 		names:     slices.Clone(cfg.Interfaces),
+		nw:        cfg.netOf(),
 		links:     links,
 		cmds:      make(chan func()),
 		in:        make(chan inbound, 64),
@@ -122,7 +124,7 @@ func NewResponder(cfg Config) (*Responder, error) {
 		sent:      map[rrKey]time.Time{},
 		announced: map[int][]netip.Addr{},
 	}
-	r.conn, err = openConn(links, mdnsPort, log, &r.stats)
+	r.conn, err = openConn(cfg.netOf(), links, mdnsPort, log, &r.stats)
 	if err != nil {
 		return nil, err
 	}
@@ -1154,7 +1156,7 @@ func (r *Responder) reannounce(now time.Time) {
 // goodbyes for announced addresses that are gone, and reports whether
 // anything changed that calls for announcing again.
 func (r *Responder) relink(now time.Time) bool {
-	next := reselectLinks(r.names, r.links)
+	next := reselectLinks(r.nw, r.names, r.links)
 	byIdx := map[int]*link{}
 	for _, l := range next {
 		byIdx[l.ifi.Index] = l
@@ -1190,7 +1192,7 @@ func (r *Responder) relink(now time.Time) bool {
 		if len(goodbyes) > 0 {
 			changed = true
 			r.announced[idx] = cur
-			if ifi, err := net.InterfaceByIndex(idx); err == nil && ifi.Flags&net.FlagUp != 0 {
+			if ifi, err := interfaceByIndex(r.nw, idx); err == nil && ifi.Flags&net.FlagUp != 0 {
 				r.log.Debug("mdns: goodbye for addresses gone", "iface", l.name(), "records", len(goodbyes))
 				r.sendMulticast(target, goodbyes, nil, nil, false, nil, now)
 			}

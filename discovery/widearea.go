@@ -439,7 +439,7 @@ func (r *WideAreaRegistration) addrs() []netip.Addr {
 // something beyond their link: no link-local ones, loopback only from an
 // interface named explicitly.
 func wideAreaAddrs(names []string) []netip.Addr {
-	links, err := resolveLinks(names)
+	links, err := resolveLinks(hostNet{}, names)
 	if err != nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"errors"
+	"gvisor.dev/gvisor/pkg/buffer"
 	"net"
 	"sync"
 )
@@ -27,16 +28,27 @@ type Device interface {
 // ErrClosed is returned by a closed Device of this package.
 var ErrClosed = net.ErrClosed
 
-// pipeQueue is how many packets a Pipe holds in each direction before a
-// writer waits: about a bandwidth-delay product of a fast LAN.
-const pipeQueue = 512
+// pipeQueue is how many batches of packets a Pipe holds in each direction
+// before a writer waits (a Device's WritePacket is a batch of one, a
+// Stack's writer sends what it has, up to pipeBatch packets or
+// pipeBatchBytes): a bandwidth-delay product of a fast LAN, or more.
+const (
+	pipeQueue      = 64
+	pipeBatch      = 64
+	pipeBatchBytes = 256 << 10
+)
 
 // Pipe returns the two ends of an in-memory packet pipe: what one end
 // writes, the other reads, in order and without loss. A writer waits while
-// the other side has pipeQueue packets unread. Closing either end closes
+// the other side has pipeQueue batches unread. Closing either end closes
 // both.
+//
+// Two Stacks on the two ends of a Pipe hand each other their packets
+// without copying them, in batches, and the receiving one coalesces
+// consecutive TCP segments of a batch before its TCP sees them (GRO); it
+// does not verify checksums, since nothing in memory corrupts a packet.
 func Pipe() (Device, Device) {
-	ab, ba := make(chan []byte, pipeQueue), make(chan []byte, pipeQueue)
+	ab, ba := make(chan []buffer.Buffer, pipeQueue), make(chan []buffer.Buffer, pipeQueue)
 	s := &pipeState{done: make(chan struct{})}
 	return &pipeEnd{in: ba, out: ab, s: s}, &pipeEnd{in: ab, out: ba, s: s}
 }
@@ -46,34 +58,90 @@ type pipeState struct {
 	done chan struct{}
 }
 
+// pipeEnd is one end of a Pipe: it carries batches of the stack's own
+// buffers, which the receiver owns (and releases) once it has them.
 type pipeEnd struct {
-	in  <-chan []byte
-	out chan<- []byte
+	in  <-chan []buffer.Buffer
+	out chan<- []buffer.Buffer
 	s   *pipeState
+
+	batch []buffer.Buffer // what ReadPacket has of a batch, from next on
+	next  int
 }
 
 func (e *pipeEnd) ReadPacket(p []byte) (int, error) {
+	if e.next == len(e.batch) {
+		if e.batch != nil {
+			freeBatch(e.batch)
+			e.batch = nil
+		}
+		bs, err := e.readBatch()
+		if err != nil {
+			return 0, err
+		}
+		e.batch, e.next = bs, 0
+	}
+	b := e.batch[e.next]
+	e.batch[e.next] = buffer.Buffer{}
+	e.next++
+	n, _ := b.ReadAt(p, 0)
+	b.Release()
+	return n, nil
+}
+
+// readBatch waits for the next batch, which the caller then owns.
+func (e *pipeEnd) readBatch() ([]buffer.Buffer, error) {
 	select {
-	case b := <-e.in:
-		return copy(p, b), nil
+	case bs := <-e.in:
+		return bs, nil
 	case <-e.s.done:
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
 }
 
 func (e *pipeEnd) WritePacket(p []byte) error {
+	return e.writeBatch(append(newBatch(), buffer.MakeWithData(p)))
+}
+
+// writeBatch sends bs (from newBatch), which the pipe then owns.
+func (e *pipeEnd) writeBatch(bs []buffer.Buffer) error {
 	select {
 	case <-e.s.done:
+		release(bs)
 		return ErrClosed
 	default:
 	}
-	b := append([]byte(nil), p...)
 	select {
-	case e.out <- b:
+	case e.out <- bs:
 		return nil
 	case <-e.s.done:
+		release(bs)
 		return ErrClosed
 	}
+}
+
+// batches are slices for batches, with room for pipeBatch packets: the
+// reader of a batch puts it back once it took the packets.
+var batches = sync.Pool{New: func() any { return new([pipeBatch]buffer.Buffer) }}
+
+// newBatch returns an empty batch.
+func newBatch() []buffer.Buffer { return batches.Get().(*[pipeBatch]buffer.Buffer)[:0] }
+
+// freeBatch puts bs, whose packets the caller took, back.
+func freeBatch(bs []buffer.Buffer) {
+	if cap(bs) == pipeBatch {
+		a := (*[pipeBatch]buffer.Buffer)(bs[:pipeBatch])
+		clear(a[:])
+		batches.Put(a)
+	}
+}
+
+// release releases the packets of bs, and bs.
+func release(bs []buffer.Buffer) {
+	for i := range bs {
+		bs[i].Release()
+	}
+	freeBatch(bs)
 }
 
 func (e *pipeEnd) Close() error {

@@ -14,9 +14,9 @@
 // A Stack sends nothing but what its connections send, and nothing through
 // the host's network stack: every packet leaves through the Device.
 //
-// Discovery: a node inside a tunnel is reached by address. A Pipe or a TUN
-// device is point-to-point; mDNS would make sense over one only where the
-// application forwards multicast (224.0.0.251, ff02::fb) to every peer, as
-// a layer-3 hub would, and nearnet's discovery package runs on the host's
-// interfaces only, so a node on a Stack alone does not browse or advertise.
+// Discovery: a node inside a tunnel is reached by address, and where the
+// Device carries multicast (Options.Multicast: a Pipe does, a hub-like VPN
+// may; a point-to-point one usually does not) it also advertises and
+// browses with mDNS over the stack ([Stack.Discovery]), never on the
+// host's interfaces.
 package tunnel

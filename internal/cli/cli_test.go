@@ -321,8 +321,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"listen", "--insecure", "--turn", "turn:10.0.0.1:3478"}, "--turn turn:10.0.0.1:3478 needs --turn-credentials PATH"},
 		{[]string{"listen", "--insecure", "--turn", "http://10.0.0.1"}, "--turn"},
 		{[]string{"listen", "--insecure", "--tun", "nn0"}, "--tun needs --tun-addr"},
-		{[]string{"listen", "--insecure", "--tun-addr", "10.9.0.2/24"}, "--tun-addr and --tun-with-host need --tun"},
+		{[]string{"listen", "--insecure", "--tun-addr", "10.9.0.2/24"}, "--tun-addr, --tun-multicast and --tun-with-host need --tun"},
 		{[]string{"listen", "--insecure", "--tun", "nn0", "--tun-addr", "10.9.0.2"}, "--tun-addr: want an address with its prefix length"},
+		{[]string{"listen", "--insecure", "--tun", "nn0", "--tun-addr", "10.9.0.2/24", "--tun-with-host", "--tun-multicast"}, "--tun-multicast is for --tun alone"},
 		{[]string{"chat", "--insecure", "--tun", "nn0", "--tun-addr", "10.9.0.2/24", "--proxy", "socks5://127.0.0.1:1"}, "--proxy does not apply inside --tun"},
 	} {
 		_, stderr, err := run(t, nil, tc.args...)

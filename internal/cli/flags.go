@@ -38,7 +38,7 @@ type globals struct {
 	wide       wideArea // --domain and its companions (widearea.go)
 	turn       urlList  // ICE servers (--turn)
 	turnCreds  string   // --turn-credentials
-	tun        tunFlags // --tun, --tun-addr, --tun-with-host (tunnel.go)
+	tun        tunFlags // --tun, --tun-addr, --tun-multicast, --tun-with-host (tunnel.go)
 
 	dropTime     durationValue
 	resumeWindow durationValue

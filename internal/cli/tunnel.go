@@ -24,14 +24,16 @@ type tunFlags struct {
 	name     string
 	addrs    prefixList
 	withHost bool
+	mcast    bool
 	stack    *tunnel.Stack // opened by config, closed by closeTunnel
 }
 
 func (fs *flagSet) addTunFlags() {
 	t := &fs.g.tun
 	fs.StringVar(&t.name, "tun", "", "run inside the TUN device `NAME` (created if absent, set up) on a userspace TCP/IP stack: "+
-		"no host socket, no discovery (dial by address); needs --tun-addr")
+		"no host socket, no discovery unless --tun-multicast (dial by address); needs --tun-addr")
 	fs.Var(&t.addrs, "tun-addr", "the userspace stack's own address `ADDR/PREFIX` behind --tun (10.9.0.2/24, fd00::2/64; repeatable)")
+	fs.BoolVar(&t.mcast, "tun-multicast", false, "with --tun alone: the tunnel carries multicast (a Pipe does, a TUN device reaches the host's mDNS on it): advertise and browse with mDNS inside it, never on the host's interfaces")
 	fs.BoolVar(&t.withHost, "tun-with-host", false, "with --tun: keep the host's sockets and discovery too; addresses on --tun-addr's networks are dialed through the tunnel")
 }
 
@@ -39,8 +41,10 @@ func (fs *flagSet) addTunFlags() {
 func (fs *flagSet) checkTun() error {
 	t := &fs.g.tun
 	switch {
-	case t.name == "" && (len(t.addrs) > 0 || t.withHost):
-		return fs.usageError("--tun-addr and --tun-with-host need --tun NAME")
+	case t.name == "" && (len(t.addrs) > 0 || t.withHost || t.mcast):
+		return fs.usageError("--tun-addr, --tun-multicast and --tun-with-host need --tun NAME")
+	case t.mcast && t.withHost:
+		return fs.usageError("--tun-multicast is for --tun alone: with --tun-with-host, discovery runs on the host's interfaces")
 	case t.name != "" && len(t.addrs) == 0:
 		return fs.usageError("--tun needs --tun-addr ADDR/PREFIX: the userspace stack's own address, e.g. 10.9.0.2/24")
 	case t.name != "" && !t.withHost && (fs.g.proxy != "" || fs.g.proxyEnv):
@@ -59,7 +63,7 @@ func (fs *flagSet) openTunnel(cfg *nearnet.Config) error {
 	if err != nil {
 		return fmt.Errorf("--tun: %s", errText(err))
 	}
-	st, err := tunnel.New(dev, tunnel.Options{Addrs: t.addrs, MTU: max(mtu, 1280)})
+	st, err := tunnel.New(dev, tunnel.Options{Addrs: t.addrs, MTU: max(mtu, 1280), Multicast: t.mcast})
 	if err != nil {
 		dev.Close()
 		return fmt.Errorf("--tun-addr: %s", errText(err))

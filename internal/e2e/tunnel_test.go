@@ -17,10 +17,12 @@ import (
 // TestTunnelThroughTUN: nodes on userspace stacks behind real TUN devices
 // of a gateway host gw talk to a node on host b's ordinary sockets through
 // the kernel's routing (b routes 10.9.0.0/16 via gw, which forwards into
-// the TUN devices), both ways, with chat, listen, send and receive; and
-// gw's own sockets send nothing meanwhile:
-// an nftables counter on gw's locally generated TCP and UDP stays at zero
-// (and counts a control run of browse, which sends mDNS on gw's eth0).
+// the TUN devices), both ways, with chat, listen, send and receive, the
+// listener inside advertising with mDNS over its stack (--tun-multicast)
+// and a browse inside nn3 querying over its own; and gw's own sockets send
+// nothing meanwhile: an nftables counter on gw's locally generated TCP and
+// UDP stays at zero (and counts a control run of browse, which sends mDNS
+// on gw's eth0), while another counts the in-tunnel mDNS arriving from nn3.
 func TestTunnelThroughTUN(t *testing.T) {
 	t.Parallel()
 	cli(t)
@@ -37,7 +39,7 @@ func TestTunnelThroughTUN(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i, dev := range []string{"nn0", "nn1", "nn2"} {
+	for i, dev := range []string{"nn0", "nn1", "nn2", "nn3"} {
 		run(gw, "ip", "tuntap", "add", "dev", dev, "mode", "tun")
 		run(gw, "ip", "addr", "add", "10.9."+strconv.Itoa(i)+".1/24", "dev", dev)
 		run(gw, "ip", "link", "set", dev, "up")
@@ -45,14 +47,14 @@ func TestTunnelThroughTUN(t *testing.T) {
 	run(gw, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 	run(b, "ip", "route", "add", "10.9.0.0/16", "via", gw.Addr().String())
 	nft := gw.Command(ctx, "nft", "-f", "-")
-	nft.Stdin = strings.NewReader("table inet nnwatch {\n counter own {}\n chain c_out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto { tcp, udp } counter name own\n }\n}\n")
+	nft.Stdin = strings.NewReader("table inet nnwatch {\n counter own {}\n chain c_out {\n  type filter hook output priority 0; policy accept;\n  meta l4proto { tcp, udp } counter name own\n }\n counter tunmdns {}\n chain c_pre {\n  type filter hook prerouting priority 0; policy accept;\n  iifname \"nn3\" udp dport 5353 counter name tunmdns\n }\n}\n")
 	if out, err := nft.CombinedOutput(); err != nil {
 		t.Fatalf("nft in gw: %v\n%s", err, out)
 	}
 	key := keyFile(t, b)
 
 	// Into the tunnel: b dials the node behind nn0.
-	in := start(t, gw, "listen", "--json", "--name", "inside", "--tun", "nn0", "--tun-addr", "10.9.0.2/24", "--key-file", key)
+	in := start(t, gw, "listen", "--json", "--name", "inside", "--tun", "nn0", "--tun-addr", "10.9.0.2/24", "--tun-multicast", "--key-file", key)
 	ready := waitEvent(t, in, "inside's ready event", isEvent("ready"))
 	lines := []string{"into the tunnel", "second line"}
 	c := chat(t, b, "from-b", "--key-file", key, "--to", net.JoinHostPort("10.9.0.2", strconv.Itoa(ready.Port)))
@@ -87,6 +89,13 @@ func TestTunnelThroughTUN(t *testing.T) {
 	}
 	checkReceived(t, r, dst, "big.bin", sum)
 
+	// Browsing inside nn3: its queries go into the tunnel, none out of gw.
+	if _, stderr, err := runCLI(t, gw, "browse", "--tun", "nn3", "--tun-addr", "10.9.3.2/24", "--tun-multicast", "--insecure", "--timeout", "1s"); err != nil {
+		t.Fatalf("browse inside nn3: %v\n%s", err, stderr)
+	}
+	if n := counted(t, gw, "tunmdns"); n == 0 {
+		t.Fatal("no mDNS came out of nn3: browse did not query inside the tunnel")
+	}
 	if n := ownPackets(t, gw); n != 0 {
 		t.Fatalf("gw's own sockets sent %d TCP/UDP packets while only in-tunnel nodes ran there", n)
 	}
@@ -104,7 +113,13 @@ var packetsRE = regexp.MustCompile(`packets (\d+)`)
 // ownPackets reads the counter of TCP and UDP packets h's sockets sent.
 func ownPackets(t *testing.T, h *netns.Host) int {
 	t.Helper()
-	out, err := h.Run(context.Background(), "nft", "list", "counter", "inet", "nnwatch", "own")
+	return counted(t, h, "own")
+}
+
+// counted reads the packets of h's nftables counter name.
+func counted(t *testing.T, h *netns.Host, name string) int {
+	t.Helper()
+	out, err := h.Run(context.Background(), "nft", "list", "counter", "inet", "nnwatch", name)
 	m := packetsRE.FindStringSubmatch(out)
 	if err != nil || m == nil {
 		t.Fatalf("nft list counter in %s: %v\n%s", h.Name, err, out)

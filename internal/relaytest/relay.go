@@ -1,6 +1,7 @@
 // Package relaytest is a TCP relay for tests of broken paths: it forwards
 // connections to a target and can go silent (Pause), reset everything
-// (Cut), close everything gracefully (Fin) and come back (Heal, Resume).
+// (Cut), close everything gracefully (Fin) and come back (Heal, Resume);
+// and a UDP one ([NewUDP]) that can go silent (Cut) and come back (Heal).
 // It runs on loopback only.
 package relaytest
 
