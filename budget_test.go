@@ -368,3 +368,30 @@ func TestMemoryBudgetResume(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryBudgetDefault: the budget is on unless turned off, at
+// DefaultMemoryBudget or 16 × MaxMessageSize if that is more.
+func TestMemoryBudgetDefault(t *testing.T) {
+	nw := mem.NewNetwork()
+	for _, c := range []struct {
+		cfg  Config
+		want int64
+	}{
+		{Config{}, DefaultMemoryBudget},
+		{Config{MaxMessageSize: 64 << 20}, 16 * 64 << 20},
+		{Config{MemoryBudget: 100 << 20}, 100 << 20},
+		{Config{MemoryBudget: -1}, 0},
+	} {
+		n := newMemNode(t, nw, c.cfg)
+		var got int64
+		if rx, tx := n.sessCfg.RxBudget, n.sessCfg.TxBudget; rx != nil && tx != nil {
+			got = rx.Limit() + tx.Limit()
+		} else if rx != nil || tx != nil {
+			t.Fatalf("%+v: one half of the budget only", c.cfg)
+		}
+		if got != c.want {
+			t.Errorf("MemoryBudget %d, MaxMessageSize %d: a budget of %d, want %d", c.cfg.MemoryBudget, c.cfg.MaxMessageSize, got, c.want)
+		}
+		n.Close()
+	}
+}
