@@ -143,8 +143,11 @@ func (b *Budget) Squeeze(except *Account) bool {
 		return false
 	}
 	go func() {
-		defer best.yielding.Store(false)
 		best.yield()
+		best.yielding.Store(false)
+		// Wake the waiters even if the yield gave nothing back (what it
+		// was told was stale): each asks again, and squeezes the next.
+		b.release(0)
 	}()
 	return true
 }

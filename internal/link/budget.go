@@ -159,19 +159,21 @@ func (l *Link) wroteLocked(b []byte, charge int, keep bool) {
 
 // DropSpare gives back the spare, and buf's capacity while it is empty,
 // with what sm counts for them: the budget squeezes them (a cache must not
-// keep what must be written waiting).
-func (l *Link) DropSpare() {
+// keep what must be written waiting). It reports whether there was anything to give.
+func (l *Link) DropSpare() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	gave := false
 	if l.spareCharge > 0 {
 		l.sm.Sub(l.spareCharge)
-		l.spare, l.spareCharge = nil, 0
+		l.spare, l.spareCharge, gave = nil, 0, true
 	}
 	if len(l.buf) == 0 && l.bufCharge > 0 {
 		l.sm.Sub(l.bufCharge)
-		l.buf, l.bufCharge = nil, 0
+		l.buf, l.bufCharge, gave = nil, 0, true
 	}
 	l.noteYieldLocked()
+	return gave
 }
 
 // noteYieldLocked tells the account what DropSpare would give back now.

@@ -345,6 +345,9 @@ func (s *Session) SendMessage(ctx context.Context, p []byte) error {
 				}
 				s.txmu.Unlock()
 			}
+			if err == link.ErrNoBudget && l.DropSpare() {
+				yielded = true // and so do the link's spare buffers
+			}
 			if err == nil || err == link.ErrNoBudget {
 				if yielded {
 					continue
