@@ -23,9 +23,16 @@ import (
 // reading nothing back.
 const (
 	crowdPeers    = 24
-	crowdMessages = 8
+	crowdMessages = 4
 	crowdSize     = 1 << 20
 	crowdBudget   = 16 * crowdSize // the smallest budget allowed with 1 MiB messages
+
+	// crowdDropTime outlasts the test: a stall longer than DropTime ends
+	// the transports (TCP's user timeout aborts a connection whose peer
+	// advertises a zero window that long), and a session whose log forgot
+	// messages under the budget cannot resume (4008). That is the
+	// documented limit; this test is about a stall that ends in time.
+	crowdDropTime = 2 * time.Minute
 
 	// crowdPerConn bounds the fixed cost of one connection on top of the
 	// budget (PROTOCOL.md, "What a peer can make a node hold"): the
@@ -55,7 +62,7 @@ func TestMemoryBudgetCrowd(t *testing.T) {
 func testMemoryBudgetCrowd(t *testing.T, tr Transport) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	ln := newNode(t, Config{Transport: tr, MaxMessageSize: crowdSize, MemoryBudget: crowdBudget})
+	ln := newNode(t, Config{Transport: tr, MaxMessageSize: crowdSize, MemoryBudget: crowdBudget, DropTime: crowdDropTime})
 	var echoes sync.WaitGroup
 	defer echoes.Wait()
 	go func() {
@@ -113,6 +120,7 @@ func testMemoryBudgetCrowd(t *testing.T, tr Transport) {
 		return ""
 	}
 	expect("connected")
+	start := time.Now()
 
 	// Wait until the crowd has filled both halves of the budget (with
 	// crowdPeers holders, the rule leaves about 1/(crowdPeers+1) free),
@@ -145,11 +153,11 @@ func testMemoryBudgetCrowd(t *testing.T, tr Transport) {
 		h := liveHeap()
 		peak = max(peak, h)
 		if h > bound {
-			t.Fatalf("live heap %.1f MiB with the budget full, over the bound %.1f MiB", mib(h), mib(bound))
+			t.Fatalf("live heap %.1f MiB with the budget full, over the bound %.1f MiB (rx %d tx %d)", mib(h), mib(bound), ln.sessCfg.RxBudget.Used(), ln.sessCfg.TxBudget.Used())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("live heap: %.1f MiB before the crowd, peak %.1f MiB with it (bound %.1f MiB)", mib(base), mib(peak), mib(bound))
+	t.Logf("live heap: %.1f MiB before the crowd, peak %.1f MiB with it (bound %.1f MiB), after %v", mib(base), mib(peak), mib(bound), time.Since(start))
 
 	// A peer that reads is served: small messages and one of 64 KiB.
 	other := newNode(t, Config{Transport: tr, MaxMessageSize: crowdSize})
@@ -173,6 +181,25 @@ func testMemoryBudgetCrowd(t *testing.T, tr Transport) {
 	}
 	c.Close()
 
+	// The crowd reads again: every echo session completes, each message
+	// echoed exactly once and in order, though the listener's sessions
+	// waited with both halves of the budget full. (Before the resume log
+	// gave way to the budget, they waited for acks behind data they did
+	// not read, and stayed blocked.)
+	// Not yet over QUIC: there, in some runs, a few of the listener's
+	// 1 MiB writes stay blocked in quic-go's SendStream.Write after the
+	// crowd reads again, holding the sent half, and a session or two do
+	// not complete (not understood yet; see the branch's report).
+	if tr == TransportTCP {
+		t.Logf("the crowd reads again after %v", time.Since(start))
+		if _, err := io.WriteString(stdin, "read\n"); err != nil {
+			t.Fatal(err)
+		}
+		if s := expect("read: "); s != "all echoes" {
+			t.Fatalf("the crowd read again: %s", s)
+		}
+	}
+
 	// Everything goes back to the budget when the node closes.
 	stdin.Close()
 	ln.Close()
@@ -182,6 +209,9 @@ func testMemoryBudgetCrowd(t *testing.T, tr Transport) {
 }
 
 func liveHeap() uint64 {
+	// Twice: what sync.Pools cache (the resume log's buffers) survives
+	// one collection in their victim caches; nobody holds it.
+	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -205,11 +235,11 @@ func TestMemoryBudgetCrowdPeers(t *testing.T) {
 	if os.Getenv("NEARNET_CROWD_TRANSPORT") == TransportQUIC.String() {
 		tr = TransportQUIC
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	conns := make([]*Conn, crowdPeers)
 	for i := range conns {
-		n, err := NewNode(&Config{Key: &key, Transport: tr, MaxMessageSize: crowdSize, Hidden: true})
+		n, err := NewNode(&Config{Key: &key, Transport: tr, MaxMessageSize: crowdSize, Hidden: true, DropTime: crowdDropTime})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,12 +263,57 @@ func TestMemoryBudgetCrowdPeers(t *testing.T) {
 			}
 		}()
 	}
+	in := bufio.NewScanner(os.Stdin)
+	if in.Scan() && in.Text() == "read" {
+		fmt.Println("read: " + readEchoes(ctx, conns))
+	}
 	io.Copy(io.Discard, os.Stdin) // until the listener's test is done
 	cancel()
 	for _, c := range conns {
 		c.Abort()
 	}
 	senders.Wait()
+}
+
+// readEchoes reads every crowd connection's echoes, then a last message
+// sent after them, and says what was wrong, if anything.
+func readEchoes(ctx context.Context, conns []*Conn) string {
+	errs := make(chan error, len(conns))
+	for i, c := range conns {
+		go func() {
+			errs <- func() error {
+				for j := range crowdMessages + 1 {
+					if j == crowdMessages {
+						// Nothing follows the echoes (no duplicate): the
+						// next message is the one sent now.
+						if err := c.SendMessage(ctx, []byte("last")); err != nil {
+							return fmt.Errorf("peer %d: the last message: %w", i, err)
+						}
+					}
+					m, err := c.ReceiveMessage(ctx)
+					switch {
+					case err != nil:
+						return fmt.Errorf("peer %d: echo %d: %w", i, j, err)
+					case j == crowdMessages && string(m) != "last":
+						return fmt.Errorf("peer %d: %d bytes after the echoes, want the last message", i, len(m))
+					case j < crowdMessages && (len(m) != crowdSize || binary.BigEndian.Uint64(m) != uint64(i)<<32|uint64(j)):
+						return fmt.Errorf("peer %d: echo %d is %d bytes numbered %x", i, j, len(m), m[:min(8, len(m))])
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	var out []string
+	for range conns {
+		if err := <-errs; err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	if len(out) > 0 {
+		return strings.Join(out, "; ")
+	}
+	return "all echoes"
 }
 
 // TestMemoryBudgetResume: under a tight budget (16 × MaxMessageSize) both
@@ -292,5 +367,32 @@ func TestMemoryBudgetResume(t *testing.T) {
 		if rx, tx := n.sessCfg.RxBudget.Used(), n.sessCfg.TxBudget.Used(); rx != 0 || tx != 0 {
 			t.Errorf("after Close the node still counts %d bytes received and %d sent", rx, tx)
 		}
+	}
+}
+
+// TestMemoryBudgetDefault: the budget is on unless turned off, at
+// DefaultMemoryBudget or 16 × MaxMessageSize if that is more.
+func TestMemoryBudgetDefault(t *testing.T) {
+	nw := mem.NewNetwork()
+	for _, c := range []struct {
+		cfg  Config
+		want int64
+	}{
+		{Config{}, DefaultMemoryBudget},
+		{Config{MaxMessageSize: 64 << 20}, 16 * 64 << 20},
+		{Config{MemoryBudget: 100 << 20}, 100 << 20},
+		{Config{MemoryBudget: -1}, 0},
+	} {
+		n := newMemNode(t, nw, c.cfg)
+		var got int64
+		if rx, tx := n.sessCfg.RxBudget, n.sessCfg.TxBudget; rx != nil && tx != nil {
+			got = rx.Limit() + tx.Limit()
+		} else if rx != nil || tx != nil {
+			t.Fatalf("%+v: one half of the budget only", c.cfg)
+		}
+		if got != c.want {
+			t.Errorf("MemoryBudget %d, MaxMessageSize %d: a budget of %d, want %d", c.cfg.MemoryBudget, c.cfg.MaxMessageSize, got, c.want)
+		}
+		n.Close()
 	}
 }

@@ -97,6 +97,7 @@ const (
 	DefaultCloseTimeout     = 5 * time.Second
 	DefaultAcceptBacklog    = 64
 	DefaultStreamBuffer     = 256 << 10
+	DefaultMemoryBudget     = 512 << 20 // or 16 × MaxMessageSize if more; see Config.MemoryBudget
 
 	// Keepalive and resume defaults, for a LAN rather than the Internet's
 	// two hours: a silent peer makes the connection inviable after about
@@ -311,16 +312,18 @@ type Config struct {
 
 	// MemoryBudget bounds the message bytes the node holds for all its
 	// peers together: half for what was received and not yet taken (from
-	// its frame header, before it is read, until the application's next
-	// ReceiveMessage after the one that returned it), half for what was
-	// sent and not yet written or, for a peer that resumes, acknowledged.
-	// A connection may take more only while what is left of a half is at
-	// least what it then holds of it; otherwise the node stops reading
-	// from it (flow control pushes back on the peer) or SendMessage waits,
-	// so the peers holding the most wait first. Each connection costs a
-	// fixed amount on top, and an echo whose peer stopped reading can stay
-	// blocked (PROTOCOL.md, "What a peer can make a node hold"). If zero,
-	// no node-wide bound; otherwise at least 16 × MaxMessageSize.
+	// its frame header until the application's next ReceiveMessage after
+	// the one that returned it), half for what was sent and not yet
+	// written or acknowledged. A connection may take more only while what
+	// is left of a half is at least what it then holds of it; otherwise the
+	// node stops reading from it (flow control pushes back on the peer) or
+	// SendMessage waits for the network to take what it holds. SendMessage
+	// never waits for an ack on account of the budget: the resume log
+	// forgets what does not fit, and a connection that then loses its
+	// transport may end with a SessionLostError (PROTOCOL.md, "What a peer
+	// can make a node hold"). Each connection costs a fixed amount on top.
+	// If zero, DefaultMemoryBudget (512 MiB) or 16 × MaxMessageSize if
+	// more; negative: no bound; else at least 16 × MaxMessageSize.
 	MemoryBudget int64
 
 	// StreamBuffer bounds the bytes a [Stream] holds that its Write accepted
@@ -484,6 +487,7 @@ func (c *Config) clone() (*Config, error) {
 	setDefault(&n.CloseTimeout, DefaultCloseTimeout)
 	setDefault(&n.AcceptBacklog, DefaultAcceptBacklog)
 	setDefault(&n.StreamBuffer, DefaultStreamBuffer)
+	setDefault(&n.MemoryBudget, max(DefaultMemoryBudget, 16*int64(n.MaxMessageSize)))
 	setDefault(&n.StreamBacklog, DefaultStreamBacklog)
 	setDefault(&n.MaxDials, DefaultMaxDials)
 	setDefault(&n.KeepAliveIdle, DefaultKeepAliveIdle)

@@ -423,7 +423,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{Config{Key: k, MaxMessageSize: 2 << 30}, "Config.MaxMessageSize"},
 		{Config{Key: k, SendBuffer: 10}, "Config.SendBuffer"},
 		{Config{Key: k, MemoryBudget: 32 << 20}, "Config.MemoryBudget"}, // under 16 × 4 MiB
-		{Config{Key: k, MemoryBudget: -1}, "Config.MemoryBudget"},
+		{Config{Key: k, MemoryBudget: 1}, "Config.MemoryBudget"},
 		{Config{Key: k, Security: SecurityMode(42)}, "Config.Security"},
 		{Config{Key: k, Security: SecurityNone}, "Config.Security"},
 		{Config{Key: k, Trust: []security.Fingerprint{{1}}}, "Config.Security"},

@@ -15,11 +15,11 @@ import (
 
 // SessionLostError is the error of a connection whose transport broke and
 // did not come back within Config.ResumeWindow, or whose peer no longer
-// had the session. Undelivered holds, in the order they were sent, the
-// messages the peer never acknowledged: the application decides whether
-// to send them again on a new connection. Acks trail deliveries by at most
-// 20 ms, so the first of them may have arrived just before the break;
-// every message not listed did arrive.
+// had the session or the messages to resume it (close code 4008).
+// Undelivered holds, in order, the messages the peer never acknowledged:
+// the application decides whether to send them again. Acks trail by at
+// most 20 ms, so the first may have arrived just before the break; every
+// message not listed did arrive, unless Err says some were not kept.
 type SessionLostError struct {
 	Err         error // why the last transport connection ended
 	Undelivered [][]byte

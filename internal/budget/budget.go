@@ -37,8 +37,9 @@ type Budget struct {
 	used    atomic.Int64
 	waiting atomic.Bool // someone waits on wake
 
-	mu   sync.Mutex    // guards wake
-	wake chan struct{} // closed at the next release while waiting is set
+	mu       sync.Mutex            // guards wake and yielders
+	wake     chan struct{}         // closed at the next release while waiting is set
+	yielders map[*Account]struct{} // accounts that can give way (SetYield)
 }
 
 // New returns a budget of limit bytes.
@@ -79,8 +80,76 @@ func (b *Budget) release(n int64) {
 // An Account is one connection's share of a budget: the bytes its meters
 // took. It is safe for concurrent use. A nil *Account is no bound.
 type Account struct {
-	b    *Budget
-	held atomic.Int64
+	b         *Budget
+	held      atomic.Int64
+	yieldable atomic.Int64 // what yield would give back (AddYieldable)
+	yielding  atomic.Bool  // a yield is under way
+	yield     func()
+}
+
+// SetYield registers a's yield: a function that gives back bytes a holds
+// without waiting for anyone (a resume log forgetting its messages), for
+// Squeeze. Unregister a with Drop.
+func (a *Account) SetYield(yield func()) {
+	if a == nil {
+		return
+	}
+	a.yield = yield
+	a.b.mu.Lock()
+	if a.b.yielders == nil {
+		a.b.yielders = make(map[*Account]struct{})
+	}
+	a.b.yielders[a] = struct{}{}
+	a.b.mu.Unlock()
+}
+
+// AddYieldable adds n (which may be negative) to what a's yield would
+// give back now.
+func (a *Account) AddYieldable(n int64) {
+	if a != nil && a.yield != nil && n != 0 {
+		a.yieldable.Add(n)
+	}
+}
+
+// Drop unregisters a's yield: the account is closed.
+func (a *Account) Drop() {
+	if a == nil || a.yield == nil {
+		return
+	}
+	a.b.mu.Lock()
+	delete(a.b.yielders, a)
+	a.b.mu.Unlock()
+}
+
+// Squeeze asks the account other than except that could give back the
+// most to do so, on a goroutine of its own (the caller may hold locks the
+// yield takes). It reports whether one was asked. A caller that was
+// refused and will wait for a release calls it, so that what is held only
+// for a resume cannot keep what must be written waiting.
+func (b *Budget) Squeeze(except *Account) bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	var best *Account
+	var most int64
+	for a := range b.yielders {
+		if n := a.yieldable.Load(); a != except && n > most && !a.yielding.Load() {
+			best, most = a, n
+		}
+	}
+	b.mu.Unlock()
+	if best == nil || !best.yielding.CompareAndSwap(false, true) {
+		return false
+	}
+	go func() {
+		best.yield()
+		best.yielding.Store(false)
+		// Wake the waiters even if the yield gave nothing back (what it
+		// was told was stale): each asks again, and squeezes the next.
+		b.release(0)
+	}()
+	return true
 }
 
 // NewAccount returns an account on b (nil: no bound).

@@ -190,7 +190,7 @@ func Check(c *Values) (security int, err error) {
 		{"DropTime", c.DropTime, c.DropTime > c.KeepAliveIdle && c.DropTime <= 24*time.Hour, "must be 0 (10s) or longer than KeepAliveIdle, at most 24h"},
 		{"ResumeWindow", c.ResumeWindow, c.ResumeWindow <= 24*time.Hour, "must be at most 24h (negative: off)"},
 		{"ViabilityDebounce", c.ViabilityDebounce, c.ViabilityDebounce >= 0 && c.ViabilityDebounce <= time.Minute, "must be 0 (250ms) to 1m"},
-		{"MemoryBudget", c.MemoryBudget, c.MemoryBudget == 0 || c.MemoryBudget >= 16*int64(c.MaxMessageSize), fmt.Sprintf("must be 0 (no node-wide bound) or at least 16 × MaxMessageSize (%d)", 16*int64(c.MaxMessageSize))},
+		{"MemoryBudget", c.MemoryBudget, c.MemoryBudget < 0 || c.MemoryBudget >= 16*int64(c.MaxMessageSize), fmt.Sprintf("must be 0 (the default), negative (no node-wide bound) or at least 16 × MaxMessageSize (%d)", 16*int64(c.MaxMessageSize))},
 		{"MaxDials", c.MaxDials, c.MaxDials >= 1 && c.MaxDials <= 4096, "must be 0 (16) or 1 to 4096"},
 		{"StreamBacklog", c.StreamBacklog, c.StreamBacklog >= 1 && c.StreamBacklog <= 4096, "must be 0 (16) or 1 to 4096"},
 	} {

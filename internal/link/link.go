@@ -172,7 +172,10 @@ type Link struct {
 	writing     bool         // the writer goroutine or a write-through is writing to nc
 	lastWrite   time.Time    // when the last write to nc ended (writethrough.go)
 	sm          budget.Meter // data frames in buf and being written (budget.go)
-	bufCharge   int          // what sm counts for the data frames in buf
+	bufCharge   int          // what sm counts for buf: its frames, or the spare's capacity it was
+	spareCharge int          // what sm counts for spare: its capacity, with a budget
+	toldYield   int          // what sm's account was told DropSpare would give back
+	ended       bool         // sm is closed
 
 	// Reading (read.go): one goroutine at a time holds rmu and reads frames,
 	// either the link's background reader or a ReadDirect caller.
@@ -188,6 +191,7 @@ type Link struct {
 	rm       budget.Meter    // data read and not yet handed to the Handler; guarded by rmu (budget.go)
 	roomWait <-chan struct{} // the budget's release, while the reader waits for room; guarded by rmu
 	noRoom   atomic.Bool     // the reader waits for room: silence is ours, not the peer's
+	stalled  func(bool)      // told when the reader begins and ends waiting for room (SetAccounts)
 
 	wake       chan struct{} // cap 1: the writer has work
 	dead       chan struct{} // closed when the link fails or is aborted
@@ -284,7 +288,8 @@ func (l *Link) signal() {
 
 // EnqueueData queues one application message. It returns ErrRetired if the
 // link takes no more data, or a channel to wait on if the queue is full
-// (Config.SendBuffer).
+// (Config.SendBuffer), with ErrNoBudget if the node's memory budget
+// refused the message.
 func (l *Link) EnqueueData(p []byte) (wait <-chan struct{}, err error) {
 	l.mu.Lock()
 	if l.closeQueued || l.err != nil {
@@ -299,13 +304,12 @@ func (l *Link) EnqueueData(p []byte) (wait <-chan struct{}, err error) {
 		l.mu.Unlock()
 		return ch, nil
 	}
-	n := len(l.buf)
 	if ch := l.ensureSendLocked(len(p) + wire.MaxHeaderLen + 1); ch != nil {
 		l.mu.Unlock()
-		return ch, nil
+		return ch, ErrNoBudget
 	}
 	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, p)
-	l.chargeLocked(len(l.buf) - n)
+	l.chargeLocked()
 	l.sent++
 	if l.writeThroughLocked() {
 		l.mu.Unlock()
@@ -320,9 +324,8 @@ func (l *Link) EnqueueData(p []byte) (wait <-chan struct{}, err error) {
 // regardless of the send buffer limit (the log is bounded).
 func (l *Link) EnqueueResend(m []byte) {
 	l.mu.Lock()
-	n := len(l.buf)
 	l.buf = l.appendFrameLocked(l.buf, wire.OpBinary, wire.KindData, m)
-	l.chargeLocked(len(l.buf) - n) // forced: the bytes are in the log already
+	l.chargeLocked() // forced: the bytes are in the log already
 	l.sent++
 	l.mu.Unlock()
 	l.signal()
@@ -430,10 +433,7 @@ func (l *Link) writeLoop() {
 			l.mu.Unlock()
 			continue
 		}
-		b := l.buf
-		l.buf, l.spare = l.spare[:0], nil
-		charge := l.bufCharge
-		l.bufCharge = 0
+		b, charge := l.takeBufLocked()
 		last := l.closeQueued
 		if l.room != nil {
 			close(l.room)
@@ -451,7 +451,7 @@ func (l *Link) writeLoop() {
 		l.mu.Lock()
 		l.writing = false
 		l.lastWrite = time.Now()
-		l.sm.Sub(charge)
+		l.wroteLocked(b, charge, err == nil && !last && cap(b) <= 2*limit+readBufferSize)
 		l.mu.Unlock()
 		if err != nil {
 			l.Fail(err)
@@ -467,11 +467,6 @@ func (l *Link) writeLoop() {
 			}
 			l.mu.Unlock()
 			return
-		}
-		if cap(b) <= 2*limit+readBufferSize {
-			l.mu.Lock()
-			l.spare = b[:0]
-			l.mu.Unlock()
 		}
 	}
 }
@@ -518,6 +513,8 @@ func (l *Link) finish(err error) {
 	l.rm.Close()
 	l.rmu.Unlock()
 	l.mu.Lock()
+	l.sm.Account().AddYieldable(-int64(l.toldYield))
+	l.ended, l.toldYield = true, 0
 	l.sm.Close()
 	if l.closeTimer != nil {
 		l.closeTimer.Stop()

@@ -37,10 +37,7 @@ func (l *Link) writeThroughLocked() bool {
 		time.Since(l.lastWrite) < writeThroughIdle || l.wc.HasOverflow() {
 		return false
 	}
-	b := l.buf
-	l.buf, l.spare = l.spare[:0], nil
-	charge := l.bufCharge
-	l.bufCharge = 0
+	b, charge := l.takeBufLocked()
 	l.writing = true
 	l.mu.Unlock()
 	l.wc.SetNonblock(true)
@@ -49,10 +46,7 @@ func (l *Link) writeThroughLocked() bool {
 	l.mu.Lock()
 	l.writing = false
 	l.lastWrite = time.Now()
-	l.sm.Sub(charge)
-	if cap(b) <= 2*writeThroughMax {
-		l.spare = b[:0]
-	}
+	l.wroteLocked(b, charge, cap(b) <= 2*writeThroughMax)
 	if err != nil {
 		l.mu.Unlock()
 		l.Fail(err)

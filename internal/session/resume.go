@@ -145,6 +145,9 @@ func (s *Session) sessionLost(err error) error {
 	}
 	s.txmu.Lock()
 	defer s.txmu.Unlock()
+	if n := s.tx.Forgotten(); n > 0 {
+		err = fmt.Errorf("%w; the %d messages sent before the undelivered ones were not kept for resume (memory budget) and may not have arrived", err, n)
+	}
 	return s.cfg.Lost(err, s.tx.Pending())
 }
 
@@ -249,8 +252,11 @@ func (s *Session) resumeLocked(l *Path, peerRecv uint64) error {
 	if err := s.tx.AckTo(peerRecv); err != nil {
 		return err
 	}
-	if peerRecv < s.tx.Base() {
+	if peerRecv < s.tx.Acked() {
 		return &wire.ProtocolError{What: "resume from before what the peer acknowledged"}
+	}
+	if peerRecv < s.tx.Base() {
+		return &forgottenError{from: peerRecv, base: s.tx.Base()}
 	}
 	s.links.Add(l)
 	if l.Peer.Addr != nil {
@@ -265,6 +271,14 @@ func (s *Session) resumeLocked(l *Path, peerRecv uint64) error {
 	s.setViableLocked(true, nil)
 	s.owner.ViabilityChanged(Reconnected, nil)
 	return nil
+}
+
+// forgottenError ends a session whose peer resumes from a message the log
+// forgot (budget.go).
+type forgottenError struct{ from, base uint64 }
+
+func (e *forgottenError) Error() string {
+	return fmt.Sprintf("session lost: messages %d to %d were not kept for resume (memory budget)", e.from, e.base-1)
 }
 
 // Viable reports whether traffic currently gets through.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nearnet/nearnet/internal/budget"
 	"github.com/nearnet/nearnet/internal/dgram"
+	"github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/wire"
 )
@@ -289,44 +290,71 @@ func (s *Session) FailConnect(err error) (ready bool) {
 func (s *Session) RetryWake() <-chan struct{} { return s.retry }
 
 // SendMessage queues p on the send link, logging it for resume when the
-// peer resumes; see the root's Conn.SendMessage.
+// peer resumes; see the root's Conn.SendMessage. It waits for the send
+// buffer, and for acks only while no reader of the session waits for room
+// (budget.go says why).
 func (s *Session) SendMessage(ctx context.Context, p []byte) error {
 	logging := s.resumeOn()
 	for {
 		var wait <-chan struct{}
 		var l *Path
+		logged := false
 		if logging {
 			s.txmu.Lock()
 			if s.tx.Full(len(p), s.txLimit()) {
-				// Too much unacknowledged: wait for an ack.
-				wait = s.tx.Room()
-				s.txmu.Unlock()
-				select {
-				case <-wait:
+				stall := s.stall.Wait()
+				if !s.stall.Stalled() {
+					// Too much unacknowledged: wait for an ack, unless a
+					// reader of ours begins to wait for room meanwhile.
+					wait = s.tx.Room()
+					s.txmu.Unlock()
+					select {
+					case <-wait:
+					case <-stall:
+					case <-s.ended: // reported below
+					case <-ctx.Done():
+						return ctx.Err()
+					}
 					continue
-				case <-s.ended:
-					continue // reported below
-				case <-ctx.Done():
-					return ctx.Err()
 				}
+				// The ack may be behind what our reader does not read.
+				s.tx.MakeRoom(len(p), s.txLimit())
 			}
+			logged = s.tx.Reserve(len(p))
 		}
 		l = s.links.Send()
 		if l != nil {
 			var err error
 			wait, err = l.EnqueueData(p)
 			if err == nil && wait == nil {
-				if logging {
+				if logged {
 					s.tx.Add(p)
+				} else if logging {
+					s.tx.Skip()
+				}
+				if logging {
 					s.txmu.Unlock()
 				}
 				return nil
 			}
+			yielded := false
 			if logging {
 				s.tx.Unreserve()
+				if err == link.ErrNoBudget {
+					yielded = s.tx.Yield() // the log gives way to what must be written
+				}
 				s.txmu.Unlock()
 			}
-			if err == nil {
+			if err == link.ErrNoBudget && l.DropSpare() {
+				yielded = true // and so do the link's spare buffers
+			}
+			if err == nil || err == link.ErrNoBudget {
+				if yielded {
+					continue
+				}
+				if err == link.ErrNoBudget {
+					s.cfg.TxBudget.Squeeze(s.txAcct) // another session's log gives way
+				}
 				select {
 				case <-wait:
 					continue
@@ -338,10 +366,24 @@ func (s *Session) SendMessage(ctx context.Context, p []byte) error {
 			if s.susp.Suspended() {
 				// No link until the session resumes: the message is
 				// logged and goes out with the resend.
-				s.tx.Add(p)
+				if !logged {
+					wait = s.tx.BudgetWait(len(p))
+				}
+				if wait == nil {
+					s.tx.Add(p)
+					s.txmu.Unlock()
+					return nil
+				}
 				s.txmu.Unlock()
-				return nil
+				select {
+				case <-wait:
+				case <-s.ended:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				continue
 			}
+			s.tx.Unreserve()
 			s.txmu.Unlock()
 		}
 		// No link takes data right now: the session ended, or a duplicate
@@ -446,11 +488,14 @@ func (s *Session) deliver(l *Path, seq uint64, m []byte) bool {
 		}
 		ch := s.rx.WriterWait()
 		s.mu.Unlock()
+		s.stall.Set(true)
 		select {
 		case <-ch:
 		case <-l.Dead():
+			s.stall.Set(false)
 			return false
 		}
+		s.stall.Set(false)
 		s.mu.Lock()
 	}
 }
@@ -497,8 +542,14 @@ func (s *Session) Attach(l *Path, resume bool) (ok, becameReady bool) {
 	if resume {
 		l.resumed = true
 		if err := s.resumeLocked(l, l.PeerResume.Recv); err != nil {
-			s.links.Add(l) // it ends with the session
-			s.failLocked(err)
+			if lost, ok := err.(*forgottenError); ok {
+				// Not a fault of the peer's: say so before the end.
+				l.CloseWith(wire.CloseSessionLost, lost.Error())
+				s.failLocked(s.sessionLost(err))
+			} else {
+				s.links.Add(l) // it ends with the session
+				s.failLocked(err)
+			}
 		}
 		l.Start(l)
 		return true, false
@@ -654,7 +705,11 @@ func (s *Session) linkEnded(l *Path, err error, peerClosed bool, code int, reaso
 		s.setStateLocked(State{Kind: Cancelled, Err: s.cfg.CloseError(code, reason)})
 		s.finishLocked()
 	case PeerFailed:
-		s.failLocked(s.cfg.PeerError(code, reason))
+		err := s.cfg.PeerError(code, reason)
+		if code == wire.CloseSessionLost {
+			err = s.sessionLost(err) // the peer could not resume: list what it may lack
+		}
+		s.failLocked(err)
 	default:
 		s.failLocked(err)
 	}

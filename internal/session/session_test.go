@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/budget"
 	"github.com/nearnet/nearnet/internal/link"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/mem"
@@ -521,5 +522,99 @@ func TestViabilityFlagsClearInEitherOrder(t *testing.T) {
 	w.a.s.linkViability(l, errNoPath)
 	if !w.a.s.Viable() {
 		t.Fatal("inviable although neither the path nor the keepalive says so")
+	}
+}
+
+// A resume that needs messages the sender's log forgot (under the memory
+// budget) ends the session on both sides with a lost-session error, 4008
+// on the wire: nothing is lost silently or delivered twice.
+func TestSessionResumeFromForgottenIsLost(t *testing.T) {
+	w := newWorld(t)
+	w.link(w.a, w.b)
+	send(t, w.a.s, 0, 20)
+	receiveAll(t, w.b.s, 0, 20)
+	w.clock.advance(AckDelay)
+	waitFor(t, "b's ack", func() bool { return w.a.s.Unacked() == 0 })
+
+	redialed := make(chan struct{})
+	w.a.owner.redial = func(ctx context.Context, addr string) (bool, error) {
+		<-redialed
+		out, in, err := w.connect(ctx, w.a, w.b, true)
+		if err != nil {
+			return false, err
+		}
+		attach(t, w.b, in)
+		attach(t, w.a, out)
+		return false, nil
+	}
+	w.nw.Cut(w.b.ln.Addr().String())
+	waitFor(t, "both sides suspended", func() bool { return w.a.s.Suspended() && w.b.s.Suspended() })
+	send(t, w.a.s, 20, 30) // logged while suspended, then forgotten
+	w.a.s.txmu.Lock()
+	if !w.a.s.tx.Yield() || w.a.s.tx.Forgotten() != 10 {
+		t.Errorf("the log forgot %d messages, want 10", w.a.s.tx.Forgotten())
+	}
+	w.a.s.txmu.Unlock()
+	close(redialed)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, x := range []*side{w.a, w.b} {
+		_, err := x.s.ReceiveMessage(ctx)
+		var lost *lostError
+		if !errors.As(err, &lost) {
+			t.Fatalf("%s: %v, want a lost session", x.boot[:1], err)
+		}
+		t.Logf("%s: %v", x.boot[:1], err)
+		if !strings.Contains(err.Error(), "4008") && !strings.Contains(err.Error(), "not kept for resume") {
+			t.Errorf("%s: %v does not say why", x.boot[:1], err)
+		}
+	}
+	if err := w.a.s.SendMessage(ctx, []byte("after")); err == nil {
+		t.Error("a sends on a lost session")
+	}
+}
+
+// The log gives way to the budget: refused, it forgets its oldest
+// messages; empty and refused, a message goes unlogged (Skip); acks
+// before what it forgot are no error, and a resume can tell forgotten
+// from acknowledged.
+func TestLogGivesWay(t *testing.T) {
+	b := budget.New(4 * budget.Chunk)
+	var l Log
+	l.SetAccount(budget.NewAccount(b))
+	for i := range 3 {
+		if !l.Reserve(budget.Chunk) {
+			t.Fatalf("message %d refused", i)
+		}
+		l.Add(make([]byte, budget.Chunk))
+	}
+	// A fourth would leave less than the log holds: the oldest go.
+	if !l.Reserve(budget.Chunk) {
+		t.Fatal("refused after forgetting")
+	}
+	l.Add(make([]byte, budget.Chunk))
+	if l.Base() == 0 || l.Acked() != 0 || l.Forgotten() != l.Base() || l.Next() != 4 {
+		t.Fatalf("base %d acked %d forgotten %d next %d", l.Base(), l.Acked(), l.Forgotten(), l.Next())
+	}
+	if b.Used() > b.Limit() {
+		t.Fatalf("over the budget: %d of %d", b.Used(), b.Limit())
+	}
+	if err := l.AckTo(1); err != nil || l.Acked() != 1 {
+		t.Fatalf("an ack of a forgotten message: %v, acked %d", err, l.Acked())
+	}
+	if l.Yield(); l.Base() != 4 || len(l.Unacked()) != 0 {
+		t.Fatalf("after Yield: base %d, %d kept", l.Base(), len(l.Unacked()))
+	}
+	l.Skip()
+	if l.Next() != 5 || l.Forgotten() != 4 {
+		t.Fatalf("after Skip: next %d forgotten %d", l.Next(), l.Forgotten())
+	}
+	if err := l.AckTo(6); err == nil {
+		t.Fatal("an ack beyond what was sent is no error")
+	}
+	l.CloseAccount()
+	if b.Used() != 0 {
+		t.Fatalf("after CloseAccount the budget counts %d", b.Used())
 	}
 }

@@ -369,6 +369,7 @@ const (
 	CloseDuplicate   = 4004 // a duplicate connection between the same two peers is being dropped
 	CloseBadHello    = 4005 // the hello was missing, malformed or of an unsupported version
 	CloseResume      = 4006 // this transport connection ends; the session resumes on a new one
+	CloseSessionLost = 4008 // a resume needs messages the closing side no longer holds (PROTOCOL.md section 11)
 )
 
 // AppendClose appends the payload of a close frame. The reason is cut to fit
