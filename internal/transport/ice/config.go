@@ -1,6 +1,7 @@
 package ice
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -68,6 +69,11 @@ type Config struct {
 	// Net opens the agent's sockets; nil: the machine's own network. Tests
 	// give one that opens them in a network namespace.
 	Net ptransport.Net
+
+	// RootCAs verifies the certificates of turns: servers in [Probe]; nil:
+	// the system's roots. (pion's agent always uses the system's roots, which
+	// SSL_CERT_FILE can point elsewhere.)
+	RootCAs *x509.CertPool
 
 	// Logger gets pion's messages at debug level; nil discards them.
 	Logger *slog.Logger

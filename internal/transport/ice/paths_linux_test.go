@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,6 +169,59 @@ func TestPaths(t *testing.T) {
 			t.Fatalf("got %v, want the server's 401 refusal", err)
 		}
 		t.Logf("wrong credentials: %v", err)
+	})
+
+	t.Run("probe", func(t *testing.T) {
+		// Probe names each server's failure: coturn with the right
+		// credentials allocates, with wrong ones is a 401, and a STUN
+		// server where nothing listens is a timeout, all within seconds.
+		n, err := icetest.NewNet(in.C)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := netns.PublicAddr.String() + ":3479"
+		start := time.Now()
+		rs, err := ice.Probe(context.Background(), ice.Config{Net: n, Servers: []ice.Server{
+			servers[0], servers[1], servers[2],
+			{URL: "turn:" + pub, Username: turnUser, Password: "wrong-pass"},
+			{URL: "stun:" + dead},
+			{URL: "turn:" + dead + "?transport=tcp", Username: turnUser, Password: turnPass},
+		}}, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		for _, r := range rs {
+			t.Logf("%+v", r)
+			if r.Err != nil && strings.Contains(r.Err.Error(), turnPass) {
+				t.Errorf("%s: the error shows the password: %v", r.URL, r.Err)
+			}
+		}
+		for i, r := range rs[:3] {
+			if r.Err != nil || !r.Mapped.IsValid() || r.Mapped.Addr().String() != "10.200.2.2" {
+				t.Errorf("server %d: %+v; want it answering, mapping carol to rb's public address", i, r)
+			}
+			if wantRelay := i > 0; wantRelay != (r.Relayed.Addr() == netip.MustParseAddr(netns.PublicAddr.String())) {
+				t.Errorf("server %d: relayed %v; want an allocation on coturn for TURN only", i, r.Relayed)
+			}
+		}
+		if rs[2].Via != "tcp" {
+			t.Errorf("TURN over TCP reached by %q", rs[2].Via)
+		}
+		var se *ice.ServerError
+		if r := rs[3]; !errors.As(r.Err, &se) || !errors.Is(r.Err, ice.ErrUnauthorized) || se.URL != r.URL {
+			t.Errorf("wrong credentials: %v; want a ServerError wrapping ErrUnauthorized", r.Err)
+		}
+		var ne net.Error
+		if r := rs[4]; !errors.Is(r.Err, ice.ErrNoAnswer) || !errors.As(r.Err, &ne) || !ne.Timeout() {
+			t.Errorf("%s: %v; want ErrNoAnswer, a timeout", r.URL, r.Err)
+		}
+		if r := rs[5]; !errors.Is(r.Err, syscall.ECONNREFUSED) {
+			t.Errorf("%s: %v; want the connection refused", r.URL, r.Err)
+		}
+		if took > 10*time.Second {
+			t.Errorf("probing took %v with a 2s timeout", took)
+		}
 	})
 
 	for _, tc := range []struct {
