@@ -9,6 +9,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/advert"
+	"github.com/nearnet/nearnet/internal/enum"
 )
 
 // TXT keys nearnet puts in its advertisement (PROTOCOL.md, "Discovery").
@@ -50,15 +51,7 @@ const (
 )
 
 func (k BrowseEventKind) String() string {
-	switch k {
-	case Found:
-		return "found"
-	case Updated:
-		return "updated"
-	case Lost:
-		return "lost"
-	}
-	return "BrowseEventKind(" + strconv.Itoa(int(k)) + ")"
+	return enum.Name(k, "BrowseEventKind", "", "found", "updated", "lost")
 }
 
 // BrowseEvent is one change seen by Browse.

@@ -2,11 +2,13 @@ package nearnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +31,7 @@ func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- V
 		},
 		OnViability: func(c *Conn, e ViabilityEvent) {
 			t.Logf("%s: %v %v %+v", h.Name, e.Kind, e.Err, e.Path)
-			if e.Kind == Reconnected {
+			if e.Kind == Reconnected || e.Kind == PathUnavailable {
 				events <- e
 			}
 		},
@@ -62,16 +64,20 @@ func waitPath(t *testing.T, ctx context.Context, n *Node, c *Conn) {
 	t.Fatal("no ICE path stood by")
 }
 
-// waitReconnected waits for the next Reconnected event.
+// waitReconnected waits for the next Reconnected event (skipping
+// PathUnavailable ones).
 func waitReconnected(t *testing.T, ctx context.Context, events <-chan ViabilityEvent, who string) ViabilityEvent {
 	t.Helper()
-	select {
-	case e := <-events:
-		return e
-	case <-ctx.Done():
-		t.Fatalf("%s: no Reconnected event", who)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == Reconnected {
+				return e
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no Reconnected event", who)
+		}
 	}
-	return ViabilityEvent{}
 }
 
 // TestSessionMovesBeyondLAN: alice and bob share home A's LAN and run a
@@ -87,6 +93,17 @@ func TestSessionMovesBeyondLAN(t *testing.T) {
 	in := netns.NewInternet(t)
 	in.StartTURN(t, "nearnet", "6b1f0c2e9a")
 	servers := testICEServers("nearnet", "6b1f0c2e9a")
+	t.Run("server-errors", func(t *testing.T) {
+		// Wrong TURN credentials and a STUN server where nothing
+		// listens: each a PathUnavailable event with a typed error
+		// naming the server, and the LAN session works on.
+		dead := netns.PublicAddr.String() + ":3479"
+		bad := []ICEServer{
+			{URL: "turn:" + netns.PublicAddr.String() + ":3478", Username: "nearnet", Password: "wrong-9f8e7d"},
+			{URL: "stun:" + dead},
+		}
+		runServerErrors(t, in, bad)
+	})
 	t.Run("moves", func(t *testing.T) {
 		// Bob leaves home A for home B (a new address behind another NAT)
 		// and comes back: no pair of the ICE exchange survives the move,
@@ -249,4 +266,67 @@ func iceTestLogger(name string) *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", name)
+}
+
+// runServerErrors connects alice to bob over home A's LAN with the servers
+// bad, which all fail, and checks that alice hears why, each failure
+// once per server as a PathUnavailable event with an *ICEServerError
+// (ErrTURNUnauthorized for the wrong credentials, ErrICEServerTimeout,
+// a net.Error timeout, for the STUN server that does not answer), and
+// that messages flow both ways over the LAN all along.
+func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	aev, bev := make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
+	na := iceNodeOn(t, in.A, bad, aev)
+	nb := iceNodeOn(t, in.B, bad, bev)
+	_, port, _ := net.SplitHostPort(nb.Addr().String())
+	var ca *Conn
+	start := time.Now()
+	if err := in.A.Do(func() error {
+		var err error
+		ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := nb.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]error{}
+	for len(got) < len(bad) {
+		var e ViabilityEvent
+		select {
+		case e = <-aev:
+		case <-ctx.Done():
+			t.Fatalf("alice heard of %d of the %d failed servers: %v", len(got), len(bad), got)
+		}
+		var se *ICEServerError
+		if e.Kind != PathUnavailable || !errors.As(e.Err, &se) {
+			t.Fatalf("event %v %v; want PathUnavailable with an *ICEServerError", e.Kind, e.Err)
+		}
+		t.Logf("after %v: %v", time.Since(start).Round(time.Millisecond), e.Err)
+		got[se.URL] = e.Err
+	}
+	if err := got[bad[0].URL]; !errors.Is(err, ErrTURNUnauthorized) || strings.Contains(err.Error(), bad[0].Password) {
+		t.Errorf("wrong credentials: %v; want ErrTURNUnauthorized, without the password", err)
+	}
+	var ne net.Error
+	if err := got[bad[1].URL]; !errors.Is(err, ErrICEServerTimeout) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("STUN where nothing listens: %v; want ErrICEServerTimeout, a timeout", err)
+	}
+	for i, pair := range [][2]*Conn{{ca, cb}, {cb, ca}} {
+		msg := []byte("over the LAN " + strconv.Itoa(i))
+		if err := pair[0].SendMessage(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		m, err := pair[1].ReceiveMessage(ctx)
+		if err != nil || string(m) != string(msg) {
+			t.Fatalf("got %q, %v; want %q", m, err, msg)
+		}
+	}
+	if st, _ := ca.State(); ca.Path().Kind != PathLAN || st.Kind != StateReady {
+		t.Errorf("alice's connection is %v on %v; want ready on the LAN", st, ca.Path())
+	}
 }

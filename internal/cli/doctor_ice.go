@@ -35,7 +35,7 @@ func (d *doctor) checkICE(ctx context.Context, servers []nearnet.ICEServer) {
 			check = "turn"
 		}
 		if r.Err != nil {
-			d.reportICE(check, r.URL, false, strings.TrimPrefix(r.Err.Error(), "ice: server "+r.URL+": "), iceAdvice(r, d.wait))
+			d.reportICE(check, r.URL, false, strings.TrimPrefix(r.Err.Error(), "nearnet: ICE server "+r.URL+": "), iceAdvice(r, d.wait))
 			continue
 		}
 		detail := fmt.Sprintf("answered over %s in %v; this side is %s to it", r.Via, r.RTT.Round(time.Millisecond), r.Mapped)

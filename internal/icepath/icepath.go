@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/enum"
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/ice"
@@ -47,6 +48,8 @@ const (
 	Direct              // an ICE path through NATs, with no relay
 	Relayed             // an ICE path through a TURN relay
 )
+
+func (k Kind) String() string { return enum.Name(k, "PathKind", "lan", "direct", "relayed") }
 
 // Servers converts the API's ICE servers.
 func Servers[S ~struct{ URL, Username, Password string }](ss []S) []ice.Server {
@@ -85,6 +88,8 @@ type Node struct {
 	// do runs a LAN dial of the return to the LAN; tests run it in a
 	// network namespace.
 	do func(func() error) error
+
+	probes probes // diagnose.go
 
 	mu    sync.Mutex
 	conns map[*session.Session]*iceConn
@@ -326,6 +331,12 @@ func (ni *Node) reset(ic *iceConn, a *ice.Agent) {
 	if oldA != nil {
 		oldA.Close()
 	}
+	ni.mu.Lock()
+	gone := ni.conns[ic.s] != ic
+	ni.mu.Unlock()
+	if a != nil && gone {
+		ni.reset(ic, nil) // dropped while a gathered: drop's reset may have come first
+	}
 }
 
 // exchangeTime bounds gathering, and then the checks, of one exchange.
@@ -513,6 +524,7 @@ func (ni *Node) gather(s *session.Session) (*ice.Agent, ice.Description, error) 
 	if err != nil {
 		return nil, ice.Description{}, err
 	}
+	ni.c.Go(func() { ni.diagnose(s) })
 	ctx, cancel := ni.ctxFor(s, exchangeTime)
 	defer cancel()
 	d, err := a.Gather(ctx)
@@ -600,6 +612,7 @@ func (ni *Node) connect(ic *iceConn, a *ice.Agent, remote ice.Description) {
 	p, err := a.Connect(ctx, ic.controlling, remote)
 	if err != nil {
 		ni.log.Debug("nearnet: ICE: no path", "peer", short(ic.s), "err", err)
+		ni.noPath(ic.s, err)
 		return
 	}
 	var ln transport.Listener

@@ -48,6 +48,7 @@ const (
 	Inviable ViabilityKind = iota
 	Viable
 	Reconnected
+	PathUnavailable
 )
 
 // Owner is what a Session needs of its node and of the API above it. The

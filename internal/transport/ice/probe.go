@@ -16,6 +16,8 @@ import (
 	ptransport "github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/turn/v5"
+
+	"github.com/nearnet/nearnet/internal/nnerr"
 )
 
 // ServerError reports a STUN or TURN server that failed: one that did not
@@ -29,8 +31,11 @@ type ServerError struct {
 	Err error
 }
 
-func (e *ServerError) Error() string { return "ice: server " + e.URL + ": " + e.Err.Error() }
+func (e *ServerError) Error() string { return "nearnet: ICE server " + e.URL + ": " + e.Err.Error() }
 func (e *ServerError) Unwrap() error { return e.Err }
+
+// As lets errors.As find the public type of a ServerError (see package nnerr).
+func (e *ServerError) As(target any) bool { return nnerr.As(e, target) }
 
 // ErrUnauthorized is wrapped by the ServerError of a TURN server that
 // answered 401 Unauthorized to credentials: the username or password is
