@@ -31,7 +31,7 @@ func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- V
 		},
 		OnViability: func(c *Conn, e ViabilityEvent) {
 			t.Logf("%s: %v %v %+v", h.Name, e.Kind, e.Err, e.Path)
-			if e.Kind == Reconnected || e.Kind == PathUnavailable {
+			if e.Kind != Viable {
 				events <- e
 			}
 		},
@@ -88,10 +88,15 @@ func waitReconnected(t *testing.T, ctx context.Context, events <-chan ViabilityE
 // resumes over the standing ICE path (direct through both NATs, or
 // relayed through coturn when rb's NAT randomises ports). Either way it
 // returns to the LAN; messages sent all along arrive exactly once, in
-// order, and the events name the path and its RTT.
+// order, and the events name the path and its RTT. "server-errors": wrong
+// TURN credentials and a dead STUN server are typed PathUnavailable
+// events while the LAN works on. "turn-down-direct": coturn killed (and
+// started again) while the session runs on a direct path costs nothing.
+// "turn-stopped-relayed": coturn stopped while the session runs through
+// it makes it inviable and suspended; it resumes when coturn goes on.
 func TestSessionMovesBeyondLAN(t *testing.T) {
 	in := netns.NewInternet(t)
-	in.StartTURN(t, "nearnet", "6b1f0c2e9a")
+	turn := in.StartTURN(t, "nearnet", "6b1f0c2e9a")
 	servers := testICEServers("nearnet", "6b1f0c2e9a")
 	t.Run("server-errors", func(t *testing.T) {
 		// Wrong TURN credentials and a STUN server where nothing
@@ -128,6 +133,18 @@ func TestSessionMovesBeyondLAN(t *testing.T) {
 			runMove(t, in, servers, tc.nat, in.B.LinkDown, in.B.LinkUp, tc.want)
 		})
 	}
+	t.Run("turn-down-direct", func(t *testing.T) {
+		// The session runs on a direct path (bob's LAN link cut): coturn
+		// going down costs nothing; it is started again after.
+		runOutage(t, in, servers, netns.NATKeepPorts, PathDirect, turn.Stop, func() error { turn.Start(t); return nil })
+	})
+	t.Run("turn-stopped-relayed", func(t *testing.T) {
+		// The session runs through coturn (rb randomises ports): coturn
+		// stopped (SIGSTOP, its allocations kept) makes the session
+		// inviable, and its link breaks; once coturn goes on, well within
+		// the resume window, the session resumes on the relayed path.
+		runOutage(t, in, servers, netns.NATRandom, PathRelayed, turn.Freeze, turn.Thaw)
+	})
 }
 
 func testICEServers(user, pass string) []ICEServer {
@@ -303,6 +320,9 @@ func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
 			t.Fatalf("alice heard of %d of the %d failed servers: %v", len(got), len(bad), got)
 		}
 		var se *ICEServerError
+		if e.Kind == Inviable {
+			continue
+		}
 		if e.Kind != PathUnavailable || !errors.As(e.Err, &se) {
 			t.Fatalf("event %v %v; want PathUnavailable with an *ICEServerError", e.Kind, e.Err)
 		}
@@ -328,5 +348,131 @@ func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
 	}
 	if st, _ := ca.State(); ca.Path().Kind != PathLAN || st.Kind != StateReady {
 		t.Errorf("alice's connection is %v on %v; want ready on the LAN", st, ca.Path())
+	}
+}
+
+// runOutage connects alice to bob over home A's LAN, cuts bob's LAN link
+// so that the session resumes on an ICE path of kind want, then takes
+// coturn down (down) and back (up) while messages flow, and checks that
+// every message arrives exactly once, in order. On a direct path nothing
+// happens to the session; on a relayed one it becomes inviable, its link
+// breaks (the session suspends), and it resumes relayed after up.
+func runOutage(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.NAT, want PathKind, down, up func() error) {
+	in.SetNAT(t, in.RB, nat)
+	defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	aev, bev := make(chan ViabilityEvent, 64), make(chan ViabilityEvent, 64)
+	na := iceNodeOn(t, in.A, servers, aev)
+	nb := iceNodeOn(t, in.B, servers, bev)
+	_, port, _ := net.SplitHostPort(nb.Addr().String())
+	var ca *Conn
+	if err := in.A.Do(func() error {
+		var err error
+		ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := nb.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPath(t, ctx, na, ca)
+	waitPath(t, ctx, nb, cb)
+	if err := in.B.LinkDown(); err != nil {
+		t.Fatal(err)
+	}
+	defer in.B.LinkUp()
+	// The session may resume through the mailboxes first (relayed), and
+	// move to a direct path found by a new exchange from there.
+	for _, w := range []struct {
+		name   string
+		events <-chan ViabilityEvent
+	}{{"alice", aev}, {"bob", bev}} {
+		for {
+			e := waitReconnected(t, ctx, w.events, w.name)
+			if e.Path.Kind == want {
+				break
+			}
+		}
+	}
+
+	const total = 300
+	sent := make(chan error, 1)
+	go func() {
+		for i := range total {
+			if err := ca.SendMessage(ctx, []byte(strconv.Itoa(i))); err != nil {
+				sent <- err
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		sent <- nil
+	}()
+	recvd := make(chan error, 1)
+	go func() {
+		for i := range total {
+			m, err := cb.ReceiveMessage(ctx)
+			if err != nil {
+				recvd <- fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+			if string(m) != strconv.Itoa(i) {
+				recvd <- fmt.Errorf("message %d is %q: lost, duplicated or out of order", i, m)
+				return
+			}
+		}
+		recvd <- nil
+	}()
+	time.Sleep(300 * time.Millisecond) // some messages before the outage
+	if err := down(); err != nil {
+		t.Fatal(err)
+	}
+	if want == PathRelayed {
+		// Inviable first, then the link breaks and the session waits.
+		for e := range aev {
+			if e.Kind == Inviable {
+				t.Logf("alice: inviable: %v", e.Err)
+				break
+			}
+		}
+		for !ca.s.Suspended() && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("alice: suspended")
+	} else {
+		time.Sleep(time.Second) // messages during the outage
+	}
+	if err := up(); err != nil {
+		t.Fatal(err)
+	}
+	if want == PathRelayed {
+		for _, w := range []struct {
+			name   string
+			events <-chan ViabilityEvent
+		}{{"alice", aev}, {"bob", bev}} {
+			if e := waitReconnected(t, ctx, w.events, w.name); e.Path.Kind != PathRelayed {
+				t.Fatalf("%s resumed on %v, want relayed", w.name, e.Path.Kind)
+			}
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recvd; err != nil {
+		t.Fatal(err)
+	}
+	if want == PathDirect {
+		for _, ch := range []chan ViabilityEvent{aev, bev} {
+			select {
+			case e := <-ch:
+				t.Errorf("event %v %v on the direct path while coturn was down", e.Kind, e.Err)
+			default:
+			}
+		}
+		if ca.Path().Kind != PathDirect {
+			t.Errorf("alice on %v after the outage, want still direct", ca.Path())
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -185,10 +186,12 @@ func (in *Internet) MoveToA() error {
 
 // TURN is coturn running on the public server.
 type TURN struct {
-	Proc     *Proc
+	Proc     *Proc // the running coturn (a new one after [TURN.Start])
 	User     string
 	Password string
 	in       *Internet
+	conf     string
+	owner    testing.TB // the test that started it: a coturn started again lives until it ends
 }
 
 // StartTURN runs coturn on srv at PublicAddr port 3478 (UDP and TCP),
@@ -235,7 +238,22 @@ simple-log
 	if _, err := in.Srv.Run(context.Background(), "nft", "-f", cf); err != nil {
 		t.Fatalf("netns: relay counter: %v", err)
 	}
-	p := in.Srv.Start(t, "turnserver", "-c", f)
+	tu := &TURN{User: user, Password: password, in: in, conf: f, owner: t}
+	tu.Start(t)
+	return tu
+}
+
+// Start runs coturn (again, after [TURN.Stop]) with its configuration, and
+// waits until it listens; t (the test calling, maybe a subtest of the one
+// that called StartTURN) fails if it cannot. It is killed when the test
+// that called StartTURN ends.
+func (tu *TURN) Start(t testing.TB) {
+	t.Helper()
+	p, err := startCmd(tu.in.Srv.Command(context.Background(), "turnserver", "-c", tu.conf))
+	if err != nil {
+		t.Fatalf("netns: start coturn: %v", err)
+	}
+	tu.owner.Cleanup(func() { p.cleanup(tu.owner) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := p.WaitLine(ctx, func(l string) bool {
@@ -243,8 +261,28 @@ simple-log
 	}); err != nil {
 		t.Fatalf("netns: coturn did not start: %v\n%s", err, p.Dump())
 	}
-	return &TURN{Proc: p, User: user, Password: password, in: in}
+	tu.Proc = p
 }
+
+// Stop ends coturn (SIGTERM, then SIGKILL after 10 s), as when the server
+// goes down: its allocations are gone. [TURN.Start] runs it again.
+func (tu *TURN) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := tu.Proc.Stop(ctx)
+	if _, ok := tu.Proc.ExitCode(); ok {
+		return nil // it exited, by the signal or by itself
+	}
+	return err
+}
+
+// Freeze stops coturn's process (SIGSTOP) without ending it, as a server
+// cut off the network for a while: it answers nothing and relays nothing,
+// and keeps its allocations. [TURN.Thaw] lets it go on.
+func (tu *TURN) Freeze() error { return tu.Proc.Signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen coturn go on (SIGCONT).
+func (tu *TURN) Thaw() error { return tu.Proc.Signal(syscall.SIGCONT) }
 
 // RelayedBytes returns the bytes that went through coturn's relay ports
 // so far, both ways.
