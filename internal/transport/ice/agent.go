@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -55,6 +56,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	if cfg.NoHost {
 		types = types[1:]
 	}
+	if cfg.RelayOnly {
+		types = types[2:]
+	}
 	failed := cfg.checkTimeout()
 	disconnected := min(failed/2, 3*time.Second)
 	opts := []pice.AgentOption{
@@ -69,6 +73,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	if cfg.Net != nil {
 		opts = append(opts, pice.WithNet(cfg.Net))
+	}
+	if cfg.Loopback {
+		opts = append(opts, pice.WithIncludeLoopback(), pice.WithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
 	}
 	a, err := pice.NewAgentWithOptions(opts...)
 	if err != nil {

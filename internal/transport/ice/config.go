@@ -66,6 +66,11 @@ type Config struct {
 	// path already wants a second path that does not share its fate.
 	NoHost bool
 
+	// Loopback gathers host candidates on loopback addresses only, and
+	// RelayOnly relayed candidates only (every path through a TURN
+	// server): benchmarks on one machine (internal/bench) use them.
+	Loopback, RelayOnly bool
+
 	// Net opens the agent's sockets; nil: the machine's own network. Tests
 	// give one that opens them in a network namespace.
 	Net ptransport.Net
