@@ -91,8 +91,8 @@ func TestQuickICE(t *testing.T) {
 	if len(rs) == 1 && rs[0].Note != "" {
 		t.Skip(rs[0].Note)
 	}
-	if len(rs) != 2 {
-		t.Fatalf("%d results, want 2", len(rs))
+	if len(rs) != 3 {
+		t.Fatalf("%d results, want 3", len(rs))
 	}
 	for _, r := range rs {
 		t.Logf("%s: relayed %.1f direct %.1f %s (ratio %.2f)", r.Key, r.Nearnet, r.Baseline, r.Unit, r.Ratio)
