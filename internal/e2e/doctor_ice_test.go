@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -43,8 +44,8 @@ func TestDoctorICE(t *testing.T) {
 	cli(t)
 	in := netns.NewInternet(t)
 	const user, pass, wrong = "nearnet", "c0ffee-7a1b2c", "wrong-4d5e6f"
-	in.StartTURN(t, user, pass)
 	dir := t.TempDir()
+	caFile := in.StartTURNTLS(t, user, pass).CAFile
 	creds := func(name, pw string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(user+":"+pw+"\n"), 0o600); err != nil {
@@ -56,11 +57,17 @@ func TestDoctorICE(t *testing.T) {
 	pub := netns.PublicAddr.String()
 
 	stun, turnUDP, turnTCP := "stun:"+pub+":3478", "turn:"+pub+":3478?transport=udp", "turn:"+pub+":3478?transport=tcp"
-	goodOut, stderr, _ := runCLI(t, in.C, "doctor", "--json", "--interface", "lan", "--timeout", "1s",
-		"--turn", stun, "--turn", turnUDP, "--turn", turnTCP, "--turn-credentials", good)
+	turnTLS := "turns:" + pub + ":5349"
+	// SSL_CERT_FILE: the test's CA is this run's only root (Go reads it
+	// for the system's roots, which TURN over TLS is verified against).
+	goodOut, stderr, _ := runCLIEnv(t, in.C, []string{"SSL_CERT_FILE=" + caFile}, "doctor", "--json", "--interface", "lan", "--timeout", "1s",
+		"--turn", stun, "--turn", turnUDP, "--turn", turnTCP, "--turn", turnTLS, "--turn-credentials", good)
 	checks := iceChecks(t, goodOut)
 	t.Logf("good:\n%s", goodOut)
-	for _, k := range []string{"stun " + stun, "turn " + turnUDP, "turn " + turnTCP} {
+	if c := checks["turn "+turnTLS]; !strings.Contains(c.Detail, "answered over tls") {
+		t.Errorf("check %q: %+v; want it reached over TLS", "turn "+turnTLS, c)
+	}
+	for _, k := range []string{"stun " + stun, "turn " + turnUDP, "turn " + turnTCP, "turn " + turnTLS} {
 		c, ok := checks[k]
 		if !ok || !c.OK || !strings.Contains(c.Detail, "10.200.2.2:") {
 			t.Errorf("check %q: %+v; want it passed, with carol's mapped address on rb", k, c)
@@ -76,7 +83,7 @@ func TestDoctorICE(t *testing.T) {
 
 	deadSTUN, refusedTURN := "stun:"+pub+":3479", "turn:"+pub+":3479?transport=tcp"
 	out, stderr2, err := runCLI(t, in.C, "doctor", "--json", "--interface", "lan", "--timeout", "1s",
-		"--turn", turnUDP, "--turn", deadSTUN, "--turn", refusedTURN, "--turn-credentials", bad)
+		"--turn", turnUDP, "--turn", deadSTUN, "--turn", refusedTURN, "--turn", turnTLS, "--turn-credentials", bad)
 	t.Logf("bad:\n%s", out)
 	if err == nil {
 		t.Errorf("doctor with failing servers exited 0")
@@ -86,6 +93,8 @@ func TestDoctorICE(t *testing.T) {
 		{"turn " + turnUDP, "401 Unauthorized", "--turn-credentials"},
 		{"stun " + deadSTUN, "no answer", "nothing answered within 1s"},
 		{"turn " + refusedTURN, "connection refused", "nothing listens on that port"},
+		// Without the test's CA among the roots.
+		{"turn " + turnTLS, "TLS handshake", "does not verify against the system's roots"},
 	} {
 		c, ok := checks[w.key]
 		if !ok || c.OK || !strings.Contains(c.Detail, w.detail) || !strings.Contains(c.Advice, w.advice) {
@@ -102,4 +111,20 @@ func TestDoctorICE(t *testing.T) {
 			t.Errorf("doctor printed a password:\n%s", s)
 		}
 	}
+}
+
+// runCLIEnv is runCLI with env added to the command's environment.
+func runCLIEnv(t testing.TB, h *netns.Host, env []string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cmd := h.Command(ctx, cli(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("nearnet %s did not finish: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, o.String(), e.String())
+	}
+	return o.String(), e.String(), err
 }

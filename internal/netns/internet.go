@@ -4,7 +4,15 @@ package netns
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -189,6 +197,7 @@ type TURN struct {
 	Proc     *Proc // the running coturn (a new one after [TURN.Start])
 	User     string
 	Password string
+	CAFile   string // the PEM certificate of the CA of its TLS certificate ([Internet.StartTURNTLS])
 	in       *Internet
 	conf     string
 	owner    testing.TB // the test that started it: a coturn started again lives until it ends
@@ -200,6 +209,26 @@ type TURN struct {
 // the test ends.
 func (in *Internet) StartTURN(t testing.TB, user, password string) *TURN {
 	t.Helper()
+	return in.startTURN(t, user, password, "no-tls\n")
+}
+
+// StartTURNTLS is [Internet.StartTURN] with TURN over TLS too (turns:,
+// port 5349), its certificate for PublicAddr signed by a CA made for the
+// test, whose certificate is in [TURN.CAFile]: clients need it among
+// their roots (SSL_CERT_FILE for Go's system roots).
+func (in *Internet) StartTURNTLS(t testing.TB, user, password string) *TURN {
+	t.Helper()
+	caFile, certPEM, keyPEM := testCA(t, in.dir, PublicAddr)
+	cert, key := filepath.Join(in.dir, "turn.crt"), filepath.Join(in.dir, "turn.key")
+	must(t, os.WriteFile(cert, certPEM, 0o600))
+	must(t, os.WriteFile(key, keyPEM, 0o600))
+	tu := in.startTURN(t, user, password, fmt.Sprintf("tls-listening-port=5349\ncert=%s\npkey=%s\n", cert, key))
+	tu.CAFile = caFile
+	return tu
+}
+
+func (in *Internet) startTURN(t testing.TB, user, password, tlsConf string) *TURN {
+	t.Helper()
 	RequireCommands(t, "turnserver")
 	conf := fmt.Sprintf(`listening-ip=%[1]s
 relay-ip=%[1]s
@@ -209,8 +238,7 @@ max-port=49999
 realm=nearnet.test
 lt-cred-mech
 user=%[2]s:%[3]s
-no-tls
-no-dtls
+%[5]sno-dtls
 no-cli
 no-multicast-peers
 allow-loopback-peers
@@ -218,7 +246,7 @@ pidfile=%[4]s/turnserver.pid
 userdb=%[4]s/turndb
 log-file=stdout
 simple-log
-`, PublicAddr, user, password, in.dir)
+`, PublicAddr, user, password, in.dir, tlsConf)
 	f := filepath.Join(in.dir, "turnserver.conf")
 	must(t, os.WriteFile(f, []byte(conf), 0o600))
 	counters := fmt.Sprintf(`table ip relaycount {
@@ -314,4 +342,46 @@ func (in *Internet) DualHomeB() error {
 		}
 	}
 	return nil
+}
+
+// testCA makes a CA (its certificate in dir/ca.pem) and a certificate it
+// signs for ip, returned as PEM with its key.
+func testCA(t testing.TB, dir string, ip netip.Addr) (caFile string, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nearnet test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip.String()},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{ip.AsSlice()},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }

@@ -141,10 +141,11 @@ func exchange(t *testing.T, ctx context.Context, px, py *ice.Path, size int) {
 // behind a NAT, with one coturn on the public network for both: a direct
 // path when the NATs let hole punching through (coturn relays nothing of
 // the data), a relayed one when rb randomises its ports, and TURN over TCP
-// when rb lets no UDP out.
+// when rb lets no UDP out, or TURN over TLS (turns:, coturn's certificate
+// from a CA the test makes) when that is the only server.
 func TestPaths(t *testing.T) {
 	in := netns.NewInternet(t)
-	turn := in.StartTURN(t, turnUser, turnPass)
+	turn := in.StartTURNTLS(t, turnUser, turnPass)
 	pub := netns.PublicAddr.String() + ":3478"
 	servers := []ice.Server{
 		{URL: "stun:" + pub},
@@ -224,22 +225,30 @@ func TestPaths(t *testing.T) {
 		}
 	})
 
+	// TURN over TLS is verified against the system's roots (pion takes no
+	// others): SSL_CERT_FILE makes the test's CA this process's only root.
+	// Go reads it at the first verification against the system's roots,
+	// which is the first turns: gathering of this test binary.
+	os.Setenv("SSL_CERT_FILE", turn.CAFile)
+	turnsServers := []ice.Server{{URL: "turns:" + netns.PublicAddr.String() + ":5349", Username: turnUser, Password: turnPass}}
 	for _, tc := range []struct {
-		name  string
-		nat   netns.NAT
-		kind  ice.Kind
-		relay string // the protocol carol's relay candidate reaches coturn by, when carol's side relays
+		name    string
+		nat     netns.NAT
+		kind    ice.Kind
+		relay   string // the protocol carol's relay candidate reaches coturn by, when carol's side relays
+		servers []ice.Server
 	}{
-		{"direct", netns.NATKeepPorts, ice.Direct, ""},
-		{"relayed", netns.NATRandom, ice.Relayed, ""},
-		{"turn-tcp", netns.NATBlockUDP, ice.Relayed, "tcp"},
+		{"direct", netns.NATKeepPorts, ice.Direct, "", servers},
+		{"relayed", netns.NATRandom, ice.Relayed, "", servers},
+		{"turn-tcp", netns.NATBlockUDP, ice.Relayed, "tcp", servers},
+		{"turns", netns.NATBlockUDP, ice.Relayed, "tls", turnsServers},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in.SetNAT(t, in.RB, tc.nat)
 			defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			pa, pc := connectPair(t, ctx, in.A, in.C, servers)
+			pa, pc := connectPair(t, ctx, in.A, in.C, tc.servers)
 			defer pa.Close()
 			defer pc.Close()
 			before, err := turn.RelayedBytes(ctx)
