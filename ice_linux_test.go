@@ -26,7 +26,10 @@ func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- V
 		Transport: TransportTCP, Key: testKey, Hidden: true, ICEServers: servers,
 		ListenAddr:         net.JoinHostPort(h.Addr().String(), "0"),
 		DisablePathMonitor: true, DisableDatagrams: true,
-		DropTime: 2 * time.Second, KeepAliveIdle: 500 * time.Millisecond,
+		// Inviable after about 1 s of silence (idle, then one unanswered
+		// ping), well before the 2 s drop: the session moves to its ICE
+		// path then.
+		DropTime: 2 * time.Second, KeepAliveIdle: 500 * time.Millisecond, KeepAliveCount: 1,
 		Logger: iceTestLogger(h.Name),
 		OnStateChange: func(c *Conn, s State) {
 			t.Logf("%s: state %v %v", h.Name, s.Kind, s.Err)

@@ -112,6 +112,7 @@ type iceConn struct {
 	ln         transport.Listener
 	returning  bool
 	lanDialing bool // returnToLAN dials the LAN address
+	switching  bool // early.go moves the session to the path
 
 	// The mailboxes (PROTOCOL.md section 18): ours, the peer's address,
 	// the listener on a relayed path through ours (the side that did not
@@ -149,7 +150,7 @@ func New(c Config, sc *session.Config, hs *session.Handshaker) *Node {
 		conns: map[*session.Session]*iceConn{},
 		paths: map[transport.Conn]infoer{},
 	}
-	sc.Suspended, sc.Extension, sc.Redial = ni.suspended, ni.message, ni.redial
+	sc.Suspended, sc.Extension, sc.Redial, sc.Inviable = ni.suspended, ni.message, ni.redial, ni.inviable
 	hs.Caps = append(hs.Caps, wire.CapICE)
 	return ni
 }

@@ -287,6 +287,9 @@ func (s *Session) PathUnavailable(err error) {
 // setViableLocked records the current viability and schedules the
 // debounced report (Viability). s.mu is held.
 func (s *Session) setViableLocked(v bool, err error) {
+	if !v && s.cfg.Inviable != nil {
+		s.cfg.Inviable(s)
+	}
 	s.via.Set(v, err, s.clock, s.cfg.ViabilityDebounce, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
