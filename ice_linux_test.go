@@ -20,7 +20,7 @@ import (
 
 // iceNodeOn makes a node on host h with ICE servers, its agents' sockets
 // and its LAN redials in h's namespace, listening there on TCP.
-func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- ViabilityEvent) *Node {
+func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- ViabilityEvent, opts ...func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{
 		Transport: TransportTCP, Key: testKey, Hidden: true, ICEServers: servers,
@@ -40,6 +40,9 @@ func iceNodeOn(t *testing.T, h *netns.Host, servers []ICEServer, events chan<- V
 				events <- e
 			}
 		},
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	n, err := NewNode(&cfg)
 	if err != nil {
@@ -95,7 +98,8 @@ func waitReconnected(t *testing.T, ctx context.Context, events <-chan ViabilityE
 // returns to the LAN; messages sent all along arrive exactly once, in
 // order, and the events name the path and its RTT. "server-errors": wrong
 // TURN credentials and a dead STUN server are typed PathUnavailable
-// events while the LAN works on. "turn-down-direct": coturn killed (and
+// events while the LAN works on; "no-path": both NATs randomise ports
+// and no TURN server, ErrNoICEPath on both sides. "turn-down-direct": coturn killed (and
 // started again) while the session runs on a direct path costs nothing.
 // "turn-stopped-relayed": coturn stopped while the session runs through
 // it makes it inviable and suspended; it resumes when coturn goes on.
@@ -113,6 +117,31 @@ func TestSessionMovesBeyondLAN(t *testing.T) {
 			{URL: "stun:" + dead},
 		}
 		runServerErrors(t, in, bad)
+	})
+	t.Run("no-path", func(t *testing.T) {
+		// Both NATs randomise ports and there is no TURN server: the
+		// checks find no pair, a PathUnavailable event with ErrNoICEPath
+		// on both sides once they give up (ICE's timeout is the resume
+		// window, 3 s here), and the LAN works on.
+		in.SetNAT(t, in.RA, netns.NATRandom)
+		in.SetNAT(t, in.RB, netns.NATRandom)
+		defer in.SetNAT(t, in.RA, netns.NATKeepPorts)
+		defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		start := time.Now()
+		ca, cb, aev, bev := lanPair(t, ctx, in, []ICEServer{{URL: "stun:" + netns.PublicAddr.String() + ":3478"}})
+		for _, side := range []struct {
+			name   string
+			events <-chan ViabilityEvent
+		}{{"alice", aev}, {"bob", bev}} {
+			e := nextUnavailable(t, ctx, side.events, side.name)
+			t.Logf("%s after %v: %v", side.name, time.Since(start).Round(time.Millisecond), e.Err)
+			if !errors.Is(e.Err, ErrNoICEPath) {
+				t.Fatalf("%s: %v; want ErrNoICEPath", side.name, e.Err)
+			}
+		}
+		lanWorks(t, ctx, ca, cb)
 	})
 	t.Run("moves", func(t *testing.T) {
 		// Bob leaves home A for home B (a new address behind another NAT)
@@ -300,21 +329,16 @@ func iceTestLogger(name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", name)
 }
 
-// runServerErrors connects alice to bob over home A's LAN with the servers
-// bad, which all fail, and checks that alice hears why, each failure
-// once per server as a PathUnavailable event with an *ICEServerError
-// (ErrTURNUnauthorized for the wrong credentials, ErrICEServerTimeout,
-// a net.Error timeout, for the STUN server that does not answer), and
-// that messages flow both ways over the LAN all along.
-func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	aev, bev := make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
-	na := iceNodeOn(t, in.A, bad, aev)
-	nb := iceNodeOn(t, in.B, bad, bev)
+// lanPair connects alice to bob over home A's LAN, their nodes with the
+// ICE servers given and a resume window (the bound of ICE's checks) of
+// 3 s, and returns both Conns and their viability events.
+func lanPair(t *testing.T, ctx context.Context, in *netns.Internet, servers []ICEServer) (ca, cb *Conn, aev, bev chan ViabilityEvent) {
+	t.Helper()
+	aev, bev = make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
+	short := func(c *Config) { c.ResumeWindow = 3 * time.Second }
+	na := iceNodeOn(t, in.A, servers, aev, short)
+	nb := iceNodeOn(t, in.B, servers, bev, short)
 	_, port, _ := net.SplitHostPort(nb.Addr().String())
-	var ca *Conn
-	start := time.Now()
 	if err := in.A.Do(func() error {
 		var err error
 		ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
@@ -326,31 +350,29 @@ func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]error{}
-	for len(got) < len(bad) {
-		var e ViabilityEvent
+	return ca, cb, aev, bev
+}
+
+// nextUnavailable returns the next PathUnavailable event (skipping
+// viability changes).
+func nextUnavailable(t *testing.T, ctx context.Context, events <-chan ViabilityEvent, who string) ViabilityEvent {
+	t.Helper()
+	for {
 		select {
-		case e = <-aev:
+		case e := <-events:
+			if e.Kind == PathUnavailable {
+				return e
+			}
 		case <-ctx.Done():
-			t.Fatalf("alice heard of %d of the %d failed servers: %v", len(got), len(bad), got)
+			t.Fatalf("%s: no PathUnavailable event", who)
 		}
-		var se *ICEServerError
-		if e.Kind == Inviable {
-			continue
-		}
-		if e.Kind != PathUnavailable || !errors.As(e.Err, &se) {
-			t.Fatalf("event %v %v; want PathUnavailable with an *ICEServerError", e.Kind, e.Err)
-		}
-		t.Logf("after %v: %v", time.Since(start).Round(time.Millisecond), e.Err)
-		got[se.URL] = e.Err
 	}
-	if err := got[bad[0].URL]; !errors.Is(err, ErrTURNUnauthorized) || strings.Contains(err.Error(), bad[0].Password) {
-		t.Errorf("wrong credentials: %v; want ErrTURNUnauthorized, without the password", err)
-	}
-	var ne net.Error
-	if err := got[bad[1].URL]; !errors.Is(err, ErrICEServerTimeout) || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Errorf("STUN where nothing listens: %v; want ErrICEServerTimeout, a timeout", err)
-	}
+}
+
+// lanWorks checks that a message goes each way and that ca runs on the
+// LAN.
+func lanWorks(t *testing.T, ctx context.Context, ca, cb *Conn) {
+	t.Helper()
 	for i, pair := range [][2]*Conn{{ca, cb}, {cb, ca}} {
 		msg := []byte("over the LAN " + strconv.Itoa(i))
 		if err := pair[0].SendMessage(ctx, msg); err != nil {
@@ -364,6 +386,37 @@ func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
 	if st, _ := ca.State(); ca.Path().Kind != PathLAN || st.Kind != StateReady {
 		t.Errorf("alice's connection is %v on %v; want ready on the LAN", st, ca.Path())
 	}
+}
+
+// runServerErrors connects alice to bob over home A's LAN with the servers
+// bad, which all fail, and checks that alice hears why, each failure
+// once per server as a PathUnavailable event with an *ICEServerError
+// (ErrTURNUnauthorized for the wrong credentials, ErrICEServerTimeout,
+// a net.Error timeout, for the STUN server that does not answer), and
+// that messages flow both ways over the LAN all along.
+func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	ca, cb, aev, _ := lanPair(t, ctx, in, bad)
+	got := map[string]error{}
+	for len(got) < len(bad) {
+		e := nextUnavailable(t, ctx, aev, "alice")
+		var se *ICEServerError
+		if !errors.As(e.Err, &se) {
+			t.Fatalf("PathUnavailable with %v; want an *ICEServerError", e.Err)
+		}
+		t.Logf("after %v: %v", time.Since(start).Round(time.Millisecond), e.Err)
+		got[se.URL] = e.Err
+	}
+	if err := got[bad[0].URL]; !errors.Is(err, ErrTURNUnauthorized) || strings.Contains(err.Error(), bad[0].Password) {
+		t.Errorf("wrong credentials: %v; want ErrTURNUnauthorized, without the password", err)
+	}
+	var ne net.Error
+	if err := got[bad[1].URL]; !errors.Is(err, ErrICEServerTimeout) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("STUN where nothing listens: %v; want ErrICEServerTimeout, a timeout", err)
+	}
+	lanWorks(t, ctx, ca, cb)
 }
 
 // runOutage connects alice to bob over home A's LAN, cuts bob's LAN link

@@ -40,7 +40,7 @@ type Agent struct {
 // ErrNoPath is the error of a Connect whose checks all failed: no pair of
 // candidates reached the peer (a NAT that maps every destination apart
 // on both sides, and no TURN server, or one that could not be reached).
-var ErrNoPath = errors.New("ice: no candidate pair reached the peer")
+var ErrNoPath = errors.New("nearnet: ICE: no candidate pair reached the peer (each NAT maps every destination apart, and no TURN server relays)")
 
 // NewAgent makes an agent and starts gathering its candidates.
 func NewAgent(cfg Config) (*Agent, error) {
