@@ -276,9 +276,20 @@ func iceRows(ctx context.Context, o Options) ([]Result, error) {
 	direct := [2]ice.Config{{Loopback: true, CheckTimeout: 5 * time.Second}, {Loopback: true, CheckTimeout: 5 * time.Second}}
 	relayed := [2]ice.Config{{Servers: []ice.Server{tu.server}, RelayOnly: true, CheckTimeout: 5 * time.Second}, direct[1]}
 	n := o.scale(20, 5)
-	size, count := 64<<10, o.scale(2048, 256) // 128 MiB, 16 MiB with Quick
+	// Throughput: rounds alternate between the two paths, each carrying
+	// count writes of size bytes, and each path's median round counts, so
+	// that a moment of load on the machine does not decide the ratio.
+	size, count, rounds := 64<<10, o.scale(512, 128), o.scale(5, 3) // 32 MiB, 8 MiB with Quick
 	var conn, quicConn [2][]time.Duration
-	var bulk [2]time.Duration
+	var bulk [2][]time.Duration
+	var pairs [2]*icePair
+	defer func() {
+		for _, p := range pairs {
+			if p != nil {
+				p.Close()
+			}
+		}
+	}()
 	for i, cfgs := range [][2]ice.Config{direct, relayed} {
 		for range n {
 			t0 := time.Now()
@@ -294,17 +305,23 @@ func iceRows(ctx context.Context, o Options) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		pairs[i] = p
 		if inf := p.paths[0].Info(); (inf.Kind == ice.Relayed) != (i == 1) {
-			p.Close()
 			return nil, fmt.Errorf("bench: ICE found a %v path, want the other", inf.Kind)
 		}
-		bulk[i], err = bulkCopy(p.client.Control(), p.server.Control(), size, count)
-		p.Close()
-		if err != nil {
-			return nil, err
+	}
+	for range rounds {
+		for i, p := range pairs {
+			d, err := bulkCopy(p.client.Control(), p.server.Control(), size, count)
+			if err != nil {
+				return nil, err
+			}
+			bulk[i] = append(bulk[i], d)
 		}
 	}
-	mbit := func(d time.Duration) float64 { return float64(size*count) * 8 / d.Seconds() / 1e6 }
+	mbit := func(ds []time.Duration) float64 {
+		return float64(size*count) * 8 / percentile(ds, 0.5).Seconds() / 1e6
+	}
 	const base = "direct ICE path"
 	return []Result{
 		// ICE settles on a relayed pair only after 2 s without a better
