@@ -636,6 +636,7 @@ func (ni *Node) connect(ic *iceConn, a *ice.Agent, remote ice.Description) {
 	ic.path, ic.ln = p, ln
 	ic.mu.Unlock()
 	if ic.controlling {
+		ni.c.Go(func() { ni.watch(ic, p) }) // standby.go
 		ni.upgrade(ic, p)
 	}
 	ni.log.Debug("nearnet: ICE: path ready", "peer", short(ic.s), "path", fmt.Sprintf("%+v", p.Info()))

@@ -51,3 +51,16 @@ func (ni *Node) Standby(s *session.Session) (info ice.Info, ok bool) {
 	}
 	return p.Info(), true
 }
+
+// StandbyPath is s's ICE path standing by, nil if none.
+func (ni *Node) StandbyPath(s *session.Session) *ice.Path {
+	ni.mu.Lock()
+	ic := ni.conns[s]
+	ni.mu.Unlock()
+	if ic == nil {
+		return nil
+	}
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.path
+}

@@ -30,6 +30,7 @@ type Agent struct {
 	cfg      Config
 	log      *slog.Logger
 	gathered chan struct{}
+	dead     chan struct{} // closed when ICE fails or the agent closes
 
 	mu      sync.Mutex // guards cands and state
 	cands   []string
@@ -81,8 +82,8 @@ func NewAgent(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ice: %w", err)
 	}
-	ag := &Agent{a: a, cfg: cfg, log: log, gathered: make(chan struct{}), stateCh: make(chan struct{})}
-	var once sync.Once
+	ag := &Agent{a: a, cfg: cfg, log: log, gathered: make(chan struct{}), dead: make(chan struct{}), stateCh: make(chan struct{})}
+	var once, deadOnce sync.Once
 	a.OnCandidate(func(c pice.Candidate) {
 		if c == nil {
 			once.Do(func() { close(ag.gathered) })
@@ -98,6 +99,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 		close(ag.stateCh)
 		ag.stateCh = make(chan struct{})
 		ag.mu.Unlock()
+		if s == pice.ConnectionStateFailed || s == pice.ConnectionStateClosed {
+			deadOnce.Do(func() { close(ag.dead) })
+		}
 	})
 	if err := a.GatherCandidates(); err != nil {
 		a.Close()
