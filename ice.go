@@ -26,11 +26,10 @@ const (
 
 func (k PathKind) String() string { return icepath.Kind(k).String() }
 
-// ICEServerError is a server of Config.ICEServers that failed, reported
-// in a PathUnavailable [ViabilityEvent]: it refused the credentials
-// (ErrTURNUnauthorized), did not answer within seconds
-// (ErrICEServerTimeout, a net.Error timeout), or, for turns:, the TLS
-// handshake failed (Err wraps crypto/tls's error). URL has no credentials.
+// ICEServerError is a server of Config.ICEServers that failed (a
+// PathUnavailable [ViabilityEvent]): it refused the credentials
+// (ErrTURNUnauthorized), did not answer in 3 s (ErrICEServerTimeout, a
+// net.Error timeout), or a turns: TLS handshake failed (Err wraps it).
 type ICEServerError struct {
 	URL string
 	Err error
