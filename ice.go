@@ -31,7 +31,7 @@ func (k PathKind) String() string { return icepath.Kind(k).String() }
 // (ErrTURNUnauthorized), did not answer in 3 s (ErrICEServerTimeout, a
 // net.Error timeout), or a turns: TLS handshake failed (Err wraps it).
 type ICEServerError struct {
-	URL string
+	URL string // the server's URL, never its credentials
 	Err error
 }
 
