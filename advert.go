@@ -9,6 +9,7 @@ import (
 
 	"github.com/nearnet/nearnet/discovery"
 	"github.com/nearnet/nearnet/internal/advert"
+	"github.com/nearnet/nearnet/internal/enum"
 )
 
 // TXT keys nearnet puts in its advertisement (PROTOCOL.md, "Discovery").
@@ -50,10 +51,7 @@ const (
 )
 
 func (k BrowseEventKind) String() string {
-	if k >= Found && k <= Lost {
-		return [...]string{"found", "updated", "lost"}[k-Found]
-	}
-	return "BrowseEventKind(" + strconv.Itoa(int(k)) + ")"
+	return enum.Name(k, "BrowseEventKind", "", "found", "updated", "lost")
 }
 
 // BrowseEvent is one change seen by Browse.

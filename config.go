@@ -442,9 +442,10 @@ type Config struct {
 	OnStateChange func(c *Conn, s State)
 
 	// OnViability, if set, is called when a ready connection becomes
-	// inviable or viable again (debounced), and when its session resumed
-	// on a new transport connection (Reconnected). It runs as
-	// OnStateChange does, in order with it.
+	// inviable or viable again (debounced), when its session resumed on a
+	// new transport connection (Reconnected), and when no path beyond the
+	// LAN could be prepared (PathUnavailable). It runs as OnStateChange
+	// does, in order with it.
 	OnViability func(c *Conn, e ViabilityEvent)
 
 	// OnWideArea, if set, hears when the registration in Domain starts

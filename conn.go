@@ -179,7 +179,7 @@ func (o *connOwner) StateChanged(s session.State) {
 
 func (o *connOwner) ViabilityChanged(k session.ViabilityKind, err error) {
 	if f := o.n.cfg.OnViability; f != nil {
-		c, e := o.conn(), ViabilityEvent{Kind: ViabilityKind(k), Err: err}
+		c, e := o.conn(), ViabilityEvent{Kind: ViabilityKind(k), Err: exported(err)}
 		if k == session.Reconnected {
 			e.Path = c.Path()
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/nearnet/nearnet/internal/nnerr"
 	"github.com/nearnet/nearnet/internal/resource"
 	"github.com/nearnet/nearnet/internal/transport"
+	"github.com/nearnet/nearnet/internal/transport/ice"
 	"github.com/nearnet/nearnet/internal/wire"
 	"github.com/nearnet/nearnet/security"
 )
@@ -150,6 +151,9 @@ func publicError(err error) error {
 		return &p
 	case *resource.DroppedError:
 		p := ResourceDroppedError(*e)
+		return &p
+	case *ice.ServerError:
+		p := ICEServerError(*e)
 		return &p
 	}
 	return nil

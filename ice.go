@@ -1,8 +1,10 @@
 package nearnet
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/icepath"
+	"github.com/nearnet/nearnet/internal/transport/ice"
 )
 
 // Paths beyond the LAN (PROTOCOL.md, "Paths beyond the LAN"; internal/icepath).
@@ -22,14 +24,25 @@ const (
 	PathRelayed                 // an ICE path through a TURN relay
 )
 
-var pathNames = []string{"lan", "direct", "relayed"}
+func (k PathKind) String() string { return icepath.Kind(k).String() }
 
-func (k PathKind) String() string {
-	if k >= 0 && int(k) < len(pathNames) {
-		return pathNames[k]
-	}
-	return fmt.Sprintf("PathKind(%d)", int(k))
+// ICEServerError is a server of Config.ICEServers that failed (a
+// PathUnavailable [ViabilityEvent]): it refused the credentials
+// (ErrTURNUnauthorized), did not answer in 3 s (ErrICEServerTimeout, a
+// net.Error timeout), or a turns: TLS handshake failed (Err wraps it).
+type ICEServerError struct {
+	URL string // the server's URL, never its credentials
+	Err error
 }
+
+func (e *ICEServerError) Error() string { return (*ice.ServerError)(e).Error() }
+func (e *ICEServerError) Unwrap() error { return e.Err }
+
+var (
+	ErrTURNUnauthorized = ice.ErrUnauthorized // a TURN server answered 401 to the credentials
+	ErrICEServerTimeout = ice.ErrNoAnswer     // a STUN or TURN server did not answer
+	ErrNoICEPath        = ice.ErrNoPath       // no candidate pair of an ICE exchange reached the peer
+)
 
 // PathInfo describes the path a connection runs on.
 type PathInfo struct {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"slices"
 	"time"
+
+	"github.com/nearnet/nearnet/internal/enum"
 )
 
 // Session resume (PROTOCOL.md, "Session resume"; internal/session does
@@ -35,21 +37,14 @@ func (e *SessionLostError) Unwrap() error { return e.Err }
 type ViabilityKind int
 
 const (
-	Inviable    ViabilityKind = iota // no traffic gets through (keepalives fail, the interface or address went away, the transport broke)
-	Viable                           // traffic gets through again
-	Reconnected                      // the session resumed on a new transport connection
+	Inviable        ViabilityKind = iota // no traffic gets through (keepalives fail, the interface or address went away, the transport broke)
+	Viable                               // traffic gets through again
+	Reconnected                          // the session resumed on a new transport connection
+	PathUnavailable                      // a path beyond the LAN could not be prepared (Err: an *ICEServerError, ErrNoICEPath); the connection keeps its path
 )
 
 func (k ViabilityKind) String() string {
-	switch k {
-	case Inviable:
-		return "inviable"
-	case Viable:
-		return "viable"
-	case Reconnected:
-		return "reconnected"
-	}
-	return fmt.Sprintf("ViabilityKind(%d)", int(k))
+	return enum.Name(k, "ViabilityKind", "inviable", "viable", "reconnected", "path unavailable")
 }
 
 // ViabilityEvent is reported through Config.OnViability.

@@ -1,6 +1,10 @@
 package nearnet
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/nearnet/nearnet/internal/enum"
+)
 
 // StateKind is where a connection is in its life, after Network framework's
 // NWConnection.State.
@@ -18,13 +22,8 @@ const (
 	StateCancelled                  // ended by Close or Abort, on either side
 )
 
-var stateNames = [...]string{"setup", "preparing", "waiting", "ready", "failed", "cancelled"}
-
 func (k StateKind) String() string {
-	if k >= 0 && int(k) < len(stateNames) {
-		return stateNames[k]
-	}
-	return fmt.Sprintf("StateKind(%d)", int(k))
+	return enum.Name(k, "StateKind", "setup", "preparing", "waiting", "ready", "failed", "cancelled")
 }
 
 // State is a connection's state and, for waiting and failed (and cancelled

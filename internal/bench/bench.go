@@ -33,6 +33,7 @@ type Result struct {
 	Ratio          float64 `json:"ratio"`          // Nearnet / Baseline; 0 when Baseline is 0
 	Goal           string  `json:"goal,omitempty"` // the target, in words
 	GoalMet        *bool   `json:"goal_met,omitempty"`
+	Note           string  `json:"note,omitempty"` // why a row was left out (then its figures are 0)
 }
 
 // Options sizes a run.
@@ -94,7 +95,10 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		o.Transport = nearnet.TransportTCP
 	}
 	steps := []func(context.Context, Options) ([]Result, error){
-		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, browseFamilies, datagrams1200, groups,
+		connect, rate64, rate1K, pingPong, bulk1M, streamBulk, file, browseToReady, browseFamilies, datagrams1200, groups, iceRows,
+	}
+	if o.tiny {
+		steps = steps[:len(steps)-1] // TestQuickICE runs the ICE rows once, not per transport
 	}
 	if o.Tunnel {
 		steps = steps[:0]

@@ -77,3 +77,27 @@ func TestQuickTunnel(t *testing.T) {
 		}
 	}
 }
+
+// TestQuickICE runs the ICE rows (a direct path, and one relayed through
+// a coturn it starts on loopback) with a handful of samples: both give
+// sane figures, or, without coturn, one row says why they were left out.
+func TestQuickICE(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rs, err := iceRows(ctx, Options{tiny: true, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) == 1 && rs[0].Note != "" {
+		t.Skip(rs[0].Note)
+	}
+	if len(rs) != 3 {
+		t.Fatalf("%d results, want 3", len(rs))
+	}
+	for _, r := range rs {
+		t.Logf("%s: relayed %.1f direct %.1f %s (ratio %.2f)", r.Key, r.Nearnet, r.Baseline, r.Unit, r.Ratio)
+		if !(r.Nearnet > 0) || !(r.Baseline > 0) || !(r.Ratio > 0) {
+			t.Errorf("%s: relayed %v direct %v ratio %v", r.Key, r.Nearnet, r.Baseline, r.Ratio)
+		}
+	}
+}

@@ -42,6 +42,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			out.line(string(b))
 			continue
 		}
+		if r.Note != "" {
+			out.line(fmt.Sprintf("%-38s %s", r.Title, r.Note))
+			continue
+		}
 		goal := r.Goal
 		if r.GoalMet != nil {
 			if *r.GoalMet {

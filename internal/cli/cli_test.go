@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nearnet/nearnet"
 	"github.com/nearnet/nearnet/discovery"
@@ -705,5 +706,51 @@ func TestReachable(t *testing.T) {
 		if strings.HasPrefix(a, "[") {
 			t.Errorf("reachable(only IPv4) has %s", a)
 		}
+	}
+}
+
+// TestChatPathUnavailable: chat and listen with --turn naming a STUN
+// server where nothing listens: the chat reports that no path beyond the
+// LAN can be prepared, naming the server and why (path-unavailable, in
+// JSON and as text), and the LAN connection carries the chat on.
+func TestChatPathUnavailable(t *testing.T) {
+	t.Parallel()
+	svc, key := service(t), keyFile(t)
+	ln, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "stun:" + ln.LocalAddr().String()
+	ln.Close() // nothing listens there now
+	l := listen(t, svc, "srv", "--key-file", key, "--turn", dead)
+	for _, asJSON := range []bool{true, false} {
+		r, w := io.Pipe()
+		args := []string{"chat", "--service", svc, "--key-file", key, "--name", "ice", "--to", l.addr(), "--turn", dead}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		c := start(t, r, args...)
+		if asJSON {
+			e := c.stdout.waitEvent(t, "chat's path-unavailable event", isEvent("path-unavailable"))
+			if e["peer"] != l.peer || !strings.Contains(e["reason"].(string), dead) || !strings.Contains(e["reason"].(string), "no answer") {
+				t.Errorf("event %v; want the listener, naming %s and that it did not answer", e, dead)
+			}
+		} else {
+			deadline := time.Now().Add(waitTimeout)
+			for !strings.Contains(c.stdout.String(), "no path beyond the LAN for srv") && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !strings.Contains(c.stdout.String(), "ICE server "+dead+": no answer") {
+				t.Errorf("chat's output:\n%s\nwant a line saying no path beyond the LAN, naming %s", c.stdout, dead)
+			}
+		}
+		io.WriteString(w, "still over the LAN\n")
+		w.Close()
+		if err := c.wait(t); err != nil {
+			t.Fatalf("chat: %v; want success", err)
+		}
+	}
+	if got := messagesFrom(t, l.stdout, "ice"); !slices.Equal(got, []string{"still over the LAN", "still over the LAN"}) {
+		t.Errorf("listener got %q; want both lines", got)
 	}
 }

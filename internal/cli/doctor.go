@@ -28,7 +28,12 @@ import (
 //   - peers: the nearnet peers of --service visible there within --timeout;
 //   - for each of them (at most 8): whether it answers over TCP and over
 //     QUIC (a refusal by its security still means reachable), and whether
-//     the connection has datagrams.
+//     the connection has datagrams;
+//   - with --turn (interface "ice"): whether each STUN server answers a
+//     binding (this side's mapped address) and each TURN server allocates
+//     with --turn-credentials (never printed), each failure named (401:
+//     wrong credentials; no answer within --timeout; connection refused;
+//     TLS for turns:), and the candidates an ICE agent gathers.
 //
 // It exits 0 when every check passed, 1 otherwise. --json prints one
 // "check" event per line.
@@ -36,7 +41,8 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("doctor")
 	fs.summary = "Checks each interface (those of --interface, or every usable one): addresses, multicast,\n" +
 		"mDNS, the nearnet peers visible, and whether each answers over TCP and QUIC. Give the\n" +
-		"peers' security flags (--key-file, --trust, ...) to check their connections fully."
+		"peers' security flags (--key-file, --trust, ...) to check their connections fully. With\n" +
+		"--turn (and --turn-credentials), checks each STUN and TURN server and lists the ICE candidates."
 	timeout := durationValue(3 * time.Second)
 	fs.Var(&timeout, "timeout", "how long to wait for announcements and answers (`D`)")
 	if err := fs.parse(e, args); err != nil {
@@ -47,13 +53,19 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer fs.closeTunnel() // after the node's Close, deferred later
-	ifaces, err := doctorInterfaces(cfg.Interfaces)
-	if err != nil {
-		return err
+	ifaces, ierr := doctorInterfaces(cfg.Interfaces)
+	if ierr != nil && len(cfg.ICEServers) == 0 {
+		return ierr
 	}
 	d := &doctor{out: newPrinter(e.stdout, fs.g.json), cfg: cfg, fs: fs, wait: time.Duration(timeout)}
 	for _, ifi := range ifaces {
 		d.checkInterface(ctx, ifi)
+	}
+	if len(cfg.ICEServers) > 0 {
+		d.checkICE(ctx, cfg.ICEServers)
+	}
+	if ierr != nil {
+		return ierr
 	}
 	if d.failed > 0 {
 		return fmt.Errorf("doctor: %d of %d checks failed", d.failed, d.checks)
@@ -74,8 +86,9 @@ type doctor struct {
 type checkEvent struct {
 	head
 	Interface string `json:"interface"`
-	Check     string `json:"check"` // interface, mdns, peers, tcp, quic, datagrams
+	Check     string `json:"check"` // interface, mdns, peers, tcp, quic, datagrams; stun, turn, candidates
 	Peer      string `json:"peer,omitempty"`
+	Server    string `json:"server,omitempty"` // a STUN or TURN server's URL (interface "ice")
 	OK        bool   `json:"ok"`
 	Detail    string `json:"detail"`
 	Advice    string `json:"advice,omitempty"`
@@ -89,6 +102,9 @@ func (c *checkEvent) text() string {
 	s := fmt.Sprintf("%s %s %s", mark, c.Interface, c.Check)
 	if c.Peer != "" {
 		s += " " + clean(c.Peer)
+	}
+	if c.Server != "" {
+		s += " " + clean(c.Server)
 	}
 	s += ": " + c.Detail
 	if c.Advice != "" {

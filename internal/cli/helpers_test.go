@@ -77,19 +77,20 @@ func (o *output) events(t testing.TB) []map[string]any {
 
 // documented are the fields each event must carry, with their JSON types.
 var documented = map[string]map[string]string{
-	"ready":        {"name": "string", "peer": "string", "port": "number"},
-	"found":        {"name": "string", "peer": "string", "port": "number", "addrs": "array", "txt": "object"},
-	"updated":      {"name": "string", "peer": "string", "port": "number", "addrs": "array", "txt": "object"},
-	"lost":         {"name": "string", "peer": "string", "port": "number", "addrs": "array", "txt": "object"},
-	"connected":    {"name": "string", "peer": "string"},
-	"disconnected": {"name": "string", "peer": "string"},
-	"message":      {"name": "string", "peer": "string", "text": "string"},
-	"datagram":     {"name": "string", "peer": "string", "text": "string"},
-	"stream":       {"name": "string", "peer": "string", "stream": "string", "bytes": "number"},
-	"rejected":     {"reason": "string"},
-	"proxy":        {"proxy": "string", "latency_ms": "number", "error": "string"},
-	"joined":       {"name": "string", "peer": "string", "fingerprint": "string"},
-	"left":         {"name": "string", "peer": "string"},
+	"ready":            {"name": "string", "peer": "string", "port": "number"},
+	"found":            {"name": "string", "peer": "string", "port": "number", "addrs": "array", "txt": "object"},
+	"updated":          {"name": "string", "peer": "string", "port": "number", "addrs": "array", "txt": "object"},
+	"lost":             {"name": "string", "peer": "string", "port": "number", "addrs": "array", "txt": "object"},
+	"connected":        {"name": "string", "peer": "string"},
+	"disconnected":     {"name": "string", "peer": "string"},
+	"message":          {"name": "string", "peer": "string", "text": "string"},
+	"datagram":         {"name": "string", "peer": "string", "text": "string"},
+	"stream":           {"name": "string", "peer": "string", "stream": "string", "bytes": "number"},
+	"rejected":         {"reason": "string"},
+	"proxy":            {"proxy": "string", "latency_ms": "number", "error": "string"},
+	"joined":           {"name": "string", "peer": "string", "fingerprint": "string"},
+	"left":             {"name": "string", "peer": "string"},
+	"path-unavailable": {"name": "string", "peer": "string", "reason": "string"},
 }
 
 func checkFields(t testing.TB, m map[string]any) {

@@ -317,12 +317,13 @@ func newDisconnected(c *nearnet.Conn, err error) *connEvent {
 	return e
 }
 
-// viabilityEvent is inviable, viable or reconnected (Config.OnViability).
+// viabilityEvent is inviable, viable, reconnected or path-unavailable
+// (Config.OnViability).
 type viabilityEvent struct {
 	head
 	Name   string `json:"name"`
 	Peer   string `json:"peer"`
-	Reason string `json:"reason,omitempty"` // inviable: why, when known
+	Reason string `json:"reason,omitempty"` // inviable: why, when known; path-unavailable: why
 	Addr   string `json:"addr,omitempty"`   // reconnected: the peer's address on the new connection
 }
 
@@ -330,6 +331,11 @@ func newViabilityEvent(c *nearnet.Conn, ve nearnet.ViabilityEvent) *viabilityEve
 	p := c.Peer()
 	e := &viabilityEvent{head: head{Event: ve.Kind.String()}, Name: p.Name, Peer: p.ID.String()}
 	switch {
+	case ve.Kind == nearnet.PathUnavailable:
+		e.Event = "path-unavailable"
+		if ve.Err != nil {
+			e.Reason = errText(ve.Err)
+		}
 	case ve.Kind == nearnet.Inviable && ve.Err != nil:
 		e.Reason = errText(ve.Err)
 	case ve.Kind == nearnet.Reconnected && p.Addr != nil:
@@ -349,6 +355,8 @@ func (e *viabilityEvent) text() string {
 		return s + " (keeping what is sent until it resumes)"
 	case "viable":
 		return "connection to " + who + " viable again"
+	case "path-unavailable":
+		return "no path beyond the LAN for " + who + ": " + clean(e.Reason) + " (the connection keeps its path)"
 	}
 	s := "reconnected to " + who
 	if e.Addr != "" {

@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nearnet/nearnet/internal/enum"
 	"github.com/nearnet/nearnet/internal/session"
 	"github.com/nearnet/nearnet/internal/transport"
 	"github.com/nearnet/nearnet/internal/transport/ice"
@@ -47,6 +48,8 @@ const (
 	Direct              // an ICE path through NATs, with no relay
 	Relayed             // an ICE path through a TURN relay
 )
+
+func (k Kind) String() string { return enum.Name(k, "PathKind", "lan", "direct", "relayed") }
 
 // Servers converts the API's ICE servers.
 func Servers[S ~struct{ URL, Username, Password string }](ss []S) []ice.Server {
@@ -86,6 +89,8 @@ type Node struct {
 	// network namespace.
 	do func(func() error) error
 
+	probes probes // diagnose.go
+
 	mu    sync.Mutex
 	conns map[*session.Session]*iceConn
 	paths map[transport.Conn]infoer // transport connections over an ICE path or a mailbox
@@ -107,6 +112,7 @@ type iceConn struct {
 	ln         transport.Listener
 	returning  bool
 	lanDialing bool // returnToLAN dials the LAN address
+	switching  bool // early.go moves the session to the path
 
 	// The mailboxes (PROTOCOL.md section 18): ours, the peer's address,
 	// the listener on a relayed path through ours (the side that did not
@@ -144,7 +150,7 @@ func New(c Config, sc *session.Config, hs *session.Handshaker) *Node {
 		conns: map[*session.Session]*iceConn{},
 		paths: map[transport.Conn]infoer{},
 	}
-	sc.Suspended, sc.Extension, sc.Redial = ni.suspended, ni.message, ni.redial
+	sc.Suspended, sc.Extension, sc.Redial, sc.Inviable = ni.suspended, ni.message, ni.redial, ni.inviable
 	hs.Caps = append(hs.Caps, wire.CapICE)
 	return ni
 }
@@ -325,6 +331,12 @@ func (ni *Node) reset(ic *iceConn, a *ice.Agent) {
 	}
 	if oldA != nil {
 		oldA.Close()
+	}
+	ni.mu.Lock()
+	gone := ni.conns[ic.s] != ic
+	ni.mu.Unlock()
+	if a != nil && gone {
+		ni.reset(ic, nil) // dropped while a gathered: drop's reset may have come first
 	}
 }
 
@@ -513,6 +525,7 @@ func (ni *Node) gather(s *session.Session) (*ice.Agent, ice.Description, error) 
 	if err != nil {
 		return nil, ice.Description{}, err
 	}
+	ni.c.Go(func() { ni.diagnose(s) })
 	ctx, cancel := ni.ctxFor(s, exchangeTime)
 	defer cancel()
 	d, err := a.Gather(ctx)
@@ -600,6 +613,7 @@ func (ni *Node) connect(ic *iceConn, a *ice.Agent, remote ice.Description) {
 	p, err := a.Connect(ctx, ic.controlling, remote)
 	if err != nil {
 		ni.log.Debug("nearnet: ICE: no path", "peer", short(ic.s), "err", err)
+		ni.noPath(ic.s, err)
 		return
 	}
 	var ln transport.Listener
@@ -622,6 +636,7 @@ func (ni *Node) connect(ic *iceConn, a *ice.Agent, remote ice.Description) {
 	ic.path, ic.ln = p, ln
 	ic.mu.Unlock()
 	if ic.controlling {
+		ni.c.Go(func() { ni.watch(ic, p) }) // standby.go
 		ni.upgrade(ic, p)
 	}
 	ni.log.Debug("nearnet: ICE: path ready", "peer", short(ic.s), "path", fmt.Sprintf("%+v", p.Info()))

@@ -4,6 +4,7 @@ import (
 	ptransport "github.com/pion/transport/v5"
 
 	"github.com/nearnet/nearnet/internal/session"
+	"github.com/nearnet/nearnet/internal/transport/ice"
 )
 
 // For the root's tests.
@@ -32,4 +33,34 @@ func (ni *Node) Ready(s *session.Session) bool {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	return ic.path != nil
+}
+
+// Standby describes s's ICE path standing by (ok false if none).
+func (ni *Node) Standby(s *session.Session) (info ice.Info, ok bool) {
+	ni.mu.Lock()
+	ic := ni.conns[s]
+	ni.mu.Unlock()
+	if ic == nil {
+		return info, false
+	}
+	ic.mu.Lock()
+	p := ic.path
+	ic.mu.Unlock()
+	if p == nil {
+		return info, false
+	}
+	return p.Info(), true
+}
+
+// StandbyPath is s's ICE path standing by, nil if none.
+func (ni *Node) StandbyPath(s *session.Session) *ice.Path {
+	ni.mu.Lock()
+	ic := ni.conns[s]
+	ni.mu.Unlock()
+	if ic == nil {
+		return nil
+	}
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.path
 }

@@ -4,12 +4,21 @@ package netns
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -185,10 +194,13 @@ func (in *Internet) MoveToA() error {
 
 // TURN is coturn running on the public server.
 type TURN struct {
-	Proc     *Proc
+	Proc     *Proc // the running coturn (a new one after [TURN.Start])
 	User     string
 	Password string
+	CAFile   string // the PEM certificate of the CA of its TLS certificate ([Internet.StartTURNTLS])
 	in       *Internet
+	conf     string
+	owner    testing.TB // the test that started it: a coturn started again lives until it ends
 }
 
 // StartTURN runs coturn on srv at PublicAddr port 3478 (UDP and TCP),
@@ -196,6 +208,26 @@ type TURN struct {
 // counts the bytes it relays (see [TURN.RelayedBytes]). It is stopped when
 // the test ends.
 func (in *Internet) StartTURN(t testing.TB, user, password string) *TURN {
+	t.Helper()
+	return in.startTURN(t, user, password, "no-tls\n")
+}
+
+// StartTURNTLS is [Internet.StartTURN] with TURN over TLS too (turns:,
+// port 5349), its certificate for PublicAddr signed by a CA made for the
+// test, whose certificate is in [TURN.CAFile]: clients need it among
+// their roots (SSL_CERT_FILE for Go's system roots).
+func (in *Internet) StartTURNTLS(t testing.TB, user, password string) *TURN {
+	t.Helper()
+	caFile, certPEM, keyPEM := testCA(t, in.dir, PublicAddr)
+	cert, key := filepath.Join(in.dir, "turn.crt"), filepath.Join(in.dir, "turn.key")
+	must(t, os.WriteFile(cert, certPEM, 0o600))
+	must(t, os.WriteFile(key, keyPEM, 0o600))
+	tu := in.startTURN(t, user, password, fmt.Sprintf("tls-listening-port=5349\ncert=%s\npkey=%s\n", cert, key))
+	tu.CAFile = caFile
+	return tu
+}
+
+func (in *Internet) startTURN(t testing.TB, user, password, tlsConf string) *TURN {
 	t.Helper()
 	RequireCommands(t, "turnserver")
 	conf := fmt.Sprintf(`listening-ip=%[1]s
@@ -206,8 +238,7 @@ max-port=49999
 realm=nearnet.test
 lt-cred-mech
 user=%[2]s:%[3]s
-no-tls
-no-dtls
+%[5]sno-dtls
 no-cli
 no-multicast-peers
 allow-loopback-peers
@@ -215,7 +246,7 @@ pidfile=%[4]s/turnserver.pid
 userdb=%[4]s/turndb
 log-file=stdout
 simple-log
-`, PublicAddr, user, password, in.dir)
+`, PublicAddr, user, password, in.dir, tlsConf)
 	f := filepath.Join(in.dir, "turnserver.conf")
 	must(t, os.WriteFile(f, []byte(conf), 0o600))
 	counters := fmt.Sprintf(`table ip relaycount {
@@ -235,7 +266,22 @@ simple-log
 	if _, err := in.Srv.Run(context.Background(), "nft", "-f", cf); err != nil {
 		t.Fatalf("netns: relay counter: %v", err)
 	}
-	p := in.Srv.Start(t, "turnserver", "-c", f)
+	tu := &TURN{User: user, Password: password, in: in, conf: f, owner: t}
+	tu.Start(t)
+	return tu
+}
+
+// Start runs coturn (again, after [TURN.Stop]) with its configuration, and
+// waits until it listens; t (the test calling, maybe a subtest of the one
+// that called StartTURN) fails if it cannot. It is killed when the test
+// that called StartTURN ends.
+func (tu *TURN) Start(t testing.TB) {
+	t.Helper()
+	p, err := startCmd(tu.in.Srv.Command(context.Background(), "turnserver", "-c", tu.conf))
+	if err != nil {
+		t.Fatalf("netns: start coturn: %v", err)
+	}
+	tu.owner.Cleanup(func() { p.cleanup(tu.owner) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := p.WaitLine(ctx, func(l string) bool {
@@ -243,8 +289,28 @@ simple-log
 	}); err != nil {
 		t.Fatalf("netns: coturn did not start: %v\n%s", err, p.Dump())
 	}
-	return &TURN{Proc: p, User: user, Password: password, in: in}
+	tu.Proc = p
 }
+
+// Stop ends coturn (SIGTERM, then SIGKILL after 10 s), as when the server
+// goes down: its allocations are gone. [TURN.Start] runs it again.
+func (tu *TURN) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := tu.Proc.Stop(ctx)
+	if _, ok := tu.Proc.ExitCode(); ok {
+		return nil // it exited, by the signal or by itself
+	}
+	return err
+}
+
+// Freeze stops coturn's process (SIGSTOP) without ending it, as a server
+// cut off the network for a while: it answers nothing and relays nothing,
+// and keeps its allocations. [TURN.Thaw] lets it go on.
+func (tu *TURN) Freeze() error { return tu.Proc.Signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen coturn go on (SIGCONT).
+func (tu *TURN) Thaw() error { return tu.Proc.Signal(syscall.SIGCONT) }
 
 // RelayedBytes returns the bytes that went through coturn's relay ports
 // so far, both ways.
@@ -276,4 +342,46 @@ func (in *Internet) DualHomeB() error {
 		}
 	}
 	return nil
+}
+
+// testCA makes a CA (its certificate in dir/ca.pem) and a certificate it
+// signs for ip, returned as PEM with its key.
+func testCA(t testing.TB, dir string, ip netip.Addr) (caFile string, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nearnet test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: ip.String()},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{ip.AsSlice()},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }

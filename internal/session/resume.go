@@ -288,9 +288,22 @@ func (s *Session) Viable() bool {
 	return s.via.Viable()
 }
 
+// PathUnavailable reports that a path beyond the LAN could not be
+// prepared for s, and why (internal/icepath); s keeps its path.
+func (s *Session) PathUnavailable(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.state.Terminal() {
+		s.owner.ViabilityChanged(PathUnavailable, err)
+	}
+}
+
 // setViableLocked records the current viability and schedules the
 // debounced report (Viability). s.mu is held.
 func (s *Session) setViableLocked(v bool, err error) {
+	if !v && s.cfg.Inviable != nil {
+		s.cfg.Inviable(s)
+	}
 	s.via.Set(v, err, s.clock, s.cfg.ViabilityDebounce, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()

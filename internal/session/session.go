@@ -49,6 +49,7 @@ const (
 	Inviable ViabilityKind = iota
 	Viable
 	Reconnected
+	PathUnavailable
 )
 
 // Owner is what a Session needs of its node and of the API above it. The
@@ -108,7 +109,10 @@ type Config struct {
 	// told that s lost its last link (s's lock held; it must not block);
 	// Extension takes a message of an extension kind on l (link.ExtensionHandler);
 	// Redial, before each redial round, resumes s another way if it can.
+	// Inviable is told that s's send link stopped getting answers (s's
+	// lock held; it must not block), before the drop time ends the link.
 	Suspended func(s *Session)
+	Inviable  func(s *Session)
 	Redial    func(ctx context.Context, s *Session) (resumed bool)
 	Extension func(l *Path, kind wire.Kind, body []byte)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type Agent struct {
 	cfg      Config
 	log      *slog.Logger
 	gathered chan struct{}
+	dead     chan struct{} // closed when ICE fails or the agent closes
 
 	mu      sync.Mutex // guards cands and state
 	cands   []string
@@ -39,7 +41,7 @@ type Agent struct {
 // ErrNoPath is the error of a Connect whose checks all failed: no pair of
 // candidates reached the peer (a NAT that maps every destination apart
 // on both sides, and no TURN server, or one that could not be reached).
-var ErrNoPath = errors.New("ice: no candidate pair reached the peer")
+var ErrNoPath = errors.New("nearnet: ICE: no candidate pair reached the peer (each NAT maps every destination apart, and no TURN server relays)")
 
 // NewAgent makes an agent and starts gathering its candidates.
 func NewAgent(cfg Config) (*Agent, error) {
@@ -54,6 +56,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 	types := []pice.CandidateType{pice.CandidateTypeHost, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay}
 	if cfg.NoHost {
 		types = types[1:]
+	}
+	if cfg.RelayOnly {
+		types = types[2:]
 	}
 	failed := cfg.checkTimeout()
 	disconnected := min(failed/2, 3*time.Second)
@@ -70,12 +75,15 @@ func NewAgent(cfg Config) (*Agent, error) {
 	if cfg.Net != nil {
 		opts = append(opts, pice.WithNet(cfg.Net))
 	}
+	if cfg.Loopback {
+		opts = append(opts, pice.WithIncludeLoopback(), pice.WithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
+	}
 	a, err := pice.NewAgentWithOptions(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("ice: %w", err)
 	}
-	ag := &Agent{a: a, cfg: cfg, log: log, gathered: make(chan struct{}), stateCh: make(chan struct{})}
-	var once sync.Once
+	ag := &Agent{a: a, cfg: cfg, log: log, gathered: make(chan struct{}), dead: make(chan struct{}), stateCh: make(chan struct{})}
+	var once, deadOnce sync.Once
 	a.OnCandidate(func(c pice.Candidate) {
 		if c == nil {
 			once.Do(func() { close(ag.gathered) })
@@ -91,6 +99,9 @@ func NewAgent(cfg Config) (*Agent, error) {
 		close(ag.stateCh)
 		ag.stateCh = make(chan struct{})
 		ag.mu.Unlock()
+		if s == pice.ConnectionStateFailed || s == pice.ConnectionStateClosed {
+			deadOnce.Do(func() { close(ag.dead) })
+		}
 	})
 	if err := a.GatherCandidates(); err != nil {
 		a.Close()

@@ -1,6 +1,7 @@
 package ice
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -65,9 +66,19 @@ type Config struct {
 	// path already wants a second path that does not share its fate.
 	NoHost bool
 
+	// Loopback gathers host candidates on loopback addresses only, and
+	// RelayOnly relayed candidates only (every path through a TURN
+	// server): benchmarks on one machine (internal/bench) use them.
+	Loopback, RelayOnly bool
+
 	// Net opens the agent's sockets; nil: the machine's own network. Tests
 	// give one that opens them in a network namespace.
 	Net ptransport.Net
+
+	// RootCAs verifies the certificates of turns: servers in [Probe]; nil:
+	// the system's roots. (pion's agent always uses the system's roots, which
+	// SSL_CERT_FILE can point elsewhere.)
+	RootCAs *x509.CertPool
 
 	// Logger gets pion's messages at debug level; nil discards them.
 	Logger *slog.Logger

@@ -94,6 +94,11 @@ func (p *Path) SetDeadline(t time.Time) error      { return p.c.SetDeadline(t) }
 func (p *Path) SetReadDeadline(t time.Time) error  { return p.c.SetReadDeadline(t) }
 func (p *Path) SetWriteDeadline(t time.Time) error { return nil }
 
+// Dead is closed when ICE gave up on the path (no pair answered its
+// checks for Config.CheckTimeout: a NAT mapping or a TURN allocation
+// gone) or it closed. A dead path does not come back.
+func (p *Path) Dead() <-chan struct{} { return p.a.dead }
+
 // Alive reports whether the pair in use still gets ICE's answers (not
 // disconnected or failed).
 func (p *Path) Alive() bool { return p.a.alive() }

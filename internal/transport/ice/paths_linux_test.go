@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,10 +141,11 @@ func exchange(t *testing.T, ctx context.Context, px, py *ice.Path, size int) {
 // behind a NAT, with one coturn on the public network for both: a direct
 // path when the NATs let hole punching through (coturn relays nothing of
 // the data), a relayed one when rb randomises its ports, and TURN over TCP
-// when rb lets no UDP out.
+// when rb lets no UDP out, or TURN over TLS (turns:, coturn's certificate
+// from a CA the test makes) when that is the only server.
 func TestPaths(t *testing.T) {
 	in := netns.NewInternet(t)
-	turn := in.StartTURN(t, turnUser, turnPass)
+	turn := in.StartTURNTLS(t, turnUser, turnPass)
 	pub := netns.PublicAddr.String() + ":3478"
 	servers := []ice.Server{
 		{URL: "stun:" + pub},
@@ -168,22 +172,83 @@ func TestPaths(t *testing.T) {
 		t.Logf("wrong credentials: %v", err)
 	})
 
+	t.Run("probe", func(t *testing.T) {
+		// Probe names each server's failure: coturn with the right
+		// credentials allocates, with wrong ones is a 401, and a STUN
+		// server where nothing listens is a timeout, all within seconds.
+		n, err := icetest.NewNet(in.C)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead := netns.PublicAddr.String() + ":3479"
+		start := time.Now()
+		rs, err := ice.Probe(context.Background(), ice.Config{Net: n, Servers: []ice.Server{
+			servers[0], servers[1], servers[2],
+			{URL: "turn:" + pub, Username: turnUser, Password: "wrong-pass"},
+			{URL: "stun:" + dead},
+			{URL: "turn:" + dead + "?transport=tcp", Username: turnUser, Password: turnPass},
+		}}, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		for _, r := range rs {
+			t.Logf("%+v", r)
+			if r.Err != nil && strings.Contains(r.Err.Error(), turnPass) {
+				t.Errorf("%s: the error shows the password: %v", r.URL, r.Err)
+			}
+		}
+		for i, r := range rs[:3] {
+			if r.Err != nil || !r.Mapped.IsValid() || r.Mapped.Addr().String() != "10.200.2.2" {
+				t.Errorf("server %d: %+v; want it answering, mapping carol to rb's public address", i, r)
+			}
+			if wantRelay := i > 0; wantRelay != (r.Relayed.Addr() == netip.MustParseAddr(netns.PublicAddr.String())) {
+				t.Errorf("server %d: relayed %v; want an allocation on coturn for TURN only", i, r.Relayed)
+			}
+		}
+		if rs[2].Via != "tcp" {
+			t.Errorf("TURN over TCP reached by %q", rs[2].Via)
+		}
+		var se *ice.ServerError
+		if r := rs[3]; !errors.As(r.Err, &se) || !errors.Is(r.Err, ice.ErrUnauthorized) || se.URL != r.URL {
+			t.Errorf("wrong credentials: %v; want a ServerError wrapping ErrUnauthorized", r.Err)
+		}
+		var ne net.Error
+		if r := rs[4]; !errors.Is(r.Err, ice.ErrNoAnswer) || !errors.As(r.Err, &ne) || !ne.Timeout() {
+			t.Errorf("%s: %v; want ErrNoAnswer, a timeout", r.URL, r.Err)
+		}
+		if r := rs[5]; !errors.Is(r.Err, syscall.ECONNREFUSED) {
+			t.Errorf("%s: %v; want the connection refused", r.URL, r.Err)
+		}
+		if took > 10*time.Second {
+			t.Errorf("probing took %v with a 2s timeout", took)
+		}
+	})
+
+	// TURN over TLS is verified against the system's roots (pion takes no
+	// others): SSL_CERT_FILE makes the test's CA this process's only root.
+	// Go reads it at the first verification against the system's roots,
+	// which is the first turns: gathering of this test binary.
+	os.Setenv("SSL_CERT_FILE", turn.CAFile)
+	turnsServers := []ice.Server{{URL: "turns:" + netns.PublicAddr.String() + ":5349", Username: turnUser, Password: turnPass}}
 	for _, tc := range []struct {
-		name  string
-		nat   netns.NAT
-		kind  ice.Kind
-		relay string // the protocol carol's relay candidate reaches coturn by, when carol's side relays
+		name    string
+		nat     netns.NAT
+		kind    ice.Kind
+		relay   string // the protocol carol's relay candidate reaches coturn by, when carol's side relays
+		servers []ice.Server
 	}{
-		{"direct", netns.NATKeepPorts, ice.Direct, ""},
-		{"relayed", netns.NATRandom, ice.Relayed, ""},
-		{"turn-tcp", netns.NATBlockUDP, ice.Relayed, "tcp"},
+		{"direct", netns.NATKeepPorts, ice.Direct, "", servers},
+		{"relayed", netns.NATRandom, ice.Relayed, "", servers},
+		{"turn-tcp", netns.NATBlockUDP, ice.Relayed, "tcp", servers},
+		{"turns", netns.NATBlockUDP, ice.Relayed, "tls", turnsServers},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in.SetNAT(t, in.RB, tc.nat)
 			defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			pa, pc := connectPair(t, ctx, in.A, in.C, servers)
+			pa, pc := connectPair(t, ctx, in.A, in.C, tc.servers)
 			defer pa.Close()
 			defer pc.Close()
 			before, err := turn.RelayedBytes(ctx)
