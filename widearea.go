@@ -34,7 +34,7 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	if n.cfg.Domain == "" || n.cfg.TSIGKey.IsZero() {
 		return nil
 	}
-	r, err := advert.RegisterWideArea(ctx, *n.wideAreaConfig(), name, n.serviceTypes(), port, txt, func(err error) {
+	r, err := advert.RegisterWideArea(ctx, *n.wideAreaConfig(), name, n.serviceTypes(), port, n.ice.Publish(ctx, txt), func(err error) {
 		n.cfg.Logger.Warn("nearnet: wide-area registration failed; retrying at every refresh", "domain", n.cfg.Domain, "err", err)
 		n.onWideArea(err)
 	})
