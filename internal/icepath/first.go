@@ -139,48 +139,60 @@ func (ni *Node) serve(m *ice.Mailbox) {
 	}
 }
 
-// takeOffer answers an offer within the bounds: a repeated offer gets
-// the same answer again (the knock carrying it may have been lost); a new
-// offer from the same address (a new attempt, or a new allocation that
-// got the port of an old one) is a new offer.
+// takeOffer answers an offer within the bounds (admit).
 func (ni *Node) takeOffer(m *ice.Mailbox, from netip.AddrPort, o *wire.ICE) {
 	f := &ni.first
-	f.mu.Lock()
-	if st := f.offers[from]; st != nil && st.ufrag == o.Ufrag {
-		ans := st.answer
-		f.mu.Unlock()
-		if ans != nil {
-			m.Knock(from.String(), ans)
+	st, resend, ok := f.admit(from, o.Ufrag, time.Now())
+	if resend != nil {
+		m.Knock(from.String(), resend)
+	}
+	if !ok {
+		if resend == nil {
+			ni.log.Debug("nearnet: ICE: too many offers; ignoring a knock", "from", from)
 		}
 		return
 	}
-	now := time.Now()
-	f.tokens = min(offerBurst, f.tokens+now.Sub(f.refill).Seconds()*offerRate)
-	f.refill = now
-	if f.running >= maxOffers || f.tokens < 1 {
-		f.dropped++
-		f.mu.Unlock()
-		ni.log.Debug("nearnet: ICE: too many offers; ignoring a knock", "from", from)
-		return
-	}
-	f.tokens--
-	f.running++
-	st := &offerState{ufrag: o.Ufrag}
-	f.offers[from] = st
-	f.mu.Unlock()
 	ni.c.Go(func() {
-		defer func() {
-			f.mu.Lock()
-			f.running--
-			if f.offers[from] == st {
-				delete(f.offers, from)
-			}
-			f.mu.Unlock()
-		}()
+		defer f.done(from, st)
 		if err := ni.answer(m, from, o, st); err != nil {
 			ni.log.Debug("nearnet: ICE: first contact failed", "from", from, "err", err)
 		}
 	})
+}
+
+// admit decides on an offer with ufrag from the allocation at from: a
+// repeated offer gets the same answer again (resend, when it is ready:
+// the knock carrying it may have been lost); a new one (a new attempt, or
+// a new allocation that got the port of an old one) is taken (ok) within
+// maxOffers at once and the token bucket (offerRate, offerBurst), else
+// ignored. A taken offer ends with done.
+func (f *firstState) admit(from netip.AddrPort, ufrag string, now time.Time) (st *offerState, resend []byte, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.offers[from]; st != nil && st.ufrag == ufrag {
+		return nil, st.answer, false
+	}
+	f.tokens = min(offerBurst, f.tokens+now.Sub(f.refill).Seconds()*offerRate)
+	f.refill = now
+	if f.running >= maxOffers || f.tokens < 1 {
+		f.dropped++
+		return nil, nil, false
+	}
+	f.tokens--
+	f.running++
+	st = &offerState{ufrag: ufrag}
+	f.offers[from] = st
+	return st, nil, true
+}
+
+// done ends an offer admit took.
+func (f *firstState) done(from netip.AddrPort, st *offerState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running--
+	if f.offers[from] == st {
+		delete(f.offers, from)
+	}
 }
 
 // answer gathers, answers the offer o that came from the allocation at

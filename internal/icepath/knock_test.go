@@ -2,8 +2,10 @@ package icepath
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nearnet/nearnet/internal/transport/ice"
 	"github.com/nearnet/nearnet/internal/wire"
@@ -90,4 +92,52 @@ func FuzzDecodeKnock(f *testing.F) {
 			t.Fatalf("re-encoded knock does not decode: %v", err)
 		}
 	})
+}
+
+// TestAdmitBounds: offers from knocks are bounded by maxOffers at once and
+// by the token bucket (offerBurst at once, offerRate a second after); a
+// repeated offer is answered again without counting; a finished one frees
+// its place.
+func TestAdmitBounds(t *testing.T) {
+	var f firstState
+	f.init()
+	t0 := f.refill
+	from := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("198.51.100.1"), uint16(49152+i))
+	}
+	var taken []*offerState
+	for i := 0; i < maxOffers+3; i++ {
+		st, _, ok := f.admit(from(i), "ufrag", t0)
+		if ok != (i < maxOffers) {
+			t.Fatalf("offer %d: admitted %v; want the first %d only", i, ok, maxOffers)
+		}
+		if ok {
+			taken = append(taken, st)
+		}
+	}
+	// A repeat of a taken offer: its answer again, once ready, no place.
+	taken[0].answer = []byte("answer")
+	if st, resend, ok := f.admit(from(0), "ufrag", t0); ok || st != nil || string(resend) != "answer" {
+		t.Fatalf("repeated offer: %v %q %v; want the answer again and nothing new", st, resend, ok)
+	}
+	// Places free up, but the bucket is empty until time passes.
+	for i, st := range taken {
+		f.done(from(i), st)
+	}
+	if _, _, ok := f.admit(from(100), "ufrag", t0); ok {
+		t.Fatal("an offer admitted with the bucket empty")
+	}
+	later := t0.Add(time.Second)
+	n := 0
+	for i := 0; i < 10; i++ {
+		if _, _, ok := f.admit(from(200+i), "ufrag", later); ok {
+			n++
+		}
+	}
+	if n != offerRate {
+		t.Fatalf("%d offers admitted a second later; want %d (offerRate)", n, offerRate)
+	}
+	if f.dropped == 0 {
+		t.Fatal("no offer counted as dropped")
+	}
 }
