@@ -49,14 +49,18 @@ const (
 // offers it is answering, and the paths of first contact no session took
 // yet.
 type firstState struct {
-	mu      sync.Mutex
-	mbox    *ice.Mailbox
-	offers  map[netip.AddrPort]*offerState // by the knocking allocation
-	running int                            // offers being answered (at most maxOffers)
-	paths   map[*ice.Path]*firstPath
-	tokens  float64
-	refill  time.Time
-	dropped int // offers ignored by the bounds, for tests and logs
+	mu          sync.Mutex
+	mbox        *ice.Mailbox
+	addr        string                         // mbox's address, as published
+	opened      int                            // mailboxes opened, for tests
+	set         func(key, value string) error  // puts a new mailbox in the record (Republish)
+	permitEvery time.Duration                  // how often the mailbox's permission is renewed (permitEvery)
+	offers      map[netip.AddrPort]*offerState // by the knocking allocation
+	running     int                            // offers being answered (at most maxOffers)
+	paths       map[*ice.Path]*firstPath
+	tokens      float64
+	refill      time.Time
+	dropped     int // offers ignored by the bounds, for tests and logs
 }
 
 type offerState struct {
@@ -76,6 +80,7 @@ func (f *firstState) init() {
 	f.offers = map[netip.AddrPort]*offerState{}
 	f.paths = map[*ice.Path]*firstPath{}
 	f.tokens, f.refill = offerBurst, time.Now()
+	f.permitEvery = permitEvery
 }
 
 // Publish opens the node's mailbox and returns txt with its address
@@ -101,7 +106,8 @@ func (ni *Node) Publish(ctx context.Context, txt map[string]string) map[string]s
 	}
 	ni.first.mu.Lock()
 	old := ni.first.mbox
-	ni.first.mbox = m
+	ni.first.mbox, ni.first.addr = m, m.Addr()
+	ni.first.opened++
 	ni.first.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -112,21 +118,47 @@ func (ni *Node) Publish(ctx context.Context, txt map[string]string) map[string]s
 	return out
 }
 
-// serve takes the knocks on the node's mailbox until the node closes.
+// Republish gives the node the way to put a new mailbox address in its
+// wide-area record (the registration's SetTXT): a mailbox whose
+// allocation ended (the TURN server restarted) is opened again, and the
+// record follows.
+func (ni *Node) Republish(set func(key, value string) error) {
+	if ni == nil {
+		return
+	}
+	ni.first.mu.Lock()
+	ni.first.set = set
+	ni.first.mu.Unlock()
+}
+
+// serve takes the knocks on the node's mailbox until the node closes,
+// opening a new mailbox when the allocation of the one before ends.
 func (ni *Node) serve(m *ice.Mailbox) {
-	defer m.Close()
-	permit := time.NewTicker(permitEvery)
+	for m != nil && ni.serveMailbox(m) {
+		m.Close()
+		ni.log.Warn("nearnet: ICE: the mailbox's TURN allocation ended; opening another")
+		m = ni.reopen()
+	}
+	if m != nil {
+		m.Close()
+	}
+}
+
+// serveMailbox serves m until the node closes (false) or m's allocation
+// ends (true): its permission cannot be renewed, or m closed.
+func (ni *Node) serveMailbox(m *ice.Mailbox) (lost bool) {
+	permit := time.NewTicker(ni.first.permitEvery)
 	defer permit.Stop()
 	for {
 		select {
 		case <-ni.ctx.Done():
-			return
+			return false
 		case <-m.Done():
-			ni.log.Warn("nearnet: ICE: the mailbox's TURN allocation ended; peers beyond the LAN cannot reach this node")
-			return
+			return true
 		case <-permit.C:
 			if err := m.Permit(m.RelayIP()); err != nil {
-				ni.log.Warn("nearnet: ICE: renewing the mailbox's permission", "err", err)
+				ni.log.Debug("nearnet: ICE: renewing the mailbox's permission", "err", err)
+				return true
 			}
 		case k := <-m.Knocks():
 			o, err := decodeKnock(k.Token, false)
@@ -135,6 +167,42 @@ func (ni *Node) serve(m *ice.Mailbox) {
 				continue
 			}
 			ni.takeOffer(m, k.From, o)
+		}
+	}
+}
+
+// reopen opens a new mailbox (backing off from 1 s to 30 s between tries)
+// and puts its address in the record; nil once the node closes.
+func (ni *Node) reopen() *ice.Mailbox {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		ctx, cancel := context.WithTimeout(ni.ctx, 10*time.Second)
+		m, err := ice.OpenMailbox(ctx, ni.cfg)
+		cancel()
+		if err == nil {
+			if err = m.Permit(m.RelayIP()); err != nil {
+				m.Close()
+			}
+		}
+		if err == nil {
+			ni.first.mu.Lock()
+			ni.first.mbox, ni.first.addr = m, m.Addr()
+			ni.first.opened++
+			set := ni.first.set
+			ni.first.mu.Unlock()
+			if set != nil {
+				if err := set(TXTMailbox, m.Addr()); err != nil {
+					ni.log.Warn("nearnet: ICE: cannot publish the new mailbox", "err", err)
+				}
+			}
+			return m
+		}
+		ni.log.Debug("nearnet: ICE: no new mailbox yet", "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ni.ctx.Done():
+			t.Stop()
+			return nil
 		}
 	}
 }
