@@ -93,10 +93,12 @@ func TestFirstContactNode(t *testing.T) {
 		// An address that leads nowhere (no route in this namespace):
 		// only the mailbox reaches b.
 		adv.Addrs = []netip.Addr{netip.MustParseAddr("192.0.2.1")}
+		began := time.Now()
 		c, err := a.ConnectAdvert(ctx, adv)
 		if err != nil {
 			t.Fatalf("ConnectAdvert through b's mailbox: %v", err)
 		}
+		took := time.Since(began)
 		cb, err := b.Accept(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +108,7 @@ func TestFirstContactNode(t *testing.T) {
 		if k := c.Path().Kind; k == PathLAN || cb.Path().Kind != k {
 			t.Fatalf("paths %v (dialer) and %v (listener); want the same path beyond the LAN", k, cb.Path().Kind)
 		}
-		t.Logf("path %+v", c.Path())
+		t.Logf("path %+v, ConnectAdvert took %v", c.Path(), took.Round(time.Millisecond))
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -169,6 +169,7 @@ func TestFirstContact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			began := time.Now()
 			s := start(t, alice, append(append(append([]string{"send", "--json"}, ifA...), "--to", rx, "--wait", "30s", filepath.Join(src, "big.bin")), wide...)...)
 			if err := waitLong(s); err != nil {
 				t.Fatalf("send big.bin to %s: %v; stderr %s", rx, err, s.Stderr())
@@ -183,7 +184,8 @@ func TestFirstContact(t *testing.T) {
 				t.Fatal(err)
 			}
 			relayed := after - before
-			t.Logf("%s: coturn's relay ports carried %d bytes during the 64 MiB transfer", c.mode, relayed)
+			t.Logf("%s: send of 64 MiB (connect, transfer, verify) took %v; coturn's relay ports carried %d bytes meanwhile",
+				c.mode, time.Since(began).Round(time.Millisecond), relayed)
 			switch {
 			case c.mode == "direct" && relayed > size/64:
 				t.Errorf("direct: coturn relayed %d bytes during a %d-byte transfer; want no application data (< %d)", relayed, size, size/64)
