@@ -19,7 +19,7 @@ func TestConnectRacesPastADeadAddress(t *testing.T) {
 		tarpit, _ := memTarpit(t, nw)
 		a := newMemNode(t, nw, Config{HandshakeTimeout: time.Minute})
 		b := newMemNode(t, nw, Config{})
-		c, err := a.connectAddrs(ctxT(t), b.ID(), "b", []string{tarpit, b.Addr().String()}, nil)
+		c, err := a.connectAddrs(ctxT(t), b.ID(), "b", []string{tarpit, b.Addr().String()}, nil, nil)
 		if err != nil || c.Peer().ID != b.ID() {
 			t.Fatalf("connect past a dead address: %v", err)
 		}
@@ -47,7 +47,7 @@ func TestConnectRacesPastADeadAddress(t *testing.T) {
 		})
 		a := newNodeOn(t, TransportTCP, Config{HandshakeTimeout: time.Minute})
 		b := newNodeOn(t, TransportTCP, Config{})
-		c, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{tarpit.Addr().String(), b.Addr().String()}, nil)
+		c, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{tarpit.Addr().String(), b.Addr().String()}, nil, nil)
 		if err != nil || c.Peer().ID != b.ID() {
 			t.Fatalf("connect past a dead address: %v", err)
 		}
@@ -60,7 +60,7 @@ func TestConnectRaceStopsAtRefusal(t *testing.T) {
 	a := newNode(t, Config{})
 	wrong := newNode(t, Config{Key: &other})
 	good := newNode(t, Config{})
-	_, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{wrong.Addr().String(), good.Addr().String()}, nil)
+	_, err := a.connectAddrs(ctxT(t), PeerID{}, "", []string{wrong.Addr().String(), good.Addr().String()}, nil, nil)
 	if !errors.Is(err, ErrKeyMismatch) {
 		t.Fatalf("got %v; want the refusal of the first address", err)
 	}

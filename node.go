@@ -329,7 +329,7 @@ func (n *Node) Connect(ctx context.Context, target string) (*Conn, error) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return nil, fmt.Errorf("nearnet: Connect %q: bad port", target)
 		}
-		return n.connectAddrs(ctx, PeerID{}, "", []string{target}, nil)
+		return n.connectAddrs(ctx, PeerID{}, "", []string{target}, nil, nil)
 	}
 	a, err := n.Resolve(ctx, target)
 	if err != nil {
@@ -338,20 +338,21 @@ func (n *Node) Connect(ctx context.Context, target string) (*Conn, error) {
 	return n.ConnectAdvert(ctx, a)
 }
 
-// ConnectAdvert connects to a peer found by Browse.
+// ConnectAdvert connects to a peer found by Browse (beyond the LAN too,
+// through its TURN mailbox: PROTOCOL.md section 18, first contact).
 func (n *Node) ConnectAdvert(ctx context.Context, a Advert) (*Conn, error) {
 	addrs, offered, err := advertTargets(a)
 	if err != nil {
 		return nil, err
 	}
-	return n.connectAddrs(ctx, a.ID, a.Name, addrs, offered)
+	return n.connectAddrs(ctx, a.ID, a.Name, addrs, offered, n.ice.Via(a.TXT))
 }
 
 // connectAddrs dials addrs in turn, each over the transports of dialer.Order
-// for what the peer offers, until one works. With a known peer ID
+// for what the peer offers, then the extra attempts, until one works. With a known peer ID
 // the Conn exists from the start, in state preparing, and concurrent
 // Connects to the same peer wait for it instead of dialing again.
-func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs []string, offered []string) (*Conn, error) {
+func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs, offered []string, extra []transport.Attempt) (*Conn, error) {
 	order := n.dialer.Order(offered)
 	if len(order) == 0 {
 		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
@@ -364,7 +365,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs [
 		WaitReady:   func(ctx context.Context, c *Conn) (*Conn, error) { return c.waitReady(ctx) },
 		Attach:      func(l *link) (*Conn, error) { c, _, err := n.attach(l); return c, err },
 		Retry:       n.cfg.RetryConnect,
-		PathChanged: n.paths.Changed,
+		PathChanged: n.paths.Changed, Extra: extra,
 	}, id, name, addrs, order)
 }
 

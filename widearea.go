@@ -34,7 +34,7 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	if n.cfg.Domain == "" || n.cfg.TSIGKey.IsZero() {
 		return nil
 	}
-	r, err := advert.RegisterWideArea(ctx, *n.wideAreaConfig(), name, n.serviceTypes(), port, txt, func(err error) {
+	r, err := advert.RegisterWideArea(ctx, *n.wideAreaConfig(), name, n.serviceTypes(), port, n.ice.Publish(ctx, txt), func(err error) {
 		n.cfg.Logger.Warn("nearnet: wide-area registration failed; retrying at every refresh", "domain", n.cfg.Domain, "err", err)
 		n.onWideArea(err)
 	})
@@ -43,6 +43,7 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	}
 	err = n.keep(func() error {
 		n.wide = r
+		n.ice.Republish(r.SetTXT)
 		n.spawn(func() { advert.Follow(r, n.done, n.paths.Changed) }) // under mu, with closed false: before Close's Wait
 		return nil
 	})

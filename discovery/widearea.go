@@ -383,6 +383,35 @@ func (r *WideAreaRegistration) Err() error {
 	return r.err
 }
 
+// SetTXT sets the TXT entry key to value in every registered service
+// (value "" removes it) and asks for a refresh. A TXT record that would no
+// longer encode (an entry longer than 255 bytes) is left as it was and
+// the error returned.
+func (r *WideAreaRegistration) SetTXT(key, value string) error {
+	r.mu.Lock()
+	svcs := make([]Service, len(r.svcs))
+	for i, s := range r.svcs {
+		s = s.clone()
+		if s.TXT == nil {
+			s.TXT = map[string]string{}
+		}
+		if value == "" {
+			delete(s.TXT, key)
+		} else {
+			s.TXT[key] = value
+		}
+		if _, err := EncodeTXT(s.TXT); err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		svcs[i] = s
+	}
+	r.svcs = svcs
+	r.mu.Unlock()
+	r.Refresh()
+	return nil
+}
+
 // Refresh asks for a refresh now (after an address change, say), without
 // waiting for it.
 func (r *WideAreaRegistration) Refresh() {

@@ -30,7 +30,8 @@ import (
 //	ready         name, peer, port, addr, fingerprint ("" with --insecure)
 //	found, updated, lost
 //	              name, peer, port, host, addrs, txt, interface
-//	connected     name, peer, addr, via ("dialed" or "accepted")
+//	connected     name, peer, addr, via ("dialed" or "accepted"), path ("lan",
+//	              or beyond the LAN "direct" or "relayed")
 //	disconnected  name, peer, addr, [reason] (when it was not a clean close),
 //	              [undelivered] (the connection was lost and not resumed:
 //	              the texts of the messages sent to the peer that it never
@@ -256,6 +257,7 @@ type connEvent struct {
 	Peer        string   `json:"peer"`
 	Addr        string   `json:"addr"`
 	Via         string   `json:"via,omitempty"`         // connected: "dialed" or "accepted"
+	Path        string   `json:"path,omitempty"`        // connected: "lan", "direct" or "relayed"
 	Reason      string   `json:"reason,omitempty"`      // disconnected: why, unless it was a clean close
 	Undelivered []string `json:"undelivered,omitempty"` // disconnected: messages the peer never acknowledged
 }
@@ -266,7 +268,7 @@ func newConnEvent(kind string, c *nearnet.Conn, via string) *connEvent {
 	p := c.Peer()
 	e := &connEvent{head: head{Event: kind}, Name: p.Name, Peer: p.ID.String()}
 	if kind == "connected" {
-		e.Via = via
+		e.Via, e.Path = via, c.Path().Kind.String()
 	} else {
 		e.Reason = via
 	}
@@ -281,6 +283,9 @@ func (e *connEvent) text() string {
 		s := fmt.Sprintf("connected to %s at %s", peerLabel(e.Name, e.Peer), e.Addr)
 		if e.Via != "" {
 			s += " (" + e.Via + ")"
+		}
+		if e.Path != "" && e.Path != "lan" {
+			s += " over a " + e.Path + " path beyond the LAN"
 		}
 		return s
 	}

@@ -89,7 +89,8 @@ type Node struct {
 	// network namespace.
 	do func(func() error) error
 
-	probes probes // diagnose.go
+	probes probes     // diagnose.go
+	first  firstState // first contact (first.go)
 
 	mu    sync.Mutex
 	conns map[*session.Session]*iceConn
@@ -150,6 +151,7 @@ func New(c Config, sc *session.Config, hs *session.Handshaker) *Node {
 		conns: map[*session.Session]*iceConn{},
 		paths: map[transport.Conn]infoer{},
 	}
+	ni.first.init()
 	sc.Suspended, sc.Extension, sc.Redial, sc.Inviable = ni.suspended, ni.message, ni.redial, ni.inviable
 	hs.Caps = append(hs.Caps, wire.CapICE)
 	return ni
@@ -208,7 +210,19 @@ func (ni *Node) PathOf(l *session.Path) (Kind, time.Duration) {
 // node dialed to a peer that takes part starts the exchange, and a link
 // over the ICE path that this side dialed starts the return to the LAN.
 func (ni *Node) Attached(s *session.Session, l *session.Path) {
-	if ni == nil || l.Hello == nil || !slices.Contains(l.Hello.Caps, wire.CapICE) || !s.ResumeOn() {
+	if ni == nil {
+		return
+	}
+	ni.mu.Lock()
+	if p := ni.paths[l.T]; p != nil && ni.conns[s] == nil && ni.isFirst(p) {
+		// The session started over a path of first contact: it owns
+		// the path from now on (resumes over it, closes it at its end).
+		ni.claim(ni.add(s, l.Outgoing()), p)
+		ni.mu.Unlock()
+		return
+	}
+	ni.mu.Unlock()
+	if l.Hello == nil || !slices.Contains(l.Hello.Caps, wire.CapICE) || !s.ResumeOn() {
 		return
 	}
 	ni.mu.Lock()
@@ -227,7 +241,7 @@ func (ni *Node) Attached(s *session.Session, l *session.Path) {
 		return
 	}
 	ni.mu.Unlock()
-	if overICE && l.Outgoing() && ic.controlling {
+	if overICE && l.Outgoing() && ic.controlling && ic.lanAddr != "" {
 		ic.mu.Lock()
 		start := !ic.returning
 		ic.returning = true
@@ -273,13 +287,15 @@ func (ni *Node) upgrade(ic *iceConn, p *ice.Path) {
 	}
 }
 
-// add registers s's exchange and drops it when s ends. ni.mu is held.
+// add registers s's exchange and drops it when s has ended and its last
+// link is gone (a link over the ICE path needs the path until its close
+// handshake is through). ni.mu is held.
 func (ni *Node) add(s *session.Session, controlling bool) *iceConn {
 	ic := &iceConn{s: s, controlling: controlling}
 	ni.conns[s] = ic
 	ni.c.Go(func() {
 		select {
-		case <-s.Ended():
+		case <-s.Done():
 		case <-ni.ctx.Done():
 		}
 		ni.drop(ic)

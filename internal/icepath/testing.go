@@ -1,6 +1,8 @@
 package icepath
 
 import (
+	"time"
+
 	ptransport "github.com/pion/transport/v5"
 
 	"github.com/nearnet/nearnet/internal/session"
@@ -63,4 +65,16 @@ func (ni *Node) StandbyPath(s *session.Session) *ice.Path {
 	ic.mu.Lock()
 	defer ic.mu.Unlock()
 	return ic.path
+}
+
+// SetPermitEvery sets how often the node's mailbox renews its permission,
+// and so notices that its allocation ended (before Listen).
+func (ni *Node) SetPermitEvery(d time.Duration) { ni.first.permitEvery = d }
+
+// Mailbox is the address of the node's mailbox ("" if none), and how
+// many it opened.
+func (ni *Node) Mailbox() (string, int) {
+	ni.first.mu.Lock()
+	defer ni.first.mu.Unlock()
+	return ni.first.addr, ni.first.opened
 }

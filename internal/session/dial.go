@@ -230,12 +230,13 @@ func (d *Dials) Round(ctx context.Context, addrs []string, s *Session, attach fu
 
 // Race dials addrs over the transports of order, racing them in the way
 // of Happy Eyeballs (transport.Race): every address over the first
-// transport (address families interleaved), then over the next; the first
+// transport (address families interleaved), then over the next, then the
+// extra attempts (first contact beyond the LAN); the first
 // to give a link wins, and a link made after it goes to late. want, if not
 // zero, is the peer the link must lead to. spawn runs a dial in the
 // background. It returns the link, or one error per address (its first
 // transport's, as Via).
-func (d *Dials) Race(ctx context.Context, addrs []string, order []transport.Transport, want [16]byte,
+func (d *Dials) Race(ctx context.Context, addrs []string, order []transport.Transport, extra []transport.Attempt, want [16]byte,
 	late func(*Path), spawn func(func())) (*Path, []error) {
 	try := func(ctx context.Context, a transport.Attempt, limit time.Duration) (*Path, error) {
 		l, err := d.Dial(ctx, a.T, a.Addr, nil, limit)
@@ -246,12 +247,18 @@ func (d *Dials) Race(ctx context.Context, addrs []string, order []transport.Tran
 		}
 		return l, err
 	}
-	won, ok, firstErr := transport.Race(ctx, transport.Attempts(addrs, order), try, d.Final, late, spawn)
+	won, ok, firstErr := transport.Race(ctx, append(transport.Attempts(addrs, order), extra...), try, d.Final, late, spawn)
 	if ok {
 		return won, nil
 	}
 	var errs []error
 	for _, a := range addrs {
+		if err := firstErr[a]; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, x := range extra {
+		a := x.Addr
 		if err := firstErr[a]; err != nil {
 			errs = append(errs, err)
 		}

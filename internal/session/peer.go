@@ -18,6 +18,7 @@ type Conns[C comparable] struct {
 	Waiting     func(err error) error               // the error a failed round shows
 	Retry       bool                                // Config.RetryConnect
 	PathChanged func() <-chan struct{}              // closed at the next path change
+	Extra       []transport.Attempt                 // raced after addrs (first contact beyond the LAN)
 }
 
 // ConnectPeer dials addrs in turn, each over the transports of order,
@@ -41,7 +42,7 @@ func ConnectPeer[C comparable](ctx context.Context, p *Conns[C], id [16]byte, na
 	p.Start()
 	l, ready, errs := Connect(ctx, s, Dialer{
 		Round: func() (*Path, []error) {
-			return p.Dials.Race(ctx, addrs, order, id, func(l *Path) { p.Attach(l) }, p.Spawn)
+			return p.Dials.Race(ctx, addrs, order, p.Extra, id, func(l *Path) { p.Attach(l) }, p.Spawn)
 		},
 		Final: p.Dials.Final, Waiting: p.Waiting, Retry: p.Retry, PathChanged: p.PathChanged, NodeDone: p.Dials.NodeDone,
 	})

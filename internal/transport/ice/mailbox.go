@@ -108,16 +108,50 @@ func (m *Mailbox) Addr() string { return m.relay.LocalAddr().String() }
 // Knocks delivers the knocks that arrive.
 func (m *Mailbox) Knocks() <-chan Knock { return m.knocks }
 
-// Knock sends a knock with token to a peer's mailbox (and so lets the
-// peer's packets in: TURN permits the addresses this side sends to).
-func (m *Mailbox) Knock(to string, token []byte) error {
+// MaxKnock is the largest knock, magic included: one UDP payload that no
+// path between a TURN client and its server fragments.
+const MaxKnock = 1200
+
+// ErrKnockTooLarge is the error of a Knock whose body would make it
+// longer than MaxKnock.
+var ErrKnockTooLarge = errors.New("ice: knock longer than 1200 bytes")
+
+// Knock sends a knock with body (nil: a bare knock) to a peer's mailbox,
+// and so lets the peer's packets in: TURN permits the addresses this side
+// sends to.
+func (m *Mailbox) Knock(to string, body []byte) error {
+	if len(knockMagic)+len(body) > MaxKnock {
+		return ErrKnockTooLarge
+	}
 	ua, err := net.ResolveUDPAddr("udp", to)
 	if err != nil {
 		return err
 	}
-	_, err = m.relay.WriteTo(append(append([]byte(nil), knockMagic...), token...), ua)
+	_, err = m.relay.WriteTo(append(append([]byte(nil), knockMagic...), body...), ua)
 	return err
 }
+
+// Permit lets packets from every relayed address of ip (a TURN server's
+// relay address) into the mailbox before this side sent to any of them,
+// so that a peer it never met can knock from an allocation on that
+// server. A TURN permission lasts 5 minutes (RFC 8656 section 9): call it
+// again before then.
+func (m *Mailbox) Permit(ip netip.Addr) error {
+	return m.client.CreatePermission(&net.UDPAddr{IP: ip.AsSlice()})
+}
+
+// RelayIP is the IP address of the mailbox's relayed address.
+func (m *Mailbox) RelayIP() netip.Addr {
+	if ua, ok := m.relay.LocalAddr().(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ua.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// Done is closed when the mailbox is closed (by Close, or because its
+// allocation ended).
+func (m *Mailbox) Done() <-chan struct{} { return m.done }
 
 func (m *Mailbox) readLoop() {
 	defer m.Close()
@@ -133,7 +167,7 @@ func (m *Mailbox) readLoop() {
 		}
 		ap := ua.AddrPort()
 		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		if bytes.HasPrefix(b[:n], knockMagic) {
+		if bytes.HasPrefix(b[:n], knockMagic) && n <= MaxKnock {
 			select {
 			case m.knocks <- Knock{From: ap, Token: append([]byte(nil), b[len(knockMagic):n]...)}:
 			default:
