@@ -27,6 +27,8 @@ var (
 	// ErrClosed is returned for operations on a closed connection or node.
 	// It wraps net.ErrClosed.
 	ErrClosed = fmt.Errorf("nearnet: closed: %w", net.ErrClosed)
+
+	errNoTransport = errors.New("nearnet: the peer offers no transport this node dials")
 )
 
 // ConfigError reports an invalid Config field, or an invalid field of
@@ -127,34 +129,27 @@ func (e *ProtocolError) Error() string { return "nearnet: protocol error: " + e.
 func init() { nnerr.Public = publicError }
 
 // publicError returns the public error that the internal error err stands
-// for, or nil. The conversions are struct conversions, which stop
-// compiling if a public type's fields drift from its counterpart's.
+// for, or nil. The conversions are pointer conversions, which stop
+// compiling if a public type's fields drift from its counterpart's (the
+// two share the error's memory: errors are not changed once made).
 func publicError(err error) error {
 	switch e := err.(type) {
 	case *nnerr.ConfigError:
-		p := ConfigError(*e)
-		return &p
+		return (*ConfigError)(e)
 	case *wire.ProtocolError:
-		p := ProtocolError(*e)
-		return &p
+		return (*ProtocolError)(e)
 	case *dgram.TooLargeError:
-		p := DatagramTooLargeError(*e)
-		return &p
+		return (*DatagramTooLargeError)(e)
 	case *resource.NameError:
-		p := ResourceNameError(*e)
-		return &p
+		return (*ResourceNameError)(e)
 	case *resource.RejectedError:
-		p := ResourceRejectedError(*e)
-		return &p
+		return (*ResourceRejectedError)(e)
 	case *resource.ReceiverError:
-		p := ResourceReceiverError(*e)
-		return &p
+		return (*ResourceReceiverError)(e)
 	case *resource.DroppedError:
-		p := ResourceDroppedError(*e)
-		return &p
+		return (*ResourceDroppedError)(e)
 	case *ice.ServerError:
-		p := ICEServerError(*e)
-		return &p
+		return (*ICEServerError)(e)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func NewNode(cfg *Config) (*Node, error) {
 		ReceiveBuffer: c.ReceiveBuffer, SendBuffer: c.SendBuffer, RxBudget: rxBudget, TxBudget: txBudget,
 		HandshakeTimeout: c.HandshakeTimeout, ResumeWindow: c.ResumeWindow, DropTime: c.DropTime,
 		ViabilityDebounce: c.ViabilityDebounce, Logger: c.Logger, NodeDone: n.done,
-		Go:        n.spawn,
+		Go:        n.wg.Go,
 		ErrClosed: ErrClosed, ErrNoDatagrams: ErrDatagramsUnavailable, FromTransport: fromTransport, PeerError: closeErrorFor,
 		CloseError: func(code int, reason string) error { return &CloseError{Code: code, Reason: reason} },
 		Lost:       func(err error, un [][]byte) error { return &SessionLostError{Err: err, Undelivered: un} },
@@ -139,7 +139,7 @@ func NewNode(cfg *Config) (*Node, error) {
 		PairingFor: pairingFor,
 	}
 	n.acceptor = &session.Acceptor[*Conn]{Dials: &n.dialer, Stream: n.acceptStream, Attach: n.attach,
-		Queue: n.acceptq, Spawn: n.spawn, Failed: n.rejected}
+		Queue: n.acceptq, Spawn: n.wg.Go, Failed: n.rejected}
 	n.ice = icepath.New(icepath.Config{
 		Servers: icepath.Servers(c.ICEServers), Server: server, Client: client, Identity: n.ident,
 		Authenticated: c.Security != SecurityNone, ResumeWindow: c.ResumeWindow, Logger: c.Logger,
@@ -358,7 +358,7 @@ func (n *Node) connectAddrs(ctx context.Context, id PeerID, name string, addrs, 
 		return nil, fmt.Errorf("%w: it offers %q, this node dials %v", errNoTransport, offered, n.cfg.Transport)
 	}
 	return session.ConnectPeer(ctx, &session.Conns[*Conn]{
-		Table: &n.conns, Dials: &n.dialer, Start: n.startPathMonitor, Spawn: n.spawn, Waiting: unwrapSingleRejection,
+		Table: &n.conns, Dials: &n.dialer, Start: n.startPathMonitor, Spawn: n.wg.Go, Waiting: unwrapSingleRejection,
 		New: func(id [16]byte, name string) *Conn {
 			return newConn(n, session.Peer{ID: id, Name: name}, StatePreparing)
 		},

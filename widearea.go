@@ -44,7 +44,7 @@ func (n *Node) registerWideArea(ctx context.Context, name string, port int, txt 
 	err = n.keep(func() error {
 		n.wide = r
 		n.ice.Republish(r.SetTXT)
-		n.spawn(func() { advert.Follow(r, n.done, n.paths.Changed) }) // under mu, with closed false: before Close's Wait
+		n.wg.Go(func() { advert.Follow(r, n.done, n.paths.Changed) }) // under mu, with closed false: before Close's Wait
 		return nil
 	})
 	if err != nil {
