@@ -523,17 +523,24 @@ func (ni *Node) knock(ic *iceConn, peer string) {
 	}
 	for s.Suspended() && !s.Terminal() {
 		m.Knock(peer, nil)
-		t := time.NewTimer(300 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-s.Ended():
-			t.Stop()
-			return
-		case <-ni.ctx.Done():
-			t.Stop()
+		if !ni.pause(s, 300*time.Millisecond) {
 			return
 		}
 	}
+}
+
+// pause waits d, and reports false instead if s ends or the node closes
+// first.
+func (ni *Node) pause(s *session.Session, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.Ended():
+	case <-ni.ctx.Done():
+	}
+	return false
 }
 
 func (ni *Node) gather(s *session.Session) (*ice.Agent, ice.Description, error) {
@@ -779,14 +786,7 @@ func (ni *Node) returnToLAN(ic *iceConn) {
 	}()
 	s, d := ic.s, ni.c.Dials
 	for i := 0; ; i++ {
-		t := time.NewTimer(session.Backoff(min(i, 4)))
-		select {
-		case <-t.C:
-		case <-s.Ended():
-			t.Stop()
-			return
-		case <-ni.ctx.Done():
-			t.Stop()
+		if !ni.pause(s, session.Backoff(min(i, 4))) {
 			return
 		}
 		cur := s.SendPath()

@@ -30,14 +30,7 @@ func (ni *Node) watch(ic *iceConn, p *ice.Path) {
 		return
 	}
 	for i := 0; ; i++ {
-		t := time.NewTimer(min(time.Second<<min(i, 5), standbyRetryMax))
-		select {
-		case <-t.C:
-		case <-s.Ended():
-			t.Stop()
-			return
-		case <-ni.ctx.Done():
-			t.Stop()
+		if !ni.pause(s, min(time.Second<<min(i, 5), standbyRetryMax)) {
 			return
 		}
 		ic.mu.Lock()
