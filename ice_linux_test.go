@@ -131,7 +131,7 @@ func TestSessionMovesBeyondLAN(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		start := time.Now()
-		ca, cb, aev, bev := lanPair(t, ctx, in, []ICEServer{{URL: "stun:" + netns.PublicAddr.String() + ":3478"}})
+		ca, cb, aev, bev := lanPair(t, ctx, in, []ICEServer{{URL: "stun:" + netns.PublicAddr.String() + ":3478"}}, shortResume)
 		for _, side := range []struct {
 			name   string
 			events <-chan ViabilityEvent
@@ -183,7 +183,7 @@ func TestSessionMovesBeyondLAN(t *testing.T) {
 		defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		ca, cb, _, _ := lanPair(t, ctx, in, servers)
+		ca, cb, _, _ := lanPair(t, ctx, in, servers, shortResume)
 		na := ca.n
 		standby := func(old any) *ice.Path {
 			for ctx.Err() == nil {
@@ -231,22 +231,8 @@ func runMove(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.NA
 	defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	aev, bev := make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
-	na := iceNodeOn(t, in.A, servers, aev)
-	nb := iceNodeOn(t, in.B, servers, bev)
-	_, port, _ := net.SplitHostPort(nb.Addr().String())
-	var ca *Conn
-	if err := in.A.Do(func() error {
-		var err error
-		ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cb, err := nb.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cb, aev, bev := lanPair(t, ctx, in, servers)
+	na, nb := ca.n, cb.n
 	waitPath(t, ctx, na, ca)
 	waitPath(t, ctx, nb, cb)
 
@@ -365,12 +351,11 @@ func iceTestLogger(name string) *slog.Logger {
 // lanPair connects alice to bob over home A's LAN, their nodes with the
 // ICE servers given and a resume window (the bound of ICE's checks) of
 // 3 s, and returns both Conns and their viability events.
-func lanPair(t *testing.T, ctx context.Context, in *netns.Internet, servers []ICEServer) (ca, cb *Conn, aev, bev chan ViabilityEvent) {
+func lanPair(t *testing.T, ctx context.Context, in *netns.Internet, servers []ICEServer, opts ...func(*Config)) (ca, cb *Conn, aev, bev chan ViabilityEvent) {
 	t.Helper()
-	aev, bev = make(chan ViabilityEvent, 16), make(chan ViabilityEvent, 16)
-	short := func(c *Config) { c.ResumeWindow = 3 * time.Second }
-	na := iceNodeOn(t, in.A, servers, aev, short)
-	nb := iceNodeOn(t, in.B, servers, bev, short)
+	aev, bev = make(chan ViabilityEvent, 64), make(chan ViabilityEvent, 64)
+	na := iceNodeOn(t, in.A, servers, aev, opts...)
+	nb := iceNodeOn(t, in.B, servers, bev, opts...)
 	_, port, _ := net.SplitHostPort(nb.Addr().String())
 	if err := in.A.Do(func() error {
 		var err error
@@ -385,6 +370,9 @@ func lanPair(t *testing.T, ctx context.Context, in *netns.Internet, servers []IC
 	}
 	return ca, cb, aev, bev
 }
+
+// shortResume: ICE gives up after the resume window, 3 s here.
+var shortResume = func(c *Config) { c.ResumeWindow = 3 * time.Second }
 
 // nextUnavailable returns the next PathUnavailable event (skipping
 // viability changes).
@@ -431,7 +419,7 @@ func runServerErrors(t *testing.T, in *netns.Internet, bad []ICEServer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	ca, cb, aev, _ := lanPair(t, ctx, in, bad)
+	ca, cb, aev, _ := lanPair(t, ctx, in, bad, shortResume)
 	got := map[string]error{}
 	for len(got) < len(bad) {
 		e := nextUnavailable(t, ctx, aev, "alice")
@@ -466,22 +454,8 @@ func runOutage(t *testing.T, in *netns.Internet, servers []ICEServer, nat netns.
 	defer in.SetNAT(t, in.RB, netns.NATKeepPorts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	aev, bev := make(chan ViabilityEvent, 64), make(chan ViabilityEvent, 64)
-	na := iceNodeOn(t, in.A, servers, aev)
-	nb := iceNodeOn(t, in.B, servers, bev)
-	_, port, _ := net.SplitHostPort(nb.Addr().String())
-	var ca *Conn
-	if err := in.A.Do(func() error {
-		var err error
-		ca, err = na.Connect(ctx, net.JoinHostPort(in.B.Addr().String(), port))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cb, err := nb.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cb, aev, bev := lanPair(t, ctx, in, servers)
+	na, nb := ca.n, cb.n
 	waitPath(t, ctx, na, ca)
 	waitPath(t, ctx, nb, cb)
 	if err := in.B.LinkDown(); err != nil {
