@@ -707,3 +707,24 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("MaxDatagramSize of a closed connection: %d", n)
 	}
 }
+
+// TestCloseClosesSocket: a Transport's Close closes the socket it was
+// given (quic-go closes only the sockets it opened itself), so a node's
+// UDP socket does not outlive the node.
+func TestCloseClosesSocket(t *testing.T) {
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTransport(uc)
+	if err := tr.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	uc.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang, not a measurement
+	if _, _, err := uc.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("after the Transport's Close, a read from its socket returned %v; want net.ErrClosed", err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}

@@ -24,6 +24,7 @@ const socketBuffer = 7 << 20
 // them. It is safe for concurrent use by multiple goroutines.
 type Transport struct {
 	qt     *quic.Transport
+	pc     net.PacketConn // closed by Close (quic-go closes only sockets it opened)
 	rb, wb int // socket buffer sizes the OS granted; 0 if unknown
 
 	mu     sync.Mutex
@@ -57,7 +58,7 @@ func ListenUDP(addr string) (*Transport, error) {
 // warning per process (the environment variable
 // QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true silences it).
 func NewTransport(pc net.PacketConn) *Transport {
-	t := &Transport{qt: &quic.Transport{Conn: pc}, conns: make(map[*quic.Conn]struct{})}
+	t := &Transport{qt: &quic.Transport{Conn: pc}, pc: pc, conns: make(map[*quic.Conn]struct{})}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		t.rb, t.wb = raiseBuffers(uc, socketBuffer)
 	}
@@ -87,7 +88,11 @@ func (t *Transport) Close() error {
 	for qc := range conns {
 		qc.CloseWithError(CodeGoingAway, "transport closed") // sends CONNECTION_CLOSE before it returns
 	}
-	return t.qt.Close()
+	err := t.qt.Close()
+	if cerr := t.pc.Close(); err == nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	return err
 }
 
 // track makes Close close qc, unless qc is closed first. It closes qc

@@ -21,19 +21,19 @@ import (
 // streams with it), or when the Transport closes. ctx bounds the dial.
 func (t *Transport) DialOver(ctx context.Context, pc net.PacketConn, raddr net.Addr) (transport.Conn, error) {
 	qt := quict.NewTransport(pc)
-	if !t.trackOver(qt, pc) {
-		closeBoth(qt, pc)
+	if !t.trackOver(qt) {
+		qt.Close()
 		return nil, &transport.StageError{Stage: "quic", Err: net.ErrClosed}
 	}
 	qc, err := qt.DialAddr(ctx, raddr, t.o.Client, t.config())
 	if err != nil {
 		t.untrackOver(qt)
-		closeBoth(qt, pc)
+		qt.Close()
 		return nil, &transport.StageError{Stage: "quic", Err: err}
 	}
 	context.AfterFunc(qc.Context(), func() {
 		t.untrackOver(qt)
-		closeBoth(qt, pc)
+		qt.Close()
 	})
 	return t.conn(qc), nil
 }
@@ -45,16 +45,16 @@ func (t *Transport) ListenOver(pc net.PacketConn, a transport.Acceptor) (transpo
 	qt := quict.NewTransport(pc)
 	ln, err := qt.Listen(t.o.Server, t.config())
 	if err != nil {
-		closeBoth(qt, pc)
+		qt.Close()
 		return nil, err
 	}
-	if !t.trackOver(qt, pc) {
+	if !t.trackOver(qt) {
 		ln.Close()
-		closeBoth(qt, pc)
+		qt.Close()
 		return nil, net.ErrClosed
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ol := &overListener{ln: ln, qt: qt, pc: pc, cancel: cancel, t: t}
+	ol := &overListener{ln: ln, qt: qt, cancel: cancel, t: t}
 	t.wg.Add(1)
 	go t.acceptLoop(ctx, ln, a)
 	return ol, nil
@@ -64,7 +64,6 @@ func (t *Transport) ListenOver(pc net.PacketConn, a transport.Acceptor) (transpo
 type overListener struct {
 	ln     *quict.Listener
 	qt     *quict.Transport
-	pc     net.PacketConn
 	cancel context.CancelFunc
 	t      *Transport
 	once   sync.Once
@@ -77,29 +76,22 @@ func (l *overListener) Close() error {
 		l.cancel()
 		l.ln.Close()
 		l.t.untrackOver(l.qt)
-		closeBoth(l.qt, l.pc)
+		l.qt.Close()
 	})
 	return nil
 }
 
-// closeBoth closes a transport on a caller's path and the path: quic-go
-// leaves a packet conn it did not open to its owner.
-func closeBoth(qt *quict.Transport, pc net.PacketConn) {
-	qt.Close()
-	pc.Close()
-}
-
 // trackOver records qt for Close; false once the Transport is closed.
-func (t *Transport) trackOver(qt *quict.Transport, pc net.PacketConn) bool {
+func (t *Transport) trackOver(qt *quict.Transport) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		return false
 	}
 	if t.over == nil {
-		t.over = map[*quict.Transport]net.PacketConn{}
+		t.over = map[*quict.Transport]struct{}{}
 	}
-	t.over[qt] = pc
+	t.over[qt] = struct{}{}
 	return true
 }
 
@@ -115,7 +107,7 @@ func (t *Transport) closeOver() {
 	over := t.over
 	t.over = nil
 	t.mu.Unlock()
-	for qt, pc := range over {
-		closeBoth(qt, pc)
+	for qt := range over {
+		qt.Close()
 	}
 }

@@ -197,7 +197,7 @@ type Transport struct {
 	qt     *quict.Transport
 	ln     *quict.Listener
 	qdial  *quict.Transport
-	over   map[*quict.Transport]net.PacketConn // on callers' packet paths (over.go)
+	over   map[*quict.Transport]struct{} // on callers' packet paths (over.go)
 	closed bool
 	cancel context.CancelFunc // stops the accept loop
 	wg     sync.WaitGroup
