@@ -67,14 +67,19 @@ func (b *Budget) Wait() <-chan struct{} {
 func (b *Budget) release(n int64) {
 	b.used.Add(-n)
 	if b.waiting.Load() {
-		b.mu.Lock()
-		if b.wake != nil {
-			close(b.wake)
-			b.wake = nil
-		}
-		b.waiting.Store(false)
-		b.mu.Unlock()
+		b.wakeAll()
 	}
+}
+
+// wakeAll closes the channel Wait gave out.
+func (b *Budget) wakeAll() {
+	b.mu.Lock()
+	if b.wake != nil {
+		close(b.wake)
+		b.wake = nil
+	}
+	b.waiting.Store(false)
+	b.mu.Unlock()
 }
 
 // An Account is one connection's share of a budget: the bytes its meters
@@ -105,9 +110,18 @@ func (a *Account) SetYield(yield func()) {
 
 // AddYieldable adds n (which may be negative) to what a's yield would
 // give back now.
+//
+// Bytes that become yieldable wake the budget's waiters as a release
+// does: a caller refused while they were held in a way no yield could
+// give back (a buffer being written, which becomes the writer's spare
+// once written, without a release) would otherwise wait for a release
+// that may never come, and never squeeze a.
 func (a *Account) AddYieldable(n int64) {
 	if a != nil && a.yield != nil && n != 0 {
 		a.yieldable.Add(n)
+		if n > 0 && a.b.waiting.Load() {
+			a.b.wakeAll()
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -133,6 +134,67 @@ func TestWait(t *testing.T) {
 	}
 	big.Close()
 	small.Close()
+}
+
+// TestWaitYieldable: a refused caller is woken when bytes become
+// yieldable though nothing was released (a writer's buffer kept as its
+// spare once written), so that it asks again and squeezes them; the
+// squeeze gives them back and wakes it again.
+func TestWaitYieldable(t *testing.T) {
+	b := New(1 << 20)
+	holder := NewAccount(b)
+	var buf Meter // a link's send buffer, being written: not yieldable
+	buf.Init(holder)
+	var mu sync.Mutex // the place's lock, which guards buf
+	holder.SetYield(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		holder.AddYieldable(-buf.Held())
+		buf.Sub(int(buf.Held()))
+		buf.Trim()
+	})
+	if !buf.Ensure(400 << 10) {
+		t.Fatal("refused")
+	}
+	buf.Add(400 << 10)
+	var small Meter
+	small.Init(NewAccount(b))
+	if small.Ensure(400 << 10) {
+		t.Fatal("granted past the rule")
+	}
+	if b.Squeeze(small.Account()) {
+		t.Fatal("squeezed an account with nothing yieldable")
+	}
+	ch := b.Wait()
+	if small.Ensure(400 << 10) {
+		t.Fatal("granted past the rule")
+	}
+	// Written: the buffer stays as the spare, yieldable now.
+	mu.Lock()
+	holder.AddYieldable(buf.Held())
+	mu.Unlock()
+	select {
+	case <-ch: // woken without a release
+	default:
+		t.Fatal("bytes became yieldable and the refused caller was not woken")
+	}
+	if small.Ensure(400 << 10) {
+		t.Fatal("granted before the squeeze")
+	}
+	ch = b.Wait()
+	if !b.Squeeze(small.Account()) {
+		t.Fatal("the yieldable account was not squeezed")
+	}
+	<-ch
+	if !small.Ensure(400 << 10) {
+		t.Fatalf("refused after the squeeze: %d of %d used", b.Used(), b.Limit())
+	}
+	holder.Drop()
+	buf.Close()
+	small.Close()
+	if b.Used() != 0 {
+		t.Fatalf("used %d after all was given back", b.Used())
+	}
 }
 
 // TestNil: no budget, no bound.

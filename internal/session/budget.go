@@ -23,11 +23,12 @@ import (
 // oldest messages (Log.Reserve); when the send buffer is refused, the
 // session's whole log goes (Log.Yield), and then the log and the writers'
 // spare buffers of the session that holds the most of them
-// (budget.Squeeze); and while a reader of the session
-// waits for room (Stall), SendMessage does not wait for acks to bring the
-// log under its own bound either (Log.MakeRoom). A session whose log
-// forgot messages the peer had not acknowledged cannot resume from before
-// them: a resume that needs them ends it (4008, SessionLost).
+// (budget.Squeeze; a sender refused is woken to squeeze again whenever
+// such bytes appear, budget.Account.AddYieldable); and while a reader of
+// the session waits for room (Stall), SendMessage does not wait for acks
+// to bring the log under its own bound either (Log.MakeRoom). A session
+// whose log forgot messages the peer had not acknowledged cannot resume
+// from before them: a resume that needs them ends it (4008, SessionLost).
 
 // NewBudgets makes the node's two halves of limit; nil, nil without a
 // limit.
