@@ -616,7 +616,7 @@ func (s *Session) PeerEnded() bool {
 
 // peerEndedLocked reports whether the peer's close frame arrived on one of
 // the session's links with a code that ends the session (not 4004, which
-// retires a duplicate link, nor 4005, which asks for a resume). The link
+// retires a duplicate link, nor 4006, which asks for a resume). The link
 // may not have ended yet (it finishes the close handshake first), but the
 // peer has forgotten the session: a new link from it, as when it closes
 // and at once connects again, belongs to a new session and must not join
@@ -714,7 +714,7 @@ func (s *Session) linkEnded(l *Path, err error, peerClosed bool, code int, reaso
 			}
 		})
 	case Suspend:
-		if peerClosed { // 4005: the peer asked us to resume
+		if peerClosed { // 4006: the peer asked us to resume
 			s.suspendLocked(l, s.cfg.CloseError(code, reason), s.cfg.ResumeWindow)
 			return
 		}
