@@ -78,8 +78,8 @@ func (t *Table[C]) Forget(id [16]byte, c C) {
 
 // Open returns the connection to peer id, old, if there is one, or puts
 // the one mk makes; closed reports that the node has closed. A connection
-// the peer has closed (Session.PeerEnded), still finishing its close
-// handshake, is forgotten and not returned.
+// that has ended, or that the peer has closed (Session.PeerEnded) and that
+// is still finishing its close handshake, is forgotten and not returned.
 func (t *Table[C]) Open(id [16]byte, mk func() C) (c C, old, closed bool) {
 	for {
 		t.mu.Lock()
@@ -96,10 +96,10 @@ func (t *Table[C]) Open(id [16]byte, mk func() C) (c C, old, closed bool) {
 		if !ok {
 			return c, false, false
 		}
-		if !t.sess(c).PeerEnded() {
+		if s := t.sess(c); !s.Terminal() && !s.PeerEnded() {
 			return c, true, false
 		}
-		t.Forget(id, c)
+		t.Forget(id, c) // ended since the lookup, or about to: the node forgets it
 	}
 }
 
