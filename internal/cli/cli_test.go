@@ -246,6 +246,7 @@ func TestChatStar(t *testing.T) {
 		t.Fatalf("chat: %v; want success", err)
 	}
 	for _, l := range []*listener{a, b} {
+		l.stdout.waitEvent(t, l.name+" seeing the star chat disconnect", disconnectedFrom("star"))
 		if got := messagesFrom(t, l.stdout, "star"); !slices.Equal(got, []string{"hello everyone"}) {
 			t.Errorf("%s got %q from the star chat; want [hello everyone]", l.name, got)
 		}
@@ -519,7 +520,8 @@ func TestTransports(t *testing.T) {
 					t.Fatalf("chat --transport %s --to %s: %v\nstderr:\n%s", tr, to, err, stderr)
 				}
 			}
-			if got := messagesFrom(t, l.stdout, "chat-"+tr); len(got) < 1 || got[0] != "hello over "+tr {
+			l.stdout.waitEvents(t, "disconnects of chat-"+tr, 2, disconnectedFrom("chat-"+tr))
+			if got := messagesFrom(t, l.stdout, "chat-"+tr); !slices.Equal(got, []string{"hello over " + tr, "hello over " + tr}) {
 				t.Fatalf("listener got %q", got)
 			}
 			_, _, err := run(t, strings.NewReader("must not arrive\n"), "chat", "--json", "--key-file", keyFile(t), "--to", l.addr(), "--transport", tr)
@@ -750,6 +752,7 @@ func TestChatPathUnavailable(t *testing.T) {
 			t.Fatalf("chat: %v; want success", err)
 		}
 	}
+	l.stdout.waitEvents(t, "disconnects of the chats", 2, disconnectedFrom("ice"))
 	if got := messagesFrom(t, l.stdout, "ice"); !slices.Equal(got, []string{"still over the LAN", "still over the LAN"}) {
 		t.Errorf("listener got %q; want both lines", got)
 	}

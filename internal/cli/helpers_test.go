@@ -118,23 +118,41 @@ func checkFields(t testing.TB, m map[string]any) {
 // returns it.
 func (o *output) waitEvent(t testing.TB, what string, match func(map[string]any) bool) map[string]any {
 	t.Helper()
+	return o.waitEvents(t, what, 1, match)[0]
+}
+
+// waitEvents waits until o holds n events for which match is true, and
+// returns the first n.
+func (o *output) waitEvents(t testing.TB, what string, n int, match func(map[string]any) bool) []map[string]any {
+	t.Helper()
 	deadline := time.NewTimer(waitTimeout)
 	defer deadline.Stop()
 	for {
 		o.mu.Lock()
 		ch := o.changed
 		o.mu.Unlock()
+		var got []map[string]any
 		for _, e := range o.events(t) {
 			if match(e) {
-				return e
+				if got = append(got, e); len(got) == n {
+					return got
+				}
 			}
 		}
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("no %s within %v; output:\n%s", what, waitTimeout, o)
+			t.Fatalf("%d of %d %s within %v; output:\n%s", len(got), n, what, waitTimeout, o)
 		}
 	}
+}
+
+// disconnectedFrom matches the disconnected event of the named peer: a
+// receiver prints it after every message from that connection, so once
+// it is there, so are they. A peer's exit says only that this side's node
+// acknowledged what it sent, not that the receiver printed it yet.
+func disconnectedFrom(name string) func(map[string]any) bool {
+	return func(e map[string]any) bool { return e["event"] == "disconnected" && e["name"] == name }
 }
 
 func isEvent(kind string) func(map[string]any) bool {

@@ -250,6 +250,16 @@ func (l *Link) Sent() uint64 {
 	return l.sent
 }
 
+// PeerClose reports whether the peer's close frame has arrived, and its
+// code. It is set before the echo is queued, so once the peer has the
+// echo (its Close returned) this side knows, though the link may not have
+// ended yet.
+func (l *Link) PeerClose() (code int, closed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.peerCode, l.peerClosed
+}
+
 // SetDeadline sets the control stream's deadline, for the handshake.
 func (l *Link) SetDeadline(t time.Time) { l.nc.SetDeadline(t) }
 

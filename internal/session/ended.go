@@ -17,7 +17,7 @@ const (
 	// successor is on the way. Wait for it, but not forever.
 	AwaitSuccessor
 	// Suspend: keep the session and wait for a new link to resume it (the
-	// peer asked to with 4005, or the transport broke).
+	// peer asked to with 4006, or the transport broke).
 	Suspend
 	// PeerClosed: the peer closed the session cleanly; readers get io.EOF
 	// after the queue.

@@ -536,7 +536,7 @@ func (s *Session) checkBase(l *Path, seq uint64) error {
 func (s *Session) Attach(l *Path, resume bool) (ok, becameReady bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state.Terminal() {
+	if s.state.Terminal() || s.peerEndedLocked() {
 		return false, false
 	}
 	l.s = s
@@ -594,6 +594,9 @@ func (s *Session) Attach(l *Path, resume bool) (ok, becameReady bool) {
 func (s *Session) Admit(l *Path, myBoot string) (resume, over bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.peerEndedLocked() {
+		return false, false // Attach refuses l: a new session takes it
+	}
 	resume = l.MyResume != nil && l.PeerResume != nil && l.PeerResume.PeerBoot == myBoot &&
 		s.peerBoot != "" && l.PeerBoot == s.peerBoot
 	over = !resume && s.peerBoot != "" && (l.PeerBoot != s.peerBoot || s.susp.Suspended())
@@ -601,6 +604,30 @@ func (s *Session) Admit(l *Path, myBoot string) (resume, over bool) {
 		s.failLocked(s.sessionLost(errors.New("the peer no longer has the session (it restarted or gave up on it)")))
 	}
 	return resume, over
+}
+
+// PeerEnded reports whether the peer has closed the session, which may
+// still be finishing its close handshake (peerEndedLocked).
+func (s *Session) PeerEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerEndedLocked()
+}
+
+// peerEndedLocked reports whether the peer's close frame arrived on one of
+// the session's links with a code that ends the session (not 4004, which
+// retires a duplicate link, nor 4006, which asks for a resume). The link
+// may not have ended yet (it finishes the close handshake first), but the
+// peer has forgotten the session: a new link from it, as when it closes
+// and at once connects again, belongs to a new session and must not join
+// this one as a duplicate (Attach, Table.Attach). s.mu is held.
+func (s *Session) peerEndedLocked() bool {
+	for _, l := range s.links.All() {
+		if code, ok := l.PeerClose(); ok && code != wire.CloseDuplicate && code != wire.CloseResume {
+			return true
+		}
+	}
+	return false
 }
 
 // ResumeOffer returns the resume offer for the hello of l, a link to this
@@ -687,7 +714,7 @@ func (s *Session) linkEnded(l *Path, err error, peerClosed bool, code int, reaso
 			}
 		})
 	case Suspend:
-		if peerClosed { // 4005: the peer asked us to resume
+		if peerClosed { // 4006: the peer asked us to resume
 			s.suspendLocked(l, s.cfg.CloseError(code, reason), s.cfg.ResumeWindow)
 			return
 		}

@@ -77,19 +77,30 @@ func (t *Table[C]) Forget(id [16]byte, c C) {
 }
 
 // Open returns the connection to peer id, old, if there is one, or puts
-// the one mk makes; closed reports that the node has closed.
+// the one mk makes; closed reports that the node has closed. A connection
+// that has ended, or that the peer has closed (Session.PeerEnded) and that
+// is still finishing its close handshake, is forgotten and not returned.
 func (t *Table[C]) Open(id [16]byte, mk func() C) (c C, old, closed bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return c, false, true
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return c, false, true
+		}
+		c, ok := t.m[id]
+		if !ok {
+			c = mk()
+			t.m[id] = c
+		}
+		t.mu.Unlock()
+		if !ok {
+			return c, false, false
+		}
+		if s := t.sess(c); !s.Terminal() && !s.PeerEnded() {
+			return c, true, false
+		}
+		t.Forget(id, c) // ended since the lookup, or about to: the node forgets it
 	}
-	if c, ok := t.m[id]; ok {
-		return c, true, false
-	}
-	c = mk()
-	t.m[id] = c
-	return c, false, false
 }
 
 // Attach gives l, a handshaken link, to its peer's session, making the
@@ -135,7 +146,8 @@ func (t *Table[C]) Attach(l *Path, boot string, mk func(*Path) C, end func(reaso
 		if joined, becameReady := s.Attach(l, resume); joined {
 			return c, !found || becameReady, true
 		}
-		// c ended between the lookup and Attach; forget it and retry.
+		// c ended between the lookup and Attach, or its peer closed it
+		// (Session.PeerEnded); forget it and retry.
 		t.Forget(l.Peer.ID, c)
 		if l.ResumeFor != nil {
 			end("session ended")
