@@ -78,3 +78,8 @@ func (ni *Node) Mailbox() (string, int) {
 	defer ni.first.mu.Unlock()
 	return ni.first.addr, ni.first.opened
 }
+
+// SetRelayOnly makes the node's ICE agents gather relayed candidates
+// only, so that every path it makes goes through the TURN server (before
+// its first exchange).
+func (ni *Node) SetRelayOnly() { ni.cfg.RelayOnly = true }

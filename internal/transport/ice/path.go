@@ -103,6 +103,18 @@ func (p *Path) Dead() <-chan struct{} { return p.a.dead }
 // disconnected or failed).
 func (p *Path) Alive() bool { return p.a.alive() }
 
+// Answering reports whether the path is alive and the pair in use
+// received a packet within d (ICE's keepalive asks for one every second
+// when nothing else arrives): sooner than Alive, it tells a path whose
+// relay or mapping just went away.
+func (p *Path) Answering(d time.Duration) bool {
+	if !p.Alive() {
+		return false
+	}
+	st, ok := p.a.a.GetSelectedCandidatePairStats()
+	return ok && time.Since(st.LastPacketReceivedTimestamp) < d
+}
+
 // Info describes the pair in use.
 func (p *Path) Info() Info {
 	var inf Info
