@@ -45,7 +45,10 @@ const lookupTime = 2 * time.Second
 // listening mailbox, if this side can find one; it reports whether the
 // session resumed.
 func (ni *Node) redialFirst(ctx context.Context, ic *iceConn) bool {
-	mbx := ni.peerListening(ctx, ic)
+	ic.mu.Lock()
+	known := ic.firstMbx
+	ic.mu.Unlock()
+	mbx := ni.peerListening(ctx, ic.s.Peer().ID, known)
 	if mbx == "" {
 		return false
 	}
@@ -62,19 +65,17 @@ func (ni *Node) redialFirst(ctx context.Context, ic *iceConn) bool {
 	return true
 }
 
-// peerListening is the peer's listening mailbox: the one in its
-// wide-area record now, else the one this side reached it through ("" if
-// neither).
-func (ni *Node) peerListening(ctx context.Context, ic *iceConn) string {
+// peerListening is peer id's listening mailbox: the one in its
+// wide-area record now, else known, the one this side reached it through
+// ("" if neither).
+func (ni *Node) peerListening(ctx context.Context, id [16]byte, known string) string {
 	if ni.c.Lookup != nil {
 		lctx, cancel := context.WithTimeout(ctx, lookupTime)
-		txt := ni.c.Lookup(lctx, ic.s.Peer().ID)
+		txt := ni.c.Lookup(lctx, id)
 		cancel()
 		if ap, err := netip.ParseAddrPort(txt[TXTMailbox]); err == nil && ap.Port() != 0 {
 			return ap.String()
 		}
 	}
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	return ic.firstMbx
+	return known
 }
