@@ -182,6 +182,11 @@ func TestFirstContactNode(t *testing.T) {
 			if k, kb := cc.Path().Kind, cb.Path().Kind; k != PathRelayed || kb != PathRelayed {
 				t.Fatalf("%s: paths %v (c) and %v (b), want relayed", when, k, kb)
 			}
+			// Each session owns the path its link runs on (else the
+			// path would close under it once first contact's time ends).
+			if !c.ice.OnOwnPath(cc.s) || !b.ice.OnOwnPath(cb.s) {
+				t.Fatalf("%s: a session does not own the path it runs on (c %v, b %v)", when, c.ice.OnOwnPath(cc.s), b.ice.OnOwnPath(cb.s))
+			}
 		}
 		relayed("first contact")
 		next, got := 0, 0

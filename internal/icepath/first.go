@@ -295,10 +295,13 @@ func (ni *Node) answer(m *ice.Mailbox, from netip.AddrPort, o *wire.ICE, st *off
 		return err
 	}
 	fp := &firstPath{path: p, claimed: make(chan struct{})}
+	// Under first.mu: a session may start over the path (claim) as soon
+	// as the listener runs, and it takes the listener with the path.
 	ni.first.mu.Lock()
 	ni.first.paths[p] = fp
+	fp.ln, err = ni.q.ListenOver(p.Lease(), acceptor{ni, p})
 	ni.first.mu.Unlock()
-	if fp.ln, err = ni.q.ListenOver(p.Lease(), acceptor{ni, p}); err != nil {
+	if err != nil {
 		ni.unclaimed(fp)
 		return err
 	}
@@ -361,13 +364,17 @@ func (ni *Node) claim(ic *iceConn, p infoer, dialed string) bool {
 	ni.first.mu.Lock()
 	fp := ni.first.paths[ip]
 	delete(ni.first.paths, ip)
+	var ln transport.Listener
+	if fp != nil {
+		ln = fp.ln
+	}
 	ni.first.mu.Unlock()
 	if fp == nil {
 		return false
 	}
 	ic.mu.Lock()
 	oldP, oldLn := ic.path, ic.ln
-	ic.path, ic.ln, ic.beyond = fp.path, fp.ln, true
+	ic.path, ic.ln, ic.beyond = fp.path, ln, true
 	if mbx, ok := strings.CutPrefix(dialed, mailboxPrefix); ok {
 		ic.firstMbx = mbx
 	}
