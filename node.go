@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nearnet/nearnet/discovery"
+	"github.com/nearnet/nearnet/internal/advert"
 	"github.com/nearnet/nearnet/internal/config"
 	"github.com/nearnet/nearnet/internal/icepath"
 	linkpkg "github.com/nearnet/nearnet/internal/link"
@@ -146,6 +147,9 @@ func NewNode(cfg *Config) (*Node, error) {
 		QUIC:  config.QUIC(v),
 		Dials: &n.dialer, Acceptor: n.acceptor, Go: n.sessCfg.Go,
 		Attach: func(l *link) error { _, _, err := n.attach(l); return err },
+		Lookup: func(ctx context.Context, id [16]byte) map[string]string {
+			return advert.WideTXT(ctx, n.wideAreaConfig(), n.serviceTypes(), txtID, PeerID(id).String())
+		},
 	}, &n.sessCfg, &n.hs)
 	return n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nearnet/nearnet/discovery"
 )
@@ -85,4 +86,38 @@ func ConfigField(field string) string {
 		return "DNSRefresh"
 	}
 	return "TSIGKey"
+}
+
+// WideTXT returns the TXT of the instance whose TXT has key=value (a peer
+// ID) among those of types in wide's domain, as the server has it now:
+// one poll of each type, and more every wide.Refresh until it is found or
+// ctx is done. It returns nil when wide is nil or nothing was found.
+func WideTXT(ctx context.Context, wide *discovery.WideAreaConfig, types []string, key, value string) map[string]string {
+	if wide == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	found := make(chan map[string]string, 1)
+	var wg sync.WaitGroup
+	for _, typ := range types {
+		wg.Go(func() {
+			discovery.BrowseWideArea(ctx, *wide, typ, func(e discovery.Event) {
+				if (e.Kind == discovery.Found || e.Kind == discovery.Updated) && e.Service.TXT[key] == value {
+					select {
+					case found <- e.Service.TXT:
+						cancel()
+					default:
+					}
+				}
+			})
+		})
+	}
+	wg.Wait()
+	select {
+	case txt := <-found:
+		return txt
+	default:
+		return nil
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -294,10 +295,13 @@ func (ni *Node) answer(m *ice.Mailbox, from netip.AddrPort, o *wire.ICE, st *off
 		return err
 	}
 	fp := &firstPath{path: p, claimed: make(chan struct{})}
+	// Under first.mu: a session may start over the path (claim) as soon
+	// as the listener runs, and it takes the listener with the path.
 	ni.first.mu.Lock()
 	ni.first.paths[p] = fp
+	fp.ln, err = ni.q.ListenOver(p.Lease(), acceptor{ni, p})
 	ni.first.mu.Unlock()
-	if fp.ln, err = ni.q.ListenOver(p.Lease(), acceptor{ni, p}); err != nil {
+	if err != nil {
 		ni.unclaimed(fp)
 		return err
 	}
@@ -349,8 +353,10 @@ func (ni *Node) isFirst(p infoer) bool {
 }
 
 // claim hands the path of first contact p to ic, the session that
-// started over it; false if p is not one (or was taken already).
-func (ni *Node) claim(ic *iceConn, p infoer) bool {
+// started or resumed over it (its link dialed to dialed, "" on the
+// listener's side), closing the path ic had; false if p is not one (or
+// was taken already).
+func (ni *Node) claim(ic *iceConn, p infoer, dialed string) bool {
 	ip, ok := p.(*ice.Path)
 	if !ok {
 		return false
@@ -358,14 +364,25 @@ func (ni *Node) claim(ic *iceConn, p infoer) bool {
 	ni.first.mu.Lock()
 	fp := ni.first.paths[ip]
 	delete(ni.first.paths, ip)
+	var ln transport.Listener
+	if fp != nil {
+		ln = fp.ln
+	}
 	ni.first.mu.Unlock()
 	if fp == nil {
 		return false
 	}
 	ic.mu.Lock()
-	ic.path, ic.ln = fp.path, fp.ln
+	oldP, oldLn := ic.path, ic.ln
+	ic.path, ic.ln, ic.beyond = fp.path, ln, true
+	if mbx, ok := strings.CutPrefix(dialed, mailboxPrefix); ok {
+		ic.firstMbx = mbx
+	}
 	ic.mu.Unlock()
 	close(fp.claimed)
+	if oldP != fp.path {
+		ni.closePath(oldP, oldLn) // the path of the session's link before this resume
+	}
 	return true
 }
 
@@ -379,12 +396,25 @@ func (ni *Node) Via(txt map[string]string) []transport.Attempt {
 	if err != nil || ap.Port() == 0 {
 		return nil
 	}
-	return []transport.Attempt{{Addr: ap.String(), T: firstTransport{ni}}}
+	return []transport.Attempt{{Addr: mailboxPrefix + ap.String(), T: firstTransport{ni: ni}}}
 }
 
+// mailboxPrefix starts the address of a first-contact attempt (and so
+// the Dialed of its link): "mbx:" and the peer's mailbox. The LAN
+// transports cannot dial it (a parse error, not a refusal), so a redial
+// of the session does not take the TURN server's relay port, which no
+// TCP listener holds, for a peer that no longer listens.
+const mailboxPrefix = "mbx:"
+
 // firstTransport dials a peer through first contact, for Dials.Dial: the
-// address is the peer's mailbox.
-type firstTransport struct{ ni *Node }
+// address is mailboxPrefix and the peer's mailbox. wait, if not zero,
+// bounds the allocation of the knocking mailbox and the wait for the
+// answer to the knocks (a redial's attempt: the TURN server or the
+// mailbox may be gone); zero: ctx alone.
+type firstTransport struct {
+	ni   *Node
+	wait time.Duration
+}
 
 func (t firstTransport) Name() string                 { return "ice" }
 func (t firstTransport) Service(base string) string   { return base }
@@ -399,11 +429,16 @@ func (t firstTransport) Listen(context.Context, string, transport.Acceptor) (tra
 // against the answer and dials QUIC over the path. ctx bounds it all.
 func (t firstTransport) Dial(ctx context.Context, addr string) (transport.Conn, error) {
 	ni := t.ni
-	to, err := netip.ParseAddrPort(addr)
+	to, err := netip.ParseAddrPort(strings.TrimPrefix(addr, mailboxPrefix))
 	if err != nil {
 		return nil, err
 	}
-	m, err := ice.OpenMailbox(ctx, ni.cfg)
+	mctx, mcancel := ctx, context.CancelFunc(func() {})
+	if t.wait > 0 {
+		mctx, mcancel = context.WithTimeout(ctx, t.wait)
+	}
+	m, err := ice.OpenMailbox(mctx, ni.cfg)
+	mcancel()
 	if err != nil {
 		return nil, fmt.Errorf("first contact: %w", err)
 	}
@@ -412,7 +447,7 @@ func (t firstTransport) Dial(ctx context.Context, addr string) (transport.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	p, err := ni.knockAndCheck(ctx, m, to, a)
+	p, err := ni.knockAndCheck(ctx, m, to, a, t.wait)
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("first contact through %s: %w", addr, err)
@@ -440,9 +475,9 @@ func (t firstTransport) Dial(ctx context.Context, addr string) (transport.Conn, 
 }
 
 // knockAndCheck gathers a's description, knocks on the mailbox at to
-// with it until the answer comes, and runs the checks as the controlling
-// side.
-func (ni *Node) knockAndCheck(ctx context.Context, m *ice.Mailbox, to netip.AddrPort, a *ice.Agent) (*ice.Path, error) {
+// with it until the answer comes (within wait of the first knock, if not
+// zero), and runs the checks as the controlling side.
+func (ni *Node) knockAndCheck(ctx context.Context, m *ice.Mailbox, to netip.AddrPort, a *ice.Agent, wait time.Duration) (*ice.Path, error) {
 	gctx, gcancel := context.WithTimeout(ctx, gatherTime)
 	d, err := a.Gather(gctx)
 	gcancel()
@@ -458,6 +493,12 @@ func (ni *Node) knockAndCheck(ctx context.Context, m *ice.Mailbox, to netip.Addr
 	}
 	tick := time.NewTicker(knockEvery)
 	defer tick.Stop()
+	var giveUp <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		giveUp = t.C
+	}
 	for err = m.Knock(to.String(), body); err == nil; {
 		select {
 		case k := <-m.Knocks():
@@ -471,6 +512,8 @@ func (ni *Node) knockAndCheck(ctx context.Context, m *ice.Mailbox, to netip.Addr
 			return a.Connect(ctx, true, ice.Description{Ufrag: ans.Ufrag, Pwd: ans.Pwd, Candidates: ans.Candidates})
 		case <-tick.C:
 			err = m.Knock(to.String(), body)
+		case <-giveUp:
+			return nil, fmt.Errorf("no answer to the knock within %v", wait)
 		case <-m.Done():
 			return nil, errors.New("the TURN allocation ended")
 		case <-ctx.Done():

@@ -74,6 +74,11 @@ type Config struct {
 	Attach   func(*session.Path) error // hands a link to its Conn (the node's attach)
 	Acceptor transport.Acceptor        // the node's listener side
 	Go       func(func())              // a goroutine the node waits for at its close
+
+	// Lookup returns the TXT of peer id's record in the node's wide-area
+	// domain as the DNS server has it now (nil: no domain, or not found
+	// within ctx), for first contact on a redial (redial.go). Nil: none.
+	Lookup func(ctx context.Context, id [16]byte) map[string]string
 }
 
 // Node is what a node keeps for paths beyond the LAN. A nil *Node (no
@@ -123,6 +128,12 @@ type iceConn struct {
 	mln         transport.Listener
 	mailDialing bool
 	knocking    bool
+
+	// Beyond the LAN (redial.go): whether the session's latest link runs
+	// over an ICE path or a mailbox, and the peer's listening mailbox this
+	// side last reached it through by first contact ("" if never).
+	beyond   bool
+	firstMbx string
 }
 
 // New readies paths beyond the LAN when c has servers (nil otherwise), and
@@ -213,20 +224,36 @@ func (ni *Node) Attached(s *session.Session, l *session.Path) {
 	if ni == nil {
 		return
 	}
+	current := s.SendPath() == l // not a duplicate on its way out
 	ni.mu.Lock()
-	if p := ni.paths[l.T]; p != nil && ni.conns[s] == nil && ni.isFirst(p) {
-		// The session started over a path of first contact: it owns
-		// the path from now on (resumes over it, closes it at its end).
-		ni.claim(ni.add(s, l.Outgoing()), p)
+	if p := ni.paths[l.T]; p != nil && ni.isFirst(p) && (ni.conns[s] == nil || current) {
+		// The session started, or resumed (redial.go), over a path of
+		// first contact: it owns the path from now on (resumes over it,
+		// closes it at its end).
+		ic, started := ni.conns[s], false
+		if ic == nil {
+			ic, started = ni.add(s, l.Outgoing()), true
+		}
 		ni.mu.Unlock()
-		return
+		ni.claim(ic, p, l.Dialed)
+		if started {
+			return
+		}
+		ni.mu.Lock()
 	}
+	ic := ni.conns[s]
+	_, beyond := ni.paths[l.T]
 	ni.mu.Unlock()
+	if ic != nil && current {
+		ic.mu.Lock()
+		ic.beyond = beyond
+		ic.mu.Unlock()
+	}
 	if l.Hello == nil || !slices.Contains(l.Hello.Caps, wire.CapICE) || !s.ResumeOn() {
 		return
 	}
 	ni.mu.Lock()
-	ic := ni.conns[s]
+	ic = ni.conns[s]
 	overICE := ni.paths[l.T] != nil
 	_, overMailbox := ni.paths[l.T].(*ice.MailPath)
 	if ic == nil {
@@ -332,19 +359,7 @@ func (ni *Node) reset(ic *iceConn, a *ice.Agent) {
 	if mbox != nil {
 		mbox.Close()
 	}
-	if oldLn != nil {
-		oldLn.Close()
-	}
-	if oldP != nil {
-		ni.mu.Lock()
-		for tc, p := range ni.paths {
-			if p == infoer(oldP) {
-				delete(ni.paths, tc)
-			}
-		}
-		ni.mu.Unlock()
-		oldP.Close()
-	}
+	ni.closePath(oldP, oldLn)
 	if oldA != nil {
 		oldA.Close()
 	}
@@ -354,6 +369,25 @@ func (ni *Node) reset(ic *iceConn, a *ice.Agent) {
 	if a != nil && gone {
 		ni.reset(ic, nil) // dropped while a gathered: drop's reset may have come first
 	}
+}
+
+// closePath closes an ICE path p and ln, its QUIC listener, either of
+// which may be nil.
+func (ni *Node) closePath(p *ice.Path, ln transport.Listener) {
+	if ln != nil {
+		ln.Close()
+	}
+	if p == nil {
+		return
+	}
+	ni.mu.Lock()
+	for tc, x := range ni.paths {
+		if x == infoer(p) {
+			delete(ni.paths, tc)
+		}
+	}
+	ni.mu.Unlock()
+	p.Close()
 }
 
 // exchangeTime bounds gathering, and then the checks, of one exchange.
@@ -764,10 +798,15 @@ func (ni *Node) redial(ctx context.Context, s *session.Session) bool {
 		return false
 	}
 	ic.mu.Lock()
-	p, lan := ic.path, ic.lanDialing
+	p, lan, beyond := ic.path, ic.lanDialing, ic.beyond
 	ic.mu.Unlock()
-	if p == nil || lan || !p.Alive() {
-		return false // no path (or it stopped answering), or the LAN is answering again (returnToLAN)
+	if lan {
+		return false // the LAN is answering again (returnToLAN)
+	}
+	if p == nil || !p.Answering(answeringTime) {
+		// No path, or it stopped answering: a session that ran beyond
+		// the LAN tries the peer's listening mailbox (redial.go).
+		return beyond && ni.redialFirst(ctx, ic)
 	}
 	if err := ni.dialOver(ctx, ic, p.Lease(), p, "ice"); err != nil {
 		ni.log.Debug("nearnet: ICE: resume over the path failed", "peer", short(s), "err", err)

@@ -78,3 +78,27 @@ func (ni *Node) Mailbox() (string, int) {
 	defer ni.first.mu.Unlock()
 	return ni.first.addr, ni.first.opened
 }
+
+// SetRelayOnly makes the node's ICE agents gather relayed candidates
+// only, so that every path it makes goes through the TURN server (before
+// its first exchange).
+func (ni *Node) SetRelayOnly() { ni.cfg.RelayOnly = true }
+
+// OnOwnPath reports whether s's current link runs over the ICE path s's
+// exchange owns (for a session of first contact: the path it claimed
+// last, which it keeps open and closes at its end).
+func (ni *Node) OnOwnPath(s *session.Session) bool {
+	l := s.SendPath()
+	if l == nil {
+		return false
+	}
+	ni.mu.Lock()
+	p, ic := ni.paths[l.T], ni.conns[s]
+	ni.mu.Unlock()
+	if p == nil || ic == nil {
+		return false
+	}
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	return ic.path != nil && p == infoer(ic.path)
+}

@@ -58,7 +58,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 		types = types[1:]
 	}
 	if cfg.RelayOnly {
-		types = types[2:]
+		types = []pice.CandidateType{pice.CandidateTypeRelay} // with NoHost too
 	}
 	failed := cfg.checkTimeout()
 	disconnected := min(failed/2, 3*time.Second)

@@ -103,6 +103,33 @@ func (p *Path) Dead() <-chan struct{} { return p.a.dead }
 // disconnected or failed).
 func (p *Path) Alive() bool { return p.a.alive() }
 
+// Answering reports whether the path is alive and the peer's candidate
+// of the pair in use was heard from within d (a check, its answer or
+// data; ICE's keepalive asks for an answer every second when nothing else
+// arrives): sooner than Alive, it tells a path whose relay or mapping
+// just went away.
+func (p *Path) Answering(d time.Duration) bool {
+	if !p.Alive() {
+		return false
+	}
+	sel, ok := p.a.a.GetSelectedCandidatePairStats()
+	if !ok {
+		return false
+	}
+	for _, st := range p.a.a.GetCandidatePairsStats() {
+		if st.LocalCandidateID == sel.LocalCandidateID && st.RemoteCandidateID == sel.RemoteCandidateID {
+			heard := st.LastPacketReceivedTimestamp // data only
+			for _, t := range []time.Time{st.LastResponseTimestamp, st.LastRequestReceivedTimestamp} {
+				if t.After(heard) {
+					heard = t
+				}
+			}
+			return time.Since(heard) < d
+		}
+	}
+	return false
+}
+
 // Info describes the pair in use.
 func (p *Path) Info() Info {
 	var inf Info
