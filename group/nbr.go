@@ -317,9 +317,8 @@ func (g *Group) readLoop(n *nbr) {
 		if err != nil {
 			g.log.Info("group: bad frame from neighbour", "peer", n.id.Short(), "err", err)
 			g.mu.Lock()
-			g.endLocked(n)
+			g.refuseLocked(n)
 			g.mu.Unlock()
-			n.conn.Abort()
 			return
 		}
 		g.mu.Lock()
@@ -477,15 +476,26 @@ func (g *Group) handleLocked(n *nbr, f *wire.GroupFrame, p []byte) {
 
 func (g *Group) protocolLocked(n *nbr, what string) {
 	g.log.Info("group: protocol error", "peer", n.id.Short(), "what", what)
+	g.refuseLocked(n)
+}
+
+// refuseLocked drops a neighbour that broke the protocol or forged a
+// frame. Its Conn is closed with a close frame, not reset: a reset looks
+// like a broken link to the neighbour, whose session redials to resume
+// it; that dial, which this node no longer has the session for, becomes
+// a new Conn here that ends at once (PROTOCOL.md section 11), both ends
+// take that for a failure and redial, and several links between the two
+// race (section 8). A close ends the neighbour's Conn for good; the
+// topology dials again if it wants the edge.
+func (g *Group) refuseLocked(n *nbr) {
 	g.endLocked(n)
-	go n.conn.Abort()
+	go n.conn.Close()
 }
 
 func (g *Group) forgedLocked(n *nbr, claimed nearnet.PeerID, what string) {
 	g.eventLocked(Event{Kind: Forged, Member: g.memberInfo(claimed), Via: n.id,
 		Err: fmt.Errorf("group: %s forwarded %s claiming to be from %s; neighbour dropped", n.id.Short(), what, claimed.Short())})
-	g.endLocked(n)
-	go n.conn.Abort()
+	g.refuseLocked(n)
 }
 
 func newer(a, b *wire.GroupRecord) bool {
