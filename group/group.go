@@ -75,6 +75,9 @@ type Group struct {
 	maxQueue   int                  // the most frames ever queued for one neighbour (for measurements)
 	pairKeys   map[pairID]*[32]byte // keys shared with other members, nil where there is none
 	topo       topoCache
+	alive      int    // members alive, this one included
+	deferWake  bool   // set while a goroutine queues frames it then takes itself (takeDirectLocked)
+	wakeDue    []*nbr // neighbours queued for while deferWake was set
 	auth       authStats
 }
 
@@ -211,6 +214,7 @@ func Join(ctx context.Context, cfg *Config) (*Group, error) {
 	}
 	pub, _ := leaf.PublicKey.(*ecdsa.PublicKey)
 	g.members[g.id] = &member{rec: g.self, pub: pub, info: g.infoOf(g.self), alive: true}
+	g.alive = 1
 	g.streams[skey{g.id, g.self.Epoch}] = &stream{next: 1, logStart: 1}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	g.wg.Add(2)
@@ -319,6 +323,7 @@ func (g *Group) Send(ctx context.Context, p []byte, to ...nearnet.PeerID) error 
 	st.appendLog(raw, g.cfg.Retain)
 	st.next = g.seq + 1
 	g.progressed = true
+	g.deferWake = true
 	for _, n := range g.nbrs {
 		g.enqueueLocked(n, raw)
 	}

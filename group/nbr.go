@@ -35,6 +35,7 @@ type nbr struct {
 	floor    map[skey]uint64     // per stream, where forwarding to it began: what it can only get by repair is below
 	pruned   map[skey]uint64     // per stream, the first frame pruned flooding did not forward to it
 	unwanted time.Time           // since when the topology has not wanted it; zero if wanted
+	wakeDue  bool                // frames were queued for it while Group.deferWake was set
 	ended    bool                // removed from Group.nbrs, its queue dropped
 	retiring bool                // removed from Group.nbrs, its queue still going; then closed
 	dialed   bool                // this member dialed it: it decides whether the edge stays
@@ -109,6 +110,21 @@ func (g *Group) enqueueLocked(n *nbr, raw []byte) {
 		g.dropSlowLocked(n, fmt.Errorf("%d messages queued", len(n.q)))
 		return
 	}
+	if g.deferWake {
+		// The goroutine that queued it sends it itself, if it can
+		// (takeDirectLocked): waking the writer would only make it find
+		// the queue taken.
+		if !n.wakeDue {
+			n.wakeDue = true
+			g.wakeDue = append(g.wakeDue, n)
+		}
+		return
+	}
+	n.wakeWriter()
+}
+
+// wakeWriter tells n's writer to look at its queue again.
+func (n *nbr) wakeWriter() {
 	select {
 	case n.qch <- struct{}{}:
 	default:
@@ -246,7 +262,8 @@ type flush struct {
 }
 
 // takeDirectLocked takes the queued frames of the neighbours nobody is
-// writing to.
+// writing to, and wakes the writers of those it could not take from (see
+// Group.deferWake).
 func (g *Group) takeDirectLocked() []flush {
 	var fs []flush
 	for _, n := range g.nbrs {
@@ -256,6 +273,15 @@ func (g *Group) takeDirectLocked() []flush {
 		n.writing = true
 		fs = append(fs, flush{n, n.takeLocked()})
 	}
+	for _, n := range g.wakeDue {
+		n.wakeDue = false
+		if n.hasWorkLocked() {
+			n.wakeWriter()
+		}
+	}
+	clear(g.wakeDue)
+	g.wakeDue = g.wakeDue[:0]
+	g.deferWake = false
 	return fs
 }
 
@@ -287,9 +313,10 @@ func (g *Group) sendDirect(fs []flush) {
 			}
 			n.qat = append(qat, n.qat...)
 		}
-		select {
-		case n.qch <- struct{}{}:
-		default:
+		// The writer waits while this goroutine writes: it has to look
+		// again only if there is something for it to do.
+		if n.hasWorkLocked() || n.retiring || n.ended || g.closed {
+			n.wakeWriter()
 		}
 	}
 	wake(&g.roomCh)
@@ -317,9 +344,8 @@ func (g *Group) readLoop(n *nbr) {
 		if err != nil {
 			g.log.Info("group: bad frame from neighbour", "peer", n.id.Short(), "err", err)
 			g.mu.Lock()
-			g.endLocked(n)
+			g.refuseLocked(n)
 			g.mu.Unlock()
-			n.conn.Abort()
 			return
 		}
 		g.mu.Lock()
@@ -327,6 +353,7 @@ func (g *Group) readLoop(n *nbr) {
 			g.mu.Unlock()
 			return
 		}
+		g.deferWake = true
 		g.handleLocked(n, f, p)
 		if fs := g.takeDirectLocked(); len(fs) > 0 {
 			g.mu.Unlock()
@@ -477,15 +504,26 @@ func (g *Group) handleLocked(n *nbr, f *wire.GroupFrame, p []byte) {
 
 func (g *Group) protocolLocked(n *nbr, what string) {
 	g.log.Info("group: protocol error", "peer", n.id.Short(), "what", what)
+	g.refuseLocked(n)
+}
+
+// refuseLocked drops a neighbour that broke the protocol or forged a
+// frame. Its Conn is closed with a close frame, not reset: a reset looks
+// like a broken link to the neighbour, whose session redials to resume
+// it; that dial, which this node no longer has the session for, becomes
+// a new Conn here that ends at once (PROTOCOL.md section 11), both ends
+// take that for a failure and redial, and several links between the two
+// race (section 8). A close ends the neighbour's Conn for good; the
+// topology dials again if it wants the edge.
+func (g *Group) refuseLocked(n *nbr) {
 	g.endLocked(n)
-	go n.conn.Abort()
+	go n.conn.Close()
 }
 
 func (g *Group) forgedLocked(n *nbr, claimed nearnet.PeerID, what string) {
 	g.eventLocked(Event{Kind: Forged, Member: g.memberInfo(claimed), Via: n.id,
 		Err: fmt.Errorf("group: %s forwarded %s claiming to be from %s; neighbour dropped", n.id.Short(), what, claimed.Short())})
-	g.endLocked(n)
-	go n.conn.Abort()
+	g.refuseLocked(n)
 }
 
 func newer(a, b *wire.GroupRecord) bool {
@@ -576,6 +614,13 @@ func (g *Group) mergeLocked(r *wire.GroupRecord, from *nbr, lost error) {
 		m.pub, _ = parseKey(r.Key)
 	}
 	g.members[r.ID] = m
+	if m.alive != (cur != nil && cur.alive) {
+		if m.alive {
+			g.alive++
+		} else {
+			g.alive--
+		}
+	}
 	newRun := cur == nil || cur.rec.Epoch != r.Epoch
 	if newRun && cur != nil {
 		delete(g.streams, skey{r.ID, cur.rec.Epoch})

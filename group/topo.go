@@ -16,15 +16,7 @@ import (
 // on it.
 
 // sparseLocked reports whether the group is past the full mesh.
-func (g *Group) sparseLocked() bool {
-	alive := 0
-	for _, m := range g.members {
-		if m.alive {
-			alive++
-		}
-	}
-	return alive > g.cfg.MeshLimit
-}
+func (g *Group) sparseLocked() bool { return g.alive > g.cfg.MeshLimit }
 
 // ringPos is a member's place on the ring: its ID's first 64 bits.
 func ringPos(id nearnet.PeerID) uint64 { return binary.BigEndian.Uint64(id[:8]) }
