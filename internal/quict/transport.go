@@ -25,7 +25,7 @@ const socketBuffer = 7 << 20
 type Transport struct {
 	qt     *quic.Transport
 	pc     net.PacketConn // closed by Close (quic-go closes only sockets it opened)
-	rb, wb int // socket buffer sizes the OS granted; 0 if unknown
+	rb, wb int            // socket buffer sizes the OS granted; 0 if unknown
 
 	mu     sync.Mutex
 	closed bool                    // guarded by mu
@@ -254,3 +254,8 @@ func cloneTLS(c *tls.Config) *tls.Config {
 	c.MinVersion = tls.VersionTLS13
 	return c
 }
+
+// RaiseBuffers gives c the socket buffers a Transport's socket gets (see
+// [NewTransport]), for UDP sockets that carry QUIC without being a
+// Transport's own: an ICE agent's. It returns what the kernel granted.
+func RaiseBuffers(c *net.UDPConn) (read, write int) { return raiseBuffers(c, socketBuffer) }

@@ -72,9 +72,13 @@ func NewAgent(cfg Config) (*Agent, error) {
 		pice.WithKeepaliveInterval(time.Second),
 		pice.WithLoggerFactory(slogFactory{log}),
 	}
-	if cfg.Net != nil {
-		opts = append(opts, pice.WithNet(cfg.Net))
+	n := cfg.Net
+	if n == nil {
+		if n, err = newBufNet(); err != nil {
+			return nil, fmt.Errorf("ice: %w", err)
+		}
 	}
+	opts = append(opts, pice.WithNet(n))
 	if cfg.Loopback {
 		opts = append(opts, pice.WithIncludeLoopback(), pice.WithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
 	}

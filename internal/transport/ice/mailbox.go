@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/pion/stun/v4"
-	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/turn/v5"
 )
 
@@ -68,7 +67,7 @@ func OpenMailbox(ctx context.Context, cfg Config) (*Mailbox, error) {
 	}
 	n := cfg.Net
 	if n == nil {
-		if n, err = stdnet.NewNet(); err != nil {
+		if n, err = newBufNet(); err != nil {
 			return nil, err
 		}
 	}
