@@ -29,9 +29,11 @@ import (
 // other link delivered"), or, if a's old link is the better one, a
 // closes the fresh link with 4004 and b's new session waits for a
 // successor that never comes (b's sends block; it fails after the
-// handshake timeout). And when a's old link then breaks, a's resume
-// redial is answered by b's new session (ResumeOffer matches runs, not
-// sessions) and resumes it with the old session's counts.
+// handshake timeout). Resume has the same blind spot (not exercised
+// here): Table.ResumeOffer and Session.Admit match a resume offer by the
+// two runs' boots, not by session, so a resume dialed for an old session
+// is offered and taken by a newer session with the same peer run (as one
+// that section 11 step 5 made from an earlier resume link).
 //
 // The root cause is on the wire: a hello names the peer's run (boot) but
 // not the session, so whether a link joins (section 8) or resumes
